@@ -1,0 +1,25 @@
+"""Which problems a run uses: task name, source, split and size."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("arith", description="Task name from data.tasks.TASKS (arith, code, gsm8k, math500, humaneval, mbpp).")
+    split: Literal["train", "test"] = Field("train", description="Split to draw problems from.")
+    source: str | None = Field(
+        None, description="Hub dataset id or local file/dir (json, jsonl, jsonl.gz, parquet); None = the task's default."
+    )
+    limit: int | None = Field(None, ge=1, description="Use at most this many problems (first N after shuffling by seed).")
+    seed: int = Field(0, description="Seed for synthetic generation and shuffling.")
+    level: int = Field(1, ge=1, le=5, description="Difficulty level of synthetic tasks.")
+    template: Literal["chat", "plain"] = Field("chat", description="Prompt as chat messages or plain text.")
+    few_shot: int = Field(0, ge=0, le=8, description="Number of worked examples prepended to the prompt.")
+    on_bad_row: Literal["skip", "fail"] = Field(
+        "skip", description="A row lacking a needed field is reported with its index, then skipped or fails the load."
+    )

@@ -1,0 +1,38 @@
+"""The task registry: one small module per task, chosen through a literal dict.
+
+Each task module exposes:
+    VERIFIER: str                                   built-in verifier that judges it ("math" or "code")
+    load(cfg: data.config.TaskConfig) -> list[Problem]
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from data.config import TaskConfig
+from data.problem import Problem
+
+_MODULES = {
+    "arith": "data.tasks.arith",
+    "code": "data.tasks.code",
+    "gsm8k": "data.tasks.gsm8k",
+    "math500": "data.tasks.math500",
+    "humaneval": "data.tasks.humaneval",
+    "mbpp": "data.tasks.mbpp",
+}
+TASK_NAMES: tuple[str, ...] = tuple(_MODULES)
+
+
+def task_module(name: str) -> ModuleType:
+    if name not in _MODULES:
+        raise ValueError(f"unknown task {name!r}; allowed: {', '.join(TASK_NAMES)}")
+    return importlib.import_module(_MODULES[name])
+
+
+def load_problems(cfg: TaskConfig) -> list[Problem]:
+    return task_module(cfg.name).load(cfg)
+
+
+def task_verifier(name: str) -> str:
+    return task_module(name).VERIFIER

@@ -1,0 +1,35 @@
+"""How completions are sampled: backend, decoding parameters and engine options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SamplingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(1.0, ge=0.0, description="Softmax temperature; 0 is greedy.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    top_k: int = Field(-1, description="Keep the k most likely tokens; -1 disables.")
+    max_tokens: int = Field(128, ge=1, description="Maximum completion length in tokens.")
+    stop: list[str] = Field(default_factory=list, description="Stop strings (not included in the output).")
+    seed: int | None = Field(None, description="Sampling seed; None draws from the run seed per step.")
+
+
+class SamplerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["vllm", "hf"] = Field("vllm", description="vllm (colocated engine) or hf (transformers generate).")
+    params: SamplingParams = Field(default_factory=SamplingParams)
+    gpu_memory_utilization: float = Field(
+        0.2, gt=0.0, le=0.95, description="vLLM memory fraction (of CPU RAM on CPU: keep <= 0.3 there)."
+    )
+    max_model_len: int = Field(1024, ge=16, description="vLLM context length (prompt + completion).")
+    tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallelism (GPUs per engine).")
+    data_parallel_size: int = Field(1, ge=1, description="vLLM data-parallel engines.")
+    enforce_eager: bool = Field(True, description="Skip CUDA-graph/compile capture (saves ~60 s start-up on CPU).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Engine dtype.")
+    hf_batch_size: int = Field(64, ge=1, description="Prompts x samples per generate call in the hf backend.")
+    timeout_s: float = Field(600.0, gt=0, description="A generate or weight sync taking longer fails the step.")

@@ -1,0 +1,97 @@
+"""Model, algorithm and optimisation settings of a training run."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraConfig(_Strict):
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="Module names that get adapters.",
+    )
+
+
+class ModelConfig(_Strict):
+    path: str = Field("tiny", description="'tiny' (the bootstrapped model), a local HF directory, or a hub id.")
+    lora: LoraConfig | None = Field(None, description="Train a LoRA adapter; None = full fine-tuning.")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Training dtype.")
+    device: str = Field("cpu", description="torch device for training (cpu, cuda, cuda:1, ...).")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+
+
+class GRPOConfig(_Strict):
+    group_size: int = Field(8, ge=2, description="G: completions sampled per prompt.")
+    scale: Literal["group", "batch", "none"] = Field(
+        "group", description="Divide centred rewards by the group std, the batch std, or nothing (Dr. GRPO)."
+    )
+    zero_variance: Literal["keep", "filter", "resample", "virtual_max"] = Field(
+        "keep", description="Groups whose rewards are all equal: keep, drop from the loss, resample (DAPO), or NGRPO."
+    )
+    max_resample_rounds: int = Field(2, ge=0, description="Cap on extra sampling rounds under zero_variance=resample.")
+    epsilon_low: float = Field(0.2, ge=0.0, description="Lower clip: ratio >= 1 - epsilon_low.")
+    epsilon_high: float = Field(0.2, ge=0.0, description="Upper clip: ratio <= 1 + epsilon_high (DAPO uses 0.28).")
+    beta: float = Field(0.0, ge=0.0, description="Weight of the k3 KL to the reference; 0 skips the reference pass.")
+    loss_aggregation: Literal["grpo", "dapo", "dr_grpo"] = Field(
+        "dapo", description="grpo: per-sequence token mean; dapo: batch token mean; dr_grpo: sum / (G * max_tokens)."
+    )
+    num_iterations: int = Field(1, ge=1, description="mu: optimizer passes over each sampled batch.")
+    mask_truncated: bool = Field(False, description="Exclude completions that hit max_tokens from the loss.")
+    overlong_buffer: int = Field(0, ge=0, description="Soft overlong penalty window in tokens (DAPO); 0 disables.")
+    overlong_penalty: float = Field(1.0, ge=0.0, description="Penalty at max_tokens, ramped linearly over the buffer.")
+
+
+class DPOConfig(_Strict):
+    beta: float = Field(0.1, gt=0.0, description="Inverse temperature of the implicit reward.")
+    loss_type: Literal["sigmoid", "ipo"] = Field("sigmoid", description="DPO logistic loss or IPO squared loss.")
+    pairs_path: str | None = Field(
+        None, description="JSONL of {prompt, chosen, rejected}; None = pairs built online from verified groups."
+    )
+    group_size: int = Field(8, ge=2, description="Completions sampled per prompt when building pairs online.")
+
+
+class PPOConfig(_Strict):
+    gamma: float = Field(1.0, ge=0.0, le=1.0, description="Discount factor.")
+    lam: float = Field(0.95, ge=0.0, le=1.0, description="GAE lambda.")
+    kl_coef: float = Field(0.05, ge=0.0, description="beta of the per-token KL penalty folded into the reward.")
+    clip_epsilon: float = Field(0.2, ge=0.0, description="Policy ratio clip.")
+    value_clip: float = Field(0.2, ge=0.0, description="Value prediction clip around the old values.")
+    vf_coef: float = Field(0.5, ge=0.0, description="c1: value-loss weight.")
+    entropy_coef: float = Field(0.0, ge=0.0, description="c2: entropy bonus weight.")
+    num_iterations: int = Field(1, ge=1, description="Optimizer passes over each sampled batch.")
+    samples_per_prompt: int = Field(4, ge=1, description="Completions sampled per prompt.")
+
+
+class OptimConfig(_Strict):
+    lr: float = Field(1e-5, gt=0.0, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps, then constant.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    micro_batch_size: int = Field(8, ge=1, description="Sequences per forward/backward (gradient accumulation).")
+
+
+class CheckpointConfig(_Strict):
+    dir: str = Field("runs/default", description="Run directory; checkpoints go to <dir>/checkpoints/step-N.")
+    every: int = Field(10, ge=1, description="Save every N optimizer steps (and always at the end).")
+    keep: int = Field(3, ge=1, description="Keep the newest N checkpoints (the best one is never deleted).")
+
+
+class TrainConfig(_Strict):
+    algorithm: Literal["grpo", "dpo", "ppo"] = Field("grpo", description="Which loss trains the policy.")
+    steps: int = Field(20, ge=1, description="Optimizer steps.")
+    prompts_per_step: int = Field(8, ge=1, description="Prompts sampled per step.")
+    seed: int = Field(0, description="Run seed: data order, sampling and initialisation.")
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    dpo: DPOConfig = Field(default_factory=DPOConfig)
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)

@@ -1,0 +1,26 @@
+"""Which verifiers score a completion, with what weight and options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class VerifierSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="A built-in name (math, code, format) or an import path 'my_pkg.rewards:score'.")
+    weight: float = Field(1.0, description="Weight of this verifier's reward in the combined reward.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Passed to the verifier's options dataclass.")
+
+
+class VerifyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verifiers: list[VerifierSpec] | None = Field(
+        None, description="Verifiers and weights; None = the task's own verifier with weight 1."
+    )
+    workers: int = Field(2, ge=1, description="Processes in the verification pool.")
+    timeout_s: float = Field(10.0, gt=0, description="Hard per-call timeout, enforced by killing the worker.")
+    cache: bool = Field(True, description="Cache verdicts by (verifier, version, completion, reference).")
