@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from data.config import TaskConfig
+from typing import get_args
+
+from data.config import TaskConfig, TaskName
 from data.problem import Problem
 
 _MODULES = {
@@ -22,6 +24,7 @@ _MODULES = {
     "mbpp": "data.tasks.mbpp",
 }
 TASK_NAMES: tuple[str, ...] = tuple(_MODULES)
+assert set(TASK_NAMES) == set(get_args(TaskName)), "data.config.TaskName and the registry disagree"
 
 
 def task_module(name: str) -> ModuleType:

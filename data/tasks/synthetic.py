@@ -1,0 +1,44 @@
+"""Shared plumbing of the synthetic tasks: deterministic, disjoint train/test splits from a seed."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from typing import TypeVar
+
+from data.config import TaskConfig
+
+T = TypeVar("T")
+DEFAULT_SIZE = {"train": 2000, "test": 200}
+_TEST_SHARE = 10  # one key in ten belongs to the held-out split
+
+
+def split_of(key: str) -> str:
+    """Which split a problem belongs to, by a hash of its text, so the splits never overlap."""
+    digest = int(hashlib.sha1(key.encode()).hexdigest(), 16)
+    return "test" if digest % _TEST_SHARE == 0 else "train"
+
+
+def generate_split(cfg: TaskConfig, make: Callable[[random.Random, int], tuple[str, T]]) -> list[tuple[str, T]]:
+    """Draw distinct items `make(rng, level) -> (key, item)` whose key hashes into `cfg.split`.
+
+    The same (seed, level, split, limit) always gives the same list, and a larger limit extends it.
+    """
+    size = cfg.limit or DEFAULT_SIZE[cfg.split]
+    rng = random.Random(f"{cfg.seed}:{cfg.level}:{cfg.split}")
+    seen: set[str] = set()
+    out: list[tuple[str, T]] = []
+    attempts = 0
+    while len(out) < size:
+        attempts += 1
+        if attempts > 200 * size:
+            raise ValueError(
+                f"level {cfg.level} has too few distinct {cfg.split} problems for limit={size}; lower the limit"
+            )
+        key, item = make(rng, cfg.level)
+        if key in seen or split_of(key) != cfg.split:
+            continue
+        seen.add(key)
+        out.append((key, item))
+    return out

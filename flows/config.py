@@ -1,0 +1,131 @@
+"""The run config: one validated object composed of each stage's own section, loaded from YAML.
+
+`load_config("configs/arith_grpo.yaml", ["train.steps=5", "sampler.backend=hf"])` reads the file,
+applies `dotted.key=value` overrides (values parsed as YAML scalars) and validates. Any problem
+raises ConfigError whose message names the field and, where there is a fixed set, the allowed values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from data.config import TaskConfig
+from sampling.config import SamplerConfig, SamplingParams
+from trainers.config import ModelConfig, TrainConfig
+from verifiers.config import VerifyConfig
+
+
+class ConfigError(ValueError):
+    """A run config that cannot be used; the message is meant for the user as is."""
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[TaskConfig] = Field(
+        default_factory=lambda: [TaskConfig(name="arith", split="test", limit=100)],
+        description="Task suites to evaluate on (held-out splits).",
+    )
+    n: int = Field(4, ge=1, description="Samples per problem (pass@k needs n >= k).")
+    k: list[int] = Field(default_factory=lambda: [1, 4], description="k values for pass@k and maj@k.")
+    params: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(temperature=1.0, max_tokens=128),
+        description="Decoding for evaluation samples.",
+    )
+    greedy: bool = Field(True, description="Also score one greedy (temperature 0) sample per problem.")
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("run", description="Run name, shown in Prefect and in reports.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig, description="Training problems.")
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form dotted.key=value")
+    key, raw = item.split("=", 1)
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {item!r} has an empty key part")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Field names of the model that holds `loc` (walking through nested models and lists)."""
+    model: Any = RunConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        for arg in list(candidates):
+            candidates += list(getattr(arg, "__args__", ()))
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _describe(error: dict) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        try:
+            allowed = ", ".join(_fields_at(tuple(error["loc"])))
+        except (KeyError, AttributeError):
+            allowed = ""
+        return f"{where}: unknown field" + (f"; allowed: {allowed}" if allowed else "")
+    if kind == "literal_error":
+        return f"{where}: {error['input']!r} is not allowed; {error['msg'].replace('Input should be', 'allowed:')}"
+    return f"{where}: {error['msg']} (got {error.get('input')!r})"
+
+
+def validate_config(data: dict, source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = "\n  ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"invalid {source}:\n  {lines}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping at the top level, not {type(data).__name__}")
+    data = apply_overrides(data, list(overrides))
+    return validate_config(data, source=str(path) if path else "config")

@@ -1,0 +1,72 @@
+"""Run configs: YAML + overrides validate; every kind of bad input names the field and what is allowed."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.config import ConfigError, RunConfig, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    assert isinstance(load_config(path), RunConfig)
+
+
+def test_overrides_reach_nested_fields_with_yaml_types():
+    cfg = load_config(REPO / "configs" / "arith_grpo.yaml", ["train.steps=3", "train.grpo.beta=0.04", "sampler.params.stop=[a, b]"])
+    assert cfg.train.steps == 3 and cfg.train.grpo.beta == 0.04 and cfg.sampler.params.stop == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["train.stepz=1"], "train.stepz: unknown field; allowed: algorithm, steps"),  # typo in a key
+        (["nonsense=1"], "nonsense: unknown field; allowed: name, model, task"),  # unknown section
+        (["train.steps=abc"], "train.steps: Input should be a valid integer"),  # wrong type
+        (["train.steps=0"], "train.steps: Input should be greater than or equal to 1"),  # out of range
+        (["task.name=gsm9k"], "task.name: 'gsm9k' is not allowed; allowed: 'arith', 'code', 'gsm8k'"),  # unknown task
+        (["train.algorithm=a2c"], "train.algorithm: 'a2c' is not allowed; allowed: 'grpo', 'dpo' or 'ppo'"),
+        (["train.grpo.loss_aggregation=sum"], "allowed: 'grpo', 'dapo' or 'dr_grpo'"),
+        (["eval.tasks=[{name: arith, colour: red}]"], "eval.tasks.0.colour: unknown field"),  # inside a list
+        (["steps"], "is not of the form dotted.key=value"),
+        (["train.steps.x=1"], "train.steps: Input should be a valid integer"),  # a scalar used as a section
+    ],
+)
+def test_bad_config_names_the_field(overrides, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides)
+    assert expected in str(err.value)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(ConfigError, match="mapping at the top level"):
+        load_config(scalar)
+
+
+def test_cli_exits_nonzero_with_the_message(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "config", "train.algorithm=a2c"], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 2
+    assert "train.algorithm" in result.stderr and "'grpo'" in result.stderr
+
+
+def test_cli_prints_the_validated_config():
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "config", "-c", "configs/arith_grpo.yaml", "train.steps=7"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "steps: 7" in result.stdout

@@ -1,0 +1,96 @@
+"""The offline default model: build tokenizer + tiny Qwen2, warm-start it by SFT, cache the result.
+
+The recipe is deterministic; its hash names the cache directory, so a second call is instant and a
+changed recipe never serves a stale model. The build is written to a temp dir and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from data.config import TaskConfig
+from data.tasks import load_problems
+from trainers.sft import SFTExample, train_sft
+from trainers.tiny_model import build_tiny_model
+
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WarmStartRecipe:
+    """SFT mixture: (task, level, number of train problems); tuned so held-out arith accuracy starts low."""
+
+    mixture: tuple[tuple[str, int, int], ...] = (("arith", 1, 1500), ("arith", 2, 1500), ("code", 1, 800), ("code", 2, 800))
+    steps: int = 400
+    batch_size: int = 32
+    lr: float = 3e-3
+    seed: int = 0
+    size: str = "tiny"
+    version: int = RECIPE_VERSION
+    threads: int = field(default=0, compare=False)  # 0 = torch default
+
+    def key(self) -> str:
+        blob = json.dumps({k: v for k, v in asdict(self).items() if k != "threads"}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("RLVR_CACHE", Path.home() / ".cache" / "rlvr"))
+
+
+def tiny_model_path(recipe: WarmStartRecipe = WarmStartRecipe(), cache_dir: Path | None = None) -> Path:
+    return (cache_dir or default_cache_dir()) / f"tiny-{recipe.size}-{recipe.key()}"
+
+
+def sft_examples(recipe: WarmStartRecipe) -> list[SFTExample]:
+    examples = []
+    for task, level, count in recipe.mixture:
+        for p in load_problems(TaskConfig(name=task, level=level, limit=count, split="train", seed=recipe.seed)):
+            examples.append(SFTExample(prompt=p.prompt, response=p.meta["solution"]))
+    return examples
+
+
+def bootstrap_tiny(recipe: WarmStartRecipe = WarmStartRecipe(), cache_dir: Path | None = None, log=print) -> Path:
+    """Return the path of the warm-started tiny model, building it first if it is not cached."""
+    final = tiny_model_path(recipe, cache_dir)
+    if (final / "rlvr_recipe.json").exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    started = time.time()
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
+    try:
+        build_tiny_model(tmp, seed=recipe.seed, size=recipe.size)
+        tokenizer = AutoTokenizer.from_pretrained(tmp)
+        model = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32)
+        torch.manual_seed(recipe.seed)
+        losses = train_sft(
+            model, tokenizer, sft_examples(recipe), steps=recipe.steps, batch_size=recipe.batch_size,
+            lr=recipe.lr, seed=recipe.seed, log=log,
+        )
+        model.save_pretrained(tmp, safe_serialization=True)
+        info = {"recipe": asdict(recipe), "final_sft_loss": losses[-1], "build_seconds": round(time.time() - started, 1)}
+        (tmp / "rlvr_recipe.json").write_text(json.dumps(info, indent=2))
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process finished the same build first: theirs is identical
+            if not (final / "rlvr_recipe.json").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"tiny model ready at {final} ({time.time() - started:.0f} s)")
+    return final
