@@ -14,7 +14,7 @@ class Problem:
 
     `prompt` is chat messages (`[{"role": "user", "content": ...}]`) or plain text.
     `reference` is what the task's verifier needs: a gold answer string for math tasks, a dict
-    `{"test", "entry_point", "setup", "prompt_prefix"}` for code tasks (see `verifiers/code.py`).
+    `{"tests", "entry_point", "setup", "prompt_prefix"}` for code tasks (see `verifiers/code.py`).
     """
 
     id: str

@@ -1,7 +1,9 @@
 """Synthetic multi-step integer arithmetic. The answer goes in \\boxed{}; solutions reduce one operation a line.
 
-Levels: 1 = a + b (0..50); 2 = three terms with + and - (0..30); 3 = three terms with * (0..12);
-4 = four terms with + - * (0..12); 5 = four terms with one parenthesised pair (0..20).
+Operands are single digits and levels lengthen the chain, so each line of a solution needs one small
+fact (running total +/- a digit) and errors compound with length -- a good range for RL to improve.
+Levels: 1 = three terms, + and -; 2 = four terms; 3 = five terms; 4 = four terms with + - *;
+5 = five terms with + - * and one parenthesised pair (operands 0..12).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ VERIFIER = "math"
 INSTRUCTION = "Put the final answer in \\boxed{}."
 
 _LEVELS = {  # level -> (number of operands, operators, largest operand, parenthesise)
-    1: (2, "+", 50, False),
-    2: (3, "+-", 30, False),
-    3: (3, "+-*", 12, False),
-    4: (4, "+-*", 12, False),
-    5: (4, "+-*", 20, True),
+    1: (3, "+-", 9, False),
+    2: (4, "+-", 9, False),
+    3: (5, "+-", 9, False),
+    4: (4, "+-*", 9, False),
+    5: (5, "+-*", 12, True),
 }
 
 

@@ -1,0 +1,67 @@
+"""GSM8K (Cobbe et al. 2021): grade-school word problems, judged by the math verifier.
+
+Source: hub `openai/gsm8k` (config `main`, splits train/test) or a local file/dir such as
+`/work/shared/data/gsm8k/test.jsonl`. Rows: `question`, `answer` (a worked solution with calculator annotations
+`<<48/2=24>>`, ending in `#### <number>`). Reference: the number after `#### `, thousands commas removed.
+Few-shot examples: the first `few_shot` rows of the train split (file order), shown as worked solutions ending in
+`\\boxed{}`; when loading the train split itself those rows are left out of the problems.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from data.config import TaskConfig
+from data.loading import few_shot_source, load_rows, shuffle_and_limit, validate_rows
+from data.problem import Problem
+from data.templates import Example, math_prompt
+
+VERIFIER = "math"
+HUB_ID = "openai/gsm8k"
+HUB_CONFIG = "main"
+FIELDS = {"question": str, "answer": str}
+_CALC = re.compile(r"<<[^<>]*>>")
+
+
+def gold_answer(solution: str) -> str:
+    """The final answer of a GSM8K solution: the text after the last `#### `, without thousands commas."""
+    return solution.rsplit("####", 1)[1].strip().replace(",", "")
+
+
+def worked_solution(solution: str) -> str:
+    """A GSM8K solution as a model should write it: no calculator annotations, the answer in `\\boxed{}`."""
+    steps = _CALC.sub("", solution.rsplit("####", 1)[0]).strip()
+    return f"{steps}\nThe final answer is \\boxed{{{gold_answer(solution)}}}."
+
+
+def _check(row: Mapping[str, Any]) -> str | None:
+    if "####" not in row["answer"] or not gold_answer(row["answer"]):
+        return "field 'answer' has no final answer after '#### '"
+    return None
+
+
+def _rows(source: str | None, split: str, cfg: TaskConfig) -> list[tuple[int, dict]]:
+    rows = load_rows(source, split, HUB_ID, HUB_CONFIG)
+    return validate_rows(rows, FIELDS, f"gsm8k/{split}", cfg.on_bad_row, _check)
+
+
+def load(cfg: TaskConfig) -> list[Problem]:
+    rows = _rows(cfg.source, cfg.split, cfg)
+    if cfg.split == "train":
+        shots, rows = rows[: cfg.few_shot], rows[cfg.few_shot :]
+    else:
+        shots = _rows(few_shot_source(cfg.source), "train", cfg)[: cfg.few_shot] if cfg.few_shot else []
+    examples = [Example(r["question"], worked_solution(r["answer"])) for _, r in shots]
+    problems = [
+        Problem(
+            id=f"gsm8k/{cfg.split}/{index}",
+            task="gsm8k",
+            prompt=math_prompt(row["question"], cfg.template, examples),
+            reference=gold_answer(row["answer"]),
+            meta={"index": index, "solution": row["answer"]},
+        )
+        for index, row in rows
+    ]
+    return shuffle_and_limit(problems, cfg.seed, cfg.limit)
