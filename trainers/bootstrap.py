@@ -29,8 +29,8 @@ RECIPE_VERSION = 1
 class WarmStartRecipe:
     """SFT mixture: (task, level, number of train problems); tuned so held-out arith accuracy starts low."""
 
-    mixture: tuple[tuple[str, int, int], ...] = (("arith", 1, 1500), ("arith", 2, 1500), ("code", 1, 800), ("code", 2, 800))
-    steps: int = 400
+    mixture: tuple[tuple[str, int, int], ...] = (("arith", 1, 3000), ("arith", 2, 3000), ("arith", 3, 2000), ("code", 1, 600), ("code", 2, 600))
+    steps: int = 600
     batch_size: int = 32
     lr: float = 3e-3
     seed: int = 0
@@ -94,3 +94,13 @@ def bootstrap_tiny(recipe: WarmStartRecipe = WarmStartRecipe(), cache_dir: Path 
         raise
     log(f"tiny model ready at {final} ({time.time() - started:.0f} s)")
     return final
+
+
+def resolve_model_path(path: str, log=print) -> str:
+    """'tiny' -> the cached warm-started model (built on first use); anything else is passed through."""
+    if path == "tiny":
+        return str(bootstrap_tiny(log=log))
+    local = Path(path).expanduser()
+    if local.exists() and not (local / "config.json").exists():
+        raise FileNotFoundError(f"model.path {path!r} is a directory without config.json (not a HF model dir)")
+    return str(local) if local.exists() else path

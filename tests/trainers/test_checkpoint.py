@@ -1,0 +1,68 @@
+"""Checkpoints are atomic, complete, pruned, and restore RNG state exactly."""
+
+import random
+
+import numpy as np
+import torch
+
+from trainers.checkpoint import (
+    MODEL_DIR,
+    latest_checkpoint,
+    list_checkpoints,
+    load_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+
+
+def _writer(payload: str):
+    def write(path):
+        path.mkdir(parents=True)
+        (path / "weights.txt").write_text(payload)
+
+    return write
+
+
+def test_save_then_load_round_trip(tmp_path):
+    ckpt = save_checkpoint(tmp_path, 5, _writer("w5"), {"cursor": 40}, {"name": "run"})
+    assert ckpt.name == "step-5" and latest_checkpoint(tmp_path) == ckpt
+    state = load_state(ckpt)
+    assert state["step"] == 5 and state["cursor"] == 40
+    assert (ckpt / MODEL_DIR / "weights.txt").read_text() == "w5"
+
+
+def test_a_crash_while_writing_leaves_the_previous_checkpoint_latest(tmp_path):
+    save_checkpoint(tmp_path, 1, _writer("w1"), {}, {})
+
+    def crashing_writer(path):
+        path.mkdir(parents=True)
+        raise KeyboardInterrupt  # the process dies half way through writing weights
+
+    try:
+        save_checkpoint(tmp_path, 2, crashing_writer, {}, {})
+    except KeyboardInterrupt:
+        pass
+    assert latest_checkpoint(tmp_path).name == "step-1"
+    save_checkpoint(tmp_path, 2, _writer("w2"), {}, {})  # the next save cleans the debris
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-1", "step-2"]
+
+
+def test_pruning_keeps_newest_and_protected(tmp_path):
+    first = save_checkpoint(tmp_path, 1, _writer("a"), {}, {}, keep=2)
+    for step in (2, 3, 4):
+        save_checkpoint(tmp_path, step, _writer("a"), {}, {}, keep=2, protect=(first,))
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-1", "step-3", "step-4"]
+
+
+def test_steps_sort_numerically_not_lexically(tmp_path):
+    for step in (9, 10):
+        save_checkpoint(tmp_path, step, _writer("x"), {}, {})
+    assert latest_checkpoint(tmp_path).name == "step-10"
+
+
+def test_rng_state_restores_every_generator():
+    state = rng_state()
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    set_rng_state(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected

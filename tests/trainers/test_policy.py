@@ -1,0 +1,159 @@
+"""Policy wrapper: LoRA reference = base model, frozen copy for full FT, sync tensors, save/load."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from trainers.config import LoraConfig
+from trainers.logprobs import make_batch, token_logprobs
+from trainers.policy import Policy
+
+LORA = LoraConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj", "up_proj"])
+IDS = torch.tensor([[1, 2, 3, 4, 5, 6]])
+
+
+def _logits(model):
+    with torch.no_grad():
+        return model(input_ids=IDS).logits
+
+
+def _perturb_adapter(policy, seed=1):
+    """PEFT starts lora_B at zero (policy == base); give it weights so the test can tell them apart."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in policy.model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+
+
+def test_lora_reference_equals_the_base_model(tiny_lm):
+    base_logits = _logits(tiny_lm())
+    policy = Policy(tiny_lm(), lora=LORA)
+    _perturb_adapter(policy)
+    assert not torch.allclose(_logits(policy.model), base_logits, atol=1e-3)
+    with policy.reference() as ref:
+        torch.testing.assert_close(_logits(ref), base_logits)
+    assert policy.reference_passes == 1
+    torch.testing.assert_close(_logits(policy.model), _logits(policy.model))  # adapter back on
+    assert not torch.allclose(_logits(policy.model), base_logits, atol=1e-3)
+
+
+def test_lora_trains_only_the_adapter(tiny_lm):
+    policy = Policy(tiny_lm(), lora=LORA)
+    names = [n for n, p in policy.model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n for n in names)
+    assert len(policy.trainable_parameters()) == len(names)
+
+
+def test_full_finetuning_reference_is_a_frozen_copy_made_at_construction(tiny_lm):
+    policy = Policy(tiny_lm(), need_reference=True)
+    before = _logits(policy.model)
+    with torch.no_grad():
+        for p in policy.model.parameters():
+            p.add_(0.05)
+    with policy.reference() as ref:
+        torch.testing.assert_close(_logits(ref), before)
+        assert not any(p.requires_grad for p in ref.parameters())
+
+
+def test_full_finetuning_without_reference_refuses(tiny_lm):
+    policy = Policy(tiny_lm())
+    assert not policy.has_reference
+    with pytest.raises(RuntimeError):
+        with policy.reference():
+            pass
+
+
+def test_full_sync_names_match_the_hf_checkpoint(tiny_lm, tmp_path):
+    policy = Policy(tiny_lm())
+    policy.model.save_pretrained(tmp_path)
+    saved = load_file(tmp_path / "model.safetensors")
+    sync = policy.state_dict_for_sync()
+    assert set(sync) == set(saved)  # tied lm_head.weight omitted, as in the checkpoint
+    for name, tensor in saved.items():
+        torch.testing.assert_close(sync[name], tensor)
+
+
+def test_lora_sync_adapter_and_merged(tiny_lm):
+    policy = Policy(tiny_lm(), lora=LORA)
+    _perturb_adapter(policy)
+    adapter = policy.state_dict_for_sync()
+    assert adapter and all(".lora_A." in k or ".lora_B." in k for k in adapter)
+    assert all(k.startswith("base_model.model.") for k in adapter)
+    merged = policy.state_dict_for_sync(merged=True)
+    fresh = tiny_lm()
+    assert set(merged) == set(fresh.state_dict()) - {"lm_head.weight"}
+    fresh.load_state_dict(merged, strict=False)
+    torch.testing.assert_close(_logits(fresh), _logits(policy.model), atol=1e-5, rtol=1e-5)
+
+
+def test_lora_save_and_load_round_trip(tiny_lm, tmp_path):
+    policy = Policy(tiny_lm(), lora=LORA, value_head=True)
+    _perturb_adapter(policy)
+    with torch.no_grad():
+        policy.value_head.linear.bias.fill_(0.25)
+    policy.save(tmp_path / "ckpt")
+    restored = Policy(tiny_lm(), lora=LORA, value_head=True)
+    restored.load(tmp_path / "ckpt")
+    torch.testing.assert_close(_logits(restored.model), _logits(policy.model))
+    assert restored.value_head.linear.bias.item() == 0.25
+
+
+def test_full_save_and_load_round_trip(tiny_lm, tmp_path):
+    policy = Policy(tiny_lm())
+    with torch.no_grad():
+        for p in policy.model.parameters():
+            p.mul_(1.1)
+    policy.save(tmp_path / "ckpt")
+    restored = Policy(tiny_lm())
+    params_before = [id(p) for p in restored.model.parameters()]
+    restored.load(tmp_path / "ckpt")
+    assert [id(p) for p in restored.model.parameters()] == params_before  # optimizer stays valid
+    torch.testing.assert_close(_logits(restored.model), _logits(policy.model))
+
+
+def test_lora_policy_logprobs_go_through_peft(tiny_lm):
+    policy = Policy(tiny_lm(), lora=LORA)
+    batch = make_batch([[1, 2, 3], [7]], [[4, 5], [8, 9, 10]], pad_id=0)
+    logp, _ = token_logprobs(policy.model, batch)
+    with torch.no_grad():  # a fresh adapter (lora_B = 0) changes nothing; padding and positions pass through PEFT
+        torch.testing.assert_close(logp.detach(), token_logprobs(tiny_lm(), batch)[0], atol=1e-5, rtol=1e-5)
+    logp.sum().backward()
+    grads = [p.grad for n, p in policy.model.named_parameters() if "lora_A" in n]
+    assert all(g is not None for g in grads)
+
+
+def _save_model_dir(model, path):
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {f"t{i}": i for i in range(model.config.vocab_size)}
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="t1")), pad_token="t0")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_from_config_loads_a_local_directory_with_lora(tiny_lm, tmp_path):
+    from trainers.config import ModelConfig
+
+    path = _save_model_dir(tiny_lm(), tmp_path / "base")
+    cfg = ModelConfig(path=str(path), lora=LORA, dtype="float32", gradient_checkpointing=True)
+    policy = Policy.from_config(cfg)
+    assert policy.is_lora and policy.pad_id == 0 and policy.base_path == str(path)
+    with policy.reference() as ref:
+        torch.testing.assert_close(_logits(ref), _logits(tiny_lm()))
+    policy.train()
+    logp, _ = token_logprobs(policy.model, make_batch([[1, 2]], [[3, 4]], policy.pad_id))
+    logp.sum().backward()  # gradient checkpointing on, LoRA gradients still flow
+    assert any(p.grad is not None for p in policy.trainable_parameters())
+
+
+def test_from_config_full_finetuning_bfloat16(tiny_lm, tmp_path):
+    from trainers.config import ModelConfig
+
+    path = _save_model_dir(tiny_lm(), tmp_path / "base")
+    policy = Policy.from_config(ModelConfig(path=str(path), dtype="bfloat16"), need_reference=True)
+    assert next(policy.model.parameters()).dtype == torch.bfloat16
+    logp, _ = token_logprobs(policy.model, make_batch([[1, 2]], [[3, 4]], policy.pad_id))
+    assert logp.dtype == torch.float32 and torch.isfinite(logp).all()

@@ -1,0 +1,104 @@
+"""One GRPO backward pass over a sampled batch: micro-batched forward/backward, gradients accumulated.
+
+Objective (see `trainers.losses.grpo_loss`): clipped token-ratio surrogate with group-relative
+advantages, optional k3 KL to the reference (weight beta), aggregated as cfg.loss_aggregation over the
+WHOLE batch. Each micro-batch's loss is divided by the full batch's normalizer, so the summed
+gradients equal those of one full-batch pass for every aggregation. No optimizer step here: the loop
+zeroes gradients, calls `grpo_backward`, clips and steps.
+
+    rewards = rewards + overlong_penalty(lengths, max_tokens, cfg.overlong_buffer, cfg.overlong_penalty)
+    adv, keep = group_advantages(rewards, cfg.scale, cfg.zero_variance)   # [groups, G], [groups]
+    rows = kept_rows(keep, G); batch = make_batch(prompts, completions, pad).select(rows)
+    stats = grpo_backward(policy, batch, adv.flatten()[rows], None, None, cfg, micro_batch_size,
+                          max_completion_length=max_tokens, truncated=truncated[rows])
+
+num_iterations == 1: pass `old_logp=None`; the ratio is taken against the detached current log-probs
+(no extra forward). num_iterations > 1: compute `old_logp = batched_logprobs(policy.model, batch, mbs)`
+once before the first pass and reuse it. beta == 0: the reference is never touched; beta > 0 with
+`ref_logp=None`: it is computed here (adapter disabled under LoRA, frozen copy otherwise).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from trainers.config import GRPOConfig
+from trainers.logprobs import Batch, token_logprobs
+from trainers.losses import grpo_loss, loss_normalizer
+from trainers.policy import Policy
+
+_MEAN_STATS = ("clip_low_frac", "clip_high_frac", "clip_frac", "ratio_mean", "kl_mean")
+
+
+def kept_rows(keep: Tensor, group_size: int) -> Tensor:
+    """Row indices (into the flattened [groups * G] batch) of the groups that `keep` keeps."""
+    return torch.nonzero(keep.repeat_interleave(group_size), as_tuple=False).flatten()
+
+
+def loss_mask(batch: Batch, truncated: Tensor | None, mask_truncated: bool) -> Tensor:
+    """The batch's completion mask, with rows of truncated completions zeroed when `mask_truncated`."""
+    mask = batch.completion_mask
+    if not mask_truncated:
+        return mask
+    if truncated is None:
+        raise ValueError("mask_truncated=True needs `truncated` (one bool per row, finish_reason == 'length')")
+    return mask * (~truncated.bool()).to(mask.dtype)[:, None]
+
+
+def grpo_backward(
+    policy: Policy,
+    batch: Batch,
+    advantages: Tensor,
+    old_logp: Tensor | None,
+    ref_logp: Tensor | None,
+    cfg: GRPOConfig,
+    micro_batch_size: int,
+    *,
+    max_completion_length: int | None = None,
+    truncated: Tensor | None = None,
+    temperature: float = 1.0,
+) -> dict[str, float]:
+    """Accumulate GRPO gradients of the whole `batch` into the policy's parameters.
+
+    advantages [B]; old_logp / ref_logp [B, T] aligned with `batch` (T = its longest completion);
+    `max_completion_length` is the sampler's max_tokens (dr_grpo's denominator; None = T).
+    Returns floats: loss (the full-batch loss), tokens, and token-weighted clip/ratio/kl stats.
+    """
+    model = policy.model
+    if cfg.beta > 0 and ref_logp is None:
+        ref_logp = policy.reference_logprobs(batch, micro_batch_size, temperature)
+    mask = loss_mask(batch, truncated, cfg.mask_truncated)
+    normalizer = loss_normalizer(mask, cfg.loss_aggregation, max_completion_length)
+    device = policy.device
+    totals = {k: 0.0 for k in _MEAN_STATS}
+    loss_sum, tokens = 0.0, 0.0
+    ratio_min, ratio_max = float("inf"), float("-inf")
+    for rows, micro in batch.split(micro_batch_size):
+        width = micro.completion_ids.shape[1]
+        logp, _ = token_logprobs(model, micro, temperature)
+
+        def part(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x[rows.to(x.device), :width].to(device)
+
+        loss, stats = grpo_loss(
+            logp, part(old_logp), part(ref_logp) if cfg.beta > 0 else None,
+            advantages[rows.to(advantages.device)].to(device), part(mask),
+            epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
+            aggregation=cfg.loss_aggregation, normalizer=normalizer,
+        )
+        if normalizer > 0:  # an all-masked batch has nothing to learn from
+            loss.backward()
+        n = float(stats["tokens"])
+        loss_sum += float(loss.detach())
+        tokens += n
+        for key in _MEAN_STATS:
+            totals[key] += float(stats[key]) * n
+        if n > 0:
+            ratio_min = min(ratio_min, float(stats["ratio_min"]))
+            ratio_max = max(ratio_max, float(stats["ratio_max"]))
+    out = {"loss": loss_sum, "tokens": tokens, "sequences": float(batch.size)}
+    out.update({k: v / tokens if tokens else 0.0 for k, v in totals.items()})
+    out["ratio_min"] = ratio_min if tokens else 1.0
+    out["ratio_max"] = ratio_max if tokens else 1.0
+    return out

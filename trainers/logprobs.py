@@ -1,0 +1,170 @@
+"""Token log-probs of completions under a causal LM, padded tightly, micro-batched.
+
+Layout of a `Batch` (one row per (prompt, completion)):
+
+    input_ids  [pad pad p0 p1 p2 | c0 c1 c2 pad]      prompt LEFT-padded to the batch's longest prompt P,
+    columns     0   1   2  3  4  | 5  6  7   8        completion RIGHT-padded to its longest completion T
+
+so every completion starts at column P and the logits that predict completion tokens are the same
+slice `[P-1, P-1+T)` in every row: the model is asked for only those T positions (`logits_to_keep`),
+never the prompt's. `position_ids` count real tokens only, so padding never shifts a position and a
+row's log-probs do not depend on what it is batched with. Outputs are [B, T] with completion token t
+at column t (`completion_mask` marks real tokens).
+
+Log-probs are `logit[token] - logsumexp(logits)` in float32: one gather and one reduction, no full
+log-softmax tensor. `split(size)` sorts rows by length so each micro-batch is padded only to its own
+longest prompt and completion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from trainers.losses import entropy_from_logits
+
+
+@dataclass
+class Batch:
+    prompts: list[list[int]]
+    completions: list[list[int]]
+    pad_id: int
+    input_ids: Tensor  # [B, P + T]
+    attention_mask: Tensor  # [B, P + T]
+    position_ids: Tensor  # [B, P + T]
+    completion_ids: Tensor  # [B, T]
+    completion_mask: Tensor  # [B, T] float, 1 on real completion tokens
+
+    @property
+    def size(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def prompt_width(self) -> int:
+        return self.input_ids.shape[1] - self.completion_ids.shape[1]
+
+    def select(self, rows) -> "Batch":
+        """A new, tightly padded batch of these rows (in this order)."""
+        rows = [int(r) for r in rows]
+        return make_batch([self.prompts[r] for r in rows], [self.completions[r] for r in rows], self.pad_id)
+
+    def split(self, micro_batch_size: int) -> list[tuple[Tensor, "Batch"]]:
+        """(row indices into this batch, micro-batch) pairs covering every row once; rows are sorted by
+        (completion length, prompt length) so each micro-batch wastes little padding."""
+        if micro_batch_size < 1:
+            raise ValueError("micro_batch_size must be >= 1")
+        order = sorted(range(self.size), key=lambda r: (len(self.completions[r]), len(self.prompts[r]), r))
+        chunks = [order[i : i + micro_batch_size] for i in range(0, self.size, micro_batch_size)]
+        return [(torch.tensor(rows, dtype=torch.long), self.select(rows)) for rows in chunks]
+
+    def to(self, device) -> "Batch":
+        tensors = {k: getattr(self, k).to(device) for k in _TENSORS}
+        return Batch(self.prompts, self.completions, self.pad_id, **tensors)
+
+
+_TENSORS = ("input_ids", "attention_mask", "position_ids", "completion_ids", "completion_mask")
+
+
+def make_batch(prompt_ids: list[list[int]], completion_ids: list[list[int]], pad_id: int) -> Batch:
+    """Pad (prompt, completion) rows into the layout of the module doc. Prompts must be non-empty."""
+    if len(prompt_ids) != len(completion_ids) or not prompt_ids:
+        raise ValueError("make_batch needs as many prompts as completions, at least one")
+    if any(len(p) == 0 for p in prompt_ids):
+        raise ValueError("every prompt needs at least one token (its last token predicts the first completion token)")
+    rows = len(prompt_ids)
+    width_p = max(len(p) for p in prompt_ids)
+    width_c = max(1, max(len(c) for c in completion_ids))
+    input_ids = torch.full((rows, width_p + width_c), pad_id, dtype=torch.long)
+    attention = torch.zeros((rows, width_p + width_c), dtype=torch.long)
+    completion = torch.full((rows, width_c), pad_id, dtype=torch.long)
+    completion_mask = torch.zeros((rows, width_c), dtype=torch.float32)
+    for r, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
+        input_ids[r, width_p - len(p) : width_p] = torch.tensor(p, dtype=torch.long)
+        attention[r, width_p - len(p) : width_p] = 1
+        if c:
+            input_ids[r, width_p : width_p + len(c)] = torch.tensor(c, dtype=torch.long)
+            attention[r, width_p : width_p + len(c)] = 1
+            completion[r, : len(c)] = torch.tensor(c, dtype=torch.long)
+            completion_mask[r, : len(c)] = 1.0
+    position_ids = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    return Batch(
+        [list(p) for p in prompt_ids], [list(c) for c in completion_ids], pad_id,
+        input_ids, attention, position_ids, completion, completion_mask,
+    )
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def selected_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
+    """log softmax(logits)[targets] as logit[target] - logsumexp(logits), in float32."""
+    logits = logits.float()
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1)
+
+
+@dataclass
+class CompletionOutput:
+    logp: Tensor  # [B, T] float32, 0 on padding
+    mask: Tensor  # [B, T] float32
+    entropy: Tensor | None = None  # [B, T] float32 when asked for
+    hidden: Tensor | None = None  # [B, T, H] last hidden state at the positions that predict each token
+
+
+def forward_completions(
+    model: torch.nn.Module,
+    batch: Batch,
+    temperature: float = 1.0,
+    *,
+    with_entropy: bool = False,
+    with_hidden: bool = False,
+) -> CompletionOutput:
+    """One forward pass of `model` (any HF causal LM, PEFT-wrapped or not) over `batch`."""
+    batch = batch.to(_device_of(model))
+    width_c = batch.completion_ids.shape[1]
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        logits_to_keep=width_c + 1,  # positions P-1 .. P+T-1; the last one predicts nothing we score
+        output_hidden_states=with_hidden,
+        use_cache=False,
+    )
+    logits = out.logits[:, :-1]
+    if temperature != 1.0:
+        logits = logits.float() / temperature
+    mask = batch.completion_mask
+    logp = selected_logprobs(logits, batch.completion_ids) * mask
+    entropy = entropy_from_logits(logits.float()) * mask if with_entropy else None
+    hidden = None
+    if with_hidden:
+        start = batch.prompt_width - 1
+        hidden = out.hidden_states[-1][:, start : start + width_c]
+    return CompletionOutput(logp, mask, entropy, hidden)
+
+
+def token_logprobs(model: torch.nn.Module, batch: Batch, temperature: float = 1.0) -> tuple[Tensor, Tensor]:
+    """(log-probs [B, T] of each completion token given its prefix, completion mask [B, T])."""
+    out = forward_completions(model, batch, temperature)
+    return out.logp, out.mask
+
+
+@torch.no_grad()
+def batched_logprobs(
+    model: torch.nn.Module, batch: Batch, micro_batch_size: int, temperature: float = 1.0
+) -> Tensor:
+    """Log-probs [B, T] of the whole batch without gradients (pi_old, pi_ref), micro-batched; the
+    result is aligned with `batch` (rows in batch order, T = the batch's longest completion)."""
+    result = torch.zeros(batch.completion_mask.shape, dtype=torch.float32, device=_device_of(model))
+    for rows, micro in batch.split(micro_batch_size):
+        logp, _ = token_logprobs(model, micro, temperature)
+        result[rows.to(result.device), : logp.shape[1]] = logp
+    return result
+
+
+def sequence_logprob_sums(logp: Tensor, mask: Tensor) -> Tensor:
+    """Summed log-prob of each completion: [B]."""
+    return (logp * mask).sum(dim=1)

@@ -1,0 +1,73 @@
+"""Per-step training metrics from scored groups, and the JSONL log they are written to."""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from verifiers.verdict import STATUSES
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def rollout_metrics(groups, rewards: list[list[float]], verdicts: list[list[dict[str, Any]]], primary: str) -> dict:
+    """Reward stats overall, by verifier and by status of the primary verifier; accuracy; lengths; truncation.
+
+    `rewards[g][i]` is the combined reward of completion i of group g; `verdicts[g][i]` maps verifier name
+    to its Verdict; `primary` is the verifier whose `correct` status defines accuracy.
+    """
+    flat = [r for group in rewards for r in group]
+    mean, std = _mean_std(flat)
+    out: dict[str, float] = {"reward_mean": mean, "reward_std": std}
+    names = sorted({name for group in verdicts for v in group for name in v})
+    for name in names:
+        m, _ = _mean_std([v[name].reward for group in verdicts for v in group if name in v])
+        out[f"reward/{name}"] = m
+    statuses = Counter(v[primary].status for group in verdicts for v in group if primary in v)
+    total = sum(statuses.values()) or 1
+    for status in STATUSES:
+        out[f"status/{status}"] = statuses.get(status, 0) / total
+    out["accuracy"] = statuses.get("correct", 0) / total
+    lengths = [len(c.token_ids) for g in groups for c in g.completions]
+    out["completion_len_mean"] = sum(lengths) / max(1, len(lengths))
+    out["completion_len_max"] = max(lengths, default=0)
+    out["truncation_rate"] = sum(c.truncated for g in groups for c in g.completions) / max(1, len(lengths))
+    out["zero_variance_frac"] = sum(1 for group in rewards if max(group) == min(group)) / max(1, len(rewards))
+    out["generated_tokens"] = sum(lengths)
+    return out
+
+
+class MetricsLog:
+    """Append-only JSONL of per-step metrics; on resume, lines past the restored step are dropped."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def truncate_after(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        kept = [line for line in self.read() if line["step"] <= step]
+        self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+
+    def append(self, row: dict) -> None:
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,224 @@
+"""The trained policy: a causal LM (optionally with a LoRA adapter), its reference, its value head.
+
+- Load: `Policy.from_config(ModelConfig, path=..., need_reference=..., value_head=...)` reads a local
+  HF directory or hub id (`"tiny"` = the bootstrapped offline model) with `AutoModelForCausalLM`, in
+  the configured dtype, on the configured device; `Policy(model, tokenizer, lora=...)` wraps a model
+  already in memory.
+- Reference policy: under LoRA it is the same model with the adapter disabled (`disable_adapter()`,
+  no second copy, always available); under full fine-tuning it is a frozen deep copy taken at
+  construction, and only when `need_reference=True` (GRPO with beta > 0, DPO, PPO with kl_coef > 0).
+  `reference_passes` counts how often it was entered.
+- Sync: `state_dict_for_sync()` gives the sampler what it needs: HF-checkpoint-named full weights
+  (LoRA merged in when `merged=True`), or the PEFT adapter tensors.
+- Persistence: `save(dir)` writes the adapter (LoRA) or full weights + tokenizer, plus the value head;
+  `load(dir)` loads them back in place (the optimizer keeps pointing at the same parameters).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from trainers.config import LoraConfig, ModelConfig
+from trainers.logprobs import Batch, batched_logprobs
+from trainers.value_head import ValueHead, load_value_head, save_value_head
+
+POLICY_FILE = "rlvr_policy.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def add_lora(model: nn.Module, lora: LoraConfig) -> nn.Module:
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    peft_cfg = PeftLoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules), task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, peft_cfg)
+
+
+class Policy:
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer=None,
+        *,
+        lora: LoraConfig | None = None,
+        need_reference: bool = False,
+        value_head: bool = False,
+        base_path: str | None = None,
+    ):
+        """Wrap `model` (a plain HF causal LM). With `lora`, an adapter is added here."""
+        self.tokenizer = tokenizer
+        self.base_path = base_path
+        self._reference = None
+        if lora is None and need_reference:  # copy BEFORE any training step
+            self._reference = copy.deepcopy(model).requires_grad_(False).eval()
+        self.model = add_lora(model, lora) if lora is not None else model
+        self.value_head = None
+        if value_head:
+            hidden = self.base_model.config.hidden_size
+            self.value_head = ValueHead(hidden).to(next(model.parameters()).device)
+        self.reference_passes = 0
+
+    @classmethod
+    def from_config(
+        cls, cfg: ModelConfig, *, path: str | None = None, need_reference: bool = False, value_head: bool = False
+    ) -> "Policy":
+        """Load `path` (default: cfg.path, with 'tiny' resolved by `trainers.bootstrap`) as cfg says."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if path is None:
+            from trainers.bootstrap import resolve_model_path
+
+            path = resolve_model_path(cfg.path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(cfg.device)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return cls(model, tokenizer, lora=cfg.lora, need_reference=need_reference, value_head=value_head, base_path=path)
+
+    # ---- views -------------------------------------------------------------------------------
+    @property
+    def is_lora(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
+    @property
+    def base_model(self) -> nn.Module:
+        """The HF causal LM (under LoRA: with the adapter layers injected)."""
+        return self.model.get_base_model() if self.is_lora else self.model
+
+    @property
+    def pad_id(self) -> int:
+        if self.tokenizer is not None and self.tokenizer.pad_token_id is not None:
+            return int(self.tokenizer.pad_token_id)
+        pad = getattr(self.base_model.config, "pad_token_id", None)
+        return int(pad) if pad is not None else 0
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters: the adapter (LoRA) or all weights, plus the value head."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.value_head is not None:
+            params += list(self.value_head.parameters())
+        return params
+
+    def train(self, mode: bool = True) -> "Policy":
+        self.model.train(mode)
+        if self.value_head is not None:
+            self.value_head.train(mode)
+        return self
+
+    # ---- reference -----------------------------------------------------------------------------
+    @property
+    def has_reference(self) -> bool:
+        return self.is_lora or self._reference is not None
+
+    @contextlib.contextmanager
+    def reference(self) -> Iterator[nn.Module]:
+        """The reference policy as a module, for use inside the `with` block only."""
+        if not self.has_reference:
+            raise RuntimeError("this Policy has no reference model: build it with need_reference=True")
+        self.reference_passes += 1
+        if self.is_lora:
+            with self.model.disable_adapter():
+                yield self.model
+        else:
+            yield self._reference
+
+    def reference_logprobs(self, batch: Batch, micro_batch_size: int, temperature: float = 1.0) -> Tensor:
+        with self.reference() as ref:
+            return batched_logprobs(ref, batch, micro_batch_size, temperature)
+
+    # ---- sync and persistence ----------------------------------------------------------------
+    def state_dict_for_sync(self, merged: bool = False) -> dict[str, Tensor]:
+        """Tensors for the sampler (detached, on the training device).
+
+        Full fine-tuning, or LoRA with `merged=True`: every weight under its HF checkpoint name
+        (`model.layers.0.self_attn.q_proj.weight`; tied copies such as `lm_head.weight` omitted, as in
+        the checkpoint), LoRA deltas `scale * B @ A` added in. LoRA with `merged=False`: the adapter
+        tensors under PEFT names (`base_model.model.<module>.lora_A.weight`); `self.model.peft_config`
+        holds their config (`sampling.lora.LoraAdapter.from_peft(policy.model)` bundles both).
+        """
+        if not self.is_lora:
+            return _dedupe(self.model.state_dict())
+        if not merged:
+            from peft import get_peft_model_state_dict
+
+            return {k: v.detach() for k, v in get_peft_model_state_dict(self.model).items()}
+        return _merged_state_dict(self.model)
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory, safe_serialization=True)
+        if self.tokenizer is not None and not self.is_lora:
+            self.tokenizer.save_pretrained(directory)
+        if self.value_head is not None:
+            save_value_head(self.value_head, directory)
+        info = {"lora": self.is_lora, "base_path": self.base_path, "value_head": self.value_head is not None}
+        (directory / POLICY_FILE).write_text(json.dumps(info, indent=2))
+        return directory
+
+    def load(self, directory: str | Path) -> None:
+        """Load what `save` wrote into this policy's existing parameters."""
+        directory = Path(directory)
+        if self.is_lora:
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            result = set_peft_model_state_dict(self.model, load_file(directory / ADAPTER_WEIGHTS, device=str(self.device)))
+            if getattr(result, "unexpected_keys", None):
+                raise ValueError(f"adapter in {directory} does not fit this model: {result.unexpected_keys[:5]}")
+        else:
+            from transformers import AutoModelForCausalLM
+
+            dtype = next(self.model.parameters()).dtype
+            saved = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype)
+            self.model.load_state_dict(saved.state_dict())
+        if self.value_head is not None and not load_value_head(self.value_head, directory):
+            raise FileNotFoundError(f"{directory} holds no value head but this policy has one")
+
+
+def _dedupe(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Drop tied duplicates (the later name of a shared tensor), detach everything."""
+    seen, out = set(), {}
+    for name, tensor in state.items():
+        key = (tensor.data_ptr(), tuple(tensor.shape))
+        if key in seen:
+            continue
+        seen.add(key)
+        out[name] = tensor.detach()
+    return out
+
+
+@torch.no_grad()
+def _merged_state_dict(peft_model: nn.Module) -> dict[str, Tensor]:
+    """HF-named weights of a PEFT LoRA model with the active adapter merged in (model untouched)."""
+    from peft.tuners.lora import LoraLayer
+
+    base = peft_model.get_base_model()
+    adapter = peft_model.active_adapter
+    deltas = {
+        f"{name}.base_layer.weight": module.get_delta_weight(adapter)
+        for name, module in base.named_modules()
+        if isinstance(module, LoraLayer) and adapter in module.lora_A
+    }
+    out = {}
+    for name, tensor in _dedupe(base.state_dict()).items():
+        if ".lora_" in name:
+            continue
+        if name in deltas:
+            tensor = tensor + deltas[name].to(tensor.dtype)
+        out[name.replace(".base_layer.", ".")] = tensor
+    return out

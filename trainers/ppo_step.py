@@ -1,0 +1,116 @@
+"""PPO for completions: a rollout pass (old log-probs, values, GAE targets) and a backward pass.
+
+Objective, per completion token t (all terms are token means over the whole batch):
+    rewards_t = -kl_coef * (log pi_old_t - log ref_t)  (+ the verifier score at the last token)
+    A, R      = GAE(rewards, V_old; gamma, lam);  A whitened over the batch's valid tokens
+    loss      = -min(rho A, clip(rho, 1 +- clip_epsilon) A)                         (policy)
+              + vf_coef * 0.5 * max((V - R)^2, (clip(V, V_old +- value_clip) - R)^2)   (value, c1)
+              - entropy_coef * H(pi_t)                                               (entropy bonus, c2)
+V is a scalar head (`trainers.value_head`) on the policy backbone's last hidden state; the policy
+needs one (`Policy(..., value_head=True)`).
+
+    rollout = ppo_rollout(policy, batch, scores, cfg.ppo, mbs)       # no grad; once per sampled batch
+    for _ in range(cfg.ppo.num_iterations):
+        optimizer.zero_grad(); stats = ppo_backward(policy, batch, rollout, cfg.ppo, mbs); ...step()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from trainers.advantages import gae, ppo_token_rewards, whiten
+from trainers.config import PPOConfig
+from trainers.logprobs import Batch, forward_completions
+from trainers.losses import ppo_policy_loss, ppo_value_loss
+from trainers.policy import Policy
+
+
+@dataclass
+class PPORollout:
+    old_logp: Tensor  # [B, T]
+    old_values: Tensor  # [B, T]
+    advantages: Tensor  # [B, T] whitened
+    returns: Tensor  # [B, T]
+    mask: Tensor  # [B, T]
+
+
+def _require_value_head(policy: Policy) -> None:
+    if policy.value_head is None:
+        raise ValueError("PPO needs a value head: build the Policy with value_head=True")
+
+
+@torch.no_grad()
+def ppo_rollout(
+    policy: Policy,
+    batch: Batch,
+    scores: Tensor,
+    cfg: PPOConfig,
+    micro_batch_size: int,
+    *,
+    ref_logp: Tensor | None = None,
+    temperature: float = 1.0,
+) -> PPORollout:
+    """Old log-probs and values of `batch` under the current policy, then KL-shaped token rewards,
+    GAE and whitened advantages. `scores` [B]: the verifier reward of each completion. With
+    kl_coef > 0 and `ref_logp=None` the reference log-probs are computed here."""
+    _require_value_head(policy)
+    device = policy.device
+    shape = batch.completion_mask.shape
+    old_logp = torch.zeros(shape, dtype=torch.float32, device=device)
+    old_values = torch.zeros(shape, dtype=torch.float32, device=device)
+    for rows, micro in batch.split(micro_batch_size):
+        out = forward_completions(policy.model, micro, temperature, with_hidden=True)
+        width = out.logp.shape[1]
+        old_logp[rows.to(device), :width] = out.logp
+        old_values[rows.to(device), :width] = policy.value_head(out.hidden) * out.mask
+    if cfg.kl_coef > 0 and ref_logp is None:
+        ref_logp = policy.reference_logprobs(batch, micro_batch_size, temperature)
+    mask = batch.completion_mask.to(device)
+    rewards = ppo_token_rewards(scores.to(device), old_logp, None if ref_logp is None else ref_logp.to(device), mask, cfg.kl_coef)
+    advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
+    return PPORollout(old_logp, old_values, whiten(advantages, mask), returns, mask)
+
+
+def ppo_backward(
+    policy: Policy, batch: Batch, rollout: PPORollout, cfg: PPOConfig, micro_batch_size: int, *, temperature: float = 1.0
+) -> dict[str, float]:
+    """Accumulate gradients of the PPO loss over the whole batch (policy + value head); no step."""
+    _require_value_head(policy)
+    device = policy.device
+    normalizer = float(rollout.mask.sum().item())
+    totals = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_frac": 0.0, "approx_kl": 0.0}
+    for rows, micro in batch.split(micro_batch_size):
+        out = forward_completions(policy.model, micro, temperature, with_entropy=cfg.entropy_coef > 0, with_hidden=True)
+        width = out.logp.shape[1]
+        index = rows.to(device)
+
+        def part(x: Tensor) -> Tensor:
+            return x[index, :width]
+
+        mask = part(rollout.mask)
+        values = policy.value_head(out.hidden)
+        pg, pg_stats = ppo_policy_loss(
+            out.logp, part(rollout.old_logp), part(rollout.advantages), mask,
+            clip_epsilon=cfg.clip_epsilon, normalizer=normalizer,
+        )
+        vf, _ = ppo_value_loss(
+            values, part(rollout.old_values), part(rollout.returns), mask,
+            value_clip=cfg.value_clip, normalizer=normalizer,
+        )
+        loss = pg + cfg.vf_coef * vf
+        if out.entropy is not None:
+            entropy = (out.entropy * mask).sum() / max(normalizer, 1e-12)
+            loss = loss - cfg.entropy_coef * entropy
+            totals["entropy"] += float(entropy.detach())
+        if normalizer > 0:
+            loss.backward()
+        share = float(pg_stats["tokens"]) / max(normalizer, 1e-12)
+        totals["loss"] += float(loss.detach())
+        totals["policy_loss"] += float(pg.detach())
+        totals["value_loss"] += float(vf.detach())
+        totals["clip_frac"] += float(pg_stats["clip_frac"]) * share
+        totals["approx_kl"] += float(pg_stats["approx_kl"]) * share
+    return {**totals, "tokens": normalizer}
