@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class VerifierSpec(BaseModel):
@@ -13,6 +13,13 @@ class VerifierSpec(BaseModel):
     name: str = Field(description="A built-in name (math, code, format) or an import path 'my_pkg.rewards:score'.")
     weight: float = Field(1.0, description="Weight of this verifier's reward in the combined reward.")
     options: dict[str, Any] = Field(default_factory=dict, description="Passed to the verifier's options dataclass.")
+
+    @model_validator(mode="after")
+    def _known_verifier_and_options(self) -> "VerifierSpec":
+        from verifiers.registry import build_options  # late: the registry imports this module
+
+        build_options(self.name, self.options)
+        return self
 
 
 class VerifyConfig(BaseModel):

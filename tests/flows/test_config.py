@@ -32,6 +32,9 @@ def test_overrides_reach_nested_fields_with_yaml_types():
         (["train.algorithm=a2c"], "train.algorithm: 'a2c' is not allowed; allowed: 'grpo', 'dpo' or 'ppo'"),
         (["train.grpo.loss_aggregation=sum"], "allowed: 'grpo', 'dapo' or 'dr_grpo'"),
         (["eval.tasks=[{name: arith, colour: red}]"], "eval.tasks.0.colour: unknown field"),  # inside a list
+        (["verify.verifiers=[{name: maths}]"], "unknown verifier 'maths': use one of ['code', 'format', 'math']"),
+        (["verify.verifiers=[{name: format, options: {kind: boxed, size: 3}}]"], "unknown option(s) ['size']"),
+        (["verify.verifiers=[{name: 'no_such_pkg.rewards:score'}]"], "cannot load verifier 'no_such_pkg.rewards:score'"),
         (["steps"], "is not of the form dotted.key=value"),
         (["train.steps.x=1"], "train.steps: Input should be a valid integer"),  # a scalar used as a section
     ],

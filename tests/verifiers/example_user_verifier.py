@@ -1,0 +1,23 @@
+"""A user's own verifier: this one file plus one config line
+(`verifiers: [{name: "example_user_verifier:score", weight: 0.5, options: {word: "please"}}]`)."""
+
+from dataclasses import dataclass
+
+from verifiers.verdict import Verdict
+
+VERSION = "2"
+
+
+@dataclass(frozen=True)
+class PoliteOptions:
+    word: str = "please"
+
+
+def score(completion: str, reference, options: PoliteOptions | None = None) -> Verdict:
+    word = (options or PoliteOptions()).word
+    ok = word in completion.lower()
+    return Verdict(float(ok), "correct" if ok else "wrong", {"rule": "contains", "word": word})
+
+
+def broken(completion, reference, options=None):
+    raise RuntimeError("bug in a user verifier")

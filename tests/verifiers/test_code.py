@@ -1,0 +1,132 @@
+"""Code verifier: reference formats, code extraction, program assembly, and the real datasets when present."""
+
+import gzip
+import json
+import os
+
+import pytest
+
+from verifiers.code import CodeOptions, assemble, extract_code, verify
+from verifiers.config import VerifierSpec
+from verifiers.pool import VerifierPool
+
+DATA = "/work/shared/data"
+HE_PREFIX = 'from typing import List\n\n\ndef add(xs: List[int]) -> int:\n    """Sum of xs."""\n'
+HE_TESTS = "METADATA = {}\n\ndef check(candidate):\n    assert candidate([1, 2]) == 3\n    assert candidate([]) == 0\n"
+HE_REF = {"tests": HE_TESTS, "entry_point": "add", "setup": "", "prompt_prefix": HE_PREFIX}
+MBPP_REF = {"tests": "assert square(3) == 9\nassert square(-2) == 4", "entry_point": None, "setup": "",
+            "prompt_prefix": ""}
+
+EXTRACT = [
+    ("```python\nx = 1\n```", "x = 1"),  # one python block
+    ("```py\na\n```\ntext\n```python\nb\n```", "b"),  # the last python block
+    ("```\nplain\n```", "plain"),  # a fence without language
+    ("```js\nno\n```\n```\nyes\n```", "yes"),  # no python fence: the last fence
+    ("def f():\n    return 1", "def f():\n    return 1"),  # no fence: raw text
+    ("```python\ndef f():\n    return 1", "def f():\n    return 1"),  # unclosed fence (truncated sample)
+]
+
+COMPLETIONS = [
+    ("    return sum(xs)\n", HE_REF, "correct"),  # HumanEval body continuation
+    ("```python\ndef add(xs):\n    return sum(xs)\n```", HE_REF, "correct"),  # full definition in a fence
+    ("```python\nreturn sum(xs)\n```", HE_REF, "correct"),  # flush-left body is indented into the function
+    ("    return sum(xs) + 1\n", HE_REF, "wrong"),  # wrong answer
+    ("    return sum(xs\n", HE_REF, "wrong"),  # syntax error
+    ("```python\ndef plus(xs):\n    return sum(xs)\n```", HE_REF, "wrong"),  # only a helper: the stub stays
+    ("```python\ndef square(x):\n    return x * x\n```", MBPP_REF, "correct"),  # MBPP asserts
+    ("```python\ndef square(x):\n    return abs(x) * 2\n```", MBPP_REF, "wrong"),  # MBPP wrong
+    ("```python\ndef sq(x):\n    return x * x\n```", MBPP_REF, "wrong"),  # MBPP wrong function name
+    ("", MBPP_REF, "no_answer"),  # empty completion
+]
+
+
+@pytest.mark.parametrize("completion, code", EXTRACT)
+def test_extract_code(completion, code):
+    assert extract_code(completion) == code
+
+
+@pytest.mark.parametrize("completion, reference, status", COMPLETIONS)
+def test_completions(completion, reference, status):
+    assert verify(completion, reference).status == status
+
+
+def test_assemble_continuation_and_full_definition():
+    assert assemble("    return 1\n", HE_PREFIX, "add")[1] == "prefix+body"
+    assert assemble("def add(xs):\n    return 1\n", HE_PREFIX, "add")[1] == "prefix+code"
+    assert assemble("def f(): pass", "", None) == ("def f(): pass", "code")
+
+
+def test_setup_runs_before_program_and_tests():
+    ref = {"tests": "assert f() == math.pi", "entry_point": None, "setup": "import math", "prompt_prefix": ""}
+    assert verify("def f():\n    return math.pi", ref).status == "correct"
+
+
+def test_prompt_helpers_come_from_the_trusted_prefix():
+    prefix = 'def encode(s):\n    return s[::-1]\n\ndef decode(s):\n    """Inverse of encode."""\n'
+    tests = "def check(candidate):\n    assert candidate(encode('abc')) == 'abc'\n"
+    ref = {"tests": tests, "entry_point": "decode", "setup": "", "prompt_prefix": prefix}
+    assert verify("    return s[::-1]\n", ref).status == "correct"
+    cheat = "```python\ndef encode(s):\n    return s\n\ndef decode(s):\n    return s\n```"
+    assert verify(cheat, ref).status == "wrong"  # redefining the helper does not change the judge's copy
+
+
+def test_function_shadowing_a_builtin_is_found():
+    ref = {"tests": "assert sum(2, 3) == 5", "entry_point": None, "setup": "", "prompt_prefix": ""}
+    assert verify("def sum(a, b):\n    return a + b", ref).status == "correct"
+
+
+def test_program_cannot_redefine_builtins_the_tests_use():
+    ref = {"tests": "assert set(f()) == set([1, 2])", "entry_point": None, "setup": "", "prompt_prefix": ""}
+    assert verify("def set(*a):\n    return 0\ndef f():\n    return [3]", ref).status == "wrong"
+
+
+def test_objects_stay_in_the_sandbox_as_handles():
+    ref = {"tests": "assert total([Pair(1, 2), Pair(3, 4)]) == 10", "entry_point": None, "setup": "",
+           "prompt_prefix": ""}
+    prog = "class Pair:\n    def __init__(s, a, b):\n        s.a, s.b = a, b\ndef total(ps):\n    return sum(p.a + p.b for p in ps)"
+    assert verify(prog, ref).status == "correct"
+
+
+def test_bad_reference_is_an_error():
+    assert verify("def f(): pass", {"entry_point": "f"}).status == "error"
+    assert verify("def f(): pass", "not a dict").status == "error"
+
+
+def _humaneval():
+    path = os.path.join(DATA, "humaneval", "HumanEval.jsonl.gz")
+    if not os.path.exists(path):
+        pytest.skip("HumanEval data absent")
+    return [json.loads(line) for line in gzip.open(path)]
+
+
+def _ref(row):
+    return {"tests": row["test"], "entry_point": row["entry_point"], "setup": "", "prompt_prefix": row["prompt"]}
+
+
+def test_humaneval_canonical_solutions_pass_and_broken_ones_fail():
+    rows = _humaneval()
+    spec = [VerifierSpec(name="code")]
+    jobs = [(r["canonical_solution"], _ref(r), spec) for r in rows]
+    broken = [("    return None\n", _ref(r), spec) for r in rows]
+    broken += [(r["canonical_solution"].replace("return ", "return not ", 1), _ref(r), spec) for r in rows[:40]]
+    with VerifierPool(workers=2, timeout_s=30, prestart_math=False) as pool:
+        good = pool.map(jobs)
+        bad = pool.map(broken)
+    failing = [r["task_id"] for r, (_, v) in zip(rows, good) if v["code"].status != "correct"]
+    assert not failing
+    passing = [i for i, (_, v) in enumerate(bad) if v["code"].status == "correct"]
+    # `return not x` can still pass when the tests never look at that branch; allow a handful
+    assert len([i for i in passing if i < len(rows)]) == 0 and len(passing) <= 3
+
+
+def test_mbpp_reference_solutions_pass():
+    path = os.path.join(DATA, "mbpp", "mbpp.jsonl")
+    if not os.path.exists(path):
+        pytest.skip("MBPP data absent")
+    rows = [json.loads(line) for line in open(path)][10:110]  # test split start
+    spec = [VerifierSpec(name="code")]
+    jobs = [(r["code"], {"tests": "\n".join(r["test_list"]), "entry_point": None, "setup": r["test_setup_code"],
+                         "prompt_prefix": ""}, spec) for r in rows]
+    with VerifierPool(workers=2, timeout_s=30, prestart_math=False) as pool:
+        results = pool.map(jobs)
+    assert [r["task_id"] for r, (_, v) in zip(rows, results) if v["code"].status != "correct"] == []

@@ -1,0 +1,97 @@
+"""The pool: parallel map, hard timeouts enforced from outside, dead workers replaced, cache."""
+
+import os
+import time
+
+import pytest
+
+from verifiers.config import VerifierSpec
+from verifiers.pool import VerifierPool
+
+HERE = os.path.dirname(__file__)
+SLEEPY = '''
+import os, time
+from verifiers.verdict import Verdict
+def sleepy(completion, reference, options=None):
+    if completion == "die":
+        os._exit(3)
+    time.sleep(float(completion))
+    return Verdict(1.0, "correct", {"pid": os.getpid()})
+'''
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    d = tmp_path_factory.mktemp("userverif")
+    (d / "pool_user_verifier.py").write_text(SLEEPY)
+    import sys
+    sys.path.insert(0, str(d))
+    with VerifierPool(workers=2, timeout_s=1.5, prestart_math=False) as p:
+        yield p
+    sys.path.remove(str(d))
+
+
+S = [VerifierSpec(name="pool_user_verifier:sleepy")]
+
+
+def test_map_keeps_order_and_runs_in_parallel(pool):
+    t = time.monotonic()
+    out = pool.map([("0.5", i, S) for i in range(4)])
+    assert [r for r, _ in out] == [1.0] * 4
+    assert time.monotonic() - t < 1.9  # 4 x 0.5 s on 2 workers
+
+
+def test_hard_timeout_kills_and_replaces_the_worker(pool):
+    pids = {w.proc.pid for w in pool.workers}
+    t = time.monotonic()
+    (reward, verdicts), (ok, _) = pool.map([("30", "a", S), ("0", "b", S)])
+    assert time.monotonic() - t < 5
+    assert reward == 0.0 and verdicts["pool_user_verifier:sleepy"].status == "timeout" and ok == 1.0
+    assert pids != {w.proc.pid for w in pool.workers}
+    assert pool.map([("0", "c", S)])[0][0] == 1.0  # the replacement works
+
+
+def test_dead_worker_is_replaced_and_nothing_hangs(pool):
+    (reward, verdicts), = pool.map([("die", "x", S)])
+    assert verdicts["pool_user_verifier:sleepy"].status == "error" and verdicts["pool_user_verifier:sleepy"].detail["rule"] == "worker_died"
+    assert pool.map([("0", "after", S)])[0][0] == 1.0
+
+
+def test_cache_hits_skip_the_work(pool):
+    pool.map([("0.3", "cached", S)])
+    hits = pool.stats["cache_hits"]
+    t = time.monotonic()
+    pool.map([("0.3", "cached", S), ("0.3", "cached", S)])
+    assert time.monotonic() - t < 0.2 and pool.stats["cache_hits"] == hits + 2
+
+
+def test_identical_tasks_in_a_batch_run_once(pool):
+    hits = pool.stats["cache_hits"]
+    pool.map([("0.1", "dup", S), ("0.1", "dup", S), ("0.1", "dup", S)])
+    assert pool.stats["cache_hits"] == hits + 2
+
+
+def test_timeouts_are_not_cached(pool):
+    pool.map([("30", "to", S)])
+    assert pool.map([("30", "to", S)])[0][1]["pool_user_verifier:sleepy"].status == "timeout"
+
+
+def test_unknown_option_fails_before_any_work(pool):
+    with pytest.raises(ValueError, match="unknown option"):
+        pool.map([("x", "3", [VerifierSpec(name="math", options={"nope": 1})])])
+
+
+def test_builtin_verifiers_through_the_pool():
+    specs = [VerifierSpec(name="math"), VerifierSpec(name="format", weight=0.1)]
+    code_ref = {"tests": "assert f() == 1", "entry_point": None, "setup": "", "prompt_prefix": ""}
+    with VerifierPool(workers=2, timeout_s=20) as p:
+        out = p.map([("\\boxed{(x+1)^2}", "x^2+2x+1", specs), ("\\boxed{3}", "4", specs),
+                     ("def f():\n    return 1", code_ref, [VerifierSpec(name="code")])])
+    assert [round(r, 2) for r, _ in out] == [1.1, 0.1, 1.0]
+
+
+def test_closed_pool_refuses_work():
+    p = VerifierPool(workers=1)
+    p.close()
+    with pytest.raises(RuntimeError):
+        p.map([])

@@ -1,0 +1,92 @@
+"""Registry: built-ins, import paths, options dataclasses, weighted combination."""
+
+import os
+
+import pytest
+
+from verifiers import registry
+from verifiers.config import VerifierSpec
+from verifiers.format import FormatOptions, verify as format_verify
+from verifiers.math import MathOptions
+
+
+@pytest.fixture
+def user_path(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.dirname(__file__))
+
+
+def test_builtins_are_a_literal_dict():
+    assert set(registry.VERIFIERS) == {"math", "code", "format"} and set(registry.VERSIONS) == set(registry.VERIFIERS)
+
+
+def test_unknown_name_lists_the_builtins():
+    with pytest.raises(ValueError, match=r"\['code', 'format', 'math'\]"):
+        registry.resolve("maths")
+
+
+def test_bad_import_path_is_a_clear_error():
+    with pytest.raises(ValueError, match="cannot load verifier 'no_such_pkg.mod:fn'"):
+        registry.resolve("no_such_pkg.mod:fn")
+
+
+def test_options_become_the_frozen_dataclass():
+    opts = registry.build_options("math", {"last_number_fallback": False, "rel_tol": 1e-3})
+    assert isinstance(opts, MathOptions) and opts.rel_tol == 1e-3 and not opts.last_number_fallback
+
+
+def test_unknown_option_names_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['tolerance'\]; allowed: .*rel_tol"):
+        registry.build_options("math", {"tolerance": 0.1})
+
+
+def test_score_combines_weights():
+    specs = [VerifierSpec(name="math"), VerifierSpec(name="format", weight=0.1, options={"kind": "boxed"})]
+    reward, verdicts = registry.score("so \\boxed{4}", "4", specs)
+    assert reward == pytest.approx(1.1) and set(verdicts) == {"math", "format"}
+    reward, verdicts = registry.score("so 4", "4", specs)
+    assert reward == pytest.approx(1.0) and verdicts["format"].status == "wrong"
+
+
+def test_repeated_names_get_numbered_keys():
+    specs = [VerifierSpec(name="format", options={"kind": "boxed"}), VerifierSpec(name="format", options={"kind": "think"})]
+    _, verdicts = registry.score("<think>a</think> \\boxed{1}", None, specs)
+    assert set(verdicts) == {"format", "format#2"} and verdicts["format#2"].status == "correct"
+
+
+def test_user_verifier_is_one_file_and_one_config_line(user_path):
+    spec = VerifierSpec(name="example_user_verifier:score", weight=0.5, options={"word": "thanks"})
+    reward, verdicts = registry.score("Thanks!", None, [spec])
+    assert reward == 0.5 and verdicts["example_user_verifier:score"].detail["word"] == "thanks"
+    assert registry.version("example_user_verifier:score") == "2"
+    with pytest.raises(ValueError, match="allowed: \\['word'\\]"):
+        registry.validate([VerifierSpec(name="example_user_verifier:score", options={"wrod": "x"})])
+
+
+def test_a_raising_user_verifier_becomes_an_error_verdict(user_path):
+    _, verdicts = registry.score("x", None, [VerifierSpec(name="example_user_verifier:broken")])
+    v = verdicts["example_user_verifier:broken"]
+    assert v.status == "error" and "bug in a user verifier" in v.detail["error"]
+
+
+FORMAT = [
+    ("boxed", "the answer is \\boxed{3}", "correct"),  # one box
+    ("boxed", "\\boxed{3} or \\boxed{4}", "wrong"),  # two boxes
+    ("boxed", "3", "wrong"),  # none
+    ("code_block", "```python\nx = 1\n```", "correct"),  # one closed fence
+    ("code_block", "```python\nx = 1\n```\n```\ny\n```", "wrong"),  # two fences
+    ("code_block", "```python\nx = 1", "wrong"),  # unclosed
+    ("think", "<think>hmm</think> 42", "correct"),  # reasoning then answer
+    ("think", "<think>hmm</think>", "wrong"),  # no answer after thinking
+    ("think", "42 <think>x</think><think>y</think> 1", "wrong"),  # two think blocks
+    ("boxed", "   ", "no_answer"),  # empty
+]
+
+
+@pytest.mark.parametrize("kind, completion, status", FORMAT)
+def test_format(kind, completion, status):
+    assert format_verify(completion, None, FormatOptions(kind=kind)).status == status
+
+
+def test_format_regex():
+    assert format_verify("Answer: 12", None, FormatOptions(kind="regex", pattern=r"Answer: \d+")).status == "correct"
+    assert format_verify("Answer: x", None, FormatOptions(kind="regex", pattern=r"Answer: \d+")).status == "wrong"

@@ -1,0 +1,191 @@
+"""Adversarial programs, one property each. Every hostile program bounds itself (fork/memory caps, sleeps that end)
+so the machine stays healthy even if the sandbox failed; it only touches /tmp paths and loopback."""
+
+import os
+import socket
+import threading
+import time
+import uuid
+
+import psutil
+import pytest
+
+from verifiers.code import CodeOptions, verify
+
+FAST = CodeOptions(wall_s=5.0, cpu_s=5)
+
+
+def run(program, tests="assert f() == 1", entry=None, options=FAST):
+    return verify(f"```python\n{program}\n```", {"tests": tests, "entry_point": entry, "setup": "", "prompt_prefix": ""},
+                  options)
+
+
+def test_correct_program_passes():
+    assert run("def f():\n    return 1").status == "correct"
+
+
+def test_infinite_loop_is_killed():
+    t = time.monotonic()
+    v = run("def f():\n    while True:\n        pass", options=CodeOptions(wall_s=1.5, cpu_s=10))
+    assert v.status == "timeout" and time.monotonic() - t < 4
+
+
+def test_cpu_limit():
+    v = run("def f():\n    while True:\n        pass", options=CodeOptions(wall_s=10, cpu_s=1))
+    assert v.status == "timeout" and "CPU" in v.detail["error"]
+
+
+def test_sleeping_program_hits_wall_clock():
+    v = run("import time\ndef f():\n    time.sleep(30)", options=CodeOptions(wall_s=1.0, cpu_s=5))
+    assert v.status == "timeout"
+
+
+def test_memory_limit():
+    prog = "def f():\n    blocks = []\n    for _ in range(12):\n        blocks.append(bytearray(256 * 2**20))\n    return 1"
+    v = run(prog, options=CodeOptions(wall_s=10, cpu_s=5, memory_mb=512))
+    assert v.status == "unsafe" and v.reward == 0.0
+
+
+def test_fork_bomb_is_contained():
+    prog = ("import os, time\n"
+            "def f():\n"
+            "    for _ in range(300):  # bounded even without a sandbox\n"
+            "        if os.fork() == 0:\n"
+            "            time.sleep(3)\n"
+            "            os._exit(0)\n"
+            "    return 1")
+    before = len(psutil.pids())
+    v = run(prog, options=CodeOptions(wall_s=5, cpu_s=5, nproc=16))
+    assert v.status == "unsafe" and "BlockingIOError" in v.detail["error"]
+    time.sleep(0.2)
+    assert len(psutil.pids()) < before + 10  # nothing left behind
+
+
+def test_nproc_limit_holds_for_threads():
+    prog = ("import threading, time\n"
+            "def f():\n"
+            "    ts = [threading.Thread(target=time.sleep, args=(2,), daemon=True) for _ in range(100)]\n"
+            "    [t.start() for t in ts]\n"
+            "    return 1")
+    assert run(prog, options=CodeOptions(wall_s=5, cpu_s=5, nproc=16)).status == "unsafe"
+
+
+def test_process_tree_is_killed_even_after_setsid():
+    marker = f"{31 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
+    prog = ("import os\n"
+            "def f():\n"
+            "    if os.fork() == 0:\n"
+            "        os.setsid()\n"
+            f"        os.execvp('sleep', ['sleep', '{marker}'])\n"
+            "    while True:\n"
+            "        pass")
+    assert run(prog, options=CodeOptions(wall_s=1.5, cpu_s=5)).status == "timeout"
+    time.sleep(0.3)
+    left = [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+    assert not left
+
+
+def test_env_is_scrubbed(monkeypatch):
+    monkeypatch.setenv("RLVR_TEST_SECRET", "s3cret")
+    prog = "import os\ndef f():\n    return sorted(k for k in os.environ if 'SECRET' in k or 'TOKEN' in k)"
+    assert run(prog, tests="assert f() == []").status == "correct"
+
+
+def test_writes_stay_in_tempdir():
+    target = f"/tmp/rlvr_escape_{uuid.uuid4().hex}"
+    prog = ("def f():\n"
+            "    try:\n"
+            f"        open({target!r}, 'w').write('x')  # the sandbox's own /tmp is read-only outside its cwd\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    open('local.txt', 'w').write('x')  # the cwd is writable\n"
+            "    return open('local.txt').read()")
+    assert run(prog, tests="assert f() == 'x'").status == "correct"
+    assert not os.path.exists(target)
+
+
+def test_nothing_outside_tempdir_is_writable():
+    prog = ("def f():\n"
+            "    ok = []\n"
+            "    for p in ['/etc/rlvr_x', '/usr/rlvr_x', '/var/tmp/rlvr_x', '/dev/shm/rlvr_x', '/run/lock/rlvr_x']:\n"
+            "        try:\n"
+            "            open(p, 'w').write('x'); ok.append(p)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    return ok")
+    assert run(prog, tests="assert f() == []").status == "correct"
+
+
+def test_hidden_data_is_not_readable():
+    prog = ("import os\ndef f():\n"
+            "    return [p for p in ['/work/shared/data', '/root', '/home'] if os.path.isdir(p) and os.listdir(p)]")
+    assert run(prog, tests="assert f() == []").status == "correct"
+
+
+def test_no_network():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(3)
+    port = server.getsockname()[1]
+    got = []
+    t = threading.Thread(target=lambda: got.append(_accept(server)))
+    t.start()
+    prog = ("import socket\ndef f():\n    s = socket.socket()\n    s.settimeout(1)\n"
+            f"    s.connect(('127.0.0.1', {port}))\n    return 1")
+    v = run(prog)
+    t.join()
+    server.close()
+    assert v.status == "wrong" and got == [None]
+
+
+def _accept(server):
+    try:
+        return server.accept()
+    except socket.timeout:
+        return None
+
+
+def test_file_size_limit():
+    prog = "def f():\n    open('big', 'wb').write(b'x' * (64 * 2**20))\n    return 1"
+    assert run(prog, options=CodeOptions(wall_s=5, cpu_s=5, fsize_mb=8)).status == "unsafe"
+
+
+def test_output_flood_does_not_reach_the_parent():
+    prog = "def f():\n    for _ in range(2000):\n        print('x' * 10000)\n    return 1"
+    assert run(prog).status == "correct"
+
+
+def test_exit_zero_at_load_is_not_a_pass():
+    assert run("import sys\nsys.exit(0)").status == "wrong"
+
+
+def test_os_exit_zero_in_the_call_is_not_a_pass():
+    assert run("import os\ndef f():\n    os._exit(0)").status == "wrong"
+
+
+def test_printing_passed_is_not_a_pass():
+    assert run("print('PASSED'); print('ALL TESTS PASSED')\ndef f():\n    return 2").status == "wrong"
+
+
+def test_systemexit_inside_a_test_call_is_not_a_pass():
+    assert run("def f():\n    raise SystemExit(0)").status == "wrong"
+
+
+def test_eq_always_true_is_not_a_pass():
+    prog = "class Any:\n    def __eq__(self, o):\n        return True\n    __ne__ = lambda s, o: False\ndef f():\n    return Any()"
+    assert run(prog).status == "wrong"
+
+
+def test_patching_builtins_and_assert_is_not_a_pass():
+    prog = ("import builtins, sys\n"
+            "builtins.AssertionError = type('Nope', (Exception,), {})\n"
+            "sys.settrace(lambda *a: None)\n"
+            "builtins.isinstance = lambda *a: True\n"
+            "def f():\n    return 2")
+    assert run(prog).status == "wrong"
+
+
+def test_reading_the_tests_is_impossible():
+    prog = "import gc\ndef f():\n    return sum('assert' in str(o) for o in gc.get_objects() if isinstance(o, str))"
+    assert run(prog, tests="assert f() == 0").status == "correct"  # the tests never enter the sandbox

@@ -1,0 +1,87 @@
+"""`rlvr verify FILE.jsonl`: score a file of completions and print a summary by status.
+
+Each line: {"completion": str, "reference": ..., "verifier": "math" (optional; or "task": "gsm8k"/"humaneval"/...)}.
+Bad lines (not JSON, missing fields, unknown verifier) are reported with their line numbers and skipped.
+Exit status: 0 if every line was scored, 1 if some lines were bad, 2 if the file cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+
+from verifiers.config import VerifierSpec
+from verifiers.pool import VerifierPool
+from verifiers.registry import validate
+from verifiers.verdict import STATUSES
+
+TASK_VERIFIER = {"gsm8k": "math", "math500": "math", "math": "math", "arith": "math", "humaneval": "code",
+                 "mbpp": "code", "code": "code"}
+
+
+def _spec(row: dict) -> VerifierSpec:
+    name = row.get("verifier") or TASK_VERIFIER.get(str(row.get("task", "")).lower())
+    if not name:
+        raise ValueError("no 'verifier' and no known 'task' (one of %s)" % sorted(TASK_VERIFIER))
+    spec = VerifierSpec(name=name, options=row.get("options") or {})
+    validate([spec])
+    return spec
+
+
+def _load(path: str) -> tuple[list[tuple[int, tuple]], list[tuple[int, str]]]:
+    jobs, bad = [], []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict) or not isinstance(row.get("completion"), str) or "reference" not in row:
+                    raise ValueError("needs a 'completion' string and a 'reference'")
+                jobs.append((n, (row["completion"], row["reference"], [_spec(row)])))
+            except ValueError as e:  # json.JSONDecodeError and pydantic's ValidationError are ValueErrors
+                bad.append((n, str(e).splitlines()[0][:200]))
+    return jobs, bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="rlvr verify", description=__doc__.splitlines()[0])
+    ap.add_argument("file", help="JSONL with completion, reference and optional verifier/task per line")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=10.0, help="hard per-call timeout in seconds")
+    ap.add_argument("--out", help="write one JSON result per scored line here")
+    args = ap.parse_args(argv)
+    out = sys.stdout
+    try:
+        jobs, bad = _load(args.file)
+    except OSError as e:
+        print(f"cannot read {args.file}: {e}", file=sys.stderr)
+        return 2
+    for n, msg in bad:
+        print(f"line {n}: skipped: {msg}", file=sys.stderr)
+    with VerifierPool(workers=args.workers, timeout_s=args.timeout) as pool:
+        results = pool.map([job for _, job in jobs]) if jobs else []
+    counts, total = collections.Counter(), 0.0
+    for (n, (_, _, specs)), (reward, verdicts) in zip(jobs, results):
+        total += reward
+        for key, v in verdicts.items():
+            counts[(key, v.status)] += 1
+    names = sorted({k for k, _ in counts})
+    print(f"{'verifier':<12}" + "".join(f"{s:>10}" for s in STATUSES) + f"{'total':>8}", file=out)
+    for name in names:
+        row = [counts[(name, s)] for s in STATUSES]
+        print(f"{name:<12}" + "".join(f"{c:>10}" for c in row) + f"{sum(row):>8}", file=out)
+    print(f"scored {len(jobs)} lines, mean reward {total / max(1, len(jobs)):.4f}, bad lines {len(bad)}", file=out)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            for (n, _), (reward, verdicts) in zip(jobs, results):
+                f.write(json.dumps({"line": n, "reward": reward, "verdicts": {
+                    k: {"reward": v.reward, "status": v.status, "detail": v.detail} for k, v in verdicts.items()}},
+                    default=str) + "\n")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

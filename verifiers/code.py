@@ -1,0 +1,115 @@
+"""Code verifier: run the completion's program in a sandbox and the reference tests in a trusted judge.
+
+    verify(completion, {"tests": ..., "entry_point": "f" | None, "setup": "", "prompt_prefix": ""}, CodeOptions())
+
+Code comes from the last fenced ```python block of the completion (else the last fence, else the raw text).
+If `entry_point` is set and the code does not define it, the code is a body continuation of `prompt_prefix`
+(HumanEval's prompt); the prefix is always put before the code so its imports and helpers exist.
+
+Statuses: correct (every test passed) | wrong (an assertion failed, the program raised, did not load or define the
+entry point, or exited) | no_answer (no code) | timeout (wall-clock or CPU limit) | unsafe (memory, process, file
+size or permission limit hit) | error (bad reference or a harness failure). See `sandbox.py` for what the sandbox
+covers and what it does not, and `code_harness.py` for why a program cannot fake a pass.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from verifiers.code_harness import TestsFailed, run_tests
+from verifiers.sandbox import CandidateError, Limits, Sandbox, SandboxDied, SandboxTimeout
+from verifiers.verdict import Verdict
+
+VERSION = "1"
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
+_UNSAFE_EXC = {"MemoryError", "BlockingIOError", "PermissionError"}
+_UNSAFE_MESSAGES = ("can't start new thread", "File too large", "No space left", "Resource temporarily unavailable")
+_UNSAFE_SIGNALS = {9: "killed (out of memory?)", 25: "file size limit"}
+
+
+@dataclass(frozen=True)
+class CodeOptions:
+    wall_s: float = 10.0  # whole run: program load + all tests
+    cpu_s: int = 10
+    memory_mb: int = 1024
+    nproc: int = 16
+    fsize_mb: int = 16
+    isolate: bool = True  # namespaces + own uid when running as root (see sandbox.py)
+    hide: tuple[str, ...] = Limits.hide  # paths masked inside the sandbox (data folders, homes)
+
+
+def extract_code(completion: str) -> str:
+    """The last ```python block, else the last fenced block of any language, else the whole text."""
+    blocks = _FENCE.findall(completion)
+    if not blocks:
+        return completion.strip("\n")
+    py = [code for lang, code in blocks if lang.lower() in ("python", "py", "python3")]
+    return (py or [code for _, code in blocks])[-1]
+
+
+def defines(code: str, name: str) -> bool:
+    return re.search(rf"^\s*(?:async\s+)?(?:def|class)\s+{re.escape(name)}\b", code, re.M) is not None
+
+
+def assemble(code: str, prefix: str, entry_point: str | None) -> tuple[str, str]:
+    """The program to run and how it was built ('prefix+body', 'prefix+code' or 'code')."""
+    if not prefix:
+        return code, "code"
+    if entry_point and not defines(code, entry_point):
+        first = next((ln for ln in code.splitlines() if ln.strip()), "")
+        if first and not first[0].isspace():  # a body written flush-left: indent it into the function
+            code = "\n".join("    " + ln if ln.strip() else ln for ln in code.splitlines())
+        return prefix.rstrip("\n") + "\n" + code, "prefix+body"
+    return prefix + "\n\n" + code, "prefix+code"
+
+
+def _reference(reference) -> tuple[str, str | None, str, str]:
+    if not isinstance(reference, dict):
+        raise ValueError(f"code reference must be a dict, got {type(reference).__name__}")
+    tests = reference.get("tests", reference.get("test"))
+    if not isinstance(tests, str) or not tests.strip():
+        raise ValueError("code reference has no 'tests' string")
+    return tests, reference.get("entry_point") or None, reference.get("setup") or "", reference.get("prompt_prefix") or ""
+
+
+def verify(completion: str, reference, options: CodeOptions | None = None) -> Verdict:
+    opts = options or CodeOptions()
+    try:
+        tests, entry_point, setup, prefix = _reference(reference)
+    except ValueError as e:
+        return Verdict(0.0, "error", {"rule": "bad_reference", "error": str(e)})
+    if not isinstance(completion, str) or not extract_code(completion).strip():
+        return Verdict(0.0, "no_answer", {"rule": "no_code"})
+    code = extract_code(completion)
+    program, built = assemble(code, prefix, entry_point)
+    detail = {"entry_point": entry_point, "program_from": built, "code": code[:2000]}
+    limits = Limits(wall_s=opts.wall_s, cpu_s=opts.cpu_s, memory_mb=opts.memory_mb, nproc=opts.nproc,
+                    fsize_mb=opts.fsize_mb, isolate=opts.isolate, hide=tuple(opts.hide))
+    try:
+        with Sandbox(program.replace("\x00", ""), setup, limits) as box:
+            detail["isolated"] = box.isolated
+            calls = run_tests(box, tests, setup, prefix, entry_point)
+        return Verdict(1.0, "correct", {**detail, "rule": "all_tests_passed", "calls": calls})
+    except TestsFailed as e:
+        return Verdict(0.0, "wrong", {**detail, "rule": "assertion_failed", "test_line": e.line, "error": str(e)})
+    except SandboxTimeout as e:
+        return Verdict(0.0, "timeout", {**detail, "rule": "timeout", "error": str(e)})
+    except SandboxDied as e:
+        if e.signal in _UNSAFE_SIGNALS:
+            return Verdict(0.0, "unsafe", {**detail, "rule": _UNSAFE_SIGNALS[e.signal], "error": str(e)})
+        return Verdict(0.0, "wrong", {**detail, "rule": "program_died", "error": str(e)})
+    except CandidateError as e:
+        if e.name == "UnsupportedArgument":
+            return Verdict(0.0, "error", {**detail, "rule": "harness_cannot_send_argument", "error": str(e)})
+        unsafe = e.name in _UNSAFE_EXC or any(m in str(e) for m in _UNSAFE_MESSAGES)
+        rule = "resource_limit" if unsafe else "program_raised"
+        return Verdict(0.0, "unsafe" if unsafe else "wrong", {**detail, "rule": rule, "error": str(e)[:1000]})
+    except NameError as e:
+        return Verdict(0.0, "wrong", {**detail, "rule": "missing_name", "error": str(e)})
+    except SyntaxError as e:
+        return Verdict(0.0, "error", {**detail, "rule": "tests_do_not_compile", "error": str(e)})
+    except OSError as e:  # could not start the sandbox (fork/pipe failure)
+        return Verdict(0.0, "error", {**detail, "rule": "sandbox_start_failed", "error": str(e)})
+    except Exception as e:  # noqa: BLE001 - the trusted tests raised something unrelated to the program
+        return Verdict(0.0, "wrong", {**detail, "rule": "tests_raised", "error": f"{type(e).__name__}: {e}"[:1000]})

@@ -1,0 +1,133 @@
+"""The judge: runs the (trusted) test code in this process against proxies of the sandboxed program's functions.
+
+Tests never enter the sandbox, so the program cannot read, skip or patch them; every value it returns is rebuilt
+here from plain data (`sandbox_wire`), so only the judge's own, unpatched `==`, `assert` and builtins decide.
+
+HumanEval style: `tests` defines `check(candidate)`; we call `check(<proxy of entry_point>)`.
+MBPP style: `tests` is a block of `assert f(...) == ...` lines; names the tests use but do not define become proxies.
+Helpers defined in `prompt_prefix` (e.g. HumanEval/38's `encode_cyclic`) are taken from the trusted prefix, not
+from the completion, so a completion cannot redefine them to make its own answer look right.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import importlib
+import io
+import sys
+
+from verifiers.sandbox import CandidateError, Sandbox
+
+_BUILTIN_EXCEPTIONS = {
+    n: getattr(builtins, n)
+    for n in dir(builtins)
+    if isinstance(getattr(builtins, n), type) and issubclass(getattr(builtins, n), Exception)
+}
+
+
+class TestsFailed(AssertionError):
+    """An assertion of the tests failed; `line` is the line of the test code, when known."""
+
+    def __init__(self, message: str, line: int | None):
+        super().__init__(message)
+        self.line = line
+
+
+def free_names(code: str) -> set[str]:
+    """Names `code` reads that it never binds and that are not builtins (what it expects the program to provide)."""
+    tree = ast.parse(code)
+    loaded, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return loaded - bound - set(dir(builtins))
+
+
+def first_called(code: str) -> str | None:
+    """`f` in the first `assert f(...) ...` of MBPP-style tests: the function under test even when it shadows a
+    builtin (MBPP/126 defines `sum`). Only this one builtin name may be taken from the program, so a program
+    cannot redefine `set`, `abs` or `sorted` that the tests use to compare its answers."""
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Assert):
+            left = node.test.left if isinstance(node.test, ast.Compare) else node.test
+            if isinstance(left, ast.Call) and isinstance(left.func, ast.Name):
+                return left.func.id
+            return None
+    return None
+
+
+def _raise_as_builtin(err: CandidateError):
+    """Re-raise a program's exception as the builtin type of that name (so `except ValueError` in tests works)."""
+    base = _BUILTIN_EXCEPTIONS.get(err.name)
+    if base is None or err.name in ("SystemExit", "KeyboardInterrupt"):
+        raise err
+    try:
+        cls = type(err.name, (CandidateError, base), {})
+        exc = cls.__new__(cls)
+        CandidateError.__init__(exc, err.name, str(err).split(": ", 1)[-1])
+    except TypeError:  # incompatible layouts (e.g. OSError): keep the plain error
+        raise err from None
+    raise exc from None
+
+
+def _proxy(box: Sandbox, name: str):
+    def candidate(*args, **kwargs):
+        try:
+            return box.call(name, args, kwargs)
+        except CandidateError as e:
+            _raise_as_builtin(e)
+
+    candidate.__name__ = candidate.__qualname__ = name
+    return candidate
+
+
+def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: str | None) -> int:
+    """Run `tests` against the program in `box`; returns the number of calls made, raises on any failure.
+
+    Raises TestsFailed (an assertion failed), CandidateError (the program raised or its value could not be sent),
+    SandboxTimeout / SandboxDied, NameError (a function the tests need is missing), or SyntaxError (broken tests).
+    """
+    compiled = compile(tests, "<tests>", "exec")
+    judge: dict = {"__name__": "__rlvr_judge__"}
+    if setup:
+        exec(compile(setup, "<setup>", "exec"), judge)
+    if prefix:
+        with contextlib.suppress(Exception):
+            exec(compile(prefix, "<prompt_prefix>", "exec"), judge)
+    free = free_names(tests) - set(judge)
+    for name in free & set(sys.stdlib_module_names):  # e.g. MBPP/596 uses `sys` imported by the program
+        judge[name] = importlib.import_module(name)
+    target = entry_point or (first_called(tests) if not free else None)
+    wanted = sorted((free - set(judge)) | ({target} if target else set()))
+    present = box.names(wanted) if wanted else set()
+    if entry_point and entry_point not in present:
+        raise NameError(f"the program does not define {entry_point!r}")
+    for name in present:
+        judge[name] = _proxy(box, name)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compiled, judge)
+            if entry_point and callable(judge.get("check")):
+                judge["check"](judge[entry_point])
+    except AssertionError as e:
+        raise TestsFailed(str(e)[:300] or "assertion failed", _test_line(e)) from None
+    if box.failure is not None:  # the tests swallowed a timeout/death (e.g. a bare `except:`): still a failure
+        raise box.failure
+    return box.calls
+
+
+def _test_line(e: BaseException) -> int | None:
+    tb, line = e.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<tests>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

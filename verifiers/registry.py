@@ -1,0 +1,125 @@
+"""Which function judges a completion: the built-ins by name, anything else by import path.
+
+    VERIFIERS = {"math": math.verify, "code": code.verify, "format": format.verify}
+    resolve("math")                       # built-in
+    resolve("my_pkg.rewards:score")       # a user's verifier: one new file, one config line, no edit of rlvr
+    score(completion, reference, [VerifierSpec(name="math"), VerifierSpec(name="format", weight=0.1,
+                                                                         options={"kind": "boxed"})])
+
+A verifier is `fn(completion, reference, options) -> Verdict`. Its options type is the frozen dataclass named in
+the annotation of its `options` parameter (`options: MyOptions | None = None`); a config's options dict is turned
+into it, and unknown keys are an error naming the allowed ones. Without such an annotation the dict is passed as is.
+The combined reward is the weighted sum of the verifiers' rewards. `version(name)` feeds the pool's cache key: the
+built-ins' VERSION, or a user module's `VERSION` attribute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import types
+import typing
+from typing import Any, Callable
+
+from verifiers import code, format, math
+from verifiers.config import VerifierSpec
+from verifiers.verdict import Verdict
+
+Verifier = Callable[..., Verdict]
+VERIFIERS: dict[str, Verifier] = {"math": math.verify, "code": code.verify, "format": format.verify}
+VERSIONS: dict[str, str] = {"math": math.VERSION, "code": code.VERSION, "format": format.VERSION}
+
+
+def resolve(name: str) -> Verifier:
+    """A built-in name or `"package.module:function"`; raises ValueError naming the allowed built-ins."""
+    if name in VERIFIERS:
+        return VERIFIERS[name]
+    if ":" not in name:
+        raise ValueError(f"unknown verifier {name!r}: use one of {sorted(VERIFIERS)} or an import path 'pkg.mod:fn'")
+    module_name, _, attr = name.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot load verifier {name!r}: {e} (built-ins: {sorted(VERIFIERS)})") from None
+    if not callable(fn):
+        raise ValueError(f"verifier {name!r} is not callable")
+    return fn
+
+
+def version(name: str) -> str:
+    if name in VERSIONS:
+        return VERSIONS[name]
+    module = importlib.import_module(name.partition(":")[0])
+    return str(getattr(resolve(name), "VERSION", getattr(module, "VERSION", "0")))
+
+
+def options_type(fn: Verifier) -> type | None:
+    """The dataclass in `fn`'s `options` annotation (unwrapping `X | None`), or None."""
+    try:
+        hint = typing.get_type_hints(fn).get("options")
+    except (NameError, TypeError):
+        return None
+    candidates = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+        else (hint,)
+    return next((c for c in candidates if dataclasses.is_dataclass(c)), None)
+
+
+def build_options(name: str, options: dict[str, Any] | None) -> Any:
+    """The verifier's options object from a config dict; ValueError for unknown keys or bad values."""
+    cls = options_type(resolve(name))
+    if cls is None:
+        return dict(options) if options else None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options or {}) - set(fields))
+    if unknown:
+        raise ValueError(f"verifier {name!r}: unknown option(s) {unknown}; allowed: {sorted(fields)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in (options or {}).items()}
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise ValueError(f"verifier {name!r}: bad options {options}: {e}") from None
+
+
+def validate(specs: list[VerifierSpec]) -> None:
+    """Fail early (ValueError) on an unknown verifier or option, before any work is sent anywhere."""
+    for spec in specs:
+        build_options(spec.name, spec.options)
+
+
+def run_one(name: str, options: dict[str, Any] | None, completion: str, reference: Any) -> Verdict:
+    """Call one verifier; a user verifier that raises or returns something else becomes an `error` Verdict."""
+    fn, opts = resolve(name), build_options(name, options)
+    try:
+        verdict = fn(completion, reference, opts)
+    except Exception as e:  # noqa: BLE001 - a user verifier's bug must not reach the training loop
+        return Verdict(0.0, "error", {"rule": "verifier_raised", "error": f"{type(e).__name__}: {e}"[:1000]})
+    if not isinstance(verdict, Verdict):
+        return Verdict(0.0, "error", {"rule": "not_a_verdict", "error": f"returned {type(verdict).__name__}"})
+    return verdict
+
+
+def spec_keys(specs: list[VerifierSpec]) -> list[str]:
+    """Keys of the verdicts dict: the verifier name, with `#2`, `#3` for repeated names."""
+    keys, seen = [], {}
+    for spec in specs:
+        seen[spec.name] = seen.get(spec.name, 0) + 1
+        keys.append(spec.name if seen[spec.name] == 1 else f"{spec.name}#{seen[spec.name]}")
+    return keys
+
+
+def combine(specs: list[VerifierSpec], verdicts: list[Verdict]) -> tuple[float, dict[str, Verdict]]:
+    reward = sum(spec.weight * v.reward for spec, v in zip(specs, verdicts))
+    return reward, dict(zip(spec_keys(specs), verdicts))
+
+
+def score(completion: str, reference: Any, specs: list[VerifierSpec]) -> tuple[float, dict[str, Verdict]]:
+    """Weighted reward and each verifier's Verdict, in this process (see `pool.VerifierPool` for parallel runs)."""
+    validate(specs)
+    return combine(specs, [run_one(s.name, s.options, completion, reference) for s in specs])
+
+
+def cache_key(spec: VerifierSpec, completion: str, reference: Any) -> str:
+    """What identifies a result: verifier name, its version, its options, the completion and the reference."""
+    return json.dumps([spec.name, version(spec.name), spec.options, completion, reference], sort_keys=True,
+                      default=repr)

@@ -1,0 +1,235 @@
+"""Run untrusted Python in a fresh, limited subprocess and call its functions from the trusted parent.
+
+    with Sandbox(program, setup="", limits=Limits()) as box:
+        box.call("add", (1, 2))   # -> 3, or raises CandidateError / SandboxTimeout / SandboxDied
+
+What is covered (when running as root on Linux with namespaces, as here; see `sandbox_child.py`):
+- a fresh interpreter (`python -I -S`) per program, environment scrubbed, stdin/stdout/stderr on /dev/null;
+- wall-clock deadline for the whole session (enforced here, by SIGKILL), RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE,
+  RLIMIT_NPROC (enforced because the child runs as its own unprivileged uid), no core files, 256 fds;
+- no network: a new network namespace with no interface up;
+- writes only to a private, size-limited tmpfs that is its cwd; `hide` paths (home, data folders) masked;
+- PID namespace: killing its PID 1 kills every descendant, even ones that called setsid or cleared PDEATHSIG;
+- the program never reports pass/fail: it only answers calls, with values of builtin types (`sandbox_wire`),
+  so exiting 0, printing PASSED, patching builtins, or returning an object with a forged `__eq__` cannot pass a test.
+What is not covered:
+- without root or namespaces (`Limits(isolate=False)` or another OS): the fallback keeps the rlimits and a temp
+  cwd but the network guard is only a Python-level socket patch, NPROC counts the caller's whole uid, and files
+  the caller's uid may write stay writable;
+- world-readable files outside `hide` stay readable; CPU time of the judge's own test code (trusted) is the caller's;
+- kernel exploits, side channels, and values that are not plain data (a returned class instance is refused).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from verifiers import sandbox_wire as wire
+
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_child.py")
+SCRUBBED_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "PYTHONHASHSEED": "0"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_s: float = 10.0  # whole session: load + every call
+    cpu_s: int = 10
+    memory_mb: int = 1024  # RLIMIT_AS
+    nproc: int = 16
+    fsize_mb: int = 16
+    tmpfs_mb: int = 64
+    isolate: bool = True  # namespaces + fresh uid when running as root
+    hide: tuple[str, ...] = ("/root", "/home", "/work", "/mnt", "/srv", "/data")
+    python: str = ""  # interpreter for the child; "" = sys.executable
+
+
+class SandboxError(Exception):
+    """Base of what a session can end with besides a value."""
+
+
+class SandboxTimeout(SandboxError):
+    """The wall-clock deadline passed (the process tree is killed) or the CPU limit was hit."""
+
+
+class SandboxDied(SandboxError):
+    """The program process ended or closed the channel; `signal` is the signal that killed it, if any."""
+
+    def __init__(self, message: str, signal_number: int | None = None):
+        super().__init__(message)
+        self.signal = signal_number
+
+
+class CandidateError(SandboxError):
+    """The program raised (or its value could not be sent); `name` is the exception type's name."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+class Sandbox:
+    """One program in one sandboxed process; a context manager so the process tree is always killed."""
+
+    def __init__(self, program: str, setup: str = "", limits: Limits = Limits()):
+        self.program, self.setup, self.limits = program, setup, limits
+        self.proc: subprocess.Popen | None = None
+        self.pid: int | None = None  # host pid of the program process (PID 1 of its namespace)
+        self.isolated = False
+        self._buf = b""
+        self._workdir: str | None = None
+        self.failure: SandboxError | None = None  # first timeout/death seen: a judge that swallowed it still fails
+        self.calls = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    def __enter__(self) -> "Sandbox":
+        self.deadline = time.monotonic() + self.limits.wall_s
+        req_r, self._req = os.pipe()
+        self._res, res_w = os.pipe()
+        self._workdir = tempfile.mkdtemp(prefix="rlvr-sbx-")
+        try:
+            self.proc = subprocess.Popen(
+                [self.limits.python or sys.executable, "-I", "-S", CHILD, wire.__file__, str(req_r), str(res_w)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=(req_r, res_w), env=SCRUBBED_ENV, cwd="/", start_new_session=True,
+            )
+        finally:
+            os.close(req_r)
+            os.close(res_w)
+        os.set_blocking(self._req, False)
+        os.set_blocking(self._res, False)
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        lim = self.limits
+        header = {
+            "program": self.program, "setup": self.setup, "isolate": lim.isolate, "workdir": self._workdir,
+            "hide": [p for p in lim.hide if p], "tmpfs_mb": lim.tmpfs_mb,
+            "limits": {"cpu_s": lim.cpu_s, "memory_mb": lim.memory_mb, "fsize_mb": lim.fsize_mb, "nproc": lim.nproc},
+        }
+        self._write(json.dumps(header, separators=(",", ":")))
+        kind, *rest = self._read()
+        if kind != "pid":
+            raise SandboxDied(f"unexpected first message {kind!r}")
+        self.pid = int(rest[0])
+        kind, *rest = self._read()
+        if kind == "load_error":
+            raise CandidateError(rest[0], rest[1])
+        if kind != "loaded":
+            raise SandboxDied(f"unexpected message {kind!r}")
+        self.isolated = bool(rest[0])
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill the whole tree: PID 1 of the namespace (takes every descendant with it), then the supervisor."""
+        if self.proc is not None:
+            for pid in (self.pid, self.proc.pid):
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+            self.proc = None
+        for fd in ("_req", "_res"):
+            if getattr(self, fd, None) is not None:
+                os.close(getattr(self, fd))
+                setattr(self, fd, None)
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    # -- calls -----------------------------------------------------------------------------------------------------
+    def names(self, names: list[str]) -> set[str]:
+        """Which of `names` the program defines as callables."""
+        self._write(json.dumps(["names", list(names)]))
+        return set(self._reply())
+
+    def call(self, name: str, args: tuple = (), kwargs: dict | None = None) -> Any:
+        """Call `name(*args, **kwargs)` in the program; returns a builtin value or raises a SandboxError."""
+        try:
+            payload = ["call", name, wire.encode(tuple(args)), wire.encode(dict(kwargs or {}))]
+        except wire.WireError as e:
+            raise CandidateError("UnsupportedArgument", str(e)) from None
+        self.calls += 1
+        self._write(json.dumps(payload, separators=(",", ":")))
+        return self._reply()
+
+    def _reply(self) -> Any:
+        kind, *rest = self._read()
+        if kind == "ok":
+            return rest[0]
+        if kind == "raise":
+            raise CandidateError(str(rest[0]), str(rest[1]))
+        raise self._fail(SandboxDied(f"unexpected message {kind!r}"))
+
+    # -- channel ---------------------------------------------------------------------------------------------------
+    def _fail(self, err: SandboxError) -> SandboxError:
+        self.failure = self.failure or err
+        return err
+
+    def _remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise self._fail(SandboxTimeout(f"wall-clock limit {self.limits.wall_s}s"))
+        return left
+
+    def _write(self, text: str) -> None:
+        data = text.encode("utf-8", "surrogatepass") + b"\n"
+        while data:
+            _, w, _ = select.select([], [self._req], [], self._remaining())
+            if w:
+                try:
+                    data = data[os.write(self._req, data):]
+                except BrokenPipeError:
+                    raise self._died() from None
+
+    def _read(self) -> list:
+        while b"\n" not in self._buf:
+            if len(self._buf) > wire.MAX_LINE_BYTES:
+                raise CandidateError("OverflowError", "message too large")
+            r, _, _ = select.select([self._res], [], [], self._remaining())
+            if r:
+                chunk = os.read(self._res, 1 << 20)
+                if not chunk:
+                    raise self._died()
+                self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            msg = wire.decode(line)
+        except wire.WireError as e:
+            raise CandidateError("WireError", str(e)) from None
+        if not isinstance(msg, list) or not msg or not isinstance(msg[0], str):
+            raise CandidateError("WireError", "malformed message")
+        return msg
+
+    def _died(self) -> SandboxError:
+        """The channel closed: find out how the program process ended."""
+        try:
+            code = self.proc.wait(timeout=max(0.05, min(1.0, self.deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            return self._fail(SandboxDied("channel closed by the program"))
+        sig = code - 128 if code > 128 else (-code if code < 0 else None)
+        if sig == signal.SIGXCPU:
+            return self._fail(SandboxTimeout(f"CPU limit {self.limits.cpu_s}s"))
+        return self._fail(SandboxDied(f"program ended (exit status {code})", sig))

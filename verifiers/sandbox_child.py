@@ -1,0 +1,184 @@
+"""The process that runs untrusted code. Started by `sandbox.Sandbox` as
+
+    python -I -S sandbox_child.py WIRE_PY REQ_FD RES_FD
+
+Stdlib only (no site-packages). It reads a JSON header line from REQ_FD, isolates itself, drops privileges,
+executes `setup` then the program, and then answers calls (["call", name, args, kwargs]) on RES_FD with
+["ok", value] or ["raise", type, message]. It never decides pass/fail: the judge in the parent does.
+
+Isolation, when started as root with namespaces available (else the best-effort fallback in `_fallback_guard`):
+new mount + network + PID namespaces; this process stays outside as a supervisor that reports the program
+process's host pid and exits with its status; the program process is PID 1 of the new namespace (killing it kills
+every process it started), sees a fresh size-limited tmpfs on /tmp (cwd /tmp/work, the only writable place),
+empty read-only tmpfs over /var/tmp, /dev/shm, /run/lock and the `hide` paths, a private /proc, no network
+interface, and runs as a fresh uid (1_000_000 + supervisor pid) so that RLIMIT_NPROC is enforced and nothing
+outside its tmpfs is writable.
+"""
+
+import builtins
+import ctypes
+import io
+import json
+import os
+import resource
+import signal
+import sys
+
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 0x40000
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+UID_BASE = 1_000_000
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _send(fd: int, msg: list, wire, encoded: str | None = None) -> None:
+    data = json.dumps(msg, separators=(",", ":")) if encoded is None else '["ok",' + encoded + "]"
+    data = data.encode("utf-8", "surrogatepass") + b"\n"
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _mount(src, target, fstype, flags, data) -> None:
+    b = lambda s: s.encode() if s is not None else None  # noqa: E731
+    if _libc.mount(b(src), b(target), b(fstype), flags, b(data)) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}")
+
+
+def _isolate_filesystem(hdr: dict, uid: int) -> None:
+    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={hdr['tmpfs_mb']}m,mode=755")
+    for p in ("/var/tmp", "/dev/shm", "/run/lock", *hdr["hide"]):
+        if os.path.isdir(p):
+            _mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    os.mkdir("/tmp/work", 0o700)
+    os.chown("/tmp/work", uid, uid)
+    os.chdir("/tmp/work")
+
+
+def _reachable_sys_path() -> None:
+    """Keep the stdlib importable after setuid even where its path is not traversable (e.g. under /root)."""
+    new = []
+    for p in sys.path:
+        if os.path.isdir(p):
+            new.append(f"/proc/self/fd/{os.open(p, os.O_RDONLY | os.O_DIRECTORY)}")
+    sys.path[:] = new
+    sys.path_importer_cache.clear()
+
+
+def _limit(hdr: dict) -> None:
+    lim = hdr["limits"]
+    mb = 1024 * 1024
+    for res, soft, hard in (
+        (resource.RLIMIT_CPU, lim["cpu_s"], lim["cpu_s"] + 1),
+        (resource.RLIMIT_AS, lim["memory_mb"] * mb, lim["memory_mb"] * mb),
+        (resource.RLIMIT_FSIZE, lim["fsize_mb"] * mb, lim["fsize_mb"] * mb),
+        (resource.RLIMIT_NPROC, lim["nproc"], lim["nproc"]),
+        (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_NOFILE, 256, 256),
+    ):
+        resource.setrlimit(res, (int(soft), int(hard)))
+
+
+def _drop_privileges(uid: int) -> None:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # cleared by the uid change, so set again
+
+
+def _fallback_guard() -> None:
+    """No network namespace: refuse socket creation from Python (best effort; ctypes could bypass it)."""
+    import socket
+
+    def refuse(*_a, **_k):
+        raise PermissionError("network disabled in sandbox")
+
+    socket.socket = refuse  # type: ignore[assignment]
+    socket.create_connection = refuse  # type: ignore[assignment]
+    socket.socketpair = refuse  # type: ignore[assignment]
+
+
+def _supervise(pid: int, res_fd: int, req, wire, go_w: int, cpu_s: float) -> None:
+    _send(res_fd, ["pid", pid], wire)
+    os.close(go_w)
+    os.close(res_fd)
+    req.close()
+    _, status, usage = os.wait4(pid, 0)
+    if os.WIFSIGNALED(status):
+        # PID 1 of a namespace ignores SIGXCPU (no handler), so the CPU limit shows as the hard limit's SIGKILL
+        cpu_hit = os.WTERMSIG(status) == signal.SIGKILL and usage.ru_utime + usage.ru_stime >= cpu_s
+        os._exit(128 + (signal.SIGXCPU if cpu_hit else os.WTERMSIG(status)))
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def _serve(req, res_fd: int, ns: dict, wire) -> None:
+    store: list = []  # objects that cannot be sent stay here; the judge holds handles to them
+    for line in req:
+        msg = json.loads(line)
+        if msg[0] == "names":
+            _send(res_fd, [], wire, encoded=wire.encode([n for n in msg[1] if callable(ns.get(n))]))
+            continue
+        if msg[0] != "call":
+            break
+        try:
+            args, kwargs = wire.decode(msg[2], store), wire.decode(msg[3], store)
+            value = ns[msg[1]](*args, **kwargs)
+            out = wire.encode(value, store)
+            if len(out) > wire.MAX_LINE_BYTES - 16:
+                raise OverflowError("result too large to send")
+            _send(res_fd, [], wire, encoded=out)
+        except BaseException as e:  # noqa: BLE001 - SystemExit too: reported, never a pass
+            _send(res_fd, ["raise", type(e).__name__, str(e)[:500]], wire)
+
+
+def main() -> None:
+    wire_path, req_fd, res_fd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    wire = type(sys)("rlvr_sandbox_wire")  # a plain module object; importlib.util costs ~10 ms of imports
+    with io.open(wire_path, encoding="utf-8") as f:
+        exec(compile(f.read(), wire_path, "exec"), wire.__dict__)
+    req = io.open(req_fd, "r", encoding="utf-8", errors="surrogatepass", closefd=True)
+    hdr = json.loads(req.readline())
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    root = os.geteuid() == 0
+    uid = UID_BASE + os.getpid()
+    isolated = root and hdr["isolate"] and _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) == 0
+    if isolated:
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid:
+            os.close(go_r)
+            _supervise(pid, res_fd, req, wire, go_w, hdr["limits"]["cpu_s"])
+        os.close(go_w)
+        os.read(go_r, 1)  # EOF once the supervisor has sent our pid: keeps the message order fixed
+        os.close(go_r)
+        _reachable_sys_path()
+        _isolate_filesystem(hdr, uid)
+    else:
+        _send(res_fd, ["pid", os.getpid()], wire)
+        if root:
+            _reachable_sys_path()
+        os.chdir(hdr["workdir"])
+        if root:
+            os.chown(hdr["workdir"], uid, uid)
+        _fallback_guard()
+    _limit(hdr)
+    if root:
+        _drop_privileges(uid)
+    ns = {"__name__": "__sandbox__", "__builtins__": builtins}
+    try:
+        exec(compile(hdr["setup"], "<setup>", "exec"), ns)
+        exec(compile(hdr["program"], "<program>", "exec"), ns)
+    except BaseException as e:  # noqa: BLE001 - a program that fails to load is reported, not raised
+        where = f" (line {e.lineno})" if isinstance(e, SyntaxError) else ""
+        _send(res_fd, ["load_error", type(e).__name__, f"{e}{where}"[-1500:]], wire)
+        os._exit(0)
+    _send(res_fd, ["loaded", isolated], wire)
+    _serve(req, res_fd, ns, wire)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
