@@ -80,11 +80,7 @@ class GRPOAlgorithm:
                 policy, batch, adv, old_logp, ref_logp, cfg, self.micro_batch_size,
                 max_completion_length=self.max_tokens, truncated=truncated, temperature=self.temperature,
             )
-            if not torch.isfinite(torch.tensor(step_stats["loss"])):
-                from trainers.loop import NonFiniteError
-
-                trainer.optimizer.zero_grad(set_to_none=True)
-                raise NonFiniteError(f"GRPO loss is {step_stats['loss']} at step {trainer.step + 1}")
+            trainer.check_finite(step_stats["loss"], "GRPO loss")
             stats["grad_norm"] = trainer.optimizer_step()
         trainer.scheduler.step()
         policy.train(False)

@@ -32,17 +32,11 @@ class NonFiniteError(FloatingPointError):
 
 
 def _algorithms() -> dict[str, Any]:
+    from trainers.dpo import DPOAlgorithm
     from trainers.grpo import GRPOAlgorithm
+    from trainers.ppo import PPOAlgorithm
 
-    algorithms = {"grpo": GRPOAlgorithm}
-    try:
-        from trainers.dpo import DPOAlgorithm
-        from trainers.ppo import PPOAlgorithm
-
-        algorithms.update(dpo=DPOAlgorithm, ppo=PPOAlgorithm)
-    except ImportError:
-        pass
-    return algorithms
+    return {"grpo": GRPOAlgorithm, "dpo": DPOAlgorithm, "ppo": PPOAlgorithm}
 
 
 def verifier_specs(cfg) -> list[VerifierSpec]:
@@ -129,6 +123,12 @@ class Trainer:
         self.metrics.append(row)
         self.last_groups, self.last_verdicts = groups, verdicts
         return row
+
+    def check_finite(self, value: float, what: str) -> None:
+        """Abandon the step (gradients dropped, nothing saved) if `value` is NaN/inf."""
+        if not math.isfinite(value):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteError(f"{what} is {value} at step {self.step + 1}; the last checkpoint is kept")
 
     def optimizer_step(self) -> float:
         """Clip, check for non-finite gradients, step. Called by algorithms (once per inner iteration)."""

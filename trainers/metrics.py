@@ -30,6 +30,8 @@ def rollout_metrics(groups, rewards: list[list[float]], verdicts: list[list[dict
     to its Verdict; `primary` is the verifier whose `correct` status defines accuracy.
     """
     flat = [r for group in rewards for r in group]
+    if not flat:  # e.g. DPO on a pairs file samples nothing
+        return {"generated_tokens": 0, "accuracy": math.nan, "reward_mean": math.nan, "completion_len_mean": math.nan}
     mean, std = _mean_std(flat)
     out: dict[str, float] = {"reward_mean": mean, "reward_std": std}
     names = sorted({name for group in verdicts for v in group for name in v})

@@ -1,0 +1,90 @@
+"""The shared training loop on the real tiny model: a step updates weights, non-finite values stop a step
+without touching the last good checkpoint, and an existing run is never silently overwritten."""
+
+import math
+import sys
+
+import pytest
+import torch
+
+from flows.config import validate_config
+from trainers.checkpoint import latest_checkpoint
+from trainers.loop import NonFiniteError, Trainer
+
+
+def _cfg(run_dir, algorithm="grpo", **train):
+    return validate_config({
+        "model": {"path": "tiny"},
+        "task": {"name": "arith", "level": 1},
+        "sampler": {"backend": "hf", "params": {"max_tokens": 32}},
+        "verify": {"workers": 1},
+        "train": {
+            "algorithm": algorithm, "steps": 3, "prompts_per_step": 4, "seed": 5,
+            "grpo": {"group_size": 4}, "dpo": {"group_size": 4}, "ppo": {"samples_per_prompt": 2},
+            "optim": {"lr": 1e-4, "micro_batch_size": 8},
+            "checkpoint": {"dir": str(run_dir), "every": 1}, **train,
+        },
+    })
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "dpo", "ppo"])
+def test_one_step_of_each_algorithm_updates_the_policy_and_logs_metrics(tmp_path, warm_model, algorithm):
+    trainer = Trainer(_cfg(tmp_path, algorithm), resume=False, log=lambda _m: None)
+    try:
+        before = {k: v.clone() for k, v in trainer.policy.model.state_dict().items()}
+        row = trainer.run_step()
+        after = trainer.policy.model.state_dict()
+        changed = any(not torch.equal(before[k], after[k]) for k in before)
+        assert row["step"] == 1 and 0.0 <= row["accuracy"] <= 1.0 and row["generated_tokens"] > 0
+        if algorithm == "dpo" and row["pairs"] == 0:  # no group had both a right and a wrong answer
+            assert not changed
+        else:
+            assert changed and math.isfinite(row["loss"])
+        assert trainer.metrics.read()[0]["step"] == 1
+    finally:
+        trainer.close()
+
+
+def test_nan_loss_stops_the_step_and_keeps_the_last_checkpoint(tmp_path, warm_model):
+    trainer = Trainer(_cfg(tmp_path), resume=False, log=lambda _m: None)
+    try:
+        trainer.train(steps=1)
+        saved = latest_checkpoint(tmp_path)
+        assert saved.name == "step-1"
+        with torch.no_grad():  # poison the policy: every logit becomes NaN
+            trainer.policy.model.get_output_embeddings().weight.fill_(float("nan"))
+        with pytest.raises(NonFiniteError, match="step 2"):
+            trainer.algorithm.update(trainer, *trainer.algorithm.rollout(trainer)[:2])
+        assert latest_checkpoint(tmp_path) == saved and trainer.step == 1
+    finally:
+        trainer.close()
+
+
+def test_nan_reward_from_a_user_verifier_stops_the_step(tmp_path, warm_model, monkeypatch):
+    plugin = tmp_path / "nan_rewards.py"
+    plugin.write_text(
+        "from verifiers.verdict import Verdict\n"
+        "def score(completion, reference, options=None):\n"
+        "    return Verdict(float('nan'), 'correct', {})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = _cfg(tmp_path / "run").model_copy(update={"verify": validate_config(
+        {"verify": {"workers": 1, "verifiers": [{"name": "nan_rewards:score"}]}}).verify})
+    trainer = Trainer(cfg, resume=False, log=lambda _m: None)
+    try:
+        with pytest.raises(NonFiniteError, match="non-finite reward"):
+            trainer.run_step()
+        assert latest_checkpoint(tmp_path / "run") is None
+    finally:
+        trainer.close()
+        sys.modules.pop("nan_rewards", None)
+
+
+def test_existing_run_is_not_overwritten_without_resume(tmp_path, warm_model):
+    trainer = Trainer(_cfg(tmp_path), resume=False, log=lambda _m: None)
+    try:
+        trainer.train(steps=1)
+    finally:
+        trainer.close()
+    with pytest.raises(FileExistsError, match="already holds checkpoints"):
+        Trainer(_cfg(tmp_path), resume=False, log=lambda _m: None)
