@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,3 +31,15 @@ class VerifyConfig(BaseModel):
     workers: int = Field(2, ge=1, description="Processes in the verification pool.")
     timeout_s: float = Field(10.0, gt=0, description="Hard per-call timeout, enforced by killing the worker.")
     cache: bool = Field(True, description="Cache verdicts by (verifier, version, completion, reference).")
+    runner: Literal["pool", "dask", "ray"] = Field(
+        "pool",
+        description="Where verification runs: pool = this machine's process pool (VerifierPool); dask / ray = Prefect "
+        "tasks on a DaskTaskRunner / RayTaskRunner (verifiers/task_runner.py), each task verifying its chunk in a "
+        "one-process pool on the worker, so the hard per-call timeout still holds.",
+    )
+    runner_address: str | None = Field(
+        None,
+        description="dask: scheduler address (tcp://host:8786); ray: cluster address (ray://host:10001); None = start "
+        "a local cluster on 127.0.0.1 with `workers` single-threaded workers.",
+    )
+    chunk_size: int = Field(16, ge=1, description="Completions per Prefect task under the dask and ray runners.")

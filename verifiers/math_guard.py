@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+from verifiers.procs import close_quietly
+
 STARTUP_TIMEOUT_S = 120.0
 _LEN = struct.Struct("!I")
 
@@ -73,11 +75,7 @@ class _Helper:
         except OSError:
             pass
         self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
+        close_quietly(self.proc.stdin, self.proc.stdout)
 
 
 _lock = threading.Lock()

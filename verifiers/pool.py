@@ -16,7 +16,6 @@ import hashlib
 import os
 import pickle
 import select
-import signal
 import struct
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 import psutil
 
 from verifiers.config import VerifierSpec
+from verifiers.procs import close_quietly, kill_quietly
 from verifiers.registry import cache_key, combine, validate
 from verifiers.verdict import Verdict
 
@@ -81,21 +81,9 @@ class _Worker:
             procs = psutil.Process(self.proc.pid).children(recursive=True)
         except psutil.Error:
             procs = []
-        for pid in [self.proc.pid, *(p.pid for p in procs)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_quietly([self.proc.pid, *(p.pid for p in procs)], group=self.proc.pid)
         self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
+        close_quietly(self.proc.stdin, self.proc.stdout)
 
 
 class VerifierPool:

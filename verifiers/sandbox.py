@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verifiers import sandbox_wire as wire
+from verifiers.procs import kill_quietly
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_child.py")
 SCRUBBED_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "PYTHONHASHSEED": "0"}
@@ -139,16 +140,7 @@ class Sandbox:
     def close(self) -> None:
         """Kill the whole tree: PID 1 of the namespace (takes every descendant with it), then the supervisor."""
         if self.proc is not None:
-            for pid in (self.pid, self.proc.pid):
-                if pid:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill_quietly((self.pid, self.proc.pid), group=self.proc.pid)
             self.proc.wait()
             self.proc = None
         for fd in ("_req", "_res"):

@@ -1,6 +1,5 @@
 """grpo_backward: micro-batching never changes the gradient; beta = 0 never touches the reference."""
 
-import copy
 
 import pytest
 import torch

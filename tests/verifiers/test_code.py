@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from verifiers.code import CodeOptions, assemble, extract_code, verify
+from verifiers.code import assemble, extract_code, verify
 from verifiers.config import VerifierSpec
 from verifiers.pool import VerifierPool
 

@@ -2,7 +2,6 @@
 
 import time
 
-import pytest
 
 from verifiers import math_guard
 from verifiers.math import MathOptions, verify

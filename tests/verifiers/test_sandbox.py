@@ -8,7 +8,6 @@ import time
 import uuid
 
 import psutil
-import pytest
 
 from verifiers.code import CodeOptions, verify
 

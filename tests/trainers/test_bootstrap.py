@@ -1,0 +1,73 @@
+"""The offline default model: deterministic build, cached, loadable by transformers and vLLM, warm but not solved."""
+
+import hashlib
+import os
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from data.config import TaskConfig
+from data.tasks import load_problems
+from sampling.config import SamplerConfig, SamplingParams
+from trainers.bootstrap import bootstrap_tiny
+from trainers.tiny_model import build_tiny_model
+from verifiers.registry import VERIFIERS
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_build_is_deterministic(tmp_path):
+    a, b = build_tiny_model(tmp_path / "a", seed=0), build_tiny_model(tmp_path / "b", seed=0)
+    assert _digest(a / "tokenizer.json") == _digest(b / "tokenizer.json")
+    wa = AutoModelForCausalLM.from_pretrained(a).state_dict()
+    wb = AutoModelForCausalLM.from_pretrained(b).state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_tokenizer_round_trips_and_has_a_chat_template(warm_model):
+    tok = AutoTokenizer.from_pretrained(warm_model)
+    text = "Compute 7 - 3 + 9. \\boxed{13} ```python\ndef f(x):\n    return x\n``` é ∑"
+    assert tok.decode(tok(text)["input_ids"]) == text  # byte-level: any text survives
+    rendered = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    assert rendered == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
+
+
+def test_second_call_uses_the_cache(warm_model):
+    stamp = os.stat(warm_model / "model.safetensors").st_mtime_ns
+    assert bootstrap_tiny(log=lambda _m: None) == warm_model
+    assert os.stat(warm_model / "model.safetensors").st_mtime_ns == stamp
+
+
+def _accuracy(texts, problems):
+    return sum(VERIFIERS["math"](t, p.reference).status == "correct" for t, p in zip(texts, problems)) / len(problems)
+
+
+def test_transformers_loads_and_solves_some_held_out_arith(warm_model):
+    tok = AutoTokenizer.from_pretrained(warm_model)
+    model = AutoModelForCausalLM.from_pretrained(warm_model).eval()
+    problems = load_problems(TaskConfig(name="arith", level=1, split="test", limit=40))
+    tok.padding_side = "left"
+    prompts = [tok.apply_chat_template(p.prompt, tokenize=False, add_generation_prompt=True) for p in problems]
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=40, do_sample=False, pad_token_id=tok.pad_token_id)
+    texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert all("\\boxed{" in t for t in texts[:10]), texts[:3]  # it learned the answer format
+    assert 0.05 <= _accuracy(texts, problems) <= 0.95  # warm, with room left for RL
+
+
+@pytest.mark.slow
+def test_vllm_loads_and_samples_the_same_model(warm_model):
+    from sampling.factory import make_sampler
+
+    problems = load_problems(TaskConfig(name="arith", level=1, split="test", limit=40))
+    cfg = SamplerConfig(gpu_memory_utilization=0.1, max_model_len=256)
+    with make_sampler(cfg, warm_model) as sampler:
+        groups = sampler.generate(problems, 1, SamplingParams(temperature=0.0, max_tokens=40))
+    texts = [g.completions[0].text for g in groups]
+    assert all(g.completions[0].finish_reason == "stop" for g in groups[:10])
+    assert 0.05 <= _accuracy(texts, problems) <= 0.95
