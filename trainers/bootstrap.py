@@ -6,6 +6,7 @@ changed recipe never serves a stale model. The build is written to a temp dir an
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -65,12 +66,22 @@ def bootstrap_tiny(recipe: WarmStartRecipe = WarmStartRecipe(), cache_dir: Path 
     if (final / "rlvr_recipe.json").exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent callers wait for one build instead of repeating it
+        if (final / "rlvr_recipe.json").exists():
+            return final
+        return _build(recipe, final, log)
+
+
+def _build(recipe: WarmStartRecipe, final: Path, log) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     started = time.time()
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
+    for stale in final.parent.glob(f".building-{final.name}-*"):  # debris of a killed build (we hold the lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".building-{final.name}-"))
     try:
         build_tiny_model(tmp, seed=recipe.seed, size=recipe.size)
         tokenizer = AutoTokenizer.from_pretrained(tmp)
@@ -83,12 +94,7 @@ def bootstrap_tiny(recipe: WarmStartRecipe = WarmStartRecipe(), cache_dir: Path 
         model.save_pretrained(tmp, safe_serialization=True)
         info = {"recipe": asdict(recipe), "final_sft_loss": losses[-1], "build_seconds": round(time.time() - started, 1)}
         (tmp / "rlvr_recipe.json").write_text(json.dumps(info, indent=2))
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process finished the same build first: theirs is identical
-            if not (final / "rlvr_recipe.json").exists():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
+        os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
