@@ -94,7 +94,12 @@ def _build(recipe: WarmStartRecipe, final: Path, log) -> Path:
         model.save_pretrained(tmp, safe_serialization=True)
         info = {"recipe": asdict(recipe), "final_sft_loss": losses[-1], "build_seconds": round(time.time() - started, 1)}
         (tmp / "rlvr_recipe.json").write_text(json.dumps(info, indent=2))
-        os.rename(tmp, final)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # a builder that does not take the lock finished first: its result is identical
+            if not (final / "rlvr_recipe.json").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
