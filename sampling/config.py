@@ -14,6 +14,7 @@ class SamplingParams(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     top_k: int = Field(-1, description="Keep the k most likely tokens; -1 disables.")
     max_tokens: int = Field(128, ge=1, description="Maximum completion length in tokens.")
+    min_tokens: int = Field(0, ge=0, description="Minimum completion length: EOS and stop strings are ignored before it.")
     stop: list[str] = Field(default_factory=list, description="Stop strings (not included in the output).")
     seed: int | None = Field(None, description="Sampling seed; None draws from the run seed per step.")
 

@@ -1,0 +1,107 @@
+"""Checks before an engine starts, and plain-words explanations when it fails to start anyway.
+
+Starting vLLM costs seconds and a failed start can leave process-global state behind, so the cheap,
+certain failures (missing files, a memory fraction that cannot work) are caught here first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import psutil
+
+from sampling.errors import SamplerError
+
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+_WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+_TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
+def check_model_files(model_path: str | Path) -> None:
+    """A local model dir must hold config.json, weights and tokenizer files. A hub id (`org/name`)
+    that is not a local path is left to the loader."""
+    path = Path(model_path)
+    if not path.exists():
+        if _HUB_ID.match(str(model_path)) and not str(model_path).startswith("."):
+            return
+        raise SamplerError(f"model path {str(model_path)!r} does not exist (build it or fix the path)")
+    if not path.is_dir():
+        raise SamplerError(f"model path {str(model_path)!r} is a file; expected a Hugging Face model directory")
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any(next(path.glob(p), None) for p in _WEIGHTS):
+        missing.append("weights (*.safetensors or *.bin)")
+    if not any((path / f).is_file() for f in _TOKENIZER):
+        missing.append("tokenizer files (tokenizer.json / tokenizer_config.json)")
+    if missing:
+        raise SamplerError(f"model dir {str(path)!r} is incomplete: missing {', '.join(missing)}")
+
+
+def weights_bytes(model_path: str | Path) -> int:
+    path = Path(model_path)
+    return sum(f.stat().st_size for p in _WEIGHTS for f in path.glob(p)) if path.is_dir() else 0
+
+
+def check_cpu_memory_fraction(fraction: float, total: int, available: int, in_use: int) -> int:
+    """vLLM on CPU reserves `fraction * total` bytes for the whole process (weights, the colocated
+    trainer, everything else it already holds) and gives the rest to the KV cache. Returns the KV
+    bytes left, or raises naming which way the fraction is wrong."""
+    gib = 1 << 30
+    requested = int(fraction * total)
+    if requested > available:
+        raise SamplerError(
+            f"gpu_memory_utilization={fraction} is too high for this machine: on CPU it reserves "
+            f"{requested / gib:.2f} GiB of {total / gib:.2f} GiB RAM but only {available / gib:.2f} GiB is free; "
+            f"lower it to <= {max(available - gib // 4, 0) / total:.2f} or free memory"
+        )
+    if requested <= in_use:
+        raise SamplerError(
+            f"gpu_memory_utilization={fraction} is too low: on CPU it reserves {requested / gib:.2f} GiB of "
+            f"{total / gib:.2f} GiB RAM for the whole process, which already needs ~{in_use / gib:.2f} GiB "
+            f"(trainer + engine weights) before any KV cache; raise it to >= {(in_use + gib // 4) / total:.2f}"
+        )
+    return requested - in_use
+
+
+def cpu_memory_status() -> tuple[int, int]:
+    """(total, available) bytes as vLLM's CPU worker sees them (NUMA node, cgroup limit)."""
+    try:
+        from vllm.utils.cpu_resource_utils import (
+            get_allowed_cpu_list,
+            get_memory_node_info,
+        )
+
+        info = get_memory_node_info(get_allowed_cpu_list()[0].numa_node)
+        return info.total_memory, info.available_memory
+    except (ImportError, IndexError, OSError, KeyError):
+        vm = psutil.virtual_memory()
+        return vm.total, vm.available
+
+
+def check_memory_for_cpu_engine(fraction: float, model_path: str | Path) -> None:
+    total, available = cpu_memory_status()
+    in_use = psutil.Process(os.getpid()).memory_info().rss + weights_bytes(model_path)
+    check_cpu_memory_fraction(fraction, total, available, in_use)
+
+
+def explain_startup_error(exc: BaseException, model_path: str | Path, fraction: float, dtype: str) -> SamplerError:
+    """Map a known engine start-up failure to a SamplerError that says what to change."""
+    msg = str(exc)
+    low = msg.lower()
+    if "memory utilization" in low or "out of memory" in low or isinstance(exc, MemoryError):
+        return SamplerError(f"gpu_memory_utilization={fraction} is too high (not enough free memory): {msg}")
+    if "requested memory for kv" in low:
+        way = "too low (the process already uses more than it reserves)" if "(-" in msg else "too high"
+        return SamplerError(f"gpu_memory_utilization={fraction} is {way}: {msg}")
+    if "no available memory for the cache" in low or ("kv cache" in low and "larger than the available" in low):
+        return SamplerError(
+            f"gpu_memory_utilization={fraction} is too low for max_model_len (raise it or lower max_model_len): {msg}"
+        )
+    if "dtype" in low or "bfloat16" in low or "float16" in low:
+        return SamplerError(f"dtype={dtype!r} is not supported here (try 'float32' on CPU, 'float16' on old GPUs): {msg}")
+    if isinstance(exc, OSError) or "not a valid model identifier" in low or "can't load" in low:
+        return SamplerError(f"could not load model files from {str(model_path)!r}: {msg}")
+    return SamplerError(f"the engine failed to start ({type(exc).__name__}): {msg}")

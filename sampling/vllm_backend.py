@@ -1,0 +1,244 @@
+"""Sampling with a vLLM engine colocated in the trainer's process.
+
+The engine (`vllm.LLM`) is created once per run and lives in this process
+(`VLLM_ENABLE_V1_MULTIPROCESSING=0`, set here), so weight sync hands it the trainer's tensors with
+no copy through pipes or disk. All engine calls run on one dedicated thread (`EngineThread`) so a
+hung call can time out instead of hanging the run; see `sampling/deadline.py`.
+
+- Log-probs: the engine runs with `logprobs_mode="processed_logprobs"` and each request asks for
+  `logprobs=0`, which returns exactly the chosen token's log-prob after temperature/top-k/top-p.
+- Seeds: problem i gets `seed + i * n`; vLLM gives its n children `seed + i * n + j`.
+- Full sync: `collective_rpc("reload_weights", weights_iterator=...)`, vLLM's in-place layerwise
+  reload (it re-runs each layer's post-load processing, e.g. CPU weight packing). A tied LM head
+  is re-processed after it (the reload only re-processes the embedding it shares its weight with).
+- LoRA sync: the adapter is written to a tmpfs dir (vLLM loads LoRA only from a path) and
+  registered under a new int id; the previous adapter is removed.
+- Both syncs reset the prefix cache so no KV computed with old weights is reused.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from data.problem import Problem
+from sampling.base import NamedTensors, Sampler
+from sampling.config import SamplerConfig, SamplingParams
+from sampling.deadline import EngineThread
+from sampling.errors import SamplerError, SamplerTimeout
+from sampling.lora import LoraAdapter
+from sampling.preflight import (
+    check_memory_for_cpu_engine,
+    check_model_files,
+    explain_startup_error,
+)
+from sampling.prompts import prompt_token_ids
+from sampling.types import Completion, Group
+
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's allowed max_lora_rank values
+
+
+class VLLMSampler(Sampler):
+    def __init__(self, cfg: SamplerConfig, model_path: str | Path, tokenizer=None, lora_rank: int | None = None):
+        self.cfg, self.timeout_s, self.lora_rank = cfg, cfg.timeout_s, lora_rank
+        check_model_files(model_path)
+        if cfg.data_parallel_size > 1:
+            raise SamplerError("data_parallel_size > 1 needs one engine per process; the colocated sampler runs one")
+        if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "0") not in ("0", "false", "False"):
+            raise SamplerError("the colocated sampler needs VLLM_ENABLE_V1_MULTIPROCESSING=0 (or unset)")
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model_path))
+        self.lora_request = None
+        self._lora_version = 0
+        self._lora_dir: Path | None = None
+        self.engine = EngineThread("vllm-sampler")
+        try:
+            self.llm = self.engine.call("vLLM start-up", lambda: self._start(model_path), cfg.timeout_s)
+        except BaseException:
+            self.engine.close()
+            raise
+
+    def _start(self, model_path):
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        cfg = self.cfg
+        if current_platform.is_cpu():
+            check_memory_for_cpu_engine(cfg.gpu_memory_utilization, model_path)
+        lora = {}
+        if self.lora_rank is not None:
+            rank = next((r for r in LORA_RANKS if r >= self.lora_rank), None)
+            if rank is None:
+                raise SamplerError(f"lora_rank={self.lora_rank} is above vLLM's maximum {LORA_RANKS[-1]}")
+            lora = {"enable_lora": True, "max_lora_rank": rank, "max_loras": 1}
+        try:
+            return LLM(
+                model=str(model_path),
+                dtype=cfg.dtype,
+                gpu_memory_utilization=cfg.gpu_memory_utilization,
+                max_model_len=cfg.max_model_len,
+                tensor_parallel_size=cfg.tensor_parallel_size,
+                enforce_eager=cfg.enforce_eager,
+                enable_prefix_caching=True,
+                logprobs_mode="processed_logprobs",
+                **lora,
+            )
+        except Exception as exc:  # engine start-up raises many types; each is mapped to a cause below
+            raise explain_startup_error(exc, model_path, cfg.gpu_memory_utilization, cfg.dtype) from exc
+
+    # ---- generation -------------------------------------------------------------------------
+    def generate(self, problems: list[Problem], n: int, params: SamplingParams) -> list[Group]:
+        prompts = [prompt_token_ids(self.tokenizer, p) for p in problems]
+        requests = [self._request(p, ids, i, n, params) for i, (p, ids) in enumerate(zip(problems, prompts))]
+        outputs = self.engine.call("vLLM generate", lambda: self._run(requests), self.timeout_s)
+        groups = []
+        for problem, ids, out in zip(problems, prompts, outputs):
+            group = Group(problem=problem)
+            for c in out.outputs:
+                if c.finish_reason not in ("stop", "length"):
+                    raise SamplerError(f"problem {problem.id}: vLLM finished a sample with {c.finish_reason!r}")
+                group.completions.append(
+                    Completion(
+                        problem_id=problem.id,
+                        text=c.text,
+                        token_ids=list(c.token_ids),
+                        prompt_token_ids=ids,
+                        sample_logprobs=[step[t].logprob for step, t in zip(c.logprobs, c.token_ids)],
+                        finish_reason=c.finish_reason,
+                    )
+                )
+            groups.append(group)
+        return groups
+
+    def _request(self, problem: Problem, ids: list[int], i: int, n: int, params: SamplingParams):
+        from vllm import SamplingParams as VllmParams
+        from vllm.sampling_params import RequestOutputKind
+
+        room = self.cfg.max_model_len - len(ids)
+        if room < 1:
+            raise SamplerError(f"problem {problem.id}: prompt has {len(ids)} tokens >= max_model_len={self.cfg.max_model_len}")
+        max_tokens = min(params.max_tokens, room)
+        sp = VllmParams(
+            n=n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            max_tokens=max_tokens,
+            min_tokens=min(params.min_tokens, max_tokens),
+            stop=list(params.stop) or None,
+            seed=None if params.seed is None else params.seed + i * n,
+            logprobs=0,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+        )
+        return {"prompt_token_ids": ids}, sp
+
+    def _run(self, requests):
+        """Step the engine ourselves so the deadline can abort requests between steps."""
+        deadline = time.monotonic() + self.timeout_s
+        engine = self.llm.llm_engine
+        ids = self.llm.enqueue(
+            [r for r, _ in requests], [sp for _, sp in requests], lora_request=self.lora_request, use_tqdm=False
+        )
+        done = []
+        while engine.has_unfinished_requests():
+            if time.monotonic() > deadline:
+                engine.abort_request(ids, internal=True)
+                while engine.has_unfinished_requests():
+                    engine.step()
+                raise SamplerTimeout(f"vLLM generate exceeded timeout_s={self.timeout_s:.0f}; requests aborted")
+            done += [out for out in engine.step() if out.finished]
+        if len(done) != len(requests):
+            raise SamplerError(f"vLLM returned {len(done)} results for {len(requests)} requests")
+        return sorted(done, key=lambda out: int(out.request_id))  # ids count up in enqueue order
+
+    # ---- sync -------------------------------------------------------------------------------
+    def sync_full(self, named_tensors: NamedTensors) -> None:
+        weights = [(name, t.detach()) for name, t in named_tensors]
+        self.engine.call("vLLM weight sync", lambda: self._reload(weights), self.timeout_s)
+
+    def _reload(self, weights) -> None:
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        self.llm.apply_model(_refresh_tied_lm_head)
+        self._reset_prefix_cache()
+
+    def sync_lora(self, adapter: LoraAdapter | str | Path) -> None:
+        if self.lora_rank is None:
+            raise SamplerError("LoRA sync needs an engine started with LoRA: make_sampler(..., lora_rank=r)")
+        if isinstance(adapter, LoraAdapter):
+            if adapter.rank > self.lora_rank:
+                raise SamplerError(f"adapter rank {adapter.rank} > the engine's lora_rank={self.lora_rank}")
+            if self._lora_dir is None:
+                shm = Path("/dev/shm")
+                root = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+                self._lora_dir = Path(tempfile.mkdtemp(prefix="rlvr-lora-", dir=root))
+        self.engine.call("vLLM LoRA sync", lambda: self._add_lora(adapter), self.timeout_s)
+
+    def _add_lora(self, adapter: LoraAdapter | str | Path) -> None:
+        from vllm.lora.request import LoRARequest
+
+        old = self.lora_request
+        self._lora_version += 1
+        version = self._lora_version  # a new id each sync: vLLM caches adapters by id
+        if isinstance(adapter, LoraAdapter):
+            path = adapter.save(self._lora_dir / f"v{version}")
+        else:
+            path = Path(adapter)
+            LoraAdapter.from_dir(path)  # fails early, with the missing file named, on a bad dir
+        request = LoRARequest(lora_name=f"policy-v{version}", lora_int_id=version, lora_path=str(path))
+        engine = self.llm.llm_engine
+        if not engine.add_lora(request):
+            raise SamplerError(f"vLLM refused LoRA adapter {path}")
+        self.lora_request = request
+        if old is not None:
+            engine.remove_lora(old.lora_int_id)
+            if self._lora_dir is not None and Path(old.lora_path).parent == self._lora_dir:
+                shutil.rmtree(old.lora_path, ignore_errors=True)
+        self._reset_prefix_cache()
+
+    def _reset_prefix_cache(self) -> None:
+        if not self.llm.reset_prefix_cache():
+            raise SamplerError("could not reset vLLM's prefix cache after a weight sync (requests still running)")
+
+    # ---- checks and shutdown ----------------------------------------------------------------
+    def logprobs_of(self, sequences: list[list[int]]) -> list[list[float]]:
+        from vllm import SamplingParams as VllmParams
+
+        sp = VllmParams(max_tokens=1, prompt_logprobs=0, temperature=1.0)
+        outs = self.engine.call("vLLM logprobs", lambda: self._run([({"prompt_token_ids": s}, sp) for s in sequences]), self.timeout_s)
+        return [[step[t].logprob for step, t in zip(o.prompt_logprobs[1:], s[1:])] for o, s in zip(outs, sequences)]
+
+    def close(self) -> None:
+        if getattr(self, "llm", None) is not None and not self.engine.broken:
+            self.engine.call("vLLM shutdown", self._shutdown, 60)
+        self.engine.close()
+        if self._lora_dir is not None:
+            shutil.rmtree(self._lora_dir, ignore_errors=True)
+
+    def _shutdown(self) -> None:
+        from vllm.distributed.parallel_state import (
+            destroy_distributed_environment,
+            destroy_model_parallel,
+        )
+
+        self.llm.llm_engine.engine_core.shutdown()
+        self.llm = None
+        gc.collect()
+        destroy_model_parallel()
+        destroy_distributed_environment()
+
+
+def _refresh_tied_lm_head(model) -> None:
+    """Re-run the LM head's post-load step when it shares its weight with the embedding: the
+    layerwise reload re-processes only the embedding, and on CPU the head keeps a packed copy."""
+    head = getattr(model, "lm_head", None)
+    weight = getattr(head, "weight", None)
+    if weight is None or not hasattr(head, "quant_method"):
+        return
+    if any(m is not head and getattr(m, "weight", None) is weight for m in model.modules()):
+        head.quant_method.process_weights_after_loading(head)
