@@ -3,11 +3,18 @@
     rlvr bootstrap                  build (or find cached) the tiny offline model; print its path
     rlvr config [-c FILE] [k=v ...] validate a run config and print it as YAML
     rlvr verify FILE.jsonl          verify a file of completions; summary by status
+    rlvr train -c FILE [k=v ...]    train (Prefect flow); resumes from the latest checkpoint unless --no-resume
+    rlvr eval TARGET [-c FILE] [k=v ...]   evaluate a checkpoint dir, a model dir/hub id or 'tiny'
+    rlvr serve [-c FILE] [k=v ...]  register the train + evaluate deployments and run them here
+    rlvr demo [-c FILE] [k=v ...]   offline demo: evaluate tiny model, GRPO-train it, evaluate again
+
+Flows run in Prefect's ephemeral mode unless PREFECT_API_URL points at a server.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import yaml
@@ -34,6 +41,44 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return verify_main(args.rest)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    load_config(args.config, args.overrides)  # fail fast, before Prefect starts
+    from flows.train import train_flow
+
+    result = train_flow(config_path=args.config, overrides=args.overrides, resume=args.resume, final_eval=args.eval)
+    print(f"trained {result['run_dir']} to step {result['step']}; checkpoint {result['checkpoint']}")
+    if result["eval"]:
+        print(f"eval score (mean pass@1) {result['eval']['score']:.3f}; report {result['eval']['saved']['report']}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from flows.evaluate import evaluate_flow
+    from flows.evaluation import eval_config, report_markdown, resolve_target
+
+    eval_config(resolve_target(args.target), args.config, args.overrides)  # fail fast
+    report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides)
+    print(report_markdown(report), end="")
+    print(f"report: {report['saved']['report']}" + (" (new best of its run)" if report["saved"]["best"] else ""))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from flows.deployments import TRAIN_CRON, serve_deployments
+
+    serve_deployments(args.config or "configs/arith_grpo.yaml", args.overrides,
+                      cron=None if args.no_schedule else (args.cron or TRAIN_CRON), limit=args.limit)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import DEFAULT_CONFIG, demo_flow
+
+    load_config(args.config or DEFAULT_CONFIG, args.overrides)
+    print(demo_flow(config_path=args.config or DEFAULT_CONFIG, overrides=args.overrides)["summary"])
+    return 0
+
+
 def _with_config(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("-c", "--config", help="YAML run config (see configs/)")
     sub.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.steps=5")
@@ -49,16 +94,48 @@ def build_parser() -> argparse.ArgumentParser:
     verify = subs.add_parser("verify", help="verify a JSONL file of completions", add_help=False)
     verify.add_argument("rest", nargs=argparse.REMAINDER)
     verify.set_defaults(func=_cmd_verify)
+    train = subs.add_parser("train", help="train with a run config (Prefect flow)")
+    _with_config(train)
+    train.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                       help="continue from the latest checkpoint (default); --no-resume fails if one exists")
+    train.add_argument("--eval", action=argparse.BooleanOptionalAction, default=True,
+                       help="evaluate the final checkpoint (default)")
+    train.set_defaults(func=_cmd_train)
+    ev = subs.add_parser("eval", help="evaluate a checkpoint or a model (Prefect flow)")
+    ev.add_argument("target", help="checkpoint dir (runs/X/checkpoints/step-N), model dir, hub id, or 'tiny'")
+    _with_config(ev)
+    ev.set_defaults(func=_cmd_eval)
+    serve = subs.add_parser("serve", help="serve the train and evaluate deployments from this machine")
+    _with_config(serve)
+    serve.add_argument("--cron", help="training schedule (default: nightly, '0 2 * * *')")
+    serve.add_argument("--no-schedule", action="store_true", help="register the training without a schedule")
+    serve.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
+    serve.set_defaults(func=_cmd_serve)
+    demo = subs.add_parser("demo", help="offline demo: evaluate, GRPO-train and re-evaluate the tiny model")
+    _with_config(demo)
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Offline-friendly Prefect defaults (an explicit setting wins): no telemetry, and time for the ephemeral
+    # API server to start on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # overrides after an option (`rlvr eval tiny -c FILE k=v`) are left over by argparse
+        if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     try:
         return args.func(args)
     except ConfigError as exc:
         print(f"rlvr: {exc}", file=sys.stderr)
         return 2
+    except (FileNotFoundError, FileExistsError) as exc:  # a missing checkpoint, a run dir that would be overwritten
+        print(f"rlvr: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""The deployments of `prefect.yaml`, built in Python and served from this machine (`rlvr serve`).
+
+    train/<run name>          train_flow on a cron schedule (nightly by default) with the given config;
+                              its final evaluation is left to the trigger below (final_eval=False)
+    evaluate/on-checkpoint    evaluate_flow, run by a trigger on every `rlvr.checkpoint.saved` event with
+                              checkpoint = {{ event.payload.path }}
+
+Both run in subprocesses of the serving process, which must run from the repository root (relative config
+paths and run dirs are resolved against it). Point PREFECT_API_URL at a server (`prefect server start`)
+so schedules, triggers and the UI work; the device concurrency limit keeps the triggered evaluations
+waiting while a training holds the device.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect.events import DeploymentEventTrigger
+
+from flows.config import load_config
+from flows.evaluate import evaluate_flow
+from flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
+from flows.train import train_flow
+
+TRAIN_CRON = "0 2 * * *"
+DEFAULT_CONFIG = "configs/arith_grpo.yaml"
+EVAL_DEPLOYMENT = "on-checkpoint"
+
+
+def checkpoint_trigger() -> DeploymentEventTrigger:
+    """Run the evaluation deployment once per saved checkpoint, with that checkpoint's path."""
+    return DeploymentEventTrigger(
+        name="evaluate-saved-checkpoint",
+        expect={CHECKPOINT_SAVED},
+        match={"prefect.resource.id": f"{RESOURCE_PREFIX}*"},
+        parameters=trigger_parameters(),
+    )
+
+
+def build_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = (), cron: str | None = TRAIN_CRON):
+    """(training deployment, evaluation deployment) as RunnerDeployments; the config is validated here so a
+    bad one fails before anything is registered. `cron=None` registers the training without a schedule."""
+    cfg = load_config(config_path, list(overrides))
+    train = train_flow.to_deployment(
+        name=cfg.name,
+        cron=cron,
+        parameters={"config_path": str(Path(config_path).resolve()), "overrides": list(overrides), "final_eval": False},
+        tags=["rlvr", "train"],
+        description=f"Train {cfg.name} ({cfg.train.algorithm}, {cfg.train.steps} steps) from {config_path}.",
+    )
+    evaluate = evaluate_flow.to_deployment(
+        name=EVAL_DEPLOYMENT,
+        triggers=[checkpoint_trigger()],
+        tags=["rlvr", "eval"],
+        description="Evaluate each checkpoint as it is saved; writes <ckpt>/eval.json and marks the best.",
+    )
+    return train, evaluate
+
+
+def serve_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = (), cron: str | None = TRAIN_CRON,
+                      limit: int | None = None) -> None:
+    """Register both deployments and run their flow runs here until interrupted."""
+    from prefect import serve
+
+    serve(*build_deployments(config_path, overrides, cron), limit=limit)

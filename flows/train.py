@@ -1,0 +1,150 @@
+"""The training flow: config -> data and model -> training chunks with checkpoints -> final evaluation.
+
+    rlvr train -c configs/arith_grpo.yaml train.steps=10        # or, from Python:
+    train_flow(config_path="configs/arith_grpo.yaml", overrides=["train.steps=10"])
+
+Stages: `prepare_data` and `bootstrap_model` (I/O, retried on OSError), then under one slot of the
+`device` concurrency limit: `start_trainer` (restores the latest checkpoint), `train_steps` up to the next
+checkpoint boundary, `save_checkpoint` (retried on OSError; emits `rlvr.checkpoint.saved`), `publish_progress`
+(metrics table, curve PNG, sample completions), and `evaluate` of the final checkpoint with the trainer's
+own sampler. A re-run or retried flow resumes from the latest checkpoint and says so; `resume=False` on a
+run dir that has checkpoints fails instead of overwriting them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from flows import evaluation
+from flows.artifacts import plot_curves, publish_training, sample_rows
+from flows.bootstrap import DEVICE_LIMIT, bootstrap_model, device_slot, retry_on_io
+from flows.config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
+from flows.evaluate import evaluate, save_report
+from flows.events import emit_checkpoint_saved
+from trainers.checkpoint import latest_checkpoint
+
+
+def resolve_config(config: RunConfig | dict | None, config_path: str | None, overrides: list[str]) -> RunConfig:
+    """One validated RunConfig from an object, a dict, or a YAML file (+ overrides); ConfigError otherwise."""
+    if config is not None and config_path is not None:
+        raise ConfigError("give either config or config_path, not both")
+    if isinstance(config, RunConfig):
+        config = config.model_dump(mode="json")
+    if isinstance(config, dict):
+        return validate_config(apply_overrides(config, list(overrides)))
+    return load_config(config_path, list(overrides))
+
+
+def next_chunk(step: int, total: int, every: int) -> int:
+    """Steps to run before the next checkpoint: up to the next multiple of `every`, never past `total`."""
+    return min(every - step % every, total - step)
+
+
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
+def prepare_data(cfg: RunConfig) -> dict[str, int]:
+    """Load the training and evaluation problems once (downloads/caches hub datasets); counts per task."""
+    from data.tasks import load_problems
+
+    counts = {"train": len(load_problems(cfg.task))}
+    for task_cfg in cfg.eval.tasks:
+        counts[evaluation.suite_name(task_cfg)] = len(load_problems(task_cfg))
+    if not counts["train"]:
+        raise ValueError(f"task {cfg.task.name!r} gave no training problems")
+    get_run_logger().info(f"problems: {counts}")
+    return counts
+
+
+@task(cache_policy=NO_CACHE)
+def start_trainer(cfg: RunConfig, resume: bool, log=None):
+    """Build the Trainer (policy, sampler engine, verifier pool), restoring the latest checkpoint if resuming."""
+    from trainers.loop import Trainer
+
+    log = log or get_run_logger().info  # the flow passes its logger: the Trainer logs on after this task ends
+    latest = latest_checkpoint(cfg.train.checkpoint.dir)
+    if latest is not None and not resume:  # the Trainer refuses too, but only after starting its engine
+        raise FileExistsError(f"{cfg.train.checkpoint.dir} already holds checkpoints ({latest.name}); resume, "
+                              "or choose another train.checkpoint.dir")
+    if latest is not None:
+        log(f"resuming from step {latest.name.removeprefix('step-')} ({latest})")
+    else:
+        log(f"starting {cfg.name} from step 0 in {cfg.train.checkpoint.dir}")
+    return Trainer(cfg, resume=resume, log=log)
+
+
+@task(cache_policy=NO_CACHE)
+def train_steps(trainer, count: int) -> list[dict[str, Any]]:
+    """Run `count` optimizer steps (sample -> verify -> update -> sync); one log line per step."""
+    from trainers.loop import format_step
+
+    log = get_run_logger().info
+    rows = []
+    for _ in range(count):
+        rows.append(trainer.run_step())
+        log(format_step(rows[-1], trainer.cfg.train.steps))
+    return rows
+
+
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def save_checkpoint(trainer, on_checkpoint=None) -> str:
+    """Save the trainer's state atomically (a retry replaces a partial save), then call `on_checkpoint(path, step)`
+    (the Trainer's hook signature); the flow's hook emits `rlvr.checkpoint.saved`."""
+    path = trainer.save()
+    if on_checkpoint is not None:
+        on_checkpoint(path, trainer.step)
+    return str(path)
+
+
+@task(cache_policy=NO_CACHE)
+def publish_progress(trainer) -> str:
+    """Metrics table, reward/accuracy curve (`<run_dir>/curves.png`) and the last step's samples as artifacts."""
+    rows = trainer.metrics.read()
+    png = plot_curves(rows, trainer.run_dir / "curves.png", title=trainer.cfg.name) if rows else None
+    groups, verdicts = getattr(trainer, "last_groups", None), getattr(trainer, "last_verdicts", None)
+    samples = sample_rows(groups, verdicts, trainer.primary) if groups else []
+    publish_training(trainer.cfg.name, rows, png, samples)
+    return str(png)
+
+
+@flow(name="train")
+def train_flow(
+    config: RunConfig | dict | None = None,
+    config_path: str | None = None,
+    overrides: list[str] = [],  # noqa: B006 - Prefect parameters are copied per run
+    resume: bool = True,
+    final_eval: bool = True,
+    device_limit: str = DEVICE_LIMIT,
+) -> dict[str, Any]:
+    """Train a policy with the run config (object, dict, or YAML path + dotted overrides). Returns the run dir,
+    final step and checkpoint, curve path and the final evaluation report (if `final_eval`)."""
+    log = get_run_logger().info
+    cfg = resolve_config(config, config_path, overrides)
+    log(f"run config: {cfg.model_dump(mode='json')}")
+    prepare_data(cfg)
+    bootstrap_model(cfg.model.path)
+
+    def on_checkpoint(path, step):
+        emit_checkpoint_saved(path, step, cfg.name)
+
+    with device_slot(device_limit, log=log):
+        trainer = start_trainer(cfg, resume, log)
+        try:
+            if trainer.step >= cfg.train.steps:
+                log(f"nothing to train: {cfg.name} is already at step {trainer.step} of {cfg.train.steps}")
+            while trainer.step < cfg.train.steps:
+                train_steps(trainer, next_chunk(trainer.step, cfg.train.steps, cfg.train.checkpoint.every))
+                save_checkpoint(trainer, on_checkpoint)
+                publish_progress(trainer)
+            checkpoint = latest_checkpoint(trainer.run_dir)
+            result = {"run_dir": str(trainer.run_dir.resolve()), "step": trainer.step, "checkpoint": str(checkpoint),
+                      "plot": str(trainer.run_dir.resolve() / "curves.png"), "eval": None}
+            if final_eval:
+                target = evaluation.resolve_target(checkpoint)
+                result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool)
+                result["eval"]["saved"] = save_report(result["eval"], target, cfg)
+        finally:
+            trainer.close()
+    return result

@@ -1,0 +1,200 @@
+"""Evaluation as plain functions: metrics on hand-computed cases, targets, configs, reports and best marking."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from flows.config import validate_config
+from flows.evaluation import (
+    Target,
+    answer_of,
+    eval_config,
+    evaluate_model,
+    mark_best,
+    report_markdown,
+    resolve_target,
+    suite_name,
+    summarize_suite,
+    write_report,
+)
+
+
+def _record(statuses, answers=None, greedy=None, pid="p"):
+    return {"id": pid, "status": statuses, "answers": answers or [None] * len(statuses), "greedy": greedy}
+
+
+def test_pass_at_k_matches_the_unbiased_estimator_on_hand_computed_cases():
+    records = [
+        _record(["correct", "wrong", "wrong", "wrong"]),  # n=4, c=1: pass@1 1/4, pass@2 1/2, pass@4 1
+        _record(["correct", "correct", "wrong", "wrong"]),  # c=2: pass@1 1/2, pass@2 1 - C(2,2)/C(4,2) = 5/6
+        _record(["wrong"] * 4),  # c=0: all zero
+    ]
+    out = summarize_suite(records, n=4, ks=[1, 2, 4])
+    assert out["pass@1"] == pytest.approx((0.25 + 0.5 + 0) / 3)
+    assert out["pass@2"] == pytest.approx((0.5 + 5 / 6 + 0) / 3)
+    assert out["pass@4"] == pytest.approx((1 + 1 + 0) / 3)
+    assert out["problems"] == 3 and out["n"] == 4
+
+
+def test_k_larger_than_n_is_left_out():
+    out = summarize_suite([_record(["correct", "wrong"])], n=2, ks=[1, 4])
+    assert "pass@4" not in out and out["pass@1"] == 0.5
+
+
+def test_maj_at_k_votes_on_extracted_answers():
+    records = [
+        # majority "3" is wrong although one sample ("4") is right: maj@4 = 0, pass@4 = 1
+        _record(["wrong", "wrong", "correct", "wrong"], ["3", "3", "4", "5"]),
+        # majority "7" is right; unanswered samples do not vote
+        _record(["correct", "no_answer", "correct", "wrong"], ["7", None, "7", "8"]),
+    ]
+    out = summarize_suite(records, n=4, ks=[1, 4])
+    assert out["maj@4"] == pytest.approx(0.5)
+    assert out["maj@1"] == pytest.approx(0.5)  # first answers: "3" (wrong), "7" (right)
+    assert out["pass@4"] == 1.0
+
+
+def test_maj_at_k_is_null_when_the_verifier_extracts_no_answers():
+    out = summarize_suite([_record(["correct", "wrong"])], n=2, ks=[2])
+    assert out["maj@2"] is None
+
+
+def test_status_counts_and_greedy_accuracy():
+    records = [
+        _record(["correct", "timeout"], greedy="correct"),
+        _record(["no_answer", "wrong"], greedy="wrong"),
+    ]
+    out = summarize_suite(records, n=2, ks=[1])
+    assert out["status_counts"]["correct"] == 1 and out["status_counts"]["timeout"] == 1
+    assert out["status_counts"]["no_answer"] == 1 and out["status_counts"]["unsafe"] == 0
+    assert out["greedy_accuracy"] == 0.5
+    assert summarize_suite([_record(["wrong"])], n=1, ks=[1])["greedy_accuracy"] is None  # greedy off
+
+
+def test_answer_of_reads_the_verifier_prediction():
+    assert answer_of(SimpleNamespace(detail={"pred": "42"})) == "42"
+    assert answer_of(SimpleNamespace(detail={"pred": ["1", "2"]})) == "1 | 2"
+    assert answer_of(SimpleNamespace(detail={"rule": "no_code"})) is None
+
+
+def _checkpoint(run_dir, step):
+    ckpt = run_dir / "checkpoints" / f"step-{step}"
+    (ckpt / "model").mkdir(parents=True)
+    (ckpt / "trainer_state.pt").write_bytes(b"")
+    return ckpt
+
+
+def test_resolve_target_tells_checkpoints_from_models(tmp_path):
+    ckpt = _checkpoint(tmp_path / "run", 10)
+    target = resolve_target(str(ckpt))
+    assert target.checkpoint == ckpt.resolve() and target.step == 10 and target.run_dir == (tmp_path / "run").resolve()
+    assert target.model == str(ckpt.resolve() / "model")
+    assert resolve_target(str(ckpt / "model")).checkpoint == ckpt.resolve()
+    assert resolve_target("tiny") == Target(model="tiny")
+    with pytest.raises(FileNotFoundError, match="pruned"):  # a checkpoint path that is gone
+        resolve_target(str(tmp_path / "run" / "checkpoints" / "step-5"))
+
+
+def test_eval_config_uses_the_checkpoints_config_with_overrides(tmp_path):
+    ckpt = _checkpoint(tmp_path / "run", 3)
+    saved = validate_config({"name": "saved", "eval": {"n": 2, "k": [1, 2]}}).model_dump(mode="json")
+    (ckpt / "config.json").write_text(json.dumps(saved))
+    cfg = eval_config(resolve_target(ckpt), overrides=["eval.n=8"])
+    assert cfg.name == "saved" and cfg.eval.n == 8 and cfg.eval.k == [1, 2]
+    base = eval_config(Target(model="/models/base"), overrides=["name=base"])
+    assert base.model.path == "/models/base" and base.name == "base"
+
+
+def test_report_paths(tmp_path):
+    ckpt = _checkpoint(tmp_path / "run", 3)
+    cfg = validate_config({"train": {"checkpoint": {"dir": str(tmp_path / "run")}}})
+    assert resolve_target(ckpt).report_path(cfg) == ckpt.resolve() / "eval.json"
+    assert Target(model="tiny").report_path(cfg) == tmp_path / "run" / "eval-tiny.json"
+
+
+def _report(score, step=None):
+    suite = summarize_suite([_record(["correct", "wrong"], ["1", "2"], greedy="correct")], n=2, ks=[1, 2])
+    return {"model": "m", "step": step, "score": score, "suites": {"arith-l1-test": suite}}
+
+
+def test_mark_best_keeps_the_highest_score_and_points_the_link_at_it(tmp_path):
+    run = tmp_path / "run"
+    a, b, c = _checkpoint(run, 10), _checkpoint(run, 20), _checkpoint(run, 30)
+    assert mark_best(run, a, _report(0.3, 10))
+    assert (run / "best").resolve() == a.resolve()
+    assert mark_best(run, b, _report(0.5, 20))
+    assert not mark_best(run, c, _report(0.5, 30))  # a tie keeps the earlier checkpoint
+    assert (run / "best").resolve() == b.resolve() and (run / "best" / "trainer_state.pt").exists()
+    assert json.loads((run / "best.json").read_text()) == {"checkpoint": "checkpoints/step-20", "step": 20, "score": 0.5}
+
+
+def test_mark_best_replaces_a_best_that_was_deleted(tmp_path):
+    run = tmp_path / "run"
+    a, b = _checkpoint(run, 10), _checkpoint(run, 20)
+    mark_best(run, a, _report(0.9))
+    (a / "trainer_state.pt").unlink()
+    (a / "model").rmdir()
+    a.rmdir()
+    assert mark_best(run, b, _report(0.1))
+    assert (run / "best").resolve() == b.resolve()
+
+
+def test_write_report_and_markdown(tmp_path):
+    path = write_report(_report(0.5), tmp_path / "ckpt" / "eval.json")
+    assert json.loads(path.read_text())["score"] == 0.5 and not list(path.parent.glob(".*tmp"))
+    text = report_markdown(_report(0.5))
+    assert "| arith-l1-test | 1 | 0.500 | 1.000 | 1.000 | 1.000 | 1.000 | correct 1, wrong 1 |" in text
+    assert "| suite | problems | pass@1 | maj@1 | pass@2 | maj@2 | greedy_accuracy | statuses |" in text
+
+
+class _FakeSampler:
+    """Answers '1' to every problem; the greedy sample (temperature 0) is always right."""
+
+    def generate(self, problems, n, params):
+        from sampling.types import Completion, Group
+
+        text = "The answer is \\boxed{%s}"
+        return [Group(p, [Completion(p.id, text % (p.reference if params.temperature == 0 or i == 0 else "123456789"),
+                                     [1], [1], None, "stop") for i in range(n)]) for p in problems]
+
+
+class _InlinePool:
+    def map(self, jobs):
+        from verifiers.registry import score
+
+        return [score(*job) for job in jobs]
+
+
+def test_evaluate_model_runs_every_suite_through_sampler_and_verifier():
+    cfg = validate_config({"name": "t", "eval": {
+        "tasks": [{"name": "arith", "level": 1, "split": "test", "limit": 5},
+                  {"name": "arith", "level": 2, "split": "test", "limit": 3}],
+        "n": 4, "k": [1, 4]}})
+    report = evaluate_model(_FakeSampler(), _InlinePool(), cfg, label="fake", log=lambda _m: None)
+    assert list(report["suites"]) == ["arith-l1-test", "arith-l2-test"]
+    l1 = report["suites"]["arith-l1-test"]
+    assert l1["problems"] == 5 and l1["pass@1"] == 0.25 and l1["pass@4"] == 1.0 and l1["greedy_accuracy"] == 1.0
+    assert l1["status_counts"]["correct"] == 5 and l1["status_counts"]["wrong"] == 15
+    assert l1["maj@4"] == 0.0  # "123456789" wins the vote 3:1
+    assert report["score"] == 0.25 and report["run"] == "t"
+    assert suite_name(cfg.eval.tasks[1]) == "arith-l2-test"
+
+
+def test_generate_in_chunks_keeps_order_and_seeds():
+    from flows.evaluation import generate_in_chunks
+    from sampling.config import SamplingParams
+
+    calls = []
+
+    class Recorder:
+        def generate(self, problems, n, params):
+            calls.append((list(problems), n, params.seed))
+            return [(p, params.seed) for p in problems]
+
+    out = generate_in_chunks(Recorder(), list(range(10)), 4, SamplingParams(seed=7), max_sequences=16)
+    assert [p for p, _ in out] == list(range(10))
+    assert [(len(c[0]), c[2]) for c in calls] == [(4, 7), (4, 7 + 16), (2, 7 + 32)]  # seed + start * n
+    calls.clear()
+    generate_in_chunks(Recorder(), [1, 2], 64, SamplingParams(), max_sequences=16)  # n > max: one problem a call
+    assert [(len(c[0]), c[2]) for c in calls] == [(1, None), (1, None)]

@@ -1,0 +1,170 @@
+"""End-to-end flow runs in Prefect's ephemeral mode (one temporary API for the session): the demo
+(evaluate -> train -> evaluate), artifacts, resuming, refusing to overwrite, and a bad config failing the run."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.flows.flow_helpers import CONFIG, tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_run(prefect_session, model_path, tmp_path_factory):
+    from flows.demo import demo_flow
+
+    run_dir = tmp_path_factory.mktemp("demo") / "run"
+    overrides = tiny_overrides(run_dir, model_path)
+    return demo_flow(config_path=CONFIG, overrides=overrides), run_dir, overrides
+
+
+def _flow_run_logs(flow_run_id) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return "\n".join(log.message for log in logs)
+
+
+def test_demo_evaluates_trains_and_evaluates_again(demo_run):
+    result, run_dir, _ = demo_run
+    train = result["train"]
+    assert train["step"] == 2 and Path(train["checkpoint"]) == (run_dir / "checkpoints" / "step-2").resolve()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all({"reward_mean", "accuracy", "tokens_per_s", "zero_variance_frac"} <= set(r) for r in rows)
+
+    before = json.loads(Path(result["before"]["saved"]["report"]).read_text())
+    after = json.loads((run_dir / "checkpoints" / "step-2" / "eval.json").read_text())
+    for report in (before, after):
+        suite = report["suites"]["arith-l2-test"]
+        assert suite["problems"] == 8 and sum(suite["status_counts"].values()) == 16  # 8 problems x n=2
+        assert {"pass@1", "pass@2", "maj@1", "maj@2", "greedy_accuracy"} <= set(suite)
+        assert 0.0 <= suite["pass@1"] <= suite["pass@2"] <= 1.0
+    assert before["step"] is None and after["step"] == 2
+
+    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((run_dir / "best.json").read_text())["checkpoint"] == "checkpoints/step-2"
+    assert (run_dir / "best").resolve() == (run_dir / "checkpoints" / "step-2").resolve()
+    assert "| arith-l2-test | pass@1 |" in result["summary"] and "curves.png" in result["summary"]
+
+
+def test_training_and_evaluation_artifacts_are_published(demo_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    keys = ["flows-test-metrics", "flows-test-curve", "flows-test-samples", "flows-test-eval", "flows-test-demo"]
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    by_key = {a.key: a for a in found}
+    assert set(keys) <= set(by_key)
+    assert "| 2 |" in by_key["flows-test-metrics"].data
+    assert "data:image/png;base64," in by_key["flows-test-curve"].data
+    samples = json.loads(by_key["flows-test-samples"].data)
+    assert samples and {"problem", "completion", "status", "pred", "gold"} <= set(samples[0])
+    assert "arith-l2-test" in by_key["flows-test-eval"].data
+    assert "| arith-l2-test | pass@1 |" in by_key["flows-test-demo"].data
+
+
+def test_evaluating_an_earlier_checkpoint_writes_its_report_and_keeps_a_single_best(demo_run):
+    from flows.evaluate import evaluate_flow
+
+    _, run_dir, _ = demo_run
+    step1 = run_dir / "checkpoints" / "step-1"
+    report = evaluate_flow(str(step1))  # the config comes from the checkpoint's config.json
+    assert report["step"] == 1 and (step1 / "eval.json").is_file()
+    best = json.loads((run_dir / "best.json").read_text())
+    step2_score = json.loads((run_dir / "checkpoints" / "step-2" / "eval.json").read_text())["score"]
+    expected = "checkpoints/step-1" if report["score"] > step2_score else "checkpoints/step-2"
+    assert best["checkpoint"] == expected and report["saved"]["best"] == (expected == "checkpoints/step-1")
+
+
+def test_a_rerun_resumes_from_the_latest_checkpoint(demo_run):
+    from flows.train import train_flow
+
+    _, run_dir, overrides = demo_run
+    state = train_flow(config_path=CONFIG, overrides=[*overrides, "train.steps=3"], final_eval=False, return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result()["step"] == 3 and (run_dir / "checkpoints" / "step-3").is_dir()
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    logs = _flow_run_logs(state.state_details.flow_run_id)
+    assert "resuming from step 2" in logs and "step 3/3 reward" in logs
+
+
+def test_no_resume_on_a_run_with_checkpoints_fails_instead_of_overwriting(demo_run):
+    from flows.train import train_flow
+
+    _, run_dir, overrides = demo_run
+    state = train_flow(config_path=CONFIG, overrides=overrides, resume=False, return_state=True)
+    assert state.is_failed() and "already holds checkpoints" in state.message
+    assert (run_dir / "checkpoints" / "step-3").is_dir()
+
+
+def test_a_bad_config_fails_the_flow_run_with_the_validation_message(prefect_session):
+    from prefect.client.orchestration import get_client
+
+    from flows.train import train_flow
+
+    state = train_flow(config={"train": {"steps": 0, "stepz": 1}}, return_state=True)
+    assert state.is_failed()
+    assert "train.steps: Input should be greater than or equal to 1" in state.message
+    assert "train.stepz: unknown field" in state.message
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(state.state_details.flow_run_id)
+    assert flow_run.state.is_failed() and "train.steps" in flow_run.state.message
+
+
+def test_the_device_slot_is_exclusive(prefect_session):
+    import threading
+
+    from prefect.concurrency.sync import concurrency
+
+    from flows.bootstrap import device_slot
+
+    outcome = {}
+
+    def second_job():
+        try:
+            with concurrency("test-device", occupy=1, timeout_seconds=3, strict=True):
+                outcome["got"] = True
+        except TimeoutError:
+            outcome["got"] = False
+
+    with device_slot("test-device", log=lambda _m: None):  # creates the missing limit with one slot
+        waiter = threading.Thread(target=second_job)
+        waiter.start()
+        waiter.join()
+    assert outcome == {"got": False}
+    with concurrency("test-device", occupy=1, timeout_seconds=10, strict=True):  # free again
+        pass
+
+
+def test_io_tasks_retry_transient_os_errors_only(prefect_session):
+    from prefect import flow, task
+
+    from flows.bootstrap import retry_on_io
+
+    calls = {"io": 0, "bug": 0}
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=retry_on_io)
+    def flaky(kind: str):
+        calls[kind] += 1
+        if kind == "io" and calls["io"] == 1:
+            raise ConnectionError("hub unreachable")
+        if kind == "bug":
+            raise ValueError("a bug")
+        return "ok"
+
+    @flow
+    def both():
+        return flaky("io"), flaky("bug", return_state=True)
+
+    ok, bug = both()
+    assert ok == "ok" and calls["io"] == 2  # retried once
+    assert bug.is_failed() and calls["bug"] == 1  # never retried

@@ -1,0 +1,177 @@
+"""Deployments against a real `prefect server` on 127.0.0.1: `rlvr serve` registers the scheduled training and the
+triggered evaluation; a training run's `rlvr.checkpoint.saved` events make the server run an evaluation of each
+checkpoint, which writes its report, marks the best checkpoint and publishes its artifact."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.flows.flow_helpers import CONFIG, REPO, tiny_overrides
+
+pytestmark = pytest.mark.slow
+NAME = "flows-server"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(what: str, check, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what}: process exited with {proc.returncode}\n{log.read_text()[-4000:] if log else ''}")
+        value = check()
+        if value:
+            return value
+        time.sleep(1.0)
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{log.read_text()[-4000:]}" if log else ""))
+
+
+def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process this test started, and its children (its own process group)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A `prefect server start` on a free local port with its own home and database; yields (api_url, env)."""
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1"}
+    log = home / "server.log"
+    proc = _start([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+                   "--port", str(port), "--no-ui", "--analytics-off"], env, log)
+
+    def healthy():
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        _wait_for("prefect server", healthy, 180, proc, log)
+        yield url, env
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def served(server, model_path, tmp_path_factory):
+    """`rlvr serve` running in the background with the tiny config; yields (api_url, run_dir)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url, env = server
+    run_dir = tmp_path_factory.mktemp("served") / "run"
+    log = run_dir.parent / "serve.log"
+    proc = _start([sys.executable, "-m", "flows.cli", "serve", "-c", CONFIG,
+                   *tiny_overrides(run_dir, model_path, name=NAME)], env, log)
+
+    def registered():
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_deployment_by_name(f"train/{NAME}")
+                client.read_deployment_by_name("evaluate/on-checkpoint")
+            except Exception:  # noqa: BLE001 - not there yet
+                return False
+            return bool(client.read_automations_by_name("evaluate-saved-checkpoint"))
+
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            _wait_for("the served deployments", registered, 180, proc, log)
+            yield url, run_dir, log
+    finally:
+        _stop(proc)
+
+
+def test_deployments_are_registered_with_schedule_and_trigger(served):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        train = client.read_deployment_by_name(f"train/{NAME}")
+        automation = client.read_automations_by_name("evaluate-saved-checkpoint")[0]
+    assert train.schedules and train.schedules[0].schedule.cron == "0 2 * * *"
+    assert train.parameters["final_eval"] is False and f"train.checkpoint.dir={served[1]}" in train.parameters["overrides"]
+    assert automation.trigger.expect == {"rlvr.checkpoint.saved"}
+
+
+def test_a_training_run_triggers_an_evaluation_of_each_checkpoint(served):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        DeploymentFilter,
+        DeploymentFilterId,
+    )
+    from prefect.deployments import run_deployment
+
+    _, run_dir, log = served
+    flow_run = run_deployment(f"train/{NAME}", timeout=400, poll_interval=2)
+    assert flow_run.state.is_completed(), f"{flow_run.state.message}\n{log.read_text()[-4000:]}"
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-1", "step-2"]
+
+    with get_client(sync_client=True) as client:
+        evaluate = client.read_deployment_by_name("evaluate/on-checkpoint")
+        runs_filter = DeploymentFilter(id=DeploymentFilterId(any_=[evaluate.id]))
+
+        def evaluations_done():
+            runs = client.read_flow_runs(deployment_filter=runs_filter)
+            return runs if len(runs) == 2 and all(r.state.is_final() for r in runs) else None
+
+        runs = _wait_for("the triggered evaluations", evaluations_done, 400, log=log)
+        assert all(r.state.is_completed() for r in runs), [r.state.message for r in runs]
+        evaluated = sorted(Path(r.parameters["checkpoint"]).name for r in runs)
+        assert evaluated == ["step-1", "step-2"]
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[f"{NAME}-eval", f"{NAME}-metrics", f"{NAME}-samples"])))
+    assert {a.key for a in artifacts} == {f"{NAME}-eval", f"{NAME}-metrics", f"{NAME}-samples"}
+    for step in ("step-1", "step-2"):
+        assert (run_dir / "checkpoints" / step / "eval.json").is_file()
+    assert (run_dir / "best").resolve().parent == (run_dir / "checkpoints").resolve()
+    assert (run_dir / "curves.png").is_file()
+
+
+def test_prefect_yaml_deploys_to_the_server(served, tmp_path):
+    """`prefect deploy --all` from the repository root registers prefect.yaml's two deployments (run last: it
+    re-points `evaluate/on-checkpoint` at the process work pool)."""
+    from prefect.client.orchestration import get_client
+
+    url = served[0]
+    env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_HOME": str(tmp_path), "PWD": str(REPO)}
+    prefect = str(Path(sys.executable).parent / "prefect")
+    for cmd in ([prefect, "work-pool", "create", "rlvr-local", "--type", "process"],
+                [prefect, "--no-prompt", "deploy", "--all"]):
+        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with get_client(sync_client=True) as client:
+        train = client.read_deployment_by_name("train/arith-grpo")
+        evaluate = client.read_deployment_by_name("evaluate/on-checkpoint")
+        automations = client.read_automations_by_name("evaluate-saved-checkpoint")
+    assert train.work_pool_name == evaluate.work_pool_name == "rlvr-local"
+    assert train.schedules[0].schedule.cron == "0 2 * * *" and train.parameters["final_eval"] is False
+    assert train.pull_steps[0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(REPO)
+    assert any(a.actions[0].parameters == {"checkpoint": "{{ event.payload.path }}"} for a in automations)
