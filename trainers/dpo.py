@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from trainers.data_order import batch_indices
 from trainers.dpo_step import ReferenceCache, dpo_backward, pairs_from_groups
 from trainers.sft import SFTExample, encode_example
@@ -68,10 +70,17 @@ class DPOAlgorithm:
         if not pairs:  # no group had a better and a worse completion
             trainer.scheduler.step()
             return {"loss": 0.0, "pairs": 0.0, "grad_norm": 0.0}
-        policy = trainer.policy
-        ref_sums = self.reference_cache.logprob_sums(policy, pairs, self.micro_batch_size)
+        policy, dist = trainer.policy, trainer.dist
+        if dist.enabled:  # DDP: reference sums only for the chunks this rank computes (dpo_backward's split)
+            mbs = self.micro_batch_size
+            owned = [i for i in range(len(pairs)) if dist.owns(i // mbs)]
+            ref_sums = torch.zeros(len(pairs), 2)
+            if owned:
+                ref_sums[owned] = self.reference_cache.logprob_sums(policy, [pairs[i] for i in owned], mbs)
+        else:
+            ref_sums = self.reference_cache.logprob_sums(policy, pairs, self.micro_batch_size)
         policy.train()
-        stats = dpo_backward(policy, pairs, ref_sums, self.cfg, self.micro_batch_size)
+        stats = dpo_backward(policy, pairs, ref_sums, self.cfg, self.micro_batch_size, dist)
         trainer.check_finite(stats["loss"], "DPO loss")
         stats["grad_norm"] = trainer.optimizer_step()
         trainer.scheduler.step()

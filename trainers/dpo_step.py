@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from trainers.config import DPOConfig
+from trainers.distributed import Dist
 from trainers.logprobs import batched_logprobs, make_batch, sequence_logprob_sums, token_logprobs
 from trainers.losses import dpo_loss
 from trainers.policy import Policy
@@ -86,15 +87,19 @@ class ReferenceCache:
 
 
 def dpo_backward(
-    policy: Policy, pairs: Sequence[Pair], ref_sums: Tensor, cfg: DPOConfig, micro_batch_size: int
+    policy: Policy, pairs: Sequence[Pair], ref_sums: Tensor, cfg: DPOConfig, micro_batch_size: int, dist: Dist = Dist()
 ) -> dict[str, float]:
     """Accumulate the gradient of the mean DPO loss over `pairs`; `ref_sums` [N, 2] from
-    `ReferenceCache.logprob_sums`. `micro_batch_size` counts pairs (2 sequences each)."""
+    `ReferenceCache.logprob_sums`. `micro_batch_size` counts pairs (2 sequences each).
+    DDP (`dist`): all ranks pass the same global pairs; each computes the chunks it owns (rows of `ref_sums`
+    outside them are not read) and the returned stats are summed over ranks."""
     if len(pairs) == 0:
         return {"loss": 0.0, "pairs": 0.0}
     device = policy.device
     totals = {"loss": 0.0, "reward_chosen": 0.0, "reward_rejected": 0.0, "reward_accuracy": 0.0, "reward_margin": 0.0}
-    for start in range(0, len(pairs), micro_batch_size):
+    for index, start in enumerate(range(0, len(pairs), micro_batch_size)):
+        if not dist.owns(index):  # DDP: another rank's chunk (always owned in one process)
+            continue
         chunk = pairs[start : start + micro_batch_size]
         n = len(chunk)
         batch = _pair_batch(chunk, policy.pad_id)
@@ -108,4 +113,6 @@ def dpo_backward(
         totals["loss"] += float(loss.detach())
         for key in ("reward_chosen", "reward_rejected", "reward_accuracy", "reward_margin"):
             totals[key] += float(stats[key]) * n / len(pairs)
+    if dist.enabled:
+        totals = dict(zip(totals, dist.sum(list(totals.values()))))
     return {**totals, "pairs": float(len(pairs))}

@@ -17,8 +17,9 @@ from __future__ import annotations
 import torch
 
 from trainers.advantages import degenerate_groups, group_advantages, overlong_penalty
+from trainers.distributed import reference_logprobs, sharded_logprobs
 from trainers.grpo_step import grpo_backward, kept_rows
-from trainers.logprobs import batched_logprobs, make_batch
+from trainers.logprobs import make_batch
 
 
 class GRPOAlgorithm:
@@ -71,14 +72,17 @@ class GRPOAlgorithm:
         adv = advantages.flatten()[rows]
         truncated = torch.tensor([c.truncated for c in picked])
         policy.train()
-        old_logp = None
+        old_logp, ref_logp, dist = None, None, trainer.dist
+        # DDP: every rank holds the global batch; these no-grad passes and the backward are split by micro-batch
+        # over ranks (trainers/distributed.py). One process: batched_logprobs / reference_logprobs as before.
         if cfg.num_iterations > 1:
-            old_logp = batched_logprobs(policy.model, batch, self.micro_batch_size, self.temperature)
-        ref_logp = policy.reference_logprobs(batch, self.micro_batch_size, self.temperature) if cfg.beta > 0 else None
+            old_logp = sharded_logprobs(policy.model, batch, self.micro_batch_size, self.temperature, dist)
+        if cfg.beta > 0:
+            ref_logp = reference_logprobs(policy, batch, self.micro_batch_size, self.temperature, dist)
         for _ in range(cfg.num_iterations):
             step_stats = grpo_backward(
                 policy, batch, adv, old_logp, ref_logp, cfg, self.micro_batch_size,
-                max_completion_length=self.max_tokens, truncated=truncated, temperature=self.temperature,
+                max_completion_length=self.max_tokens, truncated=truncated, temperature=self.temperature, dist=dist,
             )
             trainer.check_finite(step_stats["loss"], "GRPO loss")
             stats["grad_norm"] = trainer.optimizer_step()

@@ -16,6 +16,10 @@ num_iterations == 1: pass `old_logp=None`; the ratio is taken against the detach
 (no extra forward). num_iterations > 1: compute `old_logp = batched_logprobs(policy.model, batch, mbs)`
 once before the first pass and reuse it. beta == 0: the reference is never touched; beta > 0 with
 `ref_logp=None`: it is computed here (adapter disabled under LoRA, frozen copy otherwise).
+
+DDP (`dist`, trainers/distributed.py): every rank passes the same global batch and computes only the
+micro-batches it owns; the normalizer is still the full batch's, so the ranks' gradients sum (one
+all-reduce in the loop) to the single-process gradient, and the returned stats are summed over ranks.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch
 from torch import Tensor
 
 from trainers.config import GRPOConfig
+from trainers.distributed import Dist
 from trainers.logprobs import Batch, token_logprobs
 from trainers.losses import grpo_loss, loss_normalizer
 from trainers.policy import Policy
@@ -58,6 +63,7 @@ def grpo_backward(
     max_completion_length: int | None = None,
     truncated: Tensor | None = None,
     temperature: float = 1.0,
+    dist: Dist = Dist(),
 ) -> dict[str, float]:
     """Accumulate GRPO gradients of the whole `batch` into the policy's parameters.
 
@@ -74,7 +80,9 @@ def grpo_backward(
     totals = {k: 0.0 for k in _MEAN_STATS}
     loss_sum, tokens = 0.0, 0.0
     ratio_min, ratio_max = float("inf"), float("-inf")
-    for rows, micro in batch.split(micro_batch_size):
+    for index, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+        if not dist.owns(index):  # DDP: another rank computes this micro-batch (always owned in one process)
+            continue
         width = micro.completion_ids.shape[1]
         logp, _ = token_logprobs(model, micro, temperature)
 
@@ -97,6 +105,10 @@ def grpo_backward(
         if n > 0:
             ratio_min = min(ratio_min, float(stats["ratio_min"]))
             ratio_max = max(ratio_max, float(stats["ratio_max"]))
+    if dist.enabled:  # DDP: sums and extremes over the ranks' micro-batches
+        loss_sum, tokens, *sums = dist.sum([loss_sum, tokens, *totals.values()])
+        totals = dict(zip(totals, sums))
+        ratio_min, ratio_max = dist.min(ratio_min), dist.max(ratio_max)
     out = {"loss": loss_sum, "tokens": tokens, "sequences": float(batch.size)}
     out.update({k: v / tokens if tokens else 0.0 for k, v in totals.items()})
     out["ratio_min"] = ratio_min if tokens else 1.0

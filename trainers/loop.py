@@ -21,6 +21,7 @@ import torch
 from data.tasks import load_problems, task_verifier
 from sampling.config import SamplingParams
 from trainers import checkpoint as ckpt
+from trainers import distributed
 from trainers.bootstrap import resolve_model_path
 from trainers.data_order import batch_indices
 from trainers.metrics import MetricsLog, peak_rss_mb, rollout_metrics
@@ -51,9 +52,14 @@ class Trainer:
     def __init__(self, cfg, *, sampler=None, pool=None, resume: bool = True, log=print):
         from sampling.factory import make_sampler
         from trainers.policy import Policy
-        from verifiers.pool import VerifierPool
+        from verifiers.task_runner import make_verifier
 
         self.cfg, self.log = cfg, log
+        # Scale-out (trainers/distributed.py): under torchrun/accelerate this joins the process group; rank 0
+        # alone logs, writes metrics and checkpoints. One process: Dist() and nothing changes.
+        self.dist, self._owns_group = distributed.setup(cfg.model.device)
+        if not self.dist.is_main:
+            self.log = lambda _msg: None
         self.run_dir = Path(cfg.train.checkpoint.dir)
         self.model_path = resolve_model_path(cfg.model.path, log=log)
         torch.manual_seed(cfg.train.seed)
@@ -72,7 +78,7 @@ class Trainer:
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
         lora_rank = cfg.model.lora.r if cfg.model.lora else None
         self.sampler = sampler or make_sampler(cfg.sampler, self.model_path, lora_rank=lora_rank)
-        self.pool = pool or VerifierPool(workers=cfg.verify.workers, timeout_s=cfg.verify.timeout_s, cache=cfg.verify.cache)
+        self.pool = pool or make_verifier(cfg.verify)  # verify.runner: pool (VerifierPool) | dask | ray
         if resume:
             self.restore_latest()
         elif ckpt.latest_checkpoint(self.run_dir) is not None:
@@ -91,8 +97,26 @@ class Trainer:
         return [self.problems[i] for i in idx]
 
     def sample_and_score(self, problems, n: int, params: SamplingParams | None = None):
-        """Groups of n completions per problem, their combined rewards and per-verifier verdicts."""
-        groups = self.sampler.generate(problems, n, params or self.sampling_params())
+        """Groups of n completions per problem, their combined rewards and per-verifier verdicts.
+
+        Under DDP `problems` is the global batch: this rank samples and verifies its contiguous share and
+        every rank gets the whole scored batch back (trainers/distributed.py)."""
+        params = params or self.sampling_params()
+        if not self.dist.enabled:
+            groups, rewards, verdicts = self._sample_and_score(problems, n, params)
+        else:
+            lo, hi = self.dist.shard(len(problems))
+            if params.seed is not None:  # vLLM seeds problem i with seed + i * n: keep the global i
+                params = params.model_copy(update={"seed": params.seed + lo * n})
+            share = self._sample_and_score(problems[lo:hi], n, params) if hi > lo else ([], [], [])
+            groups, rewards, verdicts = distributed.concat_shares(self.dist.gather(share))
+        flat = [r for row in rewards for r in row]
+        if not all(math.isfinite(r) for r in flat):
+            raise NonFiniteError(f"non-finite reward at step {self.step + 1}: {flat}")
+        return groups, rewards, verdicts
+
+    def _sample_and_score(self, problems, n: int, params: SamplingParams):
+        groups = self.sampler.generate(problems, n, params)
         jobs = [(c.text, g.problem.reference, self.specs) for g in groups for c in g.completions]
         scored = self.pool.map(jobs)
         rewards, verdicts, k = [], [], 0
@@ -100,9 +124,6 @@ class Trainer:
             rewards.append([scored[k + i][0] for i in range(len(g.completions))])
             verdicts.append([scored[k + i][1] for i in range(len(g.completions))])
             k += len(g.completions)
-        flat = [r for row in rewards for r in row]
-        if not all(math.isfinite(r) for r in flat):
-            raise NonFiniteError(f"non-finite reward at step {self.step + 1}: {flat}")
         return groups, rewards, verdicts
 
     def run_step(self) -> dict:
@@ -120,7 +141,8 @@ class Trainer:
             lr=self.scheduler.get_last_lr()[0], step_time_s=elapsed, rollout_time_s=rollout_s,
             tokens_per_s=row["generated_tokens"] / elapsed, peak_rss_mb=peak_rss_mb(),
         )
-        self.metrics.append(row)
+        if self.dist.is_main:  # DDP: the row already describes the global batch; rank 0 writes it
+            self.metrics.append(row)
         self.last_groups, self.last_verdicts = groups, verdicts
         return row
 
@@ -132,7 +154,9 @@ class Trainer:
 
     def optimizer_step(self) -> float:
         """Clip, check for non-finite gradients, step. Called by algorithms (once per inner iteration)."""
-        params = [p for p in self.policy.trainable_parameters() if p.grad is not None]
+        trainable = self.policy.trainable_parameters()
+        self.dist.all_reduce_grads(trainable)  # DDP: sum the ranks' shares of the batch gradient (no-op alone)
+        params = [p for p in trainable if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.train.optim.max_grad_norm)
         if not torch.isfinite(norm):
             self.optimizer.zero_grad(set_to_none=True)
@@ -143,6 +167,9 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self) -> Path:
+        if not self.dist.is_main:  # DDP: rank 0 writes; the others wait until the checkpoint is complete
+            self.dist.barrier()
+            return ckpt.checkpoints_dir(self.run_dir) / f"step-{self.step}"
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -157,10 +184,11 @@ class Trainer:
             keep=self.cfg.train.checkpoint.keep, protect=protect,
         )
         self.log(f"checkpoint saved: {path}")
+        self.dist.barrier()
         return path
 
     def restore_latest(self) -> Path | None:
-        latest = ckpt.latest_checkpoint(self.run_dir)
+        latest = self.dist.broadcast(ckpt.latest_checkpoint(self.run_dir))  # DDP: every rank loads rank 0's pick
         if latest is None:
             return None
         state = ckpt.load_state(latest)
@@ -170,7 +198,8 @@ class Trainer:
         ckpt.set_rng_state(state["rng"])
         self.algorithm.load_state_dict(state.get("algorithm", {}))
         self.step, self.cursor = state["step"], state["cursor"]
-        self.metrics.truncate_after(self.step)
+        if self.dist.is_main:
+            self.metrics.truncate_after(self.step)
         self.log(f"resumed from {latest} (step {self.step})")
         return latest
 
@@ -197,6 +226,7 @@ class Trainer:
             self.sampler.close()
         if self._owns_pool:
             self.pool.close()
+        distributed.teardown(self._owns_group)
 
 
 def format_step(row: dict, total: int) -> str:

@@ -35,10 +35,13 @@ class PPOAlgorithm:
         completions = [c for g in groups for c in g.completions]
         batch = make_batch([c.prompt_token_ids for c in completions], [c.token_ids for c in completions], policy.pad_id)
         scores = torch.tensor([r for row in rewards for r in row], dtype=torch.float32)
-        rollout = ppo_rollout(policy, batch, scores, self.cfg, self.micro_batch_size, temperature=self.temperature)
+        dist = trainer.dist  # DDP: rollout and backward split by micro-batch over ranks (trainers/distributed.py)
+        rollout = ppo_rollout(policy, batch, scores, self.cfg, self.micro_batch_size, temperature=self.temperature, dist=dist)
         policy.train()
         for _ in range(self.cfg.num_iterations):
-            stats = ppo_backward(policy, batch, rollout, self.cfg, self.micro_batch_size, temperature=self.temperature)
+            stats = ppo_backward(
+                policy, batch, rollout, self.cfg, self.micro_batch_size, temperature=self.temperature, dist=dist
+            )
             trainer.check_finite(stats["loss"], "PPO loss")
             stats["grad_norm"] = trainer.optimizer_step()
         trainer.scheduler.step()

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from trainers.advantages import gae, ppo_token_rewards, whiten
 from trainers.config import PPOConfig
+from trainers.distributed import Dist, reference_logprobs
 from trainers.logprobs import Batch, forward_completions
 from trainers.losses import ppo_policy_loss, ppo_value_loss
 from trainers.policy import Policy
@@ -52,22 +53,28 @@ def ppo_rollout(
     *,
     ref_logp: Tensor | None = None,
     temperature: float = 1.0,
+    dist: Dist = Dist(),
 ) -> PPORollout:
     """Old log-probs and values of `batch` under the current policy, then KL-shaped token rewards,
     GAE and whitened advantages. `scores` [B]: the verifier reward of each completion. With
-    kl_coef > 0 and `ref_logp=None` the reference log-probs are computed here."""
+    kl_coef > 0 and `ref_logp=None` the reference log-probs are computed here. DDP (`dist`): the forward
+    passes are split by micro-batch over ranks and summed, so every rank gets the full rollout."""
     _require_value_head(policy)
     device = policy.device
     shape = batch.completion_mask.shape
     old_logp = torch.zeros(shape, dtype=torch.float32, device=device)
     old_values = torch.zeros(shape, dtype=torch.float32, device=device)
-    for rows, micro in batch.split(micro_batch_size):
+    for index, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+        if not dist.owns(index):  # DDP: another rank's micro-batch (always owned in one process)
+            continue
         out = forward_completions(policy.model, micro, temperature, with_hidden=True)
         width = out.logp.shape[1]
         old_logp[rows.to(device), :width] = out.logp
         old_values[rows.to(device), :width] = policy.value_head(out.hidden) * out.mask
+    dist.all_reduce_(old_logp)
+    dist.all_reduce_(old_values)
     if cfg.kl_coef > 0 and ref_logp is None:
-        ref_logp = policy.reference_logprobs(batch, micro_batch_size, temperature)
+        ref_logp = reference_logprobs(policy, batch, micro_batch_size, temperature, dist)
     mask = batch.completion_mask.to(device)
     rewards = ppo_token_rewards(scores.to(device), old_logp, None if ref_logp is None else ref_logp.to(device), mask, cfg.kl_coef)
     advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
@@ -75,14 +82,18 @@ def ppo_rollout(
 
 
 def ppo_backward(
-    policy: Policy, batch: Batch, rollout: PPORollout, cfg: PPOConfig, micro_batch_size: int, *, temperature: float = 1.0
+    policy: Policy, batch: Batch, rollout: PPORollout, cfg: PPOConfig, micro_batch_size: int, *,
+    temperature: float = 1.0, dist: Dist = Dist(),
 ) -> dict[str, float]:
-    """Accumulate gradients of the PPO loss over the whole batch (policy + value head); no step."""
+    """Accumulate gradients of the PPO loss over the whole batch (policy + value head); no step.
+    DDP (`dist`): each rank computes the micro-batches it owns; stats are summed over ranks."""
     _require_value_head(policy)
     device = policy.device
     normalizer = float(rollout.mask.sum().item())
     totals = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_frac": 0.0, "approx_kl": 0.0}
-    for rows, micro in batch.split(micro_batch_size):
+    for chunk, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+        if not dist.owns(chunk):  # DDP: another rank's micro-batch (always owned in one process)
+            continue
         out = forward_completions(policy.model, micro, temperature, with_entropy=cfg.entropy_coef > 0, with_hidden=True)
         width = out.logp.shape[1]
         index = rows.to(device)
@@ -113,4 +124,6 @@ def ppo_backward(
         totals["value_loss"] += float(vf.detach())
         totals["clip_frac"] += float(pg_stats["clip_frac"]) * share
         totals["approx_kl"] += float(pg_stats["approx_kl"]) * share
+    if dist.enabled:
+        totals = dict(zip(totals, dist.sum(list(totals.values()))))
     return {**totals, "tokens": normalizer}

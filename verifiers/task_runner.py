@@ -20,11 +20,9 @@ worker, not a verifier: those become `error`/`timeout` Verdicts) raises into the
 from __future__ import annotations
 
 import atexit
+import functools
 import threading
 from typing import Any
-
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from verifiers.config import VerifyConfig
 from verifiers.pool import Job, VerifierPool
@@ -51,10 +49,18 @@ def _close_pools() -> None:
         pool.close()
 
 
-@task(name="verify_chunk", cache_policy=NO_CACHE, persist_result=False, retries=1)
 def verify_chunk(jobs: list[Job], timeout_s: float, cache: bool) -> list[tuple[float, dict[str, Verdict]]]:
     """Verify `jobs` on this worker with a one-process pool (hard per-call timeout)."""
     return _pool_here(timeout_s, cache).map(jobs)
+
+
+@functools.cache
+def verify_chunk_task():
+    """`verify_chunk` as a Prefect task (built on first use: `runner: pool` never imports Prefect)."""
+    from prefect import task
+    from prefect.cache_policies import NO_CACHE
+
+    return task(verify_chunk, name="verify_chunk", cache_policy=NO_CACHE, persist_result=False, retries=1)
 
 
 class TaskRunnerVerifier:
@@ -76,14 +82,13 @@ class TaskRunnerVerifier:
             validate(specs)  # a config error fails here, before anything is sent to the cluster
         chunks = [jobs[i : i + self.chunk_size] for i in range(0, len(jobs), self.chunk_size)]
         futures = [
-            self.runner.submit(verify_chunk, {"jobs": c, "timeout_s": self.timeout_s, "cache": self.cache}) for c in chunks
+            self.runner.submit(verify_chunk_task(), {"jobs": c, "timeout_s": self.timeout_s, "cache": self.cache}) for c in chunks
         ]
         out: list[tuple[float, dict[str, Verdict]]] = []
         for chunk, future in zip(chunks, futures):
             # worst case: every call of the chunk times out, one after another, on a one-process pool
             bound = 60.0 + 2 * self.timeout_s * sum(len(specs) for _, _, specs in chunk)
-            future.wait(timeout=bound)
-            out += future.result(timeout=0, raise_on_failure=True)
+            out += future.result(timeout=bound, raise_on_failure=True)
         return out
 
     def close(self) -> None:

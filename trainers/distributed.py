@@ -1,0 +1,253 @@
+"""Data-parallel training: the same Trainer under `torchrun` or `accelerate launch`, N ranks, one global batch.
+
+    torchrun --nproc_per_node 2 --master_addr 127.0.0.1 -m trainers.distributed -c configs/arith_grpo_ddp.yaml
+    accelerate launch --num_processes 2 -m trainers.distributed -c configs/arith_grpo_ddp.yaml
+
+What a rank does in one step (`Dist` is read from RANK / WORLD_SIZE / LOCAL_RANK; one process = one rank):
+- Sampling and verification: `prompts_per_step` is the GLOBAL batch. Every rank draws the same problems (same
+  seed, same cursor); rank r samples and verifies its contiguous share `shard(len(problems))` and the scored
+  share is all-gathered, so every rank then holds the whole batch in problem order. Advantages (incl. the
+  batch-std scale), zero-variance filtering/resampling, DPO pairs, PPO whitening and the logged metrics are
+  therefore computed on the global batch, exactly as in one process.
+- Backward: the algorithm splits the global batch into the same micro-batches as one process would
+  (`Batch.split`, length-sorted) and rank r computes micro-batches r, r+N, r+2N, ... (`owns`). Losses are
+  divided by the FULL batch's normalizer (tokens for dapo, sequences for grpo, rows * max_tokens for dr_grpo),
+  which every rank knows because it holds the whole batch; the gradients of the ranks then SUM to the
+  single-process gradient. No-grad passes (pi_old, reference, PPO values) are sharded the same way and
+  all-reduced (`sharded_logprobs`).
+- Gradient sync: ONE all-reduce (sum) of the accumulated gradients per optimizer step, bucketed
+  (`Dist.all_reduce_grads`, called by `Trainer.optimizer_step` before clipping) -- not one per micro-batch.
+  Why not `DistributedDataParallel`: DDP averages (we need the sum of exactly normalised parts), must see every
+  forward (the trainer calls the HF/PEFT module directly for log-probs, the reference and the value head), hangs
+  when a rank has no micro-batch (zero-variance filtering can leave a rank empty) and would hide `save_pretrained`
+  / `disable_adapter` behind `.module`. The price: no overlap of communication with the backward pass.
+- Side effects: only rank 0 writes checkpoints and metrics and logs; the others wait at a barrier. On resume,
+  rank 0 picks the checkpoint and every rank loads that one (the run dir must be on a shared filesystem).
+
+FSDP is not supported: the colocated sampler is synced with the FULL weights after every optimizer step and
+checkpoints are written with `save_pretrained`, both of which need unsharded parameters on every rank; see
+docs/scaleout.md. Backend: gloo on CPU, nccl on CUDA (each rank on cuda:LOCAL_RANK).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as tdist
+
+from trainers.logprobs import Batch, batched_logprobs, token_logprobs
+
+BUCKET_BYTES = 64 * 2**20  # gradient all-reduce bucket
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in the job. `Dist()` is the single process: every collective is a no-op."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    # ---- how work is split -------------------------------------------------------------------
+    def shard(self, count: int) -> tuple[int, int]:
+        """[lo, hi) of this rank's contiguous share of `count` items (the first `count % N` ranks get one more)."""
+        base, extra = divmod(count, self.world_size)
+        lo = self.rank * base + min(self.rank, extra)
+        return lo, lo + base + (1 if self.rank < extra else 0)
+
+    def owns(self, index: int) -> bool:
+        """Whether micro-batch `index` of the global batch is computed on this rank (round-robin)."""
+        return index % self.world_size == self.rank
+
+    # ---- collectives (identity in one process) ------------------------------------------------
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum over ranks (float64)."""
+        if not self.enabled:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=self._device())
+        tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
+        return t.tolist()
+
+    def min(self, value: float) -> float:
+        return self._reduce_one(value, tdist.ReduceOp.MIN)
+
+    def max(self, value: float) -> float:
+        return self._reduce_one(value, tdist.ReduceOp.MAX)
+
+    def _reduce_one(self, value: float, op) -> float:
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self._device())
+        tdist.all_reduce(t, op=op)
+        return float(t.item())
+
+    def all_reduce_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum `tensor` over ranks in place."""
+        if self.enabled:
+            tdist.all_reduce(tensor, op=tdist.ReduceOp.SUM)
+        return tensor
+
+    def gather(self, obj) -> list:
+        """Every rank's `obj`, in rank order, on every rank (pickled)."""
+        if not self.enabled:
+            return [obj]
+        out = [None] * self.world_size
+        tdist.all_gather_object(out, obj)
+        return out
+
+    def broadcast(self, obj):
+        """Rank 0's `obj` on every rank."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        tdist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.enabled:
+            tdist.barrier()
+
+    def all_reduce_grads(self, params: list[torch.nn.Parameter]) -> None:
+        """Sum each parameter's accumulated gradient over ranks, in buckets of ~BUCKET_BYTES.
+
+        A parameter that got a gradient on some rank but not here gets zeros first; one that got none on any
+        rank keeps `grad=None` (so AdamW skips it, as in one process).
+        """
+        if not self.enabled or not params:
+            return
+        device = params[0].device
+        has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
+        tdist.all_reduce(has, op=tdist.ReduceOp.MAX)
+        used = [p for p, flag in zip(params, has.tolist()) if flag]
+        for p in used:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        for bucket in _buckets(used):
+            flat = torch.cat([p.grad.reshape(-1) for p in bucket])
+            tdist.all_reduce(flat, op=tdist.ReduceOp.SUM)
+            offset = 0
+            for p in bucket:
+                n = p.grad.numel()
+                p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+                offset += n
+
+    def _device(self) -> torch.device:
+        if tdist.get_backend() == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+
+
+def _buckets(params: list[torch.nn.Parameter]) -> list[list[torch.nn.Parameter]]:
+    """Consecutive parameters of one dtype and device, up to BUCKET_BYTES each."""
+    out: list[list[torch.nn.Parameter]] = []
+    size = 0
+    for p in params:
+        nbytes = p.numel() * p.element_size()
+        if not out or size + nbytes > BUCKET_BYTES or (p.dtype, p.device) != (out[-1][0].dtype, out[-1][0].device):
+            out.append([])
+            size = 0
+        out[-1].append(p)
+        size += nbytes
+    return out
+
+
+def from_env(environ=os.environ) -> Dist:
+    """The rank this process was launched as (torchrun / accelerate launch set these); no env = one process."""
+    world = int(environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    return Dist(rank=int(environ["RANK"]), world_size=world, local_rank=int(environ.get("LOCAL_RANK", "0")))
+
+
+def setup(device: str) -> tuple[Dist, bool]:
+    """Join the process group of a torchrun/accelerate job (gloo on CPU, nccl on CUDA) if this process is one.
+
+    Returns (dist, created): `created` is True when this call initialised the group (the caller destroys it).
+    On CUDA each rank uses cuda:LOCAL_RANK, so `model.device: cuda` means "this rank's GPU".
+    """
+    dist = from_env()
+    if not dist.enabled:
+        return dist, False
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        if torch.device(device).index not in (None, dist.local_rank):
+            raise ValueError(f"model.device={device!r} under {dist.world_size} ranks: use 'cuda' (each rank takes cuda:LOCAL_RANK)")
+        torch.cuda.set_device(dist.local_rank)
+    created = not tdist.is_initialized()
+    if created:
+        tdist.init_process_group(backend="nccl" if cuda else "gloo")
+    if tdist.get_world_size() != dist.world_size or tdist.get_rank() != dist.rank:
+        raise RuntimeError(f"process group is rank {tdist.get_rank()}/{tdist.get_world_size()}, env says {dist.rank}/{dist.world_size}")
+    return dist, created
+
+
+def teardown(created: bool) -> None:
+    if created and tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+@torch.no_grad()
+def sharded_logprobs(model: torch.nn.Module, batch: Batch, micro_batch_size: int, temperature: float, dist: Dist) -> torch.Tensor:
+    """`batched_logprobs` with its micro-batches split round-robin over ranks, then summed: every rank gets the
+    full [B, T] tensor, each row computed on one rank only. One process: exactly `batched_logprobs`."""
+    if not dist.enabled:
+        return batched_logprobs(model, batch, micro_batch_size, temperature)
+    result = torch.zeros(batch.completion_mask.shape, dtype=torch.float32, device=next(model.parameters()).device)
+    for k, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+        if dist.owns(k):
+            logp, _ = token_logprobs(model, micro, temperature)
+            result[rows.to(result.device), : logp.shape[1]] = logp
+    return dist.all_reduce_(result)
+
+
+def reference_logprobs(policy, batch: Batch, micro_batch_size: int, temperature: float, dist: Dist) -> torch.Tensor:
+    """`policy.reference_logprobs`, sharded over ranks like `sharded_logprobs`."""
+    with policy.reference() as ref:
+        return sharded_logprobs(ref, batch, micro_batch_size, temperature, dist)
+
+
+def concat_shares(shares: list[tuple[list, list, list]]) -> tuple[list, list, list]:
+    """Join the ranks' (groups, rewards, verdicts) shares, in rank order (= problem order)."""
+    groups, rewards, verdicts = [], [], []
+    for g, r, v in shares:
+        groups += g
+        rewards += r
+        verdicts += v
+    return groups, rewards, verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m trainers.distributed -c CONFIG [key=value ...]`, meant to be started by torchrun/accelerate.
+
+    Resumes from the run dir's latest checkpoint. (The run config model lives in flows.config; imported here,
+    late, only for this entry point.)
+    """
+    import argparse
+
+    from flows.config import load_config
+    from trainers.loop import Trainer
+
+    parser = argparse.ArgumentParser(prog="python -m trainers.distributed")
+    parser.add_argument("-c", "--config", required=True)
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    trainer = Trainer(load_config(args.config, args.overrides), resume=True, log=lambda m: print(m, flush=True))
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
