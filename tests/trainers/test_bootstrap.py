@@ -65,7 +65,7 @@ def test_vllm_loads_and_samples_the_same_model(warm_model):
     from sampling.factory import make_sampler
 
     problems = load_problems(TaskConfig(name="arith", level=1, split="test", limit=40))
-    cfg = SamplerConfig(gpu_memory_utilization=0.1, max_model_len=256)
+    cfg = SamplerConfig(max_model_len=256)
     with make_sampler(cfg, warm_model) as sampler:
         groups = sampler.generate(problems, 1, SamplingParams(temperature=0.0, max_tokens=40))
     texts = [g.completions[0].text for g in groups]

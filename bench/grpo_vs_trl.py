@@ -1,0 +1,260 @@
+"""rlvr's GRPO against TRL's `GRPOTrainer` on identical work (issue #8).
+
+Both sides train the same tiny bootstrapped model on the same `arith` prompts in the same order (rlvr's data
+order, handed to TRL as an unshuffled dataset), with the same G, prompts per step, max completion length,
+learning rate, beta, epsilon, seed, number of steps, reward (rlvr's `math` verifier; TRL calls it as a reward
+function) and the same sampling backend: vLLM colocated in the trainer's process, or transformers `generate`.
+How TRL's knobs are set to mean what rlvr's do is listed in `bench/trl_side.py`.
+
+Every (side, backend[, LoRA]) runs in its own subprocess, one after another, so peak RSS is each side's own
+and the two never share the 2 CPU cores. Per configuration the table gives the median seconds per optimizer step
+(all steps, and without the first), completion tokens/s, peak RSS, start-up time and the accuracy curve;
+then the rlvr/TRL ratios.
+
+    python bench/grpo_vs_trl.py                              # vllm and hf, full fine-tuning, 10 steps
+    python bench/grpo_vs_trl.py --steps 3 --backends hf      # quick look
+    python bench/grpo_vs_trl.py --lora --out bench/RESULTS_trl.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0] or ".").resolve() == REPO / "bench":
+    sys.path[0] = str(REPO)  # run as `python bench/grpo_vs_trl.py`: bench/sampling.py must not shadow `sampling`
+RECIPE = REPO / "configs" / "arith_grpo.yaml"
+SIDES = ["rlvr", "trl", "trl+reload", "rlvr+eager-logprobs", "rlvr+merged-sync", "rlvr+hf-batch"]
+
+
+# ---- the rlvr side --------------------------------------------------------------------------------
+def rlvr_overrides(spec: dict, run_dir: str) -> list[str]:
+    o = [
+        f"model.path={spec['model_path']}", f"sampler.backend={spec['backend']}",
+        f"sampler.gpu_memory_utilization={spec['gpu_memory_utilization']}", f"sampler.max_model_len={spec['max_model_len']}",
+        f"sampler.params.temperature={spec['temperature']}", f"sampler.params.top_p={spec['top_p']}",
+        "sampler.params.top_k=-1", f"sampler.params.max_tokens={spec['max_tokens']}",
+        f"train.steps={spec['steps']}", f"train.prompts_per_step={spec['prompts']}", f"train.seed={spec['seed']}",
+        f"train.grpo.group_size={spec['group']}", "train.grpo.loss_aggregation=dapo", "train.grpo.scale=group",
+        "train.grpo.zero_variance=keep", "train.grpo.num_iterations=1", f"train.grpo.beta={spec['beta']}",
+        f"train.grpo.epsilon_low={spec['epsilon']}", f"train.grpo.epsilon_high={spec['epsilon']}",
+        f"train.grpo.mask_truncated={spec['mask_truncated']}", f"train.optim.lr={spec['lr']}",
+        "train.optim.warmup_steps=0", "train.optim.weight_decay=0.0", "train.optim.max_grad_norm=1.0",
+        f"train.optim.micro_batch_size={spec['micro_batch']}", f"train.checkpoint.dir={run_dir}",
+        f"train.checkpoint.every={spec['steps'] + 1}",
+    ]
+    if spec.get("variant") == "rlvr+hf-batch":  # proposal check: one generate call for the step's P x G rows
+        o.append(f"sampler.hf_batch_size={spec['prompts'] * spec['group']}")
+    if spec["lora"]:
+        o += [f"model.lora.r={spec['lora_r']}", f"model.lora.alpha={spec['lora_alpha']}"]
+    return o
+
+
+def merged_lora_sampler(cfg):
+    """Proposal check (`rlvr+merged-sync`): under LoRA, sync the MERGED weights into a plain engine (no LoRA in
+    vLLM, no adapter files) instead of the adapter; sampling runs at full-weight speed."""
+    from sampling.factory import make_sampler
+    from trainers.bootstrap import resolve_model_path
+
+    sampler = make_sampler(cfg.sampler, resolve_model_path(cfg.model.path, log=lambda _m: None), lora_rank=None)
+
+    def sync(model):  # model: the PEFT model; merge scale * B @ A into the base weights, send them in place
+        from trainers.policy import _merged_state_dict
+
+        sampler.sync_full(_merged_state_dict(model).items())
+
+    sampler.sync = sync
+    return sampler
+
+
+def run_rlvr(spec: dict) -> dict:
+    t0 = time.perf_counter()
+    from flows.config import load_config
+    from trainers.loop import Trainer
+    from trainers.metrics import peak_rss_mb
+
+    cfg = load_config(RECIPE, rlvr_overrides(spec, tempfile.mkdtemp(prefix="rlvr-bench-rlvr-")))
+    merged = spec["variant"] == "rlvr+merged-sync" and spec["lora"]
+    sampler = merged_lora_sampler(cfg) if merged else None
+    trainer = Trainer(cfg, sampler=sampler, resume=False, log=lambda _m: None)
+    if merged:
+        trainer._owns_sampler = True
+    startup_s = time.perf_counter() - t0
+    profile = spec.get("profile", False)
+    rows, phases = [], []
+    try:
+        for _ in range(spec["steps"]):  # run_step, not train(): no checkpoint writes inside the timed steps
+            if profile:
+                from trainers.profile import StepProfiler
+
+                with StepProfiler(trainer) as prof:
+                    rows.append(trainer.run_step())
+                phases.append(prof.phases)
+            else:
+                rows.append(trainer.run_step())
+            rows[-1]["problem_ids"] = list(dict.fromkeys(g.problem.id for g in trainer.last_groups))
+    finally:
+        trainer.close()
+    return {
+        "side": spec["variant"], "backend": spec["backend"], "lora": spec["lora"], "startup_s": startup_s,
+        "step_time_s": [r["step_time_s"] for r in rows], "rollout_time_s": [r["rollout_time_s"] for r in rows],
+        "tokens": [r["generated_tokens"] for r in rows], "accuracy": [r["accuracy"] for r in rows],
+        "reward_mean": [r["reward_mean"] for r in rows], "loss": [r["loss"] for r in rows],
+        "problem_ids": [r["problem_ids"] for r in rows], "peak_rss_mb": peak_rss_mb(), "phases": phases,
+    }
+
+
+# ---- the parent -----------------------------------------------------------------------------------
+def make_spec(args, backend: str) -> dict:
+    from data.config import TaskConfig
+    from data.tasks import load_problems
+    from trainers.bootstrap import resolve_model_path
+    from trainers.data_order import batch_indices
+
+    task = {"name": "arith", "level": 2, "split": "train"}
+    count = len(load_problems(TaskConfig(**task)))
+    order = [batch_indices(count, s * args.prompts, args.prompts, args.seed) for s in range(args.steps)]
+    return {
+        "model_path": args.model or resolve_model_path("tiny", log=lambda _m: None), "task": task, "order": order,
+        "backend": backend, "lora": args.lora, "lora_r": 16, "lora_alpha": 32, "steps": args.steps,
+        "prompts": args.prompts, "group": args.group, "max_tokens": args.max_tokens, "micro_batch": args.micro_batch,
+        "lr": args.lr, "beta": args.beta, "epsilon": 0.2, "seed": args.seed, "temperature": 1.0, "top_p": 1.0,
+        "mask_truncated": False, "gpu_memory_utilization": 0.15, "max_model_len": 1024, "profile": args.profile,
+        "threads": args.threads,
+    }
+
+
+def run_worker(side: str, spec: dict, timeout_s: float) -> dict:
+    spec = dict(spec, trl_sync="reload" if side == "trl+reload" else "stock", variant=side)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(spec, fh)
+    cmd = [sys.executable, "-m", "bench.trl_side", fh.name] if side.startswith("trl") else \
+        [sys.executable, "-m", "bench.grpo_vs_trl", "--worker", fh.name]
+    env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="0", PYTHONPATH=str(REPO), TOKENIZERS_PARALLELISM="false")
+    if side == "rlvr+eager-logprobs":  # proposal check: no torch.compile of vLLM's logprob-rank op (first-step cost)
+        env["TORCHDYNAMO_DISABLE"] = "1"
+    if spec["threads"]:  # the same intra-op thread count on both sides (see --threads)
+        env.update(OMP_NUM_THREADS=str(spec["threads"]), MKL_NUM_THREADS=str(spec["threads"]))
+    started = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout_s)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if line is None:
+        return {"side": side, "backend": spec["backend"], "lora": spec["lora"], "error": (out.stdout[-2000:] + "\n" + out.stderr[-4000:]).strip()}
+    result = json.loads(line[len("RESULT "):])
+    result["wall_s"] = time.perf_counter() - started
+    result["order_ok"] = result["problem_ids"] == [[f"arith-L2-train-{i}" for i in step] for step in spec["order"]]
+    return result
+
+
+def summary(r: dict) -> dict:
+    steps = r["step_time_s"]
+    later = steps[1:] or steps
+    return {
+        "median_s": statistics.median(steps), "median_after_first_s": statistics.median(later), "first_s": steps[0],
+        "tokens_per_s": sum(r["tokens"]) / sum(steps), "rss_mb": r["peak_rss_mb"], "startup_s": r["startup_s"],
+        "rollout_median_s": statistics.median(r["rollout_time_s"]),
+    }
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| side | backend | tuning | s/step median | s/step median (steps 2+) | first step s | rollout s median "
+        "| tokens/s | peak RSS MB | start-up s | order ok | accuracy per step |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in results:
+        tuning = "LoRA" if r.get("lora") else "full"
+        if "error" in r:
+            lines.append(f"| {r['side']} | {r['backend']} | {tuning} | failed: {r['error'].splitlines()[-1][:150]} |")
+            continue
+        s = summary(r)
+        acc = " ".join(f"{a:.2f}" for a in r["accuracy"])
+        lines.append(
+            f"| {r['side']} | {r['backend']} | {tuning} | {s['median_s']:.2f} | {s['median_after_first_s']:.2f} "
+            f"| {s['first_s']:.1f} | {s['rollout_median_s']:.2f} | {s['tokens_per_s']:.0f} | {s['rss_mb']:.0f} "
+            f"| {s['startup_s']:.1f} | {r['order_ok']} | {acc} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(results: list[dict]) -> str:
+    out = ["| backend | tuning | rlvr | TRL | s/step rlvr/TRL (median) | (steps 2+) | tokens/s rlvr/TRL | RSS rlvr/TRL "
+           "| mean accuracy rlvr / TRL |", "|---|---|---|---|---:|---:|---:|---:|---|"]
+    ok = [r for r in results if "error" not in r]
+    pairs = [(r, t) for r in ok if r["side"].startswith("rlvr") for t in ok
+             if t["side"].startswith("trl") and (t["backend"], t["lora"]) == (r["backend"], r["lora"])]
+    for r, t in pairs:
+        backend, lora = r["backend"], r["lora"]
+        a, b = summary(r), summary(t)
+        acc_r, acc_t = statistics.mean(r["accuracy"]), statistics.mean(t["accuracy"])
+        out.append(
+            f"| {backend} | {'LoRA' if lora else 'full'} | {r['side']} | {t['side']} | {a['median_s'] / b['median_s']:.2f} "
+            f"| {a['median_after_first_s'] / b['median_after_first_s']:.2f} | {a['tokens_per_s'] / b['tokens_per_s']:.2f} "
+            f"| {a['rss_mb'] / b['rss_mb']:.2f} | {acc_r:.3f} / {acc_t:.3f} |"
+        )
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--sides", nargs="+", default=["rlvr", "trl"], choices=SIDES,
+                        help="rlvr+eager-logprobs / rlvr+merged-sync: rlvr with a proposed change (see the report); "
+                        "trl+reload: TRL with its colocated vLLM sync replaced by vLLM's reload_weights "
+                        "(stock TRL cannot sync weights into vLLM on CPU; see bench/trl_side.py:reload_sync)")
+    parser.add_argument("--repeats", type=int, default=1, help="run every configuration this many times, interleaved")
+    parser.add_argument("--backends", nargs="+", default=["vllm", "hf"], choices=["vllm", "hf"])
+    parser.add_argument("--lora", action="store_true", help="train a LoRA adapter (r=16, alpha=32) instead of all weights")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--prompts", type=int, default=16, help="prompts per optimizer step")
+    parser.add_argument("--group", type=int, default=8, help="G: completions per prompt")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--micro-batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--beta", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", help="model dir (default: the tiny bootstrapped model)")
+    parser.add_argument("--profile", action="store_true", help="rlvr side: per-phase timings (trainers/profile.py)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OMP_NUM_THREADS for both sides (0 = unset). 1 by default: on a shared, loaded 2-core machine "
+                        "2-thread OpenMP regions stall on descheduled threads (a 32x256x768 matmul: 18 ms vs 0.3 ms)")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="per-worker timeout, seconds")
+    parser.add_argument("--json", help="also write all raw results here")
+    args = parser.parse_args()
+    if args.worker:
+        print("RESULT " + json.dumps(run_rlvr(json.loads(Path(args.worker).read_text()))), flush=True)
+        os._exit(0)  # results are out; skip interpreter teardown of vLLM / torch.distributed
+    results = []
+    for backend in args.backends:
+        spec = make_spec(args, backend)
+        for repeat in range(args.repeats):
+            for side in args.sides:
+                if side in ("trl+reload", "rlvr+eager-logprobs") and backend != "vllm" or \
+                        side == "rlvr+merged-sync" and not (args.lora and backend == "vllm") or \
+                        side == "rlvr+hf-batch" and backend != "hf":
+                    continue
+                print(f"running {side} / {backend} ({'LoRA' if args.lora else 'full'}) #{repeat + 1} ...", flush=True)
+                results.append(run_worker(side, spec, args.timeout))
+                results[-1]["load_avg"] = os.getloadavg()[0]
+            if "error" in results[-1]:
+                print(results[-1]["error"][-3000:], flush=True)
+    print(f"\nload average at the end: {os.getloadavg()}\n")
+    print(table(results) + "\n")
+    print(ratios(results))
+    for r in results:
+        for i, p in enumerate(r.get("phases") or []):
+            print(f"{r['side']} {r['backend']} step {i + 1} phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in p.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Where a training step's time goes: wall-clock per phase of `Trainer.run_step`, for benchmarks.
+
+    with StepProfiler(trainer) as prof:
+        row = trainer.run_step()
+    prof.phases   # {"generate": s, "verify": s, "old_logprobs": s, "ref_logprobs": s, "forward": s,
+                  #  "backward": s, "optimizer": s, "sync": s, "other": s, "total": s}
+
+Measurement only: inside the `with` block the sampler's `generate`/`sync`, the verifier's `map`, the
+trainer's `optimizer_step`, the GRPO log-prob functions and `Tensor.backward` are wrapped with timers; on
+exit the originals are put back. `other` is the step's time outside every named phase (batching,
+advantages, metrics). Phases nest nowhere, so they add up to `total`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import torch
+
+PHASES = ("generate", "verify", "old_logprobs", "ref_logprobs", "forward", "backward", "optimizer", "sync")
+
+
+class StepProfiler:
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.totals: dict[str, float] = defaultdict(float)
+        self._restore: list[tuple[object, str, object]] = []
+        self.phases: dict[str, float] = {}
+
+    def _timed(self, phase: str, fn):
+        totals = self.totals
+
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[phase] += time.perf_counter() - started
+
+        return wrapper
+
+    def _wrap(self, owner, name: str, phase: str) -> None:
+        original = getattr(owner, name)
+        self._restore.append((owner, name, vars(owner).get(name, _MISSING)))
+        setattr(owner, name, self._timed(phase, original))
+
+    def __enter__(self) -> "StepProfiler":
+        import trainers.grpo as grpo
+        import trainers.grpo_step as grpo_step
+
+        t = self.trainer
+        self._wrap(t.sampler, "generate", "generate")
+        self._wrap(t.sampler, "sync", "sync")
+        self._wrap(t.pool, "map", "verify")
+        self._wrap(t, "optimizer_step", "optimizer")
+        self._wrap(grpo, "sharded_logprobs", "old_logprobs")
+        self._wrap(grpo, "reference_logprobs", "ref_logprobs")
+        self._wrap(grpo_step, "token_logprobs", "forward")
+        self._wrap(torch.Tensor, "backward", "backward")
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        total = time.perf_counter() - self._started
+        for owner, name, original in reversed(self._restore):
+            if original is _MISSING:
+                delattr(owner, name)  # it was the class's method, seen through the instance
+            else:
+                setattr(owner, name, original)
+        self._restore.clear()
+        self.phases = {p: self.totals.get(p, 0.0) for p in PHASES}
+        self.phases["other"] = total - sum(self.phases.values())
+        self.phases["total"] = total
+
+
+_MISSING = object()
