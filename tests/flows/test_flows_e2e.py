@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.flow_helpers import CONFIG, tiny_overrides
+from tests.flows.flow_helpers import CONFIG, REPO, tiny_overrides
 
 pytestmark = pytest.mark.slow
 
@@ -168,3 +168,24 @@ def test_io_tasks_retry_transient_os_errors_only(prefect_session):
     ok, bug = both()
     assert ok == "ok" and calls["io"] == 2  # retried once
     assert bug.is_failed() and calls["bug"] == 1  # never retried
+
+
+def test_the_evaluation_flow_runs_on_the_dataset_tasks_from_local_files(prefect_session, model_path, tmp_path):
+    """GSM8K, MATH-500, HumanEval and MBPP (small fixture files) through the evaluation flow with the tiny model:
+    the scores are near zero; what is shown is that every suite is loaded, sampled, verified and reported."""
+    from flows.evaluate import evaluate_flow
+
+    fixtures = REPO / "tests" / "data" / "fixtures"
+    suites = {
+        "gsm8k": fixtures / "gsm8k" / "test.jsonl", "math500": fixtures / "math500" / "test.jsonl",
+        "humaneval": fixtures / "humaneval" / "HumanEval.jsonl", "mbpp": fixtures / "mbpp" / "mbpp.jsonl",
+    }
+    tasks = ", ".join(f"{{name: {name}, split: test, source: '{path}', limit: 3}}" for name, path in suites.items())
+    overrides = [*tiny_overrides(tmp_path / "run", model_path), f"eval.tasks=[{tasks}]"]
+    report = evaluate_flow(model_path, config_path=CONFIG, overrides=overrides)
+    assert set(report["suites"]) == {"gsm8k-test", "math500-test", "humaneval-test", "mbpp-test"}
+    for name, suite in report["suites"].items():
+        assert suite["problems"] >= 1 and sum(suite["status_counts"].values()) == suite["problems"] * 2, name
+        assert 0.0 <= suite["pass@1"] <= 1.0
+    assert report["suites"]["humaneval-test"]["maj@2"] is None  # code: no extracted answer to vote on
+    assert Path(report["saved"]["report"]).is_file()
