@@ -38,7 +38,7 @@ SIDES = ["rlvr", "trl", "trl+reload", "rlvr+eager-logprobs", "rlvr+merged-sync",
 # ---- the rlvr side --------------------------------------------------------------------------------
 def rlvr_overrides(spec: dict, run_dir: str) -> list[str]:
     o = [
-        f"model.path={spec['model_path']}", f"sampler.backend={spec['backend']}",
+        f"model.path={spec['model_path']}", f"task.level={spec['task']['level']}", f"sampler.backend={spec['backend']}",
         f"sampler.gpu_memory_utilization={spec['gpu_memory_utilization']}", f"sampler.max_model_len={spec['max_model_len']}",
         f"sampler.params.temperature={spec['temperature']}", f"sampler.params.top_p={spec['top_p']}",
         "sampler.params.top_k=-1", f"sampler.params.max_tokens={spec['max_tokens']}",
@@ -119,7 +119,9 @@ def make_spec(args, backend: str) -> dict:
     from trainers.bootstrap import resolve_model_path
     from trainers.data_order import batch_indices
 
-    task = {"name": "arith", "level": 2, "split": "train"}
+    from flows.config import load_config
+
+    task = {"name": "arith", "level": load_config(RECIPE).task.level, "split": "train"}  # the recipe's level
     count = len(load_problems(TaskConfig(**task)))
     order = [batch_indices(count, s * args.prompts, args.prompts, args.seed) for s in range(args.steps)]
     return {
@@ -150,7 +152,7 @@ def run_worker(side: str, spec: dict, timeout_s: float) -> dict:
         return {"side": side, "backend": spec["backend"], "lora": spec["lora"], "error": (out.stdout[-2000:] + "\n" + out.stderr[-4000:]).strip()}
     result = json.loads(line[len("RESULT "):])
     result["wall_s"] = time.perf_counter() - started
-    result["order_ok"] = result["problem_ids"] == [[f"arith-L2-train-{i}" for i in step] for step in spec["order"]]
+    result["order_ok"] = result["problem_ids"] == [[f"arith-L{spec['task']['level']}-train-{i}" for i in step] for step in spec["order"]]
     return result
 
 

@@ -32,6 +32,7 @@ from trainers.distributed import Dist
 from trainers.logprobs import Batch, token_logprobs
 from trainers.losses import grpo_loss, loss_normalizer
 from trainers.policy import Policy
+from trainers.shared_prompt import group_micro_batches, grouped_logprobs
 
 _MEAN_STATS = ("clip_low_frac", "clip_high_frac", "clip_frac", "ratio_mean", "kl_mean")
 
@@ -51,6 +52,18 @@ def loss_mask(batch: Batch, truncated: Tensor | None, mask_truncated: bool) -> T
     return mask * (~truncated.bool()).to(mask.dtype)[:, None]
 
 
+def _micro_batches(batch: Batch, micro_batch_size: int, share_prompts: bool):
+    """(row indices into `batch`, function (model, temperature) -> log-probs [rows, T']) per micro-batch."""
+    plan = group_micro_batches(batch.prompts, micro_batch_size) if share_prompts else None
+    if plan is None:
+        for rows, micro in batch.split(micro_batch_size):
+            yield rows, lambda model, t, micro=micro: token_logprobs(model, micro, t)[0]
+        return
+    for groups in plan:
+        rows = torch.tensor([r for g in groups for r in g], dtype=torch.long)
+        yield rows, lambda model, t, groups=groups: grouped_logprobs(model, batch, groups, t)[0]
+
+
 def grpo_backward(
     policy: Policy,
     batch: Batch,
@@ -64,8 +77,12 @@ def grpo_backward(
     truncated: Tensor | None = None,
     temperature: float = 1.0,
     dist: Dist = Dist(),
+    share_prompts: bool = True,
 ) -> dict[str, float]:
     """Accumulate GRPO gradients of the whole `batch` into the policy's parameters.
+
+    `share_prompts`: rows with the same prompt (a group) are forwarded as one packed row with the prompt
+    computed once (trainers/shared_prompt.py); same log-probs and gradients, fewer tokens.
 
     advantages [B]; old_logp / ref_logp [B, T] aligned with `batch` (T = its longest completion);
     `max_completion_length` is the sampler's max_tokens (dr_grpo's denominator; None = T).
@@ -80,11 +97,11 @@ def grpo_backward(
     totals = {k: 0.0 for k in _MEAN_STATS}
     loss_sum, tokens = 0.0, 0.0
     ratio_min, ratio_max = float("inf"), float("-inf")
-    for index, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+    for index, (rows, logp_of) in enumerate(_micro_batches(batch, micro_batch_size, share_prompts)):
         if not dist.owns(index):  # DDP: another rank computes this micro-batch (always owned in one process)
             continue
-        width = micro.completion_ids.shape[1]
-        logp, _ = token_logprobs(model, micro, temperature)
+        logp = logp_of(model, temperature)
+        width = logp.shape[1]
 
         def part(x: Tensor | None) -> Tensor | None:
             return None if x is None else x[rows.to(x.device), :width].to(device)
