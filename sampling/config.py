@@ -28,6 +28,10 @@ class SamplerConfig(BaseModel):
         0.2, gt=0.0, le=0.95, description="vLLM memory fraction (of CPU RAM on CPU: keep <= 0.3 there)."
     )
     max_model_len: int = Field(1024, ge=16, description="vLLM context length (prompt + completion).")
+    max_num_batched_tokens: int | None = Field(
+        None, ge=16, description="vLLM tokens per engine step (None: vLLM's default). On CPU, seeded requests are "
+        "sent in waves that fit one step (see sampling/vllm_backend.py), so a larger value means fewer waves.",
+    )
     tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallelism (GPUs per engine).")
     data_parallel_size: int = Field(1, ge=1, description="vLLM data-parallel engines.")
     enforce_eager: bool = Field(True, description="Skip CUDA-graph/compile capture (saves ~60 s start-up on CPU).")

@@ -90,6 +90,7 @@ class VLLMSampler(Sampler):
                 enforce_eager=cfg.enforce_eager,
                 enable_prefix_caching=True,
                 logprobs_mode="processed_logprobs",
+                **({"max_num_batched_tokens": cfg.max_num_batched_tokens} if cfg.max_num_batched_tokens else {}),
                 **lora,
             )
         except Exception as exc:  # engine start-up raises many types; each is mapped to a cause below

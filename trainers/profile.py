@@ -57,6 +57,7 @@ class StepProfiler:
         self._wrap(grpo, "sharded_logprobs", "old_logprobs")
         self._wrap(grpo, "reference_logprobs", "ref_logprobs")
         self._wrap(grpo_step, "token_logprobs", "forward")
+        self._wrap(grpo_step, "grouped_logprobs", "forward")  # prompt-shared micro-batches
         self._wrap(torch.Tensor, "backward", "backward")
         self._started = time.perf_counter()
         return self

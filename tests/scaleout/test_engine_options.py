@@ -31,13 +31,14 @@ def test_tensor_parallel_and_memory_fraction_reach_vllm_llm(tiny_dir, monkeypatc
     monkeypatch.setattr(vllm, "LLM", RecordingLLM)
     RecordingLLM.calls.clear()
     cfg = SamplerConfig(tensor_parallel_size=2, gpu_memory_utilization=0.25, max_model_len=512, dtype="bfloat16",
-                        enforce_eager=False)
+                        enforce_eager=False, max_num_batched_tokens=8192)
     sampler = VLLMSampler(cfg, tiny_dir, lora_rank=16)
     sampler.llm = None  # nothing to shut down
     sampler.close()
     (kwargs,) = RecordingLLM.calls
     assert kwargs["tensor_parallel_size"] == 2 and kwargs["gpu_memory_utilization"] == 0.25
     assert kwargs["max_model_len"] == 512 and kwargs["dtype"] == "bfloat16" and kwargs["enforce_eager"] is False
+    assert kwargs["max_num_batched_tokens"] == 8192
     assert kwargs["enable_lora"] and kwargs["max_lora_rank"] == 16
 
 
