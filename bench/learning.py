@@ -49,7 +49,7 @@ def run_one(algorithm: str, overrides: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algorithms", nargs="+", default=list(RECIPES), choices=list(RECIPES))
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=60, help="optimizer steps (the recipes' 60)")
     parser.add_argument("--run-root", default="/tmp/rlvr-bench-learning")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help="extra dotted overrides for every algorithm")
