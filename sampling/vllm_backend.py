@@ -40,6 +40,7 @@ from sampling.preflight import (
     explain_startup_error,
 )
 from sampling.prompts import prompt_token_ids
+from sampling.quiet_sync import quiet_sync_logs
 from sampling.types import Completion, Group
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ class VLLMSampler(Sampler):
         self.engine.call("vLLM weight sync", lambda: self._reload(weights), self.timeout_s)
 
     def _reload(self, weights) -> None:
+        quiet_sync_logs()
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
         self.llm.apply_model(_refresh_tied_lm_head)
         self._reset_prefix_cache()
