@@ -207,7 +207,7 @@ def write_report(report: dict[str, Any], path: str | Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(report, indent=2, default=str))
     os.replace(tmp, path)
-    return path
+    return path.resolve()
 
 
 def _fmt(value: Any) -> str:
