@@ -75,6 +75,7 @@ class VLLMSampler(Sampler):
         cfg = self.cfg
         if current_platform.is_cpu():
             check_memory_for_cpu_engine(cfg.gpu_memory_utilization, model_path)
+        quiet_sync_logs()  # the expected per-sync reload lines; once per process
         lora = {}
         if self.lora_rank is not None:
             rank = next((r for r in LORA_RANKS if r >= self.lora_rank), None)
@@ -197,7 +198,6 @@ class VLLMSampler(Sampler):
         self.engine.call("vLLM weight sync", lambda: self._reload(weights), self.timeout_s)
 
     def _reload(self, weights) -> None:
-        quiet_sync_logs()
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
         self.llm.apply_model(_refresh_tied_lm_head)
         self._reset_prefix_cache()

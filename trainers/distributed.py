@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as tdist
 
-from trainers.logprobs import Batch, batched_logprobs, token_logprobs
+from trainers.logprobs import Batch
+from trainers.shared_prompt import micro_batches
 
 BUCKET_BYTES = 64 * 2**20  # gradient all-reduce bucket
 
@@ -198,14 +199,13 @@ def teardown(created: bool) -> None:
 
 @torch.no_grad()
 def sharded_logprobs(model: torch.nn.Module, batch: Batch, micro_batch_size: int, temperature: float, dist: Dist) -> torch.Tensor:
-    """`batched_logprobs` with its micro-batches split round-robin over ranks, then summed: every rank gets the
-    full [B, T] tensor, each row computed on one rank only. One process: exactly `batched_logprobs`."""
-    if not dist.enabled:
-        return batched_logprobs(model, batch, micro_batch_size, temperature)
+    """Log-probs [B, T] of the whole batch without gradients (pi_old, pi_ref). Micro-batches (prompt-shared
+    where a group shares its prompt, trainers/shared_prompt.py) are split round-robin over ranks, then summed:
+    every rank gets the full tensor, each row computed on one rank only. One process: every micro-batch here."""
     result = torch.zeros(batch.completion_mask.shape, dtype=torch.float32, device=next(model.parameters()).device)
-    for k, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+    for k, (rows, logp_of) in enumerate(micro_batches(batch, micro_batch_size)):
         if dist.owns(k):
-            logp, _ = token_logprobs(model, micro, temperature)
+            logp = logp_of(model, temperature)
             result[rows.to(result.device), : logp.shape[1]] = logp
     return dist.all_reduce_(result)
 

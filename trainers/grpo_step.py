@@ -13,7 +13,7 @@ zeroes gradients, calls `grpo_backward`, clips and steps.
                           max_completion_length=max_tokens, truncated=truncated[rows])
 
 num_iterations == 1: pass `old_logp=None`; the ratio is taken against the detached current log-probs
-(no extra forward). num_iterations > 1: compute `old_logp = batched_logprobs(policy.model, batch, mbs)`
+(no extra forward). num_iterations > 1: compute `old_logp = sharded_logprobs(policy.model, batch, mbs, T, dist)`
 once before the first pass and reuse it. beta == 0: the reference is never touched; beta > 0 with
 `ref_logp=None`: it is computed here (adapter disabled under LoRA, frozen copy otherwise).
 
@@ -29,10 +29,10 @@ from torch import Tensor
 
 from trainers.config import GRPOConfig
 from trainers.distributed import Dist
-from trainers.logprobs import Batch, token_logprobs
+from trainers.logprobs import Batch
 from trainers.losses import grpo_loss, loss_normalizer
 from trainers.policy import Policy
-from trainers.shared_prompt import group_micro_batches, grouped_logprobs
+from trainers.shared_prompt import micro_batches
 
 _MEAN_STATS = ("clip_low_frac", "clip_high_frac", "clip_frac", "ratio_mean", "kl_mean")
 
@@ -50,18 +50,6 @@ def loss_mask(batch: Batch, truncated: Tensor | None, mask_truncated: bool) -> T
     if truncated is None:
         raise ValueError("mask_truncated=True needs `truncated` (one bool per row, finish_reason == 'length')")
     return mask * (~truncated.bool()).to(mask.dtype)[:, None]
-
-
-def _micro_batches(batch: Batch, micro_batch_size: int, share_prompts: bool):
-    """(row indices into `batch`, function (model, temperature) -> log-probs [rows, T']) per micro-batch."""
-    plan = group_micro_batches(batch.prompts, micro_batch_size) if share_prompts else None
-    if plan is None:
-        for rows, micro in batch.split(micro_batch_size):
-            yield rows, lambda model, t, micro=micro: token_logprobs(model, micro, t)[0]
-        return
-    for groups in plan:
-        rows = torch.tensor([r for g in groups for r in g], dtype=torch.long)
-        yield rows, lambda model, t, groups=groups: grouped_logprobs(model, batch, groups, t)[0]
 
 
 def grpo_backward(
@@ -97,7 +85,7 @@ def grpo_backward(
     totals = {k: 0.0 for k in _MEAN_STATS}
     loss_sum, tokens = 0.0, 0.0
     ratio_min, ratio_max = float("inf"), float("-inf")
-    for index, (rows, logp_of) in enumerate(_micro_batches(batch, micro_batch_size, share_prompts)):
+    for index, (rows, logp_of) in enumerate(micro_batches(batch, micro_batch_size, share_prompts)):
         if not dist.owns(index):  # DDP: another rank computes this micro-batch (always owned in one process)
             continue
         logp = logp_of(model, temperature)

@@ -6,9 +6,10 @@
                   #  "backward": s, "optimizer": s, "sync": s, "other": s, "total": s}
 
 Measurement only: inside the `with` block the sampler's `generate`/`sync`, the verifier's `map`, the
-trainer's `optimizer_step`, the GRPO log-prob functions and `Tensor.backward` are wrapped with timers; on
+trainer's `optimizer_step`, the log-prob functions (trainers/shared_prompt.py, trainers/grpo.py) and `Tensor.backward` are wrapped with timers; on
 exit the originals are put back. `other` is the step's time outside every named phase (batching,
-advantages, metrics). Phases nest nowhere, so they add up to `total`.
+advantages, metrics). Only the outermost phase counts a call made inside another (the old-log-prob pass's
+forwards count as `old_logprobs`, not `forward`), so the phases add up to `total`.
 """
 
 from __future__ import annotations
@@ -26,17 +27,22 @@ class StepProfiler:
         self.trainer = trainer
         self.totals: dict[str, float] = defaultdict(float)
         self._restore: list[tuple[object, str, object]] = []
+        self._open: list[str] = []  # the phase being timed, if any: inner phases are not counted twice
         self.phases: dict[str, float] = {}
 
     def _timed(self, phase: str, fn):
-        totals = self.totals
+        totals, open_phases = self.totals, self._open
 
         def wrapper(*args, **kwargs):
+            if open_phases:  # called inside another phase (a no-grad pass's forwards): counted there
+                return fn(*args, **kwargs)
+            open_phases.append(phase)
             started = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 totals[phase] += time.perf_counter() - started
+                open_phases.pop()
 
         return wrapper
 
@@ -47,7 +53,7 @@ class StepProfiler:
 
     def __enter__(self) -> "StepProfiler":
         import trainers.grpo as grpo
-        import trainers.grpo_step as grpo_step
+        import trainers.shared_prompt as shared_prompt
 
         t = self.trainer
         self._wrap(t.sampler, "generate", "generate")
@@ -56,8 +62,9 @@ class StepProfiler:
         self._wrap(t, "optimizer_step", "optimizer")
         self._wrap(grpo, "sharded_logprobs", "old_logprobs")
         self._wrap(grpo, "reference_logprobs", "ref_logprobs")
-        self._wrap(grpo_step, "token_logprobs", "forward")
-        self._wrap(grpo_step, "grouped_logprobs", "forward")  # prompt-shared micro-batches
+        # the loss forward: both kinds of micro-batch (the no-grad passes above call these too, inside their own timers)
+        self._wrap(shared_prompt, "token_logprobs", "forward")
+        self._wrap(shared_prompt, "grouped_logprobs", "forward")
         self._wrap(torch.Tensor, "backward", "backward")
         self._started = time.perf_counter()
         return self

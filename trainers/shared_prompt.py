@@ -13,7 +13,9 @@ Completion token j of a completion starting at column s is predicted by column s
 predicted by the last prompt column (shared by all completions).
 
 `grouped_logprobs` returns [B, T] in the layout of `trainers.logprobs.Batch` (row r = batch row r), so the
-losses are unchanged. Used by GRPO when each micro-batch holds whole groups (`group_micro_batches`).
+losses are unchanged. `micro_batches` is what callers iterate: packed groups when prompts are shared, the
+plain length-sorted `Batch.split` otherwise. GRPO's backward and every sharded no-grad pass (pi_old,
+reference) go through it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from trainers.logprobs import Batch, selected_logprobs
+from trainers.logprobs import Batch, selected_logprobs, token_logprobs
 
 
 def group_micro_batches(prompts: list[list[int]], micro_batch_size: int) -> list[list[list[int]]] | None:
@@ -49,12 +51,23 @@ def group_micro_batches(prompts: list[list[int]], micro_batch_size: int) -> list
     return out
 
 
-def _pack(batch: Batch, groups: list[list[int]], pad_id: int):
+def micro_batches(batch: Batch, micro_batch_size: int, share_prompts: bool = True):
+    """(row indices into `batch`, function (model, temperature) -> log-probs [rows, T']) per micro-batch."""
+    plan = group_micro_batches(batch.prompts, micro_batch_size) if share_prompts else None
+    if plan is None:
+        for rows, micro in batch.split(micro_batch_size):
+            yield rows, lambda model, t, micro=micro: token_logprobs(model, micro, t)[0]
+        return
+    for groups in plan:
+        rows = torch.tensor([r for g in groups for r in g], dtype=torch.long)
+        yield rows, lambda model, t, groups=groups: grouped_logprobs(model, batch, groups, t)[0]
+
+
+def _pack(batch: Batch, groups: list[list[int]]):
     """Packed input ids, positions, 4-D boolean mask, and for every (row, token) the column predicting it."""
-    lengths = [len(batch.prompts[g[0]]) + sum(len(batch.completions[r]) for r in g) for g in groups]
-    width = max(lengths)
+    width = max(len(batch.prompts[g[0]]) + sum(len(batch.completions[r]) for r in g) for g in groups)
     n = len(groups)
-    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    ids = torch.full((n, width), batch.pad_id, dtype=torch.long)
     pos = torch.zeros((n, width), dtype=torch.long)
     segment = torch.full((n, width), -2, dtype=torch.long)  # -1 prompt, k completion k of the group, -2 pad
     sources = []  # (row of the batch, packed row, predicting columns)
@@ -85,7 +98,7 @@ def grouped_logprobs(model: torch.nn.Module, batch: Batch, groups: list[list[int
     """Log-probs [len(rows), T] for the rows of `groups` (each group: rows of `batch` sharing one prompt), in
     the order of the flattened groups, T = `batch`'s completion width; and that row order. With gradient."""
     device = next(model.parameters()).device
-    ids, pos, mask, sources = _pack(batch, groups, batch.pad_id)
+    ids, pos, mask, sources = _pack(batch, groups)
     logits = model(
         input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device), use_cache=False
     ).logits
