@@ -88,7 +88,7 @@ class GRPOAlgorithm:
             stats["grad_norm"] = trainer.optimizer_step()
         trainer.scheduler.step()
         policy.train(False)
-        stats.update({k: step_stats[k] for k in ("loss", "clip_frac", "ratio_min", "ratio_max")})
+        stats.update({k: step_stats[k] for k in ("loss", "clip_frac", "ratio_min", "ratio_max", "skipped_rows")})
         stats["kl"] = step_stats["kl_mean"]
         return stats
 

@@ -42,6 +42,16 @@ def kept_rows(keep: Tensor, group_size: int) -> Tensor:
     return torch.nonzero(keep.repeat_interleave(group_size), as_tuple=False).flatten()
 
 
+def inert_rows(advantages: Tensor, mask: Tensor, beta: float) -> Tensor:
+    """[B] bool: rows whose GRPO gradient is exactly zero. A row with no unmasked token has none; with
+    beta == 0 a row with advantage 0 has none either, since min(rho * 0, clip(rho) * 0) = 0 for every rho
+    (zero-variance groups: all G rows). Skipping their forward and backward changes no gradient."""
+    empty = mask.sum(dim=1).cpu() == 0
+    if beta > 0:
+        return empty
+    return empty | (advantages.cpu() == 0)
+
+
 def loss_mask(batch: Batch, truncated: Tensor | None, mask_truncated: bool) -> Tensor:
     """The batch's completion mask, with rows of truncated completions zeroed when `mask_truncated`."""
     mask = batch.completion_mask
@@ -66,15 +76,19 @@ def grpo_backward(
     temperature: float = 1.0,
     dist: Dist = Dist(),
     share_prompts: bool = True,
+    skip_inert: bool = True,
 ) -> dict[str, float]:
     """Accumulate GRPO gradients of the whole `batch` into the policy's parameters.
 
     `share_prompts`: rows with the same prompt (a group) are forwarded as one packed row with the prompt
     computed once (trainers/shared_prompt.py); same log-probs and gradients, fewer tokens.
+    `skip_inert`: rows whose gradient is exactly zero are not forwarded at all (`inert_rows`); they still
+    count in the loss normaliser, so the update is the one the full batch gives.
 
     advantages [B]; old_logp / ref_logp [B, T] aligned with `batch` (T = its longest completion);
     `max_completion_length` is the sampler's max_tokens (dr_grpo's denominator; None = T).
-    Returns floats: loss (the full-batch loss), tokens, and token-weighted clip/ratio/kl stats.
+    Returns floats: loss (the full-batch loss), tokens, and token-weighted clip/ratio/kl stats (with
+    `old_logp` given, skipped rows' ratios are unknown: the stats then cover the forwarded rows).
     """
     model = policy.model
     if cfg.beta > 0 and ref_logp is None:
@@ -83,12 +97,21 @@ def grpo_backward(
     normalizer = loss_normalizer(mask, cfg.loss_aggregation, max_completion_length)
     device = policy.device
     totals = {k: 0.0 for k in _MEAN_STATS}
-    loss_sum, tokens = 0.0, 0.0
+    loss_sum, tokens, stat_tokens = 0.0, 0.0, 0.0
     ratio_min, ratio_max = float("inf"), float("-inf")
-    for index, (rows, logp_of) in enumerate(micro_batches(batch, micro_batch_size, share_prompts)):
+    inert = inert_rows(advantages, mask, cfg.beta) if skip_inert else torch.zeros(batch.size, dtype=torch.bool)
+    live = torch.nonzero(~inert).flatten()
+    if inert.any() and dist.is_main:  # counted on one rank: the ranks' sums are added below
+        tokens = float(mask[inert.to(mask.device)].sum())
+        if old_logp is None:  # on-policy: their ratio is exactly 1, nothing is clipped, KL 0 (beta 0)
+            stat_tokens = totals["ratio_mean"] = tokens
+            ratio_min, ratio_max = (1.0, 1.0) if tokens else (ratio_min, ratio_max)
+    work = batch if not inert.any() else batch.select(live.tolist()) if live.numel() else None
+    for index, (rows, logp_of) in enumerate(micro_batches(work, micro_batch_size, share_prompts) if work else ()):
         if not dist.owns(index):  # DDP: another rank computes this micro-batch (always owned in one process)
             continue
         logp = logp_of(model, temperature)
+        rows = live[rows]  # rows of `batch`
         width = logp.shape[1]
 
         def part(x: Tensor | None) -> Tensor | None:
@@ -105,17 +128,18 @@ def grpo_backward(
         n = float(stats["tokens"])
         loss_sum += float(loss.detach())
         tokens += n
+        stat_tokens += n
         for key in _MEAN_STATS:
             totals[key] += float(stats[key]) * n
         if n > 0:
             ratio_min = min(ratio_min, float(stats["ratio_min"]))
             ratio_max = max(ratio_max, float(stats["ratio_max"]))
     if dist.enabled:  # DDP: sums and extremes over the ranks' micro-batches
-        loss_sum, tokens, *sums = dist.sum([loss_sum, tokens, *totals.values()])
+        loss_sum, tokens, stat_tokens, *sums = dist.sum([loss_sum, tokens, stat_tokens, *totals.values()])
         totals = dict(zip(totals, sums))
         ratio_min, ratio_max = dist.min(ratio_min), dist.max(ratio_max)
-    out = {"loss": loss_sum, "tokens": tokens, "sequences": float(batch.size)}
-    out.update({k: v / tokens if tokens else 0.0 for k, v in totals.items()})
-    out["ratio_min"] = ratio_min if tokens else 1.0
-    out["ratio_max"] = ratio_max if tokens else 1.0
+    out = {"loss": loss_sum, "tokens": tokens, "sequences": float(batch.size), "skipped_rows": float(inert.sum())}
+    out.update({k: v / stat_tokens if stat_tokens else 0.0 for k, v in totals.items()})
+    out["ratio_min"] = ratio_min if stat_tokens else 1.0
+    out["ratio_max"] = ratio_max if stat_tokens else 1.0
     return out

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from trainers.config import GRPOConfig, LoraConfig
-from trainers.grpo_step import grpo_backward, kept_rows, loss_mask
+from trainers.grpo_step import grpo_backward, inert_rows, kept_rows, loss_mask
 from trainers.logprobs import batched_logprobs, make_batch, token_logprobs
 from trainers.losses import grpo_loss, loss_normalizer
 from trainers.policy import Policy
@@ -98,3 +98,41 @@ def test_mask_truncated_drops_the_row(tiny_lm, rows):
 
 def test_kept_rows():
     assert kept_rows(torch.tensor([True, False, True]), 2).tolist() == [0, 1, 4, 5]
+
+
+def test_inert_rows():
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    adv = torch.tensor([0.0, 0.5, 0.7, -0.2])
+    assert inert_rows(adv, mask, beta=0.0).tolist() == [True, False, True, False]
+    assert inert_rows(adv, mask, beta=0.1).tolist() == [False, False, True, False]  # the KL term still pulls
+
+
+@pytest.mark.parametrize("with_old", [False, True])
+def test_skipping_zero_advantage_rows_leaves_the_update_unchanged(tiny_lm, rows, with_old):
+    # rows 1 and 2 have advantage 0 (a zero-variance group, say): with beta 0 they add nothing to the gradient,
+    # only their tokens to the dapo denominator -- which must still see them
+    policy = Policy(tiny_lm())
+    batch = make_batch(*rows, pad_id=0)
+    adv = torch.tensor([1.5, 0.0, 0.0, -1.2])
+    old = batched_logprobs(policy.model, batch, 4) + 0.3 * torch.randn(batch.completion_mask.shape) if with_old else None
+    cfg = GRPOConfig(beta=0.0, loss_aggregation="dapo", epsilon_high=0.28)
+    out = {}
+    for skip in (True, False):
+        policy.model.zero_grad(set_to_none=True)
+        stats = grpo_backward(policy, batch, adv, old, None, cfg, 2, skip_inert=skip)
+        out[skip] = stats, _grads(policy)
+    (skipped, g_skip), (full, g_full) = out[True], out[False]
+    assert skipped["skipped_rows"] == 2 and full["skipped_rows"] == 0
+    assert skipped["loss"] == pytest.approx(full["loss"], abs=1e-6) and skipped["tokens"] == full["tokens"]
+    assert g_skip.keys() == g_full.keys() and g_full
+    for name in g_full:
+        torch.testing.assert_close(g_skip[name], g_full[name], atol=1e-6, rtol=1e-4)
+    if not with_old:  # on-policy the skipped rows' ratio is known to be 1: the stats are the full batch's
+        assert skipped["ratio_mean"] == pytest.approx(full["ratio_mean"]) and skipped["ratio_min"] == 1.0
+
+
+def test_a_batch_with_only_inert_rows_gets_no_gradient(tiny_lm, rows):
+    policy = Policy(tiny_lm())
+    policy.model.zero_grad(set_to_none=True)
+    stats = grpo_backward(policy, make_batch(*rows, pad_id=0), torch.zeros(4), None, None, GRPOConfig(beta=0.0), 2)
+    assert stats["skipped_rows"] == 4 and stats["loss"] == 0.0 and stats["tokens"] > 0 and not _grads(policy)
