@@ -17,6 +17,14 @@ class SamplingParams(BaseModel):
     min_tokens: int = Field(0, ge=0, description="Minimum completion length: EOS and stop strings are ignored before it.")
     stop: list[str] = Field(default_factory=list, description="Stop strings (not included in the output).")
     seed: int | None = Field(None, description="Sampling seed; None draws from the run seed per step.")
+    logprobs: bool | None = Field(
+        None, description="Return each sampled token's log-prob (Completion.sample_logprobs). None: the caller "
+        "decides -- training skips them (no algorithm reads them; vLLM spends ~10% of its time on them on CPU), "
+        "evaluation records them.",
+    )
+
+    def wants_logprobs(self) -> bool:
+        return self.logprobs is not False
 
 
 class SamplerConfig(BaseModel):

@@ -187,7 +187,7 @@ class HFSampler(Sampler):
             text=text,
             token_ids=tokens,
             prompt_token_ids=prompt_ids,
-            sample_logprobs=logprobs,
+            sample_logprobs=logprobs if params.wants_logprobs() else None,
             finish_reason="stop" if stopped else "length",
         )
 

@@ -6,7 +6,8 @@ no copy through pipes or disk. All engine calls run on one dedicated thread (`En
 hung call can time out instead of hanging the run; see `sampling/deadline.py`.
 
 - Log-probs: the engine runs with `logprobs_mode="processed_logprobs"` and each request asks for
-  `logprobs=0`, which returns exactly the chosen token's log-prob after temperature/top-k/top-p.
+  `logprobs=0`, which returns exactly the chosen token's log-prob after temperature/top-k/top-p
+  (unless `params.logprobs` is False: the trainer does not ask, and vLLM skips that work).
 - Seeds: problem i gets `seed + i * n`; vLLM gives its n children `seed + i * n + j`.
 - Full sync: `collective_rpc("reload_weights", weights_iterator=...)`, vLLM's in-place layerwise
   reload (it re-runs each layer's post-load processing, e.g. CPU weight packing). A tied LM head
@@ -117,7 +118,8 @@ class VLLMSampler(Sampler):
                         text=c.text,
                         token_ids=list(c.token_ids),
                         prompt_token_ids=ids,
-                        sample_logprobs=[step[t].logprob for step, t in zip(c.logprobs, c.token_ids)],
+                        sample_logprobs=[step[t].logprob for step, t in zip(c.logprobs, c.token_ids)]
+                        if params.wants_logprobs() else None,
                         finish_reason=c.finish_reason,
                     )
                 )
@@ -168,7 +170,7 @@ class VLLMSampler(Sampler):
             min_tokens=min(params.min_tokens, max_tokens),
             stop=list(params.stop) or None,
             seed=None if params.seed is None else params.seed + i * n,
-            logprobs=0,
+            logprobs=0 if params.wants_logprobs() else None,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
         return {"prompt_token_ids": ids}, sp

@@ -89,7 +89,7 @@ class Trainer:
     def sampling_params(self) -> SamplingParams:
         params = self.cfg.sampler.params
         seed = step_seed(self.cfg.train.seed if params.seed is None else params.seed, self.step)
-        return params.model_copy(update={"seed": seed})
+        return params.model_copy(update={"seed": seed, "logprobs": bool(params.logprobs)})
 
     def next_problems(self, count: int):
         idx = batch_indices(len(self.problems), self.cursor, count, self.cfg.train.seed)

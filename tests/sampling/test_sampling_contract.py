@@ -81,6 +81,15 @@ def test_same_seed_same_samples_other_seed_other_samples(sampler, problems):
     assert first[0] != first[1]  # the n samples of one problem differ
 
 
+def test_logprobs_false_returns_the_same_samples_without_logprobs(sampler, problems):
+    params = SamplingParams(max_tokens=8, seed=11)
+    with_lp = sampler.generate(problems, n=2, params=params)
+    without = sampler.generate(problems, n=2, params=params.model_copy(update={"logprobs": False}))
+    assert [c.token_ids for g in without for c in g.completions] == [c.token_ids for g in with_lp for c in g.completions]
+    assert all(c.sample_logprobs is None for g in without for c in g.completions)
+    assert all(c.sample_logprobs is not None for g in with_lp for c in g.completions)
+
+
 def test_min_tokens_forces_the_length(sampler, problems):
     groups = sampler.generate(problems, n=2, params=SamplingParams(max_tokens=10, min_tokens=10, seed=5))
     assert {(len(c.token_ids), c.finish_reason) for g in groups for c in g.completions} == {(10, "length")}

@@ -41,6 +41,8 @@ def test_one_step_of_each_algorithm_updates_the_policy_and_logs_metrics(tmp_path
         else:
             assert changed and math.isfinite(row["loss"])
         assert trainer.metrics.read()[0]["step"] == 1
+        # no algorithm reads the sampler's log-probs: training does not ask for them
+        assert all(c.sample_logprobs is None for g in trainer.last_groups for c in g.completions)
     finally:
         trainer.close()
 
