@@ -37,8 +37,13 @@ class SamplerConfig(BaseModel):
     )
     max_model_len: int = Field(1024, ge=16, description="vLLM context length (prompt + completion).")
     max_num_batched_tokens: int | None = Field(
-        None, ge=16, description="vLLM tokens per engine step (None: vLLM's default). On CPU, seeded requests are "
-        "sent in waves that fit one step (see sampling/vllm_backend.py), so a larger value means fewer waves.",
+        None, ge=16, description="vLLM tokens per engine step (None: vLLM's default). On CPU, with seed_per_request, "
+        "requests are sent in waves that fit one step (see sampling/vllm_backend.py), so a larger value means fewer waves.",
+    )
+    seed_per_request: bool = Field(
+        False, description="vLLM: give every request its own seed, so a problem's samples do not depend on the rest "
+        "of the batch (slower on CPU, where such requests go in waves). False: one seed per generate call seeds the "
+        "engine's generator; samples repeat for the same problems, n and engine settings.",
     )
     tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallelism (GPUs per engine).")
     data_parallel_size: int = Field(1, ge=1, description="vLLM data-parallel engines.")

@@ -8,7 +8,10 @@ hung call can time out instead of hanging the run; see `sampling/deadline.py`.
 - Log-probs: the engine runs with `logprobs_mode="processed_logprobs"` and each request asks for
   `logprobs=0`, which returns exactly the chosen token's log-prob after temperature/top-k/top-p
   (unless `params.logprobs` is False: the trainer does not ask, and vLLM skips that work).
-- Seeds: problem i gets `seed + i * n`; vLLM gives its n children `seed + i * n + j`.
+- Seeds: by default one seed per generate call: the engine samples from torch's generator, which is seeded
+  for the call and restored after it (`_seeded`), so a call repeats for the same problems, n and engine
+  settings. `seed_per_request`: problem i gets `seed + i * n` and vLLM gives its n children
+  `seed + i * n + j` (independent of the rest of the batch; on CPU such requests go in waves, `_waves`).
 - Full sync: `collective_rpc("reload_weights", weights_iterator=...)`, vLLM's in-place layerwise
   reload (it re-runs each layer's post-load processing, e.g. CPU weight packing). A tied LM head
   is re-processed after it (the reload only re-processes the embedding it shares its weight with).
@@ -25,6 +28,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from transformers import AutoTokenizer
@@ -104,8 +108,9 @@ class VLLMSampler(Sampler):
         prompts = [prompt_token_ids(self.tokenizer, p) for p in problems]
         requests = [self._request(p, ids, i, n, params) for i, (p, ids) in enumerate(zip(problems, prompts))]
         outputs = []
+        call_seed = None if self.cfg.seed_per_request else params.seed
         for wave in self._waves(requests):
-            outputs += self.engine.call("vLLM generate", lambda wave=wave: self._run(wave), self.timeout_s)
+            outputs += self.engine.call("vLLM generate", lambda wave=wave: self._run(wave, call_seed), self.timeout_s)
         groups = []
         for problem, ids, out in zip(problems, prompts, outputs):
             group = Group(problem=problem)
@@ -169,14 +174,20 @@ class VLLMSampler(Sampler):
             max_tokens=max_tokens,
             min_tokens=min(params.min_tokens, max_tokens),
             stop=list(params.stop) or None,
-            seed=None if params.seed is None else params.seed + i * n,
+            seed=None if params.seed is None or not self.cfg.seed_per_request else params.seed + i * n,
             logprobs=0 if params.wants_logprobs() else None,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
         return {"prompt_token_ids": ids}, sp
 
-    def _run(self, requests):
+    def _run(self, requests, seed: int | None = None):
         """Step the engine ourselves so the deadline can abort requests between steps."""
+        if seed is None:
+            return self._step_until_done(requests)
+        with _seeded(seed):
+            return self._step_until_done(requests)
+
+    def _step_until_done(self, requests):
         deadline = time.monotonic() + self.timeout_s
         engine = self.llm.llm_engine
         ids = self.llm.enqueue(
@@ -279,3 +290,15 @@ def _refresh_tied_lm_head(model) -> None:
         return
     if any(m is not head and getattr(m, "weight", None) is weight for m in model.modules()):
         head.quant_method.process_weights_after_loading(head)
+
+
+@contextmanager
+def _seeded(seed: int):
+    """torch's generators seeded for one generate call (vLLM samples unseeded requests from them), and put back
+    after it, so the trainer's random state is what it was."""
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

