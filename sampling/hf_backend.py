@@ -1,10 +1,10 @@
-"""Sampling with transformers `generate`: the fallback backend, and the reference for the vLLM one.
+"""Sampling with the model in transformers: the fallback backend, and the reference for the vLLM one.
 
-Rows (prompt x sample) are generated in batches of `hf_batch_size` with left padding. Temperature,
-top-k and top-p are applied by our own processor list, ending in `_ChosenLogprobs`, so the recorded
-log-probs are those of the distribution actually sampled from (as vLLM's "processed_logprobs") while
-only one step of scores is held at a time. A stopping criterion ends rows at a stop string (only
-after `min_tokens`, as vLLM does) and the whole batch at the deadline.
+Our own KV-cached decode loop (`sampling/hf_decode.py`): chunks of prompts, each prompt prefilled once for
+its n samples and finished rows dropped from the batch as they end. EOS is masked before `min_tokens`;
+temperature, top-k and top-p follow; the recorded log-probs are those of the distribution actually sampled
+from (as vLLM's "processed_logprobs"). Stop strings end a row (only after `min_tokens`, as vLLM does);
+the deadline ends the call.
 
 Seeds: `params.seed` seeds torch's RNG (forked, so the trainer's RNG is untouched) once per
 generate call; the samples are reproducible for the same problems, n and batch size, not per row.
@@ -20,73 +20,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    LogitsProcessor,
-    LogitsProcessorList,
-    StoppingCriteria,
-    StoppingCriteriaList,
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from data.problem import Problem
 from sampling.base import NamedTensors, Sampler
 from sampling.config import SamplerConfig, SamplingParams
 from sampling.deadline import EngineThread
-from sampling.errors import SamplerError, SamplerTimeout
+from sampling.errors import SamplerError
+from sampling.hf_decode import Row, decode
 from sampling.lora import LoraAdapter
 from sampling.preflight import check_model_files
 from sampling.prompts import cut_at_stop, prompt_token_ids
 from sampling.types import Completion, Group
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-class _ChosenLogprobs(LogitsProcessor):
-    """Keeps one step of final scores; at the next call reads off the token that was chosen."""
-
-    def __init__(self):
-        self.prev: torch.Tensor | None = None  # log-softmax of the previous step's scores
-        self.steps: list[torch.Tensor] = []
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self.take(input_ids[:, -1])
-        self.prev = torch.log_softmax(scores.float(), dim=-1)
-        return scores
-
-    def take(self, chosen: torch.Tensor) -> None:
-        if self.prev is not None:
-            self.steps.append(self.prev.gather(1, chosen[:, None].to(self.prev.device))[:, 0].cpu())
-            self.prev = None
-
-
-class _StopAndDeadline(StoppingCriteria):
-    def __init__(self, tokenizer, prompt_len: int, stop: list[str], min_tokens: int, deadline: float):
-        self.tokenizer, self.prompt_len, self.stop = tokenizer, prompt_len, stop
-        self.min_tokens, self.deadline = min_tokens, deadline
-        self.window = max((len(s) for s in stop), default=0) + 8  # tokens: a stop string ends in the newest one
-        self.ended: dict[int, int] = {}  # row -> generated length when a stop string appeared
-        self.timed_out = False
-
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        if time.monotonic() > self.deadline:
-            self.timed_out = True
-            return done | True
-        n_gen = input_ids.shape[1] - self.prompt_len
-        if not self.stop or n_gen < max(self.min_tokens, 1):
-            return done
-        first = self.prompt_len + max(self.min_tokens, n_gen - self.window)
-        for row in range(input_ids.shape[0]):
-            if row not in self.ended:
-                tail = self.tokenizer.decode(input_ids[row, first:], skip_special_tokens=True)
-                if any(s in tail for s in self.stop):
-                    self.ended[row] = n_gen
-            done[row] = row in self.ended
-        return done
 
 
 class HFSampler(Sampler):
@@ -116,65 +63,36 @@ class HFSampler(Sampler):
         for p, ids in zip(problems, prompts):
             if len(ids) >= self.cfg.max_model_len:
                 raise SamplerError(f"problem {p.id}: prompt has {len(ids)} tokens >= max_model_len={self.cfg.max_model_len}")
-        rows = [(i, ids) for i, ids in enumerate(prompts) for _ in range(n)]
         deadline = time.monotonic() + self.timeout_s
-        out = self.engine.call("hf generate", lambda: self._generate_rows(rows, params, deadline), self.timeout_s)
+        out = self.engine.call("hf generate", lambda: self._generate_rows(prompts, n, params, deadline), self.timeout_s)
         groups = [Group(problem=p) for p in problems]
-        for (i, ids), (tokens, logprobs, stopped) in zip(rows, out):
-            groups[i].completions.append(self._completion(problems[i], ids, tokens, logprobs, stopped, params))
+        for k, row in enumerate(out):
+            i = k // n
+            groups[i].completions.append(
+                self._completion(problems[i], prompts[i], row.tokens, row.logprobs, row.stopped, params)
+            )
         return groups
 
-    def _generate_rows(self, rows, params: SamplingParams, deadline: float):
-        out = []
+    def _generate_rows(self, prompts: list[list[int]], n: int, params: SamplingParams, deadline: float) -> list[Row]:
+        """n rows per prompt, in prompt order; prompts go in chunks of about `hf_batch_size // n` (at least one)."""
+        out: list[Row] = []
+        per_chunk = max(1, self.cfg.hf_batch_size // n)
         with _eval_mode(self.model), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
-            for start in range(0, len(rows), self.cfg.hf_batch_size):
-                out += self._generate_batch([ids for _, ids in rows[start : start + self.cfg.hf_batch_size]], params, deadline)
+            for start in range(0, len(prompts), per_chunk):
+                chunk = prompts[start : start + per_chunk]
+                max_new = min(params.max_tokens, self.cfg.max_model_len - max(map(len, chunk)))
+                out += decode(self.model, chunk, n, params, max_new, pad_id=self.pad_id, eos_ids=self.eos_ids,
+                              stop_hit=self._stop_hit(params.stop), deadline=deadline, timeout_s=self.timeout_s)
         return out
 
-    @torch.no_grad()
-    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, deadline: float):
-        width = max(map(len, prompts))
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            mask[row, width - len(ids) :] = 1
-        max_new = min(params.max_tokens, self.cfg.max_model_len - width)
-        recorder = _ChosenLogprobs()
-        greedy = params.temperature == 0.0
-        warpers = [] if greedy else _warpers(params)
-        stopper = _StopAndDeadline(self.tokenizer, width, params.stop, params.min_tokens, deadline)
-        seqs = self.model.generate(
-            input_ids=input_ids.to(self.device),
-            attention_mask=mask.to(self.device),
-            do_sample=not greedy,
-            temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, num_beams=1,  # ours, or none
-            max_new_tokens=max_new,
-            min_new_tokens=min(params.min_tokens, max_new),
-            eos_token_id=sorted(self.eos_ids),
-            pad_token_id=self.pad_id,
-            logits_processor=LogitsProcessorList([*warpers, recorder]),
-            stopping_criteria=StoppingCriteriaList([stopper]),
-        )
-        if stopper.timed_out:
-            raise SamplerTimeout(f"hf generate exceeded timeout_s={self.timeout_s:.0f}; stopped cleanly")
-        gen = seqs[:, width:].cpu()
-        if gen.shape[1] > len(recorder.steps):  # the last chosen token has no following call
-            recorder.take(seqs[:, -1])
-        logprobs = torch.stack(recorder.steps, dim=1) if recorder.steps else torch.zeros(len(prompts), 0)
-        results = []
-        for row in range(len(prompts)):
-            tokens = gen[row].tolist()
-            end, stopped = len(tokens), False
-            eos_at = next((t for t, tok in enumerate(tokens) if tok in self.eos_ids and t >= params.min_tokens), None)
-            if eos_at is not None:
-                end, stopped = eos_at + 1, True
-            if row in stopper.ended and stopper.ended[row] <= end:
-                end, stopped = stopper.ended[row], True
-            results.append((tokens[:end], logprobs[row, :end].tolist(), stopped))
-        return results
+    def _stop_hit(self, stop: list[str]):
+        def hit(tokens: list[int], since: int) -> bool:
+            tail = self.tokenizer.decode(tokens[since:], skip_special_tokens=True)
+            return any(s in tail for s in stop)
+
+        return hit
 
     def _completion(self, problem, prompt_ids, tokens, logprobs, stopped, params) -> Completion:
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
@@ -253,13 +171,3 @@ def _eval_mode(model: torch.nn.Module):
     finally:
         model.train(was_training)
 
-
-def _warpers(params: SamplingParams) -> list[LogitsProcessor]:
-    warpers: list[LogitsProcessor] = []
-    if params.temperature != 1.0:
-        warpers.append(TemperatureLogitsWarper(params.temperature))
-    if params.top_k > 0:
-        warpers.append(TopKLogitsWarper(params.top_k))
-    if params.top_p < 1.0:
-        warpers.append(TopPLogitsWarper(params.top_p))
-    return warpers

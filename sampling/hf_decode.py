@@ -1,0 +1,93 @@
+"""The hf backend's decode loop: each prompt prefilled once for its n samples, finished rows dropped.
+
+transformers `generate` with n copies of a prompt prefills the prompt n times and keeps every row of a
+batch in the forward until the batch's longest row ends. Here a chunk of prompts is prefilled once
+(left-padded), its KV cache and last logits are repeated n times, and after every token the rows that
+ended (EOS after `min_tokens`, a stop string, `max_tokens`) leave the batch and the cache. The tokens and
+their probabilities are those of `generate` with the same processors: EOS masked before `min_tokens`,
+then temperature, top-k, top-p; greedy at temperature 0. The recorded log-prob of a token is taken under
+that processed distribution (vLLM's "processed_logprobs").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache, TopKLogitsWarper, TopPLogitsWarper
+
+from sampling.config import SamplingParams
+from sampling.errors import SamplerTimeout
+
+
+@dataclass
+class Row:
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    stopped: bool = False  # ended by EOS or a stop string (else by the length limit)
+
+
+def processed_scores(logits: torch.Tensor, step: int, params: SamplingParams, eos_ids: list[int]) -> torch.Tensor:
+    """Next-token scores [rows, V] after the processors, in the order `generate` applies them."""
+    scores = logits.float()
+    if step < params.min_tokens:
+        scores[:, eos_ids] = float("-inf")
+    if params.temperature not in (0.0, 1.0):
+        scores = scores / params.temperature
+    if params.temperature != 0.0 and params.top_k > 0:
+        scores = TopKLogitsWarper(params.top_k)(None, scores)
+    if params.temperature != 0.0 and params.top_p < 1.0:
+        scores = TopPLogitsWarper(params.top_p)(None, scores)
+    return scores
+
+
+@torch.no_grad()
+def decode(model, prompts: list[list[int]], n: int, params: SamplingParams, max_new: int, *, pad_id: int,
+           eos_ids: set[int], stop_hit, deadline: float, timeout_s: float) -> list[Row]:
+    """n samples for each of `prompts` (rows in prompt order, n per prompt). `stop_hit(tokens, since)` says
+    whether a stop string appears in the text of `tokens[since:]` (only the newest tokens are passed)."""
+    device = next(model.parameters()).device
+    width = max(map(len, prompts))
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for r, p in enumerate(prompts):
+        ids[r, width - len(p):] = torch.tensor(p)
+        mask[r, width - len(p):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    cache = DynamicCache()
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0),
+                   past_key_values=cache, use_cache=True).logits[:, -1]
+    logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
+    cache.batch_repeat_interleave(n)
+    rows = [Row() for _ in range(len(prompts) * n)]
+    active = torch.arange(len(rows))  # rows still in the batch, in batch order
+    eos = sorted(eos_ids)
+    window = max((len(s) for s in params.stop), default=0) + 8  # tokens: a stop string ends in the newest one
+    for step in range(max_new):
+        if time.monotonic() > deadline:
+            raise SamplerTimeout(f"hf generate exceeded timeout_s={timeout_s:.0f}; stopped cleanly")
+        scores = processed_scores(logits, step, params, eos)
+        chosen = scores.argmax(-1) if params.temperature == 0.0 else torch.multinomial(scores.softmax(-1), 1)[:, 0]
+        logp = torch.log_softmax(scores, -1).gather(1, chosen[:, None])[:, 0]
+        keep = []
+        for b, (r, tok, lp) in enumerate(zip(active.tolist(), chosen.tolist(), logp.tolist())):
+            row = rows[r]
+            row.tokens.append(tok)
+            row.logprobs.append(lp)
+            if tok in eos_ids and step >= params.min_tokens:
+                row.stopped = True
+            elif params.stop and step + 1 > params.min_tokens and stop_hit(row.tokens, max(params.min_tokens, step + 1 - window)):
+                row.stopped = True
+            else:
+                keep.append(b)
+        if not keep or step == max_new - 1:
+            break
+        if len(keep) < len(active):
+            index = torch.tensor(keep, device=device)
+            cache.batch_select_indices(index)
+            mask, chosen, active = mask[index], chosen[index], active[torch.tensor(keep)]
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+        logits = model(input_ids=chosen[:, None], attention_mask=mask, position_ids=mask.sum(1, keepdim=True) - 1,
+                       past_key_values=cache, use_cache=True).logits[:, -1]
+    return rows
