@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0] or ".").resolve() == REPO / "bench":
     sys.path[0] = str(REPO)  # run as `python bench/grpo_vs_trl.py`: bench/sampling.py must not shadow `sampling`
 RECIPE = REPO / "configs" / "arith_grpo.yaml"
-SIDES = ["rlvr", "trl", "trl+reload", "rlvr+eager-logprobs", "rlvr+merged-sync", "rlvr+hf-batch"]
+SIDES = ["rlvr", "trl", "trl+reload", "rlvr+eager-logprobs", "rlvr+merged-sync"]
 
 
 # ---- the rlvr side --------------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def rlvr_overrides(spec: dict, run_dir: str) -> list[str]:
         f"train.optim.micro_batch_size={spec['micro_batch']}", f"train.checkpoint.dir={run_dir}",
         f"train.checkpoint.every={spec['steps'] + 1}",
     ]
-    if spec.get("variant") == "rlvr+hf-batch":  # proposal check: one generate call for the step's P x G rows
+    if spec["backend"] == "hf":  # the step's P x G rows decoded together, as TRL generates its whole batch at once
         o.append(f"sampler.hf_batch_size={spec['prompts'] * spec['group']}")
     if spec["lora"]:
         o += [f"model.lora.r={spec['lora_r']}", f"model.lora.alpha={spec['lora_alpha']}"]
@@ -245,8 +245,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             for side in args.sides:
                 if side in ("trl+reload", "rlvr+eager-logprobs") and backend != "vllm" or \
-                        side == "rlvr+merged-sync" and not (args.lora and backend == "vllm") or \
-                        side == "rlvr+hf-batch" and backend != "hf":
+                        side == "rlvr+merged-sync" and not (args.lora and backend == "vllm"):
                     continue
                 print(f"running {side} / {backend} ({'LoRA' if args.lora else 'full'}) #{repeat + 1} ...", flush=True)
                 results.append(run_worker(side, spec, args.timeout))

@@ -49,5 +49,8 @@ class SamplerConfig(BaseModel):
     data_parallel_size: int = Field(1, ge=1, description="vLLM data-parallel engines.")
     enforce_eager: bool = Field(True, description="Skip CUDA-graph/compile capture (saves ~60 s start-up on CPU).")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Engine dtype.")
-    hf_batch_size: int = Field(64, ge=1, description="Prompts x samples per generate call in the hf backend.")
+    hf_batch_size: int = Field(
+        256, ge=1, description="hf backend: rows (prompts x samples) decoded together. Rows that end leave the "
+        "batch, so larger is faster until the KV cache of that many rows no longer fits.",
+    )
     timeout_s: float = Field(600.0, gt=0, description="A generate or weight sync taking longer fails the step.")
