@@ -1,16 +1,17 @@
 """Log-probs of a group's completions with the shared prompt computed once (prefix sharing in training).
 
 GRPO's G completions of one prompt all start with the same tokens. Instead of G rows of `prompt + completion`,
-a group becomes ONE row:
+each group is written once, and all groups of a micro-batch go back to back into ONE row, without padding:
 
-    tokens    p0 p1 p2 | a0 a1 a2 | b0 b1 | ...        prompt once, then every completion
-    positions  0  1  2 |  3  4  5 |  3  4 | ...        each completion continues the prompt's positions
+    tokens    p0 p1 p2 | a0 a1 a2 | b0 b1 | q0 q1 | c0 ...     prompt once, then every completion; next group
+    positions  0  1  2 |  3  4  5 |  3  4 |  0  1 |  2 ...     each completion continues its prompt's positions
 
-with a block attention mask: prompt tokens are causal among themselves, and a completion's token sees the
-prompt and the earlier tokens of its own completion only. Each completion therefore gets exactly the
-activations it gets in its own row, and the forward/backward cost drops from G * (P + C) to P + G * C tokens.
-Completion token j of a completion starting at column s is predicted by column s + j - 1, except j = 0,
-predicted by the last prompt column (shared by all completions).
+with a block attention pattern: prompt tokens are causal among themselves, and a completion's token sees its
+prompt and the earlier tokens of its own completion only (trainers/segment_attention.py computes only those
+scores). Each completion therefore gets exactly the activations it gets in its own row, and the
+forward/backward cost drops from G * (P + C) to P + G * C tokens. Completion token j of a completion starting
+at column s is predicted by column s + j - 1, except j = 0, predicted by the prompt's last column (shared by
+the group's completions).
 
 `grouped_logprobs` returns [B, T] in the layout of `trainers.logprobs.Batch` (row r = batch row r), so the
 losses are unchanged. `micro_batches` is what callers iterate: packed groups when prompts are shared, the
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor
 
 from trainers.logprobs import Batch, selected_logprobs, token_logprobs
+from trainers.segment_attention import plan_segments, segment_attention, supports_segments
 
 
 def group_micro_batches(prompts: list[list[int]], micro_batch_size: int) -> list[list[list[int]]] | None:
@@ -64,58 +66,65 @@ def micro_batches(batch: Batch, micro_batch_size: int, share_prompts: bool = Tru
 
 
 def _pack(batch: Batch, groups: list[list[int]]):
-    """Packed input ids, positions, 4-D boolean mask, and for every (row, token) the column predicting it."""
-    width = max(len(batch.prompts[g[0]]) + sum(len(batch.completions[r]) for r in g) for g in groups)
-    n = len(groups)
-    ids = torch.full((n, width), batch.pad_id, dtype=torch.long)
-    pos = torch.zeros((n, width), dtype=torch.long)
-    segment = torch.full((n, width), -2, dtype=torch.long)  # -1 prompt, k completion k of the group, -2 pad
-    sources = []  # (row of the batch, packed row, predicting columns)
-    for i, g in enumerate(groups):
+    """All `groups` in ONE packed row, no padding: input ids [1, N], positions [1, N], the segments
+    (prefix columns, own columns) -- a prompt has no prefix, a completion has its prompt's columns -- and for
+    every batch row (row, predicting columns of its completion tokens)."""
+    ids, pos, segments, sources = [], [], [], []
+    for g in groups:
         prompt = batch.prompts[g[0]]
-        p = len(prompt)
-        ids[i, :p] = torch.tensor(prompt)
-        pos[i, :p] = torch.arange(p)
-        segment[i, :p] = -1
-        start = p
-        for k, r in enumerate(g):
+        p, start = len(prompt), len(ids)
+        prompt_cols = list(range(start, start + p))
+        ids += prompt
+        pos += range(p)
+        segments.append(([], prompt_cols))
+        for r in g:
             c = batch.completions[r]
-            if c:
-                ids[i, start : start + len(c)] = torch.tensor(c)
-                pos[i, start : start + len(c)] = torch.arange(p, p + len(c))
-                segment[i, start : start + len(c)] = k
-            sources.append((r, i, [p - 1] + list(range(start, start + len(c) - 1))))
-            start += len(c)
-    q, k = segment[:, :, None], segment[:, None, :]
-    causal = torch.ones(width, width, dtype=torch.bool).tril()
-    same = (q == k) & (q != -2)
-    sees_prompt = (k == -1) & (q >= 0)
-    mask = (causal & same) | sees_prompt | torch.eye(width, dtype=torch.bool)  # pads see themselves: no NaN rows
-    return ids, pos, mask[:, None], sources
+            own = list(range(len(ids), len(ids) + len(c)))
+            ids += c
+            pos += range(p, p + len(c))
+            segments.append((prompt_cols, own))
+            sources.append((r, [prompt_cols[-1]] + own[:-1]))
+    return torch.tensor([ids]), torch.tensor([pos]), segments, sources
+
+
+def _dense_mask(segments: list[tuple[list[int], list[int]]], length: int) -> Tensor:
+    """[1, 1, N, N] boolean mask of the segments' pattern, for attention implementations that take a mask."""
+    mask = torch.zeros((length, length), dtype=torch.bool)
+    for prefix, own in segments:
+        if own:
+            rows = torch.tensor(own)
+            if prefix:
+                mask[rows[:, None], torch.tensor(prefix)[None, :]] = True
+            mask[rows[:, None], rows[None, :]] = torch.ones(len(own), len(own), dtype=torch.bool).tril()
+    return mask[None, None]
 
 
 def grouped_logprobs(model: torch.nn.Module, batch: Batch, groups: list[list[int]], temperature: float = 1.0) -> tuple[Tensor, list[int]]:
     """Log-probs [len(rows), T] for the rows of `groups` (each group: rows of `batch` sharing one prompt), in
-    the order of the flattened groups, T = `batch`'s completion width; and that row order. With gradient."""
+    the order of the flattened groups, T = `batch`'s completion width; and that row order. With gradient.
+    Block-sparse segment attention where the model allows it (trainers/segment_attention.py), else a dense
+    [N, N] mask."""
     device = next(model.parameters()).device
-    ids, pos, mask, sources = _pack(batch, groups)
-    logits = model(
-        input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device), use_cache=False
-    ).logits
+    ids, pos, segments, sources = _pack(batch, groups)
+    inputs = dict(input_ids=ids.to(device), position_ids=pos.to(device), use_cache=False)
+    if supports_segments(model):
+        with segment_attention(model):
+            logits = model(**inputs, rlvr_segments=plan_segments(segments, ids.shape[1]).to(device)).logits
+    else:
+        logits = model(**inputs, attention_mask=_dense_mask(segments, ids.shape[1]).to(device)).logits
     if temperature != 1.0:
         logits = logits.float() / temperature
     width_c = batch.completion_ids.shape[1]
-    packed_row, column, out_row, out_col, targets = [], [], [], [], []
-    for j, (r, i, cols) in enumerate(sources):
+    column, out_row, out_col, targets = [], [], [], []
+    for j, (r, cols) in enumerate(sources):
         c = batch.completions[r]
-        packed_row += [i] * len(c)
         column += cols[: len(c)]
         out_row += [j] * len(c)
         out_col += range(len(c))
         targets += c
     out = torch.zeros((len(sources), width_c), dtype=torch.float32, device=device)
     if targets:
-        picked = logits[torch.tensor(packed_row, device=device), torch.tensor(column, device=device)]
+        picked = logits[0, torch.tensor(column, device=device)]
         logp = selected_logprobs(picked, torch.tensor(targets, device=device))
         out = out.index_put((torch.tensor(out_row, device=device), torch.tensor(out_col, device=device)), logp)
-    return out, [r for r, _, _ in sources]
+    return out, [r for r, _ in sources]
