@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from verifiers.code_harness import TestsFailed, run_tests
+from verifiers.code_harness import TestsFailed, run_tests, setup_needs_program
 from verifiers.sandbox import CandidateError, Limits, Sandbox, SandboxDied, SandboxTimeout
 from verifiers.verdict import Verdict
 
@@ -87,7 +87,7 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
     limits = Limits(wall_s=opts.wall_s, cpu_s=opts.cpu_s, memory_mb=opts.memory_mb, nproc=opts.nproc,
                     fsize_mb=opts.fsize_mb, isolate=opts.isolate, hide=tuple(opts.hide))
     try:
-        with Sandbox(program.replace("\x00", ""), setup, limits) as box:
+        with Sandbox(program.replace("\x00", ""), setup, limits, setup_last=setup_needs_program(setup)) as box:
             detail["isolated"] = box.isolated
             calls = run_tests(box, tests, setup, prefix, entry_point)
         return Verdict(1.0, "correct", {**detail, "rule": "all_tests_passed", "calls": calls})

@@ -51,6 +51,15 @@ def free_names(code: str) -> set[str]:
     return loaded - bound - set(dir(builtins))
 
 
+def setup_needs_program(setup: str) -> bool:
+    """Whether test setup reads names that only the program defines (MBPP/367 and /927 build trees of the
+    solution's `Node` class): such setup runs in the sandbox after the program, not in the judge."""
+    try:
+        return bool(free_names(setup) - set(sys.stdlib_module_names))
+    except SyntaxError:  # reported when the judge compiles it
+        return False
+
+
 def first_called(code: str) -> str | None:
     """`f` in the first `assert f(...) ...` of MBPP-style tests: the function under test even when it shadows a
     builtin (MBPP/126 defines `sum`). Only this one builtin name may be taken from the program, so a program
@@ -97,7 +106,7 @@ def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: st
     """
     compiled = compile(tests, "<tests>", "exec")
     judge: dict = {"__name__": "__rlvr_judge__"}
-    if setup:
+    if setup and not setup_needs_program(setup):  # otherwise it ran in the sandbox, after the program
         exec(compile(setup, "<setup>", "exec"), judge)
     if prefix:
         with contextlib.suppress(Exception):
@@ -112,6 +121,8 @@ def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: st
         raise NameError(f"the program does not define {entry_point!r}")
     for name in present:
         judge[name] = _proxy(box, name)
+    if set(wanted) - present:  # data the tests read from the program or its late setup (e.g. MBPP/367's trees)
+        judge.update(box.values(sorted(set(wanted) - present)))
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             exec(compiled, judge)

@@ -81,8 +81,9 @@ class CandidateError(SandboxError):
 class Sandbox:
     """One program in one sandboxed process; a context manager so the process tree is always killed."""
 
-    def __init__(self, program: str, setup: str = "", limits: Limits = Limits()):
-        self.program, self.setup, self.limits = program, setup, limits
+    def __init__(self, program: str, setup: str = "", limits: Limits = Limits(), *, setup_last: bool = False):
+        """`setup` runs before `program`, or after it with `setup_last` (setup that uses the program's names)."""
+        self.program, self.setup, self.limits, self.setup_last = program, setup, limits, setup_last
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None  # host pid of the program process (PID 1 of its namespace)
         self.isolated = False
@@ -118,7 +119,7 @@ class Sandbox:
     def _start(self) -> None:
         lim = self.limits
         header = {
-            "program": self.program, "setup": self.setup, "isolate": lim.isolate, "workdir": self._workdir,
+            "program": self.program, "setup": self.setup, "setup_last": self.setup_last, "isolate": lim.isolate, "workdir": self._workdir,
             "hide": [p for p in lim.hide if p], "tmpfs_mb": lim.tmpfs_mb,
             "limits": {"cpu_s": lim.cpu_s, "memory_mb": lim.memory_mb, "fsize_mb": lim.fsize_mb, "nproc": lim.nproc},
         }
@@ -156,6 +157,12 @@ class Sandbox:
         """Which of `names` the program defines as callables."""
         self._write(json.dumps(["names", list(names)]))
         return set(self._reply())
+
+    def values(self, names: list[str]) -> dict[str, Any]:
+        """The program's non-callable globals among `names`: builtin values, or `RemoteRef` handles to objects
+        that stay in the sandbox (and can only be passed back to its functions)."""
+        self._write(json.dumps(["values", list(names)]))
+        return self._reply()
 
     def call(self, name: str, args: tuple = (), kwargs: dict | None = None) -> Any:
         """Call `name(*args, **kwargs)` in the program; returns a builtin value or raises a SandboxError."""

@@ -3,8 +3,10 @@
     python -I -S sandbox_child.py WIRE_PY REQ_FD RES_FD
 
 Stdlib only (no site-packages). It reads a JSON header line from REQ_FD, isolates itself, drops privileges,
-executes `setup` then the program, and then answers calls (["call", name, args, kwargs]) on RES_FD with
-["ok", value] or ["raise", type, message]. It never decides pass/fail: the judge in the parent does.
+executes `setup` then the program (the program first when the header says `setup_last`: setup that builds
+objects of the program's classes), and then answers calls (["call", name, args, kwargs]) on RES_FD with
+["ok", value] or ["raise", type, message], and ["values", names] with the program's non-callable globals of
+those names (objects that cannot be sent stay in the sandbox as handles). It never decides pass/fail: the judge in the parent does.
 
 Isolation, when started as root with namespaces available (else the best-effort fallback in `_fallback_guard`):
 new mount + network + PID namespaces; this process stays outside as a supervisor that reports the program
@@ -121,6 +123,15 @@ def _serve(req, res_fd: int, ns: dict, wire) -> None:
         if msg[0] == "names":
             _send(res_fd, [], wire, encoded=wire.encode([n for n in msg[1] if callable(ns.get(n))]))
             continue
+        if msg[0] == "values":
+            try:
+                out = wire.encode({n: ns[n] for n in msg[1] if n in ns and not callable(ns[n])}, store)
+                if len(out) > wire.MAX_LINE_BYTES - 16:
+                    raise OverflowError("values too large to send")
+                _send(res_fd, [], wire, encoded=out)
+            except BaseException as e:  # noqa: BLE001 - reported to the judge like a raising call
+                _send(res_fd, ["raise", type(e).__name__, str(e)[:500]], wire)
+            continue
         if msg[0] != "call":
             break
         try:
@@ -169,8 +180,9 @@ def main() -> None:
         _drop_privileges(uid)
     ns = {"__name__": "__sandbox__", "__builtins__": builtins}
     try:
-        exec(compile(hdr["setup"], "<setup>", "exec"), ns)
-        exec(compile(hdr["program"], "<program>", "exec"), ns)
+        parts = [("<setup>", hdr["setup"]), ("<program>", hdr["program"])]
+        for name, code in parts[::-1] if hdr.get("setup_last") else parts:
+            exec(compile(code, name, "exec"), ns)
     except BaseException as e:  # noqa: BLE001 - a program that fails to load is reported, not raised
         where = f" (line {e.lineno})" if isinstance(e, SyntaxError) else ""
         _send(res_fd, ["load_error", type(e).__name__, f"{e}{where}"[-1500:]], wire)

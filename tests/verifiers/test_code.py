@@ -87,6 +87,29 @@ def test_objects_stay_in_the_sandbox_as_handles():
     assert verify(prog, ref).status == "correct"
 
 
+_TREE = "class Node:\n    def __init__(s, v):\n        s.v, s.left = v, None\n"
+
+
+def test_setup_that_builds_the_programs_objects_runs_after_the_program():
+    """MBPP/367 and /927: setup builds trees of the solution's own Node class; the tests pass them back."""
+    setup = "root = Node(1)\nroot.left = Node(2)\nleaf = Node(7)"
+    ref = {"tests": "assert depth(root) == 2\nassert depth(leaf) == 1", "entry_point": None, "setup": setup,
+           "prompt_prefix": ""}
+    depth = "def depth(n):\n    return 0 if n is None else 1 + depth(n.left)\n"
+    assert verify(_TREE + depth, ref).status == "correct"
+    assert verify(_TREE + depth.replace("1 + ", "2 + "), ref).detail["rule"] == "assertion_failed"
+    missing = verify(depth, ref)  # no Node class: the setup cannot run
+    assert (missing.status, missing.detail["rule"]) == ("wrong", "program_raised") and "Node" in missing.detail["error"]
+
+
+def test_tests_may_read_program_data_but_its_objects_only_as_opaque_handles():
+    ref = {"tests": "assert f() == LIMIT", "entry_point": None, "setup": "", "prompt_prefix": ""}
+    assert verify("LIMIT = 3\ndef f():\n    return 3", ref).status == "correct"
+    assert verify("LIMIT = 4\ndef f():\n    return 3", ref).status == "wrong"
+    forged = "class Any:\n    def __eq__(s, o):\n        return True\nLIMIT = Any()\ndef f():\n    return 3"
+    assert verify(forged, ref).status == "wrong"  # the judge compares a handle, never the program's __eq__
+
+
 def test_bad_reference_is_an_error():
     assert verify("def f(): pass", {"entry_point": "f"}).status == "error"
     assert verify("def f(): pass", "not a dict").status == "error"
@@ -123,7 +146,8 @@ def test_mbpp_reference_solutions_pass():
     path = os.path.join(DATA, "mbpp", "mbpp.jsonl")
     if not os.path.exists(path):
         pytest.skip("MBPP data absent")
-    rows = [json.loads(line) for line in open(path)][10:110]  # test split start
+    every = [json.loads(line) for line in open(path)]
+    rows = every[10:110] + [r for r in every if r["test_setup_code"]]  # test split start; 367 and 927
     spec = [VerifierSpec(name="code")]
     jobs = [(r["code"], {"tests": "\n".join(r["test_list"]), "entry_point": None, "setup": r["test_setup_code"],
                          "prompt_prefix": ""}, spec) for r in rows]
