@@ -15,7 +15,6 @@ import ast
 import builtins
 import contextlib
 import importlib
-import io
 import sys
 
 from verifiers.sandbox import CandidateError, Sandbox
@@ -123,16 +122,22 @@ def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: st
         judge[name] = _proxy(box, name)
     if set(wanted) - present:  # data the tests read from the program or its late setup (e.g. MBPP/367's trees)
         judge.update(box.values(sorted(set(wanted) - present)))
+    # tests that print write nowhere: a judge-local print, not a swap of sys.stdout (other threads keep theirs)
+    judge.setdefault("print", _silent_print)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compiled, judge)
-            if entry_point and callable(judge.get("check")):
-                judge["check"](judge[entry_point])
+        exec(compiled, judge)
+        if entry_point and callable(judge.get("check")):
+            judge["check"](judge[entry_point])
     except AssertionError as e:
         raise TestsFailed(str(e)[:300] or "assertion failed", _test_line(e)) from None
     if box.failure is not None:  # the tests swallowed a timeout/death (e.g. a bare `except:`): still a failure
         raise box.failure
     return box.calls
+
+
+def _silent_print(*args, **kwargs) -> None:
+    if kwargs.get("file") is not None:  # an explicit stream (e.g. sys.stderr) is the tests' choice
+        builtins.print(*args, **kwargs)
 
 
 def _test_line(e: BaseException) -> int | None:

@@ -110,6 +110,30 @@ def test_tests_may_read_program_data_but_its_objects_only_as_opaque_handles():
     assert verify(forged, ref).status == "wrong"  # the judge compares a handle, never the program's __eq__
 
 
+def test_tests_that_print_are_silent_and_other_threads_keep_their_stdout(capsys):
+    import threading
+    import time
+
+    ref = {"tests": "print('noise')\nassert f() == 1\nprint('noise')", "entry_point": None, "setup": "",
+           "prompt_prefix": ""}
+    results = []
+    slow = "import time\ndef f():\n    time.sleep(0.3)\n    return 1"
+    workers = [threading.Thread(target=lambda: results.append(verify(slow, ref).status))
+               for _ in range(3)]
+    for w in workers:
+        w.start()
+    printed = 0
+    while any(w.is_alive() for w in workers):  # this thread prints while the judges run
+        print("main")
+        printed += 1
+        time.sleep(0.001)
+    for w in workers:
+        w.join()
+    out = capsys.readouterr().out
+    assert results == ["correct"] * 3 and "noise" not in out
+    assert out.split() == ["main"] * printed  # none swallowed by a judge's redirect
+
+
 def test_bad_reference_is_an_error():
     assert verify("def f(): pass", {"entry_point": "f"}).status == "error"
     assert verify("def f(): pass", "not a dict").status == "error"
