@@ -50,27 +50,32 @@ class SegmentPlan:
 
 def _split_sizes(shapes: list[tuple[int, int]]) -> list[int]:
     """Bucket sizes over `shapes` (sorted (Lq, Lk) pairs) minimising the padded score area plus a fixed cost
-    per bucket, at most _MAX_BUCKETS buckets."""
+    per bucket, at most _MAX_BUCKETS buckets. Cuts are searched at <= 64 evenly spaced places (O(64^2) work
+    whatever the number of segments)."""
     n = len(shapes)
-    # cost[i][j]: segments i..j-1 in one bucket; best[k][j]: first j segments in k buckets
-    def cost(i: int, j: int) -> int:
-        return (j - i) * max(s[0] for s in shapes[i:j]) * max(s[1] for s in shapes[i:j]) + _BUCKET_COST
-
+    step = -(-n // 64)
+    cuts = list(range(0, n, step)) + [n]
+    # the largest Lq and Lk of each stretch between neighbouring cuts
+    block = [(max(s[0] for s in shapes[a:b]), max(s[1] for s in shapes[a:b])) for a, b in zip(cuts, cuts[1:])]
+    m = len(block)
     inf = float("inf")
-    best = [[inf] * (n + 1) for _ in range(_MAX_BUCKETS + 1)]
-    cut = [[0] * (n + 1) for _ in range(_MAX_BUCKETS + 1)]
+    best = [[inf] * (m + 1) for _ in range(_MAX_BUCKETS + 1)]  # best[k][j]: first j blocks in k buckets
+    back = [[0] * (m + 1) for _ in range(_MAX_BUCKETS + 1)]
     best[0][0] = 0
-    for k in range(1, _MAX_BUCKETS + 1):
-        for j in range(1, n + 1):
-            for i in range(k - 1, j):
-                c = best[k - 1][i] + cost(i, j)
+    for j in range(1, m + 1):
+        lq = lk = 0
+        for i in range(j - 1, -1, -1):  # bucket = blocks i..j-1, maxima grown leftwards
+            lq, lk = max(lq, block[i][0]), max(lk, block[i][1])
+            cost = (cuts[j] - cuts[i]) * lq * lk + _BUCKET_COST
+            for k in range(1, _MAX_BUCKETS + 1):
+                c = best[k - 1][i] + cost
                 if c < best[k][j]:
-                    best[k][j], cut[k][j] = c, i
-    k = min(range(1, min(_MAX_BUCKETS, n) + 1), key=lambda k: best[k][n])
-    sizes, j = [], n
+                    best[k][j], back[k][j] = c, i
+    k = min(range(1, _MAX_BUCKETS + 1), key=lambda k: best[k][m])
+    sizes, j = [], m
     while k > 0:
-        i = cut[k][j]
-        sizes.append(j - i)
+        i = back[k][j]
+        sizes.append(cuts[j] - cuts[i])
         j, k = i, k - 1
     return sizes[::-1]
 

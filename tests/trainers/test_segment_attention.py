@@ -62,6 +62,12 @@ def test_buckets_cover_every_segment_and_never_cost_more_than_one_bucket():
     assert sum(sizes) == len(shapes) and 1 <= len(sizes) <= 4
     assert sizes == [3, 2, 1]  # the three small, the two medium, the long one
     assert _split_sizes([(5, 5)]) == [1]
+    many = sorted((q, q + 30) for q in random.Random(0).choices(range(1, 65), k=600))  # 64 groups of ~9
+    sizes = _split_sizes(many)
+    assert sum(sizes) == 600 and len(sizes) <= 4
+    ends = [sum(sizes[: i + 1]) for i in range(len(sizes))]
+    area = sum((b - a) * many[b - 1][0] * many[b - 1][1] for a, b in zip([0] + ends, ends))
+    assert area < 0.7 * 600 * 64 * 94  # well under one bucket padded to the longest
 
 
 def test_a_plan_must_cover_the_row_exactly_once():
