@@ -80,8 +80,9 @@ def grpo_backward(
 ) -> dict[str, float]:
     """Accumulate GRPO gradients of the whole `batch` into the policy's parameters.
 
-    `share_prompts`: rows with the same prompt (a group) are forwarded as one packed row with the prompt
-    computed once (trainers/shared_prompt.py); same log-probs and gradients, fewer tokens.
+    `share_prompts`: each group's prompt is computed once and a micro-batch's groups go into one unpadded
+    packed row with block-sparse attention (trainers/shared_prompt.py); same log-probs and gradients, fewer
+    tokens and scores.
     `skip_inert`: rows whose gradient is exactly zero are not forwarded at all (`inert_rows`); they still
     count in the loss normaliser, so the update is the one the full batch gives.
 
