@@ -131,15 +131,13 @@ def segment_attention_forward(
     if sliding_window is not None:
         raise ValueError("segment attention does not implement sliding windows")
     heads, dim = query.shape[1], query.shape[3]
-    q = query[0].transpose(0, 1)  # [N, H, D]
-    k = key[0].transpose(0, 1).repeat_interleave(heads // key.shape[1], dim=1)  # GQA: kv head i serves i*rep..
-    v = value[0].transpose(0, 1).repeat_interleave(heads // value.shape[1], dim=1)
+    q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # [N, heads, D]
     parts = []
     for b in rlvr_segments.buckets:
         out = F.scaled_dot_product_attention(
             q[b.queries].transpose(1, 2), k[b.keys].transpose(1, 2), v[b.keys].transpose(1, 2),
-            attn_mask=b.mask, dropout_p=dropout, scale=scaling,
-        )  # [S, H, Lq, D]
+            attn_mask=b.mask, dropout_p=dropout, scale=scaling, enable_gqa=k.shape[1] != heads,
+        )  # [S, H, Lq, D]; GQA: kv head i serves query heads i*rep .. (i+1)*rep-1, never copied
         parts.append(out.transpose(1, 2).reshape(-1, heads, dim)[b.real])
     return torch.cat(parts)[rlvr_segments.order].unsqueeze(0), None
 
