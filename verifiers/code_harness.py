@@ -105,7 +105,7 @@ def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: st
     """
     compiled = compile(tests, "<tests>", "exec")
     judge: dict = {"__name__": "__rlvr_judge__"}
-    if setup and not setup_needs_program(setup):  # otherwise it ran in the sandbox, after the program
+    if setup and not box.setup_last:  # setup that needs the program ran in the sandbox, after it
         exec(compile(setup, "<setup>", "exec"), judge)
     if prefix:
         with contextlib.suppress(Exception):
@@ -120,8 +120,9 @@ def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: st
         raise NameError(f"the program does not define {entry_point!r}")
     for name in present:
         judge[name] = _proxy(box, name)
-    if set(wanted) - present:  # data the tests read from the program or its late setup (e.g. MBPP/367's trees)
-        judge.update(box.values(sorted(set(wanted) - present)))
+    data = sorted(set(wanted) - present)  # what the tests read from the program or its late setup (MBPP/367's trees)
+    if data:
+        judge.update(box.values(data))
     # tests that print write nowhere: a judge-local print, not a swap of sys.stdout (other threads keep theirs)
     judge.setdefault("print", _silent_print)
     try:

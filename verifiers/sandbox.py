@@ -119,7 +119,8 @@ class Sandbox:
     def _start(self) -> None:
         lim = self.limits
         header = {
-            "program": self.program, "setup": self.setup, "setup_last": self.setup_last, "isolate": lim.isolate, "workdir": self._workdir,
+            "program": self.program, "setup": self.setup, "setup_last": self.setup_last, "isolate": lim.isolate,
+            "workdir": self._workdir,
             "hide": [p for p in lim.hide if p], "tmpfs_mb": lim.tmpfs_mb,
             "limits": {"cpu_s": lim.cpu_s, "memory_mb": lim.memory_mb, "fsize_mb": lim.fsize_mb, "nproc": lim.nproc},
         }

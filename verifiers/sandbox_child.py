@@ -6,7 +6,8 @@ Stdlib only (no site-packages). It reads a JSON header line from REQ_FD, isolate
 executes `setup` then the program (the program first when the header says `setup_last`: setup that builds
 objects of the program's classes), and then answers calls (["call", name, args, kwargs]) on RES_FD with
 ["ok", value] or ["raise", type, message], and ["values", names] with the program's non-callable globals of
-those names (objects that cannot be sent stay in the sandbox as handles). It never decides pass/fail: the judge in the parent does.
+those names (objects that cannot be sent stay in the sandbox as handles). It never decides pass/fail: the judge
+in the parent does.
 
 Isolation, when started as root with namespaces available (else the best-effort fallback in `_fallback_guard`):
 new mount + network + PID namespaces; this process stays outside as a supervisor that reports the program
@@ -123,20 +124,14 @@ def _serve(req, res_fd: int, ns: dict, wire) -> None:
         if msg[0] == "names":
             _send(res_fd, [], wire, encoded=wire.encode([n for n in msg[1] if callable(ns.get(n))]))
             continue
-        if msg[0] == "values":
-            try:
-                out = wire.encode({n: ns[n] for n in msg[1] if n in ns and not callable(ns[n])}, store)
-                if len(out) > wire.MAX_LINE_BYTES - 16:
-                    raise OverflowError("values too large to send")
-                _send(res_fd, [], wire, encoded=out)
-            except BaseException as e:  # noqa: BLE001 - reported to the judge like a raising call
-                _send(res_fd, ["raise", type(e).__name__, str(e)[:500]], wire)
-            continue
-        if msg[0] != "call":
+        if msg[0] not in ("call", "values"):
             break
         try:
-            args, kwargs = wire.decode(msg[2], store), wire.decode(msg[3], store)
-            value = ns[msg[1]](*args, **kwargs)
+            if msg[0] == "values":
+                value = {n: ns[n] for n in msg[1] if n in ns and not callable(ns[n])}
+            else:
+                args, kwargs = wire.decode(msg[2], store), wire.decode(msg[3], store)
+                value = ns[msg[1]](*args, **kwargs)
             out = wire.encode(value, store)
             if len(out) > wire.MAX_LINE_BYTES - 16:
                 raise OverflowError("result too large to send")
