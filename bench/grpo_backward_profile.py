@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 
-from trainers.config import GRPOConfig  # noqa: E402
-from trainers.grpo_step import grpo_backward  # noqa: E402
-from trainers.logprobs import make_batch  # noqa: E402
-from trainers.policy import Policy  # noqa: E402
-from trainers.tiny_model import build_tiny_model  # noqa: E402
+from rlvr.trainers.config import GRPOConfig  # noqa: E402
+from rlvr.trainers.grpo_step import grpo_backward  # noqa: E402
+from rlvr.trainers.logprobs import make_batch  # noqa: E402
+from rlvr.trainers.policy import Policy  # noqa: E402
+from rlvr.trainers.tiny_model import build_tiny_model  # noqa: E402
 
 
 def synthetic_batch(vocab: int, groups: int = 32, group_size: int = 8, seed: int = 0):

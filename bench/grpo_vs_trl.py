@@ -29,8 +29,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if sys.path and Path(sys.path[0] or ".").resolve() == REPO / "bench":
-    sys.path[0] = str(REPO)  # run as `python bench/grpo_vs_trl.py`: bench/sampling.py must not shadow `sampling`
 RECIPE = REPO / "configs" / "arith_grpo.yaml"
 SIDES = ["rlvr", "trl", "trl+reload", "rlvr+eager-logprobs", "rlvr+merged-sync"]
 
@@ -62,13 +60,13 @@ def rlvr_overrides(spec: dict, run_dir: str) -> list[str]:
 def merged_lora_sampler(cfg):
     """Proposal check (`rlvr+merged-sync`): under LoRA, sync the MERGED weights into a plain engine (no LoRA in
     vLLM, no adapter files) instead of the adapter; sampling runs at full-weight speed."""
-    from sampling.factory import make_sampler
-    from trainers.bootstrap import resolve_model_path
+    from rlvr.sampling.factory import make_sampler
+    from rlvr.trainers.bootstrap import resolve_model_path
 
     sampler = make_sampler(cfg.sampler, resolve_model_path(cfg.model.path, log=lambda _m: None), lora_rank=None)
 
     def sync(model):  # model: the PEFT model; merge scale * B @ A into the base weights, send them in place
-        from trainers.policy import _merged_state_dict
+        from rlvr.trainers.policy import _merged_state_dict
 
         sampler.sync_full(_merged_state_dict(model).items())
 
@@ -78,9 +76,9 @@ def merged_lora_sampler(cfg):
 
 def run_rlvr(spec: dict) -> dict:
     t0 = time.perf_counter()
-    from flows.config import load_config
-    from trainers.loop import Trainer
-    from trainers.metrics import peak_rss_mb
+    from rlvr.flows.config import load_config
+    from rlvr.trainers.loop import Trainer
+    from rlvr.trainers.metrics import peak_rss_mb
 
     cfg = load_config(RECIPE, rlvr_overrides(spec, tempfile.mkdtemp(prefix="rlvr-bench-rlvr-")))
     merged = spec["variant"] == "rlvr+merged-sync" and spec["lora"]
@@ -94,7 +92,7 @@ def run_rlvr(spec: dict) -> dict:
     try:
         for _ in range(spec["steps"]):  # run_step, not train(): no checkpoint writes inside the timed steps
             if profile:
-                from trainers.profile import StepProfiler
+                from rlvr.trainers.profile import StepProfiler
 
                 with StepProfiler(trainer) as prof:
                     rows.append(trainer.run_step())
@@ -115,12 +113,12 @@ def run_rlvr(spec: dict) -> dict:
 
 # ---- the parent -----------------------------------------------------------------------------------
 def make_spec(args, backend: str) -> dict:
-    from data.config import TaskConfig
-    from data.tasks import load_problems
-    from trainers.bootstrap import resolve_model_path
-    from trainers.data_order import batch_indices
+    from rlvr.data.config import TaskConfig
+    from rlvr.data.tasks import load_problems
+    from rlvr.trainers.bootstrap import resolve_model_path
+    from rlvr.trainers.data_order import batch_indices
 
-    from flows.config import load_config
+    from rlvr.flows.config import load_config
 
     task = {"name": "arith", "level": load_config(RECIPE).task.level, "split": "train"}  # the recipe's level
     count = len(load_problems(TaskConfig(**task)))

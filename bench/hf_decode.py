@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if sys.path and Path(sys.path[0] or ".").resolve() == REPO / "bench":
-    sys.path[0] = str(REPO)  # run as `python bench/hf_decode.py`: bench/sampling.py must not shadow `sampling`
 
 
 def main() -> None:
@@ -36,12 +34,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from data.config import TaskConfig
-    from data.tasks import load_problems
-    from sampling.config import SamplerConfig, SamplingParams
-    from sampling.hf_backend import HFSampler
-    from sampling.prompts import prompt_token_ids
-    from trainers.bootstrap import resolve_model_path
+    from rlvr.data.config import TaskConfig
+    from rlvr.data.tasks import load_problems
+    from rlvr.sampling.config import SamplerConfig, SamplingParams
+    from rlvr.sampling.hf_backend import HFSampler
+    from rlvr.sampling.prompts import prompt_token_ids
+    from rlvr.trainers.bootstrap import resolve_model_path
 
     path = args.model or resolve_model_path("tiny", log=lambda _m: None)
     problems = load_problems(TaskConfig(name="arith", level=1, split="train"))[: args.prompts]

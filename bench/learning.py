@@ -2,7 +2,7 @@
 
 Each algorithm trains in its own process from the same warm-started model, with the same steps, the same number of
 sampled completions per step (128), learning rate and evaluation; held-out pass@1 (T=1, n samples) and greedy
-accuracy are measured before and after with `flows.evaluation.evaluate_model`.
+accuracy are measured before and after with `rlvr.flows.evaluation.evaluate_model`.
 
     python bench/learning.py                      # all three, defaults below
     python bench/learning.py --steps 40 --algorithms grpo
@@ -18,15 +18,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if sys.path and Path(sys.path[0] or ".").resolve() == REPO / "bench":
-    sys.path[0] = str(REPO)  # run as `python bench/learning.py`: bench/sampling.py must not shadow `sampling`
 RECIPES = {"grpo": "configs/arith_grpo.yaml", "dpo": "configs/arith_dpo.yaml", "ppo": "configs/arith_ppo.yaml"}
 
 
 def run_one(algorithm: str, overrides: list[str]) -> dict:
-    from flows.config import load_config
-    from flows.evaluation import evaluate_model
-    from trainers.loop import Trainer
+    from rlvr.flows.config import load_config
+    from rlvr.flows.evaluation import evaluate_model
+    from rlvr.trainers.loop import Trainer
 
     cfg = load_config(REPO / RECIPES[algorithm], overrides)
     trainer = Trainer(cfg, resume=False, log=lambda _m: None)
@@ -67,7 +65,7 @@ def main() -> None:
             print(f"{algorithm} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
             continue
         results.append(json.loads(line[len("RESULT "):]))
-    print(f"\n| algorithm | steps | train s | pass@1 before → after | greedy before → after | suite |")
+    print("\n| algorithm | steps | train s | pass@1 before → after | greedy before → after | suite |")
     print("|---|---:|---:|---|---|---|")
     for r in results:
         b, a = r["before"], r["after"]

@@ -3,7 +3,7 @@
     python bench/reference_solutions.py [--data /work/shared/data] [--only gsm8k mbpp] [--workers 2] [--timeout-s 10]
                                         [--limit N]
 
-Verification runs through `verifiers.pool.VerifierPool` (worker processes, a hard timeout per call).
+Verification runs through `rlvr.verifiers.pool.VerifierPool` (worker processes, a hard timeout per call).
 
 Completions built from the datasets' own solutions:
   - GSM8K, MATH-500: "The final answer is \\boxed{<gold>}." through the math verifier;
@@ -22,10 +22,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from data.config import TaskConfig
-from data.problem import Problem
-from data.tasks import load_problems, task_verifier
-from data.templates import fenced
+from rlvr.data.config import TaskConfig
+from rlvr.data.problem import Problem
+from rlvr.data.tasks import load_problems, task_verifier
+from rlvr.data.templates import fenced
 
 
 def boxed_gold(p: Problem) -> str:
@@ -60,7 +60,7 @@ RUNS = [
 
 def run(task: str, split: str, source: str, pool, limit: int | None):
     """Verdicts of every reference solution of one task split: a list of (problem, verdict)."""
-    from verifiers.config import VerifierSpec
+    from rlvr.verifiers.config import VerifierSpec
 
     problems = sorted(load_problems(TaskConfig(name=task, split=split, source=source, limit=limit)), key=_order)
     name = task_verifier(task)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-s", type=float, default=10.0, help="hard timeout per verification")
     parser.add_argument("--limit", type=int, default=None, help="at most this many problems per task split")
     args = parser.parse_args(argv)
-    from verifiers.pool import VerifierPool  # VERIFIERS["math" | "code"] run in worker processes, hard timeouts
+    from rlvr.verifiers.pool import VerifierPool  # VERIFIERS["math" | "code"] run in worker processes, hard timeouts
 
     rows, failures = [], []
     with VerifierPool(workers=args.workers, timeout_s=args.timeout_s, cache=False) as pool:

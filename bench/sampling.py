@@ -32,7 +32,7 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 
 
 def _problems(count: int):
-    from data.problem import Problem
+    from rlvr.data.problem import Problem
 
     return [
         Problem(f"p{i}", "bench", [{"role": "user", "content": f"What is {i} + {2 * i + 1}? Think step by step."}], "")
@@ -43,7 +43,7 @@ def _problems(count: int):
 def _tokens_per_s(sampler, problems, group: int, tokens: int, repeats: int) -> tuple[float, float]:
     """(tokens per wall second, tokens per CPU second of this process): the second suffers less
     when other jobs share the cores."""
-    from sampling.config import SamplingParams
+    from rlvr.sampling.config import SamplingParams
 
     params = SamplingParams(max_tokens=tokens, min_tokens=tokens, temperature=1.0, seed=0)
     sampler.generate(problems[:2], 2, params.model_copy(update={"max_tokens": 8, "min_tokens": 8}))  # warm-up
@@ -72,8 +72,8 @@ def worker(model_dir: str, backend: str, mode: str, prompts: int, group: int, to
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from sampling.config import SamplerConfig
-    from sampling.factory import make_sampler
+    from rlvr.sampling.config import SamplerConfig
+    from rlvr.sampling.factory import make_sampler
 
     cfg = SamplerConfig(backend=backend, gpu_memory_utilization=0.2, dtype="float32", max_model_len=512, hf_batch_size=64)
     start = time.perf_counter()
@@ -136,7 +136,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs=3, metavar=("MODEL_DIR", "BACKEND", "MODE"), help=argparse.SUPPRESS)
-    parser.add_argument("--sizes", default="tiny,small", help="trainers.tiny_model sizes to build")
+    parser.add_argument("--sizes", default="tiny,small", help="rlvr.trainers.tiny_model sizes to build")
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--group", type=int, default=8, help="G: completions per prompt")
     parser.add_argument("--tokens", type=int, default=32, help="completion length (forced)")
@@ -146,7 +146,7 @@ def main() -> None:
         print(RESULT + json.dumps(worker(*args.worker, args.prompts, args.group, args.tokens)), flush=True)
         return
 
-    from trainers.tiny_model import build_tiny_model
+    from rlvr.trainers.tiny_model import build_tiny_model
 
     rows, loads = [], [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="rlvr-bench-") as tmp:

@@ -38,7 +38,7 @@ def _rss_mb() -> float:
 
 def make_reward(log: dict):
     """rlvr's math verifier as a TRL reward function; records statuses, token counts and the prompt ids per call."""
-    from verifiers.registry import VERIFIERS
+    from rlvr.verifiers.registry import VERIFIERS
 
     verify = VERIFIERS["math"]
 
@@ -136,8 +136,8 @@ def main(spec_path: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOTrainer
 
-    from data.config import TaskConfig
-    from data.tasks import load_problems
+    from rlvr.data.config import TaskConfig
+    from rlvr.data.tasks import load_problems
 
     torch.manual_seed(spec["seed"])
     problems = load_problems(TaskConfig(**spec["task"]))

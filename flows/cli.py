@@ -19,11 +19,11 @@ import sys
 
 import yaml
 
-from flows.config import ConfigError, load_config
+from rlvr.flows.config import ConfigError, load_config
 
 
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
-    from trainers.bootstrap import bootstrap_tiny
+    from rlvr.trainers.bootstrap import bootstrap_tiny
 
     print(bootstrap_tiny())
     return 0
@@ -36,14 +36,14 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from verifiers.cli import main as verify_main
+    from rlvr.verifiers.cli import main as verify_main
 
     return verify_main(args.rest)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     load_config(args.config, args.overrides)  # fail fast, before Prefect starts
-    from flows.train import train_flow
+    from rlvr.flows.train import train_flow
 
     result = train_flow(config_path=args.config, overrides=args.overrides, resume=args.resume, final_eval=args.eval)
     print(f"trained {result['run_dir']} to step {result['step']}; checkpoint {result['checkpoint']}")
@@ -53,8 +53,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from flows.evaluate import evaluate_flow
-    from flows.evaluation import eval_config, report_markdown, resolve_target
+    from rlvr.flows.evaluate import evaluate_flow
+    from rlvr.flows.evaluation import eval_config, report_markdown, resolve_target
 
     eval_config(resolve_target(args.target), args.config, args.overrides)  # fail fast
     report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides)
@@ -64,7 +64,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from flows.deployments import TRAIN_CRON, serve_deployments
+    from rlvr.flows.deployments import TRAIN_CRON, serve_deployments
 
     serve_deployments(args.config or "configs/arith_grpo.yaml", args.overrides,
                       cron=None if args.no_schedule else (args.cron or TRAIN_CRON), limit=args.limit)
@@ -72,7 +72,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from flows.demo import DEFAULT_CONFIG, demo_flow
+    from rlvr.flows.demo import DEFAULT_CONFIG, demo_flow
 
     load_config(args.config or DEFAULT_CONFIG, args.overrides)
     print(demo_flow(config_path=args.config or DEFAULT_CONFIG, overrides=args.overrides)["summary"])

@@ -13,10 +13,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from data.config import TaskConfig
-from sampling.config import SamplerConfig, SamplingParams
-from trainers.config import ModelConfig, TrainConfig
-from verifiers.config import VerifyConfig
+from rlvr.data.config import TaskConfig
+from rlvr.sampling.config import SamplerConfig, SamplingParams
+from rlvr.trainers.config import ModelConfig, TrainConfig
+from rlvr.verifiers.config import VerifyConfig
 
 
 class ConfigError(ValueError):

@@ -16,10 +16,10 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
-from flows.artifacts import artifact_key
-from flows.bootstrap import bootstrap_flow
-from flows.evaluate import evaluate_flow
-from flows.train import resolve_config, train_flow
+from rlvr.flows.artifacts import artifact_key
+from rlvr.flows.bootstrap import bootstrap_flow
+from rlvr.flows.evaluate import evaluate_flow
+from rlvr.flows.train import resolve_config, train_flow
 
 DEFAULT_CONFIG = "configs/arith_grpo.yaml"
 

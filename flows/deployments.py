@@ -17,10 +17,10 @@ from pathlib import Path
 
 from prefect.events import DeploymentEventTrigger
 
-from flows.config import load_config
-from flows.evaluate import evaluate_flow
-from flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
-from flows.train import train_flow
+from rlvr.flows.config import load_config
+from rlvr.flows.evaluate import evaluate_flow
+from rlvr.flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
+from rlvr.flows.train import train_flow
 
 TRAIN_CRON = "0 2 * * *"
 DEFAULT_CONFIG = "configs/arith_grpo.yaml"

@@ -15,18 +15,18 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from flows import evaluation
-from flows.artifacts import publish_eval
-from flows.bootstrap import DEVICE_LIMIT, device_slot, retry_on_io
-from flows.config import RunConfig
-from flows.evaluation import Target
+from rlvr.flows import evaluation
+from rlvr.flows.artifacts import publish_eval
+from rlvr.flows.bootstrap import DEVICE_LIMIT, device_slot, retry_on_io
+from rlvr.flows.config import RunConfig
+from rlvr.flows.evaluation import Target
 
 
 @task(cache_policy=NO_CACHE)
 def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None) -> dict[str, Any]:
     """Sample and verify `cfg.eval` suites. Uses the given sampler/pool (the training flow lends its own,
     already holding the trained weights) or opens and closes its own."""
-    from verifiers.task_runner import make_verifier
+    from rlvr.verifiers.task_runner import make_verifier
 
     log = get_run_logger().info
     own_sampler, own_pool = sampler is None, pool is None

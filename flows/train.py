@@ -19,13 +19,13 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from flows import evaluation
-from flows.artifacts import plot_curves, publish_training, sample_rows
-from flows.bootstrap import DEVICE_LIMIT, bootstrap_model, device_slot, retry_on_io
-from flows.config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
-from flows.evaluate import evaluate, save_report
-from flows.events import emit_checkpoint_saved
-from trainers.checkpoint import latest_checkpoint
+from rlvr.flows import evaluation
+from rlvr.flows.artifacts import plot_curves, publish_training, sample_rows
+from rlvr.flows.bootstrap import DEVICE_LIMIT, bootstrap_model, device_slot, retry_on_io
+from rlvr.flows.config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
+from rlvr.flows.evaluate import evaluate, save_report
+from rlvr.flows.events import emit_checkpoint_saved
+from rlvr.trainers.checkpoint import latest_checkpoint
 
 
 def resolve_config(config: RunConfig | dict | None, config_path: str | None, overrides: list[str]) -> RunConfig:
@@ -47,7 +47,7 @@ def next_chunk(step: int, total: int, every: int) -> int:
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
 def prepare_data(cfg: RunConfig) -> dict[str, int]:
     """Load the training and evaluation problems once (downloads/caches hub datasets); counts per task."""
-    from data.tasks import load_problems
+    from rlvr.data.tasks import load_problems
 
     counts = {"train": len(load_problems(cfg.task))}
     for task_cfg in cfg.eval.tasks:
@@ -61,7 +61,7 @@ def prepare_data(cfg: RunConfig) -> dict[str, int]:
 @task(cache_policy=NO_CACHE)
 def start_trainer(cfg: RunConfig, resume: bool, log=None):
     """Build the Trainer (policy, sampler engine, verifier pool), restoring the latest checkpoint if resuming."""
-    from trainers.loop import Trainer
+    from rlvr.trainers.loop import Trainer
 
     log = log or get_run_logger().info  # the flow passes its logger: the Trainer logs on after this task ends
     latest = latest_checkpoint(cfg.train.checkpoint.dir)
@@ -78,7 +78,7 @@ def start_trainer(cfg: RunConfig, resume: bool, log=None):
 @task(cache_policy=NO_CACHE)
 def train_steps(trainer, count: int) -> list[dict[str, Any]]:
     """Run `count` optimizer steps (sample -> verify -> update -> sync); one log line per step."""
-    from trainers.loop import format_step
+    from rlvr.trainers.loop import format_step
 
     log = get_run_logger().info
     rows = []

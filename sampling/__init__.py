@@ -1,5 +1,5 @@
 """Sampling: G completions per problem from a vLLM engine (default) or transformers, with weight sync.
 
-Entry point: `from sampling.factory import make_sampler` (kept out of this file so that importing
-`sampling.config` stays cheap: no torch, transformers or vLLM).
+Entry point: `from rlvr.sampling.factory import make_sampler` (kept out of this file so that importing
+`rlvr.sampling.config` stays cheap: no torch, transformers or vLLM).
 """

@@ -1,6 +1,6 @@
 """The sampler interface: G completions per problem, plus weight sync after each optimizer step.
 
-    from sampling.factory import make_sampler
+    from rlvr.sampling.factory import make_sampler
     sampler = make_sampler(cfg, model_path, lora_rank=r_or_None)   # once per run
     groups = sampler.generate(problems, n=G, params=cfg.params)
     ...optimizer step...
@@ -23,10 +23,10 @@ from typing import Self
 
 import torch
 
-from data.problem import Problem
-from sampling.config import SamplingParams
-from sampling.lora import LoraAdapter
-from sampling.types import Group
+from rlvr.data.problem import Problem
+from rlvr.sampling.config import SamplingParams
+from rlvr.sampling.lora import LoraAdapter
+from rlvr.sampling.types import Group
 
 NamedTensors = Iterable[tuple[str, torch.Tensor]]
 

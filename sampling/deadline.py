@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from sampling.errors import SamplerError, SamplerTimeout
+from rlvr.sampling.errors import SamplerError, SamplerTimeout
 
 
 class EngineThread:

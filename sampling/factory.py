@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sampling.base import Sampler
-from sampling.config import SamplerConfig
-from sampling.hf_backend import HFSampler
-from sampling.vllm_backend import VLLMSampler
+from rlvr.sampling.base import Sampler
+from rlvr.sampling.config import SamplerConfig
+from rlvr.sampling.hf_backend import HFSampler
+from rlvr.sampling.vllm_backend import VLLMSampler
 
 BACKENDS = {"vllm": VLLMSampler, "hf": HFSampler}
 

@@ -22,16 +22,16 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from data.problem import Problem
-from sampling.base import NamedTensors, Sampler
-from sampling.config import SamplerConfig, SamplingParams
-from sampling.deadline import EngineThread
-from sampling.errors import SamplerError
-from sampling.hf_decode import Row, decode
-from sampling.lora import LoraAdapter
-from sampling.preflight import check_model_files
-from sampling.prompts import cut_at_stop, prompt_token_ids
-from sampling.types import Completion, Group
+from rlvr.data.problem import Problem
+from rlvr.sampling.base import NamedTensors, Sampler
+from rlvr.sampling.config import SamplerConfig, SamplingParams
+from rlvr.sampling.deadline import EngineThread
+from rlvr.sampling.errors import SamplerError
+from rlvr.sampling.hf_decode import Row, decode
+from rlvr.sampling.lora import LoraAdapter
+from rlvr.sampling.preflight import check_model_files
+from rlvr.sampling.prompts import cut_at_stop, prompt_token_ids
+from rlvr.sampling.types import Completion, Group
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache, TopKLogitsWarper, TopPLogitsWarper
 
-from sampling.config import SamplingParams
-from sampling.errors import SamplerTimeout
+from rlvr.sampling.config import SamplingParams
+from rlvr.sampling.errors import SamplerTimeout
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from sampling.errors import SamplerError
+from rlvr.sampling.errors import SamplerError
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.pth")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from data.problem import Problem
+from rlvr.data.problem import Problem
 
 
 def prompt_token_ids(tokenizer, problem: Problem) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from data.problem import Problem
+from rlvr.data.problem import Problem
 
 FinishReason = Literal["stop", "length"]
 

@@ -33,20 +33,20 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from data.problem import Problem
-from sampling.base import NamedTensors, Sampler
-from sampling.config import SamplerConfig, SamplingParams
-from sampling.deadline import EngineThread
-from sampling.errors import SamplerError, SamplerTimeout
-from sampling.lora import LoraAdapter
-from sampling.preflight import (
+from rlvr.data.problem import Problem
+from rlvr.sampling.base import NamedTensors, Sampler
+from rlvr.sampling.config import SamplerConfig, SamplingParams
+from rlvr.sampling.deadline import EngineThread
+from rlvr.sampling.errors import SamplerError, SamplerTimeout
+from rlvr.sampling.lora import LoraAdapter
+from rlvr.sampling.preflight import (
     check_memory_for_cpu_engine,
     check_model_files,
     explain_startup_error,
 )
-from sampling.prompts import prompt_token_ids
-from sampling.quiet_sync import quiet_sync_logs
-from sampling.types import Completion, Group
+from rlvr.sampling.prompts import prompt_token_ids
+from rlvr.sampling.quiet_sync import quiet_sync_logs
+from rlvr.sampling.types import Completion, Group
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def warm_model() -> Path:
     """Path of the SFT-warm-started tiny model (`model.path: tiny`)."""
-    from trainers.bootstrap import bootstrap_tiny
+    from rlvr.trainers.bootstrap import bootstrap_tiny
 
     return bootstrap_tiny(log=lambda _msg: None)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from data.config import TaskConfig
-from data.tasks import load_problems
-from trainers.sft import SFTExample, train_sft
-from trainers.tiny_model import build_tiny_model
+from rlvr.data.config import TaskConfig
+from rlvr.data.tasks import load_problems
+from rlvr.trainers.sft import SFTExample, train_sft
+from rlvr.trainers.tiny_model import build_tiny_model
 
 RECIPE_VERSION = 1
 

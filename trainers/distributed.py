@@ -1,7 +1,7 @@
 """Data-parallel training: the same Trainer under `torchrun` or `accelerate launch`, N ranks, one global batch.
 
-    torchrun --nproc_per_node 2 --master_addr 127.0.0.1 -m trainers.distributed -c configs/arith_grpo_ddp.yaml
-    accelerate launch --num_processes 2 -m trainers.distributed -c configs/arith_grpo_ddp.yaml
+    torchrun --nproc_per_node 2 --master_addr 127.0.0.1 -m rlvr.trainers.distributed -c configs/arith_grpo_ddp.yaml
+    accelerate launch --num_processes 2 -m rlvr.trainers.distributed -c configs/arith_grpo_ddp.yaml
 
 What a rank does in one step (`Dist` is read from RANK / WORLD_SIZE / LOCAL_RANK; one process = one rank):
 - Sampling and verification: `prompts_per_step` is the GLOBAL batch. Every rank draws the same problems (same
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as tdist
 
-from trainers.logprobs import Batch
-from trainers.shared_prompt import micro_batches
+from rlvr.trainers.logprobs import Batch
+from rlvr.trainers.shared_prompt import micro_batches
 
 BUCKET_BYTES = 64 * 2**20  # gradient all-reduce bucket
 
@@ -227,17 +227,17 @@ def concat_shares(shares: list[tuple[list, list, list]]) -> tuple[list, list, li
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m trainers.distributed -c CONFIG [key=value ...]`, meant to be started by torchrun/accelerate.
+    """`python -m rlvr.trainers.distributed -c CONFIG [key=value ...]`, meant to be started by torchrun/accelerate.
 
-    Resumes from the run dir's latest checkpoint. (The run config model lives in flows.config; imported here,
+    Resumes from the run dir's latest checkpoint. (The run config model lives in rlvr.flows.config; imported here,
     late, only for this entry point.)
     """
     import argparse
 
-    from flows.config import load_config
-    from trainers.loop import Trainer
+    from rlvr.flows.config import load_config
+    from rlvr.trainers.loop import Trainer
 
-    parser = argparse.ArgumentParser(prog="python -m trainers.distributed")
+    parser = argparse.ArgumentParser(prog="python -m rlvr.trainers.distributed")
     parser.add_argument("-c", "--config", required=True)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)

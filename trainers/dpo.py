@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from trainers.data_order import batch_indices
-from trainers.dpo_step import ReferenceCache, dpo_backward, pairs_from_groups
-from trainers.sft import SFTExample, encode_example
+from rlvr.trainers.data_order import batch_indices
+from rlvr.trainers.dpo_step import ReferenceCache, dpo_backward, pairs_from_groups
+from rlvr.trainers.sft import SFTExample, encode_example
 
 
 def read_pairs_file(path: str | Path, tokenizer) -> list[tuple[list[int], list[int], list[int]]]:

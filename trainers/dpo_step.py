@@ -1,6 +1,6 @@
 """DPO on preference pairs: summed response log-probs, cached reference log-probs, one backward pass.
 
-Objective (`trainers.losses.dpo_loss`), per pair (prompt x, chosen y_w, rejected y_l):
+Objective (`rlvr.trainers.losses.dpo_loss`), per pair (prompt x, chosen y_w, rejected y_l):
     h = (log pi(y_w|x) - log ref(y_w|x)) - (log pi(y_l|x) - log ref(y_l|x))
     sigmoid: -log sigmoid(beta * h)        ipo: (h - 1 / (2 beta))^2
 with log pi(y|x) the SUM of the response's token log-probs; the loss is the mean over pairs, computed
@@ -23,11 +23,11 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from trainers.config import DPOConfig
-from trainers.distributed import Dist
-from trainers.logprobs import batched_logprobs, make_batch, sequence_logprob_sums, token_logprobs
-from trainers.losses import dpo_loss
-from trainers.policy import Policy
+from rlvr.trainers.config import DPOConfig
+from rlvr.trainers.distributed import Dist
+from rlvr.trainers.logprobs import batched_logprobs, make_batch, sequence_logprob_sums, token_logprobs
+from rlvr.trainers.losses import dpo_loss
+from rlvr.trainers.policy import Policy
 
 Pair = tuple[list[int], list[int], list[int]]  # (prompt_ids, chosen_ids, rejected_ids)
 
@@ -38,7 +38,7 @@ def pairs_from_groups(groups_with_rewards: Iterable[tuple[object, Sequence[float
     lowest (deterministic; with 0/1 rewards, a correct against an incorrect completion).
 
     Each item is `(group, rewards)`: `group.completions[i]` has `prompt_token_ids` and `token_ids`
-    (a `sampling.types.Group`), `rewards[i]` is its reward.
+    (a `rlvr.sampling.types.Group`), `rewards[i]` is its reward.
     """
     pairs = []
     for group, rewards in groups_with_rewards:

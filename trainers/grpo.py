@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from trainers.advantages import degenerate_groups, group_advantages, overlong_penalty
-from trainers.distributed import reference_logprobs, sharded_logprobs
-from trainers.grpo_step import grpo_backward, kept_rows
-from trainers.logprobs import make_batch
+from rlvr.trainers.advantages import degenerate_groups, group_advantages, overlong_penalty
+from rlvr.trainers.distributed import reference_logprobs, sharded_logprobs
+from rlvr.trainers.grpo_step import grpo_backward, kept_rows
+from rlvr.trainers.logprobs import make_batch
 
 
 class GRPOAlgorithm:
@@ -29,7 +29,7 @@ class GRPOAlgorithm:
         self.micro_batch_size = cfg.train.optim.micro_batch_size
         self.max_tokens = cfg.sampler.params.max_tokens
         self.temperature = cfg.sampler.params.temperature
-        from trainers.loop import verifier_specs
+        from rlvr.trainers.loop import verifier_specs
 
         self.max_reward = sum(max(0.0, spec.weight) for spec in verifier_specs(cfg))  # NGRPO's virtual sample
 

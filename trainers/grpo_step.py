@@ -1,6 +1,6 @@
 """One GRPO backward pass over a sampled batch: micro-batched forward/backward, gradients accumulated.
 
-Objective (see `trainers.losses.grpo_loss`): clipped token-ratio surrogate with group-relative
+Objective (see `rlvr.trainers.losses.grpo_loss`): clipped token-ratio surrogate with group-relative
 advantages, optional k3 KL to the reference (weight beta), aggregated as cfg.loss_aggregation over the
 WHOLE batch. Each micro-batch's loss is divided by the full batch's normalizer, so the summed
 gradients equal those of one full-batch pass for every aggregation. No optimizer step here: the loop
@@ -27,12 +27,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from trainers.config import GRPOConfig
-from trainers.distributed import Dist
-from trainers.logprobs import Batch
-from trainers.losses import grpo_loss, loss_normalizer
-from trainers.policy import Policy
-from trainers.shared_prompt import micro_batches
+from rlvr.trainers.config import GRPOConfig
+from rlvr.trainers.distributed import Dist
+from rlvr.trainers.logprobs import Batch
+from rlvr.trainers.losses import grpo_loss, loss_normalizer
+from rlvr.trainers.policy import Policy
+from rlvr.trainers.shared_prompt import micro_batches
 
 _MEAN_STATS = ("clip_low_frac", "clip_high_frac", "clip_frac", "ratio_mean", "kl_mean")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from trainers.losses import entropy_from_logits
+from rlvr.trainers.losses import entropy_from_logits
 
 
 @dataclass

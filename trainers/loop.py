@@ -1,6 +1,6 @@
 """The training loop shared by GRPO, DPO and PPO: sample -> verify -> update -> sync -> checkpoint.
 
-    trainer = Trainer(cfg)          # cfg: flows.config.RunConfig (model, task, sampler, verify, train)
+    trainer = Trainer(cfg)          # cfg: rlvr.flows.config.RunConfig (model, task, sampler, verify, train)
     trainer.train()                 # resumes from the latest checkpoint of cfg.train.checkpoint.dir
     trainer.close()
 
@@ -18,14 +18,14 @@ from typing import Any
 
 import torch
 
-from data.tasks import load_problems, task_verifier
-from sampling.config import SamplingParams
-from trainers import checkpoint as ckpt
-from trainers import distributed
-from trainers.bootstrap import resolve_model_path
-from trainers.data_order import batch_indices
-from trainers.metrics import MetricsLog, peak_rss_mb, rollout_metrics
-from verifiers.config import VerifierSpec
+from rlvr.data.tasks import load_problems, task_verifier
+from rlvr.sampling.config import SamplingParams
+from rlvr.trainers import checkpoint as ckpt
+from rlvr.trainers import distributed
+from rlvr.trainers.bootstrap import resolve_model_path
+from rlvr.trainers.data_order import batch_indices
+from rlvr.trainers.metrics import MetricsLog, peak_rss_mb, rollout_metrics
+from rlvr.verifiers.config import VerifierSpec
 
 
 class NonFiniteError(FloatingPointError):
@@ -33,9 +33,9 @@ class NonFiniteError(FloatingPointError):
 
 
 def _algorithms() -> dict[str, Any]:
-    from trainers.dpo import DPOAlgorithm
-    from trainers.grpo import GRPOAlgorithm
-    from trainers.ppo import PPOAlgorithm
+    from rlvr.trainers.dpo import DPOAlgorithm
+    from rlvr.trainers.grpo import GRPOAlgorithm
+    from rlvr.trainers.ppo import PPOAlgorithm
 
     return {"grpo": GRPOAlgorithm, "dpo": DPOAlgorithm, "ppo": PPOAlgorithm}
 
@@ -50,9 +50,9 @@ def step_seed(seed: int, step: int) -> int:
 
 class Trainer:
     def __init__(self, cfg, *, sampler=None, pool=None, resume: bool = True, log=print):
-        from sampling.factory import make_sampler
-        from trainers.policy import Policy
-        from verifiers.task_runner import make_verifier
+        from rlvr.sampling.factory import make_sampler
+        from rlvr.trainers.policy import Policy
+        from rlvr.verifiers.task_runner import make_verifier
 
         self.cfg, self.log = cfg, log
         # Scale-out (trainers/distributed.py): under torchrun/accelerate this joins the process group; rank 0

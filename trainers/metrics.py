@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from verifiers.verdict import STATUSES
+from rlvr.verifiers.verdict import STATUSES
 
 
 def peak_rss_mb() -> float:

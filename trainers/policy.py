@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from trainers.config import LoraConfig, ModelConfig
-from trainers.logprobs import Batch, batched_logprobs
-from trainers.value_head import ValueHead, load_value_head, save_value_head
+from rlvr.trainers.config import LoraConfig, ModelConfig
+from rlvr.trainers.logprobs import Batch, batched_logprobs
+from rlvr.trainers.value_head import ValueHead, load_value_head, save_value_head
 
 POLICY_FILE = "rlvr_policy.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -72,11 +72,11 @@ class Policy:
     def from_config(
         cls, cfg: ModelConfig, *, path: str | None = None, need_reference: bool = False, value_head: bool = False
     ) -> "Policy":
-        """Load `path` (default: cfg.path, with 'tiny' resolved by `trainers.bootstrap`) as cfg says."""
+        """Load `path` (default: cfg.path, with 'tiny' resolved by `rlvr.trainers.bootstrap`) as cfg says."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if path is None:
-            from trainers.bootstrap import resolve_model_path
+            from rlvr.trainers.bootstrap import resolve_model_path
 
             path = resolve_model_path(cfg.path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(cfg.device)
@@ -148,7 +148,7 @@ class Policy:
         (`model.layers.0.self_attn.q_proj.weight`; tied copies such as `lm_head.weight` omitted, as in
         the checkpoint), LoRA deltas `scale * B @ A` added in. LoRA with `merged=False`: the adapter
         tensors under PEFT names (`base_model.model.<module>.lora_A.weight`); `self.model.peft_config`
-        holds their config (`sampling.lora.LoraAdapter.from_peft(policy.model)` bundles both).
+        holds their config (`rlvr.sampling.lora.LoraAdapter.from_peft(policy.model)` bundles both).
         """
         if not self.is_lora:
             return _dedupe(self.model.state_dict())

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from trainers.logprobs import make_batch
-from trainers.ppo_step import ppo_backward, ppo_rollout
+from rlvr.trainers.logprobs import make_batch
+from rlvr.trainers.ppo_step import ppo_backward, ppo_rollout
 
 
 class PPOAlgorithm:

@@ -6,7 +6,7 @@ Objective, per completion token t (all terms are token means over the whole batc
     loss      = -min(rho A, clip(rho, 1 +- clip_epsilon) A)                         (policy)
               + vf_coef * 0.5 * max((V - R)^2, (clip(V, V_old +- value_clip) - R)^2)   (value, c1)
               - entropy_coef * H(pi_t)                                               (entropy bonus, c2)
-V is a scalar head (`trainers.value_head`) on the policy backbone's last hidden state; the policy
+V is a scalar head (`rlvr.trainers.value_head`) on the policy backbone's last hidden state; the policy
 needs one (`Policy(..., value_head=True)`).
 
     rollout = ppo_rollout(policy, batch, scores, cfg.ppo, mbs)       # no grad; once per sampled batch
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from trainers.advantages import gae, ppo_token_rewards, whiten
-from trainers.config import PPOConfig
-from trainers.distributed import Dist, reference_logprobs
-from trainers.logprobs import Batch, forward_completions
-from trainers.losses import ppo_policy_loss, ppo_value_loss
-from trainers.policy import Policy
+from rlvr.trainers.advantages import gae, ppo_token_rewards, whiten
+from rlvr.trainers.config import PPOConfig
+from rlvr.trainers.distributed import Dist, reference_logprobs
+from rlvr.trainers.logprobs import Batch, forward_completions
+from rlvr.trainers.losses import ppo_policy_loss, ppo_value_loss
+from rlvr.trainers.policy import Policy
 
 
 @dataclass

@@ -52,8 +52,8 @@ class StepProfiler:
         setattr(owner, name, self._timed(phase, original))
 
     def __enter__(self) -> "StepProfiler":
-        import trainers.grpo as grpo
-        import trainers.shared_prompt as shared_prompt
+        import rlvr.trainers.grpo as grpo
+        import rlvr.trainers.shared_prompt as shared_prompt
 
         t = self.trainer
         self._wrap(t.sampler, "generate", "generate")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from data.problem import Messages
+from rlvr.data.problem import Messages
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ forward/backward cost drops from G * (P + C) to P + G * C tokens. Completion tok
 at column s is predicted by column s + j - 1, except j = 0, predicted by the prompt's last column (shared by
 the group's completions).
 
-`grouped_logprobs` returns [B, T] in the layout of `trainers.logprobs.Batch` (row r = batch row r), so the
+`grouped_logprobs` returns [B, T] in the layout of `rlvr.trainers.logprobs.Batch` (row r = batch row r), so the
 losses are unchanged. `micro_batches` is what callers iterate: packed groups when prompts are shared, the
 plain length-sorted `Batch.split` otherwise. GRPO's backward and every sharded no-grad pass (pi_old,
 reference) go through it.
@@ -24,8 +24,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from trainers.logprobs import Batch, selected_logprobs, token_logprobs
-from trainers.segment_attention import plan_segments, segment_attention, supports_segments
+from rlvr.trainers.logprobs import Batch, selected_logprobs, token_logprobs
+from rlvr.trainers.segment_attention import plan_segments, segment_attention, supports_segments
 
 
 def group_micro_batches(prompts: list[list[int]], micro_batch_size: int) -> list[list[list[int]]] | None:

@@ -12,10 +12,10 @@ import collections
 import json
 import sys
 
-from verifiers.config import VerifierSpec
-from verifiers.pool import VerifierPool
-from verifiers.registry import validate
-from verifiers.verdict import STATUSES
+from rlvr.verifiers.config import VerifierSpec
+from rlvr.verifiers.pool import VerifierPool
+from rlvr.verifiers.registry import validate
+from rlvr.verifiers.verdict import STATUSES
 
 TASK_VERIFIER = {"gsm8k": "math", "math500": "math", "math": "math", "arith": "math", "humaneval": "code",
                  "mbpp": "code", "code": "code"}

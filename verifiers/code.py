@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from verifiers.code_harness import TestsFailed, run_tests, setup_needs_program
-from verifiers.sandbox import CandidateError, Limits, Sandbox, SandboxDied, SandboxTimeout
-from verifiers.verdict import Verdict
+from rlvr.verifiers.code_harness import TestsFailed, run_tests, setup_needs_program
+from rlvr.verifiers.sandbox import CandidateError, Limits, Sandbox, SandboxDied, SandboxTimeout
+from rlvr.verifiers.verdict import Verdict
 
 VERSION = "1"
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)

@@ -17,7 +17,7 @@ import contextlib
 import importlib
 import sys
 
-from verifiers.sandbox import CandidateError, Sandbox
+from rlvr.verifiers.sandbox import CandidateError, Sandbox
 
 _BUILTIN_EXCEPTIONS = {
     n: getattr(builtins, n)

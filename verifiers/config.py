@@ -16,7 +16,7 @@ class VerifierSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known_verifier_and_options(self) -> "VerifierSpec":
-        from verifiers.registry import build_options  # late: the registry imports this module
+        from rlvr.verifiers.registry import build_options  # late: the registry imports this module
 
         build_options(self.name, self.options)
         return self

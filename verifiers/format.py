@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from verifiers.math_extract import boxed_all
-from verifiers.verdict import Verdict
+from rlvr.verifiers.math_extract import boxed_all
+from rlvr.verifiers.verdict import Verdict
 
 VERSION = "1"
 _FENCE_LINE = re.compile(r"^[ \t]*```", re.M)

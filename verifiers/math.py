@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from verifiers import math_guard
-from verifiers.math_extract import extract
-from verifiers.math_normalize import Normalized, compact, normalize
-from verifiers.verdict import Verdict
+from rlvr.verifiers import math_guard
+from rlvr.verifiers.math_extract import extract
+from rlvr.verifiers.math_normalize import Normalized, compact, normalize
+from rlvr.verifiers.verdict import Verdict
 
 VERSION = "1"
 _NUM = re.compile(r"^(-?)(?:(\d{1,400})(?:\.(\d{0,400}))?|\.(\d{1,400}))$")

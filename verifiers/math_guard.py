@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from verifiers.procs import close_quietly
+from rlvr.verifiers.procs import close_quietly
 
 STARTUP_TIMEOUT_S = 120.0
 _LEN = struct.Struct("!I")
@@ -50,7 +50,7 @@ class _Helper:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from verifiers.math_guard import serve; serve()"],
+            [sys.executable, "-c", "from rlvr.verifiers.math_guard import serve; serve()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0,
         )
         self.ready = False
@@ -116,7 +116,7 @@ def serve() -> None:
     import ctypes
 
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the parent
-    from verifiers.math_worker import handle, warm_up
+    from rlvr.verifiers.math_worker import handle, warm_up
 
     warm_up()
     out = os.fdopen(os.dup(1), "wb", buffering=0)

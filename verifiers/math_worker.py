@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sympy
 
-from verifiers.math_equiv import equivalent
-from verifiers.math_parse import TooLarge, check_size, parse
+from rlvr.verifiers.math_equiv import equivalent
+from rlvr.verifiers.math_parse import TooLarge, check_size, parse
 
 
 def _variants(expr, percent: bool):

@@ -24,10 +24,10 @@ from typing import Any
 
 import psutil
 
-from verifiers.config import VerifierSpec
-from verifiers.procs import close_quietly, kill_quietly
-from verifiers.registry import cache_key, combine, validate
-from verifiers.verdict import Verdict
+from rlvr.verifiers.config import VerifierSpec
+from rlvr.verifiers.procs import close_quietly, kill_quietly
+from rlvr.verifiers.registry import cache_key, combine, validate
+from rlvr.verifiers.verdict import Verdict
 
 _LEN = struct.Struct("!I")
 Job = tuple[str, Any, list[VerifierSpec]]
@@ -39,7 +39,7 @@ class _Worker:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)),
                    RLVR_POOL_PRESTART_MATH="1" if prestart_math else "0")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from verifiers.pool_worker import main; main()"],
+            [sys.executable, "-c", "from rlvr.verifiers.pool_worker import main; main()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0, start_new_session=True,
         )
         self.fd = self.proc.stdout.fileno()

@@ -1,6 +1,6 @@
 """A verification worker process: read (task_id, name, options, completion, reference), answer (task_id, Verdict).
 
-Started by `pool.VerifierPool` as `python -c "from verifiers.pool_worker import main; main()"`; frames are a 4-byte
+Started by `pool.VerifierPool` as `python -c "from rlvr.verifiers.pool_worker import main; main()"`; frames are a 4-byte
 length plus a pickle on stdin/stdout. Anything the verifiers print goes to stderr, never into the channel.
 """
 
@@ -11,9 +11,9 @@ import pickle
 import struct
 import sys
 
-from verifiers import math_guard
-from verifiers.registry import run_one
-from verifiers.verdict import Verdict
+from rlvr.verifiers import math_guard
+from rlvr.verifiers.registry import run_one
+from rlvr.verifiers.verdict import Verdict
 
 _LEN = struct.Struct("!I")
 

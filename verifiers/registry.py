@@ -22,9 +22,9 @@ import types
 import typing
 from typing import Any, Callable
 
-from verifiers import code, format, math
-from verifiers.config import VerifierSpec
-from verifiers.verdict import Verdict
+from rlvr.verifiers import code, format, math
+from rlvr.verifiers.config import VerifierSpec
+from rlvr.verifiers.verdict import Verdict
 
 Verifier = Callable[..., Verdict]
 VERIFIERS: dict[str, Verifier] = {"math": math.verify, "code": code.verify, "format": format.verify}

@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from verifiers import sandbox_wire as wire
-from verifiers.procs import kill_quietly
+from rlvr.verifiers import sandbox_wire as wire
+from rlvr.verifiers.procs import kill_quietly
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_child.py")
 SCRUBBED_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "PYTHONHASHSEED": "0"}

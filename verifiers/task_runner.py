@@ -24,10 +24,10 @@ import functools
 import threading
 from typing import Any
 
-from verifiers.config import VerifyConfig
-from verifiers.pool import Job, VerifierPool
-from verifiers.registry import validate
-from verifiers.verdict import Verdict
+from rlvr.verifiers.config import VerifyConfig
+from rlvr.verifiers.pool import Job, VerifierPool
+from rlvr.verifiers.registry import validate
+from rlvr.verifiers.verdict import Verdict
 
 _HERE = threading.local()  # this worker thread's VerifierPool
 _ALL_POOLS: list[VerifierPool] = []

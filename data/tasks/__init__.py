@@ -2,7 +2,7 @@
 
 Each task module exposes:
     VERIFIER: str                                   built-in verifier that judges it ("math" or "code")
-    load(cfg: data.config.TaskConfig) -> list[Problem]
+    load(cfg: rlvr.data.config.TaskConfig) -> list[Problem]
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ from types import ModuleType
 
 from typing import get_args
 
-from data.config import TaskConfig, TaskName
-from data.problem import Problem
+from rlvr.data.config import TaskConfig, TaskName
+from rlvr.data.problem import Problem
 
 _MODULES = {
-    "arith": "data.tasks.arith",
-    "code": "data.tasks.code",
-    "gsm8k": "data.tasks.gsm8k",
-    "math500": "data.tasks.math500",
-    "humaneval": "data.tasks.humaneval",
-    "mbpp": "data.tasks.mbpp",
+    "arith": "rlvr.data.tasks.arith",
+    "code": "rlvr.data.tasks.code",
+    "gsm8k": "rlvr.data.tasks.gsm8k",
+    "math500": "rlvr.data.tasks.math500",
+    "humaneval": "rlvr.data.tasks.humaneval",
+    "mbpp": "rlvr.data.tasks.mbpp",
 }
 TASK_NAMES: tuple[str, ...] = tuple(_MODULES)
-assert set(TASK_NAMES) == set(get_args(TaskName)), "data.config.TaskName and the registry disagree"
+assert set(TASK_NAMES) == set(get_args(TaskName)), "rlvr.data.config.TaskName and the registry disagree"
 
 
 def task_module(name: str) -> ModuleType:

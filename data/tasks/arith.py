@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 
-from data.config import TaskConfig
-from data.problem import Problem
-from data.tasks.synthetic import generate_split
+from rlvr.data.config import TaskConfig
+from rlvr.data.problem import Problem
+from rlvr.data.tasks.synthetic import generate_split
 
 VERIFIER = "math"
 INSTRUCTION = "Put the final answer in \\boxed{}."

@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from data.config import TaskConfig
-from data.problem import Problem
-from data.tasks.synthetic import generate_split
+from rlvr.data.config import TaskConfig
+from rlvr.data.problem import Problem
+from rlvr.data.tasks.synthetic import generate_split
 
 VERIFIER = "code"
 INSTRUCTION = "Reply with one ```python code block."

@@ -13,10 +13,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from data.config import TaskConfig
-from data.loading import few_shot_source, load_rows, shuffle_and_limit, validate_rows
-from data.problem import Problem
-from data.templates import Example, math_prompt
+from rlvr.data.config import TaskConfig
+from rlvr.data.loading import few_shot_source, load_rows, shuffle_and_limit, validate_rows
+from rlvr.data.problem import Problem
+from rlvr.data.templates import Example, math_prompt
 
 VERIFIER = "math"
 HUB_ID = "openai/gsm8k"

@@ -9,10 +9,10 @@ Test set only: `split="train"` and `few_shot > 0` are refused with a ValueError.
 
 from __future__ import annotations
 
-from data.config import TaskConfig
-from data.loading import load_rows, shuffle_and_limit, validate_rows
-from data.problem import Problem
-from data.templates import code_prompt, humaneval_task
+from rlvr.data.config import TaskConfig
+from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
+from rlvr.data.problem import Problem
+from rlvr.data.templates import code_prompt, humaneval_task
 
 VERIFIER = "code"
 HUB_ID = "openai/openai_humaneval"

@@ -8,10 +8,10 @@ ValueError rather than quietly training or prompting on the problems being evalu
 
 from __future__ import annotations
 
-from data.config import TaskConfig
-from data.loading import load_rows, shuffle_and_limit, validate_rows
-from data.problem import Problem
-from data.templates import math_prompt
+from rlvr.data.config import TaskConfig
+from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
+from rlvr.data.problem import Problem
+from rlvr.data.templates import math_prompt
 
 VERIFIER = "math"
 HUB_ID = "HuggingFaceH4/MATH-500"

@@ -18,10 +18,10 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from data.config import TaskConfig
-from data.loading import load_rows, shuffle_and_limit, validate_rows
-from data.problem import Problem
-from data.templates import Example, code_prompt, fenced, mbpp_task
+from rlvr.data.config import TaskConfig
+from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
+from rlvr.data.problem import Problem
+from rlvr.data.templates import Example, code_prompt, fenced, mbpp_task
 
 VERIFIER = "code"
 HUB_ID = "google-research-datasets/mbpp"

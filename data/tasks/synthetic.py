@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 from typing import TypeVar
 
-from data.config import TaskConfig
+from rlvr.data.config import TaskConfig
 
 T = TypeVar("T")
 DEFAULT_SIZE = {"train": 2000, "test": 200}

@@ -1,4 +1,4 @@
-"""data.loading: reading every supported format, choosing split files, hub calls, bad-row reports, shuffle + limit."""
+"""rlvr.data.loading: reading every supported format, choosing split files, hub calls, bad-row reports, shuffle + limit."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from data import loading
-from data.loading import few_shot_source, load_rows, shuffle_and_limit, validate_rows
+from rlvr.data import loading
+from rlvr.data.loading import few_shot_source, load_rows, shuffle_and_limit, validate_rows
 
 FORMATS = ("jsonl", "json", "jsonl.gz", "parquet")
 ROWS = [json.loads(line) for line in (Path(__file__).parent / "fixtures/gsm8k/test.jsonl").read_text().splitlines()]
@@ -140,7 +140,7 @@ def _rows_with_bad_ones():
 
 
 def test_skip_keeps_good_rows_with_their_indices_and_warns_once(caplog):
-    with caplog.at_level(logging.WARNING, logger="data.loading"):
+    with caplog.at_level(logging.WARNING, logger="rlvr.data.loading"):
         good = validate_rows(_rows_with_bad_ones(), FIELDS, "gsm8k", "skip")
     assert [i for i, _ in good] == [0, 3]
     assert [r["question"] for _, r in good] == ["q0", "q3"]

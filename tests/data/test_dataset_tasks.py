@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from data.config import TaskConfig
-from data.problem import Problem
-from data.tasks import load_problems, task_verifier
-from data.tasks.gsm8k import gold_answer, worked_solution
-from data.tasks.mbpp import entry_point
-from data.templates import CODE_INSTRUCTION, MATH_INSTRUCTION
+from rlvr.data.config import TaskConfig
+from rlvr.data.problem import Problem
+from rlvr.data.tasks import load_problems, task_verifier
+from rlvr.data.tasks.gsm8k import gold_answer, worked_solution
+from rlvr.data.tasks.mbpp import entry_point
+from rlvr.data.templates import CODE_INSTRUCTION, MATH_INSTRUCTION
 
 FORMATS = ("jsonl", "json", "jsonl.gz", "parquet")
 FIXTURES = Path(__file__).parent / "fixtures"

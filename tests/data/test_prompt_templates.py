@@ -1,10 +1,10 @@
-"""data.templates: chat and plain prompts carry the verifier's answer format; few-shot examples come first."""
+"""rlvr.data.templates: chat and plain prompts carry the verifier's answer format; few-shot examples come first."""
 
 from __future__ import annotations
 
 import pytest
 
-from data.templates import (
+from rlvr.data.templates import (
     CODE_INSTRUCTION,
     MATH_INSTRUCTION,
     Example,

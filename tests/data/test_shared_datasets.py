@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from data.config import TaskConfig
-from data.tasks import load_problems
+from rlvr.data.config import TaskConfig
+from rlvr.data.tasks import load_problems
 
 DATA = Path("/work/shared/data")
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="no /work/shared/data on this machine")

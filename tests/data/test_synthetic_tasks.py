@@ -2,9 +2,9 @@
 
 import pytest
 
-from data.config import TaskConfig
-from data.tasks import TASK_NAMES, load_problems, task_verifier
-from data.tasks.arith import solve
+from rlvr.data.config import TaskConfig
+from rlvr.data.tasks import TASK_NAMES, load_problems, task_verifier
+from rlvr.data.tasks.arith import solve
 
 
 def _load(**kw):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import ConfigError, RunConfig, load_config
+from rlvr.flows.config import ConfigError, RunConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 def test_cli_exits_nonzero_with_the_message(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "config", "train.algorithm=a2c"], capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-m", "rlvr.flows.cli", "config", "train.algorithm=a2c"], capture_output=True, text=True, cwd=REPO
     )
     assert result.returncode == 2
     assert "train.algorithm" in result.stderr and "'grpo'" in result.stderr
@@ -68,7 +68,7 @@ def test_cli_exits_nonzero_with_the_message(tmp_path):
 
 def test_cli_prints_the_validated_config():
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "config", "-c", "configs/arith_grpo.yaml", "train.steps=7"],
+        [sys.executable, "-m", "rlvr.flows.cli", "config", "-c", "configs/arith_grpo.yaml", "train.steps=7"],
         capture_output=True, text=True, cwd=REPO,
     )
     assert result.returncode == 0, result.stderr

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from flows.config import validate_config
-from flows.evaluation import (
+from rlvr.flows.config import validate_config
+from rlvr.flows.evaluation import (
     Target,
     answer_of,
     eval_config,
@@ -152,7 +152,7 @@ class _FakeSampler:
     """Answers '1' to every problem; the greedy sample (temperature 0) is always right."""
 
     def generate(self, problems, n, params):
-        from sampling.types import Completion, Group
+        from rlvr.sampling.types import Completion, Group
 
         text = "The answer is \\boxed{%s}"
         return [Group(p, [Completion(p.id, text % (p.reference if params.temperature == 0 or i == 0 else "123456789"),
@@ -161,7 +161,7 @@ class _FakeSampler:
 
 class _InlinePool:
     def map(self, jobs):
-        from verifiers.registry import score
+        from rlvr.verifiers.registry import score
 
         return [score(*job) for job in jobs]
 
@@ -182,8 +182,8 @@ def test_evaluate_model_runs_every_suite_through_sampler_and_verifier():
 
 
 def test_generate_in_chunks_keeps_order_and_seeds():
-    from flows.evaluation import generate_in_chunks
-    from sampling.config import SamplingParams
+    from rlvr.flows.evaluation import generate_in_chunks
+    from rlvr.sampling.config import SamplingParams
 
     calls = []
 

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from flows.artifacts import artifact_key, image_markdown, metrics_markdown, plot_curves, sample_rows
-from flows.config import ConfigError, validate_config
-from flows.demo import before_after_markdown
-from flows.events import CHECKPOINT_SAVED, checkpoint_event
-from flows.train import next_chunk, resolve_config
+from rlvr.flows.artifacts import artifact_key, image_markdown, metrics_markdown, plot_curves, sample_rows
+from rlvr.flows.config import ConfigError, validate_config
+from rlvr.flows.demo import before_after_markdown
+from rlvr.flows.events import CHECKPOINT_SAVED, checkpoint_event
+from rlvr.flows.train import next_chunk, resolve_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,9 +71,9 @@ def test_plot_curves_writes_a_png(tmp_path):
 
 
 def test_sample_rows_take_one_completion_per_group_first():
-    from data.problem import Problem
-    from sampling.types import Completion, Group
-    from verifiers.verdict import Verdict
+    from rlvr.data.problem import Problem
+    from rlvr.sampling.types import Completion, Group
+    from rlvr.verifiers.verdict import Verdict
 
     groups = [Group(Problem(f"p{g}", "arith", "q", str(g)),
                     [Completion(f"p{g}", f"answer {g}.{i}", [1], [1], None, "stop") for i in range(3)]) for g in range(2)]
@@ -112,7 +112,7 @@ def test_prefect_yaml_declares_the_scheduled_training_and_the_triggered_evaluati
 
 
 def test_python_deployments_match_prefect_yaml():
-    from flows.deployments import build_deployments
+    from rlvr.flows.deployments import build_deployments
 
     spec = {d["name"]: d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
     train, evaluate = build_deployments(str(REPO / "configs/arith_grpo.yaml"), ["train.steps=3"])
@@ -126,7 +126,7 @@ def test_python_deployments_match_prefect_yaml():
 
 
 def test_deployments_refuse_a_bad_config():
-    from flows.deployments import build_deployments
+    from rlvr.flows.deployments import build_deployments
 
     with pytest.raises(ConfigError, match="train.stepz"):
         build_deployments(str(REPO / "configs/arith_grpo.yaml"), ["train.stepz=3"])
@@ -136,7 +136,7 @@ def test_deployments_refuse_a_bad_config():
                                   ["eval", "tiny", "-c", "configs/arith_grpo.yaml", "eval.n=0"],
                                   ["demo", "train.steps=abc"]])
 def test_cli_rejects_bad_configs_before_starting_prefect(argv, capsys, monkeypatch):
-    from flows import cli
+    from rlvr.flows import cli
 
     monkeypatch.chdir(REPO)
     assert cli.main(argv) == 2
@@ -144,7 +144,7 @@ def test_cli_rejects_bad_configs_before_starting_prefect(argv, capsys, monkeypat
 
 
 def test_cli_parses_train_and_eval_options():
-    from flows.cli import build_parser
+    from rlvr.flows.cli import build_parser
 
     args = build_parser().parse_args(["train", "-c", "x.yaml", "train.steps=2", "--no-resume"])
     assert args.resume is False and args.eval is True and args.overrides == ["train.steps=2"]
@@ -155,7 +155,7 @@ def test_cli_parses_train_and_eval_options():
 
 
 def test_retry_on_io_retries_only_os_errors():
-    from flows.bootstrap import retry_on_io
+    from rlvr.flows.bootstrap import retry_on_io
 
     def state(exc):
         return SimpleNamespace(result=lambda raise_on_failure=True: exc)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_run(prefect_session, model_path, tmp_path_factory):
-    from flows.demo import demo_flow
+    from rlvr.flows.demo import demo_flow
 
     run_dir = tmp_path_factory.mktemp("demo") / "run"
     overrides = tiny_overrides(run_dir, model_path)
@@ -72,7 +72,7 @@ def test_training_and_evaluation_artifacts_are_published(demo_run):
 
 
 def test_evaluating_an_earlier_checkpoint_writes_its_report_and_keeps_a_single_best(demo_run):
-    from flows.evaluate import evaluate_flow
+    from rlvr.flows.evaluate import evaluate_flow
 
     _, run_dir, _ = demo_run
     step1 = run_dir / "checkpoints" / "step-1"
@@ -85,7 +85,7 @@ def test_evaluating_an_earlier_checkpoint_writes_its_report_and_keeps_a_single_b
 
 
 def test_a_rerun_resumes_from_the_latest_checkpoint(demo_run):
-    from flows.train import train_flow
+    from rlvr.flows.train import train_flow
 
     _, run_dir, overrides = demo_run
     state = train_flow(config_path=CONFIG, overrides=[*overrides, "train.steps=3"], final_eval=False, return_state=True)
@@ -98,7 +98,7 @@ def test_a_rerun_resumes_from_the_latest_checkpoint(demo_run):
 
 
 def test_no_resume_on_a_run_with_checkpoints_fails_instead_of_overwriting(demo_run):
-    from flows.train import train_flow
+    from rlvr.flows.train import train_flow
 
     _, run_dir, overrides = demo_run
     state = train_flow(config_path=CONFIG, overrides=overrides, resume=False, return_state=True)
@@ -109,7 +109,7 @@ def test_no_resume_on_a_run_with_checkpoints_fails_instead_of_overwriting(demo_r
 def test_a_bad_config_fails_the_flow_run_with_the_validation_message(prefect_session):
     from prefect.client.orchestration import get_client
 
-    from flows.train import train_flow
+    from rlvr.flows.train import train_flow
 
     state = train_flow(config={"train": {"steps": 0, "stepz": 1}}, return_state=True)
     assert state.is_failed()
@@ -125,7 +125,7 @@ def test_the_device_slot_is_exclusive(prefect_session):
 
     from prefect.concurrency.sync import concurrency
 
-    from flows.bootstrap import device_slot
+    from rlvr.flows.bootstrap import device_slot
 
     outcome = {}
 
@@ -148,7 +148,7 @@ def test_the_device_slot_is_exclusive(prefect_session):
 def test_io_tasks_retry_transient_os_errors_only(prefect_session):
     from prefect import flow, task
 
-    from flows.bootstrap import retry_on_io
+    from rlvr.flows.bootstrap import retry_on_io
 
     calls = {"io": 0, "bug": 0}
 
@@ -173,7 +173,7 @@ def test_io_tasks_retry_transient_os_errors_only(prefect_session):
 def test_the_evaluation_flow_runs_on_the_dataset_tasks_from_local_files(prefect_session, model_path, tmp_path):
     """GSM8K, MATH-500, HumanEval and MBPP (small fixture files) through the evaluation flow with the tiny model:
     the scores are near zero; what is shown is that every suite is loaded, sampled, verified and reported."""
-    from flows.evaluate import evaluate_flow
+    from rlvr.flows.evaluate import evaluate_flow
 
     fixtures = REPO / "tests" / "data" / "fixtures"
     suites = {

@@ -88,7 +88,7 @@ def served(server, model_path, tmp_path_factory):
     url, env = server
     run_dir = tmp_path_factory.mktemp("served") / "run"
     log = run_dir.parent / "serve.log"
-    proc = _start([sys.executable, "-m", "flows.cli", "serve", "-c", CONFIG,
+    proc = _start([sys.executable, "-m", "rlvr.flows.cli", "serve", "-c", CONFIG,
                    *tiny_overrides(run_dir, model_path, name=NAME)], env, log)
 
     def registered():

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from data.problem import Problem
+from rlvr.data.problem import Problem
 from tests.sampling.sampling_helpers import cfg_for, load_policy
-from trainers.tiny_model import build_tiny_model
+from rlvr.trainers.tiny_model import build_tiny_model
 
 LORA_RANK = 8
 
@@ -28,7 +28,7 @@ def tokenizer(tiny_dir):
 
 @pytest.fixture(scope="session")
 def vllm_sampler(tiny_dir, tokenizer):
-    from sampling.factory import make_sampler
+    from rlvr.sampling.factory import make_sampler
 
     sampler = make_sampler(cfg_for("vllm"), tiny_dir, tokenizer, lora_rank=LORA_RANK)
     yield sampler

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM
 
-from sampling.config import SamplerConfig
+from rlvr.sampling.config import SamplerConfig
 
 
 def load_policy(tiny_dir) -> torch.nn.Module:

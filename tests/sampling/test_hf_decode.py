@@ -7,8 +7,8 @@ import time
 
 import torch
 
-from sampling.config import SamplingParams
-from sampling.hf_decode import decode
+from rlvr.sampling.config import SamplingParams
+from rlvr.sampling.hf_decode import decode
 from tests.sampling.sampling_helpers import load_policy, torch_logprobs
 
 

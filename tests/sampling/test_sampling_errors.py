@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from sampling.deadline import EngineThread
-from sampling.errors import SamplerError, SamplerTimeout
-from sampling.factory import make_sampler
-from sampling.preflight import (
+from rlvr.sampling.deadline import EngineThread
+from rlvr.sampling.errors import SamplerError, SamplerTimeout
+from rlvr.sampling.factory import make_sampler
+from rlvr.sampling.preflight import (
     check_cpu_memory_fraction,
     check_model_files,
     explain_startup_error,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from data.problem import Problem
-from sampling.prompts import cut_at_stop, prompt_token_ids
+from rlvr.data.problem import Problem
+from rlvr.sampling.prompts import cut_at_stop, prompt_token_ids
 
 
 def test_chat_prompt_uses_template_with_generation_prompt(tokenizer):

@@ -7,9 +7,9 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from sampling.config import SamplingParams
-from sampling.hf_backend import HFSampler
-from sampling.prompts import prompt_token_ids
+from rlvr.sampling.config import SamplingParams
+from rlvr.sampling.hf_backend import HFSampler
+from rlvr.sampling.prompts import prompt_token_ids
 from tests.sampling.sampling_helpers import (
     cfg_for,
     load_policy,
@@ -85,7 +85,7 @@ def test_hf_sampler_can_share_the_trainers_model(tiny_dir, tokenizer, problems):
 
 def test_no_stale_prefix_kv_after_sync(restore_engine, tiny_dir, tokenizer):
     """A long prompt fills whole KV blocks that the prefix cache keeps; after a sync they must not be reused."""
-    from data.problem import Problem
+    from rlvr.data.problem import Problem
 
     sampler = restore_engine
     block = sampler.llm.llm_engine.vllm_config.cache_config.block_size

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from flows.config import validate_config
-from sampling.hf_backend import HFSampler
-from trainers.loop import Trainer
+from rlvr.flows.config import validate_config
+from rlvr.sampling.hf_backend import HFSampler
+from rlvr.trainers.loop import Trainer
 
 UPDATE_CASES = {
     # name: (algorithm, train-section overrides)
@@ -82,7 +82,7 @@ class NoSampler:
 
 def fixed_rollouts(trainer, group_size):
     """4 groups of `group_size` completions with fixed token ids and rewards (one group all-equal)."""
-    from sampling.types import Completion, Group
+    from rlvr.sampling.types import Completion, Group
 
     gen = torch.Generator().manual_seed(11)
     problems = trainer.problems[:4]

@@ -1,7 +1,7 @@
 """Toy verifiers of the scale-out tests, named by import path (`scaleout_rewards:score`), so they must be importable
 where verification runs: pool worker processes and Dask workers (this folder is put on their sys.path)."""
 
-from verifiers.verdict import Verdict
+from rlvr.verifiers.verdict import Verdict
 
 
 def score(completion, reference, options=None):

@@ -55,7 +55,7 @@ def run_child(*args, ranks: int = 1, launcher: str = "torchrun", timeout: float 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    from trainers.tiny_model import build_tiny_model
+    from rlvr.trainers.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", seed=0)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from sampling.config import SamplerConfig
-from trainers.distributed import Dist, from_env
+from rlvr.sampling.config import SamplerConfig
+from rlvr.trainers.distributed import Dist, from_env
 
 
 class RecordingLLM:
@@ -19,14 +19,14 @@ class RecordingLLM:
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from trainers.tiny_model import build_tiny_model
+    from rlvr.trainers.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", seed=0)
 
 
 def test_tensor_parallel_and_memory_fraction_reach_vllm_llm(tiny_dir, monkeypatch):
     vllm = pytest.importorskip("vllm")
-    from sampling.vllm_backend import VLLMSampler
+    from rlvr.sampling.vllm_backend import VLLMSampler
 
     monkeypatch.setattr(vllm, "LLM", RecordingLLM)
     RecordingLLM.calls.clear()
@@ -44,8 +44,8 @@ def test_tensor_parallel_and_memory_fraction_reach_vllm_llm(tiny_dir, monkeypatc
 
 def test_data_parallel_engines_are_refused_by_the_colocated_sampler(tiny_dir):
     pytest.importorskip("vllm")
-    from sampling.errors import SamplerError
-    from sampling.vllm_backend import VLLMSampler
+    from rlvr.sampling.errors import SamplerError
+    from rlvr.sampling.vllm_backend import VLLMSampler
 
     with pytest.raises(SamplerError, match="data_parallel_size"):  # under torchrun, each rank's engine is one replica
         VLLMSampler(SamplerConfig(data_parallel_size=2), tiny_dir)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from verifiers.config import VerifierSpec, VerifyConfig
-from verifiers.pool import VerifierPool
-from verifiers.task_runner import TaskRunnerVerifier, make_verifier
+from rlvr.verifiers.config import VerifierSpec, VerifyConfig
+from rlvr.verifiers.pool import VerifierPool
+from rlvr.verifiers.task_runner import TaskRunnerVerifier, make_verifier
 
 HERE = str(Path(__file__).parent)
 MATH = [VerifierSpec(name="math")]

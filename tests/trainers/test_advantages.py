@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from trainers.advantages import (
+from rlvr.trainers.advantages import (
     degenerate_groups,
     gae,
     group_advantages,

@@ -7,12 +7,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from data.config import TaskConfig
-from data.tasks import load_problems
-from sampling.config import SamplerConfig, SamplingParams
-from trainers.bootstrap import bootstrap_tiny
-from trainers.tiny_model import build_tiny_model
-from verifiers.registry import VERIFIERS
+from rlvr.data.config import TaskConfig
+from rlvr.data.tasks import load_problems
+from rlvr.sampling.config import SamplerConfig, SamplingParams
+from rlvr.trainers.bootstrap import bootstrap_tiny
+from rlvr.trainers.tiny_model import build_tiny_model
+from rlvr.verifiers.registry import VERIFIERS
 
 
 def _digest(path):
@@ -62,7 +62,7 @@ def test_transformers_loads_and_solves_some_held_out_arith(warm_model):
 
 @pytest.mark.slow
 def test_vllm_loads_and_samples_the_same_model(warm_model):
-    from sampling.factory import make_sampler
+    from rlvr.sampling.factory import make_sampler
 
     problems = load_problems(TaskConfig(name="arith", level=1, split="test", limit=40))
     cfg = SamplerConfig(max_model_len=256)

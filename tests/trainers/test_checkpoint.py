@@ -5,7 +5,7 @@ import random
 import numpy as np
 import torch
 
-from trainers.checkpoint import (
+from rlvr.trainers.checkpoint import (
     MODEL_DIR,
     latest_checkpoint,
     list_checkpoints,

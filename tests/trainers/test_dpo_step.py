@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from data.problem import Problem
-from sampling.types import Completion, Group
-from trainers.config import DPOConfig, LoraConfig
-from trainers.dpo_step import ReferenceCache, dpo_backward, pairs_from_groups
-from trainers.logprobs import make_batch, sequence_logprob_sums, token_logprobs
-from trainers.losses import dpo_loss
-from trainers.policy import Policy
+from rlvr.data.problem import Problem
+from rlvr.sampling.types import Completion, Group
+from rlvr.trainers.config import DPOConfig, LoraConfig
+from rlvr.trainers.dpo_step import ReferenceCache, dpo_backward, pairs_from_groups
+from rlvr.trainers.logprobs import make_batch, sequence_logprob_sums, token_logprobs
+from rlvr.trainers.losses import dpo_loss
+from rlvr.trainers.policy import Policy
 
 LORA = LoraConfig(r=2, alpha=4, target_modules=["q_proj", "v_proj"])
 

@@ -4,11 +4,11 @@
 import pytest
 import torch
 
-from trainers.config import GRPOConfig, LoraConfig
-from trainers.grpo_step import grpo_backward, inert_rows, kept_rows, loss_mask
-from trainers.logprobs import batched_logprobs, make_batch, token_logprobs
-from trainers.losses import grpo_loss, loss_normalizer
-from trainers.policy import Policy
+from rlvr.trainers.config import GRPOConfig, LoraConfig
+from rlvr.trainers.grpo_step import grpo_backward, inert_rows, kept_rows, loss_mask
+from rlvr.trainers.logprobs import batched_logprobs, make_batch, token_logprobs
+from rlvr.trainers.losses import grpo_loss, loss_normalizer
+from rlvr.trainers.policy import Policy
 
 ADV = torch.tensor([1.5, -0.5, 0.7, -1.2])
 

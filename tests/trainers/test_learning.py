@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import load_config
-from flows.evaluation import evaluate_model
-from trainers.loop import Trainer
+from rlvr.flows.config import load_config
+from rlvr.flows.evaluation import evaluate_model
+from rlvr.trainers.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 
 import torch
 
-from trainers.logprobs import batched_logprobs, make_batch, selected_logprobs, token_logprobs
+from rlvr.trainers.logprobs import batched_logprobs, make_batch, selected_logprobs, token_logprobs
 
 
 def _reference_logprobs(model, prompt, completion, temperature=1.0):

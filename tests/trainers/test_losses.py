@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from trainers.losses import (
+from rlvr.trainers.losses import (
     dpo_loss,
     entropy_from_logits,
     grpo_loss,

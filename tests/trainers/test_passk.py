@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from trainers.passk import maj_at_k, mean_pass_at_k, normalize_answer, pass_at_1, pass_at_k
+from rlvr.trainers.passk import maj_at_k, mean_pass_at_k, normalize_answer, pass_at_1, pass_at_k
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from trainers.config import LoraConfig
-from trainers.logprobs import make_batch, token_logprobs
-from trainers.policy import Policy
+from rlvr.trainers.config import LoraConfig
+from rlvr.trainers.logprobs import make_batch, token_logprobs
+from rlvr.trainers.policy import Policy
 
 LORA = LoraConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj", "up_proj"])
 IDS = torch.tensor([[1, 2, 3, 4, 5, 6]])
@@ -135,7 +135,7 @@ def _save_model_dir(model, path):
 
 
 def test_from_config_loads_a_local_directory_with_lora(tiny_lm, tmp_path):
-    from trainers.config import ModelConfig
+    from rlvr.trainers.config import ModelConfig
 
     path = _save_model_dir(tiny_lm(), tmp_path / "base")
     cfg = ModelConfig(path=str(path), lora=LORA, dtype="float32", gradient_checkpointing=True)
@@ -150,7 +150,7 @@ def test_from_config_loads_a_local_directory_with_lora(tiny_lm, tmp_path):
 
 
 def test_from_config_full_finetuning_bfloat16(tiny_lm, tmp_path):
-    from trainers.config import ModelConfig
+    from rlvr.trainers.config import ModelConfig
 
     path = _save_model_dir(tiny_lm(), tmp_path / "base")
     policy = Policy.from_config(ModelConfig(path=str(path), dtype="bfloat16"), need_reference=True)

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from trainers.config import PPOConfig
-from trainers.logprobs import make_batch
-from trainers.policy import Policy
-from trainers.ppo_step import ppo_backward, ppo_rollout
+from rlvr.trainers.config import PPOConfig
+from rlvr.trainers.logprobs import make_batch
+from rlvr.trainers.policy import Policy
+from rlvr.trainers.ppo_step import ppo_backward, ppo_rollout
 
 
 def test_rollout_returns_by_hand(tiny_lm):

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from trainers.logprobs import make_batch, token_logprobs
-from trainers.segment_attention import _split_sizes, plan_segments, segment_attention_forward, supports_segments
-from trainers.shared_prompt import _dense_mask, group_micro_batches, grouped_logprobs
-from trainers.tiny_model import build_tiny_model
+from rlvr.trainers.logprobs import make_batch, token_logprobs
+from rlvr.trainers.segment_attention import _split_sizes, plan_segments, segment_attention_forward, supports_segments
+from rlvr.trainers.shared_prompt import _dense_mask, group_micro_batches, grouped_logprobs
+from rlvr.trainers.tiny_model import build_tiny_model
 
 
 def _segments(seed: int):

@@ -7,12 +7,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from trainers.config import GRPOConfig
-from trainers.grpo_step import grpo_backward
-from trainers.logprobs import make_batch, token_logprobs
-from trainers.policy import Policy
-from trainers.shared_prompt import group_micro_batches, grouped_logprobs
-from trainers.tiny_model import build_tiny_model
+from rlvr.trainers.config import GRPOConfig
+from rlvr.trainers.grpo_step import grpo_backward
+from rlvr.trainers.logprobs import make_batch, token_logprobs
+from rlvr.trainers.policy import Policy
+from rlvr.trainers.shared_prompt import group_micro_batches, grouped_logprobs
+from rlvr.trainers.tiny_model import build_tiny_model
 
 
 @pytest.fixture(scope="module")

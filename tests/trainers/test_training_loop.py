@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from flows.config import validate_config
-from trainers.checkpoint import latest_checkpoint
-from trainers.loop import NonFiniteError, Trainer
+from rlvr.flows.config import validate_config
+from rlvr.trainers.checkpoint import latest_checkpoint
+from rlvr.trainers.loop import NonFiniteError, Trainer
 
 
 def _cfg(run_dir, algorithm="grpo", **train):
@@ -65,7 +65,7 @@ def test_nan_loss_stops_the_step_and_keeps_the_last_checkpoint(tmp_path, warm_mo
 def test_nan_reward_from_a_user_verifier_stops_the_step(tmp_path, warm_model, monkeypatch):
     plugin = tmp_path / "nan_rewards.py"
     plugin.write_text(
-        "from verifiers.verdict import Verdict\n"
+        "from rlvr.verifiers.verdict import Verdict\n"
         "def score(completion, reference, options=None):\n"
         "    return Verdict(float('nan'), 'correct', {})\n"
     )

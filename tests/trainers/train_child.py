@@ -7,8 +7,8 @@ import json
 import sys
 
 if __name__ == "__main__":
-    from flows.config import validate_config
-    from trainers.loop import Trainer
+    from rlvr.flows.config import validate_config
+    from rlvr.trainers.loop import Trainer
 
     cfg = validate_config(json.loads(open(sys.argv[1]).read()))
     trainer = Trainer(cfg, resume=True, log=lambda msg: print(msg, flush=True))

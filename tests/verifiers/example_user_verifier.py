@@ -3,7 +3,7 @@
 
 from dataclasses import dataclass
 
-from verifiers.verdict import Verdict
+from rlvr.verifiers.verdict import Verdict
 
 VERSION = "2"
 

@@ -2,7 +2,7 @@
 
 import json
 
-from verifiers.cli import main
+from rlvr.verifiers.cli import main
 
 
 def test_summary_table_and_bad_lines(tmp_path, capsys):

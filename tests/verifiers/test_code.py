@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from verifiers.code import assemble, extract_code, verify
-from verifiers.config import VerifierSpec
-from verifiers.pool import VerifierPool
+from rlvr.verifiers.code import assemble, extract_code, verify
+from rlvr.verifiers.config import VerifierSpec
+from rlvr.verifiers.pool import VerifierPool
 
 DATA = "/work/shared/data"
 HE_PREFIX = 'from typing import List\n\n\ndef add(xs: List[int]) -> int:\n    """Sum of xs."""\n'

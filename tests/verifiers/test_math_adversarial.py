@@ -3,8 +3,8 @@
 import time
 
 
-from verifiers import math_guard
-from verifiers.math import MathOptions, verify
+from rlvr.verifiers import math_guard
+from rlvr.verifiers.math import MathOptions, verify
 
 
 def _judge(completion, gold="3", options=None):

@@ -3,7 +3,7 @@ Add a row every time a real completion is misgraded."""
 
 import pytest
 
-from verifiers.math import verify
+from rlvr.verifiers.math import verify
 
 
 def _ok(gold, completion):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from verifiers.math import gold_answer
-from verifiers.math_extract import extract
-from verifiers.math_normalize import normalize
+from rlvr.verifiers.math import gold_answer
+from rlvr.verifiers.math_extract import extract
+from rlvr.verifiers.math_normalize import normalize
 
 EXTRACT = [
     ("so \\boxed{42}.", ["42"], "boxed"),  # plain box

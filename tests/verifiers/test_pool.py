@@ -5,13 +5,13 @@ import time
 
 import pytest
 
-from verifiers.config import VerifierSpec
-from verifiers.pool import VerifierPool
+from rlvr.verifiers.config import VerifierSpec
+from rlvr.verifiers.pool import VerifierPool
 
 HERE = os.path.dirname(__file__)
 SLEEPY = '''
 import os, time
-from verifiers.verdict import Verdict
+from rlvr.verifiers.verdict import Verdict
 def sleepy(completion, reference, options=None):
     if completion == "die":
         os._exit(3)

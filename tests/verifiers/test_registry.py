@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from verifiers import registry
-from verifiers.config import VerifierSpec
-from verifiers.format import FormatOptions, verify as format_verify
-from verifiers.math import MathOptions
+from rlvr.verifiers import registry
+from rlvr.verifiers.config import VerifierSpec
+from rlvr.verifiers.format import FormatOptions, verify as format_verify
+from rlvr.verifiers.math import MathOptions
 
 
 @pytest.fixture

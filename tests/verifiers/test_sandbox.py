@@ -9,7 +9,7 @@ import uuid
 
 import psutil
 
-from verifiers.code import CodeOptions, verify
+from rlvr.verifiers.code import CodeOptions, verify
 
 FAST = CodeOptions(wall_s=5.0, cpu_s=5)
 
