@@ -4,6 +4,7 @@ PyPI has packages named `verifiers`, `data` and `flows`; a wheel that put ours a
 would overwrite theirs. Built offline (no index, no build isolation) from this checkout.
 """
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,11 +19,17 @@ STAGES = ("data", "sampling", "verifiers", "trainers", "flows")
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    build = tmp_path_factory.mktemp("build")  # keep setuptools' build/ out of the checkout
+    # Build from a copy: setuptools writes build/ next to the sources, and a stale build/lib there would
+    # slip modules deleted since into the wheel.
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for stage in STAGES:
+        shutil.copytree(REPO / stage, src / stage, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--no-build-isolation", "-q",
-         "-w", str(out), str(REPO)],
-        check=True, cwd=build, capture_output=True, text=True,
+         "-w", str(out), str(src)],
+        check=True, cwd=src, capture_output=True, text=True,
     )
     (path,) = out.glob("rlvr-*.whl")
     return path
