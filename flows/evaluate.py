@@ -26,12 +26,12 @@ from rlvr.flows.evaluation import Target
 def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None) -> dict[str, Any]:
     """Sample and verify `cfg.eval` suites. Uses the given sampler/pool (the training flow lends its own,
     already holding the trained weights) or opens and closes its own."""
-    from rlvr.verifiers.task_runner import make_verifier
+    from rlvr.verifiers.task_runner import make_pool
 
     log = get_run_logger().info
     own_sampler, own_pool = sampler is None, pool is None
     sampler = sampler or evaluation.open_sampler(target, cfg)
-    pool = pool or make_verifier(cfg.verify)  # verify.runner: the local VerifierPool, or a dask/ray task runner
+    pool = pool or make_pool(cfg.verify)  # verify.runner: the local VerifierPool, or a dask/ray task runner
     try:
         return evaluation.evaluate_model(sampler, pool, cfg, label=target.label, step=target.step, log=log)
     finally:

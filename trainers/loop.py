@@ -52,7 +52,7 @@ class Trainer:
     def __init__(self, cfg, *, sampler=None, pool=None, resume: bool = True, log=print):
         from rlvr.sampling.factory import make_sampler
         from rlvr.trainers.policy import Policy
-        from rlvr.verifiers.task_runner import make_verifier
+        from rlvr.verifiers.task_runner import make_pool
 
         self.cfg, self.log = cfg, log
         # Scale-out (trainers/distributed.py): under torchrun/accelerate this joins the process group; rank 0
@@ -78,7 +78,7 @@ class Trainer:
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
         lora_rank = cfg.model.lora.r if cfg.model.lora else None
         self.sampler = sampler or make_sampler(cfg.sampler, self.model_path, lora_rank=lora_rank)
-        self.pool = pool or make_verifier(cfg.verify)  # verify.runner: pool (VerifierPool) | dask | ray
+        self.pool = pool or make_pool(cfg.verify)  # verify.runner: pool (VerifierPool) | dask | ray
         if resume:
             self.restore_latest()
         elif ckpt.latest_checkpoint(self.run_dir) is not None:

@@ -1,10 +1,16 @@
-"""Which verifiers score a completion, with what weight and options."""
+"""Which verifiers score a completion, with what weight and options.
+
+The config types validate through the registry (`build_options`); the registry never imports them back: it takes
+any object with `name`, `weight` and `options` (`registry.Spec`).
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rlvr.verifiers.registry import build_options
 
 
 class VerifierSpec(BaseModel):
@@ -16,8 +22,6 @@ class VerifierSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known_verifier_and_options(self) -> "VerifierSpec":
-        from rlvr.verifiers.registry import build_options  # late: the registry imports this module
-
         build_options(self.name, self.options)
         return self
 

@@ -20,13 +20,23 @@ import importlib
 import json
 import types
 import typing
-from typing import Any, Callable
+from math import isfinite
+from typing import Any, Callable, Protocol
 
 from rlvr.verifiers import code, format, math
-from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.verdict import Verdict
 
 Verifier = Callable[..., Verdict]
+
+
+class Spec(Protocol):
+    """What the registry reads of a verifier spec (`config.VerifierSpec`, which imports this module, not back)."""
+
+    name: str
+    weight: float
+    options: dict[str, Any]
+
+
 VERIFIERS: dict[str, Verifier] = {"math": math.verify, "code": code.verify, "format": format.verify}
 VERSIONS: dict[str, str] = {"math": math.VERSION, "code": code.VERSION, "format": format.VERSION}
 
@@ -81,14 +91,15 @@ def build_options(name: str, options: dict[str, Any] | None) -> Any:
         raise ValueError(f"verifier {name!r}: bad options {options}: {e}") from None
 
 
-def validate(specs: list[VerifierSpec]) -> None:
+def validate(specs: list[Spec]) -> None:
     """Fail early (ValueError) on an unknown verifier or option, before any work is sent anywhere."""
     for spec in specs:
         build_options(spec.name, spec.options)
 
 
 def run_one(name: str, options: dict[str, Any] | None, completion: str, reference: Any) -> Verdict:
-    """Call one verifier; a user verifier that raises or returns something else becomes an `error` Verdict."""
+    """Call one verifier; a user verifier that raises, returns something else or a reward that is not a finite
+    number (NaN, inf) becomes an `error` Verdict."""
     fn, opts = resolve(name), build_options(name, options)
     try:
         verdict = fn(completion, reference, opts)
@@ -96,10 +107,15 @@ def run_one(name: str, options: dict[str, Any] | None, completion: str, referenc
         return Verdict(0.0, "error", {"rule": "verifier_raised", "error": f"{type(e).__name__}: {e}"[:1000]})
     if not isinstance(verdict, Verdict):
         return Verdict(0.0, "error", {"rule": "not_a_verdict", "error": f"returned {type(verdict).__name__}"})
+    reward = verdict.reward
+    if not isinstance(reward, (int, float)) or not isfinite(reward):
+        # NaN/inf (or a non-number) would poison the advantages and abort the training step
+        return Verdict(0.0, "error", {"rule": "non_finite_reward", "error": f"reward {reward!r} is not a finite number",
+                                      "status_given": verdict.status})
     return verdict
 
 
-def spec_keys(specs: list[VerifierSpec]) -> list[str]:
+def spec_keys(specs: list[Spec]) -> list[str]:
     """Keys of the verdicts dict: the verifier name, with `#2`, `#3` for repeated names."""
     keys, seen = [], {}
     for spec in specs:
@@ -108,18 +124,18 @@ def spec_keys(specs: list[VerifierSpec]) -> list[str]:
     return keys
 
 
-def combine(specs: list[VerifierSpec], verdicts: list[Verdict]) -> tuple[float, dict[str, Verdict]]:
+def combine(specs: list[Spec], verdicts: list[Verdict]) -> tuple[float, dict[str, Verdict]]:
     reward = sum(spec.weight * v.reward for spec, v in zip(specs, verdicts))
     return reward, dict(zip(spec_keys(specs), verdicts))
 
 
-def score(completion: str, reference: Any, specs: list[VerifierSpec]) -> tuple[float, dict[str, Verdict]]:
+def score(completion: str, reference: Any, specs: list[Spec]) -> tuple[float, dict[str, Verdict]]:
     """Weighted reward and each verifier's Verdict, in this process (see `pool.VerifierPool` for parallel runs)."""
     validate(specs)
     return combine(specs, [run_one(s.name, s.options, completion, reference) for s in specs])
 
 
-def cache_key(spec: VerifierSpec, completion: str, reference: Any) -> str:
+def cache_key(spec: Spec, completion: str, reference: Any) -> str:
     """What identifies a result: verifier name, its version, its options, the completion and the reference."""
     return json.dumps([spec.name, version(spec.name), spec.options, completion, reference], sort_keys=True,
                       default=repr)

@@ -1,8 +1,11 @@
 """Verification of a batch on a Prefect task runner, chosen by `verify.runner`: pool | dask | ray.
 
-    verifier = make_verifier(cfg.verify)          # VerifierPool for "pool", else a TaskRunnerVerifier
-    results = verifier.map(jobs)                  # [(reward, {name: Verdict}), ...], same as VerifierPool.map
-    verifier.close()
+    pool = make_pool(cfg.verify)          # VerifierPool for "pool", else a TaskRunnerPool
+    results = pool.map(jobs)              # [(reward, {name: Verdict}), ...], same as VerifierPool.map
+    pool.close()
+
+Both are pools of verification workers (this machine's processes, or a cluster's), which is what callers store
+them as (`trainer.pool`).
 
 - `pool` (default): this machine's `VerifierPool` (worker processes, hard per-call timeout, verdict cache).
 - `dask`: `prefect_dask.DaskTaskRunner` on the scheduler at `runner_address`, or, with none given, on a
@@ -63,7 +66,7 @@ def verify_chunk_task():
     return task(verify_chunk, name="verify_chunk", cache_policy=NO_CACHE, persist_result=False, retries=1)
 
 
-class TaskRunnerVerifier:
+class TaskRunnerPool:
     """`VerifierPool`'s interface (`map`, `close`) over a started Prefect task runner."""
 
     def __init__(self, runner, *, timeout_s: float, cache: bool = True, chunk_size: int = 16):
@@ -71,7 +74,7 @@ class TaskRunnerVerifier:
         self.runner = runner
         self.runner.__enter__()
 
-    def __enter__(self) -> "TaskRunnerVerifier":
+    def __enter__(self) -> "TaskRunnerPool":
         return self
 
     def __exit__(self, *exc) -> None:
@@ -119,8 +122,8 @@ def _ray_runner(cfg: VerifyConfig):
 RUNNERS = {"dask": _dask_runner, "ray": _ray_runner}
 
 
-def make_verifier(cfg: VerifyConfig):
-    """The verifier backend `cfg.runner` names: a VerifierPool, or a TaskRunnerVerifier on Dask / Ray."""
+def make_pool(cfg: VerifyConfig) -> VerifierPool | TaskRunnerPool:
+    """The pool `cfg.runner` names: this machine's VerifierPool, or a TaskRunnerPool on Dask / Ray."""
     if cfg.runner == "pool":
         return VerifierPool(workers=cfg.workers, timeout_s=cfg.timeout_s, cache=cfg.cache)
-    return TaskRunnerVerifier(RUNNERS[cfg.runner](cfg), timeout_s=cfg.timeout_s, cache=cfg.cache, chunk_size=cfg.chunk_size)
+    return TaskRunnerPool(RUNNERS[cfg.runner](cfg), timeout_s=cfg.timeout_s, cache=cfg.cache, chunk_size=cfg.chunk_size)

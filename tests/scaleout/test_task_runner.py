@@ -11,7 +11,7 @@ import pytest
 
 from rlvr.verifiers.config import VerifierSpec, VerifyConfig
 from rlvr.verifiers.pool import VerifierPool
-from rlvr.verifiers.task_runner import TaskRunnerVerifier, make_verifier
+from rlvr.verifiers.task_runner import TaskRunnerPool, make_pool
 
 HERE = str(Path(__file__).parent)
 MATH = [VerifierSpec(name="math")]
@@ -35,15 +35,15 @@ def on_path():
 
 
 @pytest.fixture(scope="module")
-def dask_verifier(on_path):
+def dask_pool(on_path):
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=180):
-        verifier = make_verifier(VerifyConfig(runner="dask", workers=2, timeout_s=3.0, chunk_size=2))
+        pool = make_pool(VerifyConfig(runner="dask", workers=2, timeout_s=3.0, chunk_size=2))
         try:
-            yield verifier
+            yield pool
         finally:
-            verifier.close()
+            pool.close()
 
 
 def _summary(results):
@@ -51,12 +51,12 @@ def _summary(results):
 
 
 @pytest.mark.slow
-def test_dask_runner_gives_the_local_pools_verdicts_with_hard_timeouts(dask_verifier):
-    assert isinstance(dask_verifier, TaskRunnerVerifier)
+def test_dask_runner_gives_the_local_pools_verdicts_with_hard_timeouts(dask_pool):
+    assert isinstance(dask_pool, TaskRunnerPool)
     started = time.monotonic()
-    got = dask_verifier.map(JOBS)
+    got = dask_pool.map(JOBS)
     assert time.monotonic() - started < 50  # the 60 s sleeper was killed at 3 s, not waited for
-    cluster = dask_verifier.runner._cluster  # made on first use
+    cluster = dask_pool.runner._cluster  # made on first use
     assert len(cluster.scheduler_info["workers"]) == 2
     assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
     hosts = {w["host"] for w in cluster.scheduler_info["workers"].values()}
@@ -70,14 +70,14 @@ def test_dask_runner_gives_the_local_pools_verdicts_with_hard_timeouts(dask_veri
 
 
 @pytest.mark.slow
-def test_dask_runner_fails_early_on_an_unknown_verifier(dask_verifier):
+def test_dask_runner_fails_early_on_an_unknown_verifier(dask_pool):
     bad = [VerifierSpec.model_construct(name="no_such_verifier", weight=1.0, options={})]
     with pytest.raises(ValueError, match="unknown verifier"):
-        dask_verifier.map([("x", "y", bad)])
+        dask_pool.map([("x", "y", bad)])
 
 
 def test_pool_runner_is_the_local_process_pool():
-    pool = make_verifier(VerifyConfig(workers=1))
+    pool = make_pool(VerifyConfig(workers=1))
     try:
         assert isinstance(pool, VerifierPool) and pool.n == 1
     finally:
@@ -90,7 +90,7 @@ def test_ray_runner_without_prefect_ray_says_what_to_install():
         import prefect_ray  # noqa: F401
     except ImportError:
         with pytest.raises(ValueError, match="pip install prefect-ray"):
-            make_verifier(VerifyConfig(runner="ray"))
+            make_pool(VerifyConfig(runner="ray"))
     else:
         pytest.skip("prefect-ray is installed: a real Ray test belongs on a machine with a Ray cluster")
 

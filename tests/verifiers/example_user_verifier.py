@@ -21,3 +21,8 @@ def score(completion: str, reference, options: PoliteOptions | None = None) -> V
 
 def broken(completion, reference, options=None):
     raise RuntimeError("bug in a user verifier")
+
+
+def not_finite(completion, reference, options=None):
+    """A buggy reward: NaN, +inf or -inf (chosen by the completion), with status `correct`."""
+    return Verdict({"nan": float("nan"), "inf": float("inf")}.get(completion, float("-inf")), "correct")

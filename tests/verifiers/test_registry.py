@@ -68,6 +68,30 @@ def test_a_raising_user_verifier_becomes_an_error_verdict(user_path):
     assert v.status == "error" and "bug in a user verifier" in v.detail["error"]
 
 
+
+@pytest.mark.parametrize("completion", ["nan", "inf", "-inf"])
+def test_a_non_finite_reward_becomes_an_error_verdict(user_path, completion):
+    reward, verdicts = registry.score(completion, None, [VerifierSpec(name="example_user_verifier:not_finite")])
+    v = verdicts["example_user_verifier:not_finite"]
+    assert (reward, v.reward, v.status, v.detail["rule"]) == (0.0, 0.0, "error", "non_finite_reward")
+    assert "not a finite number" in v.detail["error"]
+
+
+def test_config_and_registry_do_not_import_each_other():
+    import ast
+    import inspect
+
+    from rlvr.verifiers import config
+
+    def imported(module):
+        tree = ast.parse(inspect.getsource(module))
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+
+    assert "rlvr.verifiers.registry" in imported(config)
+    assert not {m for m in imported(registry) if m.startswith("rlvr.verifiers.config")}
+
+
 FORMAT = [
     ("boxed", "the answer is \\boxed{3}", "correct"),  # one box
     ("boxed", "\\boxed{3} or \\boxed{4}", "wrong"),  # two boxes
