@@ -32,8 +32,9 @@ class SamplerConfig(BaseModel):
 
     backend: Literal["vllm", "hf"] = Field("vllm", description="vllm (colocated engine) or hf (transformers generate).")
     params: SamplingParams = Field(default_factory=SamplingParams)
-    gpu_memory_utilization: float = Field(
-        0.2, gt=0.0, le=0.95, description="vLLM memory fraction (of CPU RAM on CPU: keep <= 0.3 there)."
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0.0, le=0.95, description="vLLM memory fraction for weights + KV cache. None: 0.2 on CPU (of the RAM; "
+        "keep <= 0.3 there), 0.3 on a GPU, colocated with the trainer (the rest is the trainer's; see docs/gpu.md).",
     )
     max_model_len: int = Field(1024, ge=16, description="vLLM context length (prompt + completion).")
     max_num_batched_tokens: int | None = Field(
@@ -47,8 +48,20 @@ class SamplerConfig(BaseModel):
     )
     tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallelism (GPUs per engine).")
     data_parallel_size: int = Field(1, ge=1, description="vLLM data-parallel engines.")
-    enforce_eager: bool = Field(True, description="Skip CUDA-graph/compile capture (saves ~60 s start-up on CPU).")
+    enforce_eager: bool | None = Field(
+        None, description="vLLM: skip CUDA-graph/compile capture. None: eager on CPU (capture costs ~60 s start-up "
+        "there and gains nothing), CUDA graphs on a GPU (decoding is launch-bound without them).",
+    )
+    sleep_mode: bool | None = Field(
+        None, description="vLLM on a GPU: free the KV cache and offload the weights while the trainer updates "
+        "(sleep level 1 after each generate, wake-up before the weight sync). None: on for CUDA, off on CPU "
+        "(vLLM has no sleep mode there).",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Engine dtype.")
+    hf_share_model: bool = Field(
+        True, description="hf backend: sample with the trainer's own module (same parameters, same device; nothing "
+        "copied at sync). False: load a second copy from the model path (on CPU) and copy the weights at every sync.",
+    )
     hf_batch_size: int = Field(
         256, ge=1, description="hf backend: rows (prompts x samples) decoded together. Rows that end leave the "
         "batch, so larger is faster until the KV cache of that many rows no longer fits.",

@@ -9,8 +9,14 @@ the deadline ends the call.
 Seeds: `params.seed` seeds torch's RNG (forked, so the trainer's RNG is untouched) once per
 generate call; the samples are reproducible for the same problems, n and batch size, not per row.
 
-Sync: the held model is updated in place (`copy_` under no_grad), or the sampler shares the trainer's
-own module (`HFSampler(cfg, path, model=policy)`), in which case there is nothing to copy.
+Sharing (the default through `make_sampler(..., model=policy)`): the sampler decodes with the trainer's own
+module -- same parameters, same device, a PEFT model with its adapter enabled -- so a sync has nothing to copy.
+While it decodes, the module is in eval mode (no dropout) under `torch.inference_mode()` (no autograd records,
+no version counters), and goes back to the mode it was in. Attention runs as the model is configured (SDPA
+with the KV cache): the trainer's packed-segment attention is switched on only inside its own forward
+(trainers/segment_attention.py), never while the sampler runs. Mixed precision comes with the module (the
+trainer wraps its forward in autocast: trainers/precision.py). Without a shared module the sampler loads its own
+copy (CPU) and the sync copies the weights in place (`copy_` under no_grad).
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ class HFSampler(Sampler):
         """n rows per prompt, in prompt order; prompts go in chunks of about `hf_batch_size // n` (at least one)."""
         out: list[Row] = []
         per_chunk = max(1, self.cfg.hf_batch_size // n)
-        with _eval_mode(self.model), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        with _decoding(self.model), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             for start in range(0, len(prompts), per_chunk):
@@ -147,7 +153,7 @@ class HFSampler(Sampler):
     def logprobs_of(self, sequences: list[list[int]]) -> list[list[float]]:
         def run():
             out = []
-            with _eval_mode(self.model), torch.no_grad():
+            with _decoding(self.model):
                 for seq in sequences:
                     ids = torch.tensor([seq], device=self.device)
                     logits = self.model(input_ids=ids).logits[0, :-1].float()
@@ -162,12 +168,14 @@ class HFSampler(Sampler):
 
 
 @contextmanager
-def _eval_mode(model: torch.nn.Module):
-    """Generate without dropout, then hand a shared trainer module back in the mode it was in."""
+def _decoding(model: torch.nn.Module):
+    """Decode without dropout and without autograd, then hand a shared trainer module back in the mode it was
+    in. inference_mode is thread-local: it is entered here, on the engine thread that runs the forward passes."""
     was_training = model.training
     model.eval()
     try:
-        yield
+        with torch.inference_mode():
+            yield
     finally:
         model.train(was_training)
 

@@ -12,9 +12,13 @@ hung call can time out instead of hanging the run; see `sampling/deadline.py`.
   for the call and restored after it (`_seeded`), so a call repeats for the same problems, n and engine
   settings. `seed_per_request`: problem i gets `seed + i * n` and vLLM gives its n children
   `seed + i * n + j` (independent of the rest of the batch; on CPU such requests go in waves, `_waves`).
-- Full sync: `collective_rpc("reload_weights", weights_iterator=...)`, vLLM's in-place layerwise
+- Platform: eager mode, memory fraction, sleep mode and the full-sync path are chosen once per platform
+  (sampling/vllm_platform.py): on CUDA the engine sleeps (level 1: KV cache freed, weights offloaded)
+  from the end of each generate until the next sync or generate, so the trainer's update has the memory.
+- Full sync on CPU: `collective_rpc("reload_weights", weights_iterator=...)`, vLLM's in-place layerwise
   reload (it re-runs each layer's post-load processing, e.g. CPU weight packing). A tied LM head
   is re-processed after it (the reload only re-processes the embedding it shares its weight with).
+  On CUDA: the model's own `load_weights` (no packing there), through `apply_model`.
 - LoRA sync: the adapter is written to a tmpfs dir (vLLM loads LoRA only from a path) and
   registered under a new int id; the previous adapter is removed.
 - Both syncs reset the prefix cache so no KV computed with old weights is reused.
@@ -22,6 +26,7 @@ hung call can time out instead of hanging the run; see `sampling/deadline.py`.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -47,6 +52,7 @@ from rlvr.sampling.preflight import (
 from rlvr.sampling.prompts import prompt_token_ids
 from rlvr.sampling.quiet_sync import quiet_sync_logs
 from rlvr.sampling.types import Completion, Group
+from rlvr.sampling.vllm_platform import SleepCycle, current_platform_name, engine_options
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +78,16 @@ class VLLMSampler(Sampler):
         except BaseException:
             self.engine.close()
             raise
+        self.sleep = SleepCycle(self.llm, self.options.sleep_mode)
 
     def _start(self, model_path):
         from vllm import LLM
-        from vllm.platforms import current_platform
 
         cfg = self.cfg
-        if current_platform.is_cpu():
-            check_memory_for_cpu_engine(cfg.gpu_memory_utilization, model_path)
+        platform = current_platform_name()
+        self.options = opts = engine_options(cfg, platform)
+        if platform == "cpu":
+            check_memory_for_cpu_engine(opts.gpu_memory_utilization, model_path)
         quiet_sync_logs()  # the expected per-sync reload lines; once per process
         lora = {}
         if self.lora_rank is not None:
@@ -91,17 +99,18 @@ class VLLMSampler(Sampler):
             return LLM(
                 model=str(model_path),
                 dtype=cfg.dtype,
-                gpu_memory_utilization=cfg.gpu_memory_utilization,
+                gpu_memory_utilization=opts.gpu_memory_utilization,
                 max_model_len=cfg.max_model_len,
                 tensor_parallel_size=cfg.tensor_parallel_size,
-                enforce_eager=cfg.enforce_eager,
+                enforce_eager=opts.enforce_eager,
+                enable_sleep_mode=opts.sleep_mode,
                 enable_prefix_caching=True,
                 logprobs_mode="processed_logprobs",
                 **({"max_num_batched_tokens": cfg.max_num_batched_tokens} if cfg.max_num_batched_tokens else {}),
                 **lora,
             )
         except Exception as exc:  # engine start-up raises many types; each is mapped to a cause below
-            raise explain_startup_error(exc, model_path, cfg.gpu_memory_utilization, cfg.dtype) from exc
+            raise explain_startup_error(exc, model_path, opts.gpu_memory_utilization, cfg.dtype) from exc
 
     # ---- generation -------------------------------------------------------------------------
     def generate(self, problems: list[Problem], n: int, params: SamplingParams) -> list[Group]:
@@ -111,6 +120,8 @@ class VLLMSampler(Sampler):
         call_seed = None if self.cfg.seed_per_request else params.seed
         for wave in self._waves(requests):
             outputs += self.engine.call("vLLM generate", lambda wave=wave: self._run(wave, call_seed), self.timeout_s)
+        if self.options.sleep_mode:  # the trainer updates next: give it the KV cache's memory
+            self.engine.call("vLLM sleep", self.sleep.rest, self.timeout_s)
         groups = []
         for problem, ids, out in zip(problems, prompts, outputs):
             group = Group(problem=problem)
@@ -182,6 +193,7 @@ class VLLMSampler(Sampler):
 
     def _run(self, requests, seed: int | None = None):
         """Step the engine ourselves so the deadline can abort requests between steps."""
+        self.sleep.wake()
         if seed is None:
             return self._step_until_done(requests)
         with _seeded(seed):
@@ -211,8 +223,12 @@ class VLLMSampler(Sampler):
         self.engine.call("vLLM weight sync", lambda: self._reload(weights), self.timeout_s)
 
     def _reload(self, weights) -> None:
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
-        self.llm.apply_model(_refresh_tied_lm_head)
+        self.sleep.wake()  # asleep, the weights' device memory is not mapped
+        if self.options.full_sync == "reload_weights":  # CPU: re-runs the weight packing
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+            self.llm.apply_model(_refresh_tied_lm_head)
+        else:  # CUDA: copy into the engine's parameters in place
+            self.llm.apply_model(functools.partial(_load_weights, weights=weights))
         self._reset_prefix_cache()
 
     def sync_lora(self, adapter: LoraAdapter | str | Path) -> None:
@@ -230,6 +246,7 @@ class VLLMSampler(Sampler):
     def _add_lora(self, adapter: LoraAdapter | str | Path) -> None:
         from vllm.lora.request import LoRARequest
 
+        self.sleep.wake()
         old = self.lora_request
         self._lora_version += 1
         version = self._lora_version  # a new id each sync: vLLM caches adapters by id
@@ -279,6 +296,12 @@ class VLLMSampler(Sampler):
         gc.collect()
         destroy_model_parallel()
         destroy_distributed_environment()
+
+
+def _load_weights(model, weights) -> None:
+    """The engine model's own loader (HF names; it fuses q/k/v and gate/up, skips a tied head). Returns
+    nothing: `apply_model` hands results back to the caller."""
+    model.load_weights(weights)
 
 
 def _refresh_tied_lm_head(model) -> None:

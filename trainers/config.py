@@ -24,7 +24,13 @@ class LoraConfig(_Strict):
 class ModelConfig(_Strict):
     path: str = Field("tiny", description="'tiny' (the bootstrapped model), a local HF directory, or a hub id.")
     lora: LoraConfig | None = Field(None, description="Train a LoRA adapter; None = full fine-tuning.")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Training dtype.")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="dtype of the weights and the optimizer state (bfloat16 alone = pure bf16 training)."
+    )
+    autocast: Literal["auto", "off", "bfloat16"] = Field(
+        "auto", description="Matmul dtype under torch.autocast. auto: bfloat16 on CUDA with float32 weights (mixed "
+        "precision: fp32 master weights, bf16 compute), off on CPU. See trainers/precision.py for the trade-off.",
+    )
     device: str = Field("cpu", description="torch device for training (cpu, cuda, cuda:1, ...).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
 

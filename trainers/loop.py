@@ -77,7 +77,9 @@ class Trainer:
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
         lora_rank = cfg.model.lora.r if cfg.model.lora else None
-        self.sampler = sampler or make_sampler(cfg.sampler, self.model_path, lora_rank=lora_rank)
+        self.sampler = sampler or make_sampler(  # hf: samples with the policy's own module, on its device
+            cfg.sampler, self.model_path, self.policy.tokenizer, lora_rank=lora_rank, model=self.policy.model
+        )
         self.pool = pool or make_pool(cfg.verify)  # verify.runner: pool (VerifierPool) | dask | ray
         if resume:
             self.restore_latest()

@@ -2,8 +2,8 @@
 
 - Load: `Policy.from_config(ModelConfig, path=..., need_reference=..., value_head=...)` reads a local
   HF directory or hub id (`"tiny"` = the bootstrapped offline model) with `AutoModelForCausalLM`, in
-  the configured dtype, on the configured device; `Policy(model, tokenizer, lora=...)` wraps a model
-  already in memory.
+  the configured dtype, on the configured device, its forward under autocast when `model.autocast` asks for
+  mixed precision (trainers/precision.py); `Policy(model, tokenizer, lora=...)` wraps a model already in memory.
 - Reference policy: under LoRA it is the same model with the adapter disabled (`disable_adapter()`,
   no second copy, always available); under full fine-tuning it is a frozen deep copy taken at
   construction, and only when `need_reference=True` (GRPO with beta > 0, DPO, PPO with kl_coef > 0).
@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from rlvr.trainers.config import LoraConfig, ModelConfig
+from rlvr.trainers.precision import autocast_dtype, autocast_forward
 from rlvr.trainers.logprobs import Batch, batched_logprobs
 from rlvr.trainers.value_head import ValueHead, load_value_head, save_value_head
 
@@ -80,6 +81,9 @@ class Policy:
 
             path = resolve_model_path(cfg.path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(cfg.device)
+        compute = autocast_dtype(cfg.autocast, cfg.device, model.dtype)
+        if compute is not None:  # mixed precision: fp32 master weights, matmuls in `compute` (trainers/precision.py)
+            autocast_forward(model, compute)
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         tokenizer = AutoTokenizer.from_pretrained(path)

