@@ -24,5 +24,15 @@ class TaskConfig(BaseModel):
     template: Literal["chat", "plain"] = Field("chat", description="Prompt as chat messages or plain text.")
     few_shot: int = Field(0, ge=0, le=8, description="Number of worked examples prepended to the prompt.")
     on_bad_row: Literal["skip", "fail"] = Field(
-        "skip", description="A row lacking a needed field is reported with its index, then skipped or fails the load."
+        "skip",
+        description="A bad row (a line that is not JSON, a needed field missing, empty or of the wrong type, a prompt "
+        "longer than max_prompt_chars) is reported with its line number (row number for parquet / hub data), then "
+        "skipped or fails the load.",
+    )
+    max_prompt_chars: int = Field(
+        32_000,
+        ge=1,
+        description="A row whose prompt text (question / problem / description / function stub) is longer is a bad "
+        "row. Characters, not tokens: checked at load, with no tokenizer (about 8k tokens of English); the exact token "
+        "count against sampler.max_model_len is checked again when sampling.",
     )

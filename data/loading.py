@@ -1,35 +1,78 @@
 """Rows in, checked rows out: the loading plumbing shared by the dataset tasks.
 
-- `load_rows` reads one split through the `datasets` library, from the hub or from a local file or directory
-  (json, jsonl, json.gz, jsonl.gz, parquet; a `.json` file may be JSON Lines or one JSON array).
-- `validate_rows` checks every row for the fields a task needs and reports bad rows by index: it skips them with one
-  warning, or fails the load with a `ValueError` naming the row and the field.
+- `load_rows` reads one split from the hub or from a local file or directory (json, jsonl, json.gz, jsonl.gz,
+  parquet; a `.json` file may be JSON Lines or one JSON array). JSON Lines are read line by line
+  (`read_json_lines`, also the reader of `rlvr verify`), so a line that is not JSON is one bad row, not a failed
+  file; JSON arrays and parquet files are read whole; hub datasets go through the `datasets` library. Each row
+  keeps where it came from (`Rows.where`: "line 4", 1-based, or "row 4" where a source has no lines).
+- `validate_rows` checks every row for the fields a task needs (and the length of its prompt field) and reports bad
+  rows by where they came from: it skips them with one warning, or fails the load with a `ValueError` naming the
+  line and the field.
 - `shuffle_and_limit` is the seeded shuffle + limit every task applies last.
 - `few_shot_source` says where the worked examples of a split-by-file source live.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import os
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# file suffix -> `datasets` builder that reads it (compression is detected by the builder)
+# file suffix -> format: json (JSON Lines or one JSON array, gzip when .gz) or parquet
 FORMATS = {".jsonl.gz": "json", ".json.gz": "json", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 _SPLIT_WORDS = ("train", "test", "validation", "valid", "dev", "prompt")
 
 
+@dataclass(frozen=True)
+class BadLine:
+    """A line of a JSON Lines file that could not be read as JSON; kept in its place among the rows so that
+    `validate_rows` reports it (by line number) and applies `on_bad_row` to it like to any other bad row."""
+
+    reason: str
+
+
+class Rows(list):
+    """Rows in source order, plus `where[i]`: where row i came from, for messages ("line 4", "row 4", and with
+    several files "test-00001.jsonl line 4")."""
+
+    def __init__(self, rows: Sequence[Any] = (), where: Sequence[str] | None = None):
+        super().__init__(rows)
+        self.where = list(where) if where is not None else [f"row {i + 1}" for i in range(len(self))]
+
+
+def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(1-based line number, parsed value or BadLine) for each non-blank line of a JSON Lines file (gzip when the
+    name ends in .gz). Raises OSError when the file cannot be read at all."""
+    path = Path(path)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                yield number, json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                yield number, BadLine(f"not UTF-8 text ({err.reason} at byte {err.start})")
+            except json.JSONDecodeError as err:
+                yield number, BadLine(f"not JSON ({err.msg} at column {err.colno})")
+            except RecursionError:
+                yield number, BadLine("not JSON (nested too deeply)")
+
+
 def load_rows(
     source: str | None, split: str, default_hub_id: str, hub_config: str | None = None
-) -> list[dict[str, Any]]:
-    """All rows of `split` from `source`, as plain dicts in source order.
+) -> Rows:
+    """All rows of `split` from `source` in source order: plain dicts, and BadLine for unreadable JSON lines.
 
     source: an existing local file or directory, or a hub dataset id; None means `default_hub_id`.
       - a file: all its rows (the file *is* the split; `split` is not applied);
@@ -37,8 +80,8 @@ def load_rows(
         searched recursively), else its only data file when that file's name names no other split;
       - a hub id: `datasets.load_dataset(id, config, split=split)`; `hub_config` is used only when the id is
         `default_hub_id` (another id's configs are unknown here).
-    Raises FileNotFoundError for a path that does not exist, ValueError for an unknown format or an ambiguous
-    directory, OSError (with a hint to use a local file) when the hub cannot be reached.
+    Raises FileNotFoundError for a path that does not exist, ValueError for an unknown format, an ambiguous
+    directory or a file without rows, OSError (with a hint to use a local file) when the hub cannot be reached.
     """
     source = source or default_hub_id
     path = Path(source).expanduser()
@@ -85,20 +128,59 @@ def _split_files(directory: Path, split: str) -> list[Path]:
     return chosen
 
 
-def _read_files(files: list[Path]) -> list[dict[str, Any]]:
-    import datasets  # heavy import, only when loading
-
+def _read_files(files: list[Path]) -> Rows:
     suffix = _suffix(files[0].name)
     if suffix is None:
         raise ValueError(f"unknown data format of {files[0]}; supported: {', '.join(FORMATS)}")
+    rows = Rows()
+    for path in files:
+        got = _read_lines(path) if suffix != ".parquet" and not _is_json_array(path) else _read_whole(path, suffix)
+        prefix = f"{path.name} " if len(files) > 1 else ""
+        rows.extend(got)
+        rows.where.extend(prefix + w for w in got.where)
+    if not rows:
+        raise ValueError(f"{', '.join(map(str, files))}: no rows (empty file)")
+    return rows
+
+
+def _is_json_array(path: Path) -> bool:
+    """Whether a .json/.jsonl file is one JSON array rather than JSON Lines (its first non-blank byte is `[`)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
+        head = f.read(4096).lstrip()
+        while not head:
+            chunk = f.read(4096)
+            if not chunk:
+                return False
+            head = chunk.lstrip()
+    return head[:1] == b"["
+
+
+def _read_lines(path: Path) -> Rows:
+    pairs = list(read_json_lines(path))
+    return Rows([row for _, row in pairs], [f"line {n}" for n, _ in pairs])
+
+
+def _read_whole(path: Path, suffix: str) -> Rows:
+    """A parquet file or a JSON array, read at once: a file that cannot be parsed fails as a whole."""
+    if suffix == ".parquet":
+        import pyarrow
+        import pyarrow.parquet
+
+        try:
+            return Rows(pyarrow.parquet.read_table(path).to_pylist())
+        except (pyarrow.ArrowException, OSError) as err:
+            raise ValueError(f"could not parse {path} as parquet: {err}") from err
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        ds = datasets.load_dataset(FORMATS[suffix], data_files=[str(p) for p in files], split="train")
-    except datasets.exceptions.DatasetGenerationError as err:
-        raise ValueError(f"could not parse {', '.join(map(str, files))} as {suffix}: {err.__cause__ or err}") from err
-    return ds.to_list()
+        with opener(path, "rb") as f:
+            rows = json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"could not parse {path} as a JSON array: {err}") from err
+    return Rows(rows)
 
 
-def _read_hub(hub_id: str, split: str, config: str | None) -> list[dict[str, Any]]:
+def _read_hub(hub_id: str, split: str, config: str | None) -> Rows:
     import datasets
 
     try:
@@ -108,14 +190,16 @@ def _read_hub(hub_id: str, split: str, config: str | None) -> list[dict[str, Any
             f"could not load hub dataset {hub_id!r} (config {config!r}, split {split!r}): {err}. "
             "Without internet, set the task's source to a local file or directory (json, jsonl, jsonl.gz, parquet)."
         ) from err
-    return ds.to_list()
+    return Rows(ds.to_list())
 
 
 FieldTypes = Mapping[str, type | tuple[type, ...]]
 
 
-def row_problem(row: Any, required_fields: FieldTypes) -> str | None:
-    """Why `row` is unusable (missing, None, wrong type or empty field), or None when it is fine."""
+def row_problem(row: Any, required_fields: FieldTypes, max_chars: Mapping[str, int] | None = None) -> str | None:
+    """Why `row` is unusable (not JSON, missing, None, wrong type, empty or too long field), or None when it is fine."""
+    if isinstance(row, BadLine):
+        return row.reason
     if not isinstance(row, Mapping):
         return f"is a {type(row).__name__}, not an object"
     for name, types in required_fields.items():
@@ -128,6 +212,10 @@ def row_problem(row: Any, required_fields: FieldTypes) -> str | None:
             return f"field {name!r} should be {want}, got {type(value).__name__}"
         if isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value):
             return f"field {name!r} is empty"
+    for name, limit in (max_chars or {}).items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            return f"field {name!r} has {len(value)} characters, more than max_prompt_chars={limit}"
     return None
 
 
@@ -137,29 +225,33 @@ def validate_rows(
     task: str,
     on_bad_row: Literal["skip", "fail"],
     check: Callable[[Mapping[str, Any]], str | None] | None = None,
+    max_chars: Mapping[str, int] | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
     """The usable rows as `(index in rows, row)` pairs, in order.
 
-    A row is bad when a required field is missing, None, of the wrong type or empty, or when `check(row)` returns a
-    reason. Bad rows are skipped with one warning (count and indices) under `on_bad_row="skip"`; under `"fail"` the
-    load stops with a ValueError naming the first bad rows' indices and fields. No usable row at all is a ValueError.
+    A row is bad when it is not JSON (a `BadLine`), when a required field is missing, None, of the wrong type or
+    empty, when a field named in `max_chars` is longer than its limit (a prompt that could never be sampled), or
+    when `check(row)` returns a reason. Bad rows are named by where they came from (`Rows.where`: "line 4" of a
+    JSON Lines file, else "row 4", 1-based) and skipped with one warning under `on_bad_row="skip"`; under `"fail"`
+    the load stops with a ValueError naming the first bad rows and why. No usable row at all is a ValueError.
     """
+    where = rows.where if isinstance(rows, Rows) else [f"row {i + 1}" for i in range(len(rows))]
     good: list[tuple[int, dict[str, Any]]] = []
-    bad: list[tuple[int, str]] = []
+    bad: list[tuple[str, str]] = []
     for index, row in enumerate(rows):
-        reason = row_problem(row, required_fields)
+        reason = row_problem(row, required_fields, max_chars)
         if reason is None and check is not None:
             reason = check(row)
         if reason is None:
             good.append((index, dict(row)))
         else:
-            bad.append((index, reason))
+            bad.append((where[index], reason))
     if bad:
-        examples = "; ".join(f"row {i}: {why}" for i, why in bad[:5])
+        examples = "; ".join(f"{at}: {why}" for at, why in bad[:5])
         if on_bad_row == "fail":
             raise ValueError(f"{task}: {len(bad)} bad row(s) of {len(rows)} — {examples}")
-        shown = ", ".join(str(i) for i, _ in bad[:20]) + (", ..." if len(bad) > 20 else "")
-        logger.warning("%s: skipped %d bad row(s) of %d (indices %s) — %s", task, len(bad), len(rows), shown, examples)
+        shown = ", ".join(at for at, _ in bad[:20]) + (", ..." if len(bad) > 20 else "")
+        logger.warning("%s: skipped %d bad row(s) of %d (%s) — %s", task, len(bad), len(rows), shown, examples)
     if not good:
         raise ValueError(f"{task}: no usable row among {len(rows)}")
     return good

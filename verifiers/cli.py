@@ -3,6 +3,8 @@
 Each line: {"completion": str, "reference": ..., "verifier": "math" (optional; or "task": "gsm8k"/"humaneval"/...)}.
 Bad lines (not JSON, missing fields, unknown verifier) are reported with their line numbers and skipped.
 Exit status: 0 if every line was scored, 1 if some lines were bad, 2 if the file cannot be read.
+Lines are read by `rlvr.data.loading.read_json_lines`, the reader of the dataset files (one home for line numbers
+and for what counts as a bad line); this entry point is the only part of `verifiers/` that imports `data/`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import collections
 import json
 import sys
 
+from rlvr.data.loading import BadLine, read_json_lines
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.pool import VerifierPool
 from rlvr.verifiers.registry import validate
@@ -31,18 +34,17 @@ def _spec(row: dict) -> VerifierSpec:
 
 
 def _load(path: str) -> tuple[list[tuple[int, tuple]], list[tuple[int, str]]]:
+    """(line, job) for each good line and (line, why) for each bad one; lines are read as the datasets are."""
     jobs, bad = [], []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict) or not isinstance(row.get("completion"), str) or "reference" not in row:
-                    raise ValueError("needs a 'completion' string and a 'reference'")
-                jobs.append((n, (row["completion"], row["reference"], [_spec(row)])))
-            except ValueError as e:  # json.JSONDecodeError and pydantic's ValidationError are ValueErrors
-                bad.append((n, str(e).splitlines()[0][:200]))
+    for n, row in read_json_lines(path):
+        try:
+            if isinstance(row, BadLine):
+                raise ValueError(row.reason)
+            if not isinstance(row, dict) or not isinstance(row.get("completion"), str) or "reference" not in row:
+                raise ValueError("needs a 'completion' string and a 'reference'")
+            jobs.append((n, (row["completion"], row["reference"], [_spec(row)])))
+        except ValueError as e:  # pydantic's ValidationError is a ValueError
+            bad.append((n, str(e).splitlines()[0][:200]))
     return jobs, bad
 
 

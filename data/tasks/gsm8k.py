@@ -22,6 +22,7 @@ VERIFIER = "math"
 HUB_ID = "openai/gsm8k"
 HUB_CONFIG = "main"
 FIELDS = {"question": str, "answer": str}
+PROMPT_FIELD = "question"  # its length is capped by TaskConfig.max_prompt_chars
 _CALC = re.compile(r"<<[^<>]*>>")
 
 
@@ -44,7 +45,8 @@ def _check(row: Mapping[str, Any]) -> str | None:
 
 def _rows(source: str | None, split: str, cfg: TaskConfig) -> list[tuple[int, dict]]:
     rows = load_rows(source, split, HUB_ID, HUB_CONFIG)
-    return validate_rows(rows, FIELDS, f"gsm8k/{split}", cfg.on_bad_row, _check)
+    return validate_rows(rows, FIELDS, f"gsm8k/{split}", cfg.on_bad_row, _check,
+                         max_chars={PROMPT_FIELD: cfg.max_prompt_chars})
 
 
 def load(cfg: TaskConfig) -> list[Problem]:

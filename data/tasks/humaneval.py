@@ -17,6 +17,7 @@ from rlvr.data.templates import code_prompt, humaneval_task
 VERIFIER = "code"
 HUB_ID = "openai/openai_humaneval"
 FIELDS = {"task_id": str, "prompt": str, "entry_point": str, "test": str}
+PROMPT_FIELD = "prompt"  # its length is capped by TaskConfig.max_prompt_chars
 
 
 def load(cfg: TaskConfig) -> list[Problem]:
@@ -24,7 +25,8 @@ def load(cfg: TaskConfig) -> list[Problem]:
         raise ValueError("humaneval has only a test split; train on another task (e.g. mbpp) and evaluate on this one")
     if cfg.few_shot:
         raise ValueError("humaneval has no train split to draw few-shot examples from; use few_shot=0")
-    rows = validate_rows(load_rows(cfg.source, "test", HUB_ID), FIELDS, "humaneval", cfg.on_bad_row)
+    rows = validate_rows(load_rows(cfg.source, "test", HUB_ID), FIELDS, "humaneval", cfg.on_bad_row,
+                         max_chars={PROMPT_FIELD: cfg.max_prompt_chars})
     problems = [
         Problem(
             id=row["task_id"],

@@ -16,6 +16,7 @@ from rlvr.data.templates import math_prompt
 VERIFIER = "math"
 HUB_ID = "HuggingFaceH4/MATH-500"
 FIELDS = {"problem": str, "answer": (str, int, float)}
+PROMPT_FIELD = "problem"  # its length is capped by TaskConfig.max_prompt_chars
 
 
 def load(cfg: TaskConfig) -> list[Problem]:
@@ -23,7 +24,8 @@ def load(cfg: TaskConfig) -> list[Problem]:
         raise ValueError("math500 has only a test split; train on another task (e.g. gsm8k) and evaluate on this one")
     if cfg.few_shot:
         raise ValueError("math500 has no train split to draw few-shot examples from; use few_shot=0")
-    rows = validate_rows(load_rows(cfg.source, "test", HUB_ID), FIELDS, "math500", cfg.on_bad_row)
+    rows = validate_rows(load_rows(cfg.source, "test", HUB_ID), FIELDS, "math500", cfg.on_bad_row,
+                         max_chars={PROMPT_FIELD: cfg.max_prompt_chars})
     problems = [
         Problem(
             id=str(row.get("unique_id") or f"math500/{index}"),

@@ -75,9 +75,11 @@ def _setup(row: Mapping[str, Any]) -> str:
 def _rows(source: str | None, split: str, cfg: TaskConfig) -> list[tuple[int, dict]]:
     """The valid rows of `source` whose task_id lies in the official range of `split`."""
     rows = load_rows(source, split, HUB_ID, HUB_CONFIG)
-    text_field = "text" if rows and "text" in rows[0] else "prompt"
+    first = next((row for row in rows if isinstance(row, Mapping)), {})
+    text_field = "text" if "text" in first else "prompt"
     fields = {"task_id": int, text_field: str, "test_list": list}
-    good = validate_rows(rows, fields, f"mbpp/{split}", cfg.on_bad_row, _check)
+    good = validate_rows(rows, fields, f"mbpp/{split}", cfg.on_bad_row, _check,
+                         max_chars={text_field: cfg.max_prompt_chars})
     return [(i, r) for i, r in good if r["task_id"] in SPLITS[split]]
 
 

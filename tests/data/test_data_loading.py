@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from rlvr.data import loading
+from rlvr.data.config import TaskConfig
+from rlvr.data.tasks import load_problems
 from rlvr.data.loading import few_shot_source, load_rows, shuffle_and_limit, validate_rows
 
 FORMATS = ("jsonl", "json", "jsonl.gz", "parquet")
@@ -83,11 +86,90 @@ def test_unknown_format_is_a_clear_error(tmp_path):
         load_rows(str(path), "test", "x/y")
 
 
-def test_unparsable_file_names_the_file(tmp_path):
-    path = tmp_path / "broken.jsonl"
-    path.write_text('{"a": 1}\n{"a": 2\n')
-    with pytest.raises(ValueError, match="broken.jsonl"):
+def test_unparsable_json_array_names_the_file(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('[{"a": 1},\n {"a": 2\n')
+    with pytest.raises(ValueError, match="broken.json as a JSON array"):
         load_rows(str(path), "test", "x/y")
+
+
+GOOD_LINE = json.dumps({"question": "q", "answer": "a #### 1"})
+# line 1 good, line 2 blank (counted), line 3 not JSON, line 4 good, line 5 not UTF-8
+BROKEN_LINES = f'{GOOD_LINE}\n\n{{"question": "q3", "answer": "a\n{GOOD_LINE}\n'.encode() + b'{"question": "\xff"}\n'
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz"])
+def test_a_non_json_line_is_one_bad_row_named_by_its_line_number(tmp_path, caplog, fmt):
+    path = tmp_path / f"test.{fmt}"
+    path.write_bytes(gzip.compress(BROKEN_LINES) if fmt.endswith(".gz") else BROKEN_LINES)
+    with caplog.at_level(logging.WARNING, logger="rlvr.data.loading"):
+        problems = load_problems(TaskConfig(name="gsm8k", split="test", source=str(path)))
+    assert [p.reference for p in problems] == ["1", "1"]
+    (record,) = caplog.records
+    assert "skipped 2 bad row(s) of 4 (line 3, line 5)" in record.message
+    assert "line 3: not JSON" in record.message and "line 5: not UTF-8 text" in record.message
+
+
+def test_a_non_json_line_fails_the_load_under_fail(tmp_path):
+    path = tmp_path / "test.jsonl"
+    path.write_bytes(BROKEN_LINES)
+    with pytest.raises(ValueError, match=r"gsm8k/test: 2 bad row\(s\) of 4 — line 3: not JSON .*; line 5: not UTF-8"):
+        load_problems(TaskConfig(name="gsm8k", split="test", source=str(path), on_bad_row="fail"))
+
+
+def test_rows_of_files_without_lines_are_numbered_from_one(tmp_path, write_rows):
+    path = write_rows([{"question": "q", "answer": "a #### 1"}, {"answer": "a #### 2"}], tmp_path / "test", "parquet")
+    with pytest.raises(ValueError, match="row 2: field 'question' is missing"):
+        load_problems(TaskConfig(name="gsm8k", split="test", source=str(path), on_bad_row="fail"))
+
+
+@pytest.mark.parametrize("name, content", [("test.jsonl", b""), ("test.jsonl", b"\n  \n"), ("test.json", b"[]"),
+                                           ("test.json", b""), ("test.jsonl.gz", gzip.compress(b""))])
+def test_an_empty_file_is_one_clear_error(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"{name}: no rows \(empty file\)"):
+        load_problems(TaskConfig(name="gsm8k", split="test", source=str(path)))
+
+
+def test_an_empty_parquet_file_is_one_clear_error(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "test.parquet"
+    pq.write_table(pa.table({"question": pa.array([], pa.string())}), path)
+    with pytest.raises(ValueError, match="test.parquet: no rows"):
+        load_problems(TaskConfig(name="gsm8k", split="test", source=str(path)))
+
+
+@pytest.mark.parametrize("on_bad_row", ["skip", "fail"])
+def test_a_huge_prompt_is_a_bad_row_at_load(tmp_path, caplog, on_bad_row):
+    huge = json.dumps({"question": "x" * 5_000_000, "answer": "a #### 2"})
+    path = tmp_path / "test.jsonl"
+    path.write_text(f"{GOOD_LINE}\n{huge}\n")
+    cfg = TaskConfig(name="gsm8k", split="test", source=str(path), on_bad_row=on_bad_row)
+    why = "line 2: field 'question' has 5000000 characters, more than max_prompt_chars=32000"
+    if on_bad_row == "fail":
+        with pytest.raises(ValueError, match=why):
+            load_problems(cfg)
+        return
+    with caplog.at_level(logging.WARNING, logger="rlvr.data.loading"):
+        assert [p.reference for p in load_problems(cfg)] == ["1"]
+    assert why in caplog.text
+
+
+@pytest.mark.parametrize("task, row", [
+    ("math500", {"problem": "p" * 101, "answer": "1"}),
+    ("humaneval", {"task_id": "H/0", "prompt": "d" * 101, "entry_point": "f", "test": "def check(c): pass"}),
+    ("mbpp", {"task_id": 11, "text": "t" * 101, "test_list": ["assert f() == 1"]}),
+])
+def test_every_dataset_task_caps_its_prompt_field(tmp_path, task, row):
+    path = tmp_path / "test.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    cfg = TaskConfig(name=task, split="test", source=str(path), max_prompt_chars=100, on_bad_row="fail")
+    with pytest.raises(ValueError, match="line 1: field .* has 101 characters, more than max_prompt_chars=100"):
+        load_problems(cfg)
+    assert load_problems(cfg.model_copy(update={"max_prompt_chars": 101}))
 
 
 class _FakeDataset:
@@ -146,18 +228,18 @@ def test_skip_keeps_good_rows_with_their_indices_and_warns_once(caplog):
     assert [r["question"] for _, r in good] == ["q0", "q3"]
     (record,) = caplog.records
     assert "skipped 5 bad row(s) of 7" in record.message
-    assert "indices 1, 2, 4, 5, 6" in record.message
-    assert "row 1: field 'question' is missing" in record.message
+    assert "(row 2, row 3, row 5, row 6, row 7)" in record.message  # positions count from 1, as people do
+    assert "row 2: field 'question' is missing" in record.message
 
 
 @pytest.mark.parametrize(
     "index, message",
     [
-        (1, "row 1: field 'question' is missing"),
-        (2, "row 2: field 'question' should be str, got int"),
-        (4, "row 4: field 'question' is empty"),
-        (5, "row 5: field 'answer' is missing"),
-        (6, "row 6: is a str, not an object"),
+        (1, "row 2: field 'question' is missing"),
+        (2, "row 3: field 'question' should be str, got int"),
+        (4, "row 5: field 'question' is empty"),
+        (5, "row 6: field 'answer' is missing"),
+        (6, "row 7: is a str, not an object"),
     ],
 )
 def test_fail_names_row_index_and_field(index, message):

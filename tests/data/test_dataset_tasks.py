@@ -90,8 +90,8 @@ def test_gsm8k_limit_and_seed():
 def _bad_gsm8k(tmp_path) -> str:
     rows = [
         {"question": "ok", "answer": "1 + 1 = 2\n#### 2"},
-        {"question": "no final answer", "answer": "it is 2"},  # 1
-        {"answer": "#### 3"},  # 2: no question
+        {"question": "no final answer", "answer": "it is 2"},  # line 2
+        {"answer": "#### 3"},  # line 3: no question
         {"question": "ok again", "answer": "#### 4"},
     ]
     path = tmp_path / "test.jsonl"
@@ -99,14 +99,14 @@ def _bad_gsm8k(tmp_path) -> str:
     return str(path)
 
 
-def test_gsm8k_bad_rows_skipped_with_indices(tmp_path, caplog):
+def test_gsm8k_bad_rows_skipped_with_line_numbers(tmp_path, caplog):
     problems = _load(name="gsm8k", split="test", source=_bad_gsm8k(tmp_path))
     assert sorted(p.id for p in problems) == ["gsm8k/test/0", "gsm8k/test/3"]  # ids keep the file index
-    assert "skipped 2 bad row(s) of 4 (indices 1, 2)" in caplog.text
+    assert "skipped 2 bad row(s) of 4 (line 2, line 3)" in caplog.text
 
 
 def test_gsm8k_bad_rows_fail_the_load(tmp_path):
-    with pytest.raises(ValueError, match=r"row 1: field 'answer' has no final answer.*row 2: field 'question' is missing"):
+    with pytest.raises(ValueError, match=r"line 2: field 'answer' has no final answer.*line 3: field 'question' is missing"):
         _load(name="gsm8k", split="test", source=_bad_gsm8k(tmp_path), on_bad_row="fail")
 
 
@@ -135,7 +135,7 @@ def test_math500_bad_row(tmp_path):
     path = tmp_path / "test.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     assert [p.reference for p in _load(name="math500", split="test", source=str(path))] == ["1"]
-    with pytest.raises(ValueError, match="row 1: field 'answer' is empty"):
+    with pytest.raises(ValueError, match="line 2: field 'answer' is empty"):
         _load(name="math500", split="test", source=str(path), on_bad_row="fail")
 
 
@@ -161,7 +161,7 @@ def test_humaneval_is_test_only_and_reports_bad_rows(tmp_path):
     path = tmp_path / "he.json"
     path.write_text(json.dumps(rows))
     assert [p.id for p in _load(name="humaneval", split="test", source=str(path))] == ["HumanEval/0"]
-    with pytest.raises(ValueError, match="row 1: field 'entry_point' is missing"):
+    with pytest.raises(ValueError, match="row 2: field 'entry_point' is missing"):
         _load(name="humaneval", split="test", source=str(path), on_bad_row="fail")
 
 
@@ -220,7 +220,7 @@ def test_mbpp_bad_rows(tmp_path):
     rows[3]["task_id"] = "twelve"  # wrong type
     path = tmp_path / "mbpp.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    with pytest.raises(ValueError, match="row 2: field 'test_list' is empty; row 3: field 'task_id' should be int, got str"):
+    with pytest.raises(ValueError, match="line 3: field 'test_list' is empty; line 4: field 'task_id' should be int, got str"):
         _load(name="mbpp", split="test", source=str(path), on_bad_row="fail")
     with pytest.raises(ValueError, match="no row .* has a task_id in the test range"):
         _load(name="mbpp", split="test", source=str(path))
