@@ -1,0 +1,57 @@
+"""The flex kernel of segment attention (FlexAttention with a document block mask) computes what SDPA with the
+dense block mask computes. torch 2.13 has no FlexAttention backward on CPU: values are compared here, values
+and gradients on CUDA (tests/gpu/test_gpu_segment_attention.py); training with it on CPU fails in one line."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rlvr.trainers.logprobs import token_logprobs
+from rlvr.trainers.segment_attention import KERNEL_ENV, plan_segments, segment_attention_forward, segment_kernel
+from rlvr.trainers.shared_prompt import _dense_mask, group_micro_batches, grouped_logprobs
+from tests.trainers.test_segment_attention import _Attn, _batch, _segments, model_dir  # noqa: F401 (fixture)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_flex_values_equal_sdpa_with_the_dense_block_mask(seed):
+    segments, n = _segments(seed)
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(1, h, n, 8, generator=g) for h in (4, 2, 2))
+    plan = plan_segments(segments, n, kernel="flex")
+    assert plan.buckets == [] and plan.documents is not None
+    out, _ = segment_attention_forward(_Attn(), q, k, v, None, scaling=0.3, rlvr_segments=plan)
+    dense = F.scaled_dot_product_attention(
+        q, k.repeat_interleave(2, dim=1), v.repeat_interleave(2, dim=1), attn_mask=_dense_mask(segments, n), scale=0.3
+    ).transpose(1, 2)
+    torch.testing.assert_close(out, dense, atol=1e-5, rtol=1e-5)
+
+
+def test_model_log_probs_with_the_flex_kernel_equal_the_plain_rows(model_dir, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv(KERNEL_ENV, "flex")
+    assert segment_kernel() == "flex"
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    batch = _batch()
+    with torch.no_grad():
+        plain, _ = token_logprobs(model, batch)
+        for groups in group_micro_batches(batch.prompts, 8):
+            logp, rows = grouped_logprobs(model, batch, groups)
+            torch.testing.assert_close(logp, plain[rows], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="trains on CUDA only"):  # with gradient, on CPU
+        grouped_logprobs(model, batch, group_micro_batches(batch.prompts, 8)[0])
+
+
+def test_kernel_choice_and_layouts_flex_cannot_take(monkeypatch):
+    monkeypatch.delenv(KERNEL_ENV, raising=False)
+    assert segment_kernel() == "buckets"  # the default, until a GPU measurement says otherwise
+    with pytest.raises(ValueError, match="one whole segment"):  # a prefix that is not a segment
+        plan_segments([([], [0, 1]), ([0], [2])], 3, kernel="flex")
+    with pytest.raises(ValueError, match="exactly once"):
+        plan_segments([([], [0, 1]), ([0, 1], [1, 2])], 3, kernel="flex")
+
+
+def test_unknown_kernel_name_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv(KERNEL_ENV, "triton")
+    with pytest.raises(ValueError, match="RLVR_SEGMENT_KERNEL='triton'"):
+        segment_kernel()
