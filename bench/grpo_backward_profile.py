@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 
 from rlvr.trainers.config import GRPOConfig  # noqa: E402
-from rlvr.trainers.grpo_step import grpo_backward  # noqa: E402
+from rlvr.trainers.grpo import grpo_backward  # noqa: E402
 from rlvr.trainers.logprobs import make_batch  # noqa: E402
 from rlvr.trainers.policy import Policy  # noqa: E402
 from rlvr.trainers.tiny_model import build_tiny_model  # noqa: E402

@@ -2,7 +2,7 @@
 
 Each algorithm trains in its own process from the same warm-started model, with the same steps, the same number of
 sampled completions per step (128), learning rate and evaluation; held-out pass@1 (T=1, n samples) and greedy
-accuracy are measured before and after with `rlvr.flows.evaluation.evaluate_model`.
+accuracy are measured before and after with `rlvr.flows.eval_report.evaluate_model`.
 
     python bench/learning.py                      # all three, defaults below
     python bench/learning.py --steps 40 --algorithms grpo
@@ -22,8 +22,8 @@ RECIPES = {"grpo": "configs/arith_grpo.yaml", "dpo": "configs/arith_dpo.yaml", "
 
 
 def run_one(algorithm: str, overrides: list[str]) -> dict:
-    from rlvr.flows.config import load_config
-    from rlvr.flows.evaluation import evaluate_model
+    from rlvr.trainers.run_config import load_config
+    from rlvr.flows.eval_report import evaluate_model
     from rlvr.trainers.loop import Trainer
 
     cfg = load_config(REPO / RECIPES[algorithm], overrides)

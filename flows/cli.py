@@ -19,7 +19,7 @@ import sys
 
 import yaml
 
-from rlvr.flows.config import ConfigError, load_config
+from rlvr.trainers.run_config import ConfigError, load_config
 
 
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
@@ -54,7 +54,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rlvr.flows.evaluate import evaluate_flow
-    from rlvr.flows.evaluation import eval_config, report_markdown, resolve_target
+    from rlvr.flows.eval_report import eval_config, report_markdown, resolve_target
 
     eval_config(resolve_target(args.target), args.config, args.overrides)  # fail fast
     report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prefect.events import DeploymentEventTrigger
 
-from rlvr.flows.config import load_config
+from rlvr.trainers.run_config import load_config
 from rlvr.flows.evaluate import evaluate_flow
 from rlvr.flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
 from rlvr.flows.train import train_flow

@@ -4,7 +4,7 @@
     evaluate_flow(checkpoint="runs/arith-grpo/checkpoints/step-30")
 
 Deployed as `evaluate/on-checkpoint`, it runs on every `rlvr.checkpoint.saved` event (see flows/deployments.py).
-The metrics and report format are in `flows/evaluation.py`; this module only orchestrates them.
+The metrics and report format are in `flows/eval_report.py`; this module only orchestrates them.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from rlvr.flows import evaluation
+from rlvr.flows import eval_report
 from rlvr.flows.artifacts import publish_eval
 from rlvr.flows.bootstrap import DEVICE_LIMIT, device_slot, retry_on_io
-from rlvr.flows.config import RunConfig
-from rlvr.flows.evaluation import Target
+from rlvr.trainers.run_config import RunConfig
+from rlvr.flows.eval_report import Target
 
 
 @task(cache_policy=NO_CACHE)
@@ -30,10 +30,10 @@ def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None) -> dict[st
 
     log = get_run_logger().info
     own_sampler, own_pool = sampler is None, pool is None
-    sampler = sampler or evaluation.open_sampler(target, cfg)
+    sampler = sampler or eval_report.open_sampler(target, cfg)
     pool = pool or make_pool(cfg.verify)  # verify.runner: the local VerifierPool, or a dask/ray task runner
     try:
-        return evaluation.evaluate_model(sampler, pool, cfg, label=target.label, step=target.step, log=log)
+        return eval_report.evaluate_model(sampler, pool, cfg, label=target.label, step=target.step, log=log)
     finally:
         if own_sampler:
             sampler.close()
@@ -45,9 +45,9 @@ def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None) -> dict[st
 def save_report(report: dict[str, Any], target: Target, cfg: RunConfig) -> dict[str, Any]:
     """Write the JSON report, mark the best checkpoint of the run, publish the markdown artifact."""
     log = get_run_logger().info
-    path = evaluation.write_report(report, target.report_path(cfg))
-    best = bool(target.checkpoint) and evaluation.mark_best(target.run_dir, target.checkpoint, report)
-    markdown = evaluation.report_markdown(report)
+    path = eval_report.write_report(report, target.report_path(cfg))
+    best = bool(target.checkpoint) and eval_report.mark_best(target.run_dir, target.checkpoint, report)
+    markdown = eval_report.report_markdown(report)
     if best:
         markdown += f"\nNew best checkpoint of the run: `{target.run_dir / 'best'}` -> `{target.checkpoint.name}`\n"
     publish_eval(cfg.name, markdown)
@@ -65,9 +65,9 @@ def evaluate_flow(
     """Evaluate `checkpoint` (a `<run>/checkpoints/step-N` dir, a model dir, a hub id or 'tiny') with n samples
     per problem; write `<ckpt>/eval.json` and mark the run's best checkpoint. Returns the report."""
     log = get_run_logger().info
-    target = evaluation.resolve_target(checkpoint)
-    cfg = evaluation.eval_config(target, config_path, overrides)
-    log(f"evaluating {target.label} on {', '.join(evaluation.suite_name(t) for t in cfg.eval.tasks)} (n={cfg.eval.n})")
+    target = eval_report.resolve_target(checkpoint)
+    cfg = eval_report.eval_config(target, config_path, overrides)
+    log(f"evaluating {target.label} on {', '.join(eval_report.suite_name(t) for t in cfg.eval.tasks)} (n={cfg.eval.n})")
     with device_slot(device_limit, log=log):
         report = evaluate(target, cfg)
     report["saved"] = save_report(report, target, cfg)

@@ -19,13 +19,13 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from rlvr.flows import evaluation
+from rlvr.flows import eval_report
 from rlvr.flows.artifacts import plot_curves, publish_training, sample_rows
 from rlvr.flows.bootstrap import DEVICE_LIMIT, bootstrap_model, device_slot, retry_on_io
-from rlvr.flows.config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
+from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
-from rlvr.trainers.checkpoint import latest_checkpoint
+from rlvr.trainers.checkpoint import latest_checkpoint, steps_to_checkpoint
 
 
 def resolve_config(config: RunConfig | dict | None, config_path: str | None, overrides: list[str]) -> RunConfig:
@@ -39,11 +39,6 @@ def resolve_config(config: RunConfig | dict | None, config_path: str | None, ove
     return load_config(config_path, list(overrides))
 
 
-def next_chunk(step: int, total: int, every: int) -> int:
-    """Steps to run before the next checkpoint: up to the next multiple of `every`, never past `total`."""
-    return min(every - step % every, total - step)
-
-
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
 def prepare_data(cfg: RunConfig) -> dict[str, int]:
     """Load the training and evaluation problems once (downloads/caches hub datasets); counts per task."""
@@ -51,7 +46,7 @@ def prepare_data(cfg: RunConfig) -> dict[str, int]:
 
     counts = {"train": len(load_problems(cfg.task))}
     for task_cfg in cfg.eval.tasks:
-        counts[evaluation.suite_name(task_cfg)] = len(load_problems(task_cfg))
+        counts[eval_report.suite_name(task_cfg)] = len(load_problems(task_cfg))
     if not counts["train"]:
         raise ValueError(f"task {cfg.task.name!r} gave no training problems")
     get_run_logger().info(f"problems: {counts}")
@@ -135,14 +130,14 @@ def train_flow(
             if trainer.step >= cfg.train.steps:
                 log(f"nothing to train: {cfg.name} is already at step {trainer.step} of {cfg.train.steps}")
             while trainer.step < cfg.train.steps:
-                train_steps(trainer, next_chunk(trainer.step, cfg.train.steps, cfg.train.checkpoint.every))
+                train_steps(trainer, steps_to_checkpoint(trainer.step, cfg.train.steps, cfg.train.checkpoint.every))
                 save_checkpoint(trainer, on_checkpoint)
                 publish_progress(trainer)
             checkpoint = latest_checkpoint(trainer.run_dir)
             result = {"run_dir": str(trainer.run_dir.resolve()), "step": trainer.step, "checkpoint": str(checkpoint),
                       "plot": str(trainer.run_dir.resolve() / "curves.png"), "eval": None}
             if final_eval:
-                target = evaluation.resolve_target(checkpoint)
+                target = eval_report.resolve_target(checkpoint)
                 result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool)
                 result["eval"]["saved"] = save_report(result["eval"], target, cfg)
         finally:

@@ -27,6 +27,13 @@ class SamplingParams(BaseModel):
         return self.logprobs is not False
 
 
+def problem_seed(seed: int | None, index: int, n: int) -> int | None:
+    """The seed of problem `index` of a generate call (vLLM's per-request convention: its n samples get
+    `seed + index * n + j`). A batch sampled in slices -- DDP shards, evaluation chunks -- offsets each slice's
+    seed by its first problem's, so every problem keeps the seed it has in one whole call."""
+    return None if seed is None else seed + index * n
+
+
 class SamplerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -40,7 +40,7 @@ from transformers import AutoTokenizer
 
 from rlvr.data.problem import Problem
 from rlvr.sampling.base import NamedTensors, Sampler
-from rlvr.sampling.config import SamplerConfig, SamplingParams
+from rlvr.sampling.config import SamplerConfig, SamplingParams, problem_seed
 from rlvr.sampling.deadline import EngineThread
 from rlvr.sampling.errors import SamplerError, SamplerTimeout
 from rlvr.sampling.lora import LoraAdapter
@@ -185,7 +185,7 @@ class VLLMSampler(Sampler):
             max_tokens=max_tokens,
             min_tokens=min(params.min_tokens, max_tokens),
             stop=list(params.stop) or None,
-            seed=None if params.seed is None or not self.cfg.seed_per_request else params.seed + i * n,
+            seed=problem_seed(params.seed, i, n) if self.cfg.seed_per_request else None,
             logprobs=0 if params.wants_logprobs() else None,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )

@@ -3,12 +3,17 @@
 A checkpoint is built in `<run>/checkpoints/.tmp-step-N/` and renamed to `step-N` only when every
 file is written and flushed, so a directory named `step-N` is always complete; a run killed while
 saving leaves at most a `.tmp-*` directory, which the next save removes.
+
+A `step-N` can still go bad afterwards (a disk that fills, a file truncated or deleted by hand): `load_state`
+raises `CheckpointError` saying what is wrong, and the trainer falls back to the newest checkpoint that loads.
+`steps_to_checkpoint` is the one rule for when a checkpoint is due (the trainer's loop and the train flow).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
 from collections.abc import Callable
@@ -17,10 +22,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "config.json"
 MODEL_DIR = "model"
+
+# What reading a damaged checkpoint raises: missing or truncated files (torch's zip reader: RuntimeError;
+# pickle: EOFError / UnpicklingError; safetensors: SafetensorError; transformers: OSError / ValueError).
+UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError, SafetensorError)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be loaded; the message says which file and why."""
+
+
+def steps_to_checkpoint(step: int, total: int, every: int) -> int:
+    """Steps to run from `step` until the next checkpoint is due: at the next multiple of `every`, and always at
+    the last step `total`."""
+    return min(every - step % every, total - step)
 
 
 def checkpoints_dir(run_dir: str | Path) -> Path:
@@ -41,12 +61,17 @@ def _step_of(path: Path) -> int:
     return int(path.name.split("-", 1)[1])
 
 
-def list_checkpoints(run_dir: str | Path) -> list[Path]:
+def step_dirs(run_dir: str | Path) -> list[Path]:
+    """Every `step-N` directory, oldest first, whether or not its files are all there."""
     root = checkpoints_dir(run_dir)
     if not root.is_dir():
         return []
-    done = [p for p in root.glob("step-*") if p.is_dir() and (p / STATE_FILE).is_file()]
-    return sorted(done, key=_step_of)
+    return sorted((p for p in root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()), key=_step_of)
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The `step-N` directories that hold a trainer state, oldest first."""
+    return [p for p in step_dirs(run_dir) if (p / STATE_FILE).is_file()]
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -92,5 +117,15 @@ def save_checkpoint(
 
 
 def load_state(checkpoint: str | Path) -> dict[str, Any]:
-    """The trainer state saved with a checkpoint (weights are read separately from `<ckpt>/model`)."""
-    return torch.load(Path(checkpoint) / STATE_FILE, map_location="cpu", weights_only=False)
+    """The trainer state saved with a checkpoint (weights are read separately from `<ckpt>/model`);
+    CheckpointError when the file is missing or unreadable."""
+    path = Path(checkpoint) / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{STATE_FILE} is missing")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except UNREADABLE as exc:
+        raise CheckpointError(f"{STATE_FILE} is unreadable, truncated? ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{STATE_FILE} holds a {type(state).__name__}, not a trainer state")
+    return state

@@ -74,7 +74,7 @@ class PPOConfig(_Strict):
     vf_coef: float = Field(0.5, ge=0.0, description="c1: value-loss weight.")
     entropy_coef: float = Field(0.0, ge=0.0, description="c2: entropy bonus weight.")
     num_iterations: int = Field(1, ge=1, description="Optimizer passes over each sampled batch.")
-    samples_per_prompt: int = Field(4, ge=1, description="Completions sampled per prompt.")
+    group_size: int = Field(4, ge=1, description="Completions sampled per prompt.")
 
 
 class OptimConfig(_Strict):
@@ -91,6 +91,19 @@ class CheckpointConfig(_Strict):
     keep: int = Field(3, ge=1, description="Keep the newest N checkpoints (the best one is never deleted).")
 
 
+class FSDPConfig(_Strict):
+    """Settings of `train.parallel: fsdp` (torch FSDP2 `fully_shard`, trainers/fsdp.py)."""
+
+    param_dtype: Literal["float32", "bfloat16", "float16"] | None = Field(
+        None, description="Mixed precision: dtype of the gathered parameters in forward/backward; None = model.dtype."
+    )
+    reduce_dtype: Literal["float32", "bfloat16"] = Field("float32", description="dtype of the gradient reduce-scatter.")
+    cpu_offload: bool = Field(False, description="Keep sharded parameters, gradients and optimizer state in CPU memory.")
+    reshard_after_forward: bool = Field(
+        True, description="Free each layer's gathered weights after its forward (ZeRO-3); False keeps them to backward."
+    )
+
+
 class TrainConfig(_Strict):
     algorithm: Literal["grpo", "dpo", "ppo"] = Field("grpo", description="Which loss trains the policy.")
     steps: int = Field(20, ge=1, description="Optimizer steps.")
@@ -101,3 +114,7 @@ class TrainConfig(_Strict):
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    parallel: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="Under torchrun/accelerate: replicate the model and sum gradients (ddp) or shard it (fsdp)."
+    )
+    fsdp: FSDPConfig = Field(default_factory=FSDPConfig)

@@ -1,22 +1,21 @@
-"""Data-parallel training: the same Trainer under `torchrun` or `accelerate launch`, N ranks, one global batch.
+"""Data-parallel training helpers: this process's rank, the work split, and the collectives (a leaf module).
 
-    torchrun --nproc_per_node 2 --master_addr 127.0.0.1 -m rlvr.trainers.distributed -c configs/arith_grpo_ddp.yaml
-    accelerate launch --num_processes 2 -m rlvr.trainers.distributed -c configs/arith_grpo_ddp.yaml
-
-What a rank does in one step (`Dist` is read from RANK / WORLD_SIZE / LOCAL_RANK; one process = one rank):
+The same Trainer runs under `torchrun` or `accelerate launch` (entry point: `python -m rlvr.flows.launch`,
+docs/scaleout.md), N ranks, one global batch. What a rank does in one step (`Dist` is read from RANK /
+WORLD_SIZE / LOCAL_RANK; one process = one rank, every collective a no-op):
 - Sampling and verification: `prompts_per_step` is the GLOBAL batch. Every rank draws the same problems (same
   seed, same cursor); rank r samples and verifies its contiguous share `shard(len(problems))` and the scored
-  share is all-gathered, so every rank then holds the whole batch in problem order. Advantages (incl. the
-  batch-std scale), zero-variance filtering/resampling, DPO pairs, PPO whitening and the logged metrics are
-  therefore computed on the global batch, exactly as in one process.
+  share is all-gathered (trainers/rollout.py), so every rank then holds the whole batch in problem order.
+  Advantages (incl. the batch-std scale), zero-variance filtering/resampling, DPO pairs, PPO whitening and the
+  logged metrics are therefore computed on the global batch, exactly as in one process.
 - Backward: the algorithm splits the global batch into the same micro-batches as one process would
   (`Batch.split`, length-sorted) and rank r computes micro-batches r, r+N, r+2N, ... (`owns`). Losses are
   divided by the FULL batch's normalizer (tokens for dapo, sequences for grpo, rows * max_tokens for dr_grpo),
   which every rank knows because it holds the whole batch; the gradients of the ranks then SUM to the
   single-process gradient. No-grad passes (pi_old, reference, PPO values) are sharded the same way and
-  all-reduced (`sharded_logprobs`).
+  all-reduced (`Policy.logprobs`).
 - Gradient sync: ONE all-reduce (sum) of the accumulated gradients per optimizer step, bucketed
-  (`Dist.all_reduce_grads`, called by `Trainer.optimizer_step` before clipping) -- not one per micro-batch.
+  (`Dist.all_reduce_grads`, called by the Trainer before clipping) -- not one per micro-batch.
   Why not `DistributedDataParallel`: DDP averages (we need the sum of exactly normalised parts), must see every
   forward (the trainer calls the HF/PEFT module directly for log-probs, the reference and the value head), hangs
   when a rank has no micro-batch (zero-variance filtering can leave a rank empty) and would hide `save_pretrained`
@@ -24,9 +23,10 @@ What a rank does in one step (`Dist` is read from RANK / WORLD_SIZE / LOCAL_RANK
 - Side effects: only rank 0 writes checkpoints and metrics and logs; the others wait at a barrier. On resume,
   rank 0 picks the checkpoint and every rank loads that one (the run dir must be on a shared filesystem).
 
-FSDP is not supported: the colocated sampler is synced with the FULL weights after every optimizer step and
-checkpoints are written with `save_pretrained`, both of which need unsharded parameters on every rank; see
-docs/scaleout.md. Backend: gloo on CPU, nccl on CUDA (each rank on cuda:LOCAL_RANK).
+FSDP is not supported here: the colocated sampler is synced with the FULL weights after every optimizer step
+and checkpoints are written with `save_pretrained`, both of which need unsharded parameters on every rank; see
+docs/scaleout.md. Backend: gloo on CPU, nccl on CUDA (each rank on cuda:LOCAL_RANK). This module imports
+nothing from rlvr, so every other module may use it.
 """
 
 from __future__ import annotations
@@ -36,9 +36,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as tdist
-
-from rlvr.trainers.logprobs import Batch
-from rlvr.trainers.shared_prompt import micro_batches
 
 BUCKET_BYTES = 64 * 2**20  # gradient all-reduce bucket
 
@@ -196,58 +193,3 @@ def teardown(created: bool) -> None:
     if created and tdist.is_initialized():
         tdist.destroy_process_group()
 
-
-@torch.no_grad()
-def sharded_logprobs(model: torch.nn.Module, batch: Batch, micro_batch_size: int, temperature: float, dist: Dist) -> torch.Tensor:
-    """Log-probs [B, T] of the whole batch without gradients (pi_old, pi_ref). Micro-batches (prompt-shared
-    where a group shares its prompt, trainers/shared_prompt.py) are split round-robin over ranks, then summed:
-    every rank gets the full tensor, each row computed on one rank only. One process: every micro-batch here."""
-    result = torch.zeros(batch.completion_mask.shape, dtype=torch.float32, device=next(model.parameters()).device)
-    for k, (rows, logp_of) in enumerate(micro_batches(batch, micro_batch_size)):
-        if dist.owns(k):
-            logp = logp_of(model, temperature)
-            result[rows.to(result.device), : logp.shape[1]] = logp
-    return dist.all_reduce_(result)
-
-
-def reference_logprobs(policy, batch: Batch, micro_batch_size: int, temperature: float, dist: Dist) -> torch.Tensor:
-    """`policy.reference_logprobs`, sharded over ranks like `sharded_logprobs`."""
-    with policy.reference() as ref:
-        return sharded_logprobs(ref, batch, micro_batch_size, temperature, dist)
-
-
-def concat_shares(shares: list[tuple[list, list, list]]) -> tuple[list, list, list]:
-    """Join the ranks' (groups, rewards, verdicts) shares, in rank order (= problem order)."""
-    groups, rewards, verdicts = [], [], []
-    for g, r, v in shares:
-        groups += g
-        rewards += r
-        verdicts += v
-    return groups, rewards, verdicts
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m rlvr.trainers.distributed -c CONFIG [key=value ...]`, meant to be started by torchrun/accelerate.
-
-    Resumes from the run dir's latest checkpoint. (The run config model lives in rlvr.flows.config; imported here,
-    late, only for this entry point.)
-    """
-    import argparse
-
-    from rlvr.flows.config import load_config
-    from rlvr.trainers.loop import Trainer
-
-    parser = argparse.ArgumentParser(prog="python -m rlvr.trainers.distributed")
-    parser.add_argument("-c", "--config", required=True)
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args(argv)
-    trainer = Trainer(load_config(args.config, args.overrides), resume=True, log=lambda m: print(m, flush=True))
-    try:
-        trainer.train()
-    finally:
-        trainer.close()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,11 +1,20 @@
 """DPO baseline: direct preference optimisation on (chosen, rejected) pairs.
 
-Objective (DESIGN.md): -log sigmoid(beta * h), h = (log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l)),
-on summed response log-probs; `loss_type: ipo` uses (h - 1/(2 beta))^2 instead. Reference = the
-adapter-disabled model under LoRA, a frozen copy under full fine-tuning; its log-probs are computed once
-per pair and cached. Pairs come online from verifier-labelled groups (per prompt: the best completion
-against the worst; groups whose rewards are all equal give none) or, with `dpo.pairs_path`, from a
-JSONL file of {prompt, chosen, rejected} read in a fixed, seeded order.
+Objective (`rlvr.trainers.losses.dpo_loss`), per pair (prompt x, chosen y_w, rejected y_l):
+    h = (log pi(y_w|x) - log ref(y_w|x)) - (log pi(y_l|x) - log ref(y_l|x))
+    sigmoid: -log sigmoid(beta * h)        ipo: (h - 1 / (2 beta))^2
+with log pi(y|x) the SUM of the response's token log-probs; the loss is the mean over pairs, computed in
+micro-batches of pairs (chosen and rejected in one forward) with gradients accumulated. Reference = the
+adapter-disabled model under LoRA, a frozen copy under full fine-tuning; its summed log-probs of a
+(prompt, response) are computed once and cached (`ReferenceCache`), so epochs over a pairs file pay for the
+reference forward once.
+
+Pairs come online from verifier-labelled groups (`pairs_from_groups`: per prompt, the best completion against
+the worst; groups whose rewards are all equal give none) or, with `dpo.pairs_path`, from a JSONL file of
+{prompt, chosen, rejected} read in a fixed, seeded order (then nothing is sampled: `group_size` is 0).
+
+What this file gives the shared step (trainers/loop.py): rollout needs (`prompts_per_step`, `group_size`),
+`prepare` (the step's pairs and their cached reference sums) and `backward` (`dpo_backward`).
 
 Run: `rlvr train -c configs/arith_dpo.yaml`.
 """
@@ -13,16 +22,72 @@ Run: `rlvr train -c configs/arith_dpo.yaml`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
+from rlvr.trainers.config import DPOConfig
 from rlvr.trainers.data_order import batch_indices
-from rlvr.trainers.dpo_step import ReferenceCache, dpo_backward, pairs_from_groups
+from rlvr.trainers.distributed import Dist
+from rlvr.trainers.logprobs import make_batch, sequence_logprob_sums, token_logprobs
+from rlvr.trainers.losses import dpo_loss
+from rlvr.trainers.policy import Policy
 from rlvr.trainers.sft import SFTExample, encode_example
 
+Pair = tuple[list[int], list[int], list[int]]  # (prompt_ids, chosen_ids, rejected_ids)
 
-def read_pairs_file(path: str | Path, tokenizer) -> list[tuple[list[int], list[int], list[int]]]:
+
+@dataclass
+class DPOBatch:
+    pairs: list[Pair]
+    ref_sums: Tensor  # [N, 2] summed reference log-probs (chosen, rejected)
+
+
+class DPO:
+    def __init__(self, cfg):
+        """`cfg`: the run config (rlvr.trainers.run_config.RunConfig)."""
+        self.cfg: DPOConfig = cfg.train.dpo
+        self.prompts_per_step = cfg.train.prompts_per_step
+        self.group_size = 0 if self.cfg.pairs_path else self.cfg.group_size  # 0: pairs from the file, no sampling
+        self.redraw_rounds = 0
+        self.num_iterations = 1
+        self.policy_options = {"need_reference": True}
+        self.micro_batch_size = cfg.train.optim.micro_batch_size
+        self.seed = cfg.train.seed
+        self.reference_cache = ReferenceCache()
+        self._file_pairs: list[Pair] | None = None
+
+    def prepare(self, policy: Policy, scored, dist: Dist) -> tuple[DPOBatch | None, dict]:
+        """The step's pairs (online from `scored`, or the file's at `scored.cursor`) and their reference sums."""
+        pairs = self._pairs_at(scored.cursor, policy.tokenizer) if self.cfg.pairs_path else pairs_from_groups(
+            zip(scored.groups, scored.rewards)
+        )
+        if not pairs:  # no group had a better and a worse completion
+            return None, {"loss": 0.0, "pairs": 0.0}
+        mbs = self.micro_batch_size
+        if dist.enabled:  # DDP: reference sums only for the chunks this rank computes (dpo_backward's split)
+            owned = [i for i in range(len(pairs)) if dist.owns(i // mbs)]
+            ref_sums = torch.zeros(len(pairs), 2)
+            if owned:
+                ref_sums[owned] = self.reference_cache.logprob_sums(policy, [pairs[i] for i in owned], mbs)
+        else:
+            ref_sums = self.reference_cache.logprob_sums(policy, pairs, mbs)
+        return DPOBatch(pairs, ref_sums), {}
+
+    def backward(self, policy: Policy, work: DPOBatch, dist: Dist) -> dict[str, float]:
+        return dpo_backward(policy, work.pairs, work.ref_sums, self.cfg, self.micro_batch_size, dist)
+
+    def _pairs_at(self, cursor: int, tokenizer) -> list[Pair]:
+        if self._file_pairs is None:
+            self._file_pairs = read_pairs_file(self.cfg.pairs_path, tokenizer)
+        idx = batch_indices(len(self._file_pairs), cursor, self.prompts_per_step, self.seed)
+        return [self._file_pairs[i] for i in idx]
+
+
+def read_pairs_file(path: str | Path, tokenizer) -> list[Pair]:
     """Tokenised (prompt, chosen, rejected); a malformed line is an error naming its line number."""
     pairs = []
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
@@ -41,54 +106,88 @@ def read_pairs_file(path: str | Path, tokenizer) -> list[tuple[list[int], list[i
     return pairs
 
 
-class DPOAlgorithm:
-    def __init__(self, cfg):
-        self.cfg = cfg.train.dpo
-        self.prompts_per_step = cfg.train.prompts_per_step
-        self.micro_batch_size = cfg.train.optim.micro_batch_size
-        self.seed = cfg.train.seed
-        self.reference_cache = ReferenceCache()
-        self._file_pairs = None
-        self._pending: list = []
+def pairs_from_groups(groups_with_rewards: Iterable[tuple[object, Sequence[float]]], min_margin: float = 0.0) -> list[Pair]:
+    """One (prompt, chosen, rejected) per group whose best reward beats its worst by more than
+    `min_margin`: chosen = the first completion with the highest reward, rejected = the first with the
+    lowest (deterministic; with 0/1 rewards, a correct against an incorrect completion).
 
-    def policy_options(self) -> dict:
-        return {"need_reference": True}
+    Each item is `(group, rewards)`: `group.completions[i]` has `prompt_token_ids` and `token_ids`
+    (a `rlvr.sampling.types.Group`), `rewards[i]` is its reward.
+    """
+    pairs = []
+    for group, rewards in groups_with_rewards:
+        completions = group.completions
+        if len(completions) != len(rewards):
+            raise ValueError(f"{len(completions)} completions but {len(rewards)} rewards")
+        if len(completions) < 2:
+            continue
+        best = max(range(len(rewards)), key=lambda i: (rewards[i], -i))
+        worst = min(range(len(rewards)), key=lambda i: (rewards[i], i))
+        if rewards[best] - rewards[worst] <= min_margin:
+            continue
+        prompt = list(completions[best].prompt_token_ids)
+        pairs.append((prompt, list(completions[best].token_ids), list(completions[worst].token_ids)))
+    return pairs
 
-    def rollout(self, trainer):
-        if self.cfg.pairs_path is None:
-            return trainer.sample_and_score(trainer.next_problems(self.prompts_per_step), self.cfg.group_size)
-        if self._file_pairs is None:
-            self._file_pairs = read_pairs_file(self.cfg.pairs_path, trainer.policy.tokenizer)
-        idx = batch_indices(len(self._file_pairs), trainer.cursor, self.prompts_per_step, self.seed)
-        trainer.cursor += self.prompts_per_step
-        self._pending = [self._file_pairs[i] for i in idx]
-        return [], [], []
 
-    def update(self, trainer, groups, rewards) -> dict:
-        pairs = self._pending if self.cfg.pairs_path else pairs_from_groups(zip(groups, rewards))
-        self._pending = []
-        if not pairs:  # no group had a better and a worse completion
-            trainer.scheduler.step()
-            return {"loss": 0.0, "pairs": 0.0, "grad_norm": 0.0}
-        policy, dist = trainer.policy, trainer.dist
-        if dist.enabled:  # DDP: reference sums only for the chunks this rank computes (dpo_backward's split)
-            mbs = self.micro_batch_size
-            owned = [i for i in range(len(pairs)) if dist.owns(i // mbs)]
-            ref_sums = torch.zeros(len(pairs), 2)
-            if owned:
-                ref_sums[owned] = self.reference_cache.logprob_sums(policy, [pairs[i] for i in owned], mbs)
-        else:
-            ref_sums = self.reference_cache.logprob_sums(policy, pairs, self.micro_batch_size)
-        policy.train()
-        stats = dpo_backward(policy, pairs, ref_sums, self.cfg, self.micro_batch_size, dist)
-        trainer.check_finite(stats["loss"], "DPO loss")
-        stats["grad_norm"] = trainer.optimizer_step()
-        trainer.scheduler.step()
-        policy.train(False)
-        return stats
+def _pair_batch(pairs: Sequence[Pair], pad_id: int):
+    """Rows 0..n-1 = chosen, n..2n-1 = rejected."""
+    prompts = [p for p, _, _ in pairs] * 2
+    responses = [c for _, c, _ in pairs] + [r for _, _, r in pairs]
+    return make_batch(prompts, responses, pad_id)
 
-    def state_dict(self) -> dict:
-        return {}
 
-    def load_state_dict(self, state: dict) -> None:
-        pass
+class ReferenceCache:
+    """Summed reference log-probs keyed by (prompt, response) token ids."""
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[tuple[int, ...], tuple[int, ...]], float] = {}
+
+    def __len__(self) -> int:
+        return len(self._sums)
+
+    def logprob_sums(self, policy: Policy, pairs: Sequence[Pair], micro_batch_size: int) -> Tensor:
+        """[N, 2] (chosen, rejected) summed reference log-probs; only unseen sequences are computed."""
+        keys = [(tuple(p), tuple(c)) for p, c, _ in pairs] + [(tuple(p), tuple(r)) for p, _, r in pairs]
+        missing = sorted({k for k in keys if k not in self._sums})
+        if missing:
+            batch = make_batch([list(p) for p, _ in missing], [list(y) for _, y in missing], policy.pad_id)
+            # padded rows, as `dpo_backward` computes the policy side: where the policy still equals the reference,
+            # h is then exactly 0 (a prompt-shared reference pass would differ by float noise)
+            logp = policy.logprobs(batch, micro_batch_size, reference=True, share_prompts=False)
+            sums = sequence_logprob_sums(logp, batch.completion_mask.to(logp.device))
+            self._sums.update(zip(missing, sums.tolist()))
+        values = torch.tensor([self._sums[k] for k in keys], dtype=torch.float32)
+        return values.view(2, len(pairs)).T.contiguous()
+
+
+def dpo_backward(
+    policy: Policy, pairs: Sequence[Pair], ref_sums: Tensor, cfg: DPOConfig, micro_batch_size: int, dist: Dist = Dist()
+) -> dict[str, float]:
+    """Accumulate the gradient of the mean DPO loss over `pairs`; `ref_sums` [N, 2] from
+    `ReferenceCache.logprob_sums`. `micro_batch_size` counts pairs (2 sequences each).
+    DDP (`dist`): all ranks pass the same global pairs; each computes the chunks it owns (rows of `ref_sums`
+    outside them are not read) and the returned stats are summed over ranks."""
+    if len(pairs) == 0:
+        return {"loss": 0.0, "pairs": 0.0}
+    device = policy.device
+    totals = {"loss": 0.0, "reward_chosen": 0.0, "reward_rejected": 0.0, "reward_accuracy": 0.0, "reward_margin": 0.0}
+    for index, start in enumerate(range(0, len(pairs), micro_batch_size)):
+        if not dist.owns(index):  # DDP: another rank's chunk (always owned in one process)
+            continue
+        chunk = pairs[start : start + micro_batch_size]
+        n = len(chunk)
+        batch = _pair_batch(chunk, policy.pad_id)
+        logp, mask = token_logprobs(policy.model, batch)
+        sums = sequence_logprob_sums(logp, mask)
+        ref = ref_sums[start : start + n].to(device)
+        loss, stats = dpo_loss(
+            sums[:n], sums[n:], ref[:, 0], ref[:, 1], beta=cfg.beta, loss_type=cfg.loss_type, normalizer=len(pairs)
+        )
+        loss.backward()
+        totals["loss"] += float(loss.detach())
+        for key in ("reward_chosen", "reward_rejected", "reward_accuracy", "reward_margin"):
+            totals[key] += float(stats[key]) * n / len(pairs)
+    if dist.enabled:
+        totals = dict(zip(totals, dist.sum(list(totals.values()))))
+    return {**totals, "pairs": float(len(pairs))}

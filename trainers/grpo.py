@@ -8,55 +8,81 @@ beta = 0 by default, which skips the reference pass entirely; with num_iteration
 taken against the detached current log-probs (no old-policy pass); zero-variance groups are kept,
 filtered, resampled (DAPO dynamic sampling, capped) or calibrated with a virtual max-reward sample
 (NGRPO); truncated completions may be masked or softly penalised (DAPO overlong shaping).
+The formulas are in `rlvr.trainers.losses.grpo_loss` and `rlvr.trainers.advantages`.
+
+What this file gives the shared step (trainers/loop.py owns sample -> verify -> update -> sync -> checkpoint):
+- rollout needs: `prompts_per_step`, `group_size` (G), and under `zero_variance: resample` the groups to
+  `redraw` (degenerate ones, at most `redraw_rounds` times);
+- `prepare`: advantages, kept rows, the padded batch and the no-grad passes (pi_old when mu > 1, pi_ref when
+  beta > 0);
+- `backward`: `grpo_backward`, the micro-batched forward/backward that accumulates the whole batch's gradient.
+  Each micro-batch's loss is divided by the FULL batch's normalizer, so the summed gradients equal those of one
+  full-batch pass for every aggregation. The loop zeroes, clips and steps.
+
+    adv, keep = group_advantages(rewards, cfg.scale, cfg.zero_variance)     # [groups, G], [groups]
+    rows = kept_rows(keep, G); batch = make_batch(prompts, completions, pad).select(rows)
+    stats = grpo_backward(policy, batch, adv.flatten()[rows], None, None, cfg, micro_batch_size,
+                          max_completion_length=max_tokens, truncated=truncated[rows])
+
+DDP (`dist`, trainers/distributed.py): every rank passes the same global batch and computes only the
+micro-batches it owns; the normalizer is still the full batch's, so the ranks' gradients sum (one
+all-reduce in the loop) to the single-process gradient, and the returned stats are summed over ranks.
 
 Run: `rlvr train -c configs/arith_grpo.yaml` (or `Trainer(cfg).train()` from Python).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from torch import Tensor
 
 from rlvr.trainers.advantages import degenerate_groups, group_advantages, overlong_penalty
-from rlvr.trainers.distributed import reference_logprobs, sharded_logprobs
-from rlvr.trainers.grpo_step import grpo_backward, kept_rows
-from rlvr.trainers.logprobs import make_batch
+from rlvr.trainers.config import GRPOConfig
+from rlvr.trainers.distributed import Dist
+from rlvr.trainers.logprobs import Batch, make_batch
+from rlvr.trainers.losses import grpo_loss, loss_normalizer
+from rlvr.trainers.policy import Policy
+from rlvr.trainers.shared_prompt import micro_batches
+
+_MEAN_STATS = ("clip_low_frac", "clip_high_frac", "clip_frac", "ratio_mean", "kl_mean")
+
+@dataclass
+class GRPOBatch:
+    """The kept rows of a step, ready for `grpo_backward` (old_logp / ref_logp: None when not needed)."""
+
+    batch: Batch
+    advantages: Tensor  # [B]
+    truncated: Tensor  # [B] bool
+    old_logp: Tensor | None
+    ref_logp: Tensor | None
 
 
-class GRPOAlgorithm:
+class GRPO:
     def __init__(self, cfg):
-        self.cfg = cfg.train.grpo
+        """`cfg`: the run config (rlvr.trainers.run_config.RunConfig)."""
+        self.cfg: GRPOConfig = cfg.train.grpo
         self.prompts_per_step = cfg.train.prompts_per_step
+        self.group_size = self.cfg.group_size
+        self.redraw_rounds = self.cfg.max_resample_rounds if self.cfg.zero_variance == "resample" else 0
+        self.num_iterations = self.cfg.num_iterations
+        self.policy_options = {"need_reference": self.cfg.beta > 0}
         self.micro_batch_size = cfg.train.optim.micro_batch_size
         self.max_tokens = cfg.sampler.params.max_tokens
         self.temperature = cfg.sampler.params.temperature
-        from rlvr.trainers.loop import verifier_specs
+        self.max_reward = sum(max(0.0, spec.weight) for spec in cfg.verifier_specs())  # NGRPO's virtual sample
 
-        self.max_reward = sum(max(0.0, spec.weight) for spec in verifier_specs(cfg))  # NGRPO's virtual sample
+    def redraw(self, rewards: list[list[float]]) -> list[int]:
+        """Groups to sample again under `zero_variance: resample` (DAPO dynamic sampling): the degenerate ones."""
+        return degenerate_groups(torch.tensor(rewards)).nonzero().flatten().tolist()
 
-    def policy_options(self) -> dict:
-        return {"need_reference": self.cfg.beta > 0}
-
-    def rollout(self, trainer):
-        """Sample G completions for the step's prompts; under `resample`, redraw degenerate groups."""
-        groups, rewards, verdicts = trainer.sample_and_score(trainer.next_problems(self.prompts_per_step), self.cfg.group_size)
-        if self.cfg.zero_variance != "resample":
-            return groups, rewards, verdicts
-        base = trainer.sampling_params()
-        for round_ in range(1, self.cfg.max_resample_rounds + 1):
-            dead = degenerate_groups(torch.tensor(rewards)).nonzero().flatten().tolist()
-            if not dead:
-                break
-            params = base.model_copy(update={"seed": base.seed + 104_729 * round_})
-            fresh = trainer.sample_and_score(trainer.next_problems(len(dead)), self.cfg.group_size, params)
-            for slot, g, r, v in zip(dead, *fresh):
-                groups[slot], rewards[slot], verdicts[slot] = g, r, v
-        return groups, rewards, verdicts
-
-    def update(self, trainer, groups, rewards) -> dict:
-        policy, cfg = trainer.policy, self.cfg
-        completions = [c for g in groups for c in g.completions]
-        reward = torch.tensor(rewards, dtype=torch.float32)
-        lengths = torch.tensor([[len(c.token_ids) for c in g.completions] for g in groups])
+    def prepare(self, policy: Policy, scored, dist: Dist) -> tuple[GRPOBatch | None, dict]:
+        """Advantages and the batch of kept rows, with the no-grad passes it needs; None when no group is kept."""
+        cfg = self.cfg
+        completions = [c for g in scored.groups for c in g.completions]
+        reward = torch.tensor(scored.rewards, dtype=torch.float32)
+        lengths = torch.tensor([[len(c.token_ids) for c in g.completions] for g in scored.groups])
         reward = reward + overlong_penalty(lengths, self.max_tokens, cfg.overlong_buffer, cfg.overlong_penalty)
         advantages, keep = group_advantages(reward, cfg.scale, cfg.zero_variance, max_reward=self.max_reward)
         stats = {
@@ -65,35 +91,127 @@ class GRPOAlgorithm:
         }
         rows = kept_rows(keep, reward.shape[1])
         if rows.numel() == 0:  # every group degenerate: nothing to learn this step
-            trainer.scheduler.step()
-            return {**stats, "loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0}
+            return None, {**stats, "loss": 0.0, "kl": 0.0, "clip_frac": 0.0}
         picked = [completions[i] for i in rows.tolist()]
         batch = make_batch([c.prompt_token_ids for c in picked], [c.token_ids for c in picked], policy.pad_id)
-        adv = advantages.flatten()[rows]
+        mbs, temperature = self.micro_batch_size, self.temperature
+        old = policy.logprobs(batch, mbs, temperature, dist=dist) if cfg.num_iterations > 1 else None
+        ref = policy.logprobs(batch, mbs, temperature, reference=True, dist=dist) if cfg.beta > 0 else None
         truncated = torch.tensor([c.truncated for c in picked])
-        policy.train()
-        old_logp, ref_logp, dist = None, None, trainer.dist
-        # DDP: every rank holds the global batch; these no-grad passes and the backward are split by micro-batch
-        # over ranks (trainers/distributed.py). One process: batched_logprobs / reference_logprobs as before.
-        if cfg.num_iterations > 1:
-            old_logp = sharded_logprobs(policy.model, batch, self.micro_batch_size, self.temperature, dist)
-        if cfg.beta > 0:
-            ref_logp = reference_logprobs(policy, batch, self.micro_batch_size, self.temperature, dist)
-        for _ in range(cfg.num_iterations):
-            step_stats = grpo_backward(
-                policy, batch, adv, old_logp, ref_logp, cfg, self.micro_batch_size,
-                max_completion_length=self.max_tokens, truncated=truncated, temperature=self.temperature, dist=dist,
-            )
-            trainer.check_finite(step_stats["loss"], "GRPO loss")
-            stats["grad_norm"] = trainer.optimizer_step()
-        trainer.scheduler.step()
-        policy.train(False)
-        stats.update({k: step_stats[k] for k in ("loss", "clip_frac", "ratio_min", "ratio_max", "skipped_rows")})
-        stats["kl"] = step_stats["kl_mean"]
-        return stats
+        return GRPOBatch(batch, advantages.flatten()[rows], truncated, old, ref), stats
 
-    def state_dict(self) -> dict:
-        return {}
+    def backward(self, policy: Policy, work: GRPOBatch, dist: Dist) -> dict[str, float]:
+        s = grpo_backward(
+            policy, work.batch, work.advantages, work.old_logp, work.ref_logp, self.cfg, self.micro_batch_size,
+            max_completion_length=self.max_tokens, truncated=work.truncated, temperature=self.temperature, dist=dist,
+        )
+        return {**{k: s[k] for k in ("loss", "clip_frac", "ratio_min", "ratio_max", "skipped_rows")}, "kl": s["kl_mean"]}
 
-    def load_state_dict(self, state: dict) -> None:
-        pass
+
+def kept_rows(keep: Tensor, group_size: int) -> Tensor:
+    """Row indices (into the flattened [groups * G] batch) of the groups that `keep` keeps."""
+    return torch.nonzero(keep.repeat_interleave(group_size), as_tuple=False).flatten()
+
+
+def inert_rows(advantages: Tensor, mask: Tensor, beta: float) -> Tensor:
+    """[B] bool: rows whose GRPO gradient is exactly zero. A row with no unmasked token has none; with
+    beta == 0 a row with advantage 0 has none either, since min(rho * 0, clip(rho) * 0) = 0 for every rho
+    (zero-variance groups: all G rows). Skipping their forward and backward changes no gradient."""
+    empty = mask.sum(dim=1).cpu() == 0
+    if beta > 0:
+        return empty
+    return empty | (advantages.cpu() == 0)
+
+
+def loss_mask(batch: Batch, truncated: Tensor | None, mask_truncated: bool) -> Tensor:
+    """The batch's completion mask, with rows of truncated completions zeroed when `mask_truncated`."""
+    mask = batch.completion_mask
+    if not mask_truncated:
+        return mask
+    if truncated is None:
+        raise ValueError("mask_truncated=True needs `truncated` (one bool per row, finish_reason == 'length')")
+    return mask * (~truncated.bool()).to(mask.dtype)[:, None]
+
+
+def grpo_backward(
+    policy: Policy,
+    batch: Batch,
+    advantages: Tensor,
+    old_logp: Tensor | None,
+    ref_logp: Tensor | None,
+    cfg: GRPOConfig,
+    micro_batch_size: int,
+    *,
+    max_completion_length: int | None = None,
+    truncated: Tensor | None = None,
+    temperature: float = 1.0,
+    dist: Dist = Dist(),
+    share_prompts: bool = True,
+    skip_inert: bool = True,
+) -> dict[str, float]:
+    """Accumulate GRPO gradients of the whole `batch` into the policy's parameters.
+
+    `share_prompts`: each group's prompt is computed once and a micro-batch's groups go into one unpadded
+    packed row with block-sparse attention (trainers/shared_prompt.py); same log-probs and gradients, fewer
+    tokens and scores.
+    `skip_inert`: rows whose gradient is exactly zero are not forwarded at all (`inert_rows`); they still
+    count in the loss normaliser, so the update is the one the full batch gives.
+
+    advantages [B]; old_logp / ref_logp [B, T] aligned with `batch` (T = its longest completion);
+    `max_completion_length` is the sampler's max_tokens (dr_grpo's denominator; None = T).
+    Returns floats: loss (the full-batch loss), tokens, and token-weighted clip/ratio/kl stats (with
+    `old_logp` given, skipped rows' ratios are unknown: the stats then cover the forwarded rows).
+    """
+    model = policy.model
+    if cfg.beta > 0 and ref_logp is None:
+        ref_logp = policy.logprobs(batch, micro_batch_size, temperature, reference=True, dist=dist)
+    mask = loss_mask(batch, truncated, cfg.mask_truncated)
+    normalizer = loss_normalizer(mask, cfg.loss_aggregation, max_completion_length)
+    device = policy.device
+    totals = {k: 0.0 for k in _MEAN_STATS}
+    loss_sum, tokens, stat_tokens = 0.0, 0.0, 0.0
+    ratio_min, ratio_max = float("inf"), float("-inf")
+    inert = inert_rows(advantages, mask, cfg.beta) if skip_inert else torch.zeros(batch.size, dtype=torch.bool)
+    live = torch.nonzero(~inert).flatten()
+    if inert.any() and dist.is_main:  # counted on one rank: the ranks' sums are added below
+        tokens = float(mask[inert.to(mask.device)].sum())
+        if old_logp is None:  # on-policy: their ratio is exactly 1, nothing is clipped, KL 0 (beta 0)
+            stat_tokens = totals["ratio_mean"] = tokens
+            ratio_min, ratio_max = (1.0, 1.0) if tokens else (ratio_min, ratio_max)
+    work = batch if not inert.any() else batch.select(live.tolist()) if live.numel() else None
+    for index, (rows, logp_of) in enumerate(micro_batches(work, micro_batch_size, share_prompts) if work else ()):
+        if not dist.owns(index):  # DDP: another rank computes this micro-batch (always owned in one process)
+            continue
+        logp = logp_of(model, temperature)
+        rows = live[rows]  # rows of `batch`
+        width = logp.shape[1]
+
+        def part(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x[rows.to(x.device), :width].to(device)
+
+        loss, stats = grpo_loss(
+            logp, part(old_logp), part(ref_logp) if cfg.beta > 0 else None,
+            advantages[rows.to(advantages.device)].to(device), part(mask),
+            epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
+            aggregation=cfg.loss_aggregation, normalizer=normalizer,
+        )
+        if normalizer > 0:  # an all-masked batch has nothing to learn from
+            loss.backward()
+        n = float(stats["tokens"])
+        loss_sum += float(loss.detach())
+        tokens += n
+        stat_tokens += n
+        for key in _MEAN_STATS:
+            totals[key] += float(stats[key]) * n
+        if n > 0:
+            ratio_min = min(ratio_min, float(stats["ratio_min"]))
+            ratio_max = max(ratio_max, float(stats["ratio_max"]))
+    if dist.enabled:  # DDP: sums and extremes over the ranks' micro-batches
+        loss_sum, tokens, stat_tokens, *sums = dist.sum([loss_sum, tokens, stat_tokens, *totals.values()])
+        totals = dict(zip(totals, sums))
+        ratio_min, ratio_max = dist.min(ratio_min), dist.max(ratio_max)
+    out = {"loss": loss_sum, "tokens": tokens, "sequences": float(batch.size), "skipped_rows": float(inert.sum())}
+    out.update({k: v / stat_tokens if stat_tokens else 0.0 for k, v in totals.items()})
+    out["ratio_min"] = ratio_min if stat_tokens else 1.0
+    out["ratio_max"] = ratio_max if stat_tokens else 1.0
+    return out

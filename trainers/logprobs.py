@@ -1,4 +1,4 @@
-"""Token log-probs of completions under a causal LM, padded tightly, micro-batched.
+"""Token log-probs of completions under a causal LM, padded tightly (the no-grad pass over a whole batch is `Policy.logprobs`).
 
 Layout of a `Batch` (one row per (prompt, completion)):
 
@@ -150,19 +150,6 @@ def token_logprobs(model: torch.nn.Module, batch: Batch, temperature: float = 1.
     """(log-probs [B, T] of each completion token given its prefix, completion mask [B, T])."""
     out = forward_completions(model, batch, temperature)
     return out.logp, out.mask
-
-
-@torch.no_grad()
-def batched_logprobs(
-    model: torch.nn.Module, batch: Batch, micro_batch_size: int, temperature: float = 1.0
-) -> Tensor:
-    """Log-probs [B, T] of the whole batch without gradients (pi_old, pi_ref), micro-batched; the
-    result is aligned with `batch` (rows in batch order, T = the batch's longest completion)."""
-    result = torch.zeros(batch.completion_mask.shape, dtype=torch.float32, device=_device_of(model))
-    for rows, micro in batch.split(micro_batch_size):
-        logp, _ = token_logprobs(model, micro, temperature)
-        result[rows.to(result.device), : logp.shape[1]] = logp
-    return result
 
 
 def sequence_logprob_sums(logp: Tensor, mask: Tensor) -> Tensor:

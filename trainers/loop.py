@@ -1,47 +1,68 @@
-"""The training loop shared by GRPO, DPO and PPO: sample -> verify -> update -> sync -> checkpoint.
+"""The training step, owned in one place: sample -> verify -> update -> sync -> checkpoint.
 
-    trainer = Trainer(cfg)          # cfg: rlvr.flows.config.RunConfig (model, task, sampler, verify, train)
-    trainer.train()                 # resumes from the latest checkpoint of cfg.train.checkpoint.dir
+    trainer = Trainer(cfg)          # cfg: rlvr.trainers.run_config.RunConfig (model, task, sampler, verify, train)
+    trainer.train()                 # resumes from the newest valid checkpoint of cfg.train.checkpoint.dir
     trainer.close()
 
-Each algorithm is a small object with `update(trainer, groups, rewards) -> stats` chosen through the
-literal `ALGORITHMS` dict; everything else (data order, sampling, verification, optimizer, metrics,
-checkpoints, NaN guard) is shared here.
+One step (`run_step`), top-down:
+    collect()   the step's problems (data order, trainers/data_order.py) -> G completions each (the sampler)
+                -> rewards and verdicts (the verifier pool); groups redrawn if the algorithm asks
+    update()    algorithm.prepare (advantages / pairs / rollout, no-grad passes), then per optimizer pass:
+                algorithm.backward (accumulate gradients) -> all-reduce (DDP) -> clip -> optimizer step;
+                gradients are dropped after every pass; the scheduler steps once per training step
+    sync        the sampler gets the new weights
+    metrics     one row in metrics.jsonl; every N steps `train()` saves a checkpoint
+
+An algorithm (`ALGORITHMS`: trainers/grpo.py, dpo.py, ppo.py) is one file exposing only what differs: its
+rollout needs (`prompts_per_step`, `group_size`, `redraw_rounds` + `redraw`), `policy_options`,
+`num_iterations`, and `prepare(policy, scored, dist)` / `backward(policy, work, dist)` over a scored batch.
+It never sees the Trainer; zero_grad, clipping, the NaN guard, optimizer and scheduler steps happen only here.
+docs/training_step.md walks one GRPO step through the files.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rlvr.data.tasks import load_problems, task_verifier
-from rlvr.sampling.config import SamplingParams
+from rlvr.data.tasks import load_problems
+from rlvr.sampling.config import SamplingParams, problem_seed
 from rlvr.trainers import checkpoint as ckpt
 from rlvr.trainers import distributed
 from rlvr.trainers.bootstrap import resolve_model_path
 from rlvr.trainers.data_order import batch_indices
+from rlvr.trainers.dpo import DPO
+from rlvr.trainers.grpo import GRPO
 from rlvr.trainers.metrics import MetricsLog, peak_rss_mb, rollout_metrics
-from rlvr.verifiers.config import VerifierSpec
+from rlvr.trainers.policy import Policy
+from rlvr.trainers.ppo import PPO
+
+ALGORITHMS = {"grpo": GRPO, "dpo": DPO, "ppo": PPO}
+REDRAW_SEED_STRIDE = 104_729  # a redraw round samples with the step's seed + round * this
 
 
 class NonFiniteError(FloatingPointError):
     """A loss, gradient or reward was NaN/inf: the step is abandoned, the last checkpoint stays good."""
 
 
-def _algorithms() -> dict[str, Any]:
-    from rlvr.trainers.dpo import DPOAlgorithm
-    from rlvr.trainers.grpo import GRPOAlgorithm
-    from rlvr.trainers.ppo import PPOAlgorithm
+@dataclass
+class Scored:
+    """A step's scored completions: `groups[g].completions[i]` has reward `rewards[g][i]` and verdicts
+    `verdicts[g][i]` (verifier name -> Verdict). `cursor`: the data position the step's problems start at."""
 
-    return {"grpo": GRPOAlgorithm, "dpo": DPOAlgorithm, "ppo": PPOAlgorithm}
+    groups: list = field(default_factory=list)
+    rewards: list[list[float]] = field(default_factory=list)
+    verdicts: list[list[dict[str, Any]]] = field(default_factory=list)
+    cursor: int = 0
 
-
-def verifier_specs(cfg) -> list[VerifierSpec]:
-    return cfg.verify.verifiers or [VerifierSpec(name=task_verifier(cfg.task.name))]
+    def replace(self, slots: list[int], fresh: "Scored") -> None:
+        for slot, g, r, v in zip(slots, fresh.groups, fresh.rewards, fresh.verdicts):
+            self.groups[slot], self.rewards[slot], self.verdicts[slot] = g, r, v
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -51,7 +72,6 @@ def step_seed(seed: int, step: int) -> int:
 class Trainer:
     def __init__(self, cfg, *, sampler=None, pool=None, resume: bool = True, log=print):
         from rlvr.sampling.factory import make_sampler
-        from rlvr.trainers.policy import Policy
         from rlvr.verifiers.task_runner import make_pool
 
         self.cfg, self.log = cfg, log
@@ -64,15 +84,15 @@ class Trainer:
         self.model_path = resolve_model_path(cfg.model.path, log=log)
         torch.manual_seed(cfg.train.seed)
         self.problems = load_problems(cfg.task)
-        self.specs = verifier_specs(cfg)
+        self.specs = cfg.verifier_specs()
         self.primary = self.specs[0].name
-        self.algorithm = _algorithms()[cfg.train.algorithm](cfg)
-        self.policy = Policy.from_config(cfg.model, path=self.model_path, **self.algorithm.policy_options())
-        self.optimizer = torch.optim.AdamW(
-            [p for p in self.policy.trainable_parameters()], lr=cfg.train.optim.lr, weight_decay=cfg.train.optim.weight_decay
+        self.algorithm = ALGORITHMS[cfg.train.algorithm](cfg)
+        self.policy = Policy.from_config(cfg.model, path=self.model_path, **self.algorithm.policy_options)
+        optim = cfg.train.optim
+        self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / (optim.warmup_steps + 1))
         )
-        warmup = cfg.train.optim.warmup_steps
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
         self.step, self.cursor = 0, 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
@@ -85,9 +105,46 @@ class Trainer:
             self.restore_latest()
         elif ckpt.latest_checkpoint(self.run_dir) is not None:
             raise FileExistsError(f"{self.run_dir} already holds checkpoints; resume, or choose another checkpoint.dir")
+        if self.dist.is_main:  # rows past the restored step (or any, from step 0) belong to a run that died
+            self.metrics.truncate_after(self.step, log=self.log)
         self.sampler.sync(self.policy.model)
 
     # -- one step -------------------------------------------------------------------------------
+    def run_step(self) -> dict:
+        started = time.perf_counter()
+        scored = self.collect()
+        rollout_s = time.perf_counter() - started
+        stats = self.update(scored)
+        self.sampler.sync(self.policy.model)
+        self.step += 1
+        elapsed = time.perf_counter() - started
+        row = {"step": self.step, **rollout_metrics(scored.groups, scored.rewards, scored.verdicts, self.primary), **stats}
+        row.update(
+            lr=self.scheduler.get_last_lr()[0], step_time_s=elapsed, rollout_time_s=rollout_s,
+            tokens_per_s=row["generated_tokens"] / elapsed, peak_rss_mb=peak_rss_mb(),
+        )
+        if self.dist.is_main:  # DDP: the row already describes the global batch; rank 0 writes it
+            self.metrics.append(row)
+        self.last_groups, self.last_verdicts = scored.groups, scored.verdicts
+        return row
+
+    def collect(self) -> Scored:
+        """Sample and verify this step's completions, as many as the algorithm needs."""
+        alg, cursor = self.algorithm, self.cursor
+        if not alg.group_size:  # nothing to sample (DPO on a pairs file): the algorithm reads its data at `cursor`
+            self.cursor += alg.prompts_per_step
+            return Scored(cursor=cursor)
+        params = self.sampling_params()
+        scored = self.sample_and_score(self.next_problems(alg.prompts_per_step), alg.group_size, params)
+        for round_ in range(1, alg.redraw_rounds + 1):  # GRPO's zero_variance=resample (DAPO dynamic sampling)
+            slots = alg.redraw(scored.rewards)
+            if not slots:
+                break
+            again = params.model_copy(update={"seed": params.seed + REDRAW_SEED_STRIDE * round_})
+            scored.replace(slots, self.sample_and_score(self.next_problems(len(slots)), alg.group_size, again))
+        scored.cursor = cursor
+        return scored
+
     def sampling_params(self) -> SamplingParams:
         params = self.cfg.sampler.params
         seed = step_seed(self.cfg.train.seed if params.seed is None else params.seed, self.step)
@@ -98,74 +155,72 @@ class Trainer:
         self.cursor += count
         return [self.problems[i] for i in idx]
 
-    def sample_and_score(self, problems, n: int, params: SamplingParams | None = None):
+    def sample_and_score(self, problems, n: int, params: SamplingParams) -> Scored:
         """Groups of n completions per problem, their combined rewards and per-verifier verdicts.
 
         Under DDP `problems` is the global batch: this rank samples and verifies its contiguous share and
-        every rank gets the whole scored batch back (trainers/distributed.py)."""
-        params = params or self.sampling_params()
+        every rank gets the whole scored batch back, in problem order."""
         if not self.dist.enabled:
-            groups, rewards, verdicts = self._sample_and_score(problems, n, params)
+            scored = self._sample_and_score(problems, n, params)
         else:
             lo, hi = self.dist.shard(len(problems))
-            if params.seed is not None:  # vLLM seeds problem i with seed + i * n: keep the global i
-                params = params.model_copy(update={"seed": params.seed + lo * n})
-            share = self._sample_and_score(problems[lo:hi], n, params) if hi > lo else ([], [], [])
-            groups, rewards, verdicts = distributed.concat_shares(self.dist.gather(share))
-        flat = [r for row in rewards for r in row]
+            params = params.model_copy(update={"seed": problem_seed(params.seed, lo, n)})  # keep the global index
+            share = self._sample_and_score(problems[lo:hi], n, params) if hi > lo else Scored()
+            scored = Scored()
+            for part in self.dist.gather(share):  # rank order = problem order
+                scored.groups += part.groups
+                scored.rewards += part.rewards
+                scored.verdicts += part.verdicts
+        flat = [r for row in scored.rewards for r in row]
         if not all(math.isfinite(r) for r in flat):
             raise NonFiniteError(f"non-finite reward at step {self.step + 1}: {flat}")
-        return groups, rewards, verdicts
+        return scored
 
-    def _sample_and_score(self, problems, n: int, params: SamplingParams):
+    def _sample_and_score(self, problems, n: int, params: SamplingParams) -> Scored:
         groups = self.sampler.generate(problems, n, params)
         jobs = [(c.text, g.problem.reference, self.specs) for g in groups for c in g.completions]
-        scored = self.pool.map(jobs)
-        rewards, verdicts, k = [], [], 0
+        scored = iter(self.pool.map(jobs))
+        out = Scored(groups=groups)
         for g in groups:
-            rewards.append([scored[k + i][0] for i in range(len(g.completions))])
-            verdicts.append([scored[k + i][1] for i in range(len(g.completions))])
-            k += len(g.completions)
-        return groups, rewards, verdicts
+            pairs = [next(scored) for _ in g.completions]
+            out.rewards.append([reward for reward, _ in pairs])
+            out.verdicts.append([verdicts for _, verdicts in pairs])
+        return out
 
-    def run_step(self) -> dict:
-        started = time.perf_counter()
-        rollout_started = started
-        groups, rewards, verdicts = self.algorithm.rollout(self)
-        rollout_s = time.perf_counter() - rollout_started
-        self.optimizer.zero_grad(set_to_none=True)
-        stats = self.algorithm.update(self, groups, rewards)
-        self.sampler.sync(self.policy.model)
-        self.step += 1
-        elapsed = time.perf_counter() - started
-        row = {"step": self.step, **rollout_metrics(groups, rewards, verdicts, self.primary), **stats}
-        row.update(
-            lr=self.scheduler.get_last_lr()[0], step_time_s=elapsed, rollout_time_s=rollout_s,
-            tokens_per_s=row["generated_tokens"] / elapsed, peak_rss_mb=peak_rss_mb(),
-        )
-        if self.dist.is_main:  # DDP: the row already describes the global batch; rank 0 writes it
-            self.metrics.append(row)
-        self.last_groups, self.last_verdicts = groups, verdicts
-        return row
+    def update(self, scored: Scored) -> dict:
+        """The algorithm's update over the scored batch: `num_iterations` optimizer steps, one scheduler step."""
+        alg, policy = self.algorithm, self.policy
+        work, stats = alg.prepare(policy, scored, self.dist)
+        if work is None:  # nothing to learn from this batch (every group degenerate, no DPO pair)
+            stats["grad_norm"] = 0.0
+        else:
+            policy.train()
+            try:
+                for _ in range(alg.num_iterations):
+                    stats.update(self._optimizer_step(work))
+            finally:
+                policy.train(False)
+        self.scheduler.step()
+        return stats
 
-    def check_finite(self, value: float, what: str) -> None:
-        """Abandon the step (gradients dropped, nothing saved) if `value` is NaN/inf."""
-        if not math.isfinite(value):
+    def _optimizer_step(self, work) -> dict:
+        """backward -> all-reduce (DDP) -> clip -> step. Gradients are dropped afterwards, also when a value is
+        non-finite (the step is abandoned, nothing is saved, the last checkpoint stays good)."""
+        try:
+            stats = self.algorithm.backward(self.policy, work, self.dist)
+            if not math.isfinite(stats["loss"]):
+                raise NonFiniteError(f"{self.cfg.train.algorithm.upper()} loss is {stats['loss']} at step "
+                                     f"{self.step + 1}; the last checkpoint is kept")
+            trainable = self.policy.trainable_parameters()
+            self.dist.all_reduce_grads(trainable)  # DDP: sum the ranks' shares of the batch gradient (no-op alone)
+            params = [p for p in trainable if p.grad is not None]
+            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.train.optim.max_grad_norm)
+            if not torch.isfinite(norm):
+                raise NonFiniteError(f"non-finite gradient norm at step {self.step + 1}")
+            self.optimizer.step()
+        finally:
             self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteError(f"{what} is {value} at step {self.step + 1}; the last checkpoint is kept")
-
-    def optimizer_step(self) -> float:
-        """Clip, check for non-finite gradients, step. Called by algorithms (once per inner iteration)."""
-        trainable = self.policy.trainable_parameters()
-        self.dist.all_reduce_grads(trainable)  # DDP: sum the ranks' shares of the batch gradient (no-op alone)
-        params = [p for p in trainable if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.train.optim.max_grad_norm)
-        if not torch.isfinite(norm):
-            self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteError(f"non-finite gradient norm at step {self.step + 1}")
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return float(norm)
+        return {**stats, "grad_norm": float(norm)}
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self) -> Path:
@@ -177,7 +232,6 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "rng": ckpt.rng_state(),
             "cursor": self.cursor,
-            "algorithm": self.algorithm.state_dict(),
         }
         best = self.run_dir / "best"
         protect = (best.resolve(),) if best.exists() else ()
@@ -190,34 +244,57 @@ class Trainer:
         return path
 
     def restore_latest(self) -> Path | None:
-        latest = self.dist.broadcast(ckpt.latest_checkpoint(self.run_dir))  # DDP: every rank loads rank 0's pick
-        if latest is None:
+        """Load the newest checkpoint that loads; each newer one that does not is skipped with one line saying why.
+        DDP: rank 0 picks (and loads) it, every other rank then loads the same one."""
+        candidates = ckpt.step_dirs(self.run_dir) if self.dist.is_main else []
+        chosen, state = None, None
+        for path in reversed(candidates):
+            try:
+                state = self._load(path)
+                chosen = path
+                break
+            except ckpt.CheckpointError as exc:
+                self.log(f"skipped checkpoint {path}: {exc}")
+        if candidates and chosen is None:
+            raise ckpt.CheckpointError(f"no checkpoint in {ckpt.checkpoints_dir(self.run_dir)} loads (see above); "
+                                       "move them aside to start over")
+        chosen = self.dist.broadcast(chosen)
+        if chosen is None:
             return None
-        state = ckpt.load_state(latest)
-        self.policy.load(latest / ckpt.MODEL_DIR)
+        if not self.dist.is_main:
+            state = self._load(chosen)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
-        self.algorithm.load_state_dict(state.get("algorithm", {}))
         self.step, self.cursor = state["step"], state["cursor"]
-        if self.dist.is_main:
-            self.metrics.truncate_after(self.step)
-        self.log(f"resumed from {latest} (step {self.step})")
-        return latest
+        self.log(f"resumed from {chosen} (step {self.step})")
+        return chosen
+
+    def _load(self, path: Path) -> dict:
+        """The checkpoint's trainer state, after its weights are loaded into the policy; CheckpointError if either
+        is missing or unreadable (the policy is left as it was when the state file fails)."""
+        state = ckpt.load_state(path)
+        try:
+            self.policy.load(path / ckpt.MODEL_DIR)
+        except ckpt.UNREADABLE as exc:
+            raise ckpt.CheckpointError(f"its weights do not load ({type(exc).__name__}: {exc})") from None
+        return state
 
     # -- driving ----------------------------------------------------------------------------------
     def train(self, steps: int | None = None, on_step=None, on_checkpoint=None) -> list[dict]:
         """Run until cfg.train.steps (or `steps` more), checkpointing every N steps and at the end."""
-        target = self.cfg.train.steps if steps is None else min(self.cfg.train.steps, self.step + steps)
+        total = self.cfg.train.steps
+        target = total if steps is None else min(total, self.step + steps)
         rows = []
-        every = self.cfg.train.checkpoint.every
         while self.step < target:
-            row = self.run_step()
-            rows.append(row)
-            self.log(format_step(row, self.cfg.train.steps))
-            if on_step:
-                on_step(row)
-            if self.step % every == 0 or self.step == self.cfg.train.steps:
+            due = ckpt.steps_to_checkpoint(self.step, total, self.cfg.train.checkpoint.every)
+            chunk = min(due, target - self.step)
+            for _ in range(chunk):
+                rows.append(self.run_step())
+                self.log(format_step(rows[-1], total))
+                if on_step:
+                    on_step(rows[-1])
+            if chunk == due:  # on a checkpoint boundary (every N steps, and the last step)
                 path = self.save()
                 if on_checkpoint:
                     on_checkpoint(path, self.step)
@@ -232,8 +309,14 @@ class Trainer:
 
 
 def format_step(row: dict, total: int) -> str:
+    """The step's console line; it ends in a warning when no completion got a verdict (all error/timeout)."""
     kl = row.get("kl", float("nan"))
-    return (
+    line = (
         f"step {row['step']}/{total} reward {row['reward_mean']:.3f} acc {row['accuracy']:.3f} "
         f"kl {kl:.4f} len {row['completion_len_mean']:.1f} tok/s {row['tokens_per_s']:.0f} ({row['step_time_s']:.1f}s)"
     )
+    failed = row.get("status/error", 0.0) + row.get("status/timeout", 0.0)
+    if row.get("completions") and failed >= 1.0 - 1e-9:
+        counts = ", ".join(f"{s} {round(row[f'status/{s}'] * row['completions'])}" for s in ("error", "timeout"))
+        line += f" -- WARNING: every verdict is error/timeout ({counts}): the verifier is failing, not the policy"
+    return line

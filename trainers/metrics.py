@@ -49,27 +49,41 @@ def rollout_metrics(groups, rewards: list[list[float]], verdicts: list[list[dict
     out["truncation_rate"] = sum(c.truncated for g in groups for c in g.completions) / max(1, len(lengths))
     out["zero_variance_frac"] = sum(1 for group in rewards if max(group) == min(group)) / max(1, len(rewards))
     out["generated_tokens"] = sum(lengths)
+    out["completions"] = len(lengths)
     return out
 
 
 class MetricsLog:
-    """Append-only JSONL of per-step metrics; on resume, lines past the restored step are dropped."""
+    """Append-only JSONL of per-step metrics; on resume, lines past the restored step are dropped.
+
+    A run killed while appending leaves a cut-off last line: reading skips it (and says so), and the
+    resume's `truncate_after` rewrites the file without it."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def truncate_after(self, step: int) -> None:
+    def truncate_after(self, step: int, log=None) -> None:
         if not self.path.exists():
             return
-        kept = [line for line in self.read() if line["step"] <= step]
+        kept = [line for line in self.read(log=log) if line["step"] <= step]
         self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
 
     def append(self, row: dict) -> None:
         with open(self.path, "a") as fh:
             fh.write(json.dumps(row) + "\n")
 
-    def read(self) -> list[dict]:
+    def read(self, log=None) -> list[dict]:
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        rows = []
+        for number, line in enumerate(lines, 1):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number < len(lines):  # only the last line can be cut off by a kill; anything else is damage
+                    raise ValueError(f"{self.path}:{number}: not a JSON metrics row") from None
+                if log:
+                    log(f"{self.path}: dropped its cut-off last line (a run killed while writing it)")
+        return rows

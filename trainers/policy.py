@@ -8,6 +8,8 @@
   no second copy, always available); under full fine-tuning it is a frozen deep copy taken at
   construction, and only when `need_reference=True` (GRPO with beta > 0, DPO, PPO with kl_coef > 0).
   `reference_passes` counts how often it was entered.
+- Log-probs without gradient (pi_old, pi_ref, DPO's cached reference): `logprobs(batch, ...)`, the one no-grad
+  pass every algorithm uses; micro-batched (prompt-shared where a group shares its prompt), split over DDP ranks.
 - Sync: `state_dict_for_sync()` gives the sampler what it needs: HF-checkpoint-named full weights
   (LoRA merged in when `merged=True`), or the PEFT adapter tensors.
 - Persistence: `save(dir)` writes the adapter (LoRA) or full weights + tokenizer, plus the value head;
@@ -27,7 +29,9 @@ from torch import Tensor, nn
 
 from rlvr.trainers.config import LoraConfig, ModelConfig
 from rlvr.trainers.precision import autocast_dtype, autocast_forward
-from rlvr.trainers.logprobs import Batch, batched_logprobs
+from rlvr.trainers.distributed import Dist
+from rlvr.trainers.logprobs import Batch
+from rlvr.trainers.shared_prompt import micro_batches
 from rlvr.trainers.value_head import ValueHead, load_value_head, save_value_head
 
 POLICY_FILE = "rlvr_policy.json"
@@ -140,9 +144,22 @@ class Policy:
         else:
             yield self._reference
 
-    def reference_logprobs(self, batch: Batch, micro_batch_size: int, temperature: float = 1.0) -> Tensor:
-        with self.reference() as ref:
-            return batched_logprobs(ref, batch, micro_batch_size, temperature)
+    @torch.no_grad()
+    def logprobs(
+        self, batch: Batch, micro_batch_size: int, temperature: float = 1.0, *,
+        reference: bool = False, dist: Dist = Dist(), share_prompts: bool = True,
+    ) -> Tensor:
+        """Log-probs [B, T] of `batch` under the policy (or its reference), without gradients, aligned with
+        `batch` (rows in batch order, T = its longest completion). Micro-batches go through
+        `shared_prompt.micro_batches` (a group's prompt computed once when `share_prompts`); under DDP they are
+        split round-robin over ranks and summed, so every rank gets the whole tensor."""
+        with self.reference() if reference else contextlib.nullcontext(self.model) as model:
+            result = torch.zeros(batch.completion_mask.shape, dtype=torch.float32, device=self.device)
+            for index, (rows, logp_of) in enumerate(micro_batches(batch, micro_batch_size, share_prompts)):
+                if dist.owns(index):
+                    logp = logp_of(model, temperature)
+                    result[rows.to(result.device), : logp.shape[1]] = logp
+        return dist.all_reduce_(result)
 
     # ---- sync and persistence ----------------------------------------------------------------
     def state_dict_for_sync(self, merged: bool = False) -> dict[str, Tensor]:

@@ -1,56 +1,170 @@
 """PPO baseline: clipped policy gradient with a learned value baseline, reward from the verifier.
 
-Objective (DESIGN.md): the verifier's reward at the last completion token plus a per-token KL penalty
--kl_coef * (log pi_old - log pi_ref); GAE(gamma, lambda) advantages whitened over the batch; clipped
-ratio surrogate, clipped value loss (weight vf_coef, c1), entropy bonus (entropy_coef, c2). The value
-head is a scalar linear layer on the policy backbone's last hidden state, saved with the policy. No
-reward model: the verifier supplies the reward.
+Objective, per completion token t (all terms are token means over the whole batch; formulas in
+`rlvr.trainers.losses` and `rlvr.trainers.advantages`):
+    rewards_t = -kl_coef * (log pi_old_t - log ref_t)  (+ the verifier score at the last token)
+    A, R      = GAE(rewards, V_old; gamma, lam);  A whitened over the batch's valid tokens
+    loss      = -min(rho A, clip(rho, 1 +- clip_epsilon) A)                         (policy)
+              + vf_coef * 0.5 * max((V - R)^2, (clip(V, V_old +- value_clip) - R)^2)   (value, c1)
+              - entropy_coef * H(pi_t)                                               (entropy bonus, c2)
+V is a scalar head (`rlvr.trainers.value_head`) on the policy backbone's last hidden state, saved with the
+policy (`Policy(..., value_head=True)`). No reward model: the verifier supplies the reward.
+
+What this file gives the shared step (trainers/loop.py): rollout needs (`prompts_per_step`, `group_size`
+completions per prompt), `prepare` = `ppo_rollout` (no grad, once per sampled batch: old log-probs, values,
+KL-shaped rewards, GAE, whitened advantages) and `backward` = `ppo_backward` (once per optimizer pass).
+
+    rollout = ppo_rollout(policy, batch, scores, cfg.ppo, mbs)
+    for _ in range(cfg.ppo.num_iterations):
+        stats = ppo_backward(policy, batch, rollout, cfg.ppo, mbs)      # the loop then clips and steps
 
 Run: `rlvr train -c configs/arith_ppo.yaml`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from torch import Tensor
 
-from rlvr.trainers.logprobs import make_batch
-from rlvr.trainers.ppo_step import ppo_backward, ppo_rollout
+from rlvr.trainers.advantages import gae, ppo_token_rewards, whiten
+from rlvr.trainers.config import PPOConfig
+from rlvr.trainers.distributed import Dist
+from rlvr.trainers.logprobs import Batch, forward_completions, make_batch
+from rlvr.trainers.losses import ppo_policy_loss, ppo_value_loss
+from rlvr.trainers.policy import Policy
 
 
-class PPOAlgorithm:
+class PPO:
     def __init__(self, cfg):
-        self.cfg = cfg.train.ppo
+        """`cfg`: the run config (rlvr.trainers.run_config.RunConfig)."""
+        self.cfg: PPOConfig = cfg.train.ppo
         self.prompts_per_step = cfg.train.prompts_per_step
+        self.group_size = self.cfg.group_size
+        self.redraw_rounds = 0
+        self.num_iterations = self.cfg.num_iterations
+        self.policy_options = {"need_reference": self.cfg.kl_coef > 0, "value_head": True}
         self.micro_batch_size = cfg.train.optim.micro_batch_size
         self.temperature = cfg.sampler.params.temperature
 
-    def policy_options(self) -> dict:
-        return {"need_reference": self.cfg.kl_coef > 0, "value_head": True}
-
-    def rollout(self, trainer):
-        return trainer.sample_and_score(trainer.next_problems(self.prompts_per_step), self.cfg.samples_per_prompt)
-
-    def update(self, trainer, groups, rewards) -> dict:
-        policy = trainer.policy
-        completions = [c for g in groups for c in g.completions]
+    def prepare(self, policy: Policy, scored, dist: Dist) -> tuple[PPOBatch, dict]:
+        """The batch and its rollout (DDP: forward passes split by micro-batch over ranks, then summed)."""
+        completions = [c for g in scored.groups for c in g.completions]
         batch = make_batch([c.prompt_token_ids for c in completions], [c.token_ids for c in completions], policy.pad_id)
-        scores = torch.tensor([r for row in rewards for r in row], dtype=torch.float32)
-        dist = trainer.dist  # DDP: rollout and backward split by micro-batch over ranks (trainers/distributed.py)
+        scores = torch.tensor([r for row in scored.rewards for r in row], dtype=torch.float32)
         rollout = ppo_rollout(policy, batch, scores, self.cfg, self.micro_batch_size, temperature=self.temperature, dist=dist)
-        policy.train()
-        for _ in range(self.cfg.num_iterations):
-            stats = ppo_backward(
-                policy, batch, rollout, self.cfg, self.micro_batch_size, temperature=self.temperature, dist=dist
-            )
-            trainer.check_finite(stats["loss"], "PPO loss")
-            stats["grad_norm"] = trainer.optimizer_step()
-        trainer.scheduler.step()
-        policy.train(False)
+        return PPOBatch(batch, rollout), {}
+
+    def backward(self, policy: Policy, work: PPOBatch, dist: Dist) -> dict[str, float]:
+        stats = ppo_backward(
+            policy, work.batch, work.rollout, self.cfg, self.micro_batch_size, temperature=self.temperature, dist=dist
+        )
         stats["kl"] = stats.pop("approx_kl")
         return stats
 
-    def state_dict(self) -> dict:
-        return {}
 
-    def load_state_dict(self, state: dict) -> None:
-        pass
+@dataclass
+class PPORollout:
+    old_logp: Tensor  # [B, T]
+    old_values: Tensor  # [B, T]
+    advantages: Tensor  # [B, T] whitened
+    returns: Tensor  # [B, T]
+    mask: Tensor  # [B, T]
+
+
+@dataclass
+class PPOBatch:
+    batch: Batch
+    rollout: PPORollout
+
+
+def _require_value_head(policy: Policy) -> None:
+    if policy.value_head is None:
+        raise ValueError("PPO needs a value head: build the Policy with value_head=True")
+
+
+@torch.no_grad()
+def ppo_rollout(
+    policy: Policy,
+    batch: Batch,
+    scores: Tensor,
+    cfg: PPOConfig,
+    micro_batch_size: int,
+    *,
+    ref_logp: Tensor | None = None,
+    temperature: float = 1.0,
+    dist: Dist = Dist(),
+) -> PPORollout:
+    """Old log-probs and values of `batch` under the current policy, then KL-shaped token rewards,
+    GAE and whitened advantages. `scores` [B]: the verifier reward of each completion. With
+    kl_coef > 0 and `ref_logp=None` the reference log-probs are computed here. DDP (`dist`): the forward
+    passes are split by micro-batch over ranks and summed, so every rank gets the full rollout."""
+    _require_value_head(policy)
+    device = policy.device
+    shape = batch.completion_mask.shape
+    old_logp = torch.zeros(shape, dtype=torch.float32, device=device)
+    old_values = torch.zeros(shape, dtype=torch.float32, device=device)
+    for index, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+        if not dist.owns(index):  # DDP: another rank's micro-batch (always owned in one process)
+            continue
+        out = forward_completions(policy.model, micro, temperature, with_hidden=True)
+        width = out.logp.shape[1]
+        old_logp[rows.to(device), :width] = out.logp
+        old_values[rows.to(device), :width] = policy.value_head(out.hidden) * out.mask
+    dist.all_reduce_(old_logp)
+    dist.all_reduce_(old_values)
+    if cfg.kl_coef > 0 and ref_logp is None:
+        ref_logp = policy.logprobs(batch, micro_batch_size, temperature, reference=True, dist=dist)
+    mask = batch.completion_mask.to(device)
+    rewards = ppo_token_rewards(scores.to(device), old_logp, None if ref_logp is None else ref_logp.to(device), mask, cfg.kl_coef)
+    advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
+    return PPORollout(old_logp, old_values, whiten(advantages, mask), returns, mask)
+
+
+def ppo_backward(
+    policy: Policy, batch: Batch, rollout: PPORollout, cfg: PPOConfig, micro_batch_size: int, *,
+    temperature: float = 1.0, dist: Dist = Dist(),
+) -> dict[str, float]:
+    """Accumulate gradients of the PPO loss over the whole batch (policy + value head); no step.
+    DDP (`dist`): each rank computes the micro-batches it owns; stats are summed over ranks."""
+    _require_value_head(policy)
+    device = policy.device
+    normalizer = float(rollout.mask.sum().item())
+    totals = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_frac": 0.0, "approx_kl": 0.0}
+    for chunk, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+        if not dist.owns(chunk):  # DDP: another rank's micro-batch (always owned in one process)
+            continue
+        out = forward_completions(policy.model, micro, temperature, with_entropy=cfg.entropy_coef > 0, with_hidden=True)
+        width = out.logp.shape[1]
+        index = rows.to(device)
+
+        def part(x: Tensor) -> Tensor:
+            return x[index, :width]
+
+        mask = part(rollout.mask)
+        values = policy.value_head(out.hidden)
+        pg, pg_stats = ppo_policy_loss(
+            out.logp, part(rollout.old_logp), part(rollout.advantages), mask,
+            clip_epsilon=cfg.clip_epsilon, normalizer=normalizer,
+        )
+        vf, _ = ppo_value_loss(
+            values, part(rollout.old_values), part(rollout.returns), mask,
+            value_clip=cfg.value_clip, normalizer=normalizer,
+        )
+        loss = pg + cfg.vf_coef * vf
+        if out.entropy is not None:
+            entropy = (out.entropy * mask).sum() / max(normalizer, 1e-12)
+            loss = loss - cfg.entropy_coef * entropy
+            totals["entropy"] += float(entropy.detach())
+        if normalizer > 0:
+            loss.backward()
+        share = float(pg_stats["tokens"]) / max(normalizer, 1e-12)
+        totals["loss"] += float(loss.detach())
+        totals["policy_loss"] += float(pg.detach())
+        totals["value_loss"] += float(vf.detach())
+        totals["clip_frac"] += float(pg_stats["clip_frac"]) * share
+        totals["approx_kl"] += float(pg_stats["approx_kl"]) * share
+    if dist.enabled:
+        totals = dict(zip(totals, dist.sum(list(totals.values()))))
+    return {**totals, "tokens": normalizer}

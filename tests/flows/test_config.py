@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.flows.config import ConfigError, RunConfig, load_config
+from rlvr.trainers.run_config import ConfigError, RunConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 

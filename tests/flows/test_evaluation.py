@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from rlvr.flows.config import validate_config
-from rlvr.flows.evaluation import (
+from rlvr.trainers.run_config import validate_config
+from rlvr.flows.eval_report import (
     Target,
     answer_of,
     eval_config,
@@ -182,7 +182,7 @@ def test_evaluate_model_runs_every_suite_through_sampler_and_verifier():
 
 
 def test_generate_in_chunks_keeps_order_and_seeds():
-    from rlvr.flows.evaluation import generate_in_chunks
+    from rlvr.flows.eval_report import generate_in_chunks
     from rlvr.sampling.config import SamplingParams
 
     calls = []

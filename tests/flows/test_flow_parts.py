@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from rlvr.flows.artifacts import artifact_key, image_markdown, metrics_markdown, plot_curves, sample_rows
-from rlvr.flows.config import ConfigError, validate_config
+from rlvr.trainers.run_config import ConfigError, validate_config
 from rlvr.flows.demo import before_after_markdown
 from rlvr.flows.events import CHECKPOINT_SAVED, checkpoint_event
-from rlvr.flows.train import next_chunk, resolve_config
+from rlvr.flows.train import resolve_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,19 +25,6 @@ def test_resolve_config_from_object_dict_or_file():
         resolve_config({"train": {"steps": 0}}, None, [])
     with pytest.raises(ConfigError, match="either config or config_path"):
         resolve_config({"name": "b"}, "x.yaml", [])
-
-
-@pytest.mark.parametrize(
-    "step, total, every, expected",
-    [
-        (0, 30, 10, 10),  # a fresh run: up to the first checkpoint
-        (4, 30, 10, 6),  # resumed off a boundary (e.g. checkpoint.every changed): back onto it
-        (20, 25, 10, 5),  # the last chunk stops at train.steps
-        (0, 2, 1, 1),  # checkpoint every step
-    ],
-)
-def test_next_chunk_ends_on_checkpoint_boundaries(step, total, every, expected):
-    assert next_chunk(step, total, every) == expected
 
 
 def test_checkpoint_event_names_the_checkpoint(tmp_path):

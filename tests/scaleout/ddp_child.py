@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
-from rlvr.flows.config import validate_config
+from rlvr.trainers.run_config import validate_config
+from rlvr.sampling.config import problem_seed
 from rlvr.sampling.hf_backend import HFSampler
-from rlvr.trainers.loop import Trainer
+from rlvr.trainers.loop import Scored, Trainer
 
 UPDATE_CASES = {
     # name: (algorithm, train-section overrides)
@@ -34,7 +35,7 @@ UPDATE_CASES = {
     ),
     "grpo_filter": ("grpo", {"grpo": {"group_size": 4, "zero_variance": "filter"}}),
     "dpo": ("dpo", {"dpo": {"group_size": 4}, "optim": {"lr": 1e-3, "micro_batch_size": 1}}),
-    "ppo": ("ppo", {"ppo": {"samples_per_prompt": 4, "kl_coef": 0.05}}),
+    "ppo": ("ppo", {"ppo": {"group_size": 4, "kl_coef": 0.05}}),
 }
 
 
@@ -62,7 +63,7 @@ class PerProblemSampler:
     def generate(self, problems, n, params):
         groups = []
         for i, p in enumerate(problems):
-            groups += self.inner.generate([p], n, params.model_copy(update={"seed": params.seed + i * n}))
+            groups += self.inner.generate([p], n, params.model_copy(update={"seed": problem_seed(params.seed, i, n)}))
         return groups
 
     def sync(self, model):
@@ -104,10 +105,8 @@ def run_update(model: Path, out_dir: Path) -> None:
     for name, (algorithm, train) in UPDATE_CASES.items():
         trainer = Trainer(config(model, out_dir / name, algorithm, **train), sampler=NoSampler(), pool=NoSampler(), resume=False,
                           log=lambda _m: None)
-        size = train.get(algorithm, {}).get("group_size") or train["ppo"]["samples_per_prompt"]
-        groups, rewards = fixed_rollouts(trainer, size)
-        trainer.optimizer.zero_grad(set_to_none=True)
-        stats = trainer.algorithm.update(trainer, groups, rewards)
+        groups, rewards = fixed_rollouts(trainer, train[algorithm]["group_size"])
+        stats = trainer.update(Scored(groups, rewards))
         if trainer.dist.is_main:
             params = {k: v.detach().clone() for k, v in trainer.policy.model.named_parameters()}
             if trainer.policy.value_head is not None:

@@ -8,7 +8,7 @@ import torch
 from rlvr.data.problem import Problem
 from rlvr.sampling.types import Completion, Group
 from rlvr.trainers.config import DPOConfig, LoraConfig
-from rlvr.trainers.dpo_step import ReferenceCache, dpo_backward, pairs_from_groups
+from rlvr.trainers.dpo import ReferenceCache, dpo_backward, pairs_from_groups
 from rlvr.trainers.logprobs import make_batch, sequence_logprob_sums, token_logprobs
 from rlvr.trainers.losses import dpo_loss
 from rlvr.trainers.policy import Policy

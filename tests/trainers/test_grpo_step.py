@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from rlvr.trainers.config import GRPOConfig, LoraConfig
-from rlvr.trainers.grpo_step import grpo_backward, inert_rows, kept_rows, loss_mask
-from rlvr.trainers.logprobs import batched_logprobs, make_batch, token_logprobs
+from rlvr.trainers.grpo import grpo_backward, inert_rows, kept_rows, loss_mask
+from rlvr.trainers.logprobs import make_batch, token_logprobs
 from rlvr.trainers.losses import grpo_loss, loss_normalizer
 from rlvr.trainers.policy import Policy
 
@@ -28,8 +28,8 @@ def test_micro_batch_1_times_4_equals_micro_batch_4_times_1(tiny_lm, rows, aggre
     policy = Policy(tiny_lm(), need_reference=True)
     batch = make_batch(*rows, pad_id=0)
     # old and reference log-probs that differ from the current ones: clipping and KL are both active
-    old = batched_logprobs(policy.model, batch, 4) + 0.3 * torch.randn(batch.completion_mask.shape)
-    ref = batched_logprobs(policy.model, batch, 4) - 0.2
+    old = policy.logprobs(batch, 4) + 0.3 * torch.randn(batch.completion_mask.shape)
+    ref = policy.logprobs(batch, 4) - 0.2
     cfg = GRPOConfig(group_size=4, beta=0.05, loss_aggregation=aggregation, epsilon_high=0.28)
     full_stats, full = _run(policy, batch, cfg, 4, old, ref, max_completion_length=8)
     acc_stats, acc = _run(policy, batch, cfg, 1, old, ref, max_completion_length=8)
@@ -73,7 +73,7 @@ def test_num_iterations_one_uses_detached_current_logprobs(tiny_lm, rows):
     batch = make_batch(*rows, pad_id=0)
     cfg = GRPOConfig()
     stats_none, g_none = _run(policy, batch, cfg, 2)
-    stats_old, g_old = _run(policy, batch, cfg, 2, old=batched_logprobs(policy.model, batch, 4))
+    stats_old, g_old = _run(policy, batch, cfg, 2, old=policy.logprobs(batch, 4))
     for name in g_none:
         torch.testing.assert_close(g_none[name], g_old[name], atol=1e-6, rtol=1e-4)
     assert stats_none["ratio_mean"] == pytest.approx(1.0) and stats_none["clip_frac"] == 0.0
@@ -114,7 +114,7 @@ def test_skipping_zero_advantage_rows_leaves_the_update_unchanged(tiny_lm, rows,
     policy = Policy(tiny_lm())
     batch = make_batch(*rows, pad_id=0)
     adv = torch.tensor([1.5, 0.0, 0.0, -1.2])
-    old = batched_logprobs(policy.model, batch, 4) + 0.3 * torch.randn(batch.completion_mask.shape) if with_old else None
+    old = policy.logprobs(batch, 4) + 0.3 * torch.randn(batch.completion_mask.shape) if with_old else None
     cfg = GRPOConfig(beta=0.0, loss_aggregation="dapo", epsilon_high=0.28)
     out = {}
     for skip in (True, False):

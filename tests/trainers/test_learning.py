@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.flows.config import load_config
-from rlvr.flows.evaluation import evaluate_model
+from rlvr.trainers.run_config import load_config
+from rlvr.flows.eval_report import evaluate_model
 from rlvr.trainers.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,8 @@
 
 import torch
 
-from rlvr.trainers.logprobs import batched_logprobs, make_batch, selected_logprobs, token_logprobs
+from rlvr.trainers.logprobs import make_batch, selected_logprobs, token_logprobs
+from rlvr.trainers.policy import Policy
 
 
 def _reference_logprobs(model, prompt, completion, temperature=1.0):
@@ -65,10 +66,13 @@ def test_split_covers_rows_once_and_pads_tightly(rows):
     assert sorted(parts[0][0].tolist()) == [1, 2]
 
 
-def test_batched_logprobs_is_aligned_with_the_batch(tiny_lm, rows):
-    model = tiny_lm()
+def test_the_no_grad_pass_is_aligned_with_the_batch(tiny_lm, rows):
+    """Policy.logprobs (pi_old, pi_ref, DPO's reference): micro-batched, rows back in batch order."""
+    policy = Policy(tiny_lm(), need_reference=True)
     prompts, completions = rows
     batch = make_batch(prompts, completions, pad_id=0)
     with torch.no_grad():
-        full, _ = token_logprobs(model, batch)
-    torch.testing.assert_close(batched_logprobs(model, batch, micro_batch_size=3), full, atol=1e-5, rtol=1e-5)
+        full, _ = token_logprobs(policy.model, batch)
+    torch.testing.assert_close(policy.logprobs(batch, micro_batch_size=3), full, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(policy.logprobs(batch, micro_batch_size=3, reference=True), full, atol=1e-5, rtol=1e-5)
+    assert policy.reference_passes == 1

@@ -6,7 +6,7 @@ import torch
 from rlvr.trainers.config import PPOConfig
 from rlvr.trainers.logprobs import make_batch
 from rlvr.trainers.policy import Policy
-from rlvr.trainers.ppo_step import ppo_backward, ppo_rollout
+from rlvr.trainers.ppo import ppo_backward, ppo_rollout
 
 
 def test_rollout_returns_by_hand(tiny_lm):

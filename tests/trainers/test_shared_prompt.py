@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from rlvr.trainers.config import GRPOConfig
-from rlvr.trainers.grpo_step import grpo_backward
+from rlvr.trainers.grpo import grpo_backward
 from rlvr.trainers.logprobs import make_batch, token_logprobs
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.shared_prompt import group_micro_batches, grouped_logprobs

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from rlvr.flows.config import validate_config
+from rlvr.trainers.run_config import validate_config
 from rlvr.trainers.checkpoint import latest_checkpoint
 from rlvr.trainers.loop import NonFiniteError, Trainer
 
@@ -20,7 +20,7 @@ def _cfg(run_dir, algorithm="grpo", **train):
         "verify": {"workers": 1},
         "train": {
             "algorithm": algorithm, "steps": 3, "prompts_per_step": 4, "seed": 5,
-            "grpo": {"group_size": 4}, "dpo": {"group_size": 4}, "ppo": {"samples_per_prompt": 2},
+            "grpo": {"group_size": 4}, "dpo": {"group_size": 4}, "ppo": {"group_size": 2},
             "optim": {"lr": 1e-4, "micro_batch_size": 8},
             "checkpoint": {"dir": str(run_dir), "every": 1}, **train,
         },
@@ -53,16 +53,17 @@ def test_nan_loss_stops_the_step_and_keeps_the_last_checkpoint(tmp_path, warm_mo
         trainer.train(steps=1)
         saved = latest_checkpoint(tmp_path)
         assert saved.name == "step-1"
+        scored = trainer.collect()
         with torch.no_grad():  # poison the policy: every logit becomes NaN
             trainer.policy.model.get_output_embeddings().weight.fill_(float("nan"))
         with pytest.raises(NonFiniteError, match="step 2"):
-            trainer.algorithm.update(trainer, *trainer.algorithm.rollout(trainer)[:2])
+            trainer.update(scored)
         assert latest_checkpoint(tmp_path) == saved and trainer.step == 1
     finally:
         trainer.close()
 
 
-def test_nan_reward_from_a_user_verifier_stops_the_step(tmp_path, warm_model, monkeypatch):
+def test_nan_reward_from_a_user_verifier_is_an_error_verdict_not_a_crash(tmp_path, warm_model, monkeypatch):
     plugin = tmp_path / "nan_rewards.py"
     plugin.write_text(
         "from rlvr.verifiers.verdict import Verdict\n"
@@ -74,9 +75,8 @@ def test_nan_reward_from_a_user_verifier_stops_the_step(tmp_path, warm_model, mo
         {"verify": {"workers": 1, "verifiers": [{"name": "nan_rewards:score"}]}}).verify})
     trainer = Trainer(cfg, resume=False, log=lambda _m: None)
     try:
-        with pytest.raises(NonFiniteError, match="non-finite reward"):
-            trainer.run_step()
-        assert latest_checkpoint(tmp_path / "run") is None
+        row = trainer.run_step()
+        assert row["status/error"] == 1.0 and row["reward_mean"] == 0.0
     finally:
         trainer.close()
         sys.modules.pop("nan_rewards", None)

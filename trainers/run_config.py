@@ -2,7 +2,11 @@
 
 `load_config("configs/arith_grpo.yaml", ["train.steps=5", "sampler.backend=hf"])` reads the file,
 applies `dotted.key=value` overrides (values parsed as YAML scalars) and validates. Any problem
-raises ConfigError whose message names the field and, where there is a fixed set, the allowed values.
+raises ConfigError whose message names the field and, where there is a fixed set, the allowed values;
+a key that was renamed says its new name.
+
+It lives with the trainers (the Trainer is what consumes it) so that the flows, the torchrun entry point,
+the benchmarks and plain scripts all import it from below: nothing under trainers/ imports rlvr.flows.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rlvr.data.config import TaskConfig
+from rlvr.data.tasks import task_verifier
 from rlvr.sampling.config import SamplerConfig, SamplingParams
 from rlvr.trainers.config import ModelConfig, TrainConfig
-from rlvr.verifiers.config import VerifyConfig
+from rlvr.verifiers.config import VerifierSpec, VerifyConfig
+
+# Keys that were renamed: an old config gets one line naming the new key instead of "unknown field".
+RENAMED = {"samples_per_prompt": "group_size"}
 
 
 class ConfigError(ValueError):
@@ -49,6 +57,10 @@ class RunConfig(BaseModel):
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    def verifier_specs(self) -> list[VerifierSpec]:
+        """The verifiers that score training completions: `verify.verifiers`, else the task's own."""
+        return self.verify.verifiers or [VerifierSpec(name=task_verifier(self.task.name))]
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -96,6 +108,9 @@ def _fields_at(loc: tuple) -> list[str]:
 def _describe(error: dict) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "(top level)"
     kind = error["type"]
+    if kind == "extra_forbidden" and error["loc"] and error["loc"][-1] in RENAMED:
+        new = ".".join([*map(str, error["loc"][:-1]), RENAMED[error["loc"][-1]]])
+        return f"{where}: renamed; use {new}"
     if kind == "extra_forbidden":
         try:
             allowed = ", ".join(_fields_at(tuple(error["loc"])))

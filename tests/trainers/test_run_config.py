@@ -1,0 +1,24 @@
+"""The run config type lives below the trainers; a renamed key names its new spelling."""
+
+import pytest
+
+from rlvr.trainers.run_config import ConfigError, load_config
+
+
+def test_samples_per_prompt_was_renamed_to_group_size(tmp_path):
+    old = tmp_path / "old_ppo.yaml"
+    old.write_text("train:\n  algorithm: ppo\n  ppo:\n    samples_per_prompt: 4\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(old)
+    assert "train.ppo.samples_per_prompt: renamed; use train.ppo.group_size" in str(err.value)
+
+
+def test_every_algorithm_calls_completions_per_prompt_group_size():
+    cfg = load_config(None, ["train.grpo.group_size=3", "train.dpo.group_size=5", "train.ppo.group_size=6"])
+    assert (cfg.train.grpo.group_size, cfg.train.dpo.group_size, cfg.train.ppo.group_size) == (3, 5, 6)
+
+
+def test_verifier_specs_default_to_the_tasks_own():
+    assert [s.name for s in load_config(None, ["task.name=arith"]).verifier_specs()] == ["math"]
+    custom = load_config(None, ["verify.verifiers=[{name: format, weight: 0.5}]"])
+    assert [(s.name, s.weight) for s in custom.verifier_specs()] == [("format", 0.5)]
