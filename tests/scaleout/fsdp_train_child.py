@@ -1,0 +1,112 @@
+"""One rank of the FSDP2 step/checkpoint tests, alone or under `torchrun --nproc_per_node N` (gloo on CPU).
+
+A training step here is the trainer's contract in small: the fixed batch is split into micro-batches, rank r
+computes r, r+N, ... (5 rows in micro-batches of 2: 3 micro-batches, so on 2 ranks rank 1 runs one `lockstep`
+pass), each loss divided by the FULL batch's token count; then the value head's gradient is all-reduced, the
+norm clipped over sharded and replicated gradients together (max_norm small enough to bite) and AdamW steps.
+The loss has a policy part (token log-probs) and a value-head part, so sharded and replicated parameters train.
+
+    reference MODEL OUT       one process, no sharding: step on batch A, step on batch B (OUT/reference.pt)
+    first MODEL OUT RUN       N ranks, sharded: step on batch A, save an FSDP checkpoint to RUN (OUT/first.pt)
+    resume MODEL OUT RUN      N ranks (sharded) or one process (plain): load RUN's checkpoint, step on batch B
+                              (OUT/resume-<N>.pt)
+Rank 0 writes the full parameters after each step and the gradient norms.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as tdist
+
+from rlvr.trainers import fsdp
+from rlvr.trainers import fsdp_checkpoint as fckpt
+from rlvr.trainers.config import FSDPConfig, ModelConfig
+from rlvr.trainers.distributed import from_env
+from rlvr.trainers.logprobs import forward_completions, make_batch
+from rlvr.trainers.policy import Policy
+from rlvr.trainers.run_config import validate_config
+
+MICRO_BATCH = 2
+
+
+def fixed_batch(seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    prompts = [torch.randint(3, 200, (2 + i,), generator=gen).tolist() for i in range(5)]
+    completions = [torch.randint(3, 200, (1 + (3 * i) % 5,), generator=gen).tolist() for i in range(5)]
+    return make_batch(prompts, completions, pad_id=0)
+
+
+def build(model: Path, dist):
+    torch.manual_seed(0)
+    policy = Policy.from_config(ModelConfig(path=str(model)), path=str(model), value_head=True)
+    if dist.enabled:
+        fsdp.shard_policy(policy, FSDPConfig())
+    optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-3, weight_decay=0.01)
+    return policy, optimizer
+
+
+def train_step(policy, optimizer, batch, dist) -> float:
+    optimizer.zero_grad(set_to_none=True)
+    normalizer = float(batch.completion_mask.sum())
+    chunks = batch.split(MICRO_BATCH)
+    for k, (_, micro) in enumerate(chunks):
+        if not dist.owns(k):
+            continue
+        out = forward_completions(policy.model, micro, with_hidden=True)
+        values = policy.value_head(out.hidden)
+        loss = (-(out.logp * out.mask).sum() + ((values - 0.5) ** 2 * out.mask).sum()) / normalizer
+        loss.backward()
+    fsdp.lockstep(policy.model, dist, len(chunks), backward=True)
+    params = policy.trainable_parameters()
+    dist.all_reduce_grads([p for p in params if not fsdp.is_sharded_tensor(p)])  # the replicated value head
+    norm = fsdp.clip_grad_norm([p for p in params if p.grad is not None], max_norm=0.5)
+    optimizer.step()
+    return float(norm)
+
+
+def full_params(policy) -> dict[str, torch.Tensor]:
+    out = {name: fsdp.full(p).clone() for name, p in policy.model.named_parameters()}
+    out.update({f"value_head.{k}": v.detach().clone() for k, v in policy.value_head.named_parameters()})
+    return out
+
+
+def main(mode: str, model: Path, out: Path, run: Path | None) -> None:
+    dist = from_env()
+    policy, optimizer = build(model, dist)
+    result = {"world_size": dist.world_size}
+    if mode == "reference":
+        result["norm1"] = train_step(policy, optimizer, fixed_batch(1), dist)
+        result["after1"] = full_params(policy)
+        result["norm2"] = train_step(policy, optimizer, fixed_batch(2), dist)
+        result["after2"] = full_params(policy)
+    elif mode == "first":
+        result["norm1"] = train_step(policy, optimizer, fixed_batch(1), dist)
+        result["after1"] = full_params(policy)
+        result["local_numel"] = sum(getattr(p, "_local_tensor", p).numel() for p in policy.model.parameters())
+        config = validate_config({"model": {"path": str(model)}, "sampler": {"backend": "hf"},
+                                  "train": {"parallel": "fsdp", "checkpoint": {"dir": str(run)}}})
+        path = fckpt.save_checkpoint(run, 1, policy, optimizer, {"cursor": 0}, config.model_dump(mode="json"), dist, keep=2)
+        result["checkpoint"] = str(path)
+    else:
+        fckpt.load_sharded(run / "checkpoints" / "step-1", policy, optimizer)
+        result["loaded"] = full_params(policy)
+        result["norm2"] = train_step(policy, optimizer, fixed_batch(2), dist)
+        result["after2"] = full_params(policy)
+        mode = f"resume-{dist.world_size}"
+    if dist.is_main:
+        torch.save(result, out / f"{mode}.pt")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        tdist.init_process_group("gloo")
+    try:
+        main(args[0], Path(args[1]), Path(args[2]), Path(args[3]) if len(args) > 3 else None)
+    finally:
+        if tdist.is_initialized():
+            tdist.destroy_process_group()
