@@ -14,6 +14,17 @@ then the rlvr/TRL ratios.
     python bench/grpo_vs_trl.py                              # vllm and hf, full fine-tuning, 10 steps
     python bench/grpo_vs_trl.py --steps 3 --backends hf      # quick look
     python bench/grpo_vs_trl.py --lora --out bench/RESULTS_trl.md
+
+On a GPU, at a real size, with a reward a random model can earn (issue 15; scripts/gpu_check.sh runs this):
+
+    python bench/grpo_vs_trl.py --device cuda --shape 181m --reward coin --precision bf16_mixed --backends hf \
+        --prompts 32 --group 8 --max-tokens 128 --micro-batch 32 --steps 6
+
+`--shape` builds a random-init Qwen2 of that shape with the tiny tokenizer (bench/model_shape.py); `--reward coin`
+scores every completion by a hash of its text (bench/coin_reward.py, loaded by rlvr as the import-path verifier
+`bench.coin_reward:score` and called by TRL as its reward function), so advantages are non-zero; `--precision`
+is the same on both sides (bf16_mixed = rlvr's model.autocast=bfloat16 with fp32 weights = TRL's bf16=True; bf16 =
+bf16 weights on both). Nothing here needs prefect or vllm when `--backends hf`.
 """
 
 from __future__ import annotations
@@ -33,6 +44,14 @@ RECIPE = REPO / "configs" / "arith_grpo.yaml"
 SIDES = ["rlvr", "trl", "trl+reload", "rlvr+eager-logprobs", "rlvr+merged-sync"]
 
 
+PRECISION = {  # rlvr's model settings per --precision; TRL's are in bench/trl_side.py:grpo_args
+    "fp32": ["model.dtype=float32", "model.autocast=off"],
+    "bf16_mixed": ["model.dtype=float32", "model.autocast=bfloat16"],
+    "bf16": ["model.dtype=bfloat16", "model.autocast=off"],
+}
+REWARDS = {"math": None, "coin": "bench.coin_reward:score"}  # None: the task's own verifier
+
+
 # ---- the rlvr side --------------------------------------------------------------------------------
 def rlvr_overrides(spec: dict, run_dir: str) -> list[str]:
     o = [
@@ -49,7 +68,10 @@ def rlvr_overrides(spec: dict, run_dir: str) -> list[str]:
         "train.optim.warmup_steps=0", "train.optim.weight_decay=0.0", "train.optim.max_grad_norm=1.0",
         f"train.optim.micro_batch_size={spec['micro_batch']}", f"train.checkpoint.dir={run_dir}",
         f"train.checkpoint.every={spec['steps'] + 1}",
+        f"model.device={spec.get('device', 'cpu')}", *PRECISION[spec.get("precision", "fp32")],
     ]
+    if REWARDS[spec.get("reward", "math")]:
+        o.append(f"verify.verifiers=[{{name: '{REWARDS[spec['reward']]}'}}]")
     if spec["backend"] == "hf":  # the step's P x G rows decoded together, as TRL generates its whole batch at once
         o.append(f"sampler.hf_batch_size={spec['prompts'] * spec['group']}")
     if spec["lora"]:
@@ -76,7 +98,7 @@ def merged_lora_sampler(cfg):
 
 def run_rlvr(spec: dict) -> dict:
     t0 = time.perf_counter()
-    from rlvr.trainers.run_config import load_config
+    from rlvr.flows.config import load_config
     from rlvr.trainers.loop import Trainer
     from rlvr.trainers.metrics import peak_rss_mb
 
@@ -92,7 +114,7 @@ def run_rlvr(spec: dict) -> dict:
     try:
         for _ in range(spec["steps"]):  # run_step, not train(): no checkpoint writes inside the timed steps
             if profile:
-                from bench.step_profile import StepProfiler
+                from rlvr.trainers.profile import StepProfiler
 
                 with StepProfiler(trainer) as prof:
                     rows.append(trainer.run_step())
@@ -108,7 +130,15 @@ def run_rlvr(spec: dict) -> dict:
         "tokens": [r["generated_tokens"] for r in rows], "accuracy": [r["accuracy"] for r in rows],
         "reward_mean": [r["reward_mean"] for r in rows], "loss": [r["loss"] for r in rows],
         "problem_ids": [r["problem_ids"] for r in rows], "peak_rss_mb": peak_rss_mb(), "phases": phases,
+        "peak_gpu_mb": peak_gpu_mb(),
     }
+
+
+def peak_gpu_mb() -> float | None:
+    """Peak memory torch allocated on the GPU in this process (None on CPU): the same measure on both sides."""
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
 
 
 # ---- the parent -----------------------------------------------------------------------------------
@@ -118,13 +148,21 @@ def make_spec(args, backend: str) -> dict:
     from rlvr.trainers.bootstrap import resolve_model_path
     from rlvr.trainers.data_order import batch_indices
 
-    from rlvr.trainers.run_config import load_config
+    from rlvr.flows.config import load_config
 
     task = {"name": "arith", "level": load_config(RECIPE).task.level, "split": "train"}  # the recipe's level
     count = len(load_problems(TaskConfig(**task)))
     order = [batch_indices(count, s * args.prompts, args.prompts, args.seed) for s in range(args.steps)]
+    if args.shape:
+        from bench.model_shape import build_shape_model
+
+        slug = "".join(c if c.isalnum() else "-" for c in args.shape)
+        model_path = str(build_shape_model(args.shape, REPO / ".cache" / "bench-shapes" / slug, seed=args.seed))
+    else:
+        model_path = args.model or str(resolve_model_path("tiny", log=lambda _m: None))
     return {
-        "model_path": args.model or resolve_model_path("tiny", log=lambda _m: None), "task": task, "order": order,
+        "model_path": model_path, "task": task, "order": order,
+        "device": args.device, "precision": args.precision, "reward": args.reward,
         "backend": backend, "lora": args.lora, "lora_r": 16, "lora_alpha": 32, "steps": args.steps,
         "prompts": args.prompts, "group": args.group, "max_tokens": args.max_tokens, "micro_batch": args.micro_batch,
         "lr": args.lr, "beta": args.beta, "epsilon": 0.2, "seed": args.seed, "temperature": 1.0, "top_p": 1.0,
@@ -162,14 +200,15 @@ def summary(r: dict) -> dict:
         "median_s": statistics.median(steps), "median_after_first_s": statistics.median(later), "first_s": steps[0],
         "tokens_per_s": sum(r["tokens"]) / sum(steps), "rss_mb": r["peak_rss_mb"], "startup_s": r["startup_s"],
         "rollout_median_s": statistics.median(r["rollout_time_s"]),
+        "gpu_mb": r.get("peak_gpu_mb") or float("nan"),
     }
 
 
 def table(results: list[dict]) -> str:
     lines = [
         "| side | backend | tuning | s/step median | s/step median (steps 2+) | first step s | rollout s median "
-        "| tokens/s | peak RSS MB | start-up s | order ok | accuracy per step |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| tokens/s | peak RSS MB | peak GPU MB | start-up s | order ok | accuracy per step |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         tuning = "LoRA" if r.get("lora") else "full"
@@ -181,14 +220,14 @@ def table(results: list[dict]) -> str:
         lines.append(
             f"| {r['side']} | {r['backend']} | {tuning} | {s['median_s']:.2f} | {s['median_after_first_s']:.2f} "
             f"| {s['first_s']:.1f} | {s['rollout_median_s']:.2f} | {s['tokens_per_s']:.0f} | {s['rss_mb']:.0f} "
-            f"| {s['startup_s']:.1f} | {r['order_ok']} | {acc} |"
+            f"| {s['gpu_mb']:.0f} | {s['startup_s']:.1f} | {r['order_ok']} | {acc} |"
         )
     return "\n".join(lines)
 
 
 def ratios(results: list[dict]) -> str:
     out = ["| backend | tuning | rlvr | TRL | s/step rlvr/TRL (median) | (steps 2+) | tokens/s rlvr/TRL | RSS rlvr/TRL "
-           "| mean accuracy rlvr / TRL |", "|---|---|---|---|---:|---:|---:|---:|---|"]
+           "| GPU mem rlvr/TRL | mean accuracy rlvr / TRL |", "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
     ok = [r for r in results if "error" not in r]
     pairs = [(r, t) for r in ok if r["side"].startswith("rlvr") for t in ok
              if t["side"].startswith("trl") and (t["backend"], t["lora"]) == (r["backend"], r["lora"])]
@@ -199,7 +238,7 @@ def ratios(results: list[dict]) -> str:
         out.append(
             f"| {backend} | {'LoRA' if lora else 'full'} | {r['side']} | {t['side']} | {a['median_s'] / b['median_s']:.2f} "
             f"| {a['median_after_first_s'] / b['median_after_first_s']:.2f} | {a['tokens_per_s'] / b['tokens_per_s']:.2f} "
-            f"| {a['rss_mb'] / b['rss_mb']:.2f} | {acc_r:.3f} / {acc_t:.3f} |"
+            f"| {a['rss_mb'] / b['rss_mb']:.2f} | {a['gpu_mb'] / b['gpu_mb']:.2f} | {acc_r:.3f} / {acc_t:.3f} |"
         )
     return "\n".join(out)
 
@@ -223,7 +262,14 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="model dir (default: the tiny bootstrapped model)")
-    parser.add_argument("--profile", action="store_true", help="rlvr side: per-phase timings (bench/step_profile.py)")
+    parser.add_argument("--shape", help="instead of --model: a random-init Qwen2 of this shape with the tiny tokenizer "
+                        "(181m, tiny, micro, or 'hidden=..,layers=..,heads=..,kv=..,inter=..'; bench/model_shape.py)")
+    parser.add_argument("--device", default="cpu", help="training device on both sides (cpu, cuda)")
+    parser.add_argument("--precision", default="fp32", choices=sorted(PRECISION),
+                        help="the same on both sides: fp32, bf16_mixed (fp32 weights, bf16 autocast; TRL bf16=True), bf16")
+    parser.add_argument("--reward", default="math", choices=sorted(REWARDS),
+                        help="math: the task's verifier; coin: a hash-of-text coin a random model can earn")
+    parser.add_argument("--profile", action="store_true", help="rlvr side: per-phase timings (trainers/profile.py)")
     parser.add_argument("--threads", type=int, default=1,
                         help="OMP_NUM_THREADS for both sides (0 = unset). 1 by default: on a shared, loaded 2-core machine "
                         "2-thread OpenMP regions stall on descheduled threads (a 32x256x768 matmul: 18 ms vs 0.3 ms)")
@@ -234,6 +280,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="per-worker timeout, seconds")
     parser.add_argument("--json", help="also write all raw results here")
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO))  # `bench.*` as the workers see it (they run with PYTHONPATH=REPO)
     if args.worker:
         print("RESULT " + json.dumps(run_rlvr(json.loads(Path(args.worker).read_text()))), flush=True)
         os._exit(0)  # results are out; skip interpreter teardown of vLLM / torch.distributed

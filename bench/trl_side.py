@@ -15,7 +15,10 @@ Semantics matched to rlvr's GRPO (trainers/grpo.py) for one optimizer step over 
   no-grad forward of the whole batch per step);
 - vLLM dtype: the parent's `--sampler-dtype` on both sides (TRL passes none, i.e. vLLM's "auto": `pin_vllm_dtype`
   sets another);
-- reward: rlvr's own `math` verifier, called in-process per completion.
+- reward: rlvr's own `math` verifier, called in-process per completion (or, with `--reward coin`, the same
+  hash-of-text coin rlvr loads as an import-path verifier: bench/coin_reward.py);
+- device and precision (`--device`, `--precision`): `use_cpu` off on a GPU; bf16_mixed = `bf16=True` with the
+  model loaded in float32 (accelerate's autocast: fp32 master weights), bf16 = the model loaded in bfloat16.
 Not matchable without patching TRL: TRL's std is the sample std (rlvr: population std) and its eps is 1e-4
 (rlvr: 1e-6), so TRL's advantages are sqrt((G-1)/G) smaller; AdamW is nearly invariant to that scale.
 """
@@ -36,11 +39,12 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_reward(log: dict):
-    """rlvr's math verifier as a TRL reward function; records statuses, token counts and the prompt ids per call."""
-    from rlvr.verifiers.registry import VERIFIERS
+def make_reward(log: dict, name: str = "math"):
+    """rlvr's verifier `name` (built-in or import path) as a TRL reward function; records statuses, token counts
+    and the prompt ids per call."""
+    from rlvr.verifiers.registry import resolve
 
-    verify = VERIFIERS["math"]
+    verify = resolve(name)
 
     def math_reward(prompts, completions, completion_ids, reference, problem_id, **_kw):
         started = time.perf_counter()
@@ -78,7 +82,8 @@ def grpo_args(spec: dict, out_dir: str):
         loss_type="dapo", scale_rewards="group", num_iterations=1,
         mask_truncated_completions=spec["mask_truncated"],
         shuffle_dataset=False, seed=spec["seed"], data_seed=spec["seed"],
-        use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False, disable_dropout=True,
+        use_cpu=spec.get("device", "cpu") == "cpu", bf16=spec.get("precision") == "bf16_mixed", fp16=False,
+        gradient_checkpointing=False, disable_dropout=True,
         use_vllm=vllm, vllm_mode="colocate", vllm_gpu_memory_utilization=spec["gpu_memory_utilization"],
         vllm_max_model_length=spec["max_model_len"], vllm_importance_sampling_correction=False,
         logging_steps=1, save_strategy="no", report_to=[], dataloader_num_workers=0,
@@ -136,6 +141,7 @@ def main(spec_path: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOTrainer
 
+    from bench.grpo_vs_trl import REWARDS
     from rlvr.data.config import TaskConfig
     from rlvr.data.tasks import load_problems
 
@@ -144,7 +150,8 @@ def main(spec_path: str) -> None:
     order = [problems[i] for step in spec["order"] for i in step]
     data = Dataset.from_list([{"prompt": p.prompt, "reference": p.reference, "problem_id": p.id} for p in order])
     tokenizer = AutoTokenizer.from_pretrained(spec["model_path"])
-    model = AutoModelForCausalLM.from_pretrained(spec["model_path"], dtype=torch.float32)
+    weights = torch.bfloat16 if spec.get("precision") == "bf16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(spec["model_path"], dtype=weights)
     peft_config = None
     if spec["lora"]:
         from peft import LoraConfig
@@ -164,7 +171,8 @@ def main(spec_path: str) -> None:
     if spec["backend"] == "vllm" and spec.get("sampler_dtype", "auto") != "auto":
         pin_vllm_dtype(spec["sampler_dtype"])
     trainer = GRPOTrainer(
-        model=model, reward_funcs=make_reward(log), args=grpo_args(spec, out_dir), train_dataset=data,
+        model=model, reward_funcs=make_reward(log, REWARDS[spec.get("reward", "math")] or "math"), args=grpo_args(spec, out_dir),
+        train_dataset=data,
         processing_class=tokenizer, callbacks=[StepClock()], peft_config=peft_config,
     )
     generate = trainer._generate  # timing only: the rollout (sampling + decode) part of each step
@@ -198,6 +206,7 @@ def main(spec_path: str) -> None:
         "accuracy": log["accuracy"], "reward_mean": log["reward_mean"], "problem_ids": log["problem_ids"],
         "loss": [h["loss"] for h in trainer.state.log_history if "loss" in h],
         "peak_rss_mb": _rss_mb(),
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
     }
     print("RESULT " + json.dumps(result), flush=True)
     os._exit(0)  # skip vLLM / torch.distributed teardown at exit (it can hang on CPU); results are printed

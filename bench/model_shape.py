@@ -1,0 +1,66 @@
+"""A random-init Qwen2 model of a given shape with the tiny tokenizer, for speed benchmarks at real sizes.
+
+    python -m bench.model_shape 181m /tmp/qwen2-181m        # or a shape: "hidden=1024,layers=16,heads=16,kv=4,inter=2816"
+
+`181m` is the shape of issue 15's H200 measurements: hidden 1024, 16 layers, 16 query / 4 KV heads, MLP 2816
+(181M parameters with the ~2k-token tiny vocabulary). The tokenizer is the offline one
+(`rlvr.trainers.tiny_model.build_tokenizer`, deterministic), so no hub access is needed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+SHAPES = {
+    "181m": "hidden=1024,layers=16,heads=16,kv=4,inter=2816",
+    "tiny": "hidden=256,layers=4,heads=4,kv=2,inter=768",
+    "micro": "hidden=64,layers=2,heads=4,kv=2,inter=128",  # CPU dry runs
+}
+_KEYS = {"hidden": "hidden_size", "layers": "num_hidden_layers", "heads": "num_attention_heads",
+         "kv": "num_key_value_heads", "inter": "intermediate_size"}
+
+
+def parse_shape(shape: str) -> dict[str, int]:
+    """A name from SHAPES or `hidden=..,layers=..,heads=..,kv=..,inter=..` -> Qwen2Config keyword arguments."""
+    text = SHAPES.get(shape, shape)
+    try:
+        pairs = dict(item.split("=") for item in text.split(","))
+        out = {_KEYS[k.strip()]: int(v) for k, v in pairs.items()}
+    except (ValueError, KeyError):
+        raise ValueError(f"shape {shape!r}: use one of {sorted(SHAPES)} or {SHAPES['181m']!r}") from None
+    if set(out) != set(_KEYS.values()):
+        raise ValueError(f"shape {shape!r} must set all of {', '.join(_KEYS)}")
+    return out
+
+
+def build_shape_model(shape: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """Write the tokenizer and a float32 random-init Qwen2ForCausalLM of `shape` to `out_dir` (kept if present)."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from rlvr.trainers.tiny_model import build_tokenizer
+
+    out = Path(out_dir)
+    if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    tokenizer.save_pretrained(out)
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), max_position_embeddings=2048, tie_word_embeddings=True, rope_theta=10000.0,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"), eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id, **parse_shape(shape),
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config).to(torch.float32)
+    model.generation_config.eos_token_id = eos
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out, safe_serialization=True)
+    return out
+
+
+if __name__ == "__main__":
+    path = build_shape_model(sys.argv[1], sys.argv[2])
+    print(path)
