@@ -7,8 +7,9 @@ If `entry_point` is set and the code does not define it, the code is a body cont
 (HumanEval's prompt); the prefix is always put before the code so its imports and helpers exist.
 
 Statuses: correct (every test passed) | wrong (an assertion failed, the program raised, did not load or define the
-entry point, or exited) | no_answer (no code) | timeout (wall-clock or CPU limit) | unsafe (memory, process, file
-size or permission limit hit) | error (bad reference or a harness failure). See `sandbox.py` for what the sandbox
+entry point, or exited) | no_answer (no code) | timeout (wall-clock or CPU limit) | unsafe (memory, thread, file
+size, output or permission limit hit, or a process started: refused by default) | error (bad reference or a
+harness failure). See `sandbox.py` for what the sandbox
 covers and what it does not, and `code_harness.py` for why a program cannot fake a pass.
 """
 
@@ -18,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from rlvr.verifiers.code_harness import TestsFailed, run_tests, setup_needs_program
-from rlvr.verifiers.sandbox import CandidateError, Limits, Sandbox, SandboxDied, SandboxTimeout
+from rlvr.verifiers.sandbox import CandidateError, Limits, Sandbox, SandboxDied, SandboxOutputLimit, SandboxTimeout
 from rlvr.verifiers.verdict import Verdict
 
 VERSION = "1"
@@ -30,13 +31,23 @@ _UNSAFE_SIGNALS = {9: "killed (out of memory?)", 25: "file size limit"}
 
 @dataclass(frozen=True)
 class CodeOptions:
-    wall_s: float = 10.0  # whole run: program load + all tests
+    timeout_s: float = 10.0  # the whole verification; the sandbox's wall limit is set strictly inside it
     cpu_s: int = 10
     memory_mb: int = 1024
-    nproc: int = 16
+    nproc: int = 16  # threads alive at once (RLIMIT_NPROC)
     fsize_mb: int = 16
+    output_kb: int = 1024  # stdout + stderr of the program; more is `unsafe`
+    processes: bool = False  # let the program start processes (verdicts near nproc then depend on timing)
     isolate: bool = True  # namespaces + own uid when running as root (see sandbox.py)
     hide: tuple[str, ...] = Limits.hide  # paths masked inside the sandbox (data folders, homes)
+
+
+def sandbox_wall_s(timeout_s: float) -> float:
+    """The sandbox's wall-clock limit for a verification of `timeout_s`: strictly inside it, so that a looping
+    program ends by the sandbox's own timeout (its Verdict, its cleanup) and not by the pool killing the worker
+    (`VerifierPool` takes this verifier's `timeout_s` as the task's deadline when it is below the pool's).
+    The margin, a tenth (at least 0.5 s, at most half), covers starting the sandbox and sending the verdict back."""
+    return timeout_s - min(max(0.5, 0.1 * timeout_s), 0.5 * timeout_s)
 
 
 def extract_code(completion: str) -> str:
@@ -84,8 +95,9 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
     code = extract_code(completion)
     program, built = assemble(code, prefix, entry_point)
     detail = {"entry_point": entry_point, "program_from": built, "code": code[:2000]}
-    limits = Limits(wall_s=opts.wall_s, cpu_s=opts.cpu_s, memory_mb=opts.memory_mb, nproc=opts.nproc,
-                    fsize_mb=opts.fsize_mb, isolate=opts.isolate, hide=tuple(opts.hide))
+    limits = Limits(wall_s=sandbox_wall_s(opts.timeout_s), cpu_s=opts.cpu_s, memory_mb=opts.memory_mb,
+                    nproc=opts.nproc, fsize_mb=opts.fsize_mb, output_kb=opts.output_kb, processes=opts.processes,
+                    isolate=opts.isolate, hide=tuple(opts.hide))
     try:
         with Sandbox(program.replace("\x00", ""), setup, limits, setup_last=setup_needs_program(setup)) as box:
             detail["isolated"] = box.isolated
@@ -95,6 +107,8 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
         return Verdict(0.0, "wrong", {**detail, "rule": "assertion_failed", "test_line": e.line, "error": str(e)})
     except SandboxTimeout as e:
         return Verdict(0.0, "timeout", {**detail, "rule": "timeout", "error": str(e)})
+    except SandboxOutputLimit as e:
+        return Verdict(0.0, "unsafe", {**detail, "rule": "output_limit", "error": str(e)})
     except SandboxDied as e:
         if e.signal in _UNSAFE_SIGNALS:
             return Verdict(0.0, "unsafe", {**detail, "rule": _UNSAFE_SIGNALS[e.signal], "error": str(e)})

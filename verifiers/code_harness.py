@@ -2,6 +2,9 @@
 
 Tests never enter the sandbox, so the program cannot read, skip or patch them; every value it returns is rebuilt
 here from plain data (`sandbox_wire`), so only the judge's own, unpatched `==`, `assert` and builtins decide.
+Dataclass instances and enum members come back as `Record`s, compared by class name and field values (named tuples
+as tuples), so `assert f() == Point(1, 2)` works with the program's own frozen dataclass while a user-written
+`__eq__` never runs here.
 
 HumanEval style: `tests` defines `check(candidate)`; we call `check(<proxy of entry_point>)`.
 MBPP style: `tests` is a block of `assert f(...) == ...` lines; names the tests use but do not define become proxies.
@@ -86,15 +89,30 @@ def _raise_as_builtin(err: CandidateError):
     raise exc from None
 
 
-def _proxy(box: Sandbox, name: str):
-    def candidate(*args, **kwargs):
+class _Proxy:
+    """A function or class of the program: calls run in the sandbox, and so do attribute reads (`Color.RED` of the
+    program's Enum); what comes back is plain data, a `Record` or a handle, never the program's object."""
+
+    def __init__(self, box: Sandbox, name: str):
+        self._box, self._name = box, name
+        self.__name__ = self.__qualname__ = name
+
+    def __call__(self, *args, **kwargs):
         try:
-            return box.call(name, args, kwargs)
+            return self._box.call(self._name, args, kwargs)
         except CandidateError as e:
             _raise_as_builtin(e)
 
-    candidate.__name__ = candidate.__qualname__ = name
-    return candidate
+    def __getattr__(self, attribute: str):
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        try:
+            return self._box.attr(self._name, attribute)
+        except CandidateError as e:
+            _raise_as_builtin(e)
+
+    def __repr__(self) -> str:
+        return f"<program's {self._name}>"
 
 
 def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: str | None) -> int:
@@ -119,7 +137,7 @@ def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: st
     if entry_point and entry_point not in present:
         raise NameError(f"the program does not define {entry_point!r}")
     for name in present:
-        judge[name] = _proxy(box, name)
+        judge[name] = _Proxy(box, name)
     data = sorted(set(wanted) - present)  # what the tests read from the program or its late setup (MBPP/367's trees)
     if data:
         judge.update(box.values(data))

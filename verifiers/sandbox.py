@@ -17,7 +17,8 @@ What is not covered:
   cwd but the network guard is only a Python-level socket patch, NPROC counts the caller's whole uid, and files
   the caller's uid may write stay writable;
 - world-readable files outside `hide` stay readable; CPU time of the judge's own test code (trusted) is the caller's;
-- kernel exploits, side channels, and values that are not plain data (a returned class instance is refused).
+- kernel exploits, side channels, and objects that are not plain data: a dataclass instance or enum member comes
+  back by value (`sandbox_wire.Record`), any other object as an opaque handle that equals only itself.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +46,10 @@ class Limits:
     wall_s: float = 10.0  # whole session: load + every call
     cpu_s: int = 10
     memory_mb: int = 1024  # RLIMIT_AS
-    nproc: int = 16
+    nproc: int = 16  # RLIMIT_NPROC: threads (and processes, when allowed) alive at once
     fsize_mb: int = 16
+    output_kb: int = 1024  # stdout + stderr together; past it the session ends with SandboxOutputLimit
+    processes: bool = False  # allow fork/exec/subprocess (then NPROC decides, with timing: see sandbox_child)
     tmpfs_mb: int = 64
     isolate: bool = True  # namespaces + fresh uid when running as root
     hide: tuple[str, ...] = ("/root", "/home", "/work", "/mnt", "/srv", "/data")
@@ -70,6 +72,10 @@ class SandboxDied(SandboxError):
         self.signal = signal_number
 
 
+class SandboxOutputLimit(SandboxError):
+    """The program wrote more than `Limits.output_kb` to stdout and stderr (the process tree is killed)."""
+
+
 class CandidateError(SandboxError):
     """The program raised (or its value could not be sent); `name` is the exception type's name."""
 
@@ -88,7 +94,9 @@ class Sandbox:
         self.pid: int | None = None  # host pid of the program process (PID 1 of its namespace)
         self.isolated = False
         self._buf = b""
-        self._workdir: str | None = None
+        self._workdir: str | None = None  # the fallback's cwd on the host (the isolated program has its own tmpfs)
+        self._out: int | None = None  # read end of the program's stdout + stderr
+        self.output_bytes = 0
         self.failure: SandboxError | None = None  # first timeout/death seen: a judge that swallowed it still fails
         self.calls = 0
 
@@ -97,18 +105,19 @@ class Sandbox:
         self.deadline = time.monotonic() + self.limits.wall_s
         req_r, self._req = os.pipe()
         self._res, res_w = os.pipe()
-        self._workdir = tempfile.mkdtemp(prefix="rlvr-sbx-")
+        self._out, out_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
                 [self.limits.python or sys.executable, "-I", "-S", CHILD, wire.__file__, str(req_r), str(res_w)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
                 pass_fds=(req_r, res_w), env=SCRUBBED_ENV, cwd="/", start_new_session=True,
             )
         finally:
             os.close(req_r)
             os.close(res_w)
-        os.set_blocking(self._req, False)
-        os.set_blocking(self._res, False)
+            os.close(out_w)
+        for fd in (self._req, self._res, self._out):
+            os.set_blocking(fd, False)
         try:
             self._start()
         except BaseException:
@@ -120,15 +129,14 @@ class Sandbox:
         lim = self.limits
         header = {
             "program": self.program, "setup": self.setup, "setup_last": self.setup_last, "isolate": lim.isolate,
-            "workdir": self._workdir,
-            "hide": [p for p in lim.hide if p], "tmpfs_mb": lim.tmpfs_mb,
+            "processes": lim.processes, "hide": [p for p in lim.hide if p], "tmpfs_mb": lim.tmpfs_mb,
             "limits": {"cpu_s": lim.cpu_s, "memory_mb": lim.memory_mb, "fsize_mb": lim.fsize_mb, "nproc": lim.nproc},
         }
         self._write(json.dumps(header, separators=(",", ":")))
         kind, *rest = self._read()
         if kind != "pid":
             raise SandboxDied(f"unexpected first message {kind!r}")
-        self.pid = int(rest[0])
+        self.pid, self._workdir = int(rest[0]), rest[1]
         kind, *rest = self._read()
         if kind == "load_error":
             raise CandidateError(rest[0], rest[1])
@@ -145,7 +153,7 @@ class Sandbox:
             kill_quietly((self.pid, self.proc.pid), group=self.proc.pid)
             self.proc.wait()
             self.proc = None
-        for fd in ("_req", "_res"):
+        for fd in ("_req", "_res", "_out"):
             if getattr(self, fd, None) is not None:
                 os.close(getattr(self, fd))
                 setattr(self, fd, None)
@@ -163,6 +171,11 @@ class Sandbox:
         """The program's non-callable globals among `names`: builtin values, or `RemoteRef` handles to objects
         that stay in the sandbox (and can only be passed back to its functions)."""
         self._write(json.dumps(["values", list(names)]))
+        return self._reply()
+
+    def attr(self, name: str, attribute: str) -> Any:
+        """`getattr(name, attribute)` in the program (e.g. a member of its Enum class), as a value or a handle."""
+        self._write(json.dumps(["attr", name, attribute]))
         return self._reply()
 
     def call(self, name: str, args: tuple = (), kwargs: dict | None = None) -> Any:
@@ -197,7 +210,8 @@ class Sandbox:
     def _write(self, text: str) -> None:
         data = text.encode("utf-8", "surrogatepass") + b"\n"
         while data:
-            _, w, _ = select.select([], [self._req], [], self._remaining())
+            r, w, _ = select.select(self._output(), [self._req], [], self._remaining())
+            self._drain(r)
             if w:
                 try:
                     data = data[os.write(self._req, data):]
@@ -208,8 +222,9 @@ class Sandbox:
         while b"\n" not in self._buf:
             if len(self._buf) > wire.MAX_LINE_BYTES:
                 raise CandidateError("OverflowError", "message too large")
-            r, _, _ = select.select([self._res], [], [], self._remaining())
-            if r:
+            r, _, _ = select.select([self._res, *self._output()], [], [], self._remaining())
+            self._drain(r)
+            if self._res in r:
                 chunk = os.read(self._res, 1 << 20)
                 if not chunk:
                     raise self._died()
@@ -222,6 +237,25 @@ class Sandbox:
         if not isinstance(msg, list) or not msg or not isinstance(msg[0], str):
             raise CandidateError("WireError", "malformed message")
         return msg
+
+    def _output(self) -> list[int]:
+        return [] if self._out is None else [self._out]
+
+    def _drain(self, ready: list[int]) -> None:
+        """Count (and drop) what the program wrote to stdout/stderr; past `output_kb` the session fails."""
+        if self._out is None or self._out not in ready:
+            return
+        try:
+            chunk = os.read(self._out, 1 << 20)
+        except BlockingIOError:
+            return
+        if not chunk:  # every writer closed it
+            os.close(self._out)
+            self._out = None
+            return
+        self.output_bytes += len(chunk)
+        if self.output_bytes > self.limits.output_kb * 1024:
+            raise self._fail(SandboxOutputLimit(f"output limit {self.limits.output_kb} KiB (stdout + stderr)"))
 
     def _died(self) -> SandboxError:
         """The channel closed: find out how the program process ended."""

@@ -5,8 +5,9 @@
 Stdlib only (no site-packages). It reads a JSON header line from REQ_FD, isolates itself, drops privileges,
 executes `setup` then the program (the program first when the header says `setup_last`: setup that builds
 objects of the program's classes), and then answers calls (["call", name, args, kwargs]) on RES_FD with
-["ok", value] or ["raise", type, message], and ["values", names] with the program's non-callable globals of
-those names (objects that cannot be sent stay in the sandbox as handles). It never decides pass/fail: the judge
+["ok", value] or ["raise", type, message], ["values", names] with the program's non-callable globals of
+those names (objects that cannot be sent stay in the sandbox as handles), and ["attr", name, attribute] with
+an attribute of one of its globals (`Color.RED` of an Enum class). It never decides pass/fail: the judge
 in the parent does.
 
 Isolation, when started as root with namespaces available (else the best-effort fallback in `_fallback_guard`):
@@ -29,7 +30,7 @@ import sys
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 0x40000
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 22, 2
 UID_BASE = 1_000_000
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -61,12 +62,25 @@ def _isolate_filesystem(hdr: dict, uid: int) -> None:
 
 
 def _reachable_sys_path() -> None:
-    """Keep the stdlib importable after setuid even where its path is not traversable (e.g. under /root)."""
-    new = []
+    """Keep the stdlib importable after setuid even where its path is not traversable (e.g. under /root, which
+    `hide` masks): sys.path and the `__path__` of the packages already imported (`encodings`, whose codec modules
+    such as idna and cp1252 load on first use, `json`, ...) point at directory fds opened now."""
+    moved = {}
     for p in sys.path:
         if os.path.isdir(p):
-            new.append(f"/proc/self/fd/{os.open(p, os.O_RDONLY | os.O_DIRECTORY)}")
-    sys.path[:] = new
+            moved[os.path.abspath(p)] = f"/proc/self/fd/{os.open(p, os.O_RDONLY | os.O_DIRECTORY)}"
+
+    def reach(entry: str) -> str:
+        for old, new in moved.items():
+            if entry == old or entry.startswith(old + os.sep):
+                return new + entry[len(old):]
+        return entry
+
+    sys.path[:] = list(moved.values())
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__path__", None)
+        if isinstance(path, list):
+            path[:] = [reach(entry) for entry in path]
     sys.path_importer_cache.clear()
 
 
@@ -92,6 +106,56 @@ def _drop_privileges(uid: int) -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # cleared by the uid change, so set again
 
 
+# seccomp: the program may start threads but no processes (see `_no_processes`); syscall numbers per architecture
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_NR = {"x86_64": {"clone": 56, "fork": 57, "vfork": 58, "clone3": 435}, "aarch64": {"clone": 220, "clone3": 435}}
+CLONE_THREAD, EAGAIN, ENOSYS = 0x00010000, 11, 38
+_RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _no_processes() -> bool:
+    """Refuse process creation (fork, vfork, clone without CLONE_THREAD: EAGAIN) with a seccomp filter the program
+    cannot lift; threads stay allowed (clone3 says ENOSYS, so libc creates them with clone). Why: RLIMIT_NPROC
+    counts the processes alive (zombies included) when each fork happens, so for a program that starts short-lived
+    processes, passing depended on how fast earlier ones were reaped: the same program passed on one run and was
+    refused on the next. With no processes at all, every run sees the same refusal. Syscalls of another ABI (x32,
+    i386) get ENOSYS. Returns False (no filter) on an architecture not in the table."""
+    arch = os.uname().machine
+    if arch not in _NR:
+        return False
+    nr = _NR[arch]
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    eagain, enosys, allow = ("ret", _RET_ERRNO | EAGAIN), ("ret", _RET_ERRNO | ENOSYS), ("ret", _RET_ALLOW)
+    # (code, k, jump-if-true label, jump-if-false label); labels index the returns at the end
+    prog = [(ld, 4, None, None), (jeq, _AUDIT_ARCH[arch], None, "enosys"), (ld, 0, None, None)]
+    if arch == "x86_64":
+        prog.append((jge, 0x40000000, "enosys", None))  # the x32 ABI
+    prog.append((jeq, nr["clone3"], "enosys", None))
+    prog += [(jeq, nr[name], "eagain", None) for name in ("fork", "vfork") if name in nr]
+    prog += [(jeq, nr["clone"], None, "allow"), (ld, 16, None, None), (jset, CLONE_THREAD, "allow", "eagain")]
+    returns = {"allow": allow, "eagain": eagain, "enosys": enosys}
+    at = {label: len(prog) + i for i, label in enumerate(returns)}
+    insns = []
+    for i, (code, k, jt, jf) in enumerate(prog):
+        jump = lambda label: 0 if label is None else at[label] - i - 1  # noqa: E731
+        insns.append(_SockFilter(code, jump(jt) if code != ld else 0, jump(jf) if code != ld else 0, k))
+    insns += [_SockFilter(ret, 0, 0, value) for _, value in returns.values()]
+    array = (_SockFilter * len(insns))(*insns)
+    fprog = _SockFprog(len(insns), array)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp filter")
+    return True
+
+
 def _fallback_guard() -> None:
     """No network namespace: refuse socket creation from Python (best effort; ctypes could bypass it)."""
     import socket
@@ -105,7 +169,7 @@ def _fallback_guard() -> None:
 
 
 def _supervise(pid: int, res_fd: int, req, wire, go_w: int, cpu_s: float) -> None:
-    _send(res_fd, ["pid", pid], wire)
+    _send(res_fd, ["pid", pid, None], wire)
     os.close(go_w)
     os.close(res_fd)
     req.close()
@@ -124,11 +188,13 @@ def _serve(req, res_fd: int, ns: dict, wire) -> None:
         if msg[0] == "names":
             _send(res_fd, [], wire, encoded=wire.encode([n for n in msg[1] if callable(ns.get(n))]))
             continue
-        if msg[0] not in ("call", "values"):
+        if msg[0] not in ("call", "values", "attr"):
             break
         try:
             if msg[0] == "values":
                 value = {n: ns[n] for n in msg[1] if n in ns and not callable(ns[n])}
+            elif msg[0] == "attr":
+                value = getattr(ns[msg[1]], msg[2])
             else:
                 args, kwargs = wire.decode(msg[2], store), wire.decode(msg[3], store)
                 value = ns[msg[1]](*args, **kwargs)
@@ -163,16 +229,21 @@ def main() -> None:
         _reachable_sys_path()
         _isolate_filesystem(hdr, uid)
     else:
-        _send(res_fd, ["pid", os.getpid()], wire)
+        import tempfile
+
+        workdir = tempfile.mkdtemp(prefix="rlvr-sbx-")  # only here: the isolated program's cwd is its own tmpfs
+        _send(res_fd, ["pid", os.getpid(), workdir], wire)
         if root:
             _reachable_sys_path()
-        os.chdir(hdr["workdir"])
+        os.chdir(workdir)
         if root:
-            os.chown(hdr["workdir"], uid, uid)
+            os.chown(workdir, uid, uid)
         _fallback_guard()
     _limit(hdr)
     if root:
         _drop_privileges(uid)
+    if not hdr["processes"]:
+        _no_processes()
     ns = {"__name__": "__sandbox__", "__builtins__": builtins}
     try:
         parts = [("<setup>", hdr["setup"]), ("<program>", hdr["program"])]

@@ -4,8 +4,10 @@ One JSON document per line. Plain JSON carries None, bool, int, float (NaN/Infin
 every other builtin value is a one-key object: ``{"t": [...]}`` tuple, ``{"s": [...]}`` set, ``{"f": [...]}``
 frozenset, ``{"d": [[k, v], ...]}`` dict, ``{"b": hex}`` bytes, ``{"y": hex}`` bytearray, ``{"c": [re, im]}``
 complex, ``{"i": hex}`` int too long for decimal, ``{"q": [num, den]}`` Fraction, ``{"D": str}`` Decimal,
-``{"r": [start, stop, step]}`` range, ``{"T": name}`` a builtin type (``int``, ``str``, ...), ``{"h": n}`` a handle:
-any other object stays in the sandbox and the judge holds an opaque `RemoteRef` it can only pass back.
+``{"r": [start, stop, step]}`` range, ``{"T": name}`` a builtin type (``int``, ``str``, ...), ``{"o": [kind,
+class name, [[field, value], ...], handle]}`` a dataclass instance or enum member by value (a `Record`), ``{"h": n}``
+a handle: any other object stays in the sandbox and the judge holds an opaque `RemoteRef` it can only pass back.
+Subclasses of builtins (named tuples, IntEnum, OrderedDict, ...) travel as their base value.
 
 `decode` is the security boundary: whatever the program sends, the judge only ever holds values of these builtin
 types, so an object with a forged ``__eq__`` (or any other method) cannot reach the test assertions.
@@ -43,6 +45,53 @@ class RemoteRef:
         return f"<sandbox object #{self.index}>"
 
 
+class Record:
+    """A dataclass instance or enum member of the program, by value: `kind` ("dataclass" | "enum"), its class name,
+    and `fields` ((name, value) pairs: the dataclass's compared fields, or an enum member's name and value).
+
+    Two records are equal when kind, class name and fields are; a record also equals a judge-side dataclass
+    instance or enum member (from the trusted tests or setup) with the same class name and fields. The program's own
+    `__eq__` never runs: its values crossed the boundary as data. `ref` is the handle to the original object, so a
+    record passed back to the program arrives there as that object."""
+
+    __slots__ = ("kind", "type_name", "fields", "ref")
+
+    def __init__(self, kind: str, type_name: str, fields: tuple, ref: "RemoteRef | None" = None):
+        self.kind, self.type_name, self.fields, self.ref = kind, type_name, fields, ref
+
+    def _key(self) -> tuple:
+        return self.kind, self.type_name, self.fields
+
+    def __eq__(self, other: object) -> bool:
+        other = other if isinstance(other, Record) else as_record(other)
+        return NotImplemented if other is None else self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        if self.kind == "enum":
+            return f"{self.type_name}.{dict(self.fields)['name']}"
+        return f"{self.type_name}({', '.join(f'{k}={v!r}' for k, v in self.fields)})"
+
+
+def _record_parts(v: Any) -> tuple[str, list] | None:
+    """("dataclass" | "enum", [(field, value), ...]) for a dataclass instance or an enum member, else None.
+    Looks only at modules the program already imported (nothing is imported here)."""
+    dataclasses, enum = sys.modules.get("dataclasses"), sys.modules.get("enum")
+    if enum is not None and isinstance(v, enum.Enum):
+        return "enum", [("name", v.name), ("value", v.value)]
+    if dataclasses is not None and not isinstance(v, type) and dataclasses.is_dataclass(v):
+        return "dataclass", [(f.name, getattr(v, f.name)) for f in dataclasses.fields(v) if f.compare]
+    return None
+
+
+def as_record(v: Any) -> Record | None:
+    """A judge-side dataclass instance or enum member as a Record (trusted code only), else None."""
+    parts = _record_parts(v)
+    return None if parts is None else Record(parts[0], type(v).__name__, tuple(parts[1]))
+
+
 def _enc(v: Any, depth: int, store: list | None = None) -> Any:
     if depth > 200:
         raise WireError("value nested too deeply")
@@ -75,12 +124,22 @@ def _enc(v: Any, depth: int, store: list | None = None) -> Any:
         return {"r": [v.start, v.stop, v.step]}
     if t is RemoteRef:
         return {"h": v.index}
+    if t is Record:
+        if v.ref is None:
+            raise WireError(f"cannot send {v!r}: it was not made by the program")
+        return {"h": v.ref.index}
     if t is type and _TYPES.get(getattr(v, "__name__", None)) is v:
         return {"T": v.__name__}
     # Subclasses of builtins (IntEnum, OrderedDict, namedtuple, ...) travel as their base value.
     for base in (bool, int, float, str, tuple, list, dict, set, frozenset, bytes):
         if isinstance(v, base):
             return _enc(base(v) if base is not tuple else tuple(v), depth, store)
+    parts = _record_parts(v) if store is not None else None  # records are sent by the program's side only
+    if parts is not None:
+        kind, fields = parts
+        encoded = [[name, _enc(x, depth + 1, store)] for name, x in fields]
+        store.append(v)
+        return {"o": [kind, t.__name__, encoded, len(store) - 1]}
     if store is not None:
         store.append(v)
         return {"h": len(store) - 1}
@@ -127,6 +186,11 @@ def decode(line: str | bytes, store: list | None = None) -> Any:
         (tag, payload), = obj.items()
         if tag == "h":
             return RemoteRef(int(payload)) if store is None else store[int(payload)]
+        if tag == "o" and store is None:
+            kind, name, fields, handle = payload
+            if kind not in ("dataclass", "enum") or not isinstance(name, str):
+                raise WireError("malformed record")
+            return Record(kind, name, tuple((str(k), x) for k, x in fields), RemoteRef(int(handle)))
         fn = _DECODERS.get(tag)
         if fn is None:
             raise WireError(f"unknown tag {tag!r}")

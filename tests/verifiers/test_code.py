@@ -178,3 +178,73 @@ def test_mbpp_reference_solutions_pass():
     with VerifierPool(workers=2, timeout_s=30, prestart_math=False) as pool:
         results = pool.map(jobs)
     assert [r["task_id"] for r, (_, v) in zip(rows, results) if v["code"].status != "correct"] == []
+
+
+def _mbpp(program: str, tests: str, options=None):
+    return verify(f"```python\n{program}\n```", {"tests": tests, "entry_point": None, "setup": "", "prompt_prefix": ""},
+                  options)
+
+
+FROZEN = "import dataclasses\n@dataclasses.dataclass(frozen=True)\nclass P:\n    x: int\n    y: list\n"
+PLAIN = "from dataclasses import dataclass, field\n@dataclass\nclass P:\n    x: int\n    y: list = field(compare=True)\n"
+NAMED = "from typing import NamedTuple\nclass P(NamedTuple):\n    x: int\n    y: list\n"
+ENUM = "import enum\nclass Color(enum.Enum):\n    RED = 1\n    BLUE = 2\n"
+RECORDS = [
+    (FROZEN + "def f():\n    return P(1, [2])", "assert f() == P(1, [2]) and f() != P(1, [3])", "correct"),  # frozen
+    (FROZEN + "def f():\n    return P(1, [3])", "assert f() == P(1, [2])", "wrong"),  # different field value
+    (PLAIN + "def f():\n    return [P(1, [2])]", "assert f() == [P(1, [2])]", "correct"),  # plain, in a list
+    (NAMED + "def f():\n    return P(1, [2])", "assert f() == P(1, [2]) == (1, [2])", "correct"),  # named tuple
+    (ENUM + "def f():\n    return Color.RED", "assert f() == Color.RED != Color.BLUE and f() == Color(1)", "correct"),
+    (ENUM + "def f():\n    return Color.BLUE", "assert f() == Color.RED", "wrong"),  # another member
+    (ENUM + "def f():\n    return Color.RED\ndef g(c):\n    return c.value", "assert g(f()) == 1", "correct"),  # back in
+    # a user-written __eq__ never runs in the judge: fields decide
+    ("import dataclasses\n@dataclasses.dataclass(eq=False)\nclass P:\n    x: int\n    def __eq__(self, o):\n"
+     "        return True\ndef f():\n    return P(2)", "assert f() == P(1)", "wrong"),
+    ("import dataclasses\n@dataclasses.dataclass\nclass Q:\n    x: int\ndef f():\n    return Q(1)",
+     "assert f() == 1", "wrong"),  # a record is not its field
+]
+
+
+@pytest.mark.parametrize("program, tests, status", RECORDS)
+def test_dataclasses_named_tuples_and_enums_compare_by_value(program, tests, status):
+    v = _mbpp(program, tests)
+    assert v.status == status, v.detail
+
+
+def test_a_record_equals_a_trusted_dataclass_of_the_same_name_and_fields():
+    import dataclasses
+
+    from rlvr.verifiers.sandbox_wire import Record, decode
+
+    @dataclasses.dataclass(frozen=True)
+    class P:
+        x: int
+
+    got = decode('{"o": ["dataclass", "P", [["x", 1]], 0]}')  # what the program's P(1) arrives as
+    assert isinstance(got, Record) and got == P(1) and got != P(2) and hash(got) == hash(decode('{"o": ["dataclass", "P", [["x", 1]], 3]}'))
+
+
+LOOP = "def f():\n    while True:\n        pass"
+LOOP_REF = {"tests": "assert f() == 1", "entry_point": None, "setup": "", "prompt_prefix": ""}
+
+
+def test_the_sandbox_times_out_inside_the_pools_deadline():
+    from rlvr.verifiers.code import sandbox_wall_s
+
+    assert sandbox_wall_s(10.0) == 9.0 and sandbox_wall_s(4.0) == 3.5 and 0 < sandbox_wall_s(0.4) < 0.4
+    spec = [VerifierSpec(name="code", options={"timeout_s": 4.0})]
+    with VerifierPool(workers=1, timeout_s=4.0, prestart_math=False) as pool:
+        (_, verdicts), = pool.map([(f"```python\n{LOOP}\n```", LOOP_REF, spec)])
+        assert (verdicts["code"].status, verdicts["code"].detail["rule"]) == ("timeout", "timeout")
+        assert pool.stats["timeouts"] == 0  # ended by the sandbox's own limit, the worker was not killed
+
+
+def test_a_pool_timeout_leaves_no_temp_dir():
+    import glob
+
+    before = set(glob.glob("/tmp/rlvr-sbx-*"))
+    spec = [VerifierSpec(name="code", options={"timeout_s": 60.0})]
+    with VerifierPool(workers=1, timeout_s=1.5, prestart_math=False) as pool:  # the pool kills the worker first
+        results = pool.map([(f"```python\n{LOOP}\n```#{i}", LOOP_REF, spec) for i in range(3)])
+    assert [v["code"].status for _, v in results] == ["timeout"] * 3 and pool.stats["timeouts"] == 3
+    assert set(glob.glob("/tmp/rlvr-sbx-*")) <= before
