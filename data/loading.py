@@ -64,7 +64,7 @@ def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
             except UnicodeDecodeError as err:
                 yield number, BadLine(f"not UTF-8 text ({err.reason} at byte {err.start})")
             except json.JSONDecodeError as err:
-                yield number, BadLine(f"not JSON ({err.msg} at column {err.colno})")
+                yield number, BadLine(f"not JSON ({err.msg.removesuffix(' at')} at column {err.colno})")
             except RecursionError:
                 yield number, BadLine("not JSON (nested too deeply)")
 
