@@ -4,18 +4,25 @@
         box.call("add", (1, 2))   # -> 3, or raises CandidateError / SandboxTimeout / SandboxDied
 
 What is covered (when running as root on Linux with namespaces, as here; see `sandbox_child.py`):
-- a fresh interpreter (`python -I -S`) per program, environment scrubbed, stdin/stdout/stderr on /dev/null;
+- a fresh interpreter (`python -I -S`) per program, environment scrubbed, stdin on /dev/null; stdout and stderr
+  are one pipe read (and dropped) here: past `output_kb` the session fails with SandboxOutputLimit;
 - wall-clock deadline for the whole session (enforced here, by SIGKILL), RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE,
   RLIMIT_NPROC (enforced because the child runs as its own unprivileged uid), no core files, 256 fds;
+- no child processes unless `processes=True`: a seccomp filter refuses fork/vfork/clone-without-CLONE_THREAD
+  (EAGAIN), so a program that forks gets the same refusal on every run (NPROC alone races with process exits);
+  threads are allowed, up to `nproc` alive at once;
 - no network: a new network namespace with no interface up;
 - writes only to a private, size-limited tmpfs that is its cwd; `hide` paths (home, data folders) masked;
 - PID namespace: killing its PID 1 kills every descendant, even ones that called setsid or cleared PDEATHSIG;
 - the program never reports pass/fail: it only answers calls, with values of builtin types (`sandbox_wire`),
   so exiting 0, printing PASSED, patching builtins, or returning an object with a forged `__eq__` cannot pass a test.
 What is not covered:
-- without root or namespaces (`Limits(isolate=False)` or another OS): the fallback keeps the rlimits and a temp
-  cwd but the network guard is only a Python-level socket patch, NPROC counts the caller's whole uid, and files
-  the caller's uid may write stay writable;
+- without root or namespaces (`Limits(isolate=False)` or another OS): the fallback keeps the rlimits, the seccomp
+  filter and a temp cwd on the host (made by the child, removed by `close`; left behind if this process is
+  killed) but the network guard is only a Python-level socket patch, NPROC counts the caller's whole uid, and
+  files the caller's uid may write stay writable; on an architecture other than x86_64/aarch64 there is no
+  seccomp filter (processes are then bounded by NPROC only);
+- the number of threads alive at once still depends on timing near `nproc` (threads started and left to end);
 - world-readable files outside `hide` stay readable; CPU time of the judge's own test code (trusted) is the caller's;
 - kernel exploits, side channels, and objects that are not plain data: a dataclass instance or enum member comes
   back by value (`sandbox_wire.Record`), any other object as an opaque handle that equals only itself.

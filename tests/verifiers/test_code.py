@@ -231,7 +231,7 @@ LOOP_REF = {"tests": "assert f() == 1", "entry_point": None, "setup": "", "promp
 def test_the_sandbox_times_out_inside_the_pools_deadline():
     from rlvr.verifiers.code import sandbox_wall_s
 
-    assert sandbox_wall_s(10.0) == 9.0 and sandbox_wall_s(4.0) == 3.5 and 0 < sandbox_wall_s(0.4) < 0.4
+    assert sandbox_wall_s(10.0) == 9.5 and sandbox_wall_s(4.0) == 3.5 and 0 < sandbox_wall_s(0.4) < 0.4
     spec = [VerifierSpec(name="code", options={"timeout_s": 4.0})]
     with VerifierPool(workers=1, timeout_s=4.0, prestart_math=False) as pool:
         (_, verdicts), = pool.map([(f"```python\n{LOOP}\n```", LOOP_REF, spec)])
