@@ -1,23 +1,23 @@
-"""What every flow needs before its device-bound stage: the model on disk and a device concurrency slot.
+"""What every flow needs before its device-bound stage: a model that is there, and the device to itself.
 
     model_path = bootstrap_model("tiny")          # task: builds the cached tiny model on first use
-    with device_slot("device"):                   # one training/evaluation per device at a time
+    with device_hold(cfg.model.device, slots=None, timeout=None, log=log):   # one run per device at a time
         ...
 
-`device_slot` creates the global concurrency limit (1 slot) if it does not exist yet — Prefect's
-`concurrency()` silently does not limit anything for a missing limit — then holds a slot. It works the
-same against a server and in ephemeral mode (the limit lives in the database under PREFECT_HOME).
-To let two jobs share a device, raise the limit: `prefect gcl update device --limit 2`.
+`check_model_path` runs before the device is taken and before any weights load: a path that looks local
+(`/`, `./`, `../`, `~`) and does not exist, a directory without `config.json`, or a `config.json` that
+transformers cannot read is a `BadInput` naming the path (never retried as a hub id). The device hold is an
+OS file lock that dies with its holder (flows/locks.py): to let two runs share a device, give it two slots
+(`rlvr train --device-slots 2`, or RLVR_DEVICE_SLOTS=2 for every run on the machine).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 
 from prefect import flow, task
 
-DEVICE_LIMIT = "device"
+from rlvr.flows.errors import BadInput
 
 
 # OSErrors that a retry cannot fix: a missing file stays missing.
@@ -31,36 +31,27 @@ def retry_on_io(task_obj, task_run, state) -> bool:
     return isinstance(error, OSError) and not isinstance(error, PERMANENT_OS_ERRORS)
 
 
-def ensure_limit(name: str = DEVICE_LIMIT, limit: int = 1) -> bool:
-    """Create the global concurrency limit `name` with `limit` slots unless it exists; True if created."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-            return False
-        except ObjectNotFound:
-            pass
-        try:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
-        except ObjectAlreadyExists:  # another flow created it first
-            return False
-        return True
+LOCAL_PREFIXES = ("/", "./", "../", "~")
 
 
-@contextmanager
-def device_slot(name: str = DEVICE_LIMIT, log=print) -> Iterator[None]:
-    """Hold one slot of the `name` limit for the duration of the block (waits while another run holds it)."""
-    from prefect.concurrency.sync import concurrency
+def check_model_path(path: str) -> None:
+    """BadInput for a model path that cannot be loaded, found without touching the weights; hub ids pass."""
+    local = Path(path).expanduser()
+    if not local.exists():
+        if path.startswith(LOCAL_PREFIXES) or path in (".", ".."):
+            raise BadInput(f"model.path {path}: no such file or directory")
+        return  # a hub id: transformers downloads (or fails to reach) it
+    if not local.is_dir():
+        raise BadInput(f"model.path {path}: is a file, not a model directory")
+    if not (local / "config.json").is_file():
+        raise BadInput(f"model.path {path}: no config.json (not a Hugging Face model directory)")
+    from transformers import AutoConfig
 
-    if ensure_limit(name):
-        log(f"created global concurrency limit {name!r} with 1 slot")
-    log(f"waiting for a slot of concurrency limit {name!r}")
-    with concurrency(name, occupy=1, strict=True, raise_on_lease_renewal_failure=False):
-        log(f"holding a slot of {name!r}")
-        yield
+    try:
+        AutoConfig.from_pretrained(local)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise BadInput(f"model.path {path}: config.json cannot be read ({reason})") from exc
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
@@ -70,6 +61,8 @@ def bootstrap_model(path: str = "tiny") -> str:
 
     from rlvr.trainers.bootstrap import resolve_model_path
 
+    if path != "tiny":
+        check_model_path(path)
     return resolve_model_path(path, log=get_run_logger().info)
 
 

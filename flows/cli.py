@@ -8,7 +8,10 @@
     rlvr serve [-c FILE] [k=v ...]  register the train + evaluate deployments and run them here
     rlvr demo [-c FILE] [k=v ...]   offline demo: evaluate tiny model, GRPO-train it, evaluate again
 
-Flows run in Prefect's ephemeral mode unless PREFECT_API_URL points at a server.
+Flows run in Prefect's ephemeral mode unless PREFECT_API_URL points at a server. A failed command ends with
+one `rlvr: <what and where>` line and exits 2 for bad input (config, data, model path, checkpoint), 1 otherwise;
+the full log of a flow command (tracebacks included) is in the file that line names. Ctrl-C or SIGTERM stops
+a run within seconds (exit 130/143); the same command resumes it. See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import sys
 
 import yaml
 
-from rlvr.trainers.run_config import ConfigError, load_config
+from rlvr.trainers.run_config import load_config
+
+FLOW_COMMANDS = ("train", "eval", "serve", "demo", "bootstrap")
 
 
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
@@ -45,7 +50,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     load_config(args.config, args.overrides)  # fail fast, before Prefect starts
     from rlvr.flows.train import train_flow
 
-    result = train_flow(config_path=args.config, overrides=args.overrides, resume=args.resume, final_eval=args.eval)
+    result = train_flow(config_path=args.config, overrides=args.overrides, resume=args.resume, final_eval=args.eval,
+                        device_slots=args.device_slots, device_timeout=args.device_timeout)
     print(f"trained {result['run_dir']} to step {result['step']}; checkpoint {result['checkpoint']}")
     if result["eval"]:
         print(f"eval score (mean pass@1) {result['eval']['score']:.3f}; report {result['eval']['saved']['report']}")
@@ -57,7 +63,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rlvr.flows.eval_report import eval_config, report_markdown, resolve_target
 
     eval_config(resolve_target(args.target), args.config, args.overrides)  # fail fast
-    report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides)
+    report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides,
+                           device_slots=args.device_slots, device_timeout=args.device_timeout)
     print(report_markdown(report), end="")
     print(f"report: {report['saved']['report']}" + (" (new best of its run)" if report["saved"]["best"] else ""))
     return 0
@@ -84,6 +91,13 @@ def _with_config(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.steps=5")
 
 
+def _with_device(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--device-slots", type=int, default=None, metavar="N",
+                     help="runs that may share the device at once (default: $RLVR_DEVICE_SLOTS or 1)")
+    sub.add_argument("--device-timeout", type=float, default=None, metavar="SECONDS",
+                     help="give up (exit 1) if the device is still held by others after this long (default: wait)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlvr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subs = parser.add_subparsers(dest="command", required=True)
@@ -100,10 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue from the latest checkpoint (default); --no-resume fails if one exists")
     train.add_argument("--eval", action=argparse.BooleanOptionalAction, default=True,
                        help="evaluate the final checkpoint (default)")
+    _with_device(train)
     train.set_defaults(func=_cmd_train)
     ev = subs.add_parser("eval", help="evaluate a checkpoint or a model (Prefect flow)")
     ev.add_argument("target", help="checkpoint dir (runs/X/checkpoints/step-N), model dir, hub id, or 'tiny'")
     _with_config(ev)
+    _with_device(ev)
     ev.set_defaults(func=_cmd_eval)
     serve = subs.add_parser("serve", help="serve the train and evaluate deployments from this machine")
     _with_config(serve)
@@ -128,14 +144,31 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
+    log_path, restore_signals = None, None
+    if args.command in FLOW_COMMANDS:
+        from rlvr.flows.errors import quiet_console, start_run_log
+        from rlvr.flows.stopping import install_stop_handlers
+
+        restore_signals = install_stop_handlers()
+        import prefect.main  # noqa: F401 - sets up Prefect's logging, which the next two calls adjust
+
+        quiet_console()
+        log_path = start_run_log(args.command)
     try:
         return args.func(args)
-    except ConfigError as exc:
-        print(f"rlvr: {exc}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, FileExistsError) as exc:  # a missing checkpoint, a run dir that would be overwritten
-        print(f"rlvr: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # noqa: BLE001 - every failure ends in one line and an exit code
+        from rlvr.flows.errors import report_failure
+
+        return report_failure(exc, log_path)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into Stopped
+        from rlvr.flows.errors import report_failure
+        from rlvr.flows.stopping import stop_children
+
+        stop_children()
+        return report_failure(exc, log_path)
+    finally:
+        if restore_signals is not None:
+            restore_signals()
 
 
 if __name__ == "__main__":

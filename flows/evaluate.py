@@ -17,7 +17,8 @@ from prefect.logging import get_run_logger
 
 from rlvr.flows import eval_report
 from rlvr.flows.artifacts import publish_eval
-from rlvr.flows.bootstrap import DEVICE_LIMIT, device_slot, retry_on_io
+from rlvr.flows.bootstrap import check_model_path, retry_on_io
+from rlvr.flows.locks import device_hold
 from rlvr.trainers.run_config import RunConfig
 from rlvr.flows.eval_report import Target
 
@@ -60,15 +61,20 @@ def evaluate_flow(
     checkpoint: str,
     config_path: str | None = None,
     overrides: list[str] = [],  # noqa: B006 - Prefect parameters are copied per run
-    device_limit: str = DEVICE_LIMIT,
+    device_slots: int | None = None,
+    device_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate `checkpoint` (a `<run>/checkpoints/step-N` dir, a model dir, a hub id or 'tiny') with n samples
-    per problem; write `<ckpt>/eval.json` and mark the run's best checkpoint. Returns the report."""
+    per problem; write `<ckpt>/eval.json` and mark the run's best checkpoint. Returns the report.
+    The model path is checked before the device is taken (`device_slots`/`device_timeout`: flows/locks.py)."""
     log = get_run_logger().info
     target = eval_report.resolve_target(checkpoint)
     cfg = eval_report.eval_config(target, config_path, overrides)
+    model = cfg.model.path if target.checkpoint is not None and target.is_adapter else target.model
+    if model != "tiny":  # a LoRA checkpoint loads its base model; anything else, the model itself
+        check_model_path(model)
     log(f"evaluating {target.label} on {', '.join(eval_report.suite_name(t) for t in cfg.eval.tasks)} (n={cfg.eval.n})")
-    with device_slot(device_limit, log=log):
+    with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
         report = evaluate(target, cfg)
     report["saved"] = save_report(report, target, cfg)
     return report

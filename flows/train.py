@@ -3,11 +3,12 @@
     rlvr train -c configs/arith_grpo.yaml train.steps=10        # or, from Python:
     train_flow(config_path="configs/arith_grpo.yaml", overrides=["train.steps=10"])
 
-Stages: `prepare_data` and `bootstrap_model` (I/O, retried on OSError), then under one slot of the
-`device` concurrency limit: `start_trainer` (restores the latest checkpoint), `train_steps` up to the next
-checkpoint boundary, `save_checkpoint` (retried on OSError; emits `rlvr.checkpoint.saved`), `publish_progress`
-(metrics table, curve PNG, sample completions), and `evaluate` of the final checkpoint with the trainer's
-own sampler. A re-run or retried flow resumes from the latest checkpoint and says so; `resume=False` on a
+The run directory is locked for the whole run (one writer; a second run on it fails at once, naming the
+holder). Stages: `prepare_data` and `bootstrap_model` (I/O, retried on OSError; bad data or a bad model
+path fail here, before the device is taken), then holding the device (flows/locks.py): `start_trainer`
+(restores the latest checkpoint), `train_steps` up to the next checkpoint boundary, `save_checkpoint`
+(retried on OSError; emits `rlvr.checkpoint.saved`), `publish_progress` (metrics table, curve PNG, sample
+completions), and `evaluate` of the final checkpoint with the trainer's own sampler. A re-run or retried flow resumes from the latest checkpoint and says so; `resume=False` on a
 run dir that has checkpoints fails instead of overwriting them.
 """
 
@@ -21,7 +22,9 @@ from prefect.logging import get_run_logger
 
 from rlvr.flows import eval_report
 from rlvr.flows.artifacts import plot_curves, publish_training, sample_rows
-from rlvr.flows.bootstrap import DEVICE_LIMIT, bootstrap_model, device_slot, retry_on_io
+from rlvr.flows.bootstrap import bootstrap_model, retry_on_io
+from rlvr.flows.errors import BadInput
+from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
@@ -44,9 +47,16 @@ def prepare_data(cfg: RunConfig) -> dict[str, int]:
     """Load the training and evaluation problems once (downloads/caches hub datasets); counts per task."""
     from rlvr.data.tasks import load_problems
 
-    counts = {"train": len(load_problems(cfg.task))}
+    def load(task_cfg, role: str):
+        try:
+            return load_problems(task_cfg)
+        except (ValueError, FileNotFoundError, StopIteration) as exc:  # the data's fault, not a bug: exit 2
+            where = f"{role} task {task_cfg.name}" + (f" ({task_cfg.source})" if task_cfg.source else "")
+            raise BadInput(f"{where}: {' '.join(str(exc).split()) or type(exc).__name__}") from exc
+
+    counts = {"train": len(load(cfg.task, "training"))}
     for task_cfg in cfg.eval.tasks:
-        counts[eval_report.suite_name(task_cfg)] = len(load_problems(task_cfg))
+        counts[eval_report.suite_name(task_cfg)] = len(load(task_cfg, "eval"))
     if not counts["train"]:
         raise ValueError(f"task {cfg.task.name!r} gave no training problems")
     get_run_logger().info(f"problems: {counts}")
@@ -111,20 +121,27 @@ def train_flow(
     overrides: list[str] = [],  # noqa: B006 - Prefect parameters are copied per run
     resume: bool = True,
     final_eval: bool = True,
-    device_limit: str = DEVICE_LIMIT,
+    device_slots: int | None = None,
+    device_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Train a policy with the run config (object, dict, or YAML path + dotted overrides). Returns the run dir,
-    final step and checkpoint, curve path and the final evaluation report (if `final_eval`)."""
+    final step and checkpoint, curve path and the final evaluation report (if `final_eval`).
+    `device_slots` / `device_timeout`: see `flows.locks.device_hold` (None: RLVR_DEVICE_SLOTS or 1; no limit)."""
     log = get_run_logger().info
     cfg = resolve_config(config, config_path, overrides)
     log(f"run config: {cfg.model_dump(mode='json')}")
+    with run_dir_lock(cfg.train.checkpoint.dir):
+        return _train_holding_run_dir(cfg, resume, final_eval, device_slots, device_timeout, log)
+
+
+def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, device_slots, device_timeout, log):
     prepare_data(cfg)
     bootstrap_model(cfg.model.path)
 
     def on_checkpoint(path, step):
         emit_checkpoint_saved(path, step, cfg.name)
 
-    with device_slot(device_limit, log=log):
+    with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
         trainer = start_trainer(cfg, resume, log)
         try:
             if trainer.step >= cfg.train.steps:

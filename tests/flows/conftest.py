@@ -1,9 +1,15 @@
-"""Fixtures of the flow tests: a session-wide Prefect (temp home, temp database, analytics off) and the model."""
+"""Fixtures of the flow tests: a session-wide Prefect (temp home, temp database, analytics off), a real
+`prefect server` for the tests that start `rlvr` commands, and the model."""
 
 import os
+import sys
 import tempfile
+import urllib.request
+from pathlib import Path
 
 import pytest
+
+from tests.flows.flow_helpers import free_port, start_process, stop_process, wait_for
 
 # Before Prefect is imported anywhere: a private home, no telemetry, patience with a busy 2-core machine.
 _HOME = tempfile.mkdtemp(prefix="rlvr-flows-prefect-")
@@ -11,6 +17,9 @@ os.environ["PREFECT_HOME"] = _HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.3")
+# Device holds and run logs of this session (and of the `rlvr` commands it starts) stay out of the shared cache.
+os.environ["RLVR_LOCK_DIR"] = tempfile.mkdtemp(prefix="rlvr-flows-locks-")
+os.environ["RLVR_LOG_DIR"] = tempfile.mkdtemp(prefix="rlvr-flows-logs-")
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +35,29 @@ def prefect_session():
 def model_path(warm_model) -> str:
     """The warm-started tiny model as a `model.path` value."""
     return str(warm_model)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A `prefect server start` on a free local port with its own home and database; yields (api_url, env)."""
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1"}
+    log = home / "server.log"
+    proc = start_process([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+                          "--port", str(port), "--no-ui", "--analytics-off"], env, log)
+
+    def healthy():
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for("prefect server", healthy, 180, proc, log)
+        yield url, env
+    finally:
+        stop_process(proc)

@@ -1,9 +1,14 @@
-"""Helpers of the flow tests: the tiny run config.
+"""Helpers of the flow tests: the tiny run config, and starting/stopping processes (servers, `rlvr` commands).
 
 It trains 2 steps of GRPO on 4 prompts x G=4 with 32-token completions, checkpoints every step and
 evaluates 8 problems with n=2; the hf sampler backend keeps start-up short (the demo itself uses vLLM).
 """
 
+import os
+import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,3 +24,39 @@ def tiny_overrides(run_dir: Path, model_path: str, name: str = "flows-test") -> 
         "eval.tasks=[{name: arith, level: 2, split: test, limit: 8}]", "eval.n=2", "eval.k=[1, 2]",
         "eval.params.max_tokens=32",
     ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, check, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
+    """Poll `check()` until it returns something truthy; fail if `proc` exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what}: process exited with {proc.returncode}\n{log.read_text()[-4000:] if log else ''}")
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{log.read_text()[-4000:]}" if log else ""))
+
+
+def start_process(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """Start `cmd` in the repository root in its own process group (session), output to `log`."""
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a process this test started, and its children (its own process group)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

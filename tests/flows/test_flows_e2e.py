@@ -120,31 +120,6 @@ def test_a_bad_config_fails_the_flow_run_with_the_validation_message(prefect_ses
     assert flow_run.state.is_failed() and "train.steps" in flow_run.state.message
 
 
-def test_the_device_slot_is_exclusive(prefect_session):
-    import threading
-
-    from prefect.concurrency.sync import concurrency
-
-    from rlvr.flows.bootstrap import device_slot
-
-    outcome = {}
-
-    def second_job():
-        try:
-            with concurrency("test-device", occupy=1, timeout_seconds=3, strict=True):
-                outcome["got"] = True
-        except TimeoutError:
-            outcome["got"] = False
-
-    with device_slot("test-device", log=lambda _m: None):  # creates the missing limit with one slot
-        waiter = threading.Thread(target=second_job)
-        waiter.start()
-        waiter.join()
-    assert outcome == {"got": False}
-    with concurrency("test-device", occupy=1, timeout_seconds=10, strict=True):  # free again
-        pass
-
-
 def test_io_tasks_retry_transient_os_errors_only(prefect_session):
     from prefect import flow, task
 

@@ -3,80 +3,21 @@ triggered evaluation; a training run's `rlvr.checkpoint.saved` events make the s
 checkpoint, which writes its report, marks the best checkpoint and publishes its artifact."""
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.flows.flow_helpers import CONFIG, REPO, tiny_overrides
+from tests.flows.flow_helpers import CONFIG, REPO, start_process, stop_process, tiny_overrides, wait_for
 
 pytestmark = pytest.mark.slow
 NAME = "flows-server"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(what: str, check, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{what}: process exited with {proc.returncode}\n{log.read_text()[-4000:] if log else ''}")
-        value = check()
-        if value:
-            return value
-        time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what}" + (f"\n{log.read_text()[-4000:]}" if log else ""))
-
-
-def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process this test started, and its children (its own process group)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A `prefect server start` on a free local port with its own home and database; yields (api_url, env)."""
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1"}
-    log = home / "server.log"
-    proc = _start([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
-                   "--port", str(port), "--no-ui", "--analytics-off"], env, log)
-
-    def healthy():
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    try:
-        _wait_for("prefect server", healthy, 180, proc, log)
-        yield url, env
-    finally:
-        _stop(proc)
+def server(prefect_server):
+    return prefect_server
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +29,7 @@ def served(server, model_path, tmp_path_factory):
     url, env = server
     run_dir = tmp_path_factory.mktemp("served") / "run"
     log = run_dir.parent / "serve.log"
-    proc = _start([sys.executable, "-m", "rlvr.flows.cli", "serve", "-c", CONFIG,
+    proc = start_process([sys.executable, "-m", "rlvr.flows.cli", "serve", "-c", CONFIG,
                    *tiny_overrides(run_dir, model_path, name=NAME)], env, log)
 
     def registered():
@@ -102,10 +43,10 @@ def served(server, model_path, tmp_path_factory):
 
     try:
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            _wait_for("the served deployments", registered, 180, proc, log)
+            wait_for("the served deployments", registered, 180, proc, log)
             yield url, run_dir, log
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def test_deployments_are_registered_with_schedule_and_trigger(served):
@@ -142,7 +83,7 @@ def test_a_training_run_triggers_an_evaluation_of_each_checkpoint(served):
             runs = client.read_flow_runs(deployment_filter=runs_filter)
             return runs if len(runs) == 2 and all(r.state.is_final() for r in runs) else None
 
-        runs = _wait_for("the triggered evaluations", evaluations_done, 400, log=log)
+        runs = wait_for("the triggered evaluations", evaluations_done, 400, log=log)
         assert all(r.state.is_completed() for r in runs), [r.state.message for r in runs]
         evaluated = sorted(Path(r.parameters["checkpoint"]).name for r in runs)
         assert evaluated == ["step-1", "step-2"]

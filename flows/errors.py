@@ -1,0 +1,139 @@
+"""How a failed `rlvr` command ends: one `rlvr: <what and where>` line, an exit code, and a log file.
+
+    log_path = start_run_log("train")        # every log record of the run, with tracebacks, goes here
+    try: ...
+    except BaseException as exc: return report_failure(exc, log_path)
+
+Exit codes: 2 for input the user can fix (config, data, model path, checkpoint, a run directory that would
+be overwritten), 1 for everything else (a bug, a crash of a library, a device held past `--device-timeout`),
+130/143 when stopped by SIGINT/SIGTERM. The console shows each error record as one line without its
+traceback (Prefect logs every failed task and flow with one); the full records go to the log file, under
+`$RLVR_LOG_DIR` (default `<RLVR_CACHE>/logs`), whose path the last line names.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import sys
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rlvr.trainers.run_config import ConfigError
+
+
+class BadInput(ValueError):
+    """Input the user can fix (a dataset, a model path, a checkpoint); the message says what and where."""
+
+
+INPUT_ERRORS = (ConfigError, BadInput, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
+class Stopped(KeyboardInterrupt):
+    """The run was asked to stop by a signal (SIGTERM is turned into this, like Ctrl-C's KeyboardInterrupt)."""
+
+    def __init__(self, signal_name: str = "SIGINT"):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def exit_code(exc: BaseException) -> int:
+    if isinstance(exc, KeyboardInterrupt):
+        return SIGNAL_EXIT.get(getattr(exc, "signal_name", "SIGINT"), 130)
+    return 2 if isinstance(exc, INPUT_ERRORS) else 1
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message on one line: 'invalid x.yaml:\\n  a\\n  b' -> 'invalid x.yaml: a; b'."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = lines[0] + (" " + "; ".join(lines[1:]) if len(lines) > 1 else "")
+    if exit_code(exc) == 1 and not type(exc).__module__.startswith("rlvr."):  # a library's: say which error
+        text = f"{type(exc).__name__}: {text}"
+    return text[:600]
+
+
+def log_dir() -> Path:
+    if os.environ.get("RLVR_LOG_DIR"):
+        return Path(os.environ["RLVR_LOG_DIR"])
+    cache = os.environ.get("RLVR_CACHE") or Path.home() / ".cache" / "rlvr"
+    return Path(cache) / "logs"
+
+
+def _one_line_format(fmt):
+    """Wrap a console handler's `format`: error records become one line, without traceback or stack."""
+
+    def format_record(record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            record = copy.copy(record)  # the file handler still gets the traceback
+            record.exc_info = record.exc_text = record.stack_info = None
+        text = fmt(record)
+        return text.splitlines()[0][:400] if record.levelno >= logging.ERROR and text else text
+
+    return format_record
+
+
+def quiet_console() -> None:
+    """Give every console handler (root's and the non-propagating loggers') one-line error records."""
+    for handler in _console_handlers():
+        if not getattr(handler, "_rlvr_quiet", False):
+            handler.format = _one_line_format(handler.format)
+            handler._rlvr_quiet = True
+
+
+def _console_handlers() -> list[logging.Handler]:
+    loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger))]
+    return [h for lg in loggers for h in lg.handlers
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+
+
+def start_run_log(command: str) -> Path:
+    """Send every log record that reaches the root logger (with tracebacks) to a new file; returns its path."""
+    folder = log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path = folder / f"rlvr-{command}-{stamp}-{os.getpid()}.log"
+    handler = logging.FileHandler(path, delay=True)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s - %(message)s"))
+    logging.getLogger().addHandler(handler)  # what reaches the root: Prefect's INFO, others' WARNING
+    return path
+
+
+def _drain_prefect() -> None:
+    """Flush Prefect's event and log workers now, so that their warnings come before the closing line."""
+    if "prefect.events.worker" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        try:
+            worker.drain_all(timeout=5)
+        except Exception:  # noqa: BLE001 - a dead API server: nothing more to deliver
+            pass
+
+
+def report_failure(exc: BaseException, log_path: Path | None, prog: str = "rlvr") -> int:
+    """Write the traceback to the log file and print the one closing line; returns the exit code."""
+    where = ""
+    if log_path is not None:
+        with open(log_path, "a") as fh:
+            fh.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {prog} failed:\n")
+            traceback.print_exception(exc, file=fh)
+        where = f" (full log: {log_path})"
+        _drain_prefect()
+        for handler in _console_handlers():  # the closing line stays last; what Prefect logs on exit goes to the file
+            handler.setLevel(logging.CRITICAL + 1)
+    if isinstance(exc, KeyboardInterrupt):
+        message = f"stopped by {getattr(exc, 'signal_name', 'SIGINT')}; the run can be resumed with the same command"
+    else:
+        message = one_line(exc)
+    sys.stdout.flush()
+    print(f"{prog}: {message}{where}", file=sys.stderr, flush=True)
+    return exit_code(exc)

@@ -1,0 +1,141 @@
+"""`rlvr train` as a user runs it, in a subprocess, against faults: a SIGKILLed run (device and run directory
+free again, the same command resumes with every metrics row once), Ctrl-C / SIGTERM (the run and what it
+started end, the device is free), and bad input (one closing `rlvr:` line, exit 2, the traceback in a file).
+
+Most runs use the session's real `prefect server` (start-up in seconds); the stop tests run in Prefect's
+embedded mode, where a Ctrl-C to the process group also kills the embedded server under the run."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.flows.flow_helpers import CONFIG, start_process, tiny_overrides, wait_for
+
+pytestmark = pytest.mark.slow
+RLVR = [sys.executable, "-m", "rlvr.flows.cli"]
+
+
+def _train_cmd(run_dir: Path, model_path: str, *extra: str) -> list[str]:
+    """A short GRPO run: 6 steps of 2 prompts x G=2, 16-token completions, a checkpoint every 2 steps."""
+    return [*RLVR, "train", "-c", CONFIG, *tiny_overrides(run_dir, model_path), "train.steps=6",
+            "train.prompts_per_step=2", "train.grpo.group_size=2", "sampler.params.max_tokens=16",
+            "train.checkpoint.every=2", "--no-eval", *extra]
+
+
+def _run(cmd: list[str], env: dict, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+                          cwd=Path(CONFIG).parents[1])
+
+
+def _metric_steps(run_dir: Path) -> list[int]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip().endswith("}")]
+
+
+def _last_line(done: subprocess.CompletedProcess) -> str:
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def test_a_sigkilled_run_frees_device_and_run_dir_and_the_same_command_resumes(prefect_server, model_path, tmp_path):
+    _, env = prefect_server
+    run_dir = tmp_path / "run"
+    cmd = _train_cmd(run_dir, model_path)
+    first = start_process(cmd, env, tmp_path / "first.log")
+    try:
+        wait_for("three training steps", lambda: len(_metric_steps(run_dir)) >= 3, 400, first, tmp_path / "first.log")
+        first.send_signal(signal.SIGSTOP)  # frozen mid-run, still holding the device and the run directory
+        other = subprocess.Popen([*_train_cmd(tmp_path / "other", model_path), "--device-timeout", "2"], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        same = _run(cmd, env)
+        out, err = other.communicate(timeout=400)
+        waited = subprocess.CompletedProcess(other.args, other.returncode, out, err)
+    finally:
+        first.send_signal(signal.SIGKILL)  # as an OOM kill would: no cleanup of any kind
+        first.wait()
+    assert same.returncode == 1, same.stdout[-2000:] + same.stderr[-2000:]
+    assert re.match(rf"rlvr: run directory {run_dir} is in use by pid {first.pid} \(cli.py train -c .*\) since ",
+                    _last_line(same)), _last_line(same)
+    assert waited.returncode == 1, waited.stdout[-2000:] + waited.stderr[-2000:]
+    assert re.match(rf"rlvr: device cpu still held after waiting 2 s, by pid {first.pid} \(", _last_line(waited))
+    assert f"waiting for device cpu: held by pid {first.pid}" in waited.stdout + waited.stderr
+
+    killed_at = _metric_steps(run_dir)
+    resumed = _run([*cmd, "--device-timeout", "300"], env)  # the same command, bounded wait for the device
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resuming from step" in resumed.stdout + resumed.stderr
+    assert killed_at[:3] == [1, 2, 3] and _metric_steps(run_dir) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("how", ["sigint-to-group", "sigterm-to-main"])
+def test_a_stop_signal_ends_the_run_and_what_it_started(how, model_path, tmp_path):
+    import psutil
+
+    from rlvr.flows.locks import device_hold
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # embedded Prefect server
+    run_dir = tmp_path / "run"
+    log = tmp_path / "out.log"
+    proc = start_process([*_train_cmd(run_dir, model_path), "train.steps=500"], env, log)
+    try:
+        wait_for("a training step", lambda: _metric_steps(run_dir), 400, proc, log)
+        started = psutil.Process(proc.pid).children(recursive=True)
+        assert started, "the run has child processes (the embedded Prefect server, verifier workers)"
+        if how == "sigint-to-group":
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal
+        else:
+            proc.send_signal(signal.SIGTERM)  # `kill PID`, a scheduler's stop
+        code = proc.wait(timeout=120)  # before this fix: minutes of retries, or orphans
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert code == (130 if how == "sigint-to-group" else 143), log.read_text()[-3000:]
+    assert log.read_text().strip().splitlines()[-1].startswith("rlvr: stopped by SIG")
+    _, alive = psutil.wait_procs(started, timeout=15)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline()[:3] for p in alive]
+    with device_hold("cpu", slots=1, timeout=10, log=lambda m: None):  # released
+        pass
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(model_path, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    data = root / "bad.jsonl"
+    data.write_text('{"question": "1+1?", "answer": "#### 2"}\nnot json\n{"question": "2+2?", "answer": "#### 4"}\n')
+    corrupt = root / "corrupt-model"
+    corrupt.mkdir()
+    for item in Path(model_path).iterdir():
+        if item.is_file():
+            (corrupt / item.name).write_bytes(item.read_bytes())
+    (corrupt / "config.json").write_text('{"model_type": "qwen2", "hidden_size": ')
+    return {
+        "a non-JSON line (on_bad_row=fail)": ([f"task.name=gsm8k", f"task.source={data}", "task.on_bad_row=fail"],
+                                              "bad.jsonl"),
+        "a missing model dir": ([f"model.path={root / 'no-such-model'}"], "no such file or directory"),
+        "a corrupt config.json": ([f"model.path={corrupt}"], "config.json cannot be read"),
+    }
+
+
+@pytest.mark.parametrize("case", ["a non-JSON line (on_bad_row=fail)", "a missing model dir", "a corrupt config.json"])
+def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, bad_inputs, prefect_server, model_path,
+                                                                        tmp_path):
+    _, env = prefect_server
+    overrides, expected = bad_inputs[case]
+    done = _run([*_train_cmd(tmp_path / "run", model_path), *overrides], env)
+    output = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == 2, "\n".join(output[-30:])
+    last = output[-1]
+    assert last.startswith("rlvr: ") and expected in last, last
+    assert len(output) <= 15 and not any("Traceback" in line for line in output), "\n".join(output)
+    log = Path(re.search(r"\(full log: (.+)\)$", last).group(1))
+    assert "Traceback (most recent call last)" in log.read_text()
+    assert not (tmp_path / "run" / "checkpoints").exists()  # it failed before the trainer (and weights) started
