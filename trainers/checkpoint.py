@@ -27,6 +27,8 @@ from safetensors import SafetensorError
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "config.json"
 MODEL_DIR = "model"
+# A checkpoint holding this file waits for its evaluation (flows/eval_pins.py): pruning skips it.
+EVAL_PENDING = "eval-pending"
 
 # What reading a damaged checkpoint raises: missing or truncated files (torch's zip reader: RuntimeError;
 # pickle: EOFError / UnpicklingError; safetensors: SafetensorError; transformers: OSError / ValueError).
@@ -35,6 +37,11 @@ UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.Unpi
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be loaded; the message says which file and why."""
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: first sentence` of a loader's error, short enough for one log line."""
+    return f"{type(exc).__name__}: {str(exc).split('. ')[0][:160]}"
 
 
 def steps_to_checkpoint(step: int, total: int, every: int) -> int:
@@ -95,7 +102,8 @@ def save_checkpoint(
     keep: int = 3,
     protect: tuple[Path, ...] = (),
 ) -> Path:
-    """Write checkpoint `step` atomically; prune to the newest `keep` (never the `protect`ed ones)."""
+    """Write checkpoint `step` atomically; prune to the newest `keep` (never the `protect`ed ones, nor those
+    pinned with an `EVAL_PENDING` file)."""
     root = checkpoints_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):
@@ -111,7 +119,7 @@ def save_checkpoint(
     os.rename(tmp, final)
     keep_set = {p.resolve() for p in protect}
     for old in list_checkpoints(run_dir)[:-keep]:
-        if old.resolve() not in keep_set:
+        if old.resolve() not in keep_set and not (old / EVAL_PENDING).exists():
             shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -125,7 +133,7 @@ def load_state(checkpoint: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except UNREADABLE as exc:
-        raise CheckpointError(f"{STATE_FILE} is unreadable, truncated? ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{STATE_FILE} is unreadable, truncated? ({describe(exc)})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{STATE_FILE} holds a {type(state).__name__}, not a trainer state")
     return state

@@ -277,7 +277,7 @@ class Trainer:
         try:
             self.policy.load(path / ckpt.MODEL_DIR)
         except ckpt.UNREADABLE as exc:
-            raise ckpt.CheckpointError(f"its weights do not load ({type(exc).__name__}: {exc})") from None
+            raise ckpt.CheckpointError(f"its weights do not load ({ckpt.describe(exc)})") from None
         return state
 
     # -- driving ----------------------------------------------------------------------------------
