@@ -144,9 +144,9 @@ def _no_processes() -> bool:
     returns = {"allow": allow, "eagain": eagain, "enosys": enosys}
     at = {label: len(prog) + i for i, label in enumerate(returns)}
     insns = []
-    for i, (code, k, jt, jf) in enumerate(prog):
-        jump = lambda label: 0 if label is None else at[label] - i - 1  # noqa: E731
-        insns.append(_SockFilter(code, jump(jt) if code != ld else 0, jump(jf) if code != ld else 0, k))
+    for i, (code, k, jt, jf) in enumerate(prog):  # a jump's offset counts from the next instruction
+        jt_off, jf_off = (0 if label is None else at[label] - i - 1 for label in (jt, jf))
+        insns.append(_SockFilter(code, jt_off, jf_off, k))
     insns += [_SockFilter(ret, 0, 0, value) for _, value in returns.values()]
     array = (_SockFilter * len(insns))(*insns)
     fprog = _SockFprog(len(insns), array)

@@ -90,6 +90,17 @@ def test_even_one_short_lived_process_is_refused():
     assert run(sub).status == "unsafe"
 
 
+def test_raw_fork_syscalls_are_refused_too():
+    # fork (57) and clone (56, no CLONE_THREAD) straight through libc's syscall(), and fork by the x32 ABI number
+    prog = ("import ctypes, platform\n"
+            "def f():\n"
+            "    if platform.machine() != 'x86_64':\n"
+            "        return [-1, -1, -1]\n"
+            "    libc = ctypes.CDLL(None, use_errno=True)\n"
+            "    return [libc.syscall(57), libc.syscall(56, 17, 0, 0, 0, 0), libc.syscall(0x40000000 | 57)]")
+    assert run(prog, tests="assert f() == [-1, -1, -1]").status == "correct"
+
+
 def test_threads_are_allowed():
     prog = ("import threading\n"
             "def f():\n"
