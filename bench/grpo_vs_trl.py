@@ -177,7 +177,8 @@ def run_worker(side: str, spec: dict, timeout_s: float) -> dict:
         json.dump(spec, fh)
     cmd = [sys.executable, "-m", "bench.trl_side", fh.name] if side.startswith("trl") else \
         [sys.executable, "-m", "bench.grpo_vs_trl", "--worker", fh.name]
-    env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="0", PYTHONPATH=str(REPO), TOKENIZERS_PARALLELISM="false")
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # keep the caller's (GPU: wheels)
+    env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="0", PYTHONPATH=path, TOKENIZERS_PARALLELISM="false")
     if side == "rlvr+eager-logprobs":  # proposal check: no torch.compile of vLLM's logprob-rank op (first-step cost)
         env["TORCHDYNAMO_DISABLE"] = "1"
     if spec["threads"]:  # the same intra-op thread count on both sides (see --threads)

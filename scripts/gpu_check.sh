@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The GPU check of issue 15, for a session whose task is lent the H200 (device tool), in ~10 minutes:
+#     run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=600)
+# after `scripts/gpu_wheels.sh` here has filled .whl/. It installs the wheels, maps `rlvr.<stage>` onto the repo's
+# folders (rlvr is not pip-installed there), runs `pytest -m gpu tests/gpu`, the decode/attention profile and the
+# GRPO-vs-TRL bench on the 181M shape; everything it prints also lands in $OUT (files come back). No prefect, no vllm.
+# GPU_CHECK_DRY=1 runs the same steps at toy sizes on CPU (a rehearsal of the script itself).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu-out}"
+PY="${PY:-python3}"
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+started=$(date +%s)
+stamp() { echo "== $1 ($(( $(date +%s) - started )) s)"; }
+
+if [ -d .whl ] && [ -z "${GPU_CHECK_DRY:-}" ]; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+fi
+shim=/tmp/rlvr-shim/rlvr
+mkdir -p "$shim"
+for stage in data sampling verifiers trainers flows; do ln -sfn "$PWD/$stage" "$shim/$stage"; done
+export PYTHONPATH="/tmp/site:/tmp/rlvr-shim:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+stamp "environment" | tee "$OUT/env.txt"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
+  "$PY" -c "import torch, transformers, peft, trl, pydantic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'peft', peft.__version__, 'trl', trl.__version__, 'pydantic', pydantic.__version__)"
+  "$PY" -c "import rlvr.trainers.loop, rlvr.sampling.factory, sys; print('rlvr imports; prefect loaded:', sys.modules.get('prefect') is not None, '- vllm loaded:', sys.modules.get('vllm') is not None)"
+} 2>&1 | tee -a "$OUT/env.txt"
+
+if [ -n "${GPU_CHECK_DRY:-}" ]; then
+    DEVICE=cpu; SHAPE=micro; TESTS="tests/gpu"; MARK="not gpu"
+    PROFILE="--rows 16 --max-tokens 8 --repeats 1"; BENCH="--prompts 4 --group 4 --max-tokens 16 --micro-batch 16 --steps 2"
+else
+    DEVICE=cuda; SHAPE=181m; TESTS="tests/gpu"; MARK="gpu"
+    PROFILE="--rows 256 --max-tokens 128 --repeats 3"; BENCH="--prompts 32 --group 8 --max-tokens 128 --micro-batch 32 --steps 6"
+fi
+
+stamp "pytest -m '$MARK' $TESTS" | tee "$OUT/pytest.log"
+timeout 150 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs 2>&1 | tee -a "$OUT/pytest.log"
+
+stamp "decode and attention profile" | tee "$OUT/profile.md"
+timeout 100 "$PY" bench/gpu_profile.py --device $DEVICE --shape $SHAPE --precision bf16_mixed $PROFILE --out "$OUT" 2>&1 \
+    | grep -v "it/s]" | tee -a "$OUT/profile.md"
+
+stamp "GRPO vs TRL, $SHAPE, bf16_mixed, hf generation" | tee "$OUT/grpo_vs_trl.md"
+timeout 300 "$PY" bench/grpo_vs_trl.py --device $DEVICE --shape $SHAPE --reward coin --precision bf16_mixed --backends hf \
+    $BENCH --threads 0 --timeout 180 --json "$OUT/grpo_vs_trl.json" 2>&1 | grep -v "it/s]" | tee -a "$OUT/grpo_vs_trl.md"
+stamp "done" | tee -a "$OUT/grpo_vs_trl.md"

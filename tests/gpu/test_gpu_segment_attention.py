@@ -1,0 +1,40 @@
+"""Segment attention on CUDA, both kernels (SDPA buckets, FlexAttention with a document block mask), equals SDPA
+with the dense block mask: values and gradients, in float32 and bfloat16."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rlvr.trainers.segment_attention import plan_segments, segment_attention_forward
+from rlvr.trainers.shared_prompt import _dense_mask
+from tests.gpu.gpu_helpers import cuda
+from tests.trainers.test_segment_attention import _Attn, _segments
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not cuda, reason="needs a CUDA device")]
+TOLERANCE = {torch.float32: 2e-4, torch.bfloat16: 3e-2}  # bf16: different kernels round differently
+
+
+@pytest.mark.parametrize("kernel", ["buckets", "flex"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("seed", range(3))
+def test_values_and_gradients_equal_the_dense_reference_on_cuda(kernel, dtype, seed):
+    segments, n = _segments(seed)
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    q, k, v = (torch.randn(1, h, n, 64, generator=g, device="cuda", dtype=dtype, requires_grad=True) for h in (4, 2, 2))
+    weights = torch.randn(1, n, 4, 64, generator=g, device="cuda", dtype=dtype)
+    plan = plan_segments(segments, n, kernel=kernel).to("cuda")
+    out, _ = segment_attention_forward(_Attn(), q, k, v, None, scaling=0.125, rlvr_segments=plan)
+    (out.float() * weights).sum().backward()
+    got = [out.detach(), q.grad, k.grad, v.grad]
+    for t in (q, k, v):
+        t.grad = None
+    dense = F.scaled_dot_product_attention(
+        q, k.repeat_interleave(2, dim=1), v.repeat_interleave(2, dim=1),
+        attn_mask=_dense_mask(segments, n).to("cuda"), scale=0.125,
+    ).transpose(1, 2)
+    (dense.float() * weights).sum().backward()
+    tol = TOLERANCE[dtype]
+    for a, b in zip(got, [dense.detach(), q.grad, k.grad, v.grad]):
+        torch.testing.assert_close(a.float(), b.float(), atol=tol, rtol=tol)
