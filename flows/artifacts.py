@@ -1,4 +1,4 @@
-"""What a run shows: a metrics table, a reward/accuracy curve, sample completions with their verdicts.
+"""What a run shows: a metrics table, curves (reward, accuracy, length), sample completions with verdicts.
 
 The builders (`metrics_markdown`, `plot_curves`, `sample_rows`) are plain functions; `publish_*` turn
 their output into Prefect artifacts (keys are the run name, slugged: `arith-grpo-metrics`).
@@ -49,8 +49,52 @@ def metrics_markdown(rows: list[dict[str, Any]], title: str = "Training metrics"
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Save reward and accuracy against step as a PNG (matplotlib, no display needed)."""
+def smooth(values: list[float], weight: float = 0.6) -> list[float]:
+    """Exponential moving average, debiased (TensorBoard's smoothing): early points are not pulled to 0;
+    NaN values are skipped."""
+    out, avg, norm = [], 0.0, 0.0
+    for value in values:
+        if value is not None and not math.isnan(value):
+            avg, norm = avg * weight + (1 - weight) * value, norm * weight + (1 - weight)
+        out.append(avg / norm if norm else math.nan)
+    return out
+
+
+CURVE_PANELS = (("reward_mean", "reward"), ("accuracy", "accuracy"), ("completion_len_mean", "completion length (tokens)"))
+
+
+def curve_series(rows: list[dict[str, Any]], evals: list[tuple[int, float]] = ()) -> list[dict[str, Any]]:
+    """One panel per metric: raw and smoothed (steps, values); the accuracy panel also holds the evaluation
+    score (mean pass@1) of each saved checkpoint as (steps, scores)."""
+    steps = [r["step"] for r in rows]
+    panels = []
+    for key, title in CURVE_PANELS:
+        values = [r.get(key, math.nan) for r in rows]
+        values = [math.nan if v is None else float(v) for v in values]
+        points = ([s for s, _ in evals], [v for _, v in evals]) if key == "accuracy" and evals else None
+        panels.append({"key": key, "title": title, "raw": (steps, values), "smooth": (steps, smooth(values)),
+                       "evals": points})
+    return panels
+
+
+def eval_points(checkpoints: list[Path]) -> list[tuple[int, float]]:
+    """(step, score) of each checkpoint that has an evaluation report (`<ckpt>/eval.json`)."""
+    import json
+
+    points = []
+    for ckpt in checkpoints:
+        try:
+            report = json.loads((Path(ckpt) / "eval.json").read_text())
+            points.append((int(report["step"]), float(report["score"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(points)
+
+
+def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str = "",
+                evals: list[tuple[int, float]] = ()) -> Path:
+    """Save one panel per metric (reward, accuracy, completion length) against step as a PNG: the raw values
+    faint, the smoothed line on top, checkpoint evaluations as points (matplotlib, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,16 +103,21 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str = "") -
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    steps = [r["step"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=90)
-    for key, label in (("reward_mean", "reward"), ("accuracy", "accuracy")):
-        ax.plot(steps, [r.get(key, math.nan) for r in rows], marker="o", markersize=3, label=label)
-    ax.set_xlabel("step")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(-0.02, max([1.02] + [r.get("reward_mean", 0) or 0 for r in rows]))
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    panels = curve_series(rows, evals)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), dpi=90)
+    for ax, panel in zip(axes, panels):
+        ax.plot(*panel["raw"], color="tab:blue", alpha=0.3, linewidth=1, label="per step")
+        ax.plot(*panel["smooth"], color="tab:blue", linewidth=2, label="smoothed")
+        if panel["evals"]:
+            ax.plot(*panel["evals"], "o", color="tab:red", markersize=5, label="checkpoint eval (pass@1)")
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if panel["key"] == "accuracy":
+            ax.set_ylim(-0.02, 1.02)
+        ax.legend(loc="best", fontsize=7)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -110,8 +159,8 @@ def publish_training(name: str, rows: list[dict[str, Any]], png: Path | None, sa
     create_markdown_artifact(metrics_markdown(rows, f"Training metrics: {name}"), key=artifact_key(name, "metrics"),
                              description="Per-step training metrics")
     if png is not None:
-        create_markdown_artifact(image_markdown(png, f"Reward and accuracy: {name}"), key=artifact_key(name, "curve"),
-                                 description=f"Reward/accuracy curve ({png})")
+        create_markdown_artifact(image_markdown(png, f"Training curves: {name}"), key=artifact_key(name, "curve"),
+                                 description=f"Reward, accuracy and completion length ({png})")
     if samples:
         create_table_artifact(samples, key=artifact_key(name, "samples"),
                               description="Sample completions of the last step with their verdicts")

@@ -44,7 +44,7 @@ def summary_text(before: dict[str, Any], after: dict[str, Any], trained: dict[st
     """What the demo prints at the end: the table and where the plot and reports are."""
     return "\n".join([
         "", f"Before/after {trained['step']} GRPO steps:", "", before_after_markdown(before, after),
-        f"reward/accuracy curve: {trained['plot']}",
+        f"training curves:       {trained['plot']}",
         f"metrics log:           {trained['run_dir']}/metrics.jsonl",
         f"eval before training:  {before['saved']['report']}",
         f"eval after training:   {after['saved']['report']}",

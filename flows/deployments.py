@@ -7,8 +7,10 @@
 
 Both run in subprocesses of the serving process, which must run from the repository root (relative config
 paths and run dirs are resolved against it). Point PREFECT_API_URL at a server (`prefect server start`)
-so schedules, triggers and the UI work; the device concurrency limit keeps the triggered evaluations
-waiting while a training holds the device.
+so schedules, triggers and the UI work; the device hold (flows/locks.py) keeps the triggered evaluations
+waiting while a training holds the device. The training pins each checkpoint until its evaluation has run
+(`pin_for_eval`, flows/eval_pins.py), and `rlvr serve` starts by evaluating the checkpoints of its run
+directory that are still pinned (their event was lost, or the serving process stopped before they ran).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from prefect.events import DeploymentEventTrigger
 
+from rlvr.flows import eval_pins
 from rlvr.trainers.run_config import load_config
 from rlvr.flows.evaluate import evaluate_flow
 from rlvr.flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
@@ -44,7 +47,8 @@ def build_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = 
     train = train_flow.to_deployment(
         name=cfg.name,
         cron=cron,
-        parameters={"config_path": str(Path(config_path).resolve()), "overrides": list(overrides), "final_eval": False},
+        parameters={"config_path": str(Path(config_path).resolve()), "overrides": list(overrides), "final_eval": False,
+                    "pin_for_eval": True},
         tags=["rlvr", "train"],
         description=f"Train {cfg.name} ({cfg.train.algorithm}, {cfg.train.steps} steps) from {config_path}.",
     )
@@ -60,6 +64,41 @@ def build_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = 
 def serve_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = (), cron: str | None = TRAIN_CRON,
                       limit: int | None = None) -> None:
     """Register both deployments and run their flow runs here until interrupted."""
+    import threading
+
     from prefect import serve
 
-    serve(*build_deployments(config_path, overrides, cron), limit=limit)
+    cfg = load_config(config_path, list(overrides))
+    deployments = build_deployments(config_path, overrides, cron)
+    threading.Thread(target=catch_up, args=(cfg.train.checkpoint.dir,), daemon=True, name="rlvr-catch-up").start()
+    serve(*deployments, limit=limit)
+
+
+def catch_up(run_dir: str, wait_s: float = 300.0, log=print) -> list[str]:
+    """Once the evaluation deployment is registered, start a run of it for each checkpoint of `run_dir` still
+    pinned for evaluation; returns their paths. Runs in a thread beside `serve`."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    pending = [str(p.resolve()) for p in eval_pins.pending(run_dir)]
+    if not pending:
+        return []
+    deadline = time.monotonic() + wait_s
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                client.read_deployment_by_name(f"evaluate/{EVAL_DEPLOYMENT}")
+                break
+            except ObjectNotFound:
+                if time.monotonic() > deadline:
+                    log(f"rlvr serve: evaluate/{EVAL_DEPLOYMENT} is not registered; {len(pending)} checkpoint(s) "
+                        "still wait for their evaluation")
+                    return []
+                time.sleep(2.0)
+    for path in pending:
+        run_deployment(f"evaluate/{EVAL_DEPLOYMENT}", parameters={"checkpoint": path}, timeout=0)
+        log(f"rlvr serve: evaluating {path} (pinned, never evaluated)")
+    return pending

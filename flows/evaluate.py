@@ -15,7 +15,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from rlvr.flows import eval_report
+from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import publish_eval
 from rlvr.flows.bootstrap import check_model_path, retry_on_io
 from rlvr.flows.locks import device_hold
@@ -77,4 +77,6 @@ def evaluate_flow(
     with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
         report = evaluate(target, cfg)
     report["saved"] = save_report(report, target, cfg)
+    if target.checkpoint is not None and eval_pins.unpin(target.checkpoint):
+        log(f"{target.checkpoint.name} evaluated: unpinned (checkpoint.keep may prune it now)")
     return report

@@ -14,21 +14,23 @@ run dir that has checkpoints fails instead of overwriting them.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from rlvr.flows import eval_report
-from rlvr.flows.artifacts import plot_curves, publish_training, sample_rows
+from rlvr.flows import eval_pins, eval_report
+from rlvr.flows.artifacts import eval_points, plot_curves, publish_training, sample_rows
 from rlvr.flows.bootstrap import bootstrap_model, retry_on_io
 from rlvr.flows.errors import BadInput
 from rlvr.flows.locks import device_hold, run_dir_lock
+from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
-from rlvr.trainers.checkpoint import latest_checkpoint, steps_to_checkpoint
+from rlvr.trainers.checkpoint import latest_checkpoint, list_checkpoints, steps_to_checkpoint
 
 
 def resolve_config(config: RunConfig | dict | None, config_path: str | None, overrides: list[str]) -> RunConfig:
@@ -81,8 +83,9 @@ def start_trainer(cfg: RunConfig, resume: bool, log=None):
 
 
 @task(cache_policy=NO_CACHE)
-def train_steps(trainer, count: int) -> list[dict[str, Any]]:
-    """Run `count` optimizer steps (sample -> verify -> update -> sync); one log line per step."""
+def train_steps(trainer, count: int, tracker=None, bar=None) -> list[dict[str, Any]]:
+    """Run `count` optimizer steps (sample -> verify -> update -> sync); one log line per step, each row also
+    to the `train.report_to` trackers and the terminal's progress bar."""
     from rlvr.trainers.loop import format_step
 
     log = get_run_logger().info
@@ -90,6 +93,11 @@ def train_steps(trainer, count: int) -> list[dict[str, Any]]:
     for _ in range(count):
         rows.append(trainer.run_step())
         log(format_step(rows[-1], trainer.cfg.train.steps))
+        if tracker is not None:
+            tracker.log(rows[-1])
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(reward=f"{rows[-1]['reward_mean']:.3f}", acc=f"{rows[-1]['accuracy']:.3f}")
     return rows
 
 
@@ -105,9 +113,11 @@ def save_checkpoint(trainer, on_checkpoint=None) -> str:
 
 @task(cache_policy=NO_CACHE)
 def publish_progress(trainer) -> str:
-    """Metrics table, reward/accuracy curve (`<run_dir>/curves.png`) and the last step's samples as artifacts."""
+    """Metrics table, curves (`<run_dir>/curves.png`: reward, accuracy with the checkpoints' evaluations, length)
+    and the last step's samples as artifacts."""
     rows = trainer.metrics.read()
-    png = plot_curves(rows, trainer.run_dir / "curves.png", title=trainer.cfg.name) if rows else None
+    evals = eval_points(list_checkpoints(trainer.run_dir))
+    png = plot_curves(rows, trainer.run_dir / "curves.png", title=trainer.cfg.name, evals=evals) if rows else None
     groups, verdicts = getattr(trainer, "last_groups", None), getattr(trainer, "last_verdicts", None)
     samples = sample_rows(groups, verdicts, trainer.primary) if groups else []
     publish_training(trainer.cfg.name, rows, png, samples)
@@ -123,40 +133,49 @@ def train_flow(
     final_eval: bool = True,
     device_slots: int | None = None,
     device_timeout: float | None = None,
+    pin_for_eval: bool = False,
 ) -> dict[str, Any]:
     """Train a policy with the run config (object, dict, or YAML path + dotted overrides). Returns the run dir,
     final step and checkpoint, curve path and the final evaluation report (if `final_eval`).
-    `device_slots` / `device_timeout`: see `flows.locks.device_hold` (None: RLVR_DEVICE_SLOTS or 1; no limit)."""
+    `device_slots` / `device_timeout`: see `flows.locks.device_hold` (None: RLVR_DEVICE_SLOTS or 1; no limit).
+    `pin_for_eval`: keep each checkpoint from pruning until its triggered evaluation ran (flows/eval_pins.py)."""
     log = get_run_logger().info
     cfg = resolve_config(config, config_path, overrides)
     log(f"run config: {cfg.model_dump(mode='json')}")
     with run_dir_lock(cfg.train.checkpoint.dir):
-        return _train_holding_run_dir(cfg, resume, final_eval, device_slots, device_timeout, log)
+        return _train_holding_run_dir(cfg, resume, final_eval, pin_for_eval, device_slots, device_timeout, log)
 
 
-def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, device_slots, device_timeout, log):
+def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_for_eval: bool, device_slots,
+                           device_timeout, log):
+    check_trackers(cfg.train.report_to)
     prepare_data(cfg)
     bootstrap_model(cfg.model.path)
 
     def on_checkpoint(path, step):
+        if pin_for_eval:  # kept from pruning until the evaluation this event triggers has run
+            eval_pins.pin(path)
         emit_checkpoint_saved(path, step, cfg.name)
 
-    with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
+    with device_hold(cfg.model.device, device_slots, device_timeout, log=log), ExitStack() as closing:
         trainer = start_trainer(cfg, resume, log)
-        try:
-            if trainer.step >= cfg.train.steps:
-                log(f"nothing to train: {cfg.name} is already at step {trainer.step} of {cfg.train.steps}")
-            while trainer.step < cfg.train.steps:
-                train_steps(trainer, steps_to_checkpoint(trainer.step, cfg.train.steps, cfg.train.checkpoint.every))
-                save_checkpoint(trainer, on_checkpoint)
-                publish_progress(trainer)
-            checkpoint = latest_checkpoint(trainer.run_dir)
-            result = {"run_dir": str(trainer.run_dir.resolve()), "step": trainer.step, "checkpoint": str(checkpoint),
-                      "plot": str(trainer.run_dir.resolve() / "curves.png"), "eval": None}
-            if final_eval:
-                target = eval_report.resolve_target(checkpoint)
-                result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool)
-                result["eval"]["saved"] = save_report(result["eval"], target, cfg)
-        finally:
-            trainer.close()
+        closing.callback(trainer.close)
+        tracker = open_tracker(cfg, trainer.run_dir, trainer.step)
+        closing.callback(tracker.close)
+        bar = progress_bar(cfg.train.steps, trainer.step)
+        closing.callback(bar.close)
+        if trainer.step >= cfg.train.steps:
+            log(f"nothing to train: {cfg.name} is already at step {trainer.step} of {cfg.train.steps}")
+        while trainer.step < cfg.train.steps:
+            chunk = steps_to_checkpoint(trainer.step, cfg.train.steps, cfg.train.checkpoint.every)
+            train_steps(trainer, chunk, tracker, bar)
+            save_checkpoint(trainer, on_checkpoint)
+            publish_progress(trainer)
+        checkpoint = latest_checkpoint(trainer.run_dir)
+        result = {"run_dir": str(trainer.run_dir.resolve()), "step": trainer.step, "checkpoint": str(checkpoint),
+                  "plot": str(trainer.run_dir.resolve() / "curves.png"), "eval": None}
+        if final_eval:
+            target = eval_report.resolve_target(checkpoint)
+            result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool)
+            result["eval"]["saved"] = save_report(result["eval"], target, cfg)
     return result

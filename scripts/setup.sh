@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-EXTRAS="${RLVR_EXTRAS:-cpu,bench,dask,dev}"
+EXTRAS="${RLVR_EXTRAS:-cpu,bench,dask,dev,track}"
 PY="${PYTHON:-python3}"
 STAMP=.venv/.rlvr-installed
 want="$(cat pyproject.toml .ci/constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)-$EXTRAS"

@@ -105,6 +105,7 @@ def test_python_deployments_match_prefect_yaml():
     train, evaluate = build_deployments(str(REPO / "configs/arith_grpo.yaml"), ["train.steps=3"])
     assert train.name in spec and evaluate.name in spec
     assert train.parameters["overrides"] == ["train.steps=3"] and train.parameters["final_eval"] is False
+    assert train.parameters["pin_for_eval"] is True is spec[train.name]["parameters"]["pin_for_eval"]
     assert train.schedules[0].schedule.cron == spec[train.name]["schedules"][0]["cron"]
     yaml_trigger = spec[evaluate.name]["triggers"][0]
     assert evaluate.triggers[0].expect == set(yaml_trigger["expect"])

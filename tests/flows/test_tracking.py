@@ -1,0 +1,97 @@
+"""Tracking (flows/tracking.py) read back with each library's own reader, checkpoint pins (flows/eval_pins.py)
+against the real pruner, and the curve panels."""
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from rlvr.flows.errors import BadInput
+from rlvr.flows.tracking import check_trackers, open_tracker
+
+
+def _row(step: int, reward: float) -> dict:
+    return {"step": step, "reward_mean": reward, "accuracy": reward / 2, "completion_len_mean": 10.0 + step,
+            "zero_variance_frac": 0.0, "note": "text is not a metric", "flag": True}
+
+
+def _cfg(report_to):
+    return SimpleNamespace(name="track-test", train=SimpleNamespace(report_to=report_to),
+                           model_dump=lambda mode: {"train": {"steps": 4, "grpo": {"beta": 0.0}}, "name": "track-test"})
+
+
+def _tensorboard_scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    return [(e.step, round(e.value, 6)) for e in acc.Scalars(tag)]
+
+
+def _mlflow_history(run_dir: Path, key: str) -> list[tuple[int, float]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir.resolve() / 'mlflow.db'}")
+    run_id = (run_dir / "mlflow_run_id").read_text().strip()
+    return sorted((m.step, round(m.value, 6)) for m in client.get_metric_history(run_id, key))
+
+
+def test_metrics_reach_tensorboard_and_mlflow_and_a_resume_logs_each_step_once(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracker = open_tracker(_cfg(["tensorboard", "mlflow"]), tmp_path, start_step=0)
+    for step in (1, 2, 3):  # the run is killed after step 3; its last checkpoint is step 2
+        tracker.log(_row(step, step / 10))
+    tracker.close()
+    resumed = open_tracker(_cfg(["tensorboard", "mlflow"]), tmp_path, start_step=2)
+    for step in (3, 4):  # step 3 is run again
+        resumed.log(_row(step, step / 10))
+    resumed.close()
+
+    expected = [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+    assert _tensorboard_scalars(tmp_path, "train/reward_mean") == expected
+    assert _mlflow_history(tmp_path, "reward_mean") == expected
+    assert _mlflow_history(tmp_path, "completion_len_mean") == [(1, 11.0), (2, 12.0), (3, 13.0), (4, 14.0)]
+    from mlflow.tracking import MlflowClient
+
+    run = MlflowClient(tracking_uri=f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}").get_run(
+        (tmp_path / "mlflow_run_id").read_text().strip())
+    assert run.data.params["train.grpo.beta"] == "0.0" and "note" not in run.data.metrics
+
+
+@pytest.mark.parametrize("name", ["tensorboard", "mlflow"])
+def test_a_tracker_that_is_not_installed_is_one_clear_error(name, monkeypatch):
+    monkeypatch.setitem(sys.modules, name, None)  # what an environment without the package looks like to import
+    with pytest.raises(BadInput, match=rf"train.report_to lists {name}, which is not installed: pip install 'rlvr\[track\]'"):
+        check_trackers([name])
+    check_trackers([])  # nothing asked, nothing needed
+
+
+def test_a_pinned_checkpoint_outlives_keep_until_unpinned(tmp_path):
+    from rlvr.flows.eval_pins import pending, pin, unpin
+    from rlvr.trainers.checkpoint import list_checkpoints, save_checkpoint
+
+    def save(step):
+        return save_checkpoint(tmp_path, step, lambda d: d.mkdir(parents=True), {}, {}, keep=1)
+
+    first = save(1)
+    pin(first)  # its evaluation waits for the device
+    save(2)
+    save(3)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-1", "step-3"] and pending(tmp_path) == [first]
+    assert unpin(first) and not unpin(first)
+    save(4)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-4"] and pending(tmp_path) == []
+
+
+def test_the_curve_has_panels_with_smoothed_lines_and_evaluation_points(tmp_path):
+    from rlvr.flows.artifacts import curve_series, plot_curves
+
+    rows = [_row(s, (s % 3) / 3) for s in range(1, 13)]
+    series = curve_series(rows, evals=[(4, 0.25), (8, 0.5)])
+    assert [panel["title"] for panel in series] == ["reward", "accuracy", "completion length (tokens)"]
+    reward = series[0]
+    assert reward["raw"][0] == [r["step"] for r in rows] and len(reward["smooth"][1]) == len(rows)
+    assert max(reward["smooth"][1]) < max(reward["raw"][1])  # smoothing flattens the 0 / 0.33 / 0.67 saw-tooth
+    assert series[1]["evals"] == ([4, 8], [0.25, 0.5]) and series[0]["evals"] is None
+    assert plot_curves(rows, tmp_path / "c.png", evals=[(4, 0.25)]).read_bytes()[:4] == b"\x89PNG"
