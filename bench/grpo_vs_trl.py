@@ -98,7 +98,7 @@ def merged_lora_sampler(cfg):
 
 def run_rlvr(spec: dict) -> dict:
     t0 = time.perf_counter()
-    from rlvr.flows.config import load_config
+    from rlvr.trainers.run_config import load_config
     from rlvr.trainers.loop import Trainer
     from rlvr.trainers.metrics import peak_rss_mb
 
@@ -114,7 +114,7 @@ def run_rlvr(spec: dict) -> dict:
     try:
         for _ in range(spec["steps"]):  # run_step, not train(): no checkpoint writes inside the timed steps
             if profile:
-                from rlvr.trainers.profile import StepProfiler
+                from bench.step_profile import StepProfiler
 
                 with StepProfiler(trainer) as prof:
                     rows.append(trainer.run_step())
@@ -148,7 +148,7 @@ def make_spec(args, backend: str) -> dict:
     from rlvr.trainers.bootstrap import resolve_model_path
     from rlvr.trainers.data_order import batch_indices
 
-    from rlvr.flows.config import load_config
+    from rlvr.trainers.run_config import load_config
 
     task = {"name": "arith", "level": load_config(RECIPE).task.level, "split": "train"}  # the recipe's level
     count = len(load_problems(TaskConfig(**task)))
@@ -270,7 +270,7 @@ def main() -> None:
                         help="the same on both sides: fp32, bf16_mixed (fp32 weights, bf16 autocast; TRL bf16=True), bf16")
     parser.add_argument("--reward", default="math", choices=sorted(REWARDS),
                         help="math: the task's verifier; coin: a hash-of-text coin a random model can earn")
-    parser.add_argument("--profile", action="store_true", help="rlvr side: per-phase timings (trainers/profile.py)")
+    parser.add_argument("--profile", action="store_true", help="rlvr side: per-phase timings (bench/step_profile.py)")
     parser.add_argument("--threads", type=int, default=1,
                         help="OMP_NUM_THREADS for both sides (0 = unset). 1 by default: on a shared, loaded 2-core machine "
                         "2-thread OpenMP regions stall on descheduled threads (a 32x256x768 matmul: 18 ms vs 0.3 ms)")

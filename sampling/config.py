@@ -64,7 +64,10 @@ class SamplerConfig(BaseModel):
         "(sleep level 1 after each generate, wake-up before the weight sync). None: on for CUDA, off on CPU "
         "(vLLM has no sleep mode there).",
     )
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Engine dtype.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="vLLM engine dtype; hf: the dtype of a second copy (hf_share_model=false). A shared "
+        "module samples in the trainer's own precision (model.dtype, model.autocast).",
+    )
     hf_share_model: bool = Field(
         True, description="hf backend: sample with the trainer's own module (same parameters, same device; nothing "
         "copied at sync). False: load a second copy from the model path (on CPU) and copy the weights at every sync.",

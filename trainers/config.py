@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
@@ -33,6 +33,11 @@ class ModelConfig(_Strict):
     )
     device: str = Field("cpu", description="torch device for training (cpu, cuda, cuda:1, ...).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+
+    @field_validator("autocast", mode="before")
+    @classmethod
+    def _yaml_off(cls, value):
+        return "off" if value is False else value  # YAML reads a bare `off` as false
 
 
 class GRPOConfig(_Strict):

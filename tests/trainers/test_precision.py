@@ -90,3 +90,11 @@ def test_fp32_and_pure_bf16_configs_load_as_before(tiny_dir, model, weights):
     assert _linear_output_dtypes(policy.model, lambda: token_logprobs(policy.model, batch)) == {weights}
     assert torch.isfinite(_one_step(policy))
     assert all(p.dtype == weights for p in policy.trainable_parameters())
+
+
+def test_a_bare_yaml_off_means_off():
+    from rlvr.trainers.run_config import load_config
+
+    assert ModelConfig.model_validate({"autocast": False}).autocast == "off"  # what YAML makes of `autocast: off`
+    cfg = load_config(None, ["model.autocast=off"])
+    assert cfg.model.autocast == "off"
