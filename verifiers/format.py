@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rlvr.verifiers.math_extract import boxed_all
+from rlvr.verifiers.math_answer import boxed_all
 from rlvr.verifiers.verdict import Verdict
 
 VERSION = "1"

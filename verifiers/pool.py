@@ -1,99 +1,66 @@
-"""Many verifications in parallel, each with a hard timeout enforced from outside the worker.
+"""Many verifications in parallel, each with a hard deadline enforced from outside the worker.
 
     with VerifierPool(workers=2, timeout_s=10.0) as pool:
         results = pool.map([(completion, reference, specs), ...])   # -> [(reward, {name: Verdict}), ...]
 
-One task per (job, verifier spec), run by worker processes (`pool_worker.py`). A task that passes `timeout_s`
-gets a `timeout` Verdict and its worker is killed with its whole process tree (sandboxes, sympy helper included)
-and replaced; a worker that dies gets its task an `error` Verdict and is replaced too, so `map` never hangs.
-Results are cached by (verifier name, version, options, completion, reference); identical tasks in one batch run once.
+One task per (job, verifier spec), run by worker processes (`procs.Worker`, handler `work` below). A task's
+deadline is `timeout_s`, or the verifier's own `timeout_s` option when that is shorter (math: 1.5 s); past it the
+task gets a `timeout` Verdict and its worker is killed with its whole process tree (sandboxes included) and
+replaced; a worker that dies gets its task an `error` Verdict and is replaced too, so `map` never hangs. Each
+worker's address space is capped at `memory_mb` (a verifier that allocates past it gets an `error` Verdict, rule
+`memory_limit`). Results are cached by (verifier name, version, options, completion, reference); identical tasks in
+one batch run once.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
-import os
-import pickle
+import resource
 import select
-import struct
-import subprocess
-import sys
 import time
 from typing import Any
 
-import psutil
-
+from rlvr.verifiers import procs
 from rlvr.verifiers.config import VerifierSpec
-from rlvr.verifiers.procs import close_quietly, kill_quietly
-from rlvr.verifiers.registry import cache_key, combine, validate
+from rlvr.verifiers.registry import build_options, cache_key, combine, run_one, validate
 from rlvr.verifiers.verdict import Verdict
 
-_LEN = struct.Struct("!I")
 Job = tuple[str, Any, list[VerifierSpec]]
 
 
-class _Worker:
-    def __init__(self, prestart_math: bool) -> None:
-        paths = [os.path.abspath(p or os.curdir) for p in sys.path if os.path.isdir(p or os.curdir)]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)),
-                   RLVR_POOL_PRESTART_MATH="1" if prestart_math else "0")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from rlvr.verifiers.pool_worker import main; main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0, start_new_session=True,
-        )
-        self.fd = self.proc.stdout.fileno()
-        os.set_blocking(self.fd, False)
-        self.buf = b""
-        self.task: tuple | None = None
-        self.started = 0.0
+def work(task: tuple) -> tuple[str, Verdict]:
+    """What a worker does with one task: (task_id, name, options, completion, reference) -> (task_id, Verdict)."""
+    task_id, name, options, completion, reference = task
+    try:
+        verdict = run_one(name, options, completion, reference)
+    except Exception as e:  # noqa: BLE001 - a config error (validated in the parent already) or a bug: report it
+        verdict = Verdict(0.0, "error", {"rule": "worker_error", "error": f"{type(e).__name__}: {e}"[:1000]})
+    if verdict.status == "error" and str(verdict.detail.get("error", "")).startswith("MemoryError"):
+        cap = resource.getrlimit(resource.RLIMIT_AS)[0]
+        verdict = Verdict(0.0, "error", {**verdict.detail, "rule": "memory_limit",
+                                         "memory_mb": cap // 2**20 if cap > 0 else None})
+    return task_id, verdict
 
-    def send(self, task: tuple) -> bool:
-        data = pickle.dumps(task)
-        try:
-            self.proc.stdin.write(_LEN.pack(len(data)) + data)
-        except (BrokenPipeError, OSError):
-            return False
-        self.task, self.started = task, time.monotonic()
-        return True
 
-    def receive(self) -> tuple | None | bool:
-        """A finished (task_id, Verdict), None if incomplete, False if the worker is gone."""
-        try:
-            chunk = os.read(self.fd, 1 << 20)
-        except BlockingIOError:
-            return None
-        if not chunk:
-            return False
-        self.buf += chunk
-        if len(self.buf) < _LEN.size:
-            return None
-        (n,) = _LEN.unpack(self.buf[:_LEN.size])
-        if len(self.buf) < _LEN.size + n:
-            return None
-        data, self.buf = self.buf[_LEN.size:_LEN.size + n], self.buf[_LEN.size + n:]
-        self.task = None
-        return pickle.loads(data)
+def warm_math() -> None:
+    from rlvr.verifiers.math_grade import warm_up
 
-    def kill(self) -> None:
-        """Kill the worker and every descendant (sandbox supervisors, namespace PID 1s, the sympy helper)."""
-        try:
-            procs = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.Error:
-            procs = []
-        kill_quietly([self.proc.pid, *(p.pid for p in procs)], group=self.proc.pid)
-        self.proc.wait()
-        close_quietly(self.proc.stdin, self.proc.stdout)
+    warm_up()
 
 
 class VerifierPool:
     def __init__(self, workers: int = 2, timeout_s: float = 10.0, cache: bool = True, cache_size: int = 100_000,
-                 prestart_math: bool = True):
+                 prestart_math: bool = True, memory_mb: int | None = 4096):
         self.n, self.timeout_s, self.cache_on, self.cache_size = workers, timeout_s, cache, cache_size
-        self.prestart_math = prestart_math
+        self.prestart_math, self.memory_mb = prestart_math, memory_mb
         self.cache: collections.OrderedDict[str, Verdict] = collections.OrderedDict()
         self.stats = collections.Counter()  # tasks, cache_hits, timeouts, worker_deaths
-        self.workers = [_Worker(prestart_math) for _ in range(workers)]
+        self.workers = [self._start() for _ in range(workers)]
+
+    def _start(self) -> procs.Worker:
+        return procs.Worker("rlvr.verifiers.pool:work", "rlvr.verifiers.pool:warm_math" if self.prestart_math else None,
+                            memory_mb=self.memory_mb)
 
     def __enter__(self) -> "VerifierPool":
         return self
@@ -106,9 +73,13 @@ class VerifierPool:
             w.kill()
         self.workers = []
 
-    def _replace(self, w: _Worker) -> None:
+    def _replace(self, w: procs.Worker) -> None:
         w.kill()
-        self.workers[self.workers.index(w)] = _Worker(self.prestart_math)
+        self.workers[self.workers.index(w)] = self._start()
+
+    def _deadline(self, name: str, options: dict) -> float:
+        own = getattr(build_options(name, options), "timeout_s", None)
+        return min(self.timeout_s, own) if isinstance(own, (int, float)) and own > 0 else self.timeout_s
 
     def map(self, jobs: list[Job]) -> list[tuple[float, dict[str, Verdict]]]:
         if not self.workers:
@@ -135,35 +106,43 @@ class VerifierPool:
 
     def _run(self, tasks: list[tuple]) -> dict[str, Verdict]:
         pending, done = collections.deque(tasks), {}
+        limits = {t[0]: self._deadline(t[1], t[2]) for t in tasks}
         while pending or any(w.task for w in self.workers):
             for w in list(self.workers):
-                if w.task is None and pending:
+                if w.ready and w.task is None and pending:
                     task = pending.popleft()
-                    if not w.send(task):
-                        self._finish(done, task, Verdict(0.0, "error", {"rule": "worker_died"}))
-                        self.stats["worker_deaths"] += 1
-                        self._replace(w)
-            busy = [w for w in self.workers if w.task]
-            if not busy:
-                continue
+                    if w.send(task):
+                        w.task = task
+                    else:
+                        self._died(done, w, task)
             now = time.monotonic()
-            wait = max(0.0, min(w.started + self.timeout_s - now for w in busy))
-            ready, _, _ = select.select([w.fd for w in busy], [], [], wait)
-            for w in busy:
+            waits = [w.started + limits[w.task[0]] - now if w.task else w.started + procs.STARTUP_TIMEOUT_S - now
+                     for w in self.workers if w.task or not w.ready]
+            ready, _, _ = select.select([w.fd for w in self.workers], [], [], max(0.0, min(waits, default=0.05)))
+            for w in list(self.workers):
                 if w.fd in ready:
-                    got = w.receive()
-                    if got is False:
-                        self.stats["worker_deaths"] += 1
-                        self._finish(done, w.task, Verdict(0.0, "error", {"rule": "worker_died"}))
-                        self._replace(w)
-                    elif got is not None:
+                    try:
+                        got = w.poll()
+                    except procs.Died:
+                        self._died(done, w, w.task)
+                        continue
+                    if got is not None and w.task:
+                        w.task = None
                         self._finish(done, None, got[1], got[0])
-                elif time.monotonic() - w.started >= self.timeout_s:
+                elif w.task and time.monotonic() - w.started >= limits[w.task[0]]:
                     self.stats["timeouts"] += 1
-                    self._finish(done, w.task, Verdict(0.0, "timeout", {"rule": "pool_timeout",
-                                                                          "timeout_s": self.timeout_s}))
+                    self._finish(done, w.task, Verdict(0.0, "timeout", {"rule": "deadline",
+                                                                          "timeout_s": limits[w.task[0]]}))
+                    self._replace(w)
+                elif not w.ready and time.monotonic() - w.started >= procs.STARTUP_TIMEOUT_S:
                     self._replace(w)
         return done
+
+    def _died(self, done: dict, w: procs.Worker, task: tuple | None) -> None:
+        self.stats["worker_deaths"] += 1
+        if task is not None:
+            self._finish(done, task, Verdict(0.0, "error", {"rule": "worker_died"}))
+        self._replace(w)
 
     def _finish(self, done: dict, task: tuple | None, verdict: Verdict, digest: str | None = None) -> None:
         digest = digest or task[0]

@@ -1,10 +1,9 @@
 """Reward hacking and hostile input must give reward 0 with a status, each within 2 s."""
 
+import os
 import time
 
-
-from rlvr.verifiers import math_guard
-from rlvr.verifiers.math import MathOptions, verify
+from rlvr.verifiers.math import HELPER, MathOptions, verify
 
 
 def _judge(completion, gold="3", options=None):
@@ -16,7 +15,12 @@ def _judge(completion, gold="3", options=None):
 
 
 def test_conflicting_boxes_are_wrong():
-    assert _judge("\\boxed{3} or maybe \\boxed{5}").detail["pred"] == ["3", "5"]
+    assert _judge("\\boxed{3} or maybe \\boxed{5}").detail["pred"] == "5"  # the last box is the answer
+
+
+def test_many_boxes_count_as_their_last_only():
+    v = _judge("\\boxed{1} \\boxed{2} \\boxed{3} \\boxed{4}")
+    assert v.status == "wrong" and v.detail["pred"] == "4"
 
 
 def test_list_of_candidates_in_one_box_is_wrong():
@@ -36,7 +40,7 @@ def test_huge_factorial_is_refused():
 
 
 def test_huge_plain_power_is_refused():
-    assert _judge("\\boxed{10**10**10}").status in ("unsafe", "wrong")
+    assert _judge("\\boxed{10**10**10}").status == "unsafe"
 
 
 def test_100k_characters_of_noise():
@@ -67,8 +71,11 @@ def test_null_bytes_are_unsafe():
     assert _judge("\\boxed{3}\x00").status == "unsafe"
 
 
-def test_python_injection_in_plain_text_is_not_evaluated():
-    _judge("\\boxed{__import__('os').system('touch /tmp/rlvr_pwned')**2}")
+def test_python_injection_in_plain_text_is_not_evaluated(tmp_path):
+    marker = tmp_path / "pwned"
+    v = _judge(f"\\boxed{{__import__('os').system('touch {marker}')**2}}")
+    assert not marker.exists() and not os.path.exists(marker), "the injected code ran"
+    assert v.status == "wrong"
 
 
 def test_no_answer_without_fallback():
@@ -88,10 +95,10 @@ def test_symbolic_step_has_a_hard_deadline():
     t = time.monotonic()
     v = verify(hard, "\\tan(x)", MathOptions(timeout_s=0.05))
     assert time.monotonic() - t < 2.0
-    assert v.reward == 0.0 and v.status == "timeout" and v.detail["rule"] == "symbolic_timeout"
+    assert v.reward == 0.0 and v.status == "timeout" and v.detail["rule"] == "deadline"
     assert verify("\\boxed{(x+1)^2}", "x^2+2x+1").status == "correct"  # a fresh helper took over
 
 
-def test_guard_recovers_after_a_timeout():
-    math_guard.shutdown()
+def test_helper_restarts_after_shutdown():
+    HELPER.shutdown()
     assert verify("\\boxed{(x+1)^2}", "x^2+2x+1").status == "correct"

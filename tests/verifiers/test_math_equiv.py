@@ -8,7 +8,7 @@ from rlvr.verifiers.math import verify
 
 def _ok(gold, completion):
     v = verify(completion, gold)
-    assert v.status in ("correct", "wrong"), v
+    assert v.status in ("correct", "wrong", "no_answer"), v
     return v.status == "correct"
 
 
@@ -100,6 +100,86 @@ SPECIAL = [
     ("\\text{Evelyn}", "\\boxed{\\text{Elevyn}}", False),  # anagram is not the word
 ]
 
+# Issue 16: one table per failure family, written from the issue's stated behaviour (each failed before the fix).
+F1_SEPARATORS = [
+    ("10,\\!080", "\\boxed{10080}", True),  # gold with a LaTeX thin-space thousands separator is one number
+    ("\\$32,\\!348", "The answer is $32,348.", True),  # currency + separator in the gold, GSM8K-style 32,348
+    ("11,\\! 111,\\! 111,\\! 100", "\\boxed{11111111100}", True),  # several separators with spaces
+    ("10,\\!080", "\\boxed{10,\\!081}", False),  # still a number: off by one is wrong
+]
+F2_LEAD_IN = [
+    ("5", "Final Answer: The final answer is $5$. I hope it is correct.", True),  # Minerva's format
+    ("\\text{(B)}", "The final answer is B", True),  # lead-in words are not part of the answer
+    ("5", "Final Answer: The final answer is $6$. I hope it is correct.", False),  # Minerva, wrong value
+]
+F3_SEVERAL_BOXES = [
+    ("9", "So \\boxed{12}. Hmm, no: recounting gives \\boxed{9}.", True),  # self-correction: the last box
+    ("12", "So \\boxed{12}. Hmm, no: recounting gives \\boxed{9}.", False),  # an earlier box does not count
+    ("3", "\\boxed{1, 2, 3, 4, 5}", False),  # hedging inside one answer stays wrong
+]
+F4_EXACT = [
+    ("2^{60}", "\\boxed{1152921504606846977}", False),  # 2^60 + 1: exact inputs compare exactly
+    ("7 \\times 10^{12}", "\\boxed{7000000000001}", False),  # off by one in the 13th digit
+    ("1.6 \\times 10^{-19}", "\\boxed{1.6 \\times 10^{-18}}", False),  # tiny numbers are not all "equal"
+    ("\\frac{1}{3}", "\\boxed{0.333333333}", False),  # an approximation of an exact gold is wrong
+    ("\\sqrt{2}", "\\boxed{1.41421356}", False),  # likewise for an irrational gold
+    ("2^{60}", "\\boxed{1152921504606846976}", True),  # the exact value is right
+]
+F5_SOUND_POINTS = [
+    ("0", "\\boxed{\\prod_{k=1}^{200}(x-k)}", False),  # integer sample points are its roots
+    ("1", "\\boxed{\\frac{\\infty}{\\infty}}", False),  # nan never equals anything
+    ("\\infty", "\\boxed{\\infty + 1}", False),  # oo + 1 is not a number to compare (nan/oo arithmetic)
+    ("x^2-1", "\\boxed{(x-1)(x+1)}", True),  # a true identity still holds at random points
+]
+F6_UNITS_NOTATION = [
+    ("20", "\\boxed{20\\text{ dollars}}", True),  # unit in text with a leading space
+    ("5", "\\boxed{5\\mbox{ inches}^2}", True),  # unit with a power
+    ("-20", "\\boxed{-20^\\circ\\text{C}}", True),  # degrees Celsius
+    ("18.90", "\\boxed{\\$18.9}", True),  # trailing zero of a currency amount
+    ("0.15", "\\boxed{.15}", True),  # decimal without a leading zero
+    ("\\frac{6}{5}", "\\boxed{\\frac65}", True),  # frac without braces
+    ("\\sqrt{3}", "\\boxed{\\sqrt3}", True),  # sqrt without braces
+    ("\\frac{1}{7}", "\\boxed{0.\\overline{142857}}", True),  # a repeating decimal is exact
+    ("\\frac{100}{3}\\%", "\\boxed{33.\\overline{3}\\%}", True),  # repeating decimal percent
+    ("\\frac{1}{7}", "\\boxed{0.\\overline{142856}}", False),  # another repetend
+]
+F7_RELATIONS = [
+    ("3, 5, 7", "\\boxed{x = 3, 5, 7}", True),  # a variable named before a list of solutions
+    ("(-2, 1)", "\\boxed{(a, b) = (-2, 1)}", True),  # named pair
+    ("(-\\infty, 2) \\cup (3, \\infty)", "\\boxed{x < 2 \\text{ or } x > 3}", True),  # inequality vs union
+    ("\\begin{pmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{pmatrix}",
+     "\\boxed{\\frac{8}{49}\\begin{pmatrix} 2 \\\\ 6 \\\\ 3 \\end{pmatrix}}", True),  # scalar times matrix
+    ("\\begin{pmatrix} -2 \\\\ -14 \\end{pmatrix}", "\\boxed{-\\begin{pmatrix} 2 \\\\ 14 \\end{pmatrix}}", True),  # negated
+    ("\\begin{pmatrix} -2 \\\\ -14 \\end{pmatrix}", "\\boxed{\\begin{pmatrix} 2 \\\\ 14 \\end{pmatrix}}", False),  # sign
+]
+F8_BASES = [
+    ("52_8", "\\boxed{52_{10}}", False),  # an explicit other base changes the value
+    ("52_8", "\\boxed{52}", True),  # a bare answer is read in the gold's base
+    ("52_8", "\\boxed{42_{10}}", True),  # the same value, its base named
+    ("52_8", "\\boxed{53_8}", False),  # other digits
+]
+F9_WORDS = [
+    ("42", "So the answer is forty-two.", True),  # number words
+    ("\\frac{1}{2}", "The answer is one half.", True),  # a fraction in words
+    ("12", "So she needs a dozen.", True),  # a dozen
+    ("100", "In total there are one hundred.", True),  # one hundred
+    ("1450000", "The population grows to 1.45 million.", True),  # a scaled decimal
+    ("-3", "The temperature is 3 degrees below zero.", True),  # below zero is negative
+    ("\\text{Navin}", "Navin earns 4.5 per hour and Luka 4.2.\nSo Navin would earn the most.", True),  # a named answer
+    ("42", "So the answer is forty-three.", False),  # other words
+]
+F10_REFUSALS = [
+    ("5", "After checking, the answer is not 5.", False),  # a negated answer
+    ("18", "```python\nprint(18)\n```", False),  # an answer only inside a code block
+    ("3", "\\boxed{1 + 1 = 3}", False),  # a boxed false statement
+]
+
+
+@pytest.mark.parametrize("gold, completion, expected", F1_SEPARATORS + F2_LEAD_IN + F3_SEVERAL_BOXES + F4_EXACT
+                         + F5_SOUND_POINTS + F6_UNITS_NOTATION + F7_RELATIONS + F8_BASES + F9_WORDS + F10_REFUSALS)
+def test_issue16_families(gold, completion, expected):
+    assert _ok(gold, completion) is expected
+
 
 @pytest.mark.parametrize("gold, completion, expected", NUMBERS)
 def test_numbers(gold, completion, expected):
@@ -134,4 +214,5 @@ def test_special(gold, completion, expected):
 def test_detail_shows_parsed_gold_prediction_and_rule():
     v = verify("so \\boxed{(x+1)^2}", "x^2+2x+1")
     assert v.detail["gold"] == "x^2+2x+1" and v.detail["pred"] == "(x+1)^2"
-    assert v.detail["rule"] == "symbolic" and v.detail["extracted_by"] == "boxed"
+    assert v.detail["rule"] == "random_points" and v.detail["extracted_by"] == "boxed"
+    assert v.detail["gold_parsed"] == "x**2 + 2*x + 1" and v.detail["pred_parsed"] == "(x + 1)**2"

@@ -3,21 +3,26 @@
 import pytest
 
 from rlvr.verifiers.math import gold_answer
-from rlvr.verifiers.math_extract import extract
-from rlvr.verifiers.math_normalize import normalize
+from rlvr.verifiers.math_answer import extract, normalize, words_value
 
 EXTRACT = [
-    ("so \\boxed{42}.", ["42"], "boxed"),  # plain box
-    ("\\boxed{\\frac{a}{b}} done", ["\\frac{a}{b}"], "boxed"),  # nested braces
-    ("\\fbox{7}", ["7"], "boxed"),  # fbox
-    ("\\boxed 5.", ["5"], "boxed"),  # box without braces
-    ("first \\boxed{1} then \\boxed{2}", ["1", "2"], "boxed"),  # every box, in order
-    ("work\n#### 1,234", ["1,234"], "gsm8k"),  # GSM8K marker
-    ("The answer is $\\frac{3}{4}$.", ["\\frac{3}{4}"], "answer_is"),  # dollar span
-    ("Final answer: 12 apples", ["12 apples"], "answer_is"),  # final answer colon
-    ("we get 3 and then 4.5 in total", ["4.5"], "last_number"),  # last number fallback
-    ("no digits here", [], "none"),  # nothing
-    ("\\boxed{unclosed", [], "none"),  # an unclosed box is not an answer
+    ("so \\boxed{42}.", "42", "boxed"),  # plain box
+    ("\\boxed{\\frac{a}{b}} done", "\\frac{a}{b}", "boxed"),  # nested braces
+    ("\\fbox{7}", "7", "boxed"),  # fbox
+    ("\\boxed 5.", "5", "boxed"),  # box without braces
+    ("first \\boxed{1} then \\boxed{2}", "2", "boxed"),  # the last box is the answer
+    ("work\n#### 1,234", "1,234", "gsm8k"),  # GSM8K marker
+    ("The answer is $\\frac{3}{4}$.", "\\frac{3}{4}", "answer_is"),  # dollar span
+    ("Final answer: 12 apples", "12 apples", "answer_is"),  # final answer colon
+    ("Final Answer: The final answer is $7$. I hope it is correct.", "7", "answer_is"),  # Minerva: no lead-in words
+    ("The answer is not 5.", None, "negated"),  # a negated answer is no answer (not a fallback to 5)
+    ("we get 3 and then 4.5 in total.", "9/2", "sentence"),  # the final sentence's last number
+    ("So the answer comes to forty-two.", "42", "sentence"),  # number words
+    ("we get 3 and then 4.5 in tot", None, "none"),  # cut off mid-word: no fallback on a truncated text
+    ("```python\nprint(18)\n```", None, "none"),  # code blocks hold no answer
+    ("<think>\\boxed{1}</think>\nSo \\boxed{2}.", "2", "boxed"),  # the answer part after </think>
+    ("no digits here.", None, "none"),  # nothing
+    ("\\boxed{unclosed", None, "none"),  # an unclosed box is not an answer
 ]
 
 NORMALIZE = [
@@ -33,13 +38,31 @@ NORMALIZE = [
     ("\\frac12", "\\frac{1}{2}"),  # frac without braces
     ("2.5e-3", "2.5\\times 10^{-3}"),  # scientific notation
     ("infinity", "\\infty"),  # words for infinity
-    ("x\\,=\\,3.", "x = 3"),  # spacing commands and trailing period
+    ("x\\,=\\,3.", "3"),  # spacing commands, trailing period, a named value
+    ("10,\\!080", "10080"),  # LaTeX thin-space thousands separator
+    ("0.\\overline{3}", "\\frac{1}{3}"),  # repeating decimal to its exact fraction
+    ("5.4 \\text{ cents}", "5.4"),  # any trailing text unit
+    ("2\u221a113", "2\\sqrt{113}"),  # unicode root
 ]
+
+WORDS = [
+    ("forty-two", 42), ("one half", 0.5), ("a dozen", 12), ("one hundred five", 105), ("1.45 million", 1450000),
+    ("3 degrees below zero", -3), ("two thousand twenty", 2020), ("no number", None),
+]
+
+
+@pytest.mark.parametrize("text, value", WORDS)
+def test_words_value(text, value):
+    assert words_value(text) == value
 
 
 @pytest.mark.parametrize("text, answers, rule", EXTRACT)
 def test_extract(text, answers, rule):
     assert extract(text) == (answers, rule)
+
+
+def test_a_gold_word_named_in_the_final_sentence():
+    assert extract("Navin earns 4.5.\nSo Navin would earn the most.", gold_word="Navin") == ("Navin", "sentence_word")
 
 
 @pytest.mark.parametrize("raw, expected", NORMALIZE)
