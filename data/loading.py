@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import re
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,10 @@ def _read_files(files: list[Path]) -> Rows:
         raise ValueError(f"unknown data format of {files[0]}; supported: {', '.join(FORMATS)}")
     rows = Rows()
     for path in files:
-        got = _read_lines(path) if suffix != ".parquet" and not _is_json_array(path) else _read_whole(path, suffix)
+        try:
+            got = _read_lines(path) if suffix != ".parquet" and not _is_json_array(path) else _read_whole(path, suffix)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # a truncated or corrupt .gz
+            raise ValueError(f"could not read {path}: {type(err).__name__}: {err}") from err
         prefix = f"{path.name} " if len(files) > 1 else ""
         rows.extend(got)
         rows.where.extend(prefix + w for w in got.where)

@@ -132,6 +132,13 @@ def test_an_empty_file_is_one_clear_error(tmp_path, name, content):
         load_problems(TaskConfig(name="gsm8k", split="test", source=str(path)))
 
 
+def test_a_truncated_gzip_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "test.jsonl.gz"
+    path.write_bytes(gzip.compress(BROKEN_LINES * 50)[:-40])
+    with pytest.raises(ValueError, match="could not read .*test.jsonl.gz: EOFError"):
+        load_rows(str(path), "test", "x/y")
+
+
 def test_an_empty_parquet_file_is_one_clear_error(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
