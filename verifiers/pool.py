@@ -4,7 +4,8 @@
         results = pool.map([(completion, reference, specs), ...])   # -> [(reward, {name: Verdict}), ...]
 
 One task per (job, verifier spec), run by worker processes (`procs.Worker`, handler `work` below). A task's
-deadline is `timeout_s`, or the verifier's own `timeout_s` option when that is shorter (math: 1.5 s); past it the
+deadline is `timeout_s`, or the verifier's own `timeout_s` option when that is shorter (math: 1.5 s), and it is
+passed down as that option (the code sandbox sets its wall clock inside it, so it ends first); past it the
 task gets a `timeout` Verdict and its worker is killed with its whole process tree (sandboxes included) and
 replaced; a worker that dies gets its task an `error` Verdict and is replaced too, so `map` never hangs. Each
 worker's address space is capped at `memory_mb` (a verifier that allocates past it gets an `error` Verdict, rule
@@ -81,6 +82,13 @@ class VerifierPool:
         own = getattr(build_options(name, options), "timeout_s", None)
         return min(self.timeout_s, own) if isinstance(own, (int, float)) and own > 0 else self.timeout_s
 
+    def _told_deadline(self, name: str, options: dict) -> dict:
+        """`options` with `timeout_s` set to the task's deadline when the verifier has that option, so that its own
+        limits (the code sandbox's wall clock) end strictly inside the deadline this pool enforces."""
+        if not hasattr(build_options(name, options), "timeout_s"):
+            return options
+        return {**options, "timeout_s": self._deadline(name, options)}
+
     def map(self, jobs: list[Job]) -> list[tuple[float, dict[str, Verdict]]]:
         if not self.workers:
             raise RuntimeError("VerifierPool is closed")
@@ -97,7 +105,8 @@ class VerifierPool:
                 if self.cache_on and digest in self.cache:
                     hits[digest] = self.cache[digest]
                 elif digest not in keys:
-                    keys[digest] = (digest, spec.name, spec.options, completion, reference)
+                    keys[digest] = (digest, spec.name, self._told_deadline(spec.name, spec.options), completion,
+                                    reference)
             slots.append(row)
         self.stats["tasks"] += sum(len(r) for r in slots)
         self.stats["cache_hits"] += sum(len(r) for r in slots) - len(keys)

@@ -239,12 +239,21 @@ def test_the_sandbox_times_out_inside_the_pools_deadline():
         assert pool.stats["timeouts"] == 0  # ended by the sandbox's own limit, the worker was not killed
 
 
+def test_a_shorter_pool_timeout_still_lets_the_sandbox_end_first():
+    spec = [VerifierSpec(name="code")]  # CodeOptions.timeout_s stays 10 s: the pool's 3 s deadline is passed down
+    with VerifierPool(workers=1, timeout_s=3.0, prestart_math=False) as pool:
+        (_, verdicts), = pool.map([(f"```python\n{LOOP}\n```", LOOP_REF, spec)])
+        assert (verdicts["code"].status, verdicts["code"].detail["error"]) == ("timeout", "wall-clock limit 2.5s")
+        assert pool.stats["timeouts"] == 0
+
+
 def test_a_pool_timeout_leaves_no_temp_dir():
     import glob
 
     before = set(glob.glob("/tmp/rlvr-sbx-*"))
-    spec = [VerifierSpec(name="code", options={"timeout_s": 60.0})]
-    with VerifierPool(workers=1, timeout_s=1.5, prestart_math=False) as pool:  # the pool kills the worker first
-        results = pool.map([(f"```python\n{LOOP}\n```#{i}", LOOP_REF, spec) for i in range(3)])
+    stuck = {**LOOP_REF, "tests": "import time\ntime.sleep(60)\nassert f() == 1"}  # the judge, not the program, hangs
+    with VerifierPool(workers=1, timeout_s=1.5, prestart_math=False) as pool:  # so the pool kills the worker
+        results = pool.map([(f"```python\ndef f():\n    return {i}\n```", stuck, [VerifierSpec(name="code")])
+                            for i in range(3)])
     assert [v["code"].status for _, v in results] == ["timeout"] * 3 and pool.stats["timeouts"] == 3
     assert set(glob.glob("/tmp/rlvr-sbx-*")) <= before
