@@ -145,6 +145,10 @@ def interval_inequality(g: str) -> str | None:
     if not m:
         return None
     lo_b, lo, hi, hi_b = m.groups()
+    if lo_b + hi_b == "()" and "infty" not in lo + hi:
+        return None  # `(8,-2)`: a point as often as an interval
+    if "infty" not in lo + hi and int(lo) >= int(hi):
+        return None
     lo_op = "<" if lo_b == "(" else LE
     hi_op = "<" if hi_b == ")" else LE
     if "infty" in lo and "infty" in hi:
@@ -250,7 +254,7 @@ def wrong_forms(g: str, rng: random.Random, word_golds: list[str]) -> list[tuple
     out = []
     v = value(g)
     if v is not None:
-        out += [("W1_plus_one", fmt(v + 1)), ("W2_times_ten", fmt(v * 10))]
+        out += [("W1_plus_one", fmt(v + 1))] + ([("W2_times_ten", fmt(v * 10))] if v != 0 else [])
         if v != 0:
             out.append(("W3_negated", fmt(-v)))
         if v.denominator > 1 and v.numerator not in (0, v.denominator, -v.denominator):
