@@ -66,7 +66,7 @@ def test_dask_runner_gives_the_local_pools_verdicts_with_hard_timeouts(dask_pool
     assert _summary(got) == _summary(expected)
     statuses = [next(iter(v.values())).status for _, v in got]
     assert statuses[0] == "correct" and statuses[1] == "wrong" and statuses[-1] == "timeout"
-    assert got[-1][1]["scaleout_rewards:sleepy"].detail["rule"] == "pool_timeout"
+    assert got[-1][1]["scaleout_rewards:sleepy"].detail["rule"] == "deadline"
 
 
 @pytest.mark.slow
