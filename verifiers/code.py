@@ -22,7 +22,7 @@ from rlvr.verifiers.code_harness import TestsFailed, run_tests, setup_needs_prog
 from rlvr.verifiers.sandbox import CandidateError, Limits, Sandbox, SandboxDied, SandboxOutputLimit, SandboxTimeout
 from rlvr.verifiers.verdict import Verdict
 
-VERSION = "1"
+VERSION = "2"  # 2: processes refused, output capped, dataclasses and enums compared by value
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
 _UNSAFE_EXC = {"MemoryError", "BlockingIOError", "PermissionError"}
 _UNSAFE_MESSAGES = ("can't start new thread", "File too large", "No space left", "Resource temporarily unavailable")
