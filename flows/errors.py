@@ -21,6 +21,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rlvr.trainers.checkpoint import CheckpointError
 from rlvr.trainers.run_config import ConfigError
 
 
@@ -28,7 +29,9 @@ class BadInput(ValueError):
     """Input the user can fix (a dataset, a model path, a checkpoint); the message says what and where."""
 
 
-INPUT_ERRORS = (ConfigError, BadInput, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)
+INPUT_ERRORS = (
+    ConfigError, BadInput, CheckpointError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+)
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 

@@ -90,8 +90,11 @@ def test_no_loadable_checkpoint_is_an_error_not_a_fresh_start(two_checkpoints, t
     run = _copy(two_checkpoints, tmp_path)
     for step in (1, 2):
         _truncate(run / "checkpoints" / f"step-{step}" / STATE_FILE)
-    with pytest.raises(CheckpointError, match="no checkpoint in .* loads"):
+    with pytest.raises(CheckpointError, match="no checkpoint in .* loads") as err:
         _resume(run)
+    from rlvr.flows.errors import exit_code
+
+    assert exit_code(err.value) == 2  # `rlvr train` ends with the one line and exit 2: the user's data to fix
 
 
 def test_a_metrics_line_cut_off_by_a_kill_is_dropped_on_resume(two_checkpoints, tmp_path):
