@@ -16,9 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, task
-
 from rlvr.flows.errors import BadInput
-
 
 # OSErrors that a retry cannot fix: a missing file stays missing.
 PERMANENT_OS_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
@@ -58,7 +56,6 @@ def check_model_path(path: str) -> None:
 def bootstrap_model(path: str = "tiny") -> str:
     """Resolve `model.path` to a local model: 'tiny' builds (once, cached) the warm-started tiny model."""
     from prefect.logging import get_run_logger
-
     from rlvr.trainers.bootstrap import resolve_model_path
 
     if path != "tiny":

@@ -18,12 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect.events import DeploymentEventTrigger
-
 from rlvr.flows import eval_pins
-from rlvr.trainers.run_config import load_config
 from rlvr.flows.evaluate import evaluate_flow
 from rlvr.flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
 from rlvr.flows.train import train_flow
+from rlvr.trainers.run_config import load_config
 
 TRAIN_CRON = "0 2 * * *"
 DEFAULT_CONFIG = "configs/arith_grpo.yaml"

@@ -118,7 +118,7 @@ def _drain_prefect() -> None:
     for worker in (EventsWorker, APILogWorker):
         try:
             worker.drain_all(timeout=5)
-        except Exception:  # noqa: BLE001 - a dead API server: nothing more to deliver
+        except Exception:  # noqa: BLE001, S110 - a dead API server: nothing more to deliver
             pass
 
 

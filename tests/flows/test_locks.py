@@ -10,7 +10,6 @@ import sys
 import textwrap
 
 import pytest
-
 from rlvr.flows.locks import LockBusy, device_hold, device_key, run_dir_lock
 
 HOLDER = textwrap.dedent("""

@@ -78,7 +78,6 @@ def test_a_sigkilled_run_frees_device_and_run_dir_and_the_same_command_resumes(p
 @pytest.mark.parametrize("how", ["sigint-to-group", "sigterm-to-main"])
 def test_a_stop_signal_ends_the_run_and_what_it_started(how, model_path, tmp_path):
     import psutil
-
     from rlvr.flows.locks import device_hold
 
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # embedded Prefect server
@@ -118,7 +117,7 @@ def bad_inputs(model_path, tmp_path_factory):
             (corrupt / item.name).write_bytes(item.read_bytes())
     (corrupt / "config.json").write_text('{"model_type": "qwen2", "hidden_size": ')
     return {
-        "a non-JSON line (on_bad_row=fail)": ([f"task.name=gsm8k", f"task.source={data}", "task.on_bad_row=fail"],
+        "a non-JSON line (on_bad_row=fail)": (["task.name=gsm8k", f"task.source={data}", "task.on_bad_row=fail"],
                                               "bad.jsonl"),
         "a missing model dir": ([f"model.path={root / 'no-such-model'}"], "no such file or directory"),
         "a corrupt config.json": ([f"model.path={corrupt}"], "config.json cannot be read"),

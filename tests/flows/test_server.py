@@ -2,6 +2,7 @@
 triggered evaluation; a training run's `rlvr.checkpoint.saved` events make the server run an evaluation of each
 checkpoint, which writes its report, marks the best checkpoint and publishes its artifact."""
 
+import json
 import os
 import subprocess
 import sys
@@ -94,6 +95,27 @@ def test_a_training_run_triggers_an_evaluation_of_each_checkpoint(served):
         assert (run_dir / "checkpoints" / step / "eval.json").is_file()
     assert (run_dir / "best").resolve().parent == (run_dir / "checkpoints").resolve()
     assert (run_dir / "curves.png").is_file()
+
+
+def test_served_checkpoints_are_unpinned_once_evaluated_and_serve_catches_up_on_pinned_ones(served, model_path, tmp_path):
+    """A checkpoint whose event was lost (pinned, no eval.json) is evaluated when `rlvr serve` starts."""
+    from rlvr.flows.eval_pins import pending, pin
+
+    url, run_dir, _ = served
+    assert (run_dir / "checkpoints" / "step-1").is_dir() and pending(run_dir) == []  # all evaluated, all unpinned
+    step1 = run_dir / "checkpoints" / "step-1"
+    (step1 / "eval.json").unlink()
+    pin(step1)  # as if its event had been sent while the server was down
+    log = tmp_path / "serve-again.log"
+    env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1"}
+    proc = start_process([sys.executable, "-m", "rlvr.flows.cli", "serve", "-c", CONFIG,
+                          *tiny_overrides(run_dir, model_path, name=NAME)], env, log)
+    try:
+        wait_for("the catch-up evaluation of step-1", lambda: (step1 / "eval.json").is_file() and not pending(run_dir),
+                 400, log=log)
+    finally:
+        stop_process(proc)
+    assert "evaluating" in log.read_text() and json.loads((step1 / "eval.json").read_text())["step"] == 1
 
 
 def test_prefect_yaml_deploys_to_the_server(served, tmp_path):

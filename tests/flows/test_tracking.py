@@ -6,7 +6,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from rlvr.flows.errors import BadInput
 from rlvr.flows.tracking import check_trackers, open_tracker
 
