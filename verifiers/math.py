@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 
 from rlvr.verifiers import procs
-from rlvr.verifiers.math_answer import Normalized, compact, extract, normalize
+from rlvr.verifiers.math_answer import Normalized, compact, exact_value, extract, normalize
 from rlvr.verifiers.verdict import Verdict
 
 VERSION = "2"
@@ -29,6 +29,13 @@ _LETTER_GOLD = re.compile(r"^\(?([A-E])\)?$")
 _LETTER_PRED = re.compile(r"^\(?([A-Ea-e])\)?(?:[\s.:)].*)?$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]{2,}$")
 _DIGITS = re.compile(r"^[0-9A-Za-z]+$")
+_NUMBER_EQUATION = re.compile(r"^([^=]+)=([^=]+)$")
+
+
+def _numbers(text: str) -> list | None:
+    """The exact values of a comma-separated list of plain numbers (`4, 5`), else None."""
+    values = [exact_value(part) for part in text.split(",")]
+    return values if all(v is not None for v in values) else None
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,14 @@ def _fast(gold: Normalized, pred: Normalized) -> tuple[bool, str] | None:
         return bool(letter and letter.group(1).upper() == m.group(1)), "choice_letter"
     if _WORDS.match(gold.text) and gold.value is None:
         return pred.text.lower().removeprefix("the ") == gold.text.lower(), "text"
+    eq = _NUMBER_EQUATION.match(pred.text)
+    if eq and gold.value is not None and (sides := _numbers(eq.group(1))) and (rhs := _numbers(eq.group(2))):
+        if sides != rhs:
+            return False, "false_statement"  # `3 = 4` states nothing
+        pred = Normalized(eq.group(2).strip(), pred.percent, rhs[0])
+    gold_list, pred_list = _numbers(gold.text), _numbers(pred.text)
+    if gold_list and pred_list and (len(gold_list) > 1 or len(pred_list) > 1):
+        return sorted(gold_list) == sorted(pred_list), "number_list"  # `4, 5` for one value is a hedge
     if gold.value is not None and pred.value is not None:
         g, p = gold.value, pred.value
         pairs = [(g, p)] + ([(g, p / 100), (g / 100, p)] if gold.percent or pred.percent else [])

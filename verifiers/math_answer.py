@@ -29,7 +29,9 @@ _ANSWER_IS = re.compile(r"answer\s*(?:is|:|=)\s*:?\s*", re.I)
 _NEGATED = re.compile(r"(?:not|n't|never)\b", re.I)
 _GSM8K = re.compile(r"####\s*([^\n]+)")
 _SENTENCE_SPLIT = re.compile(r"(?<![\d\\])\.(?=\s|$)|\n+")
-_DOLLAR_SPAN = re.compile(r"\s*\$\$?([^$]+)\$")
+_NOT_AN_ANSWER = re.compile(r"(?:correct|right|wrong|incorrect|true|false|valid|reasonable|consistent|as follows|"
+                            r"below|above|the same|clear|obvious)\b", re.I)
+_DOLLAR_SPAN = re.compile(r"\s*\$\$?((?:\\\$|[^$])+)\$")
 
 _ONES = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
                                     "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
@@ -78,22 +80,24 @@ def _strip_delims(s: str) -> str:
     return s
 
 
-def _answer_is(text: str) -> tuple[str | None, bool]:
-    """(answer after the last "answer is", negated?)."""
+def _answer_is(text: str) -> tuple[str | None, bool, int]:
+    """(answer after the last "answer is", negated?, where it starts)."""
     last = None
     for last in _ANSWER_IS.finditer(text):
         pass
     if last is None:
-        return None, False
-    tail = text[last.end():last.end() + MAX_ANSWER_CHARS]
+        return None, False, -1
+    tail = text[last.end():last.end() + MAX_ANSWER_CHARS].lstrip("* ")  # `**Answer:** $X$`
     if _NEGATED.match(tail):
-        return None, True
+        return None, True, last.start()
+    if _NOT_AN_ANSWER.match(tail):  # "so our answer is correct": a judgement, not an answer
+        return None, False, -1
     span = _DOLLAR_SPAN.match(tail)
     if span:
-        return span.group(1).strip(), False
+        return span.group(1).strip(), False, last.start()
     end = _SENTENCE_SPLIT.search(tail)
     ans = _strip_delims((tail[:end.start()] if end else tail).strip().rstrip(".;,"))
-    return ans or None, False
+    return ans or None, False, last.start()
 
 
 def words_value(text: str) -> Fraction | None:
@@ -109,7 +113,10 @@ def words_value(text: str) -> Fraction | None:
             if t[0].isdigit() or t[0] in "-.":
                 if cur is not None or total:
                     break
-                cur = Fraction(t)
+                num, _, den = t.partition("/")
+                if den and int(den) == 0:
+                    break
+                cur = Fraction(num) / (int(den) if den else 1)
             elif t in _ONES or t in _TENS:
                 cur = (cur or Fraction(0)) + _ONES.get(t, _TENS.get(t, 0))
             elif t in ("a", "an") and cur is None and toks[j + 1:j + 2] in (["dozen"], ["half"], ["hundred"]):
@@ -154,14 +161,14 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> t
     boxes = boxed_all(text, limit=1)
     if boxes:
         return boxes[-1], "boxed"
-    ans, negated = _answer_is(text)
+    ans, negated, at = _answer_is(text)
+    gsm = list(_GSM8K.finditer(text))
+    if gsm and gsm[-1].start() > at:  # whichever statement comes last
+        return gsm[-1].group(1).strip(), "gsm8k"
     if negated:
         return None, "negated"
     if ans:
         return ans, "answer_is"
-    gsm = _GSM8K.findall(text)
-    if gsm:
-        return gsm[-1].strip(), "gsm8k"
     if not fallback:
         return None, "none"
     sentence = _final_sentence(text)
@@ -169,6 +176,12 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> t
         return None, "none"
     if gold_word and re.search(rf"(?<![A-Za-z]){re.escape(gold_word)}(?![A-Za-z])", sentence, re.I):
         return gold_word, "sentence_word"
+    last = sentence.rstrip(" .!*").rsplit(None, 1)[-1] if sentence.rstrip(" .!*") else ""
+    finished = text.rstrip()[-1] in ".!)$*"
+    if finished and re.match(r"^[-\u2212$\\\d.]", last) and re.search(r"\d", last) and not re.fullmatch(r"-?\d+(?:\.\d+)?", last):
+        return last, "sentence"  # `\dfrac{11}{36}`, `0.\overline{3}`, `1,\!600`, `$18`: the math that ends it
+    if not finished and not re.fullmatch(r"-?\d+(?:\.\d+)?", last):
+        return None, "none"  # cut off mid-sentence (`he walks 6*5`): no answer was given
     value = words_value(sentence)
     return (_fraction_text(value), "sentence") if value is not None else (None, "none")
 

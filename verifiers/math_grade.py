@@ -16,6 +16,7 @@ an inequality vs the interval or union it describes.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -72,6 +73,7 @@ def _one(s: str):
         raise ValueError(f"unparsable: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
 
 
+@functools.lru_cache(maxsize=4096)  # a gold is graded against a whole group of completions, which often agree
 def parse(s: str):
     """A sympy object (expression, relation, set, interval, tuple or matrix); raises ValueError if unparsable."""
     parts = _OR.split(s)
@@ -223,6 +225,16 @@ def _equation_multiple(g: sympy.Eq, p: sympy.Eq) -> bool:
     return ratio.is_number and ratio != 0 and ratio.is_finite is True
 
 
+def _stated_value(g, p: sympy.Eq, rel_tol: float) -> tuple[bool, str]:
+    """`x = 3`, `a + b = -1` (a named value) and `5 + 4 + 2 = 11` (a true statement) state their right side;
+    a false statement (`1 + 1 = 3`) states nothing."""
+    if isinstance(g, (sympy.Set, sympy.Tuple)) or p.rhs.free_symbols and not p.lhs.is_Symbol:
+        return False, "assignment"
+    if not p.lhs.free_symbols and not scalar_equal(p.lhs, p.rhs, rel_tol)[0]:
+        return False, "false_statement"
+    return equivalent(g, p.rhs, rel_tol)[0], "assignment"
+
+
 def _explicit(x):
     return x.as_explicit() if isinstance(x, MatrixExpr) else x
 
@@ -236,8 +248,7 @@ def equivalent(g, p, rel_tol: float = 1e-9) -> tuple[bool, str]:
     if isinstance(g, sympy.Eq) and not isinstance(p, Relational):
         return (equivalent(g.rhs, p, rel_tol)[0] if g.lhs.is_Symbol else False), "equation_value"
     if isinstance(p, sympy.Eq) and not isinstance(g, Relational):
-        ok = p.lhs.is_Symbol and not isinstance(g, (sympy.Set, sympy.Tuple))
-        return (equivalent(g, p.rhs, rel_tol)[0] if ok else False), "assignment"
+        return _stated_value(g, p, rel_tol)
     if isinstance(g, sympy.Eq) and isinstance(p, sympy.Eq):
         if g.lhs.is_Symbol and p.lhs.is_Symbol and equivalent(g.rhs, p.rhs, rel_tol)[0]:
             return True, "equation_rhs"
