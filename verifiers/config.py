@@ -34,6 +34,9 @@ class VerifyConfig(BaseModel):
     )
     workers: int = Field(2, ge=1, description="Processes in the verification pool.")
     timeout_s: float = Field(10.0, gt=0, description="Hard per-call timeout, enforced by killing the worker.")
+    memory_mb: int | None = Field(
+        4096, ge=64, description="Address-space cap of each verification worker (RLIMIT_AS, MiB); a verifier that "
+        "allocates past it gets an `error` Verdict (rule memory_limit). None = no cap.")
     cache: bool = Field(True, description="Cache verdicts by (verifier, version, completion, reference).")
     runner: Literal["pool", "dask", "ray"] = Field(
         "pool",

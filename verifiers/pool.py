@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import resource
 import select
 import time
@@ -92,9 +93,20 @@ class VerifierPool:
     def map(self, jobs: list[Job]) -> list[tuple[float, dict[str, Verdict]]]:
         if not self.workers:
             raise RuntimeError("VerifierPool is closed")
-        for _, _, specs in jobs:
-            validate(specs)
+        per_spec: dict[tuple, tuple[dict, float]] = {}  # (name, options) -> (options sent, deadline): once per map
+
+        def told(spec: VerifierSpec) -> tuple[dict, float]:
+            key = (spec.name, json.dumps(spec.options, sort_keys=True, default=repr))
+            if key not in per_spec:
+                validate([spec])
+                per_spec[key] = (self._told_deadline(spec.name, spec.options), self._deadline(spec.name, spec.options))
+            return per_spec[key]
+
+        for _, _, specs in jobs:  # fail early on an unknown verifier or option, before any work is sent
+            for spec in specs:
+                told(spec)
         keys: dict[str, tuple] = {}  # digest -> task; identical tasks run once
+        limits: dict[str, float] = {}
         hits: dict[str, Verdict] = {}
         slots: list[list[str]] = []
         for completion, reference, specs in jobs:
@@ -105,17 +117,16 @@ class VerifierPool:
                 if self.cache_on and digest in self.cache:
                     hits[digest] = self.cache[digest]
                 elif digest not in keys:
-                    keys[digest] = (digest, spec.name, self._told_deadline(spec.name, spec.options), completion,
-                                    reference)
+                    options, limits[digest] = told(spec)
+                    keys[digest] = (digest, spec.name, options, completion, reference)
             slots.append(row)
         self.stats["tasks"] += sum(len(r) for r in slots)
         self.stats["cache_hits"] += sum(len(r) for r in slots) - len(keys)
-        done = {**hits, **self._run(list(keys.values()))}
+        done = {**hits, **self._run(list(keys.values()), limits)}
         return [combine(specs, [done[d] for d in row]) for (_, _, specs), row in zip(jobs, slots)]
 
-    def _run(self, tasks: list[tuple]) -> dict[str, Verdict]:
+    def _run(self, tasks: list[tuple], limits: dict[str, float]) -> dict[str, Verdict]:
         pending, done = collections.deque(tasks), {}
-        limits = {t[0]: self._deadline(t[1], t[2]) for t in tasks}
         while pending or any(w.task for w in self.workers):
             for w in list(self.workers):
                 if w.ready and w.task is None and pending:

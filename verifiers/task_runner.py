@@ -125,5 +125,5 @@ RUNNERS = {"dask": _dask_runner, "ray": _ray_runner}
 def make_pool(cfg: VerifyConfig) -> VerifierPool | TaskRunnerPool:
     """The pool `cfg.runner` names: this machine's VerifierPool, or a TaskRunnerPool on Dask / Ray."""
     if cfg.runner == "pool":
-        return VerifierPool(workers=cfg.workers, timeout_s=cfg.timeout_s, cache=cfg.cache)
+        return VerifierPool(workers=cfg.workers, timeout_s=cfg.timeout_s, cache=cfg.cache, memory_mb=cfg.memory_mb)
     return TaskRunnerPool(RUNNERS[cfg.runner](cfg), timeout_s=cfg.timeout_s, cache=cfg.cache, chunk_size=cfg.chunk_size)

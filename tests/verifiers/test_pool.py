@@ -104,8 +104,16 @@ def test_a_runaway_plugin_hits_the_memory_cap(pool):
     assert small == 1.0  # under the cap the same verifier works
 
 
-def test_memory_cap_defaults_to_4_gib():
-    assert VerifierPool.__init__.__defaults__[-1] == 4096
+def test_memory_cap_defaults_to_4_gib_and_is_configurable():
+    from rlvr.verifiers.config import VerifyConfig
+    from rlvr.verifiers.task_runner import make_pool
+
+    assert VerifyConfig().memory_mb == 4096 and VerifierPool.__init__.__defaults__[-1] == 4096
+    pool = make_pool(VerifyConfig(workers=1, memory_mb=1024))
+    try:
+        assert pool.memory_mb == 1024
+    finally:
+        pool.close()
 
 
 def test_math_through_the_pool_gets_its_own_deadline():
