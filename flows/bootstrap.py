@@ -52,6 +52,18 @@ def check_model_path(path: str) -> None:
         raise BadInput(f"model.path {path}: config.json cannot be read ({reason})") from exc
 
 
+def load_task_problems(task_cfg, role: str) -> list:
+    """The problems of one task config; a dataset that cannot be used is a BadInput naming the task and file
+    (the loader's message says which line and why)."""
+    from rlvr.data.tasks import load_problems
+
+    try:
+        return load_problems(task_cfg)
+    except (ValueError, FileNotFoundError, StopIteration) as exc:  # the data's fault, not a bug: exit 2
+        where = f"{role} task {task_cfg.name}" + (f" ({task_cfg.source})" if task_cfg.source else "")
+        raise BadInput(f"{where}: {' '.join(str(exc).split()) or type(exc).__name__}") from exc
+
+
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
 def bootstrap_model(path: str = "tiny") -> str:
     """Resolve `model.path` to a local model: 'tiny' builds (once, cached) the warm-started tiny model."""

@@ -146,14 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     log_path, restore_signals = None, None
     if args.command in FLOW_COMMANDS:
-        from rlvr.flows.errors import quiet_console, start_run_log
+        from rlvr.flows.errors import quiet_console
         from rlvr.flows.stopping import install_stop_handlers
 
         restore_signals = install_stop_handlers()
-        import prefect.main  # noqa: F401 - sets up Prefect's logging, which the next two calls adjust
+        import prefect.main  # noqa: F401 - sets up Prefect's logging, which quiet_console adjusts
 
         quiet_console()
-        log_path = start_run_log(args.command)
+    from rlvr.flows.errors import start_run_log
+
+    log_path = start_run_log(args.command)  # the file is created on the first record or failure only
     try:
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - every failure ends in one line and an exit code
@@ -167,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         stop_children()
         return report_failure(exc, log_path)
     finally:
+        from rlvr.flows.errors import end_run_log
+
+        end_run_log(log_path)
         if restore_signals is not None:
             restore_signals()
 

@@ -108,6 +108,15 @@ def start_run_log(command: str) -> Path:
     return path
 
 
+def end_run_log(path: Path | None) -> None:
+    """Detach the file handler of `start_run_log(...)` (a command run in-process, e.g. from a test)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and path is not None and handler.baseFilename == str(path):
+            root.removeHandler(handler)
+            handler.close()
+
+
 def _drain_prefect() -> None:
     """Flush Prefect's event and log workers now, so that their warnings come before the closing line."""
     if "prefect.events.worker" not in sys.modules:

@@ -23,8 +23,7 @@ from prefect.logging import get_run_logger
 
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import eval_points, plot_curves, publish_training, sample_rows
-from rlvr.flows.bootstrap import bootstrap_model, retry_on_io
-from rlvr.flows.errors import BadInput
+from rlvr.flows.bootstrap import bootstrap_model, load_task_problems, retry_on_io
 from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
@@ -47,18 +46,9 @@ def resolve_config(config: RunConfig | dict | None, config_path: str | None, ove
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
 def prepare_data(cfg: RunConfig) -> dict[str, int]:
     """Load the training and evaluation problems once (downloads/caches hub datasets); counts per task."""
-    from rlvr.data.tasks import load_problems
-
-    def load(task_cfg, role: str):
-        try:
-            return load_problems(task_cfg)
-        except (ValueError, FileNotFoundError, StopIteration) as exc:  # the data's fault, not a bug: exit 2
-            where = f"{role} task {task_cfg.name}" + (f" ({task_cfg.source})" if task_cfg.source else "")
-            raise BadInput(f"{where}: {' '.join(str(exc).split()) or type(exc).__name__}") from exc
-
-    counts = {"train": len(load(cfg.task, "training"))}
+    counts = {"train": len(load_task_problems(cfg.task, "training"))}
     for task_cfg in cfg.eval.tasks:
-        counts[eval_report.suite_name(task_cfg)] = len(load(task_cfg, "eval"))
+        counts[eval_report.suite_name(task_cfg)] = len(load_task_problems(task_cfg, "eval"))
     if not counts["train"]:
         raise ValueError(f"task {cfg.task.name!r} gave no training problems")
     get_run_logger().info(f"problems: {counts}")

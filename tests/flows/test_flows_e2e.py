@@ -16,7 +16,7 @@ def demo_run(prefect_session, model_path, tmp_path_factory):
     from rlvr.flows.demo import demo_flow
 
     run_dir = tmp_path_factory.mktemp("demo") / "run"
-    overrides = tiny_overrides(run_dir, model_path)
+    overrides = [*tiny_overrides(run_dir, model_path), "train.report_to=[tensorboard, mlflow]"]
     return demo_flow(config_path=CONFIG, overrides=overrides), run_dir, overrides
 
 
@@ -52,6 +52,23 @@ def test_demo_evaluates_trains_and_evaluates_again(demo_run):
     assert json.loads((run_dir / "best.json").read_text())["checkpoint"] == "checkpoints/step-2"
     assert (run_dir / "best").resolve() == (run_dir / "checkpoints" / "step-2").resolve()
     assert "| arith-l2-test | pass@1 |" in result["summary"] and "curves.png" in result["summary"]
+
+
+def test_the_run_reports_to_tensorboard_and_mlflow(demo_run):
+    """Read back with each library's own reader: one point per step of metrics.jsonl, same values."""
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, run_dir, _ = demo_run
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    expected = [(r["step"], round(r["reward_mean"], 5)) for r in rows]
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [(e.step, round(e.value, 5)) for e in events.Scalars("train/reward_mean")] == expected
+    client = MlflowClient(tracking_uri=f"sqlite:///{(run_dir / 'mlflow.db').resolve()}")
+    run = client.get_run((run_dir / "mlflow_run_id").read_text().strip())
+    history = sorted((m.step, round(m.value, 5)) for m in client.get_metric_history(run.info.run_id, "reward_mean"))
+    assert history == expected and run.data.params["name"] == "flows-test"
 
 
 def test_training_and_evaluation_artifacts_are_published(demo_run):

@@ -138,3 +138,17 @@ def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, ba
     log = Path(re.search(r"\(full log: (.+)\)$", last).group(1))
     assert "Traceback (most recent call last)" in log.read_text()
     assert not (tmp_path / "run" / "checkpoints").exists()  # it failed before the trainer (and weights) started
+
+
+def test_rlvr_eval_checks_its_data_before_the_device_and_the_model(bad_inputs, prefect_server, model_path, tmp_path):
+    from rlvr.flows.locks import device_hold
+
+    _, env = prefect_server
+    (_, source, _), _ = bad_inputs["a non-JSON line (on_bad_row=fail)"]
+    path = source.split("=", 1)[1]
+    suite = f"eval.tasks=[{{name: gsm8k, split: test, source: '{path}', on_bad_row: fail}}]"
+    with device_hold("cpu", slots=1, timeout=0, log=lambda m: None):  # held here: the eval must fail before it
+        done = _run([*RLVR, "eval", model_path, "-c", CONFIG, suite, f"train.checkpoint.dir={tmp_path}",
+                     "--device-timeout", "600"], env)
+    last = _last_line(done)
+    assert done.returncode == 2 and last.startswith("rlvr: eval task gsm8k (") and "line 2" in last, last
