@@ -5,6 +5,7 @@ own module (same rows). Part 1 decodes the same rows (CUDA-synchronised wall tim
     fresh      a model loaded for sampling only (eval, no grad)
     policy     the trainer's module (Policy.from_config: parameters require grad, autocast per model.autocast)
     trained    the same module after one AdamW update (optimizer state allocated, caching allocator warmed)
+    trained, caller's thread   the same decode on the calling thread instead of the sampler's engine thread
 and writes a torch-profiler table of the `trained` decode (top CUDA and CPU ops) to --out.
 Part 2 times forward + backward of one packed micro-batch (groups of a prompt + G completions, the 181M
 shape's heads) with segment attention's two kernels (`buckets`, `flex`) and SDPA with the dense block mask.
@@ -85,11 +86,13 @@ def decode_part(args, model_path: str) -> None:
         opt.step()
         opt.zero_grad(set_to_none=True)
         rows["trained"] = timed(lambda: s.generate(problems, args.group, params), args.device, args.repeats)
+        ids = [prompt_token_ids(s.tokenizer, p) for p in problems]
+        rows["trained, caller's thread"] = timed(  # the sampler decodes on its engine thread: is the hop a cost?
+            lambda: s._generate_rows(ids, args.group, params, time.monotonic() + 600), args.device, args.repeats)
         if args.out:
             from torch.profiler import ProfilerActivity, profile
 
             activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device.startswith("cuda") else [])
-            ids = [prompt_token_ids(s.tokenizer, p) for p in problems]
             with profile(activities=activities) as prof:  # on this thread: the profiler sees only its own
                 s._generate_rows(ids, args.group, params, time.monotonic() + 600)
                 _sync(args.device)
