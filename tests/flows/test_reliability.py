@@ -69,10 +69,38 @@ def test_a_sigkilled_run_frees_device_and_run_dir_and_the_same_command_resumes(p
     assert f"waiting for device cpu: held by pid {first.pid}" in waited.stdout + waited.stderr
 
     killed_at = _metric_steps(run_dir)
-    resumed = _run([*cmd, "--device-timeout", "300"], env)  # the same command, bounded wait for the device
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "resuming from step" in resumed.stdout + resumed.stderr
+    code, shown = _run_on_a_terminal([*cmd, "--device-timeout", "300"], env)  # the same command, as a user types it
+    assert code == 0, shown[-3000:]
+    assert "resuming from step" in shown
     assert killed_at[:3] == [1, 2, 3] and _metric_steps(run_dir) == [1, 2, 3, 4, 5, 6]
+    assert re.search(r"training: +\d+%.*\| *6/6 \[[0-9:]+<[0-9:]+", shown), shown[-2000:]  # the bar, with ETA
+
+
+def _run_on_a_terminal(cmd: list[str], env: dict) -> tuple[int, str]:
+    """Run `cmd` with a pseudo-terminal as stdout and stderr; (exit code, what it showed, colour codes removed)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))  # a terminal has a size
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+                            cwd=Path(CONFIG).parents[1])
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: the last writer closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    code = proc.wait(timeout=60)
+    text = b"".join(chunks).decode(errors="replace").replace("\r", "\n")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 
 @pytest.mark.parametrize("how", ["sigint-to-group", "sigterm-to-main"])
