@@ -103,7 +103,8 @@ def bench_math(cases: list[dict], mv_cases: list[dict] | None = None) -> dict:
     got = [peer(c) for c in mv_cases]
     dt = time.perf_counter() - t
     out["math-verify"] = {**_score([c["label"] for c in mv_cases], got), "per_s": len(mv_cases) / dt,
-                          "n": len(mv_cases)}
+                          "n": len(mv_cases), "misgraded_by_rule": dict(collections.Counter(
+                              c["rule"].split("+")[0] for c, g in zip(mv_cases, got) if g != c["label"]).most_common(8))}
     adv_times, adv_rewarded = [], 0
     for gold, completion in ADVERSARIAL:
         t = time.perf_counter()
@@ -182,6 +183,8 @@ def main() -> None:
         print(f"| {name} | {x['accuracy']:.4f} | {x['false_rewards']} | {x['missed_rewards']} | {x['per_s']:.0f} | "
               f"{a['rewarded']}/{len(ADVERSARIAL)}, {a['max_s']:.2f}, {a['over_2s']} |")
     print(f"throughput ratio rlvr / Math-Verify per worker: {r['per_s'] / p['per_s']:.1f}x; rlvr statuses {r['statuses']}")
+    print("Math-Verify misgraded by rule:", p["misgraded_by_rule"])
+    print("rlvr misgraded by rule:", dict(collections.Counter(m[0].split("+")[0] for m in r["misgraded"])))
     if args.misgraded:
         with open(args.misgraded, "w") as f:
             for row in r["misgraded"]:

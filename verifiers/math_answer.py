@@ -4,12 +4,14 @@
 
 Pure string work, linear in the text (no regex with nested quantifiers), no sympy: it runs in the caller's process.
 Extraction rules, first hit wins (code blocks never hold an answer; after a `</think>` only the answer part is read):
-  boxed        the LAST `\\boxed{}` / `\\fbox{}` (a self-correction's last box is its answer)
+  boxed        the LAST `\\boxed{}` / `\\fbox{}` (a self-correction's last box is its answer); if it never
+               closes, there is no answer
   answer_is    the last "answer is X" / "answer: X" (Minerva's `Final Answer: The final answer is $X$. I hope ...`);
                a negated one (`the answer is not 5`) yields no answer at all
   gsm8k        the last `#### X`
-  sentence     the final sentence, if it is complete: a named gold word, else its last number (digits or words:
-               `forty-two`, `one half`, `a dozen`, `1.45 million`, `3 degrees below zero`); switchable
+  sentence     the final sentence: a named gold word, the math that ends it, else its last number (digits or words:
+               `forty-two`, `one half`, `a dozen`, `1.45 million`, `3 degrees below zero`); without final
+               punctuation (maybe cut off) only a plain number at most three words from the end; switchable
 Normalisation: delimiters, `\\left`/`\\right`, `\\dfrac`, `\\text{}`, units, currency, percent (kept as a flag),
 degrees, thousands separators (`1,000`, `10,\\!080`, `1{,}000`), `\\sqrt2`, `\\frac65`, unicode, `1.5e3`, repeating
 decimals; plain numbers get their exact value (`Fraction`), base-subscripted digits their base.
@@ -144,10 +146,8 @@ def words_value(text: str) -> Fraction | None:
 
 
 def _final_sentence(text: str) -> str | None:
-    """The last sentence, if the text ends like a finished sentence (not cut off mid-word)."""
+    """The last sentence of the text."""
     body = text.rstrip()
-    if not body or not (body[-1] in ".!)$*" or body[-1].isdigit()):
-        return None
     parts = [p for p in _SENTENCE_SPLIT.split(body) if p and p.strip()]
     return parts[-1].strip() if parts else None
 
@@ -161,6 +161,8 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> t
     boxes = boxed_all(text, limit=1)
     if boxes:
         return boxes[-1], "boxed"
+    if _BOX.search(text):
+        return None, "unclosed_box"  # the last box never closes (or is over-long): it was cut off, no answer
     ans, negated, at = _answer_is(text)
     gsm = list(_GSM8K.finditer(text))
     if gsm and gsm[-1].start() > at:  # whichever statement comes last
@@ -180,8 +182,11 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> t
     finished = text.rstrip()[-1] in ".!)$*"
     if finished and re.match(r"^[-\u2212$\\\d.]", last) and re.search(r"\d", last) and not re.fullmatch(r"-?\d+(?:\.\d+)?", last):
         return last, "sentence"  # `\dfrac{11}{36}`, `0.\overline{3}`, `1,\!600`, `$18`: the math that ends it
-    if not finished and not re.fullmatch(r"-?\d+(?:\.\d+)?", last):
-        return None, "none"  # cut off mid-sentence (`he walks 6*5`): no answer was given
+    if not finished:  # no final punctuation: maybe cut off. Only a plain number near the end is an answer
+        digits = list(re.finditer(r"[\d.*/+^=-]+", sentence))
+        after = sentence[digits[-1].end():] if digits else ""
+        if not digits or not re.fullmatch(r"-?\d+(?:\.\d+)?", digits[-1].group()) or len(after.split()) > 3:
+            return None, "none"  # `he walks 6*5`, `Martha has 7 noteb...`: no answer was given
     value = words_value(sentence)
     return (_fraction_text(value), "sentence") if value is not None else (None, "none")
 

@@ -18,11 +18,14 @@ EXTRACT = [
     ("The answer is not 5.", None, "negated"),  # a negated answer is no answer (not a fallback to 5)
     ("we get 3 and then 4.5 in total.", "9/2", "sentence"),  # the final sentence's last number
     ("So the answer comes to forty-two.", "42", "sentence"),  # number words
-    ("we get 3 and then 4.5 in tot", None, "none"),  # cut off mid-word: no fallback on a truncated text
+    ("we get 3 and then 4.5 in total, and then we move on to the", None, "none"),  # cut off well after a number
+    ("That means he walks 6*5", None, "none"),  # cut off mid-calculation: no answer was given
+    ("First 2 + 3 = 5, then we get 18 in the end", "18", "sentence"),  # unpunctuated, a number near the end
     ("```python\nprint(18)\n```", None, "none"),  # code blocks hold no answer
     ("<think>\\boxed{1}</think>\nSo \\boxed{2}.", "2", "boxed"),  # the answer part after </think>
     ("no digits here.", None, "none"),  # nothing
-    ("\\boxed{unclosed", None, "none"),  # an unclosed box is not an answer
+    ("\\boxed{unclosed", None, "unclosed_box"),  # an unclosed box is not an answer
+    ("so 3.\n\\boxed{((3", None, "unclosed_box"),  # ...and no fallback to an earlier number either
 ]
 
 NORMALIZE = [
