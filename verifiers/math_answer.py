@@ -29,6 +29,7 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _CODE = re.compile(r"```.*?(?:```|$)", re.S)
 _ANSWER_IS = re.compile(r"answer\s*(?:is|:|=)\s*:?\s*", re.I)
 _NEGATED = re.compile(r"(?:not|n't|never)\b", re.I)
+_DISPLAY_SPAN = re.compile(r"\s*\\\[(.{1,2000}?)\\\]", re.S)
 _GSM8K = re.compile(r"####\s*([^\n]+)")
 _SENTENCE_SPLIT = re.compile(r"(?<![\d\\])\.(?=\s|$)|\n+")
 _NOT_AN_ANSWER = re.compile(r"(?:correct|right|wrong|incorrect|true|false|valid|reasonable|consistent|as follows|"
@@ -94,7 +95,7 @@ def _answer_is(text: str) -> tuple[str | None, bool, int]:
         return None, True, last.start()
     if _NOT_AN_ANSWER.match(tail):  # "so our answer is correct": a judgement, not an answer
         return None, False, -1
-    span = _DOLLAR_SPAN.match(tail)
+    span = _DOLLAR_SPAN.match(tail) or _DISPLAY_SPAN.match(tail)
     if span:
         return span.group(1).strip(), False, last.start()
     end = _SENTENCE_SPLIT.search(tail)

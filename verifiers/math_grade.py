@@ -76,6 +76,8 @@ def _one(s: str):
 @functools.lru_cache(maxsize=4096)  # a gold is graded against a whole group of completions, which often agree
 def parse(s: str):
     """A sympy object (expression, relation, set, interval, tuple or matrix); raises ValueError if unparsable."""
+    if s.count("=") >= 2 and not re.search(r"[<>]|\\[lg]e", s):
+        return _chain(s)
     parts = _OR.split(s)
     if len(parts) == 1:
         return _one(s)
@@ -84,6 +86,17 @@ def parse(s: str):
     if any(x is None for x in sets):
         raise ValueError("'or' between things that are not relations in one variable")
     return sympy.Union(*sets)
+
+
+def _chain(s: str):
+    """`(a b)^{55} = 1^{55} = 1`: a chain of equal numbers states its last one; any other chain states nothing."""
+    parts = [_one(p) for p in s.split("=")]
+    check_size(parts)
+    if not all(isinstance(p, sympy.Expr) and not p.free_symbols for p in parts):
+        raise ValueError("a chain of equations with unknowns")
+    if not all(scalar_equal(_exact(p), _exact(parts[-1]), 1e-9)[0] for p in parts[:-1]):
+        raise ValueError("a chain of unequal values (a false statement)")
+    return parts[-1]
 
 
 def _mag(e) -> float | None:

@@ -111,6 +111,9 @@ F2_LEAD_IN = [
     ("5", "Final Answer: The final answer is $5$. I hope it is correct.", True),  # Minerva's format
     ("\\text{(B)}", "The final answer is B", True),  # lead-in words are not part of the answer
     ("5", "Final Answer: The final answer is $6$. I hope it is correct.", False),  # Minerva, wrong value
+    ("1", "so we get our answer: \\[\\left(\\dfrac{37}{8} \\cdot \\dfrac{8}{37}\\right)^{55} = 1^{55} = 1.\\]",
+     True),  # "answer:" then display math holding a true chain: its last value
+    ("18", "**Answer:** $\\$18$", True),  # markdown lead-in and an escaped dollar inside $...$
 ]
 F3_SEVERAL_BOXES = [
     ("9", "So \\boxed{12}. Hmm, no: recounting gives \\boxed{9}.", True),  # self-correction: the last box
@@ -169,6 +172,7 @@ F9_WORDS = [
     ("42", "So the answer is forty-three.", False),  # other words
 ]
 F10_REFUSALS = [
+    ("5", "\\boxed{2+2 = 4 = 5}", False),  # a boxed chain with a false link states nothing
     ("5", "After checking, the answer is not 5.", False),  # a negated answer
     ("18", "```python\nprint(18)\n```", False),  # an answer only inside a code block
     ("3", "\\boxed{1 + 1 = 3}", False),  # a boxed false statement
