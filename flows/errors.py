@@ -117,7 +117,7 @@ def end_run_log(path: Path | None) -> None:
             handler.close()
 
 
-def _drain_prefect() -> None:
+def _drain_prefect(timeout: float) -> None:
     """Flush Prefect's event and log workers now, so that their warnings come before the closing line."""
     if "prefect.events.worker" not in sys.modules:
         return
@@ -126,12 +126,12 @@ def _drain_prefect() -> None:
 
     for worker in (EventsWorker, APILogWorker):
         try:
-            worker.drain_all(timeout=5)
+            worker.drain_all(timeout=timeout)
         except Exception:  # noqa: BLE001, S110 - a dead API server: nothing more to deliver
             pass
 
 
-def report_failure(exc: BaseException, log_path: Path | None, prog: str = "rlvr") -> int:
+def report_failure(exc: BaseException, log_path: Path | None, prog: str = "rlvr", drain_s: float = 5.0) -> int:
     """Write the traceback to the log file and print the one closing line; returns the exit code."""
     where = ""
     if log_path is not None:
@@ -139,7 +139,7 @@ def report_failure(exc: BaseException, log_path: Path | None, prog: str = "rlvr"
             fh.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {prog} failed:\n")
             traceback.print_exception(exc, file=fh)
         where = f" (full log: {log_path})"
-        _drain_prefect()
+        _drain_prefect(drain_s)
         for handler in _console_handlers():  # the closing line stays last; what Prefect logs on exit goes to the file
             handler.setLevel(logging.CRITICAL + 1)
     if isinstance(exc, KeyboardInterrupt):

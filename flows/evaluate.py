@@ -19,6 +19,7 @@ from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import publish_eval
 from rlvr.flows.bootstrap import check_model_path, load_task_problems, retry_on_io
 from rlvr.flows.locks import device_hold
+from rlvr.flows.stopping import note_unwound
 from rlvr.trainers.run_config import RunConfig
 from rlvr.flows.eval_report import Target
 
@@ -76,8 +77,12 @@ def evaluate_flow(
     for task_cfg in cfg.eval.tasks:  # bad data fails here, before the device is taken and the model loads
         load_task_problems(task_cfg, "eval")
     log(f"evaluating {target.label} on {', '.join(eval_report.suite_name(t) for t in cfg.eval.tasks)} (n={cfg.eval.n})")
-    with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
-        report = evaluate(target, cfg)
+    try:
+        with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
+            report = evaluate(target, cfg)
+    except KeyboardInterrupt:
+        note_unwound()  # sampler and verifiers closed, device released
+        raise
     report["saved"] = save_report(report, target, cfg)
     if target.checkpoint is not None and eval_pins.unpin(target.checkpoint):
         log(f"{target.checkpoint.name} evaluated: unpinned (checkpoint.keep may prune it now)")

@@ -2,15 +2,15 @@
 
     install_stop_handlers()      # in the CLI, before any flow runs
     ...
-    stop_children()              # on the way out of a stopped run
+    exit_now(code)               # on the way out of a stopped run: stop the children, skip exit hooks
 
 SIGTERM raises `Stopped("SIGTERM")` in the main thread, as Ctrl-C raises KeyboardInterrupt, so the run
 unwinds through its `finally` blocks: the trainer closes its sampler engine and verifier workers, the device
 and run-directory holds are released. Unwinding can hang: after a Ctrl-C to the process group the embedded
 Prefect server is already dead and Prefect retries its API calls for minutes. So the first signal also starts
-a watchdog that, after `RLVR_STOP_GRACE_S` seconds (default 15), stops every child process (the embedded
-Prefect server, the vLLM engine, the verifier workers and their sandboxes) and exits; a second signal does it
-at once. The holds need no cleanup: they are OS locks that die with the process (flows/locks.py).
+a watchdog that stops every child process (the embedded Prefect server, the vLLM engine, the verifier workers
+and their sandboxes) and exits, 2 s after the flow body has unwound (`note_unwound`) or after
+`RLVR_STOP_GRACE_S` seconds (default 15) if it has not; a second signal does it at once. The holds need no cleanup: they are OS locks that die with the process (flows/locks.py).
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from rlvr.flows.errors import SIGNAL_EXIT, Stopped
 
 _state = {"stopping": None}
+_unwound = threading.Event()
 
 
 def stop_children(wait_s: float = 3.0) -> int:
@@ -44,6 +46,16 @@ def stop_children(wait_s: float = 3.0) -> int:
     return len(children)
 
 
+def exit_now(code: int) -> None:
+    """End a stopped run: stop every child, then exit without Python's exit hooks. Prefect's hooks would drain
+    its log and event queues into an API server that is gone by then (the same Ctrl-C, or stop_children),
+    retrying for minutes; the run has already unwound, released its holds and printed its closing line."""
+    stop_children()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _force_exit(signal_name: str) -> None:
     stop_children(wait_s=2.0)
     sys.stderr.write(f"rlvr: stopped by {signal_name}; the run can be resumed with the same command\n")
@@ -57,10 +69,21 @@ def _on_signal(signum, _frame) -> None:
         _force_exit(name)
     _state["stopping"] = name
     grace = float(os.environ.get("RLVR_STOP_GRACE_S", "15"))
-    watchdog = threading.Timer(grace, _force_exit, args=(name,))
-    watchdog.daemon = True
-    watchdog.start()
+    threading.Thread(target=_watchdog, args=(name, grace), daemon=True, name="rlvr-stop-watchdog").start()
     raise Stopped(name)
+
+
+def _watchdog(signal_name: str, grace: float) -> None:
+    """Exit `grace` seconds after the signal, or 2 s after the flow has unwound (its holds released, its trainer
+    closed): what is left then is Prefect reporting the crash, to a server that may be dead."""
+    if _unwound.wait(grace):
+        time.sleep(2.0)
+    _force_exit(signal_name)
+
+
+def note_unwound() -> None:
+    """Called by a flow whose body a stop signal has left: nothing of the run is left to clean up."""
+    _unwound.set()
 
 
 def install_stop_handlers():

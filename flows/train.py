@@ -25,6 +25,7 @@ from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import eval_points, plot_curves, publish_training, sample_rows
 from rlvr.flows.bootstrap import bootstrap_model, load_task_problems, retry_on_io
 from rlvr.flows.locks import device_hold, run_dir_lock
+from rlvr.flows.stopping import note_unwound
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 from rlvr.flows.evaluate import evaluate, save_report
@@ -132,8 +133,12 @@ def train_flow(
     log = get_run_logger().info
     cfg = resolve_config(config, config_path, overrides)
     log(f"run config: {cfg.model_dump(mode='json')}")
-    with run_dir_lock(cfg.train.checkpoint.dir):
-        return _train_holding_run_dir(cfg, resume, final_eval, pin_for_eval, device_slots, device_timeout, log)
+    try:
+        with run_dir_lock(cfg.train.checkpoint.dir):
+            return _train_holding_run_dir(cfg, resume, final_eval, pin_for_eval, device_slots, device_timeout, log)
+    except KeyboardInterrupt:
+        note_unwound()  # trainer closed, holds released: the stop need not wait for Prefect's crash report
+        raise
 
 
 def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_for_eval: bool, device_slots,

@@ -126,7 +126,10 @@ def test_a_stop_signal_ends_the_run_and_what_it_started(how, model_path, tmp_pat
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert code == (130 if how == "sigint-to-group" else 143), log.read_text()[-3000:]
-    assert log.read_text().strip().splitlines()[-1].startswith("rlvr: stopped by SIG")
+    last = log.read_text().strip().splitlines()[-1]
+    assert last.startswith("rlvr: stopped by SIG"), last
+    if how == "sigterm-to-main":  # the Prefect server is alive: the run unwinds and ends on its own path
+        assert "(full log: " in last, last
     _, alive = psutil.wait_procs(started, timeout=15)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline()[:3] for p in alive]
     with device_hold("cpu", slots=1, timeout=10, log=lambda m: None):  # released
