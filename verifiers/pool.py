@@ -29,6 +29,7 @@ from rlvr.verifiers.registry import build_options, cache_key, combine, run_one, 
 from rlvr.verifiers.verdict import Verdict
 
 Job = tuple[str, Any, list[VerifierSpec]]
+MAX_FAILED_STARTS = 3  # workers in a row that die before they are ready: the pool gives up on the batch
 
 
 def work(task: tuple) -> tuple[str, Verdict]:
@@ -144,8 +145,16 @@ class VerifierPool:
                     try:
                         got = w.poll()
                     except procs.Died:
+                        failed_start = not w.ready
                         self._died(done, w, w.task)
+                        self.stats["failed_starts"] += failed_start
+                        if failed_start and self.stats["failed_starts"] >= MAX_FAILED_STARTS and pending:
+                            for task in pending:  # workers die before they are ready: say so, do not respawn forever
+                                self._finish(done, task, Verdict(0.0, "error", {"rule": "worker_cannot_start"}))
+                            pending.clear()
                         continue
+                    if w.ready:
+                        self.stats["failed_starts"] = 0
                     if got is not None and w.task:
                         w.task = None
                         self._finish(done, None, got[1], got[0])

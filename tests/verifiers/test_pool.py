@@ -127,6 +127,22 @@ def test_math_through_the_pool_gets_its_own_deadline():
         assert p.map([("\\boxed{(x+1)^2}", "x^2+2x+1", ok)])[0][0] == 1.0  # the replacement worker grades
 
 
+class _BrokenPool(VerifierPool):
+    """A pool whose workers die while starting (their handler does not exist): real processes, real deaths."""
+
+    def _start(self):
+        from rlvr.verifiers import procs
+
+        return procs.Worker("no_such_module_rlvr:work", memory_mb=None)
+
+
+def test_workers_that_cannot_start_give_errors_not_a_hang():
+    with _BrokenPool(workers=1, timeout_s=5, prestart_math=False) as p:
+        (reward, verdicts), = p.map([("x", "1", [VerifierSpec(name="math")])])
+    assert reward == 0.0 and verdicts["math"].status == "error"
+    assert verdicts["math"].detail["rule"] == "worker_cannot_start" and p.stats["failed_starts"] >= 3
+
+
 def test_closed_pool_refuses_work():
     p = VerifierPool(workers=1)
     p.close()
