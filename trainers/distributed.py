@@ -23,10 +23,9 @@ WORLD_SIZE / LOCAL_RANK; one process = one rank, every collective a no-op):
 - Side effects: only rank 0 writes checkpoints and metrics and logs; the others wait at a barrier. On resume,
   rank 0 picks the checkpoint and every rank loads that one (the run dir must be on a shared filesystem).
 
-FSDP is not supported here: the colocated sampler is synced with the FULL weights after every optimizer step
-and checkpoints are written with `save_pretrained`, both of which need unsharded parameters on every rank; see
-docs/scaleout.md. Backend: gloo on CPU, nccl on CUDA (each rank on cuda:LOCAL_RANK). This module imports
-nothing from rlvr, so every other module may use it.
+This is the ddp engine (every rank holds the whole model). `train.parallel: fsdp` shards it instead, with the
+same split of work (trainers/fsdp.py, docs/scaleout.md). Backend: gloo on CPU, nccl on CUDA (each rank on
+cuda:LOCAL_RANK). This module imports nothing from rlvr, so every other module may use it.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ layer, never the model:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -82,10 +83,14 @@ def shard_module(model: nn.Module, cfg: FSDPConfig) -> nn.Module:
 
 
 def shard_policy(policy, cfg: FSDPConfig) -> None:
-    """Shard a `Policy`'s model (and its frozen reference copy, if any) in place, before the optimizer is built."""
+    """Shard a `Policy`'s model (and its frozen reference copy, if any) in place, before the optimizer is built.
+    The policy may be built in host memory: `fully_shard` moves each group to the mesh's device (this rank's GPU)
+    as it shards it, so a GPU never holds more than its shards plus one layer while the model is set up."""
     shard_module(policy.model, cfg)
     if policy._reference is not None:
         shard_module(policy._reference, cfg)
+    if policy.value_head is not None:  # replicated: beside the shards, on this rank's device
+        policy.value_head.to(policy.device)
 
 
 def fsdp_modules(model: nn.Module) -> list[tuple[str, FSDPModule]]:
@@ -122,21 +127,49 @@ def gathered_adapter(model: nn.Module):
 
 
 def sync_sampler(sampler, model: nn.Module) -> None:
-    """Send the sharded policy to this rank's sampler: full weights streamed group by group, or the adapter."""
+    """Send the policy to this rank's sampler: if sharded, full weights streamed group by group (or the gathered
+    adapter); an unsharded model goes through the sampler's own `sync`."""
+    if not is_sharded(model):
+        sampler.sync(model)
+        return
     if getattr(sampler, "shared", False):  # it generates with this very module (see `generation_weights`)
         return
     if hasattr(model, "peft_config"):
         sampler.sync_lora(gathered_adapter(model))
         return
-    for group in gathered_groups(model):
-        sampler.sync_full(list(group.items()))  # the engine copies them in before the next group is gathered
+    with _partial_loads_expected():
+        for group in gathered_groups(model):
+            sampler.sync_full(list(group.items()))  # the engine copies them in before the next group is gathered
+
+
+class _DropPartialLoad(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Following weights were not loaded") or message.endswith("Failed to load weights"))
 
 
 @contextmanager
-def generation_weights(model: nn.Module, cfg: FSDPConfig):
-    """Every group unsharded and kept so across forwards, for a generate call that shares the module; on exit the
-    shards are restored. A collective on entry: every rank must enter, even one with nothing to generate."""
-    groups = fsdp_modules(model)
+def _partial_loads_expected():
+    """vLLM's in-place reload warns about every layer NOT in the call ("<Layer>: Failed to load weights",
+    "Following weights were not loaded"): with one group per call that is every other layer, by design. Those
+    two lines are dropped while the groups stream; every other vLLM message passes through."""
+    loggers = [logging.getLogger(f"vllm.model_executor.model_loader.reload.{name}") for name in ("layerwise", "inplace")]
+    drop = _DropPartialLoad()
+    for logger in loggers:
+        logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(drop)
+
+
+@contextmanager
+def generation_weights(model: nn.Module, cfg: FSDPConfig, sampler):
+    """For a `sampler` that generates with this very (sharded) module: every group unsharded and kept so across
+    forwards; on exit the shards are restored. A collective on entry: every rank must enter, even one with
+    nothing to generate. A no-op for an unsharded model or a sampler with its own engine."""
+    groups = fsdp_modules(model) if getattr(sampler, "shared", False) else []
     for _, module in groups:
         module.set_reshard_after_forward(False, recurse=False)
     for _, module in groups:
@@ -164,6 +197,15 @@ def lockstep(model: nn.Module, dist, count: int, *, backward: bool) -> int:
             if backward:
                 (out.logits.float().sum() * 0.0).backward()
     return missing
+
+
+def lockstep_enumerate(model: nn.Module, dist, items, *, backward: bool = False):
+    """`enumerate(items)` for a loop over round-robin micro-batches (`if not dist.owns(i): continue`) that, once
+    the items run out, runs the `lockstep` passes this rank owes; `backward`: the loop ran backward passes."""
+    count = 0
+    for count, item in enumerate(items, 1):
+        yield count - 1, item
+    lockstep(model, dist, count, backward=backward)
 
 
 def clip_grad_norm(params: list[nn.Parameter], max_norm: float) -> Tensor:

@@ -42,6 +42,12 @@ def is_sharded_checkpoint(checkpoint: str | Path) -> bool:
     return (Path(checkpoint) / SHARDED_DIR).is_dir()
 
 
+def check(checkpoint: str | Path) -> None:
+    """CheckpointError unless `<checkpoint>/sharded` holds a complete DCP save (its metadata is written last)."""
+    if not (Path(checkpoint) / SHARDED_DIR / ".metadata").is_file():
+        raise ckpt.CheckpointError(f"{SHARDED_DIR}/ has no DCP .metadata (an incomplete sharded save)")
+
+
 def _trainable(policy) -> nn.Module:
     """One module over everything the optimizer steps (policy + value head), so the DCP keys are the same
     whether the model is sharded or not."""

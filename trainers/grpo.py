@@ -41,6 +41,7 @@ from torch import Tensor
 from rlvr.trainers.advantages import degenerate_groups, group_advantages, overlong_penalty
 from rlvr.trainers.config import GRPOConfig
 from rlvr.trainers.distributed import Dist
+from rlvr.trainers.fsdp import lockstep_enumerate
 from rlvr.trainers.logprobs import Batch, make_batch
 from rlvr.trainers.losses import grpo_loss, loss_normalizer
 from rlvr.trainers.policy import Policy
@@ -179,7 +180,8 @@ def grpo_backward(
             stat_tokens = totals["ratio_mean"] = tokens
             ratio_min, ratio_max = (1.0, 1.0) if tokens else (ratio_min, ratio_max)
     work = batch if not inert.any() else batch.select(live.tolist()) if live.numel() else None
-    for index, (rows, logp_of) in enumerate(micro_batches(work, micro_batch_size, share_prompts) if work else ()):
+    chunks = micro_batches(work, micro_batch_size, share_prompts) if work else ()
+    for index, (rows, logp_of) in lockstep_enumerate(model, dist, chunks, backward=normalizer > 0):  # FSDP padding
         if not dist.owns(index):  # DDP: another rank computes this micro-batch (always owned in one process)
             continue
         logp = logp_of(model, temperature)

@@ -33,7 +33,7 @@ import torch
 from rlvr.data.tasks import load_problems
 from rlvr.sampling.config import SamplingParams, problem_seed
 from rlvr.trainers import checkpoint as ckpt
-from rlvr.trainers import distributed
+from rlvr.trainers import distributed, fsdp, fsdp_checkpoint
 from rlvr.trainers.bootstrap import resolve_model_path
 from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.dpo import DPO
@@ -87,7 +87,12 @@ class Trainer:
         self.specs = cfg.verifier_specs()
         self.primary = self.specs[0].name
         self.algorithm = ALGORITHMS[cfg.train.algorithm](cfg)
-        self.policy = Policy.from_config(cfg.model, path=self.model_path, **self.algorithm.policy_options)
+        self.sharded = cfg.train.parallel == "fsdp" and self.dist.enabled  # FSDP2 (trainers/fsdp.py)
+        # FSDP: built in host memory, then each layer's shard moves to this rank's device as it is sharded
+        model_cfg = cfg.model.model_copy(update={"device": "cpu"}) if self.sharded else cfg.model
+        self.policy = Policy.from_config(model_cfg, path=self.model_path, **self.algorithm.policy_options)
+        if self.sharded:
+            fsdp.shard_policy(self.policy, cfg.train.fsdp)
         optim = cfg.train.optim
         self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -107,7 +112,7 @@ class Trainer:
             raise FileExistsError(f"{self.run_dir} already holds checkpoints; resume, or choose another checkpoint.dir")
         if self.dist.is_main:  # rows past the restored step (or any, from step 0) belong to a run that died
             self.metrics.truncate_after(self.step, log=self.log)
-        self.sampler.sync(self.policy.model)
+        fsdp.sync_sampler(self.sampler, self.policy.model)  # FSDP: streamed one layer at a time
 
     # -- one step -------------------------------------------------------------------------------
     def run_step(self) -> dict:
@@ -115,7 +120,7 @@ class Trainer:
         scored = self.collect()
         rollout_s = time.perf_counter() - started
         stats = self.update(scored)
-        self.sampler.sync(self.policy.model)
+        fsdp.sync_sampler(self.sampler, self.policy.model)  # FSDP: streamed one layer at a time
         self.step += 1
         elapsed = time.perf_counter() - started
         row = {"step": self.step, **rollout_metrics(scored.groups, scored.rewards, scored.verdicts, self.primary), **stats}
@@ -165,7 +170,8 @@ class Trainer:
         else:
             lo, hi = self.dist.shard(len(problems))
             params = params.model_copy(update={"seed": problem_seed(params.seed, lo, n)})  # keep the global index
-            share = self._sample_and_score(problems[lo:hi], n, params) if hi > lo else Scored()
+            with fsdp.generation_weights(self.policy.model, self.cfg.train.fsdp, self.sampler):  # FSDP + shared hf
+                share = self._sample_and_score(problems[lo:hi], n, params) if hi > lo else Scored()
             scored = Scored()
             for part in self.dist.gather(share):  # rank order = problem order
                 scored.groups += part.groups
@@ -212,9 +218,10 @@ class Trainer:
                 raise NonFiniteError(f"{self.cfg.train.algorithm.upper()} loss is {stats['loss']} at step "
                                      f"{self.step + 1}; the last checkpoint is kept")
             trainable = self.policy.trainable_parameters()
-            self.dist.all_reduce_grads(trainable)  # DDP: sum the ranks' shares of the batch gradient (no-op alone)
+            # DDP: sum the ranks' shares of the batch gradient (no-op alone); FSDP reduce-scattered its shards in backward
+            self.dist.all_reduce_grads([p for p in trainable if not fsdp.is_sharded_tensor(p)])
             params = [p for p in trainable if p.grad is not None]
-            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.train.optim.max_grad_norm)
+            norm = fsdp.clip_grad_norm(params, self.cfg.train.optim.max_grad_norm)  # torch's unless grads are sharded
             if not torch.isfinite(norm):
                 raise NonFiniteError(f"non-finite gradient norm at step {self.step + 1}")
             self.optimizer.step()
@@ -224,6 +231,8 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self) -> Path:
+        if self.sharded:
+            return self._save_sharded()
         if not self.dist.is_main:  # DDP: rank 0 writes; the others wait until the checkpoint is complete
             self.dist.barrier()
             return ckpt.checkpoints_dir(self.run_dir) / f"step-{self.step}"
@@ -241,6 +250,17 @@ class Trainer:
         )
         self.log(f"checkpoint saved: {path}")
         self.dist.barrier()
+        return path
+
+    def _save_sharded(self) -> Path:
+        """FSDP: every rank writes its shards (DCP) and joins the streamed HF export (trainers/fsdp_checkpoint.py)."""
+        state = {"scheduler": self.scheduler.state_dict(), "rng": ckpt.rng_state(), "cursor": self.cursor}
+        best = self.run_dir / "best"
+        path = fsdp_checkpoint.save_checkpoint(
+            self.run_dir, self.step, self.policy, self.optimizer, state, self.cfg.model_dump(mode="json"), self.dist,
+            keep=self.cfg.train.checkpoint.keep, protect=(best.resolve(),) if best.exists() else (),
+        )
+        self.log(f"checkpoint saved: {path}")
         return path
 
     def restore_latest(self) -> Path | None:
@@ -263,7 +283,10 @@ class Trainer:
             return None
         if not self.dist.is_main:
             state = self._load(chosen)
-        self.optimizer.load_state_dict(state["optimizer"])
+        if fsdp_checkpoint.is_sharded_checkpoint(chosen):  # weights + optimizer, on every rank at once
+            fsdp_checkpoint.load_sharded(chosen, self.policy, self.optimizer)
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
         self.step, self.cursor = state["step"], state["cursor"]
@@ -274,6 +297,12 @@ class Trainer:
         """The checkpoint's trainer state, after its weights are loaded into the policy; CheckpointError if either
         is missing or unreadable (the policy is left as it was when the state file fails)."""
         state = ckpt.load_state(path)
+        if fsdp_checkpoint.is_sharded_checkpoint(path):  # loaded once picked, by every rank (DCP is a collective)
+            fsdp_checkpoint.check(path)
+            return state
+        if self.sharded:
+            raise ckpt.CheckpointError("it was written by a ddp run; train.parallel=fsdp resumes FSDP checkpoints "
+                                       "(start a new run from its model/ as model.path)")
         try:
             self.policy.load(path / ckpt.MODEL_DIR)
         except ckpt.UNREADABLE as exc:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from rlvr.trainers.config import LoraConfig, ModelConfig
 from rlvr.trainers.precision import autocast_dtype, autocast_forward
 from rlvr.trainers.distributed import Dist
+from rlvr.trainers.fsdp import lockstep_enumerate
 from rlvr.trainers.logprobs import Batch
 from rlvr.trainers.shared_prompt import micro_batches
 from rlvr.trainers.value_head import ValueHead, load_value_head, save_value_head
@@ -155,7 +156,8 @@ class Policy:
         split round-robin over ranks and summed, so every rank gets the whole tensor."""
         with self.reference() if reference else contextlib.nullcontext(self.model) as model:
             result = torch.zeros(batch.completion_mask.shape, dtype=torch.float32, device=self.device)
-            for index, (rows, logp_of) in enumerate(micro_batches(batch, micro_batch_size, share_prompts)):
+            # FSDP: a rank owning fewer micro-batches runs padding passes (every forward is a collective)
+            for index, (rows, logp_of) in lockstep_enumerate(model, dist, micro_batches(batch, micro_batch_size, share_prompts)):
                 if dist.owns(index):
                     logp = logp_of(model, temperature)
                     result[rows.to(result.device), : logp.shape[1]] = logp

@@ -31,6 +31,7 @@ from torch import Tensor
 from rlvr.trainers.advantages import gae, ppo_token_rewards, whiten
 from rlvr.trainers.config import PPOConfig
 from rlvr.trainers.distributed import Dist
+from rlvr.trainers.fsdp import lockstep_enumerate
 from rlvr.trainers.logprobs import Batch, forward_completions, make_batch
 from rlvr.trainers.losses import ppo_policy_loss, ppo_value_loss
 from rlvr.trainers.policy import Policy
@@ -105,7 +106,7 @@ def ppo_rollout(
     shape = batch.completion_mask.shape
     old_logp = torch.zeros(shape, dtype=torch.float32, device=device)
     old_values = torch.zeros(shape, dtype=torch.float32, device=device)
-    for index, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+    for index, (rows, micro) in lockstep_enumerate(policy.model, dist, batch.split(micro_batch_size)):  # FSDP padding
         if not dist.owns(index):  # DDP: another rank's micro-batch (always owned in one process)
             continue
         out = forward_completions(policy.model, micro, temperature, with_hidden=True)
@@ -132,7 +133,8 @@ def ppo_backward(
     device = policy.device
     normalizer = float(rollout.mask.sum().item())
     totals = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_frac": 0.0, "approx_kl": 0.0}
-    for chunk, (rows, micro) in enumerate(batch.split(micro_batch_size)):
+    chunks = batch.split(micro_batch_size)
+    for chunk, (rows, micro) in lockstep_enumerate(policy.model, dist, chunks, backward=normalizer > 0):  # FSDP padding
         if not dist.owns(chunk):  # DDP: another rank's micro-batch (always owned in one process)
             continue
         out = forward_completions(policy.model, micro, temperature, with_entropy=cfg.entropy_coef > 0, with_hidden=True)

@@ -59,7 +59,7 @@ def run_sync(model: Path, out: Path, lora: bool) -> None:
     params = SamplingParams(max_tokens=6, temperature=1.0, seed=7)
     shared = HFSampler(scfg, model, tokenizer=policy.tokenizer, model=policy.model)
     problems = PROBLEMS if rank == 0 else PROBLEMS[:1]
-    with fsdp.generation_weights(policy.model, FSDPConfig()):  # no FSDP groups in one process: a no-op
+    with fsdp.generation_weights(policy.model, FSDPConfig(), shared):  # no FSDP groups in one process: a no-op
         groups = shared.generate(problems, 2, params)
     still_sharded = all(type(p).__name__ == "DTensor" for p in policy.model.parameters())
     own.close()
@@ -78,6 +78,8 @@ if __name__ == "__main__":
         tdist.init_process_group("gloo")
     try:
         run_sync(model, out, lora=mode == "lora")
+        if tdist.is_initialized():
+            tdist.barrier()  # leave together: a rank tearing gloo down while its peer still talks can abort
     finally:
         if tdist.is_initialized():
             tdist.destroy_process_group()

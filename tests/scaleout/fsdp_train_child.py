@@ -7,7 +7,8 @@ norm clipped over sharded and replicated gradients together (max_norm small enou
 The loss has a policy part (token log-probs) and a value-head part, so sharded and replicated parameters train.
 
     reference MODEL OUT       one process, no sharding: step on batch A, step on batch B (OUT/reference.pt)
-    first MODEL OUT RUN       N ranks, sharded: step on batch A, save an FSDP checkpoint to RUN (OUT/first.pt)
+    first MODEL OUT RUN [OPTS] N ranks, sharded: step on batch A, save an FSDP checkpoint to RUN (OUT/first.pt);
+                              OPTS: train.fsdp settings as JSON (OUT/first-<keys>.pt)
     resume MODEL OUT RUN      N ranks (sharded) or one process (plain): load RUN's checkpoint, step on batch B
                               (OUT/resume-<N>.pt)
 Rank 0 writes the full parameters after each step and the gradient norms.
@@ -15,6 +16,7 @@ Rank 0 writes the full parameters after each step and the gradient norms.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -40,11 +42,11 @@ def fixed_batch(seed: int):
     return make_batch(prompts, completions, pad_id=0)
 
 
-def build(model: Path, dist):
+def build(model: Path, dist, options: dict | None = None):
     torch.manual_seed(0)
     policy = Policy.from_config(ModelConfig(path=str(model)), path=str(model), value_head=True)
     if dist.enabled:
-        fsdp.shard_policy(policy, FSDPConfig())
+        fsdp.shard_policy(policy, FSDPConfig(**(options or {})))
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-3, weight_decay=0.01)
     return policy, optimizer
 
@@ -74,9 +76,9 @@ def full_params(policy) -> dict[str, torch.Tensor]:
     return out
 
 
-def main(mode: str, model: Path, out: Path, run: Path | None) -> None:
+def main(mode: str, model: Path, out: Path, run: Path | None, options: dict | None = None) -> None:
     dist = from_env()
-    policy, optimizer = build(model, dist)
+    policy, optimizer = build(model, dist, options)
     result = {"world_size": dist.world_size}
     if mode == "reference":
         result["norm1"] = train_step(policy, optimizer, fixed_batch(1), dist)
@@ -97,6 +99,8 @@ def main(mode: str, model: Path, out: Path, run: Path | None) -> None:
         result["norm2"] = train_step(policy, optimizer, fixed_batch(2), dist)
         result["after2"] = full_params(policy)
         mode = f"resume-{dist.world_size}"
+    if options:
+        mode += "-" + "-".join(sorted(options))
     if dist.is_main:
         torch.save(result, out / f"{mode}.pt")
 
@@ -106,7 +110,10 @@ if __name__ == "__main__":
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         tdist.init_process_group("gloo")
     try:
-        main(args[0], Path(args[1]), Path(args[2]), Path(args[3]) if len(args) > 3 else None)
+        main(args[0], Path(args[1]), Path(args[2]), Path(args[3]) if len(args) > 3 else None,
+             json.loads(args[4]) if len(args) > 4 else None)
+        if tdist.is_initialized():
+            tdist.barrier()  # leave together: a rank tearing gloo down while its peer still talks can abort
     finally:
         if tdist.is_initialized():
             tdist.destroy_process_group()

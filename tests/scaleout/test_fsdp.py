@@ -9,42 +9,19 @@
   checkpoint resumed on 2 ranks AND in one plain process loads the exact weights and the next step again equals
   the uninterrupted process; the consolidated export loads through `rlvr eval`'s own loader
   (`resolve_target` -> `eval_config` -> `open_sampler`) with the trained weights.
+- options: the same step with `cpu_offload` equals one process; with `param_dtype: bfloat16` it is close.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-HERE = Path(__file__).parent
-REPO = HERE.parents[1]
+from tests.scaleout.fsdp_launch import launch
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(script: str, *args, ranks: int = 1, timeout: float = 600) -> None:
-    """`script` alone (no process group) or under torchrun with `ranks` processes."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", TOKENIZERS_PARALLELISM="false")
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    prefix = [sys.executable] if ranks == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(ranks),
-        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-    ]
-    cmd = [*prefix, str(HERE / script), *map(str, args)]
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +114,20 @@ def test_export_loads_through_the_eval_loader(steps):
             if not name.startswith("value_head."):
                 torch.testing.assert_close(loaded[name].detach(), value, atol=0, rtol=0, msg=name)
         assert len(sampler.logprobs_of([[5, 6, 7]])[0]) == 2
+
+
+@pytest.mark.parametrize("options, atol, rel", [
+    ({"cpu_offload": True}, 1e-5, 1e-5),  # shards, grads and AdamW state in host memory: the same step
+    # bf16 gathered weights and compute: Adam's normalised step moves each weight by about lr (1e-3), so a
+    # weight whose tiny gradient changes sign under bf16 can differ by up to 2 * lr
+    ({"param_dtype": "bfloat16"}, 2.1e-3, 2e-2),
+], ids=["cpu_offload", "bf16_params"])
+def test_fsdp_options_step(steps, tiny_model, tmp_path, options, atol, rel):
+    import json
+
+    out, _ = steps
+    launch("fsdp_train_child.py", "first", tiny_model, out, tmp_path / "run", json.dumps(options), ranks=2)
+    ref, got = torch.load(out / "reference.pt"), torch.load(out / f"first-{'-'.join(sorted(options))}.pt")
+    _assert_params_close(got["after1"], ref["after1"], atol=atol)
+    assert got["norm1"] == pytest.approx(ref["norm1"], rel=rel)
+    assert (tmp_path / "run" / "checkpoints" / "step-1" / "sharded" / ".metadata").is_file()

@@ -1,0 +1,37 @@
+"""Start a scale-out test child alone, under torchrun, or under accelerate launch (2 gloo ranks on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(script: str, *args, ranks: int = 1, launcher: str = "torchrun", timeout: float = 900) -> None:
+    """`script` alone (ranks=1: no process group) or with `ranks` processes; fails with the child's output tail."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", TOKENIZERS_PARALLELISM="false")
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    if ranks == 1:
+        prefix = [sys.executable]
+    elif launcher == "accelerate":  # --multi_gpu runs torchrun underneath, as on GPUs; --cpu would need mpirun
+        prefix = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(ranks),
+                  "--num_machines", "1", "--main_process_ip", "127.0.0.1", "--main_process_port", str(free_port()),
+                  "--mixed_precision", "no", "--dynamo_backend", "no"]
+    else:
+        prefix = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(ranks),
+                  "--master_addr", "127.0.0.1", "--master_port", str(free_port())]
+    cmd = [*prefix, str(HERE / script), *map(str, args)]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"

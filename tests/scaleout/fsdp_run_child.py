@@ -1,0 +1,64 @@
+"""One process of the FSDP training-run test: alone, or as a rank of `torchrun` / `accelerate launch`.
+
+    fsdp_run_child.py MODEL RUN_DIR STEPS ALGORITHM [key=value ...]
+
+A real run of the Trainer (`train.parallel=fsdp`; alone it runs unsharded) with the default hf sampler, which
+decodes with the policy's own (here: sharded) module; resumed from RUN_DIR's newest checkpoint if any. Sampling is
+made deterministic PER PROBLEM (one generate call per problem, seeded as in one whole call), so a rank's share
+of the problems samples what one process samples for them. metrics.jsonl and checkpoints are the output.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rlvr.sampling.config import problem_seed
+from rlvr.trainers.loop import Trainer
+from rlvr.trainers.run_config import apply_overrides, validate_config
+
+
+class PerProblem:
+    """The trainer's own sampler, called once per problem (still sharing the module: `shared` passes through)."""
+
+    def __init__(self, inner):
+        self.inner, self.shared = inner, getattr(inner, "shared", False)
+
+    def generate(self, problems, n, params):
+        groups = []
+        for i, p in enumerate(problems):
+            groups += self.inner.generate([p], n, params.model_copy(update={"seed": problem_seed(params.seed, i, n)}))
+        return groups
+
+    def __getattr__(self, name):  # sync, sync_full, sync_lora, close
+        return getattr(self.inner, name)
+
+
+def config(model: Path, run_dir: Path, algorithm: str, overrides: list[str]):
+    data = {
+        "model": {"path": str(model)},
+        "task": {"name": "arith", "level": 1},
+        "sampler": {"backend": "hf", "params": {"max_tokens": 12}},
+        "verify": {"workers": 1, "verifiers": [{"name": "scaleout_rewards:score"}]},
+        "train": {
+            "algorithm": algorithm, "steps": 2, "prompts_per_step": 4, "seed": 3, "parallel": "fsdp",
+            "grpo": {"group_size": 4}, "ppo": {"group_size": 4, "kl_coef": 0.05},
+            "optim": {"lr": 1e-3, "micro_batch_size": 3}, "checkpoint": {"dir": str(run_dir), "every": 1},
+        },
+    }
+    return validate_config(apply_overrides(data, overrides))
+
+
+def main(model: Path, run_dir: Path, steps: int, algorithm: str, overrides: list[str]) -> None:
+    trainer = Trainer(config(model, run_dir, algorithm, overrides), resume=True, log=lambda m: print(m, flush=True))
+    trainer.sampler = PerProblem(trainer.sampler)
+    try:
+        trainer.train(steps=steps)
+        if trainer.dist.is_main:
+            (run_dir / "world_size").write_text(str(trainer.dist.world_size))
+    finally:
+        trainer.close()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:])

@@ -1,0 +1,107 @@
+"""FSDP2 training runs on CPU: the real Trainer with `train.parallel=fsdp` on 2 gloo ranks against one process.
+
+Each run (fsdp_run_child.py): 2 steps of 4 prompts x 4 samples from the default hf sampler, which decodes with
+the policy's own (sharded) module under `generation_weights`; the toy verifier `scaleout_rewards:score`;
+16 rows in micro-batches of 3 (uneven per rank: lock-step passes run). Compared: every logged metric that does not
+measure time (rel 1e-4) and the final weights read back from the checkpoint's consolidated export
+(atol 1e-5; LoRA adapters 1e-4: Adam's normalised step amplifies summation-order noise on near-zero gradients).
+- GRPO, interrupted after step 1 and resumed from the sharded checkpoint (2 ranks), equals one process;
+- GRPO started with `accelerate launch` (torchrun underneath, as on GPUs) equals one process;
+- PPO (replicated value head, sharded frozen reference for the KL), GRPO + LoRA (sharded adapters) and GRPO with
+  vLLM as the sampler (one colocated engine per rank, streamed sync) equal one process;
+- DPO under fsdp is refused by the config, in one line (its per-rank reference cache is not lock-stepped).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.scaleout.fsdp_launch import launch
+
+pytestmark = pytest.mark.slow
+LORA = ("model.lora={r: 4, alpha: 8}",)
+TIMING = ("step_time_s", "rollout_time_s", "tokens_per_s", "peak_rss_mb")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from rlvr.trainers.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def single(tiny_model, tmp_path_factory):
+    """One-process reference runs, built on first use."""
+    root, done = tmp_path_factory.mktemp("single"), {}
+
+    def run(algorithm: str, *overrides: str) -> Path:
+        key = (algorithm, overrides)
+        if key not in done:
+            done[key] = root / f"{algorithm}-{len(done)}"
+            launch("fsdp_run_child.py", tiny_model, done[key], 2, algorithm, *overrides)
+        return done[key]
+
+    return run
+
+
+def assert_same_run(single: Path, sharded: Path, atol: float = 1e-5) -> None:
+    assert [(d / "world_size").read_text() for d in (single, sharded)] == ["1", "2"]
+    rows = [[json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()] for d in (single, sharded)]
+    assert [r["step"] for r in rows[0]] == [r["step"] for r in rows[1]] == [1, 2]  # rank 0 alone wrote metrics
+    for a, b in zip(*rows):
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            if key not in TIMING and isinstance(value, (int, float)):
+                assert b[key] == pytest.approx(value, rel=1e-4, abs=1e-6), (a["step"], key)
+    assert rows[0][0]["reward_std"] > 0 and rows[0][0]["grad_norm"] > 0  # the policy really moved
+    w1, w2 = (_final_weights(d) for d in (single, sharded))
+    assert w1.keys() == w2.keys() and w1
+    for name in w1:
+        torch.testing.assert_close(w2[name], w1[name], atol=atol, rtol=0, msg=lambda m: f"{name}: {m}")
+
+
+def _final_weights(run: Path) -> dict[str, torch.Tensor]:
+    model = run / "checkpoints" / "step-2" / "model"
+    if (model / "adapter_config.json").is_file():
+        from safetensors.torch import load_file
+
+        return load_file(model / "adapter_model.safetensors")
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model).state_dict()  # one file, or the sharded index + files
+
+
+def test_grpo_run_resumed_from_a_sharded_checkpoint_matches_one_process(tiny_model, single, tmp_path):
+    run = tmp_path / "fsdp"
+    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo", ranks=2)  # stop after step 1 ...
+    assert (run / "checkpoints" / "step-1" / "sharded" / ".metadata").is_file()
+    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo", ranks=2)  # ... resume: DCP load on both ranks
+    assert_same_run(single("grpo"), run)
+
+
+def test_run_under_accelerate_launch_matches_one_process(tiny_model, single, tmp_path):
+    launch("fsdp_run_child.py", tiny_model, tmp_path / "acc", 2, "grpo", ranks=2, launcher="accelerate")
+    assert_same_run(single("grpo"), tmp_path / "acc")
+
+
+@pytest.mark.parametrize("algorithm, overrides, atol", [
+    ("ppo", (), 1e-5),
+    ("grpo", LORA, 1e-4),
+    ("grpo", ("sampler.backend=vllm",), 1e-5),  # a colocated vLLM engine per rank, fed one layer per sync call
+], ids=["ppo", "grpo_lora", "grpo_vllm"])
+def test_run_matches_one_process(tiny_model, single, tmp_path, algorithm, overrides, atol):
+    launch("fsdp_run_child.py", tiny_model, tmp_path / "fsdp", 2, algorithm, *overrides, ranks=2)
+    assert_same_run(single(algorithm, *overrides), tmp_path / "fsdp", atol=atol)
+
+
+def test_dpo_under_fsdp_is_refused_by_the_config():
+    from rlvr.trainers.run_config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match="train.parallel=fsdp runs grpo and ppo"):
+        validate_config({"train": {"algorithm": "dpo", "parallel": "fsdp"}})
+    assert validate_config({"train": {"algorithm": "dpo"}}).train.parallel == "ddp"
