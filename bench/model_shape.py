@@ -36,29 +36,12 @@ def parse_shape(shape: str) -> dict[str, int]:
 
 def build_shape_model(shape: str, out_dir: str | Path, seed: int = 0) -> Path:
     """Write the tokenizer and a float32 random-init Qwen2ForCausalLM of `shape` to `out_dir` (kept if present)."""
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    from rlvr.trainers.tiny_model import build_tokenizer
+    from rlvr.trainers.tiny_model import build_random_model
 
     out = Path(out_dir)
     if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
         return out
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
-    tokenizer.save_pretrained(out)
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    config = Qwen2Config(
-        vocab_size=len(tokenizer), max_position_embeddings=2048, tie_word_embeddings=True, rope_theta=10000.0,
-        bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"), eos_token_id=eos,
-        pad_token_id=tokenizer.pad_token_id, **parse_shape(shape),
-    )
-    torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config).to(torch.float32)
-    model.generation_config.eos_token_id = eos
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(out, safe_serialization=True)
-    return out
+    return build_random_model(out, parse_shape(shape), seed)
 
 
 if __name__ == "__main__":

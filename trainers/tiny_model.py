@@ -70,6 +70,12 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, size: str = "tiny") -> 
     """Write tokenizer + randomly initialised Qwen2ForCausalLM to `out_dir` and return it."""
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; allowed: {', '.join(SIZES)}")
+    return build_random_model(out_dir, SIZES[size], seed)
+
+
+def build_random_model(out_dir: str | Path, shape: dict, seed: int = 0) -> Path:
+    """Write the offline tokenizer and a float32 random-init Qwen2ForCausalLM whose Qwen2Config keyword
+    arguments (hidden_size, num_hidden_layers, ...) are `shape` to `out_dir`; return it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
@@ -83,7 +89,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, size: str = "tiny") -> 
         bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"),
         eos_token_id=eos,
         pad_token_id=tokenizer.pad_token_id,
-        **SIZES[size],
+        **shape,
     )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config).to(torch.float32)
