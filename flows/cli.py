@@ -21,7 +21,6 @@ import os
 import sys
 
 import yaml
-
 from rlvr.trainers.run_config import load_config
 
 FLOW_COMMANDS = ("train", "eval", "serve", "demo", "bootstrap")
@@ -59,8 +58,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rlvr.flows.evaluate import evaluate_flow
     from rlvr.flows.eval_report import eval_config, report_markdown, resolve_target
+    from rlvr.flows.evaluate import evaluate_flow
 
     eval_config(resolve_target(args.target), args.config, args.overrides)  # fail fast
     report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides,

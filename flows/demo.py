@@ -15,7 +15,6 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
-
 from rlvr.flows.artifacts import artifact_key
 from rlvr.flows.bootstrap import bootstrap_flow
 from rlvr.flows.evaluate import evaluate_flow

@@ -14,14 +14,13 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import publish_eval
 from rlvr.flows.bootstrap import check_model_path, load_task_problems, retry_on_io
+from rlvr.flows.eval_report import Target
 from rlvr.flows.locks import device_hold
 from rlvr.flows.stopping import note_unwound
 from rlvr.trainers.run_config import RunConfig
-from rlvr.flows.eval_report import Target
 
 
 @task(cache_policy=NO_CACHE)

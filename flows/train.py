@@ -20,17 +20,16 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import eval_points, plot_curves, publish_training, sample_rows
 from rlvr.flows.bootstrap import bootstrap_model, load_task_problems, retry_on_io
+from rlvr.flows.evaluate import evaluate, save_report
+from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.flows.stopping import note_unwound
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
-from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
-from rlvr.flows.evaluate import evaluate, save_report
-from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.trainers.checkpoint import latest_checkpoint, list_checkpoints, steps_to_checkpoint
+from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 
 
 def resolve_config(config: RunConfig | dict | None, config_path: str | None, overrides: list[str]) -> RunConfig:
