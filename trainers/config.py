@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
@@ -128,10 +128,3 @@ class TrainConfig(_Strict):
         description="Also log each step's metrics to TensorBoard (<dir>/tensorboard) and/or MLflow "
         "($MLFLOW_TRACKING_URI, else sqlite:///<dir>/mlflow.db); needs the `track` extra.",
     )
-
-    @model_validator(mode="after")
-    def _fsdp_runs_grpo_and_ppo(self) -> "TrainConfig":
-        if self.parallel == "fsdp" and self.algorithm == "dpo":  # see docs/scaleout.md, "Lock-step passes"
-            raise ValueError("train.parallel=fsdp runs grpo and ppo; dpo's per-rank reference cache is not "
-                             "lock-stepped over sharded ranks: use train.parallel=ddp")
-        return self

@@ -32,6 +32,7 @@ from torch import Tensor
 from rlvr.trainers.config import DPOConfig
 from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.distributed import Dist
+from rlvr.trainers.fsdp import is_sharded, lockstep_enumerate
 from rlvr.trainers.logprobs import make_batch, sequence_logprob_sums, token_logprobs
 from rlvr.trainers.losses import dpo_loss
 from rlvr.trainers.policy import Policy
@@ -68,7 +69,9 @@ class DPO:
         if not pairs:  # no group had a better and a worse completion
             return None, {"loss": 0.0, "pairs": 0.0}
         mbs = self.micro_batch_size
-        if dist.enabled:  # DDP: reference sums only for the chunks this rank computes (dpo_backward's split)
+        if is_sharded(policy.model):  # FSDP: every rank runs the same lock-stepped passes (no per-rank cache)
+            ref_sums = sharded_reference_sums(policy, pairs, mbs, dist)
+        elif dist.enabled:  # DDP: reference sums only for the chunks this rank computes (dpo_backward's split)
             owned = [i for i in range(len(pairs)) if dist.owns(i // mbs)]
             ref_sums = torch.zeros(len(pairs), 2)
             if owned:
@@ -137,6 +140,15 @@ def _pair_batch(pairs: Sequence[Pair], pad_id: int):
     return make_batch(prompts, responses, pad_id)
 
 
+def sharded_reference_sums(policy: Policy, pairs: Sequence[Pair], micro_batch_size: int, dist: Dist) -> Tensor:
+    """[N, 2] (chosen, rejected) summed reference log-probs of every pair, micro-batches round-robin over the
+    ranks and summed (`Policy.logprobs`); padded rows, as `ReferenceCache` computes them."""
+    batch = _pair_batch(pairs, policy.pad_id)  # rows 0..n-1 chosen, n..2n-1 rejected
+    logp = policy.logprobs(batch, micro_batch_size, reference=True, dist=dist, share_prompts=False)
+    sums = sequence_logprob_sums(logp, batch.completion_mask.to(logp.device)).float().cpu()
+    return torch.stack([sums[: len(pairs)], sums[len(pairs) :]], dim=1)
+
+
 class ReferenceCache:
     """Summed reference log-probs keyed by (prompt, response) token ids."""
 
@@ -172,7 +184,7 @@ def dpo_backward(
         return {"loss": 0.0, "pairs": 0.0}
     device = policy.device
     totals = {"loss": 0.0, "reward_chosen": 0.0, "reward_rejected": 0.0, "reward_accuracy": 0.0, "reward_margin": 0.0}
-    for index, start in enumerate(range(0, len(pairs), micro_batch_size)):
+    for index, start in lockstep_enumerate(policy.model, dist, range(0, len(pairs), micro_batch_size), backward=True):
         if not dist.owns(index):  # DDP: another rank's chunk (always owned in one process)
             continue
         chunk = pairs[start : start + micro_batch_size]

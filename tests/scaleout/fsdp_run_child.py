@@ -42,7 +42,7 @@ def config(model: Path, run_dir: Path, algorithm: str, overrides: list[str]):
         "verify": {"workers": 1, "verifiers": [{"name": "scaleout_rewards:score"}]},
         "train": {
             "algorithm": algorithm, "steps": 2, "prompts_per_step": 4, "seed": 3, "parallel": "fsdp",
-            "grpo": {"group_size": 4}, "ppo": {"group_size": 4, "kl_coef": 0.05},
+            "grpo": {"group_size": 4}, "ppo": {"group_size": 4, "kl_coef": 0.05}, "dpo": {"group_size": 4},
             "optim": {"lr": 1e-3, "micro_batch_size": 3}, "checkpoint": {"dir": str(run_dir), "every": 1},
         },
     }

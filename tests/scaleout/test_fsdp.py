@@ -76,7 +76,7 @@ def steps(tiny_model, tmp_path_factory):
 def _assert_params_close(got: dict, want: dict, atol: float = 1e-5) -> None:
     assert got.keys() == want.keys()
     for name, value in want.items():
-        torch.testing.assert_close(got[name], value, atol=atol, rtol=0, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got[name], value, atol=atol, rtol=0, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_sharded_step_equals_one_process(steps):

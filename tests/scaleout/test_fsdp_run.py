@@ -5,11 +5,12 @@ the policy's own (sharded) module under `generation_weights`; the toy verifier `
 16 rows in micro-batches of 3 (uneven per rank: lock-step passes run). Compared: every logged metric that does not
 measure time (rel 1e-4) and the final weights read back from the checkpoint's consolidated export
 (atol 1e-5; LoRA adapters 1e-4: Adam's normalised step amplifies summation-order noise on near-zero gradients).
-- GRPO, interrupted after step 1 and resumed from the sharded checkpoint (2 ranks), equals one process;
+- GRPO, interrupted after step 1 and resumed from the sharded checkpoint on 2 ranks, or in 1 process, equals
+  one uninterrupted process;
 - GRPO started with `accelerate launch` (torchrun underneath, as on GPUs) equals one process;
-- PPO (replicated value head, sharded frozen reference for the KL), GRPO + LoRA (sharded adapters) and GRPO with
-  vLLM as the sampler (one colocated engine per rank, streamed sync) equal one process;
-- DPO under fsdp is refused by the config, in one line (its per-rank reference cache is not lock-stepped).
+- PPO (replicated value head, sharded frozen reference for the KL), DPO (online pairs, sharded reference),
+  GRPO + LoRA (sharded adapters) and GRPO with vLLM as the sampler (one colocated engine per rank, streamed
+  sync) equal one process.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def single(tiny_model, tmp_path_factory):
     return run
 
 
-def assert_same_run(single: Path, sharded: Path, atol: float = 1e-5) -> None:
-    assert [(d / "world_size").read_text() for d in (single, sharded)] == ["1", "2"]
+def assert_same_run(single: Path, sharded: Path, atol: float = 1e-5, last_world: str = "2") -> None:
+    assert [(d / "world_size").read_text() for d in (single, sharded)] == ["1", last_world]
     rows = [[json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()] for d in (single, sharded)]
     assert [r["step"] for r in rows[0]] == [r["step"] for r in rows[1]] == [1, 2]  # rank 0 alone wrote metrics
     for a, b in zip(*rows):
@@ -62,7 +63,7 @@ def assert_same_run(single: Path, sharded: Path, atol: float = 1e-5) -> None:
     w1, w2 = (_final_weights(d) for d in (single, sharded))
     assert w1.keys() == w2.keys() and w1
     for name in w1:
-        torch.testing.assert_close(w2[name], w1[name], atol=atol, rtol=0, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(w2[name], w1[name], atol=atol, rtol=0, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def _final_weights(run: Path) -> dict[str, torch.Tensor]:
@@ -84,6 +85,14 @@ def test_grpo_run_resumed_from_a_sharded_checkpoint_matches_one_process(tiny_mod
     assert_same_run(single("grpo"), run)
 
 
+def test_sharded_checkpoint_resumed_in_one_process_matches_one_process(tiny_model, single, tmp_path):
+    run = tmp_path / "fsdp-then-one"
+    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo", ranks=2)  # step 1 sharded on 2 ranks ...
+    assert (run / "world_size").read_text() == "2"
+    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo")  # ... step 2 in one unsharded process (DCP reshards)
+    assert_same_run(single("grpo"), run, last_world="1")
+
+
 def test_run_under_accelerate_launch_matches_one_process(tiny_model, single, tmp_path):
     launch("fsdp_run_child.py", tiny_model, tmp_path / "acc", 2, "grpo", ranks=2, launcher="accelerate")
     assert_same_run(single("grpo"), tmp_path / "acc")
@@ -91,17 +100,10 @@ def test_run_under_accelerate_launch_matches_one_process(tiny_model, single, tmp
 
 @pytest.mark.parametrize("algorithm, overrides, atol", [
     ("ppo", (), 1e-5),
+    ("dpo", (), 1e-5),  # pairs built online; reference sums round-robin over the ranks (no per-rank cache)
     ("grpo", LORA, 1e-4),
     ("grpo", ("sampler.backend=vllm",), 1e-5),  # a colocated vLLM engine per rank, fed one layer per sync call
-], ids=["ppo", "grpo_lora", "grpo_vllm"])
+], ids=["ppo", "dpo", "grpo_lora", "grpo_vllm"])
 def test_run_matches_one_process(tiny_model, single, tmp_path, algorithm, overrides, atol):
     launch("fsdp_run_child.py", tiny_model, tmp_path / "fsdp", 2, algorithm, *overrides, ranks=2)
     assert_same_run(single(algorithm, *overrides), tmp_path / "fsdp", atol=atol)
-
-
-def test_dpo_under_fsdp_is_refused_by_the_config():
-    from rlvr.trainers.run_config import ConfigError, validate_config
-
-    with pytest.raises(ConfigError, match="train.parallel=fsdp runs grpo and ppo"):
-        validate_config({"train": {"algorithm": "dpo", "parallel": "fsdp"}})
-    assert validate_config({"train": {"algorithm": "dpo"}}).train.parallel == "ddp"
