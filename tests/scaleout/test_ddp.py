@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,44 +20,15 @@ from pathlib import Path
 import pytest
 import torch
 
-CHILD = Path(__file__).with_name("ddp_child.py")
+from tests.scaleout.launch_child import child_env, free_port, launch
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", TOKENIZERS_PARALLELISM="false")
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    return env
-
-
-def run_child(*args, ranks: int = 1, launcher: str = "torchrun", timeout: float = 600) -> None:
+def run_child(*args, ranks: int = 1, launcher: str = "torchrun") -> None:
     """ddp_child.py alone (ranks=1, no torch.distributed at all) or under torchrun / accelerate with `ranks` processes."""
-    if ranks == 1:
-        cmd = [sys.executable, str(CHILD), *map(str, args)]
-    elif launcher == "accelerate":
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(ranks),
-               "--num_machines", "1", "--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port()),
-               "--mixed_precision", "no", "--dynamo_backend", "no", str(CHILD), *map(str, args)]
-    else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(ranks),
-               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(CHILD), *map(str, args)]
-    done = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from rlvr.trainers.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", seed=0)
+    launch("ddp_child.py", *args, ranks=ranks, launcher=launcher, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +95,9 @@ def assert_same_run(single: Path, ddp: Path) -> None:
 def _launch(tmp_path, *overrides, ranks=2, timeout=600):
     """The documented entry point: `torchrun ... -m rlvr.flows.launch -c configs/arith_grpo_ddp.yaml k=v ...`."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(ranks),
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
            "-m", "rlvr.flows.launch", "-c", "configs/arith_grpo_ddp.yaml", *overrides]
-    return subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def test_the_launch_entry_point_trains_and_resumes_under_torchrun(tiny_model, tmp_path):
@@ -148,7 +117,7 @@ def test_the_launch_entry_point_trains_and_resumes_under_torchrun(tiny_model, tm
 
 def test_the_launch_entry_point_names_a_bad_key_and_exits_2(tmp_path):
     done = subprocess.run([sys.executable, "-m", "rlvr.flows.launch", "-c", "configs/arith_grpo_ddp.yaml",
-                           "train.ppo.samples_per_prompt=4"], cwd=REPO, env=_env(), capture_output=True, text=True)
+                           "train.ppo.samples_per_prompt=4"], cwd=REPO, env=child_env(), capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "rlvr: invalid configs/arith_grpo_ddp.yaml:", "  train.ppo.samples_per_prompt: renamed; use train.ppo.group_size"

@@ -21,18 +21,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.scaleout.fsdp_launch import launch
+from tests.scaleout.launch_child import launch
 
 pytestmark = pytest.mark.slow
 LORA = ("model.lora={r: 4, alpha: 8}",)
 TIMING = ("step_time_s", "rollout_time_s", "tokens_per_s", "peak_rss_mb")
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from rlvr.trainers.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.scaleout.fsdp_launch import launch
+from tests.scaleout.launch_child import launch
 
 pytestmark = pytest.mark.slow
 

@@ -18,11 +18,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(script: str, *args, ranks: int = 1, launcher: str = "torchrun", timeout: float = 900) -> None:
-    """`script` alone (ranks=1: no process group) or with `ranks` processes; fails with the child's output tail."""
+def child_env() -> dict:
+    """The test's environment without any rank variables of an outer launcher, one thread per rank, loopback gloo."""
     env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", TOKENIZERS_PARALLELISM="false")
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
+    return env
+
+
+def launch(script: str, *args, ranks: int = 1, launcher: str = "torchrun", timeout: float = 900) -> None:
+    """`script` alone (ranks=1: no process group) or with `ranks` processes; fails with the child's output tail."""
     if ranks == 1:
         prefix = [sys.executable]
     elif launcher == "accelerate":  # --multi_gpu runs torchrun underneath, as on GPUs; --cpu would need mpirun
@@ -33,5 +38,5 @@ def launch(script: str, *args, ranks: int = 1, launcher: str = "torchrun", timeo
         prefix = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(ranks),
                   "--master_addr", "127.0.0.1", "--master_port", str(free_port())]
     cmd = [*prefix, str(HERE / script), *map(str, args)]
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
