@@ -8,7 +8,7 @@
                                            metrics.jsonl and checkpoints are the output
 MODEL is a local HF model directory (the tests use an untrained tiny Qwen2).
 
-Sampling is made deterministic PER PROBLEM by `PerProblemSampler`: the hf backend seeds once per generate
+Sampling is made deterministic PER PROBLEM by `PerProblem` (per_problem.py): the hf backend seeds once per generate
 call, so the samples of a problem would otherwise depend on which other problems share its call (i.e. on the
 rank's shard).
 """
@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 
 from rlvr.trainers.run_config import validate_config
-from rlvr.sampling.config import problem_seed
 from rlvr.sampling.hf_backend import HFSampler
 from rlvr.trainers.loop import Scored, Trainer
+
+from per_problem import PerProblem  # this folder is sys.path[0] of a child script
 
 UPDATE_CASES = {
     # name: (algorithm, train-section overrides)
@@ -51,26 +52,6 @@ def config(model, run_dir, algorithm="grpo", steps=2, **train):
             "checkpoint": {"dir": str(run_dir), "every": 1}, **train,
         },
     })
-
-
-class PerProblemSampler:
-    """An HFSampler called once per problem, problem i of a call seeded with `seed + i * n` (vLLM's convention;
-    under DDP the trainer offsets `seed` by the shard's start, so problem i of the GLOBAL batch gets the same seed)."""
-
-    def __init__(self, inner: HFSampler):
-        self.inner = inner
-
-    def generate(self, problems, n, params):
-        groups = []
-        for i, p in enumerate(problems):
-            groups += self.inner.generate([p], n, params.model_copy(update={"seed": problem_seed(params.seed, i, n)}))
-        return groups
-
-    def sync(self, model):
-        self.inner.sync(model)
-
-    def close(self):
-        self.inner.close()
 
 
 class NoSampler:
@@ -117,7 +98,7 @@ def run_update(model: Path, out_dir: Path) -> None:
 
 def run_training(model: Path, run_dir: Path, steps: int) -> None:
     cfg = config(model, run_dir, steps=2)
-    sampler = PerProblemSampler(HFSampler(cfg.sampler, model))
+    sampler = PerProblem(HFSampler(cfg.sampler, model))
     trainer = Trainer(cfg, sampler=sampler, resume=True, log=lambda m: print(m, flush=True))
     try:
         trainer.train(steps=steps)

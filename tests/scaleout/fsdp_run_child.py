@@ -13,25 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rlvr.sampling.config import problem_seed
 from rlvr.trainers.loop import Trainer
 from rlvr.trainers.run_config import apply_overrides, validate_config
 
-
-class PerProblem:
-    """The trainer's own sampler, called once per problem (still sharing the module: `shared` passes through)."""
-
-    def __init__(self, inner):
-        self.inner, self.shared = inner, getattr(inner, "shared", False)
-
-    def generate(self, problems, n, params):
-        groups = []
-        for i, p in enumerate(problems):
-            groups += self.inner.generate([p], n, params.model_copy(update={"seed": problem_seed(params.seed, i, n)}))
-        return groups
-
-    def __getattr__(self, name):  # sync, sync_full, sync_lora, close
-        return getattr(self.inner, name)
+from per_problem import PerProblem  # this folder is sys.path[0] of a child script
 
 
 def config(model: Path, run_dir: Path, algorithm: str, overrides: list[str]):
