@@ -22,7 +22,7 @@ from rlvr.verifiers.code_harness import TestsFailed, run_tests, setup_needs_prog
 from rlvr.verifiers.sandbox import CandidateError, Limits, Sandbox, SandboxDied, SandboxOutputLimit, SandboxTimeout
 from rlvr.verifiers.verdict import Verdict
 
-VERSION = "2"  # 2: processes refused, output capped, dataclasses and enums compared by value
+VERSION = "3"  # 2: processes refused, output capped, records by value; 3: thread starts counted, not alive
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
 _UNSAFE_EXC = {"MemoryError", "BlockingIOError", "PermissionError"}
 _UNSAFE_MESSAGES = ("can't start new thread", "File too large", "No space left", "Resource temporarily unavailable")
@@ -34,12 +34,19 @@ class CodeOptions:
     timeout_s: float = 10.0  # the whole verification; the sandbox's wall limit is set strictly inside it
     cpu_s: int = 10
     memory_mb: int = 1024
-    nproc: int = 16  # threads alive at once (RLIMIT_NPROC)
+    threads: int = 64  # thread starts per program run (a count, so the verdict does not depend on timing)
+    nproc: int = 16  # with processes=True only: processes and threads alive at once (RLIMIT_NPROC)
     fsize_mb: int = 16
     output_kb: int = 1024  # stdout + stderr of the program; more is `unsafe`
     processes: bool = False  # let the program start processes (verdicts near nproc then depend on timing)
     isolate: bool = True  # namespaces + own uid when running as root (see sandbox.py)
     hide: tuple[str, ...] = Limits.hide  # paths masked inside the sandbox (data folders, homes)
+
+    def __post_init__(self):
+        # `nproc` once capped threads alive at once; a config that still sets it for that gets told the new key
+        if self.nproc != Limits.nproc and not self.processes:
+            raise ValueError(f"code option nproc={self.nproc} applies with processes=True only; threads are capped "
+                             f"by `threads` (starts per run, default {Limits.threads})")
 
 
 def sandbox_wall_s(timeout_s: float) -> float:
@@ -97,8 +104,8 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
     program, built = assemble(code, prefix, entry_point)
     detail = {"entry_point": entry_point, "program_from": built, "code": code[:2000]}
     limits = Limits(wall_s=sandbox_wall_s(opts.timeout_s), cpu_s=opts.cpu_s, memory_mb=opts.memory_mb,
-                    nproc=opts.nproc, fsize_mb=opts.fsize_mb, output_kb=opts.output_kb, processes=opts.processes,
-                    isolate=opts.isolate, hide=tuple(opts.hide))
+                    threads=opts.threads, nproc=opts.nproc, fsize_mb=opts.fsize_mb, output_kb=opts.output_kb,
+                    processes=opts.processes, isolate=opts.isolate, hide=tuple(opts.hide))
     try:
         with Sandbox(program.replace("\x00", ""), setup, limits, setup_last=setup_needs_program(setup)) as box:
             detail["isolated"] = box.isolated

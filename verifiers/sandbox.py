@@ -10,7 +10,10 @@ What is covered (when running as root on Linux with namespaces, as here; see `sa
   RLIMIT_NPROC (enforced because the child runs as its own unprivileged uid), no core files, 256 fds;
 - no child processes unless `processes=True`: a seccomp filter refuses fork/vfork/clone-without-CLONE_THREAD
   (EAGAIN), so a program that forks gets the same refusal on every run (NPROC alone races with process exits);
-  threads are allowed, up to `nproc` alive at once;
+- threads: `threads` starts per session (64), counted in the child, the next one refused with Python's own
+  "can't start new thread"; a count of starts, not of threads alive at once, so the verdict does not depend on
+  how fast earlier threads ended. RLIMIT_NPROC (`threads` + 1 tasks) stays as the OS backstop for a program that
+  reaches past the count; one malloc arena, so that each thread costs only its stack of address space;
 - no network: a new network namespace with no interface up;
 - writes only to a private, size-limited tmpfs that is its cwd; `hide` paths (home, data folders) masked;
 - PID namespace: killing its PID 1 kills every descendant, even ones that called setsid or cleared PDEATHSIG;
@@ -22,7 +25,11 @@ What is not covered:
   killed) but the network guard is only a Python-level socket patch, NPROC counts the caller's whole uid, and
   files the caller's uid may write stay writable; on an architecture other than x86_64/aarch64 there is no
   seccomp filter (processes are then bounded by NPROC only);
-- the number of threads alive at once still depends on timing near `nproc` (threads started and left to end);
+- with `processes=True`, NPROC is `nproc` processes and threads alive at once, so timing decides near it again;
+- the thread count is a Python-level wrapper of `_thread`'s start functions: a program that digs out the unwrapped
+  function (or calls pthread_create through ctypes) meets only the NPROC backstop, which counts threads alive;
+  a program whose own number of starts depends on timing (a ThreadPoolExecutor starts a worker only when none is
+  idle) can still land on either side of the cap; thread stacks (8 MiB each) count toward `memory_mb` while alive;
 - world-readable files outside `hide` stay readable; CPU time of the judge's own test code (trusted) is the caller's;
 - kernel exploits, side channels, and objects that are not plain data: a dataclass instance or enum member comes
   back by value (`sandbox_wire.Record`), any other object as an opaque handle that equals only itself.
@@ -53,7 +60,8 @@ class Limits:
     wall_s: float = 10.0  # whole session: load + every call
     cpu_s: int = 10
     memory_mb: int = 1024  # RLIMIT_AS
-    nproc: int = 16  # RLIMIT_NPROC: threads (and processes, when allowed) alive at once
+    threads: int = 64  # thread starts per session, counted (see sandbox_child._count_thread_starts)
+    nproc: int = 16  # with processes=True: RLIMIT_NPROC, processes and threads alive at once (else threads + 1)
     fsize_mb: int = 16
     output_kb: int = 1024  # stdout + stderr together; past it the session ends with SandboxOutputLimit
     processes: bool = False  # allow fork/exec/subprocess (then NPROC decides, with timing: see sandbox_child)
@@ -137,7 +145,8 @@ class Sandbox:
         header = {
             "program": self.program, "setup": self.setup, "setup_last": self.setup_last, "isolate": lim.isolate,
             "processes": lim.processes, "hide": [p for p in lim.hide if p], "tmpfs_mb": lim.tmpfs_mb,
-            "limits": {"cpu_s": lim.cpu_s, "memory_mb": lim.memory_mb, "fsize_mb": lim.fsize_mb, "nproc": lim.nproc},
+            "limits": {"cpu_s": lim.cpu_s, "memory_mb": lim.memory_mb, "fsize_mb": lim.fsize_mb, "nproc": lim.nproc,
+                       "threads": lim.threads},
         }
         self._write(json.dumps(header, separators=(",", ":")))
         kind, *rest = self._read()

@@ -32,6 +32,7 @@ CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 22, 2
 UID_BASE = 1_000_000
+M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -87,11 +88,14 @@ def _reachable_sys_path() -> None:
 def _limit(hdr: dict) -> None:
     lim = hdr["limits"]
     mb = 1024 * 1024
+    # without processes, the program's tasks are its main thread and at most `threads` more (`_count_thread_starts`):
+    # the OS limit is a backstop that a thread started through `threading` or `_thread` never reaches first
+    nproc = lim["nproc"] if hdr["processes"] else lim["threads"] + 1
     for res, soft, hard in (
         (resource.RLIMIT_CPU, lim["cpu_s"], lim["cpu_s"] + 1),
         (resource.RLIMIT_AS, lim["memory_mb"] * mb, lim["memory_mb"] * mb),
         (resource.RLIMIT_FSIZE, lim["fsize_mb"] * mb, lim["fsize_mb"] * mb),
-        (resource.RLIMIT_NPROC, lim["nproc"], lim["nproc"]),
+        (resource.RLIMIT_NPROC, nproc, nproc),
         (resource.RLIMIT_CORE, 0, 0),
         (resource.RLIMIT_NOFILE, 256, 256),
     ):
@@ -154,6 +158,48 @@ def _no_processes() -> bool:
     if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "seccomp filter")
     return True
+
+
+def _count_thread_starts(cap: int) -> None:
+    """Refuse the (cap+1)-th thread start, with the RuntimeError Python raises when the OS refuses one.
+
+    Why a count of starts: RLIMIT_NPROC bounds the threads alive at once, and for a program that starts short-lived
+    threads without joining them that number depends on scheduling, so 31 such threads passed on some runs and were
+    `unsafe` on others. The number of starts is the same on every run of the same program. The count wraps the start
+    functions of `_thread`, which `threading` (and so `concurrent.futures`, `asyncio.to_thread`) takes its own from
+    when first imported; it is not imported before the program runs, and its copy is replaced here if it was."""
+    import _thread
+
+    left, lock = [cap], _thread.allocate_lock()
+
+    def counted(start):
+        def start_thread(*args, **kwargs):
+            with lock:  # two threads starting threads at once must not both take the last one
+                if left[0] <= 0:
+                    raise RuntimeError(f"can't start new thread: this program may start {cap} threads")
+                left[0] -= 1
+            return start(*args, **kwargs)
+        return start_thread
+
+    # start_new is 3.11's alias of start_new_thread; threading uses start_joinable_thread from 3.13
+    names = {"start_new_thread": "_start_new_thread", "start_new": None,
+             "start_joinable_thread": "_start_joinable_thread"}
+    threading = sys.modules.get("threading")
+    for name, alias in names.items():
+        if hasattr(_thread, name):
+            setattr(_thread, name, counted(getattr(_thread, name)))
+            if threading is not None and alias and hasattr(threading, alias):
+                setattr(threading, alias, getattr(_thread, name))
+
+
+def _one_malloc_arena() -> None:
+    """glibc gives threads malloc arenas of their own, each reserving 64 MiB of address space (RLIMIT_AS), up to 8
+    per core: with them 20 threads filled 1 GiB on 2 cores, at a point set by timing and by the core count. With one
+    arena a thread costs its 8 MiB stack, so `threads` (64 by default) alive together fit the default 1 GiB. Must run
+    while the process has one thread (the limit is read when the second arena would be made)."""
+    mallopt = getattr(_libc, "mallopt", None)  # glibc; other C libraries have no per-thread arenas to limit
+    if mallopt is not None:
+        mallopt(M_ARENA_MAX, 1)
 
 
 def _fallback_guard() -> None:
@@ -244,6 +290,8 @@ def main() -> None:
         _drop_privileges(uid)
     if not hdr["processes"]:
         _no_processes()
+    _one_malloc_arena()
+    _count_thread_starts(hdr["limits"]["threads"])
     ns = {"__name__": "__sandbox__", "__builtins__": builtins}
     try:
         parts = [("<setup>", hdr["setup"]), ("<program>", hdr["program"])]

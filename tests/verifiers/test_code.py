@@ -257,3 +257,11 @@ def test_a_pool_timeout_leaves_no_temp_dir():
                             for i in range(3)])
     assert [v["code"].status for _, v in results] == ["timeout"] * 3 and pool.stats["timeouts"] == 3
     assert set(glob.glob("/tmp/rlvr-sbx-*")) <= before
+
+
+def test_thread_options_in_a_config():
+    assert VerifierSpec(name="code", options={"threads": 8}).options == {"threads": 8}
+    # `nproc` used to cap threads alive at once: a config that sets it without processes is told the new key
+    with pytest.raises(ValueError, match="nproc=32 applies with processes=True only; threads are capped by `threads`"):
+        VerifierSpec(name="code", options={"nproc": 32})
+    assert VerifierSpec(name="code", options={"nproc": 32, "processes": True}).options["nproc"] == 32

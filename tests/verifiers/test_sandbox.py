@@ -1,6 +1,7 @@
 """Adversarial programs, one property each. Every hostile program bounds itself (fork/memory caps, sleeps that end)
 so the machine stays healthy even if the sandbox failed; it only touches /tmp paths and loopback."""
 
+import dataclasses
 import glob
 import os
 import socket
@@ -112,13 +113,91 @@ def test_threads_are_allowed():
     assert run(prog).status == "correct"
 
 
-def test_nproc_limit_holds_for_threads():
+def test_thread_limit_holds():
     prog = ("import threading, time\n"
             "def f():\n"
             "    ts = [threading.Thread(target=time.sleep, args=(2,), daemon=True) for _ in range(100)]\n"
             "    [t.start() for t in ts]\n"
             "    return 1")
-    assert run(prog, options=CodeOptions(timeout_s=5, cpu_s=5, nproc=16)).status == "unsafe"
+    v = run(prog)
+    assert (v.status, v.detail["rule"]) == ("unsafe", "resource_limit")
+    assert "can't start new thread: this program may start 64 threads" in v.detail["error"]
+
+
+def _unjoined_threads(n: int) -> str:
+    """A program that starts `n` threads, each left to end after a random 0-4 ms: how many are alive together
+    depends on scheduling (with a cap on threads alive at once, 31 of them passed about half of the runs)."""
+    return ("import random, threading, time\n"
+            "def f():\n"
+            f"    for _ in range({n}):\n"
+            "        threading.Thread(target=time.sleep, args=(random.random() * 0.004,)).start()\n"
+            "    return 1")
+
+
+def test_short_lived_threads_get_the_same_verdict_every_run():
+    verdicts = [(v.status, v.detail["rule"]) for v in (run(_unjoined_threads(31)) for _ in range(8))]
+    assert set(verdicts) == {("correct", "all_tests_passed")}, verdicts
+
+
+def test_thread_starts_past_the_cap_are_unsafe_every_run():
+    cap = CodeOptions().threads
+    verdicts = [run(_unjoined_threads(cap + 6)) for _ in range(4)]
+    assert {(v.status, v.detail["rule"]) for v in verdicts} == {("unsafe", "resource_limit")}, verdicts
+    assert all(f"{cap} threads" in v.detail["error"] for v in verdicts)  # the refusal says which limit
+
+
+def test_thread_cap_counts_starts_not_threads_alive():
+    # one thread at a time, each joined before the next: 9 starts are past a cap of 8 all the same
+    prog = ("import threading\n"
+            "def f(n):\n"
+            "    for _ in range(n):\n"
+            "        t = threading.Thread(target=lambda: None)\n"
+            "        t.start()\n"
+            "        t.join()\n"
+            "    return 1")
+    eight = dataclasses.replace(FAST, threads=8)
+    assert run(prog, tests="assert f(8) == 1", options=eight).status == "correct"
+    assert run(prog, tests="assert f(9) == 1", options=eight).status == "unsafe"
+
+
+def test_all_allowed_threads_fit_in_memory_together():
+    # each thread mallocs: glibc's per-thread arenas (64 MiB of address space each) filled 1 GiB after ~20 threads
+    prog = ("import threading\n"
+            "def f():\n"
+            "    barrier = threading.Barrier(64, timeout=3)\n"
+            "    def work():\n"
+            "        blocks = [bytearray(100_000) for _ in range(10)]\n"
+            "        barrier.wait()  # all 64 alive at once\n"
+            "        return blocks\n"
+            "    ts = [threading.Thread(target=work, daemon=True) for _ in range(64)]\n"
+            "    [t.start() for t in ts]\n"
+            "    [t.join() for t in ts]\n"
+            "    return 1")
+    assert CodeOptions().memory_mb == 1024 and CodeOptions().threads == 64
+    v = run(prog, options=dataclasses.replace(FAST, memory_mb=1024))
+    assert v.status == "correct", v.detail.get("error")
+
+
+def test_a_thread_pool_over_many_tasks_passes():
+    prog = ("from concurrent.futures import ThreadPoolExecutor\n"
+            "def f():\n"
+            "    with ThreadPoolExecutor(max_workers=4) as ex:\n"
+            "        return sum(ex.map(lambda i: i * i, range(100)))")
+    assert run(prog, tests="assert f() == 328350\nassert f() == 328350").status == "correct"
+
+
+def test_threads_started_around_the_count_still_meet_the_os_limit():
+    # the count lives in Python, so a program can reach the unwrapped start function; RLIMIT_NPROC still holds
+    prog = ("import _thread, time\n"
+            "def f():\n"
+            "    start = _thread.start_new_thread\n"
+            "    cells = getattr(start, '__closure__', None) or ()\n"
+            "    raw = next((c.cell_contents for c in cells if type(c.cell_contents) is type(len)), start)\n"
+            "    for _ in range(300):\n"
+            "        raw(time.sleep, (2,))\n"
+            "    return 1")
+    v = run(prog)
+    assert v.status == "unsafe" and "can't start new thread" in v.detail["error"]
 
 
 def test_process_tree_is_killed_even_after_setsid():
