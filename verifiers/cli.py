@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         jobs, bad = _load(args.file)
     except OSError as e:
-        print(f"cannot read {args.file}: {e}", file=sys.stderr)
+        print(f"rlvr: cannot read {args.file}: {e.strerror or e}", file=sys.stderr)
         return 2
     for n, msg in bad:
         print(f"line {n}: skipped: {msg}", file=sys.stderr)

@@ -27,5 +27,12 @@ def test_summary_table_and_bad_lines(tmp_path, capsys):
     assert [json.loads(x)["reward"] for x in out.read_text().splitlines()] == [1.0, 0.0, 1.0]
 
 
-def test_missing_file_returns_2(tmp_path):
-    assert main([str(tmp_path / "nope.jsonl")]) == 2
+def test_a_missing_file_is_one_rlvr_line_and_exit_2(tmp_path, capsys):
+    missing = tmp_path / "nope.jsonl"
+    assert main([str(missing)]) == 2
+    assert capsys.readouterr().err == f"rlvr: cannot read {missing}: No such file or directory\n"
+
+
+def test_a_directory_is_one_rlvr_line_and_exit_2(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"rlvr: cannot read {tmp_path}: Is a directory\n"
