@@ -15,9 +15,10 @@ them as (`trainer.pool`).
 The batch is cut into chunks of `chunk_size` jobs; each chunk is one Prefect task run (`verify_chunk`, visible in
 the UI) submitted to the runner. On the worker, the chunk is verified by a ONE-process `VerifierPool` kept per
 worker thread, so every verifier call still has its hard timeout enforced by killing a process (never
-`signal.alarm`), and a worker thread runs one verification at a time: the cluster's parallelism is its thread
-count. Verifiers named by import path must be importable on the workers. A chunk whose task fails twice (a lost
-worker, not a verifier: those become `error`/`timeout` Verdicts) raises into the caller.
+`signal.alarm`) and runs under the `memory_mb` address-space cap, as in the local pool; a worker thread runs one
+verification at a time: the cluster's parallelism is its thread count. Verifiers named by import path must be
+importable on the workers. A chunk whose task fails twice (a lost worker, not a verifier: those become
+`error`/`timeout` Verdicts) raises into the caller.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ _HERE = threading.local()  # this worker thread's VerifierPool
 _ALL_POOLS: list[VerifierPool] = []
 
 
-def _pool_here(timeout_s: float, cache: bool) -> VerifierPool:
+def _pool_here(timeout_s: float, cache: bool, memory_mb: int | None) -> VerifierPool:
     pool = getattr(_HERE, "pool", None)
-    if pool is None or pool.timeout_s != timeout_s or pool.cache_on != cache:
+    if pool is None or (pool.timeout_s, pool.cache_on, pool.memory_mb) != (timeout_s, cache, memory_mb):
         if pool is not None:
             pool.close()
-        pool = _HERE.pool = VerifierPool(workers=1, timeout_s=timeout_s, cache=cache)
+        pool = _HERE.pool = VerifierPool(workers=1, timeout_s=timeout_s, cache=cache, memory_mb=memory_mb)
         _ALL_POOLS.append(pool)
     return pool
 
@@ -52,9 +53,10 @@ def _close_pools() -> None:
         pool.close()
 
 
-def verify_chunk(jobs: list[Job], timeout_s: float, cache: bool) -> list[tuple[float, dict[str, Verdict]]]:
-    """Verify `jobs` on this worker with a one-process pool (hard per-call timeout)."""
-    return _pool_here(timeout_s, cache).map(jobs)
+def verify_chunk(jobs: list[Job], timeout_s: float, cache: bool, memory_mb: int | None,
+                 ) -> list[tuple[float, dict[str, Verdict]]]:
+    """Verify `jobs` on this worker with a one-process pool (hard per-call timeout, `memory_mb` address-space cap)."""
+    return _pool_here(timeout_s, cache, memory_mb).map(jobs)
 
 
 @functools.cache
@@ -69,8 +71,8 @@ def verify_chunk_task():
 class TaskRunnerPool:
     """`VerifierPool`'s interface (`map`, `close`) over a started Prefect task runner."""
 
-    def __init__(self, runner, *, timeout_s: float, cache: bool = True, chunk_size: int = 16):
-        self.timeout_s, self.cache, self.chunk_size = timeout_s, cache, chunk_size
+    def __init__(self, runner, *, timeout_s: float, memory_mb: int | None, cache: bool = True, chunk_size: int = 16):
+        self.timeout_s, self.cache, self.chunk_size, self.memory_mb = timeout_s, cache, chunk_size, memory_mb
         self.runner = runner
         self.runner.__enter__()
 
@@ -84,9 +86,8 @@ class TaskRunnerPool:
         for _, _, specs in jobs:
             validate(specs)  # a config error fails here, before anything is sent to the cluster
         chunks = [jobs[i : i + self.chunk_size] for i in range(0, len(jobs), self.chunk_size)]
-        futures = [
-            self.runner.submit(verify_chunk_task(), {"jobs": c, "timeout_s": self.timeout_s, "cache": self.cache}) for c in chunks
-        ]
+        params = {"timeout_s": self.timeout_s, "cache": self.cache, "memory_mb": self.memory_mb}
+        futures = [self.runner.submit(verify_chunk_task(), {"jobs": c, **params}) for c in chunks]
         out: list[tuple[float, dict[str, Verdict]]] = []
         for chunk, future in zip(chunks, futures):
             # worst case: every call of the chunk times out, one after another, on a one-process pool
@@ -126,4 +127,5 @@ def make_pool(cfg: VerifyConfig) -> VerifierPool | TaskRunnerPool:
     """The pool `cfg.runner` names: this machine's VerifierPool, or a TaskRunnerPool on Dask / Ray."""
     if cfg.runner == "pool":
         return VerifierPool(workers=cfg.workers, timeout_s=cfg.timeout_s, cache=cfg.cache, memory_mb=cfg.memory_mb)
-    return TaskRunnerPool(RUNNERS[cfg.runner](cfg), timeout_s=cfg.timeout_s, cache=cfg.cache, chunk_size=cfg.chunk_size)
+    return TaskRunnerPool(RUNNERS[cfg.runner](cfg), timeout_s=cfg.timeout_s, cache=cfg.cache, chunk_size=cfg.chunk_size,
+                          memory_mb=cfg.memory_mb)
