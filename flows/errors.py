@@ -131,8 +131,10 @@ def _drain_prefect(timeout: float) -> None:
             pass
 
 
-def report_failure(exc: BaseException, log_path: Path | None, prog: str = "rlvr", drain_s: float = 5.0) -> int:
-    """Write the traceback to the log file and print the one closing line; returns the exit code."""
+def report_failure(exc: BaseException, log_path: Path | None, prog: str = "rlvr", drain_s: float = 5.0,
+                   console: bool = True) -> int:
+    """Write the traceback to the log file and print the one closing line (unless not `console`: a rank of a
+    multi-process job whose failure another rank reports); returns the exit code."""
     where = ""
     if log_path is not None:
         with open(log_path, "a") as fh:
@@ -147,5 +149,6 @@ def report_failure(exc: BaseException, log_path: Path | None, prog: str = "rlvr"
     else:
         message = one_line(exc)
     sys.stdout.flush()
-    print(f"{prog}: {message}{where}", file=sys.stderr, flush=True)
+    if console:
+        print(f"{prog}: {message}{where}", file=sys.stderr, flush=True)
     return exit_code(exc)

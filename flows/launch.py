@@ -1,39 +1,137 @@
-"""The entry point of a multi-process (DDP) training run, started by torchrun or accelerate on every rank.
+"""The entry point of a multi-process (DDP / FSDP) training run, started by torchrun or accelerate on every rank.
 
     torchrun --nproc_per_node 2 --master_addr 127.0.0.1 -m rlvr.flows.launch -c configs/arith_grpo_ddp.yaml
     accelerate launch --num_processes 2 -m rlvr.flows.launch -c configs/arith_grpo_ddp.yaml [key=value ...]
 
-Each rank builds the same Trainer (it joins the process group from RANK / WORLD_SIZE, trainers/distributed.py)
-and trains to `train.steps`, resuming from the run dir's newest valid checkpoint. No Prefect here: one flow
-run per rank would mean N flow runs for one training. docs/scaleout.md says what a rank does.
+Each rank builds the same Trainer and trains to `train.steps`, resuming from the run dir's newest valid
+checkpoint. No Prefect here: one flow run per rank would mean N flow runs for one training. docs/scaleout.md
+says what a rank does. The holds and failures are those of `rlvr train` (flows/locks.py, flows/errors.py):
+- Every rank joins the process group first, then rank 0 takes the run-directory lock and tells the others
+  whether it got it; each rank that holds a device (below) takes its slot and all ranks learn whether every
+  one did. So a refused job ends on every rank at once, never with ranks left waiting in a collective, and
+  the rank that was refused says why in one line (a second launch or `rlvr train` on the same
+  `train.checkpoint.dir`: `rlvr: run directory ... is in use by pid ...`).
+- Devices: on CUDA each rank holds its own GPU (`cuda:LOCAL_RANK`). On a CPU the ranks of a job share the
+  one device, so the job holds one slot per machine (local rank 0 takes it): the job is one run on that CPU,
+  which keeps other runs off it, and a 2-rank job starts with the default of 1 slot per device (a slot per
+  rank would need `--device-slots N` for a job to start at all).
+- A failure ends in one `rlvr: ... (full log: FILE)` line per failing rank (ranks other than 0 say
+  `rlvr: rank N: ...`), exit 2 for input the user can fix, 1 otherwise; torchrun itself then exits 1.
+  Ctrl-C or SIGTERM stops every rank within seconds (rank 0 alone says so; exit 130 / 143).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import ExitStack
 
-from rlvr.trainers.loop import Trainer
-from rlvr.trainers.run_config import ConfigError, load_config
+from rlvr.flows.errors import end_run_log, exit_code, report_failure, start_run_log
+from rlvr.flows.locks import device_hold, run_dir_lock
+from rlvr.flows.stopping import exit_now, install_stop_handlers
+from rlvr.trainers import distributed
+
+
+class Refused(RuntimeError):
+    """A rank of the job could not start (a hold refused, bad input); that rank has already said why."""
+
+    def __init__(self, code: int):
+        super().__init__(f"a rank of the job could not start (exit {code})")
+        self.code = code
+
+
+def held_device(device: str, dist: distributed.Dist) -> str | None:
+    """The device this rank holds for the job, or None when another rank on this machine holds it for all."""
+    import torch
+
+    if not dist.enabled:
+        return device
+    if torch.device(device).type == "cuda":
+        return f"cuda:{dist.local_rank}"  # each rank trains on its own GPU (trainers/distributed.setup)
+    return device if dist.local_rank == 0 else None  # one CPU, shared by the job's ranks on this machine
+
+
+def take_together(dist: distributed.Dist, attempt, report) -> None:
+    """Run `attempt()` on this rank (None: nothing to do here); then every rank learns whether all succeeded.
+    If not, the failing rank reports its error (`report(exc)`) BEFORE any rank leaves (a launcher stops the
+    others as soon as one rank exits), then every rank raises Refused."""
+    failed = None
+    try:
+        if attempt is not None:
+            attempt()
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the other ranks must not wait for this one
+        failed = exc
+    codes = [code for code in dist.gather(None if failed is None else exit_code(failed)) if code is not None]
+    if not codes:
+        return
+    if failed is not None:
+        report(failed)
+    dist.barrier()
+    raise Refused(codes[0])
+
+
+def check_inputs(cfg) -> None:
+    """What `rlvr train` checks before the device (flows/bootstrap.py): the training data and the model path."""
+    from rlvr.flows.bootstrap import check_model_path, load_task_problems
+
+    load_task_problems(cfg.task, "training")
+    if cfg.model.path != "tiny":  # built on first use by the Trainer
+        check_model_path(cfg.model.path)
+
+
+def train(args: argparse.Namespace, report) -> int:
+    from rlvr.trainers.loop import Trainer
+    from rlvr.trainers.run_config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    dist, created = distributed.setup(cfg.model.device)  # first: whatever refuses the job then reaches every rank
+    say = print if dist.is_main else (lambda m: print(f"[rank {dist.rank}] {m}", flush=True))
+    try:
+        with ExitStack() as holds:
+
+            def lock_and_check() -> None:
+                holds.enter_context(run_dir_lock(cfg.train.checkpoint.dir))
+                check_inputs(cfg)
+
+            take_together(dist, lock_and_check if dist.is_main else None, report)
+            device = held_device(cfg.model.device, dist)
+            hold = device_hold(device, args.device_slots, args.device_timeout, log=say) if device else None
+            take_together(dist, (lambda: holds.enter_context(hold)) if hold else None, report)
+            trainer = Trainer(cfg, resume=True, log=lambda m: print(m, flush=True))
+            holds.callback(trainer.close)
+            trainer.train()
+    finally:
+        distributed.teardown(created)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rlvr.flows.launch")
     parser.add_argument("-c", "--config", required=True)
     parser.add_argument("overrides", nargs="*", metavar="key=value")
+    parser.add_argument("--device-slots", type=int, default=None, metavar="N",
+                        help="runs that may share a device at once (default: $RLVR_DEVICE_SLOTS or 1)")
+    parser.add_argument("--device-timeout", type=float, default=None, metavar="SECONDS",
+                        help="give up (exit 1) if a device is still held by others after this long (default: wait)")
     args = parser.parse_args(argv)
+    dist = distributed.from_env()  # this process's rank, from the launcher's environment (no group yet)
+    prog = "rlvr" if dist.is_main else f"rlvr: rank {dist.rank}"
+    restore_signals = install_stop_handlers(announce=dist.is_main)
+    log_path = start_run_log("launch" if dist.is_main else f"launch-rank{dist.rank}")
     try:
-        cfg = load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(f"rlvr: {exc}", file=sys.stderr)
-        return 2
-    trainer = Trainer(cfg, resume=True, log=lambda m: print(m, flush=True))
-    try:
-        trainer.train()
+        return train(args, report=lambda exc: report_failure(exc, log_path, prog=prog))
+    except Refused as exc:  # said by the refused rank
+        return exc.code
+    except Exception as exc:  # noqa: BLE001 - every failure ends in one line and an exit code
+        return report_failure(exc, log_path, prog=prog)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into Stopped: every rank gets it from the launcher
+        code = report_failure(exc, log_path, prog=prog, console=dist.is_main)
+        end_run_log(log_path)
+        exit_now(code)  # stops the verifier workers; skips exit hooks
     finally:
-        trainer.close()
-    return 0
+        end_run_log(log_path)
+        restore_signals()
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

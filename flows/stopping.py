@@ -23,7 +23,7 @@ import time
 
 from rlvr.flows.errors import SIGNAL_EXIT, Stopped
 
-_state = {"stopping": None}
+_state = {"stopping": None, "announce": True}
 _unwound = threading.Event()
 
 
@@ -58,8 +58,9 @@ def exit_now(code: int) -> None:
 
 def _force_exit(signal_name: str) -> None:
     stop_children(wait_s=2.0)
-    sys.stderr.write(f"rlvr: stopped by {signal_name}; the run can be resumed with the same command\n")
-    sys.stderr.flush()
+    if _state["announce"]:
+        sys.stderr.write(f"rlvr: stopped by {signal_name}; the run can be resumed with the same command\n")
+        sys.stderr.flush()
     os._exit(SIGNAL_EXIT.get(signal_name, 130))
 
 
@@ -86,9 +87,11 @@ def note_unwound() -> None:
     _unwound.set()
 
 
-def install_stop_handlers():
+def install_stop_handlers(announce: bool = True):
     """SIGINT and SIGTERM -> `Stopped` in the main thread, plus the watchdog (call from the main thread).
-    Returns a function that puts the previous handlers back."""
+    `announce=False`: the watchdog exits without its closing line (a rank of a multi-process job other than
+    rank 0, which says it for the job). Returns a function that puts the previous handlers back."""
+    _state["announce"] = announce
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def restore() -> None:

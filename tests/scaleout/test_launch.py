@@ -1,0 +1,130 @@
+"""`torchrun -m rlvr.flows.launch` (the documented multi-process entry point) as a user runs it, 2 gloo ranks:
+it trains and resumes a run; a run directory or device held by another run refuses the whole job at once
+(every rank exits, one `rlvr:` line says who holds it); bad input ends in one line and exit 2; SIGTERM to the
+launcher stops every rank, with one closing line, and frees the holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rlvr.flows.locks import device_hold, run_dir_lock
+
+from tests.scaleout.launch_child import child_env, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = "configs/arith_grpo_ddp.yaml"
+pytestmark = pytest.mark.slow
+
+
+def _torchrun(ranks: int = 2) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(ranks),
+            "--master_addr", "127.0.0.1", "--master_port", str(free_port())]
+
+
+def _launch(*args, ranks=2, timeout=600) -> subprocess.CompletedProcess:
+    cmd = [*_torchrun(ranks), "-m", "rlvr.flows.launch", "-c", CONFIG, *args]
+    return subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def _small(model: Path, run: Path) -> list[str]:
+    """Overrides for a run of seconds: 4 prompts x G=2, 8-token completions, a checkpoint every step."""
+    return [f"model.path={model}", f"train.checkpoint.dir={run}", "train.prompts_per_step=4", "train.grpo.group_size=2",
+            "train.optim.micro_batch_size=2", "sampler.params.max_tokens=8", "train.checkpoint.every=1"]
+
+
+def _rlvr_lines(done) -> list[str]:
+    return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("rlvr:")]
+
+
+def _metric_steps(run: Path) -> list[int]:
+    path = run / "metrics.jsonl"
+    return [json.loads(line)["step"] for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def test_the_launch_entry_point_trains_and_resumes_under_torchrun(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    first = _launch(*_small(tiny_model, run), "train.steps=1")  # 2 ranks, 1 CPU slot (the default): the job's one
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    second = _launch(*_small(tiny_model, run), "train.steps=2")
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "resumed from" in second.stdout and "step-1" in second.stdout
+    assert second.stdout.count("holding device cpu (slot 1 of 1") == 1  # one hold for the job on this machine
+    assert _metric_steps(run) == [1, 2]  # rank 0 alone writes; the resume neither lost nor repeated a step
+    assert (run / "checkpoints" / "step-2" / "model" / "model.safetensors").is_file()
+
+
+def test_a_launch_on_a_run_dir_in_use_is_refused_on_every_rank(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    with run_dir_lock(run):  # as a running `rlvr train` or launch on the same train.checkpoint.dir holds it
+        done = _launch(*_small(tiny_model, run), "train.steps=1", timeout=300)  # every rank exits: no hang
+    assert done.returncode != 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = _rlvr_lines(done)
+    assert len(lines) == 1, lines  # rank 0 says it once; rank 1 learns it and ends quietly
+    assert re.match(rf"rlvr: run directory {run} is in use by pid {os.getpid()} \(.*\) since .*\(full log: .+\)$",
+                    lines[0]), lines[0]
+    assert not (run / "checkpoints").exists() and not (run / "metrics.jsonl").exists()
+
+
+def test_a_launch_on_a_cpu_held_by_another_run_gives_up_after_device_timeout(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    with device_hold("cpu", slots=1, timeout=0, log=lambda m: None):  # another run trains on this CPU
+        done = _launch(*_small(tiny_model, run), "train.steps=1", "--device-timeout", "1", timeout=300)
+    assert done.returncode != 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = _rlvr_lines(done)
+    assert len(lines) == 1 and lines[0].startswith(f"rlvr: device cpu still held after waiting 1 s, by pid {os.getpid()}"), lines
+    assert f"waiting for device cpu: held by pid {os.getpid()}" in done.stdout
+    assert not (run / "checkpoints").exists()
+    with run_dir_lock(run):  # the refused job released the run directory
+        pass
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("train.ppo.samples_per_prompt=4",
+     "rlvr: invalid configs/arith_grpo_ddp.yaml: train.ppo.samples_per_prompt: renamed; use train.ppo.group_size"),
+    ("model.path=/nonexistent/model", "rlvr: "),
+], ids=["renamed-key", "missing-model-dir"])
+def test_bad_input_ends_in_one_line_and_exit_2(override, expected, tmp_path):
+    """One process (no launcher: torchrun would turn any exit code into its own 1)."""
+    done = subprocess.run([sys.executable, "-m", "rlvr.flows.launch", "-c", CONFIG, override,
+                           f"train.checkpoint.dir={tmp_path / 'run'}"], cwd=REPO, env=child_env(),
+                          capture_output=True, text=True, timeout=300, check=False)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith(expected) and "Traceback" not in done.stderr, lines
+    log = Path(re.search(r"\(full log: (.+)\)$", lines[0]).group(1))
+    assert "Traceback (most recent call last)" in log.read_text()
+
+
+def test_sigterm_to_the_launcher_stops_every_rank_with_one_line_and_frees_the_holds(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    out = tmp_path / "out.log"
+    cmd = [*_torchrun(), "-m", "rlvr.flows.launch", "-c", CONFIG, *_small(tiny_model, run), "train.steps=500"]
+    with open(out, "w") as sink:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not _metric_steps(run):  # training: every rank is in its step loop
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)  # a scheduler's stop; torchrun passes it on to the ranks
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = out.read_text()
+    assert code != 0, text[-3000:]
+    lines = [line for line in text.splitlines() if line.startswith("rlvr:")]
+    assert len(lines) == 1 and lines[0].startswith("rlvr: stopped by SIGTERM; the run can be resumed"), text[-3000:]
+    with run_dir_lock(run), device_hold("cpu", slots=1, timeout=10, log=lambda m: None):  # both released
+        pass
