@@ -8,7 +8,8 @@ holder). Stages: `prepare_data` and `bootstrap_model` (I/O, retried on OSError; 
 path fail here, before the device is taken), then holding the device (flows/locks.py): `start_trainer`
 (restores the latest checkpoint), `train_steps` up to the next checkpoint boundary, `save_checkpoint`
 (retried on OSError; emits `rlvr.checkpoint.saved`), `publish_progress` (metrics table, curve PNG, sample
-completions), and `evaluate` of the final checkpoint with the trainer's own sampler. A re-run or retried flow resumes from the latest checkpoint and says so; `resume=False` on a
+completions), and `evaluate` of the final checkpoint with the trainer's own sampler (then the curve is drawn
+again, with that evaluation's point). A re-run or retried flow resumes from the latest checkpoint and says so; `resume=False` on a
 run dir that has checkpoints fails instead of overwriting them.
 """
 
@@ -65,11 +66,12 @@ def start_trainer(cfg: RunConfig, resume: bool, log=None):
     if latest is not None and not resume:  # the Trainer refuses too, but only after starting its engine
         raise FileExistsError(f"{cfg.train.checkpoint.dir} already holds checkpoints ({latest.name}); resume, "
                               "or choose another train.checkpoint.dir")
-    if latest is not None:
-        log(f"resuming from step {latest.name.removeprefix('step-')} ({latest})")
-    else:
+    if latest is None:
         log(f"starting {cfg.name} from step 0 in {cfg.train.checkpoint.dir}")
-    return Trainer(cfg, resume=resume, log=log)
+    trainer = Trainer(cfg, resume=resume, log=log)  # logs each damaged checkpoint it skips and the one it loads
+    if latest is not None and trainer.step < cfg.train.steps:  # the step it loaded, not the newest on disk
+        log(f"resuming from step {trainer.step} of {cfg.train.steps}")
+    return trainer
 
 
 @task(cache_policy=NO_CACHE)
@@ -172,4 +174,5 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
             target = eval_report.resolve_target(checkpoint)
             result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool)
             result["eval"]["saved"] = save_report(result["eval"], target, cfg)
+            publish_progress(trainer)  # redrawn: the curve gets the final checkpoint's evaluation point
     return result

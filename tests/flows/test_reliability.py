@@ -183,3 +183,45 @@ def test_rlvr_eval_checks_its_data_before_the_device_and_the_model(bad_inputs, p
                      "--device-timeout", "600"], env)
     last = _last_line(done)
     assert done.returncode == 2 and last.startswith("rlvr: eval task gsm8k (") and "line 2" in last, last
+
+
+@pytest.fixture(scope="module")
+def resumed_past_a_damaged_checkpoint(prefect_server, model_path, tmp_path_factory):
+    """A 2-step run (checkpoints step-1, step-2) whose step-2 trainer state is then cut in half, and the same
+    command run again with the final evaluation: (what it showed, exit code, run dir)."""
+    from rlvr.trainers.checkpoint import STATE_FILE
+
+    _, env = prefect_server
+    run_dir = tmp_path_factory.mktemp("damaged") / "run"
+    cmd = [*_train_cmd(run_dir, model_path), "train.steps=2", "train.checkpoint.every=1"]
+    first = _run(cmd, env)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    state = run_dir / "checkpoints" / "step-2" / STATE_FILE
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # a partial copy, a full disk
+    again = _run([*cmd, "--eval"], env)
+    return again.stdout + again.stderr, again.returncode, run_dir
+
+
+def test_a_resume_past_a_damaged_checkpoint_names_the_step_it_resumed_from(resumed_past_a_damaged_checkpoint):
+    shown, code, _ = resumed_past_a_damaged_checkpoint
+    assert code == 0, shown[-3000:]
+    lines = shown.splitlines()
+    skipped = [i for i, line in enumerate(lines) if "skipped checkpoint" in line and "step-2" in line]
+    resuming = [i for i, line in enumerate(lines) if "resuming from step" in line]
+    assert len(skipped) == 1 and len(resuming) == 1, shown[-3000:]
+    assert "resuming from step 1 of 2" in lines[resuming[0]], lines[resuming[0]]  # not the damaged step-2
+    assert skipped[0] < resuming[0], shown[-3000:]  # said after the Trainer chose, not before
+
+
+def test_the_curve_is_drawn_after_the_final_evaluation_with_its_point(resumed_past_a_damaged_checkpoint, tmp_path):
+    from rlvr.flows.artifacts import eval_points, plot_curves
+    from rlvr.trainers.checkpoint import list_checkpoints
+    from rlvr.trainers.metrics import MetricsLog
+
+    shown, code, run_dir = resumed_past_a_damaged_checkpoint
+    assert code == 0, shown[-3000:]
+    evals = eval_points(list_checkpoints(run_dir))
+    assert [step for step, _ in evals] == [2]  # the final evaluation's report, read back
+    rows = MetricsLog(run_dir / "metrics.jsonl").read()
+    expected = plot_curves(rows, tmp_path / "with-final-eval.png", title="flows-test", evals=evals)
+    assert (run_dir / "curves.png").read_bytes() == expected.read_bytes()  # matplotlib's PNG is deterministic
