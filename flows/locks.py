@@ -15,7 +15,8 @@ dead run's hold; exec'd children never inherit it (Python opens files non-inheri
 Each lock file also holds a one-line JSON record of its holder (pid, command, since), read by whoever
 waits or is refused, so the user sees who holds what. Device locks live in `$RLVR_LOCK_DIR`
 (default: `<RLVR_CACHE>/locks`), one file per device slot: `cuda-0.0.lock`, `cpu.0.lock`, `cpu.1.lock`.
-Sharing a device between two runs = two slots (`--device-slots 2`, or `RLVR_DEVICE_SLOTS=2`).
+Sharing a device between two runs = two slots (`--device-slots 2`, or `RLVR_DEVICE_SLOTS=2`). A torchrun job
+(flows/launch.py) holds one slot per GPU rank, and one `cpu` slot per machine for all its CPU ranks.
 """
 
 from __future__ import annotations
