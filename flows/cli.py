@@ -73,7 +73,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from rlvr.flows.deployments import TRAIN_CRON, serve_deployments
 
     serve_deployments(args.config or "configs/arith_grpo.yaml", args.overrides,
-                      cron=None if args.no_schedule else (args.cron or TRAIN_CRON), limit=args.limit)
+                      cron=None if args.no_schedule else (args.cron or TRAIN_CRON), limit=args.limit,
+                      catch_up_every=args.catch_up_every)
     return 0
 
 
@@ -125,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cron", help="training schedule (default: nightly, '0 2 * * *')")
     serve.add_argument("--no-schedule", action="store_true", help="register the training without a schedule")
     serve.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
+    serve.add_argument("--catch-up-every", type=float, default=30.0, metavar="SECONDS",
+                       help="look for checkpoints whose evaluation never ran this often (default: 30)")
     serve.set_defaults(func=_cmd_serve)
     demo = subs.add_parser("demo", help="offline demo: evaluate, GRPO-train and re-evaluate the tiny model")
     _with_config(demo)

@@ -9,8 +9,9 @@ Both run in subprocesses of the serving process, which must run from the reposit
 paths and run dirs are resolved against it). Point PREFECT_API_URL at a server (`prefect server start`)
 so schedules, triggers and the UI work; the device hold (flows/locks.py) keeps the triggered evaluations
 waiting while a training holds the device. The training pins each checkpoint until its evaluation has run
-(`pin_for_eval`, flows/eval_pins.py), and `rlvr serve` starts by evaluating the checkpoints of its run
-directory that are still pinned (their event was lost, or the serving process stopped before they ran).
+(`pin_for_eval`, flows/eval_pins.py), and while `rlvr serve` runs it starts an evaluation for each checkpoint
+of its run directory still pinned with none under way (its event was lost while the server was down, or an
+earlier serving process stopped before it ran): flows/catch_up.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect.events import DeploymentEventTrigger
-from rlvr.flows import eval_pins
+from rlvr.flows.catch_up import EVAL_DEPLOYMENT_NAME, watch_pins
 from rlvr.flows.evaluate import evaluate_flow
 from rlvr.flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
 from rlvr.flows.train import train_flow
@@ -26,7 +27,7 @@ from rlvr.trainers.run_config import load_config
 
 TRAIN_CRON = "0 2 * * *"
 DEFAULT_CONFIG = "configs/arith_grpo.yaml"
-EVAL_DEPLOYMENT = "on-checkpoint"
+EVAL_DEPLOYMENT = EVAL_DEPLOYMENT_NAME.split("/")[1]
 
 
 def checkpoint_trigger() -> DeploymentEventTrigger:
@@ -61,43 +62,42 @@ def build_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = 
 
 
 def serve_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = (), cron: str | None = TRAIN_CRON,
-                      limit: int | None = None) -> None:
-    """Register both deployments and run their flow runs here until interrupted."""
+                      limit: int | None = None, catch_up_every: float = 30.0) -> None:
+    """Register both deployments and run their flow runs here until interrupted; beside them, a thread starts
+    the evaluations that never ran (flows/catch_up.py) every `catch_up_every` seconds. Prefect's runner may
+    give up when its server goes away; then serving starts again once the server answers."""
     import threading
 
+    import httpx
     from prefect import serve
 
     cfg = load_config(config_path, list(overrides))
     deployments = build_deployments(config_path, overrides, cron)
-    threading.Thread(target=catch_up, args=(cfg.train.checkpoint.dir,), daemon=True, name="rlvr-catch-up").start()
-    serve(*deployments, limit=limit)
+    stop = threading.Event()
+    threading.Thread(target=watch_pins, args=(cfg.train.checkpoint.dir, stop, catch_up_every), daemon=True,
+                     name="rlvr-catch-up").start()
+    try:
+        while True:
+            try:
+                serve(*deployments, limit=limit)
+                return
+            except httpx.TransportError as exc:
+                print(f"rlvr serve: lost the Prefect API ({type(exc).__name__}: {exc}); serving again when it answers",
+                      flush=True)
+                wait_for_api(catch_up_every)
+                print("rlvr serve: the Prefect API answers again; serving", flush=True)
+    finally:
+        stop.set()
 
 
-def catch_up(run_dir: str, wait_s: float = 300.0, log=print) -> list[str]:
-    """Once the evaluation deployment is registered, start a run of it for each checkpoint of `run_dir` still
-    pinned for evaluation; returns their paths. Runs in a thread beside `serve`."""
+def wait_for_api(poll_s: float) -> None:
+    """Block until the Prefect API in use passes its health check, looking every `poll_s` seconds."""
     import time
 
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
 
-    pending = [str(p.resolve()) for p in eval_pins.pending(run_dir)]
-    if not pending:
-        return []
-    deadline = time.monotonic() + wait_s
-    with get_client(sync_client=True) as client:
-        while True:
-            try:
-                client.read_deployment_by_name(f"evaluate/{EVAL_DEPLOYMENT}")
-                break
-            except ObjectNotFound:
-                if time.monotonic() > deadline:
-                    log(f"rlvr serve: evaluate/{EVAL_DEPLOYMENT} is not registered; {len(pending)} checkpoint(s) "
-                        "still wait for their evaluation")
-                    return []
-                time.sleep(2.0)
-    for path in pending:
-        run_deployment(f"evaluate/{EVAL_DEPLOYMENT}", parameters={"checkpoint": path}, timeout=0)
-        log(f"rlvr serve: evaluating {path} (pinned, never evaluated)")
-    return pending
+    while True:
+        time.sleep(poll_s)
+        with get_client(sync_client=True) as client:
+            if client.api_healthcheck() is None:
+                return

@@ -2,14 +2,11 @@
 `prefect server` for the tests that start `rlvr` commands, and the model."""
 
 import os
-import sys
 import tempfile
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.flows.flow_helpers import free_port, start_process, stop_process, wait_for
+from tests.flows.flow_helpers import free_port, start_prefect_server, stop_process
 
 # Before Prefect is imported anywhere: a private home, no telemetry, patience with a busy 2-core machine.
 _HOME = tempfile.mkdtemp(prefix="rlvr-flows-prefect-")
@@ -41,23 +38,8 @@ def model_path(warm_model) -> str:
 def prefect_server(tmp_path_factory):
     """A `prefect server start` on a free local port with its own home and database; yields (api_url, env)."""
     home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1"}
-    log = home / "server.log"
-    proc = start_process([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
-                          "--port", str(port), "--no-ui", "--analytics-off"], env, log)
-
-    def healthy():
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
+    proc, url, env = start_prefect_server(home, free_port())
     try:
-        wait_for("prefect server", healthy, 180, proc, log)
         yield url, env
     finally:
         stop_process(proc)

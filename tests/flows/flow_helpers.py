@@ -8,7 +8,9 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,3 +62,28 @@ def stop_process(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def start_prefect_server(home: Path, port: int, log_name: str = "server.log") -> tuple[subprocess.Popen, str, dict]:
+    """`prefect server start` on 127.0.0.1:`port` with its database in `home`, once healthy: (process, api_url,
+    env for clients). Started again on the same home and port, it serves the same database."""
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1"}
+    log = home / log_name
+    proc = start_process([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+                          "--port", str(port), "--no-ui", "--analytics-off"], env, log)
+
+    def healthy():
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for("prefect server", healthy, 180, proc, log)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc, url, env

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.flow_helpers import CONFIG, REPO, start_process, stop_process, tiny_overrides, wait_for
+from tests.flows.flow_helpers import (
+    CONFIG,
+    REPO,
+    free_port,
+    start_prefect_server,
+    start_process,
+    stop_process,
+    tiny_overrides,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 NAME = "flows-server"
@@ -108,7 +117,7 @@ def test_served_checkpoints_are_unpinned_once_evaluated_and_serve_catches_up_on_
     pin(step1)  # as if its event had been sent while the server was down
     log = tmp_path / "serve-again.log"
     env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1"}
-    proc = start_process([sys.executable, "-m", "rlvr.flows.cli", "serve", "-c", CONFIG,
+    proc = start_process([sys.executable, "-m", "rlvr.flows.cli", "serve", "-c", CONFIG, "--catch-up-every", "2",
                           *tiny_overrides(run_dir, model_path, name=NAME)], env, log)
     try:
         wait_for("the catch-up evaluation of step-1", lambda: (step1 / "eval.json").is_file() and not pending(run_dir),
@@ -116,6 +125,50 @@ def test_served_checkpoints_are_unpinned_once_evaluated_and_serve_catches_up_on_
     finally:
         stop_process(proc)
     assert "evaluating" in log.read_text() and json.loads((step1 / "eval.json").read_text())["step"] == 1
+
+
+def test_serve_evaluates_a_checkpoint_pinned_while_the_server_was_down_once_it_returns(served, model_path, tmp_path):
+    """While `rlvr serve` runs, its Prefect server goes down; a checkpoint saved meanwhile (pinned, its event lost)
+    is evaluated by the running serve once the server is back on the same database."""
+    import shutil
+
+    from rlvr.flows.eval_pins import pending, pin
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(served[1], run_dir, symlinks=True)
+    home = tmp_path / "prefect"
+    home.mkdir()
+    port = free_port()
+    server, url, env = start_prefect_server(home, port)
+    log = tmp_path / "serve.log"
+    proc = start_process([sys.executable, "-m", "rlvr.flows.cli", "serve", "-c", CONFIG, "--catch-up-every", "2",
+                          *tiny_overrides(run_dir, model_path, name=f"{NAME}-outage")], env, log)
+    step2 = run_dir / "checkpoints" / "step-2"
+    def registered():
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: url}), get_client(sync_client=True) as client:
+            try:
+                return client.read_deployment_by_name("evaluate/on-checkpoint")
+            except Exception:  # noqa: BLE001 - not there yet
+                return None
+
+    try:
+        wait_for("serve to register its deployments", registered, 240, proc, log)
+        stop_process(server)
+        (step2 / "eval.json").unlink()
+        pin(step2)  # saved while the server is down: its event is lost
+        wait_for("serve to notice the outage", lambda: "unreachable" in log.read_text(), 120, proc, log)
+        server, _, _ = start_prefect_server(home, port, log_name="server-again.log")
+        wait_for("the evaluation of step-2 after the outage",
+                 lambda: (step2 / "eval.json").is_file() and not pending(run_dir), 400, proc, log)
+    finally:
+        stop_process(proc)
+        stop_process(server)
+    text = log.read_text()
+    assert "the Prefect API is back" in text and f"evaluating {step2.resolve()}" in text
+    assert json.loads((step2 / "eval.json").read_text())["step"] == 2
 
 
 def test_prefect_yaml_deploys_to_the_server(served, tmp_path):

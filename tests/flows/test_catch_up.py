@@ -1,0 +1,62 @@
+"""Which pinned checkpoints the `rlvr serve` watcher evaluates, decided from real pin files and real Prefect flow
+run records (the end-to-end watcher against a server that goes down and comes back is in test_server.py)."""
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Completed, Crashed, Failed, Pending, Running, Scheduled
+
+from rlvr.flows.catch_up import due
+from rlvr.flows.eval_pins import pin
+
+NOW = time.time()
+SERVE_START = NOW - 600
+
+
+def _checkpoint(root, step, pinned_ago_s):
+    ckpt = root / "checkpoints" / f"step-{step}"
+    ckpt.mkdir(parents=True)
+    path = pin(ckpt)
+    os.utime(path, (NOW - pinned_ago_s, NOW - pinned_ago_s))
+    return ckpt
+
+
+def _run(ckpt, state, started_ago_s=None):
+    start = None if started_ago_s is None else datetime.fromtimestamp(NOW - started_ago_s, UTC)
+    return FlowRun(flow_id=uuid.uuid4(), parameters={"checkpoint": str(ckpt.resolve())}, state=state, start_time=start)
+
+
+def test_a_pinned_checkpoint_without_a_run_is_due_once_its_grace_has_passed(tmp_path):
+    old, fresh = _checkpoint(tmp_path, 1, 300), _checkpoint(tmp_path, 2, 5)
+    start, given_up = due([old, fresh], [], grace_s=60, max_attempts=2, since=SERVE_START, now=NOW)
+    assert start == [old] and given_up == []
+
+
+def test_a_scheduled_or_current_run_is_waited_for(tmp_path):
+    a, b, c = (_checkpoint(tmp_path, s, 300) for s in (1, 2, 3))
+    runs = [_run(a, Scheduled()), _run(b, Running(), started_ago_s=30), _run(c, Pending(), started_ago_s=10)]
+    assert due([a, b, c], runs, grace_s=60, max_attempts=2, since=SERVE_START, now=NOW) == ([], [])
+
+
+def test_a_run_left_running_by_an_earlier_serving_process_is_not_waited_for(tmp_path):
+    """SIGKILL of `rlvr serve` leaves its flow run 'Running' forever; the next serve evaluates the checkpoint."""
+    ckpt = _checkpoint(tmp_path, 1, 3600)
+    runs = [_run(ckpt, Running(), started_ago_s=1800)]  # started before this serve began (600 s ago)
+    assert due([ckpt], runs, grace_s=60, max_attempts=2, since=SERVE_START, now=NOW) == ([ckpt], [])
+
+
+def test_a_checkpoint_whose_evaluations_keep_failing_is_given_up_after_max_attempts(tmp_path):
+    ckpt = _checkpoint(tmp_path, 1, 300)
+    one = [_run(ckpt, Failed(), started_ago_s=200)]
+    assert due([ckpt], one, grace_s=60, max_attempts=2, since=SERVE_START, now=NOW) == ([ckpt], [])
+    two = one + [_run(ckpt, Crashed(), started_ago_s=100)]
+    assert due([ckpt], two, grace_s=60, max_attempts=2, since=SERVE_START, now=NOW) == ([], [ckpt])
+
+
+def test_runs_of_other_checkpoints_do_not_count(tmp_path):
+    a, b = _checkpoint(tmp_path, 1, 300), _checkpoint(tmp_path, 2, 300)
+    runs = [_run(b, Running(), started_ago_s=30), _run(b, Completed(), started_ago_s=100)]
+    assert due([a, b], runs, grace_s=60, max_attempts=1, since=SERVE_START, now=NOW) == ([a], [])
