@@ -14,9 +14,21 @@ module -- same parameters, same device, a PEFT model with its adapter enabled --
 While it decodes, the module is in eval mode (no dropout) under `torch.inference_mode()` (no autograd records,
 no version counters), and goes back to the mode it was in. Attention runs as the model is configured (SDPA
 with the KV cache): the trainer's packed-segment attention is switched on only inside its own forward
-(trainers/segment_attention.py), never while the sampler runs. Mixed precision comes with the module (the
-trainer wraps its forward in autocast: trainers/precision.py). Without a shared module the sampler loads its own
+(trainers/segment_attention.py), never while the sampler runs. Without a shared module the sampler loads its own
 copy (CPU) and the sync copies the weights in place (`copy_` under no_grad).
+
+Mixed precision comes with the module: the trainer runs its forward under bf16 autocast over fp32 weights
+(trainers/precision.py marks the module with `rlvr_autocast_dtype`). Autocast casts a weight at every op, and
+every decode step is a forward of its own (inference mode also bypasses autocast's weight cache), so each token
+re-cast every linear weight and bias (41 casts a token on the 4-layer tiny model, on top of its 265 ops) --
+costly on a GPU, where decoding a small model is bound by per-op overhead (issue 15). So for the length of one
+generate call every nn.Linear's fp32 weight and bias are swapped for a bf16 copy made once (the values autocast
+would make at each op: the samples are the same bit for bit; a tied lm_head gets its copy while the embedding
+keeps the fp32 parameter), and the KV cache is stored in bf16 (autocast fed SDPA the same bf16 values after
+re-casting the whole fp32 cache every step). The module's own Parameters are untouched and are put back on
+exit, so the next call copies the weights of the latest optimizer step. Costs: one cast per weight per call,
+and half the fp32 size of the linear weights held while decoding. Skipped under FSDP (it owns the parameter
+slots).
 """
 
 from __future__ import annotations
@@ -83,6 +95,7 @@ class HFSampler(Sampler):
         """n rows per prompt, in prompt order; prompts go in chunks of about `hf_batch_size // n` (at least one)."""
         out: list[Row] = []
         per_chunk = max(1, self.cfg.hf_batch_size // n)
+        compute = _autocast_dtype(self.model)
         with _decoding(self.model), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
@@ -90,7 +103,8 @@ class HFSampler(Sampler):
                 chunk = prompts[start : start + per_chunk]
                 max_new = min(params.max_tokens, self.cfg.max_model_len - max(map(len, chunk)))
                 out += decode(self.model, chunk, n, params, max_new, pad_id=self.pad_id, eos_ids=self.eos_ids,
-                              stop_hit=self._stop_hit(params.stop), deadline=deadline, timeout_s=self.timeout_s)
+                              stop_hit=self._stop_hit(params.stop), deadline=deadline, timeout_s=self.timeout_s,
+                              cache_dtype=compute)
         return out
 
     def _stop_hit(self, stop: list[str]):
@@ -169,13 +183,54 @@ class HFSampler(Sampler):
 
 @contextmanager
 def _decoding(model: torch.nn.Module):
-    """Decode without dropout and without autograd, then hand a shared trainer module back in the mode it was
-    in. inference_mode is thread-local: it is entered here, on the engine thread that runs the forward passes."""
+    """Decode without dropout and without autograd, with the linear weights in the autocast dtype (cast once
+    here, not at every op), then hand a shared trainer module back in the mode it was in, with its own
+    parameters. inference_mode is thread-local: it is entered here, on the engine thread that runs the forwards."""
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with _linear_weights_in(model, _autocast_dtype(model)), torch.inference_mode():
             yield
     finally:
         model.train(was_training)
 
+
+def _autocast_dtype(model: torch.nn.Module) -> torch.dtype | None:
+    """The dtype the module's forward autocasts to (set by trainers/precision.py; a PEFT model forwards the
+    attribute to the model it wraps), or None."""
+    return getattr(model, "rlvr_autocast_dtype", None)
+
+
+@contextmanager
+def _linear_weights_in(model: torch.nn.Module, dtype: torch.dtype | None):
+    """Inside the block every nn.Linear holds a `dtype` copy of its float32 weight and bias (what autocast
+    casts them to for each matmul); on exit its own Parameters are back. A parameter shared by several
+    linears is cast once; one shared with another kind of module (a tied embedding) stays there as it is."""
+    swapped: list[tuple[torch.nn.Module, str, torch.nn.Parameter]] = []
+    if dtype is not None and not _fsdp_managed(model):
+        copies: dict[int, torch.nn.Parameter] = {}
+        with torch.no_grad():
+            for module in model.modules():
+                if not isinstance(module, torch.nn.Linear):
+                    continue
+                for name, param in module._parameters.items():
+                    if param is None or param.dtype != torch.float32:
+                        continue
+                    if id(param) not in copies:
+                        copies[id(param)] = torch.nn.Parameter(param.to(dtype), requires_grad=False)
+                    swapped.append((module, name, param))
+                    module._parameters[name] = copies[id(param)]
+    try:
+        yield
+    finally:
+        for module, name, param in swapped:
+            module._parameters[name] = param
+
+
+def _fsdp_managed(model: torch.nn.Module) -> bool:
+    """FSDP2 registers its own (unsharded) parameters before each forward: leave its slots alone."""
+    if not torch.distributed.is_available():
+        return False
+    from torch.distributed.fsdp import FSDPModule
+
+    return any(isinstance(m, FSDPModule) for m in model.modules())

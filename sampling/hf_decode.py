@@ -7,6 +7,11 @@ ended (EOS after `min_tokens`, a stop string, `max_tokens`) leave the batch and 
 their probabilities are those of `generate` with the same processors: EOS masked before `min_tokens`,
 then temperature, top-k, top-p; greedy at temperature 0. The recorded log-prob of a token is taken under
 that processed distribution (vLLM's "processed_logprobs").
+
+`cache_dtype` (the autocast dtype of a mixed-precision module, else None): the KV cache is stored in it. Under
+autocast RoPE's fp32 cos/sin promote the keys to fp32 (and DynamicCache gives the values the keys' dtype), and
+SDPA casts the whole cache back to bf16 at every step in every layer; storing the bf16 values once gives SDPA
+the same inputs without those casts, in half the memory.
 """
 
 from __future__ import annotations
@@ -42,9 +47,22 @@ def processed_scores(logits: torch.Tensor, step: int, params: SamplingParams, eo
     return scores
 
 
+class _CastCache(DynamicCache):
+    """A DynamicCache that stores keys and values in one dtype."""
+
+    def __init__(self, dtype: torch.dtype):
+        super().__init__()
+        self.store_dtype = dtype
+
+    def update(self, key_states, value_states, layer_idx, *args, **kwargs):
+        dtype = self.store_dtype
+        return super().update(key_states.to(dtype), value_states.to(dtype), layer_idx, *args, **kwargs)
+
+
 @torch.no_grad()
 def decode(model, prompts: list[list[int]], n: int, params: SamplingParams, max_new: int, *, pad_id: int,
-           eos_ids: set[int], stop_hit, deadline: float, timeout_s: float) -> list[Row]:
+           eos_ids: set[int], stop_hit, deadline: float, timeout_s: float,
+           cache_dtype: torch.dtype | None = None) -> list[Row]:
     """n samples for each of `prompts` (rows in prompt order, n per prompt). `stop_hit(tokens, since)` says
     whether a stop string appears in the text of `tokens[since:]` (only the newest tokens are passed)."""
     device = next(model.parameters()).device
@@ -55,7 +73,7 @@ def decode(model, prompts: list[list[int]], n: int, params: SamplingParams, max_
         ids[r, width - len(p):] = torch.tensor(p)
         mask[r, width - len(p):] = 1
     ids, mask = ids.to(device), mask.to(device)
-    cache = DynamicCache()
+    cache = DynamicCache() if cache_dtype is None else _CastCache(cache_dtype)
     logits = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0),
                    past_key_values=cache, use_cache=True).logits[:, -1]
     logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)

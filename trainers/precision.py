@@ -18,7 +18,9 @@ fp32 (autocast's op lists; the trainer's log-probs are taken from float32 logits
 CUDA default is bf16_mixed -- and to off on CPU (most CPUs have no bf16 matmul units: fp32 stays faster there,
 and CPU results stay what they were). The autocast is put into the model's own `forward` (as accelerate does),
 so every pass through the module -- the trainer's log-prob passes, backward, the hf sampler decoding the shared
-module on its own thread (autocast state is per thread) -- runs in the same precision.
+module on its own thread (autocast state is per thread) -- runs in the same precision. The module is marked with
+`rlvr_autocast_dtype`, so the hf sampler can cast the linear weights once per generate call instead of at every
+decoded token (sampling/hf_backend.py), with the same values.
 """
 
 from __future__ import annotations
@@ -54,4 +56,5 @@ def autocast_forward(model: nn.Module, dtype: torch.dtype) -> nn.Module:
             return forward(self, *args, **kwargs)
 
     model.forward = types.MethodType(forward_in_autocast, model)
+    model.rlvr_autocast_dtype = dtype  # the hf sampler casts the linear weights to it once per generate call
     return model
