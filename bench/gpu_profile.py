@@ -2,16 +2,33 @@
 
 Issue 15 measured the hf decode loop at 2.1-2.3 s on a freshly loaded 181M model and 7.3-10.7 s on the trainer's
 own module (same rows). Part 1 decodes the same rows (CUDA-synchronised wall time, median of --repeats) with:
-    fresh      a model loaded for sampling only (eval, no grad)
-    policy     the trainer's module (Policy.from_config: parameters require grad, autocast per model.autocast)
-    trained    the same module after one AdamW update (optimizer state allocated, caching allocator warmed)
+    fresh      a model loaded for sampling only (eval, no grad; its forward under the same autocast as the policy)
+    trained    the trainer's module (Policy.from_config: parameters require grad, autocast per model.autocast)
+               after one AdamW update (optimizer state allocated, caching allocator warmed)
+    trained, per-op autocast (before)   (bf16_mixed only) the decode as it ran before the sampler cast the
+               linear weights once per call: autocast re-casting every fp32 weight at every token, fp32 KV cache
     trained, caller's thread   the same decode on the calling thread instead of the sampler's engine thread
-and writes a torch-profiler table of the `trained` decode (top CUDA and CPU ops) to --out.
-Part 2 times forward + backward of one packed micro-batch (groups of a prompt + G completions, the 181M
-shape's heads) with segment attention's two kernels (`buckets`, `flex`) and SDPA with the dense block mask.
+    fresh, pure bf16   (bf16_mixed only) bf16 weights, no autocast: the lower bound, with other numerics
+and, for the rows that have them, aten ops per decoded token (two decodes of 2 and 4 tokens, the difference;
+counted by a TorchDispatchMode, so after autocast: its casts count) and how many of those cast a weight or a
+whole K/V cache. Rows print as they are measured, the issue's comparison first (a run cut short keeps them).
+A torch-profiler table of the `trained` decode (top CUDA and CPU ops) goes to --out. Part 2 times forward +
+backward of one packed micro-batch (groups of a prompt + G completions, the 181M shape's heads) with segment
+attention's two kernels (`buckets`, `flex`) and SDPA with the dense block mask.
 
     python bench/gpu_profile.py --device cuda --shape 181m --out /tmp/profile      # on the GPU (scripts/gpu_check.sh)
     python bench/gpu_profile.py --device cpu --shape micro --rows 16 --max-tokens 8 --repeats 1   # a dry run
+
+Measured on CPU (2 shared cores, 2026-12-04; torch 2.13, transformers 5.19), bf16_mixed (CPU autocast):
+
+    python bench/gpu_profile.py --device cpu --shape 181m --rows 16 --max-tokens 8 --repeats 1 --parts decode
+    aten ops / token: fresh 1042, fresh pure bf16 913, trained 1042, per-op autocast (before) 1219 of which
+    161 weight casts (16 layers x 7 linears + lm_head, + 48 biases) and 32 whole-KV-cache casts.
+    python bench/gpu_profile.py --device cpu --shape tiny --rows 64 --max-tokens 32 --repeats 5 --parts decode
+    ops 298 / 265 / 298 / 343 (41 weight, 8 cache casts); s per generate: fresh 0.503, pure bf16 0.451,
+    trained 0.501, per-op autocast (before) 0.656.
+What the GPU run adds: whether removing those casts closes the issue's 3-5x (the CPU wall times say little:
+CPU decode is bound by the matmuls, a small model's GPU decode by per-op overhead); docs/gpu.md.
 """
 
 from __future__ import annotations
@@ -62,21 +79,35 @@ def decode_part(args, model_path: str) -> None:
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     autocast = "bfloat16" if args.precision == "bf16_mixed" else "off"
 
-    fresh = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(args.device).eval()
-    if autocast == "bfloat16":
-        from rlvr.trainers.precision import autocast_forward
+    def load(weights, mixed):
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=weights).to(args.device).eval()
+        if mixed:
+            from rlvr.trainers.precision import autocast_forward
 
-        autocast_forward(fresh, torch.bfloat16)
+            autocast_forward(model, torch.bfloat16)
+        return model
+
+    fresh = {"fresh": load(dtype, autocast == "bfloat16")}
+    if autocast == "bfloat16":  # the lower bound: a plain bf16 model, no autocast (other numerics: bf16 residuals)
+        fresh["fresh, pure bf16"] = load(torch.bfloat16, False)
     policy = Policy.from_config(ModelConfig(path=model_path, device=args.device, dtype=str(dtype).split(".")[1],
                                             autocast=autocast))
-    rows = {}
-    with HFSampler(cfg, model_path, model=fresh) as s:
+    print(f"\n## decode: {len(problems)} prompts x G={args.group} = {args.rows} rows, exactly {args.max_tokens} "
+          f"tokens, {args.precision}, {args.device}; ops per decoded token counted on the calling thread")
+    print("| module | s per generate (median) | tokens/s | aten ops / token | weight casts / token "
+          "| KV-cache casts / token |\n|---|---:|---:|---:|---:|---:|")
+
+    def row(name, seconds, ops=None):  # printed as measured: a run cut short by its timeout keeps its rows
+        counts = " | ".join(f"{ops[k]:.0f}" if ops else "" for k in ("all", "weight casts", "cache casts"))
+        print(f"| {name} | {seconds:.3f} | {args.rows * args.max_tokens / seconds:.0f} | {counts} |", flush=True)
+
+    # the issue's question first (fresh vs trained vs the old decode): a run cut short by its timeout keeps those
+    with HFSampler(cfg, model_path, model=fresh["fresh"]) as s:
         s.generate(problems, args.group, params)  # warm-up
-        rows["fresh"] = timed(lambda: s.generate(problems, args.group, params), args.device, args.repeats)
+        row("fresh", timed(lambda: s.generate(problems, args.group, params), args.device, args.repeats),
+            ops_per_token(s, problems, args))
     with HFSampler(cfg, model_path, model=policy.model) as s:
-        s.generate(problems, args.group, params)
-        rows["policy"] = timed(lambda: s.generate(problems, args.group, params), args.device, args.repeats)
-        groups = s.generate(problems, args.group, params)
+        groups = s.generate(problems, args.group, params)  # warm-up, and the completions of one update
         comps = [c for g in groups for c in g.completions]
         batch = make_batch([c.prompt_token_ids for c in comps], [c.token_ids for c in comps], policy.pad_id)
         opt = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-6)
@@ -85,27 +116,96 @@ def decode_part(args, model_path: str) -> None:
             (-(logp * mask).sum() / mask.sum()).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        rows["trained"] = timed(lambda: s.generate(problems, args.group, params), args.device, args.repeats)
+        row("trained", timed(lambda: s.generate(problems, args.group, params), args.device, args.repeats),
+            ops_per_token(s, problems, args))
         ids = [prompt_token_ids(s.tokenizer, p) for p in problems]
-        rows["trained, caller's thread"] = timed(  # the sampler decodes on its engine thread: is the hop a cost?
-            lambda: s._generate_rows(ids, args.group, params, time.monotonic() + 600), args.device, args.repeats)
+        if autocast == "bfloat16":  # the decode as it was before the weights were cast once per call
+            row("trained, per-op autocast (before)", timed(
+                lambda: per_op_autocast_rows(s, ids, args.group, params), args.device, args.repeats),
+                ops_per_token(s, problems, args, before=True))
         if args.out:
-            from torch.profiler import ProfilerActivity, profile
+            write_profile(s, ids, args, params)
+        row("trained, caller's thread", timed(  # the sampler decodes on its engine thread: is the hop a cost?
+            lambda: s._generate_rows(ids, args.group, params, time.monotonic() + 600), args.device, args.repeats))
+    if "fresh, pure bf16" in fresh:
+        with HFSampler(cfg, model_path, model=fresh["fresh, pure bf16"]) as s:
+            row("fresh, pure bf16", timed(lambda: s.generate(problems, args.group, params), args.device, args.repeats),
+                ops_per_token(s, problems, args))
 
-            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device.startswith("cuda") else [])
-            with profile(activities=activities) as prof:  # on this thread: the profiler sees only its own
-                s._generate_rows(ids, args.group, params, time.monotonic() + 600)
-                _sync(args.device)
-            key = "cuda_time_total" if args.device.startswith("cuda") else "cpu_time_total"
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            (Path(args.out) / "decode_profile.txt").write_text(
-                prof.key_averages().table(sort_by=key, row_limit=25) + "\n\n"
-                + prof.key_averages().table(sort_by="cpu_time_total", row_limit=25))
-    print(f"\n## decode: {len(problems)} prompts x G={args.group} = {args.rows} rows, exactly {args.max_tokens} tokens, "
-          f"{args.precision}, {args.device}")
-    print("| module | s per generate (median) | tokens/s |\n|---|---:|---:|")
-    for name, seconds in rows.items():
-        print(f"| {name} | {seconds:.3f} | {args.rows * args.max_tokens / seconds:.0f} |")
+
+def per_op_autocast_rows(sampler, ids, group, params):
+    """The sampler's decode as it ran before issue 15's fix: autocast casting every fp32 weight at every op (no
+    weights cast once per call) and the KV cache kept in fp32 (re-cast whole by SDPA at every step)."""
+    import torch
+
+    from rlvr.sampling.hf_decode import decode
+
+    model = sampler.model
+    was_training = model.training
+    model.eval()
+    try:
+        devices = [sampler.device] if sampler.device.type == "cuda" else []
+        with torch.inference_mode(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(params.seed)
+            return decode(model, ids, group, params, params.max_tokens, pad_id=sampler.pad_id, eos_ids=sampler.eos_ids,
+                          stop_hit=lambda *_: False, deadline=time.monotonic() + 600, timeout_s=600)
+    finally:
+        model.train(was_training)
+
+
+def ops_per_token(sampler, problems, args, before: bool = False, short: int = 2, long: int = 4) -> dict[str, float]:
+    """aten ops per decoded token (and how many cast a weight, or a whole K/V cache): two decodes of exactly
+    `short` and `long` tokens, the difference divided out. A proxy that CPU measures as a GPU would: decoding
+    a small model is bound by per-op overhead there (kernel launch, dispatch)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from rlvr.sampling.config import SamplingParams
+    from rlvr.sampling.prompts import prompt_token_ids
+
+    params_ids = {id(p) for p in sampler.model.parameters()}
+    casts = {torch.ops.aten.to.dtype, torch.ops.aten._to_copy.default}
+
+    class Counter(TorchDispatchMode):  # dispatch modes are per thread: the decode runs on this one
+        def __init__(self):
+            super().__init__()
+            self.n = {"all": 0, "weight casts": 0, "cache casts": 0}
+
+        def __torch_dispatch__(self, func, types, a=(), kw=None):
+            self.n["all"] += 1
+            if func in casts and len(a) > 1 and isinstance(a[1], torch.dtype) and a[0].dtype != a[1]:
+                if id(a[0]) in params_ids:
+                    self.n["weight casts"] += 1
+                elif a[0].dim() == 4 and a[0].shape[-2] > 1:  # [rows, heads, positions, dim]
+                    self.n["cache casts"] += 1
+            return func(*a, **(kw or {}))
+
+    ids = [prompt_token_ids(sampler.tokenizer, p) for p in problems]
+    counts = []
+    for length in (short, long):
+        params = SamplingParams(max_tokens=length, min_tokens=length, seed=0, logprobs=False)
+        with Counter() as counter:
+            if before:
+                per_op_autocast_rows(sampler, ids, args.group, params)
+            else:
+                sampler._generate_rows(ids, args.group, params, time.monotonic() + 600)
+        counts.append(counter.n)
+    return {k: (counts[1][k] - counts[0][k]) / (long - short) for k in counts[0]}
+
+
+def write_profile(sampler, ids, args, params) -> None:
+    """The torch-profiler tables of one decode of the trained module (top CUDA ops, top CPU ops) into --out."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device.startswith("cuda") else [])
+    with profile(activities=activities) as prof:  # on this thread: the profiler sees only its own
+        sampler._generate_rows(ids, args.group, params, time.monotonic() + 600)
+        _sync(args.device)
+    key = "cuda_time_total" if args.device.startswith("cuda") else "cpu_time_total"
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "decode_profile.txt").write_text(
+        prof.key_averages().table(sort_by=key, row_limit=25) + "\n\n"
+        + prof.key_averages().table(sort_by="cpu_time_total", row_limit=25))
 
 
 def attention_part(args, shape: dict) -> None:
