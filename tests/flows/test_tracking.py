@@ -1,7 +1,9 @@
 """Tracking (flows/tracking.py) read back with each library's own reader, checkpoint pins (flows/eval_pins.py)
 against the real pruner, and the curve panels."""
 
+import os
 import sys
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -94,3 +96,52 @@ def test_the_curve_has_panels_with_smoothed_lines_and_evaluation_points(tmp_path
     assert max(reward["smooth"][1]) < max(reward["raw"][1])  # smoothing flattens the 0 / 0.33 / 0.67 saw-tooth
     assert series[1]["evals"] == ([4, 8], [0.25, 0.5]) and series[0]["evals"] is None
     assert plot_curves(rows, tmp_path / "c.png", evals=[(4, 0.25)]).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_metrics_reach_an_mlflow_tracking_server(tmp_path, monkeypatch):
+    """`MLFLOW_TRACKING_URI=http://...`: a real `mlflow server` (its own SQLite store) receives every step once,
+    across a resume, and gives them back to MlflowClient over HTTP."""
+    from mlflow.tracking import MlflowClient
+
+    from tests.flows.flow_helpers import free_port, start_process, stop_process, wait_for
+
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    mlflow_cli = str(Path(sys.executable).parent / "mlflow")
+    log = tmp_path / "mlflow-server.log"
+    server = start_process([mlflow_cli, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                            "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                            "--default-artifact-root", str(tmp_path / "artifacts")], dict(os.environ), log)
+    try:
+        def healthy():
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for("mlflow server", healthy, 180, server, log)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        run_dir = tmp_path / "run"
+        run_dir.mkdir()
+        tracker = open_tracker(_cfg(["mlflow"]), run_dir, start_step=0)
+        for step in (1, 2, 3):
+            tracker.log(_row(step, step / 10))
+        tracker.close()
+        resumed = open_tracker(_cfg(["mlflow"]), run_dir, start_step=2)
+        for step in (3, 4):
+            resumed.log(_row(step, step / 10))
+        resumed.close()
+
+        client = MlflowClient(tracking_uri=uri)
+        run_id = (run_dir / "mlflow_run_id").read_text().strip()
+        history = sorted((m.step, round(m.value, 6)) for m in client.get_metric_history(run_id, "reward_mean"))
+        run = client.get_run(run_id)
+        experiment = client.get_experiment(run.info.experiment_id)
+    finally:
+        stop_process(server)
+    assert history == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+    assert run.data.params["train.grpo.beta"] == "0.0" and run.info.status == "FINISHED"
+    assert experiment.name == "track-test"
+    assert not (run_dir / "mlflow.db").exists()  # nothing went to the local fallback store
