@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from torch import Tensor, nn
 
 from rlvr.trainers.config import LoraConfig, ModelConfig
 from rlvr.trainers.precision import autocast_dtype, autocast_forward
+from rlvr.trainers.segment_attention import checkpoint_context_fn
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
 from rlvr.trainers.logprobs import Batch
@@ -90,7 +92,8 @@ class Policy:
         if compute is not None:  # mixed precision: fp32 master weights, matmuls in `compute` (trainers/precision.py)
             autocast_forward(model, compute)
         if cfg.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={
+                "use_reentrant": False, "context_fn": functools.partial(checkpoint_context_fn, model.config)})
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, lora=cfg.lora, need_reference=need_reference, value_head=value_head, base_path=path)
 

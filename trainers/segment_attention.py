@@ -259,10 +259,23 @@ def segment_attention(model: torch.nn.Module):
 
     if SEGMENT_ATTENTION not in AttentionInterface._global_mapping:
         AttentionInterface.register(SEGMENT_ATTENTION, segment_attention_forward)
-    config = model.config
+    with _attention_implementation(model.config, SEGMENT_ATTENTION):
+        yield
+
+
+@contextlib.contextmanager
+def _attention_implementation(config, name: str):
     before = config._attn_implementation
-    config._attn_implementation = SEGMENT_ATTENTION
+    config._attn_implementation = name
     try:
         yield
     finally:
         config._attn_implementation = before
+
+
+def checkpoint_context_fn(config):
+    """For `torch.utils.checkpoint(..., context_fn=...)` (non-reentrant): recompute a checkpointed layer with the
+    attention implementation its forward ran with. The recompute happens in backward, after `segment_attention`
+    has switched the model back to SDPA; without this a packed forward would be recomputed as plain causal
+    attention across segments (a CheckpointError, or wrong gradients when the saved shapes happen to match)."""
+    return contextlib.nullcontext(), _attention_implementation(config, config._attn_implementation)

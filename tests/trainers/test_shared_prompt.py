@@ -68,3 +68,22 @@ def test_grpo_backward_is_the_same_with_and_without_prompt_sharing(model_dir):
     assert grads[0].keys() == grads[1].keys() and grads[0]
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_gradient_checkpointing_recomputes_packed_rows_with_segment_attention(model_dir):
+    """`model.gradient_checkpointing: true`: backward recomputes each layer after the segment-attention block has
+    ended; the recompute must still attend within segments (the old code raised CheckpointError here)."""
+    from rlvr.trainers.config import ModelConfig
+
+    batch = make_batch(*_groups(), pad_id=0)
+    grads = []
+    for checkpointing in (False, True):
+        policy = Policy.from_config(ModelConfig(path=str(model_dir), dtype="float32",
+                                                gradient_checkpointing=checkpointing))
+        policy.train()
+        for groups in group_micro_batches(batch.prompts, 8):
+            logp, _ = grouped_logprobs(policy.model, batch, groups)
+            logp.sum().backward()
+        grads.append({n: p.grad.clone() for n, p in policy.model.named_parameters()})
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, atol=1e-5, rtol=1e-4, msg=name)
