@@ -64,6 +64,15 @@ def stop_process(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def answers(url: str) -> bool:
+    """Whether GET `url` answers 200 (a server's health endpoint)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def start_prefect_server(home: Path, port: int, log_name: str = "server.log") -> tuple[subprocess.Popen, str, dict]:
     """`prefect server start` on 127.0.0.1:`port` with its database in `home`, once healthy: (process, api_url,
     env for clients). Started again on the same home and port, it serves the same database."""
@@ -74,15 +83,8 @@ def start_prefect_server(home: Path, port: int, log_name: str = "server.log") ->
     proc = start_process([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
                           "--port", str(port), "--no-ui", "--analytics-off"], env, log)
 
-    def healthy():
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
     try:
-        wait_for("prefect server", healthy, 180, proc, log)
+        wait_for("prefect server", lambda: answers(f"{url}/health"), 180, proc, log)
     except BaseException:
         stop_process(proc)
         raise

@@ -3,7 +3,6 @@ against the real pruner, and the curve panels."""
 
 import os
 import sys
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -104,7 +103,7 @@ def test_metrics_reach_an_mlflow_tracking_server(tmp_path, monkeypatch):
     across a resume, and gives them back to MlflowClient over HTTP."""
     from mlflow.tracking import MlflowClient
 
-    from tests.flows.flow_helpers import free_port, start_process, stop_process, wait_for
+    from tests.flows.flow_helpers import answers, free_port, start_process, stop_process, wait_for
 
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
@@ -114,14 +113,7 @@ def test_metrics_reach_an_mlflow_tracking_server(tmp_path, monkeypatch):
                             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
                             "--default-artifact-root", str(tmp_path / "artifacts")], dict(os.environ), log)
     try:
-        def healthy():
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        wait_for("mlflow server", healthy, 180, server, log)
+        wait_for("mlflow server", lambda: answers(f"{uri}/health"), 180, server, log)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         run_dir = tmp_path / "run"
         run_dir.mkdir()
