@@ -16,10 +16,16 @@ forwards count as `old_logprobs`, not `forward`), so the phases add up to `total
 
 from __future__ import annotations
 
+import os
+import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from pathlib import Path
 
 import torch
+import torch.utils.weak
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 PHASES = ("generate", "verify", "old_logprobs", "ref_logprobs", "forward", "backward", "optimizer", "sync")
 
@@ -84,3 +90,246 @@ class StepProfiler:
 
 
 _MISSING = object()
+
+
+# ---- what an update would cost an accelerator, counted on CPU -------------------------------------------------
+_DEVICE = torch.device("cpu", 0)  # what `.device` of a would-be-accelerator tensor reads as inside DeviceTraffic
+_T = torch.Tensor
+_TO_HOST = {_T.item, _T.__float__, _T.__int__, _T.__bool__, _T.__index__, _T.tolist, _T.cpu, _T.numpy}
+_DATA_SHAPED = {torch.nonzero, _T.nonzero, torch.masked_select, _T.masked_select, torch.unique, _T.unique,
+                torch.argwhere, torch.nonzero_static}  # output shape depends on values: the host must read them
+_DEVICE_GET = _T.device.__get__  # compares equal (not identical) to the getter a mode is handed
+_FACTORY_COPIES = {torch.tensor, torch.as_tensor}  # built from host data: a copy when asked for on the device
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, dict):
+        yield from (t for v in value.values() for t in _tensors(v))
+
+
+def _has_bool_index(index) -> bool:
+    return any(t.dtype == torch.bool and t.dim() > 0 for t in _tensors(index))
+
+
+class DeviceTraffic:
+    """Counts, while code runs on CPU, what it would cost on a GPU beyond its FLOPs: aten ops (one kernel launch
+    each, roughly), device->host syncs, and host->device copies. A small model's update on a GPU is bound by these,
+    not by arithmetic, and a CPU wall clock hides them.
+
+        with DeviceTraffic(policy.model) as traffic:
+            trainer.update(scored)
+        traffic.counts   # {"ops": ..., "syncs": ..., "h2d": ...};  traffic.sites: Counter of (kind, file:line)
+
+    The GPU is simulated by residency: the model's parameters and buffers live on "the device", so does every result of a call
+    with a device tensor among its inputs, and every tensor created with an explicit `device=` that names it
+    (inside the block `x.device` of a device tensor reads `cpu:0`, so `device=x.device` and `.to(x.device)` say
+    which side they mean). Counted as a sync: a device tensor read by the host (`.item()`, `float()`, `int()`,
+    `bool()`, `if t:`, `.tolist()`, `.cpu()`, `.numpy()`, `.to("cpu")`) and data-dependent shapes (`nonzero`,
+    `masked_select`, `unique`, boolean-mask indexing, `repeat_interleave` by a device tensor without
+    `output_size`). Counted as h2d: a host tensor moved with `.to(device)`, `torch.tensor(..., device=device)`.
+    In torch a pageable host->device copy also waits for the stream, so it stalls the host like a sync.
+    """
+
+    def __init__(self, device_state):
+        """`device_state`: a module (its parameters and buffers live on the device) or the tensors that do."""
+        if isinstance(device_state, torch.nn.Module):
+            device_state = [*device_state.parameters(), *device_state.buffers()]
+        self.params = list(device_state)
+        self.counts = {"ops": 0, "device_ops": 0, "kernels": 0, "syncs": 0, "h2d": 0}
+        self.device_call = False  # whether the Python-level call being run involves the device
+        self.sites: Counter = Counter()  # (kind, what, file:line) of each sync and copy
+        self.op_names: Counter = Counter()  # aten op -> how many ran on the device
+        self._ids = {id(p) for p in self.params}
+        self._device = torch.utils.weak.WeakIdKeyDictionary()
+        self._modes = (_Residency(self), _Ops(self))
+
+    def __enter__(self) -> "DeviceTraffic":
+        for mode in self._modes:
+            mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for mode in reversed(self._modes):
+            mode.__exit__(*exc)
+
+    def on_device(self, t: torch.Tensor) -> bool:
+        return id(t) in self._ids or t in self._device
+
+    def note(self, kind: str, what: str) -> None:
+        self.counts[kind] += 1
+        frame = sys._getframe(2)
+        while frame and (_is_torch(frame.f_code.co_filename) or frame.f_code.co_filename == __file__):
+            frame = frame.f_back
+        where = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}" if frame else "?"
+        self.sites[(kind, what, where)] += 1
+
+
+def _is_torch(filename: str) -> bool:
+    return f"{os.sep}torch{os.sep}" in filename or f"{os.sep}transformers{os.sep}" in filename
+
+
+def _names_device(device) -> bool | None:
+    """True: the simulated device; False: the host; None: no device named."""
+    if device is None:
+        return None
+    return torch.device(device) == _DEVICE
+
+
+class _Residency(TorchFunctionMode):
+    def __init__(self, traffic: DeviceTraffic):
+        super().__init__()
+        self.t = traffic
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        t = self.t
+        if func == _DEVICE_GET:
+            return _DEVICE if t.on_device(args[0]) else func(*args, **kwargs)
+        inputs_on_device = any(t.on_device(x) for x in _tensors((args, kwargs)))
+        name = getattr(func, "__name__", str(func))
+        target = None
+        if func in (_T.to, torch.Tensor.to):
+            target = next((_names_device(a) for a in args[1:] if isinstance(a, (str, torch.device))), None)
+            target = _names_device(kwargs.get("device")) if target is None else target
+            if target and not inputs_on_device:
+                t.note("h2d", "to(device)")
+            elif target is False and inputs_on_device and not _is_torch(sys._getframe(1).f_code.co_filename):
+                t.note("syncs", "to(cpu)")  # torch's own `.to(device)` (clip_grad_norm_) names the real device
+        elif func in _TO_HOST and inputs_on_device:
+            t.note("syncs", name)
+        elif func in _DATA_SHAPED and inputs_on_device:
+            t.note("syncs", name)
+        elif func in (_T.__getitem__, _T.__setitem__) and _has_bool_index(args[1]) and inputs_on_device:
+            t.note("syncs", f"{name}[bool mask]")
+        elif func in (torch.repeat_interleave, _T.repeat_interleave) and inputs_on_device \
+                and "output_size" not in kwargs and any(isinstance(a, torch.Tensor) for a in args[1:2]):
+            t.note("syncs", "repeat_interleave")
+        elif func is torch.where and len(args) == 1 and inputs_on_device:
+            t.note("syncs", "where(cond)")
+        else:
+            target = _names_device(kwargs.get("device"))
+            if target and func in _FACTORY_COPIES:
+                t.note("h2d", name)
+        t.device_call = bool(target) or inputs_on_device
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            t.device_call = False
+        if func is _T.backward or func is torch.autograd.backward:
+            for p in t.params:
+                if p.grad is not None:
+                    t._device[p.grad] = True
+        elif target or (target is None and inputs_on_device and func not in _TO_HOST):
+            for x in _tensors(out):
+                t._device[x] = True
+        return out
+
+
+class _Ops(TorchDispatchMode):
+    def __init__(self, traffic: DeviceTraffic):
+        super().__init__()
+        self.t = traffic
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.t.counts["ops"] += 1
+        if self.t.device_call:
+            self.t.counts["device_ops"] += 1
+            self.t.counts["kernels"] += not func.is_view  # a view launches nothing
+            self.t.op_names[func.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+# ---- one GRPO update, counted ----------------------------------------------------------------------------------
+def synthetic_scored(vocab: int, prompts: int, group: int, max_tokens: int, seed: int = 0):
+    """A scored GRPO batch without sampling: random prompts of 20-32 tokens, completions of 4..max_tokens
+    tokens, rewards that alternate within each group (no group is zero-variance, so every row is forwarded)."""
+    import random
+
+    from rlvr.data.problem import Problem
+    from rlvr.sampling.types import Completion, Group
+    from rlvr.trainers.loop import Scored
+
+    rng = random.Random(seed)
+    scored = Scored()
+    for g in range(prompts):
+        prompt = [rng.randrange(3, vocab) for _ in range(rng.randint(20, 32))]
+        completions = [Completion(f"p{g}", "", [rng.randrange(3, vocab) for _ in range(rng.randint(4, max_tokens))],
+                                  prompt, None, "stop") for _ in range(group)]
+        scored.groups.append(Group(Problem(f"p{g}", "arith", "", "0"), completions))
+        scored.rewards.append([float((i + g) % 2) for i in range(group)])
+        scored.verdicts.append([{}] * group)
+    return scored
+
+
+def count_update(model_path: str, prompts: int, group: int, max_tokens: int, micro_batch: int, autocast: str,
+                 run_dir: str) -> dict:
+    """DeviceTraffic of one `Trainer.update` (log-probs, loss, backward, clip, optimizer step) on a synthetic batch."""
+    from rlvr.trainers.loop import Trainer
+    from rlvr.trainers.run_config import validate_config
+
+    cfg = validate_config({
+        "model": {"path": model_path, "autocast": autocast}, "task": {"name": "arith", "level": 1},
+        "sampler": {"backend": "hf", "params": {"max_tokens": max_tokens}}, "verify": {"workers": 1},
+        "train": {"algorithm": "grpo", "steps": 1, "prompts_per_step": prompts, "seed": 0,
+                  "grpo": {"group_size": group, "loss_aggregation": "dapo", "beta": 0.0},
+                  "optim": {"micro_batch_size": micro_batch}, "checkpoint": {"dir": run_dir, "every": 1}},
+    })
+    trainer = Trainer(cfg, resume=False, log=lambda _m: None)
+    try:
+        scored = synthetic_scored(trainer.policy.model.config.vocab_size, prompts, group, max_tokens)
+        with DeviceTraffic(trainer.policy.model) as traffic:
+            trainer.update(scored)
+    finally:
+        trainer.close()
+    return {**traffic.counts, "sites": traffic.sites}
+
+
+def main(argv=None) -> None:
+    """Print DeviceTraffic per GRPO update and per micro-batch (the difference of two micro-batch sizes)."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="aten ops, device->host syncs and host->device copies of one "
+                                     "GRPO update, counted on CPU (DeviceTraffic)")
+    parser.add_argument("--shape", help="a random-init Qwen2 of this shape (bench/model_shape.py); default: the "
+                        "warm-started tiny model (RLVR_CACHE)")
+    parser.add_argument("--prompts", type=int, default=4)
+    parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--micro-batch", type=int, default=8, help="rows per micro-batch (compared with all rows in one)")
+    parser.add_argument("--autocast", default="off", choices=["off", "bfloat16"], help="bfloat16 = bf16_mixed")
+    args = parser.parse_args(argv)
+    model_path = "tiny"
+    if args.shape:
+        from bench.model_shape import build_shape_model
+
+        slug = "".join(c if c.isalnum() else "-" for c in args.shape)
+        model_path = str(build_shape_model(args.shape, Path(__file__).resolve().parents[1] / ".cache" / "bench-shapes" / slug))
+    rows = args.prompts * args.group
+    runs = {}
+    for micro in sorted({args.micro_batch, rows}):
+        with tempfile.TemporaryDirectory() as run_dir:
+            runs[micro] = count_update(model_path, args.prompts, args.group, args.max_tokens, micro, args.autocast, run_dir)
+    keys = ("ops", "device_ops", "kernels", "syncs", "h2d")
+    print(f"| {args.shape or 'tiny'}: {args.prompts} prompts x G {args.group}, <= {args.max_tokens} tokens, "
+          f"autocast {args.autocast} | " + " | ".join(keys) + " |")
+    print("|---|" + "---:|" * len(keys))
+    for micro, counts in runs.items():
+        chunks = -(-rows // micro)  # whole groups per micro-batch: exact when micro is a multiple of G
+        print(f"| update, {chunks} micro-batch(es) of {micro} rows | " + " | ".join(str(counts[k]) for k in keys) + " |")
+    if len(runs) == 2:
+        (small, a), (_, b) = sorted(runs.items())
+        extra = -(-rows // small) - 1
+        print("| per extra micro-batch | " + " | ".join(f"{(a[k] - b[k]) / extra:.1f}" for k in keys) + " |")
+    for kind, what, where in sorted(runs[min(runs)]["sites"]):
+        print(f"  {kind} {what} at {where}: {runs[min(runs)]['sites'][(kind, what, where)]}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()

@@ -44,7 +44,9 @@ from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
 from rlvr.trainers.logprobs import Batch, make_batch
 from rlvr.trainers.losses import grpo_loss, loss_normalizer
+from rlvr.trainers.metrics import to_floats
 from rlvr.trainers.policy import Policy
+from rlvr.trainers.segment_attention import to_device
 from rlvr.trainers.shared_prompt import micro_batches
 
 _MEAN_STATS = ("clip_low_frac", "clip_high_frac", "clip_frac", "ratio_mean", "kl_mean")
@@ -101,10 +103,11 @@ class GRPO:
         truncated = torch.tensor([c.truncated for c in picked])
         return GRPOBatch(batch, advantages.flatten()[rows], truncated, old, ref), stats
 
-    def backward(self, policy: Policy, work: GRPOBatch, dist: Dist) -> dict[str, float]:
+    def backward(self, policy: Policy, work: GRPOBatch, dist: Dist) -> dict[str, Tensor]:
         s = grpo_backward(
             policy, work.batch, work.advantages, work.old_logp, work.ref_logp, self.cfg, self.micro_batch_size,
             max_completion_length=self.max_tokens, truncated=work.truncated, temperature=self.temperature, dist=dist,
+            as_floats=False,  # the loop reads them with the gradient norm, in one sync per optimizer step
         )
         return {**{k: s[k] for k in ("loss", "clip_frac", "ratio_min", "ratio_max", "skipped_rows")}, "kl": s["kl_mean"]}
 
@@ -149,7 +152,8 @@ def grpo_backward(
     dist: Dist = Dist(),
     share_prompts: bool = True,
     skip_inert: bool = True,
-) -> dict[str, float]:
+    as_floats: bool = True,
+) -> dict[str, float | Tensor]:
     """Accumulate GRPO gradients of the whole `batch` into the policy's parameters.
 
     `share_prompts`: each group's prompt is computed once and a micro-batch's groups go into one unpadded
@@ -162,58 +166,67 @@ def grpo_backward(
     `max_completion_length` is the sampler's max_tokens (dr_grpo's denominator; None = T).
     Returns floats: loss (the full-batch loss), tokens, and token-weighted clip/ratio/kl stats (with
     `old_logp` given, skipped rows' ratios are unknown: the stats then cover the forwarded rows).
+    `as_floats=False`: the same stats as 0-dim tensors on the device, for a caller that reads them together with
+    its own (`metrics.to_floats`). Nothing in the micro-batch loop reads a device value, so the host queues
+    every micro-batch's kernels without waiting for the device.
     """
     model = policy.model
     if cfg.beta > 0 and ref_logp is None:
         ref_logp = policy.logprobs(batch, micro_batch_size, temperature, reference=True, dist=dist)
-    mask = loss_mask(batch, truncated, cfg.mask_truncated)
+    mask = loss_mask(batch, truncated, cfg.mask_truncated)  # on the host, like `batch`
     normalizer = loss_normalizer(mask, cfg.loss_aggregation, max_completion_length)
     device = policy.device
-    totals = {k: 0.0 for k in _MEAN_STATS}
-    loss_sum, tokens, stat_tokens = 0.0, 0.0, 0.0
-    ratio_min, ratio_max = float("inf"), float("-inf")
     inert = inert_rows(advantages, mask, cfg.beta) if skip_inert else torch.zeros(batch.size, dtype=torch.bool)
     live = torch.nonzero(~inert).flatten()
+    inert_tokens, inert_ratio_one = 0.0, False
     if inert.any() and dist.is_main:  # counted on one rank: the ranks' sums are added below
-        tokens = float(mask[inert.to(mask.device)].sum())
-        if old_logp is None:  # on-policy: their ratio is exactly 1, nothing is clipped, KL 0 (beta 0)
-            stat_tokens = totals["ratio_mean"] = tokens
-            ratio_min, ratio_max = (1.0, 1.0) if tokens else (ratio_min, ratio_max)
+        inert_tokens = float(mask[inert.to(mask.device)].sum())
+        inert_ratio_one = old_logp is None and inert_tokens > 0  # on-policy: ratio exactly 1, nothing clipped, KL 0
     work = batch if not inert.any() else batch.select(live.tolist()) if live.numel() else None
-    chunks = micro_batches(work, micro_batch_size, share_prompts) if work else ()
-    for index, (rows, logp_of) in lockstep_enumerate(model, dist, chunks, backward=normalizer > 0):  # FSDP padding
+    chunks = list(micro_batches(work, micro_batch_size, share_prompts)) if work else []
+    # once per step, not per micro-batch: every chunk's rows of `batch`, the advantages, the mask, pi_old / pi_ref
+    rows_of = to_device(torch.cat([live[r] for r, _ in chunks]), device).split([len(r) for r, _ in chunks]) \
+        if chunks else []
+    advantages, mask = to_device(advantages, device), to_device(mask, device)
+    old_logp, ref_logp = (None if x is None else x.to(device) for x in (old_logp, ref_logp))
+    # running sums on the device: loss, tokens, then token-weighted _MEAN_STATS; and the ratio's extremes
+    sums = torch.zeros(2 + len(_MEAN_STATS), dtype=torch.float64, device=device)
+    ratio_min = torch.full((), float("inf"), dtype=torch.float64, device=device)  # filled there, not copied
+    ratio_max = torch.full((), float("-inf"), dtype=torch.float64, device=device)
+    for index, (_, logp_of) in lockstep_enumerate(model, dist, chunks, backward=normalizer > 0):  # FSDP padding
         if not dist.owns(index):  # DDP: another rank computes this micro-batch (always owned in one process)
             continue
         logp = logp_of(model, temperature)
-        rows = live[rows]  # rows of `batch`
-        width = logp.shape[1]
+        rows, width = rows_of[index], logp.shape[1]  # rows of `batch`
 
         def part(x: Tensor | None) -> Tensor | None:
-            return None if x is None else x[rows.to(x.device), :width].to(device)
+            return None if x is None else x[rows, :width]
 
         loss, stats = grpo_loss(
-            logp, part(old_logp), part(ref_logp) if cfg.beta > 0 else None,
-            advantages[rows.to(advantages.device)].to(device), part(mask),
+            logp, part(old_logp), part(ref_logp) if cfg.beta > 0 else None, advantages[rows], part(mask),
             epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
             aggregation=cfg.loss_aggregation, normalizer=normalizer,
         )
         if normalizer > 0:  # an all-masked batch has nothing to learn from
             loss.backward()
-        n = float(stats["tokens"])
-        loss_sum += float(loss.detach())
-        tokens += n
-        stat_tokens += n
-        for key in _MEAN_STATS:
-            totals[key] += float(stats[key]) * n
-        if n > 0:
-            ratio_min = min(ratio_min, float(stats["ratio_min"]))
-            ratio_max = max(ratio_max, float(stats["ratio_max"]))
-    if dist.enabled:  # DDP: sums and extremes over the ranks' micro-batches
-        loss_sum, tokens, stat_tokens, *sums = dist.sum([loss_sum, tokens, stat_tokens, *totals.values()])
-        totals = dict(zip(totals, sums))
-        ratio_min, ratio_max = dist.min(ratio_min), dist.max(ratio_max)
+        n = stats["tokens"].double()
+        sums += torch.stack([loss.detach().double(), n, *(stats[k].double() * n for k in _MEAN_STATS)])
+        ratio_min = torch.where(n > 0, torch.minimum(ratio_min, stats["ratio_min"].double()), ratio_min)
+        ratio_max = torch.where(n > 0, torch.maximum(ratio_max, stats["ratio_max"].double()), ratio_max)
+    loss_sum, tokens = sums[0], sums[1] + inert_tokens
+    stat_tokens, totals = sums[1], dict(zip(_MEAN_STATS, sums[2:]))
+    if inert_ratio_one:
+        stat_tokens = stat_tokens + inert_tokens
+        totals["ratio_mean"] = totals["ratio_mean"] + inert_tokens
+        ratio_min, ratio_max = ratio_min.clamp(max=1.0), ratio_max.clamp(min=1.0)
+    if dist.enabled:  # DDP: sums and extremes over the ranks' micro-batches (collectives: they sync anyway)
+        values = dist.sum(torch.stack([loss_sum, tokens, stat_tokens, *totals.values()]).tolist())
+        loss_sum, tokens, stat_tokens, *rest = (torch.tensor(v, dtype=torch.float64) for v in values)
+        totals = dict(zip(totals, rest))
+        ratio_min, ratio_max = (torch.tensor(v, dtype=torch.float64) for v in (dist.min(float(ratio_min)), dist.max(float(ratio_max))))
+    counted = stat_tokens > 0
     out = {"loss": loss_sum, "tokens": tokens, "sequences": float(batch.size), "skipped_rows": float(inert.sum())}
-    out.update({k: v / stat_tokens if stat_tokens else 0.0 for k, v in totals.items()})
-    out["ratio_min"] = ratio_min if stat_tokens else 1.0
-    out["ratio_max"] = ratio_max if stat_tokens else 1.0
-    return out
+    out.update({k: torch.where(counted, v / stat_tokens, 0.0) for k, v in totals.items()})
+    out["ratio_min"] = torch.where(counted, ratio_min, 1.0)
+    out["ratio_max"] = torch.where(counted, ratio_max, 1.0)
+    return to_floats(out) if as_floats else out

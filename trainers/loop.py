@@ -38,7 +38,7 @@ from rlvr.trainers.bootstrap import resolve_model_path
 from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.dpo import DPO
 from rlvr.trainers.grpo import GRPO
-from rlvr.trainers.metrics import MetricsLog, peak_rss_mb, rollout_metrics
+from rlvr.trainers.metrics import MetricsLog, peak_rss_mb, rollout_metrics, to_floats
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.ppo import PPO
 
@@ -213,21 +213,23 @@ class Trainer:
         """backward -> all-reduce (DDP) -> clip -> step. Gradients are dropped afterwards, also when a value is
         non-finite (the step is abandoned, nothing is saved, the last checkpoint stays good)."""
         try:
-            stats = self.algorithm.backward(self.policy, work, self.dist)
-            if not math.isfinite(stats["loss"]):
-                raise NonFiniteError(f"{self.cfg.train.algorithm.upper()} loss is {stats['loss']} at step "
-                                     f"{self.step + 1}; the last checkpoint is kept")
+            stats = self.algorithm.backward(self.policy, work, self.dist)  # floats, or tensors still on the device
             trainable = self.policy.trainable_parameters()
             # DDP: sum the ranks' shares of the batch gradient (no-op alone); FSDP reduce-scattered its shards in backward
             self.dist.all_reduce_grads([p for p in trainable if not fsdp.is_sharded_tensor(p)])
             params = [p for p in trainable if p.grad is not None]
             norm = fsdp.clip_grad_norm(params, self.cfg.train.optim.max_grad_norm)  # torch's unless grads are sharded
-            if not torch.isfinite(norm):
+            # the one device->host read of the pass: its stats and the gradient norm together
+            stats = to_floats({**stats, "grad_norm": norm})
+            if not math.isfinite(stats["loss"]):
+                raise NonFiniteError(f"{self.cfg.train.algorithm.upper()} loss is {stats['loss']} at step "
+                                     f"{self.step + 1}; the last checkpoint is kept")
+            if not math.isfinite(stats["grad_norm"]):
                 raise NonFiniteError(f"non-finite gradient norm at step {self.step + 1}")
             self.optimizer.step()
         finally:
             self.optimizer.zero_grad(set_to_none=True)
-        return {**stats, "grad_norm": float(norm)}
+        return stats
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self) -> Path:

@@ -103,14 +103,15 @@ def grpo_loss(
         low = ((r < 1 - epsilon_low) & (adv < 0)).to(mask.dtype)
         high = ((r > 1 + epsilon_high) & (adv > 0)).to(mask.dtype)
         big = torch.finfo(r.dtype).max
+        any_token = mask.sum() > 0  # a tensor, not a Python bool: no device->host sync per micro-batch
         stats = {
             "tokens": mask.sum(),
             "clip_low_frac": _masked_mean(low, mask),
             "clip_high_frac": _masked_mean(high, mask),
             "clip_frac": _masked_mean(low + high, mask),
             "ratio_mean": _masked_mean(r, mask),
-            "ratio_min": torch.where(mask > 0, r, big).min() if mask.any() else r.new_tensor(1.0),
-            "ratio_max": torch.where(mask > 0, r, -big).max() if mask.any() else r.new_tensor(1.0),
+            "ratio_min": torch.where(any_token, torch.where(mask > 0, r, big).min(), 1.0),
+            "ratio_max": torch.where(any_token, torch.where(mask > 0, r, -big).max(), 1.0),
             "kl_mean": _masked_mean(kl.detach(), mask) if kl is not None else r.new_tensor(0.0),
         }
     return loss, stats

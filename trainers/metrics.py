@@ -9,11 +9,27 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rlvr.verifiers.verdict import STATUSES
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def to_floats(stats: dict[str, Any]) -> dict[str, Any]:
+    """`stats` with every tensor value read as a float: one stacked copy per device for all of them (each read of a
+    GPU value waits for the device, so a step reads its stats once, at its end, not value by value)."""
+    out = dict(stats)
+    by_device: dict[torch.device, list[str]] = {}
+    for key, value in stats.items():
+        if isinstance(value, torch.Tensor):
+            by_device.setdefault(value.device, []).append(key)
+    for keys in by_device.values():
+        values = torch.stack([stats[k].detach().reshape(()).double() for k in keys]).tolist()
+        out.update(zip(keys, values))
+    return out
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

@@ -43,8 +43,14 @@ _BUCKET_COST = 2048  # fixed cost of one more SDPA call (and its gathers), in sc
 class Bucket:
     queries: Tensor  # [S, Lq] packed positions of each segment's tokens (padding repeats a valid position)
     keys: Tensor  # [S, Lk] prefix positions then own positions
-    mask: Tensor  # [S, 1, Lq, Lk] bool: query i of a segment with prefix A sees keys j < A + i + 1
-    real: Tensor  # [S * Lq] bool: which query slots are real tokens
+    limit: Tensor  # [S, Lq] query i of a segment with prefix A sees keys j < A + i + 1 (= its limit)
+    mask: Tensor  # [S, 1, Lq, Lk] bool, from `limit`
+
+
+def _bucket(queries: Tensor, keys: Tensor, limit: Tensor) -> Bucket:
+    """The bucket with its mask computed where `limit` lives (on the device: no mask is copied over)."""
+    mask = torch.arange(keys.shape[1], device=limit.device)[None, None, :] < limit[:, :, None]
+    return Bucket(queries, keys, limit, mask[:, None])
 
 
 KERNEL_ENV = "RLVR_SEGMENT_KERNEL"
@@ -89,12 +95,28 @@ class Documents:
 @dataclass(frozen=True)
 class SegmentPlan:
     buckets: list[Bucket]  # the `buckets` kernel (empty for `flex`)
-    order: Tensor | None  # [N]: packed position -> row of the buckets' concatenated real outputs
+    order: Tensor | None  # [N]: packed position -> row of the buckets' concatenated (padded) outputs
     documents: Documents | None = None  # the `flex` kernel
 
     def to(self, device) -> "SegmentPlan":
-        moved = [Bucket(*(t.to(device) for t in (b.queries, b.keys, b.mask, b.real))) for b in self.buckets]
-        return SegmentPlan(moved, None if self.order is None else self.order.to(device), self.documents)
+        """The plan on `device`: its index tensors go in ONE host->device copy (each copy of pageable memory
+        also waits for the device's queue), the masks are computed there."""
+        if self.order is None:
+            return self
+        parts = [t for b in self.buckets for t in (b.queries, b.keys, b.limit)] + [self.order]
+        flat = to_device(torch.cat([t.flatten() for t in parts]), device).split([t.numel() for t in parts])
+        moved = [x.view(t.shape) for x, t in zip(flat, parts)]
+        buckets = [_bucket(*moved[3 * i : 3 * i + 3]) for i in range(len(self.buckets))]
+        return SegmentPlan(buckets, moved[-1], self.documents)
+
+
+def to_device(t: Tensor, device) -> Tensor:
+    """`t` (on the host) on `device`; to a GPU from pinned memory without blocking, so the host does not wait
+    for the queued kernels before it copies (a pageable copy does)."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def _split_sizes(shapes: list[tuple[int, int]]) -> list[int]:
@@ -136,8 +158,8 @@ def plan_segments(segments: list[tuple[list[int], list[int]]], length: int, kern
         return SegmentPlan([], None, _documents(segments, length))
     segments = sorted((s for s in segments if s[1]), key=lambda s: (len(s[1]), len(s[0]) + len(s[1])))
     shapes = [(len(own), len(pre) + len(own)) for pre, own in segments]
-    buckets, flat = [], []
-    start = 0
+    buckets, order = [], torch.empty(length, dtype=torch.long)
+    start, filled, seen = 0, 0, []
     for size in _split_sizes(shapes):
         chunk = segments[start : start + size]
         start += size
@@ -146,21 +168,19 @@ def plan_segments(segments: list[tuple[list[int], list[int]]], length: int, kern
         queries = torch.empty((size, lq), dtype=torch.long)
         keys = torch.empty((size, lk), dtype=torch.long)
         limit = torch.empty((size, lq), dtype=torch.long)
-        real = torch.zeros((size, lq), dtype=torch.bool)
         for s, (pre, own) in enumerate(chunk):
             cols = pre + own
             queries[s] = torch.tensor(own + [own[-1]] * (lq - len(own)))
             keys[s] = torch.tensor(cols + [cols[-1]] * (lk - len(cols)))
             # padded query slots copy the last real one (never NaN, never read back)
             limit[s] = len(pre) + torch.arange(1, lq + 1).clamp(max=len(own))
-            real[s, : len(own)] = True
-            flat += own
-        mask = torch.arange(lk)[None, None, :] < limit[:, :, None]
-        buckets.append(Bucket(queries, keys, mask[:, None], real.flatten()))
-    if sorted(flat) != list(range(length)):
+            # the output of query slot (s, i) is row filled + s * lq + i of the concatenated bucket outputs
+            order[torch.tensor(own)] = filled + s * lq + torch.arange(len(own))
+            seen += own
+        filled += size * lq
+        buckets.append(_bucket(queries, keys, limit))
+    if sorted(seen) != list(range(length)):
         raise ValueError("segments must cover every packed position exactly once")
-    order = torch.empty(length, dtype=torch.long)
-    order[torch.tensor(flat)] = torch.arange(length)
     return SegmentPlan(buckets, order)
 
 
@@ -213,7 +233,9 @@ def segment_attention_forward(
             q[b.queries].transpose(1, 2), k[b.keys].transpose(1, 2), v[b.keys].transpose(1, 2),
             attn_mask=b.mask, dropout_p=dropout, scale=scaling, enable_gqa=k.shape[1] != heads,
         )  # [S, H, Lq, D]; GQA: kv head i serves query heads i*rep .. (i+1)*rep-1, never copied
-        parts.append(out.transpose(1, 2).reshape(-1, heads, dim)[b.real])
+        parts.append(out.transpose(1, 2).reshape(-1, heads, dim))
+    # one gather drops the padded query slots and restores the packed order (no boolean mask: its
+    # data-dependent shape would make the host wait for the device in every layer)
     return torch.cat(parts)[rlvr_segments.order].unsqueeze(0), None
 
 

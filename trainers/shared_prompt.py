@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from rlvr.trainers.logprobs import Batch, selected_logprobs, token_logprobs
-from rlvr.trainers.segment_attention import plan_segments, segment_attention, supports_segments
+from rlvr.trainers.segment_attention import plan_segments, segment_attention, supports_segments, to_device
 
 
 def group_micro_batches(prompts: list[list[int]], micro_batch_size: int) -> list[list[list[int]]] | None:
@@ -66,7 +66,7 @@ def micro_batches(batch: Batch, micro_batch_size: int, share_prompts: bool = Tru
 
 
 def _pack(batch: Batch, groups: list[list[int]]):
-    """All `groups` in ONE packed row, no padding: input ids [1, N], positions [1, N], the segments
+    """All `groups` in ONE packed row, no padding: input ids (N), positions (N), the segments
     (prefix columns, own columns) -- a prompt has no prefix, a completion has its prompt's columns -- and for
     every batch row (row, predicting columns of its completion tokens)."""
     ids, pos, segments, sources = [], [], [], []
@@ -84,7 +84,7 @@ def _pack(batch: Batch, groups: list[list[int]]):
             pos += range(p, p + len(c))
             segments.append((prompt_cols, own))
             sources.append((r, [prompt_cols[-1]] + own[:-1]))
-    return torch.tensor([ids]), torch.tensor([pos]), segments, sources
+    return ids, pos, segments, sources
 
 
 def _dense_mask(segments: list[tuple[list[int], list[int]]], length: int) -> Tensor:
@@ -106,25 +106,27 @@ def grouped_logprobs(model: torch.nn.Module, batch: Batch, groups: list[list[int
     [N, N] mask."""
     device = next(model.parameters()).device
     ids, pos, segments, sources = _pack(batch, groups)
-    inputs = dict(input_ids=ids.to(device), position_ids=pos.to(device), use_cache=False)
-    if supports_segments(model):
-        with segment_attention(model):
-            logits = model(**inputs, rlvr_segments=plan_segments(segments, ids.shape[1]).to(device)).logits
-    else:
-        logits = model(**inputs, attention_mask=_dense_mask(segments, ids.shape[1]).to(device)).logits
-    if temperature != 1.0:
-        logits = logits.float() / temperature
-    width_c = batch.completion_ids.shape[1]
-    column, out_row, out_col, targets = [], [], [], []
+    n, width_c = len(ids), batch.completion_ids.shape[1]
+    column, targets, out_at = [], [], []  # per scored token: predicting column, its token, its cell of the output
     for j, (r, cols) in enumerate(sources):
         c = batch.completions[r]
         column += cols[: len(c)]
-        out_row += [j] * len(c)
-        out_col += range(len(c))
         targets += c
-    out = torch.zeros((len(sources), width_c), dtype=torch.float32, device=device)
-    if targets:
-        picked = logits[0, torch.tensor(column, device=device)]
-        logp = selected_logprobs(picked, torch.tensor(targets, device=device))
-        out = out.index_put((torch.tensor(out_row, device=device), torch.tensor(out_col, device=device)), logp)
-    return out, [r for r, _ in sources]
+        out_at += range(j * width_c, j * width_c + len(c))
+    k = len(targets)
+    # every index the micro-batch needs, in one host->device copy
+    host = torch.tensor(ids + pos + column + targets + out_at, dtype=torch.long)
+    ids_d, pos_d, column_d, targets_d, out_at_d = to_device(host, device).split([n, n, k, k, k])
+    # the LM head and the log-softmax run only at the columns that predict a completion token
+    inputs = dict(input_ids=ids_d[None], position_ids=pos_d[None], use_cache=False, logits_to_keep=column_d)
+    if supports_segments(model):
+        with segment_attention(model):
+            logits = model(**inputs, rlvr_segments=plan_segments(segments, n).to(device)).logits
+    else:
+        logits = model(**inputs, attention_mask=_dense_mask(segments, n).to(device)).logits
+    if temperature != 1.0:
+        logits = logits.float() / temperature
+    out = torch.zeros(len(sources) * width_c, dtype=torch.float32, device=device)
+    if k:
+        out = out.index_put((out_at_d,), selected_logprobs(logits[0], targets_d))
+    return out.view(len(sources), width_c), [r for r, _ in sources]
