@@ -1,4 +1,8 @@
-"""Where a training step's time goes: wall-clock per phase of `Trainer.run_step`, for benchmarks.
+"""Where a training step's time goes: wall-clock per phase of `Trainer.run_step`, and what one GRPO update would
+cost a GPU beyond its FLOPs (`DeviceTraffic`: aten ops, device->host syncs, host->device copies, counted on CPU).
+
+    python bench/step_profile.py                       # one update of the tiny model, 4 prompts x G 8, <= 64 tokens
+    python bench/step_profile.py --shape 181m --prompts 2 --group 8 --max-tokens 64 --micro-batch 8
 
     from bench.step_profile import StepProfiler     # bench/grpo_vs_trl.py --profile
     with StepProfiler(trainer) as prof:
@@ -117,22 +121,24 @@ def _has_bool_index(index) -> bool:
 
 
 class DeviceTraffic:
-    """Counts, while code runs on CPU, what it would cost on a GPU beyond its FLOPs: aten ops (one kernel launch
-    each, roughly), device->host syncs, and host->device copies. A small model's update on a GPU is bound by these,
-    not by arithmetic, and a CPU wall clock hides them.
+    """Counts, while code runs on CPU, what it would cost on a GPU beyond its FLOPs. A small model's update on a GPU
+    is bound by these, not by arithmetic, and a CPU wall clock hides them.
 
         with DeviceTraffic(policy.model) as traffic:
             trainer.update(scored)
-        traffic.counts   # {"ops": ..., "syncs": ..., "h2d": ...};  traffic.sites: Counter of (kind, file:line)
+        traffic.counts  # ops (all aten ops), device_ops (those on the device), kernels (device ops that are not
+                        # views: about one launch each), syncs, h2d
+        traffic.sites   # Counter of (kind, what, file:line) for each sync and copy
 
-    The GPU is simulated by residency: the model's parameters and buffers live on "the device", so does every result of a call
-    with a device tensor among its inputs, and every tensor created with an explicit `device=` that names it
+    The GPU is simulated by residency: the model's parameters and buffers live on "the device", and so does every
+    result of a call with a device tensor among its inputs, and every tensor made with a `device=` that names it
     (inside the block `x.device` of a device tensor reads `cpu:0`, so `device=x.device` and `.to(x.device)` say
-    which side they mean). Counted as a sync: a device tensor read by the host (`.item()`, `float()`, `int()`,
-    `bool()`, `if t:`, `.tolist()`, `.cpu()`, `.numpy()`, `.to("cpu")`) and data-dependent shapes (`nonzero`,
+    which side they mean). A sync: a device value read by the host (`.item()`, `float()`, `int()`, `bool()`,
+    `if t:`, `.tolist()`, `.cpu()`, `.numpy()`, `.to("cpu")`) or a data-dependent shape (`nonzero`,
     `masked_select`, `unique`, boolean-mask indexing, `repeat_interleave` by a device tensor without
-    `output_size`). Counted as h2d: a host tensor moved with `.to(device)`, `torch.tensor(..., device=device)`.
-    In torch a pageable host->device copy also waits for the stream, so it stalls the host like a sync.
+    `output_size`). An h2d: a host tensor moved by `.to(device)` or built by `torch.tensor(..., device=device)`;
+    in torch a blocking copy from pageable memory also waits for the device's queue, like a sync.
+    Not seen: the CPU's own optimizer path (torch's AdamW runs per parameter on CPU, `foreach` on CUDA).
     """
 
     def __init__(self, device_state):
@@ -267,8 +273,12 @@ def synthetic_scored(vocab: int, prompts: int, group: int, max_tokens: int, seed
 
 
 def count_update(model_path: str, prompts: int, group: int, max_tokens: int, micro_batch: int, autocast: str,
-                 run_dir: str) -> dict:
-    """DeviceTraffic of one `Trainer.update` (log-probs, loss, backward, clip, optimizer step) on a synthetic batch."""
+                 run_dir: str, plan_device: str = "cuda") -> dict:
+    """DeviceTraffic of one `Trainer.update` (log-probs, loss, backward, clip, optimizer step) on a synthetic batch.
+    `plan_device`: the device segment attention plans its buckets for (a GPU merges more of them)."""
+    import inspect
+
+    import rlvr.trainers.shared_prompt as shared_prompt
     from rlvr.trainers.loop import Trainer
     from rlvr.trainers.run_config import validate_config
 
@@ -279,6 +289,10 @@ def count_update(model_path: str, prompts: int, group: int, max_tokens: int, mic
                   "grpo": {"group_size": group, "loss_aggregation": "dapo", "beta": 0.0},
                   "optim": {"micro_batch_size": micro_batch}, "checkpoint": {"dir": run_dir, "every": 1}},
     })
+    plan = shared_prompt.plan_segments
+    if "device" in inspect.signature(plan).parameters:  # (older commits plan for the CPU only)
+        shared_prompt.plan_segments = lambda segments, length, kernel=None, device=None: plan(
+            segments, length, kernel, device=plan_device)
     trainer = Trainer(cfg, resume=False, log=lambda _m: None)
     try:
         scored = synthetic_scored(trainer.policy.model.config.vocab_size, prompts, group, max_tokens)
@@ -286,6 +300,7 @@ def count_update(model_path: str, prompts: int, group: int, max_tokens: int, mic
             trainer.update(scored)
     finally:
         trainer.close()
+        shared_prompt.plan_segments = plan
     return {**traffic.counts, "sites": traffic.sites}
 
 
@@ -301,27 +316,33 @@ def main(argv=None) -> None:
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--micro-batch", type=int, default=8, help="rows per micro-batch (compared with all rows in one)")
+    parser.add_argument("--micro-batch", type=int, default=8,
+                        help="rows per micro-batch (compared with all rows in one)")
     parser.add_argument("--autocast", default="off", choices=["off", "bfloat16"], help="bfloat16 = bf16_mixed")
+    parser.add_argument("--plan-device", default="cuda", choices=["cuda", "cpu"],
+                        help="the device segment attention plans its buckets for")
     args = parser.parse_args(argv)
     model_path = "tiny"
     if args.shape:
         from bench.model_shape import build_shape_model
 
         slug = "".join(c if c.isalnum() else "-" for c in args.shape)
-        model_path = str(build_shape_model(args.shape, Path(__file__).resolve().parents[1] / ".cache" / "bench-shapes" / slug))
+        cache = Path(__file__).resolve().parents[1] / ".cache" / "bench-shapes"
+        model_path = str(build_shape_model(args.shape, cache / slug))
     rows = args.prompts * args.group
     runs = {}
     for micro in sorted({args.micro_batch, rows}):
         with tempfile.TemporaryDirectory() as run_dir:
-            runs[micro] = count_update(model_path, args.prompts, args.group, args.max_tokens, micro, args.autocast, run_dir)
+            runs[micro] = count_update(model_path, args.prompts, args.group, args.max_tokens, micro, args.autocast,
+                                       run_dir, args.plan_device)
     keys = ("ops", "device_ops", "kernels", "syncs", "h2d")
     print(f"| {args.shape or 'tiny'}: {args.prompts} prompts x G {args.group}, <= {args.max_tokens} tokens, "
-          f"autocast {args.autocast} | " + " | ".join(keys) + " |")
+          f"autocast {args.autocast}, plan for {args.plan_device} | " + " | ".join(keys) + " |")
     print("|---|" + "---:|" * len(keys))
     for micro, counts in runs.items():
         chunks = -(-rows // micro)  # whole groups per micro-batch: exact when micro is a multiple of G
-        print(f"| update, {chunks} micro-batch(es) of {micro} rows | " + " | ".join(str(counts[k]) for k in keys) + " |")
+        cells = " | ".join(str(counts[k]) for k in keys)
+        print(f"| update, {chunks} micro-batch(es) of {micro} rows | {cells} |")
     if len(runs) == 2:
         (small, a), (_, b) = sorted(runs.items())
         extra = -(-rows // small) - 1

@@ -185,8 +185,9 @@ def grpo_backward(
     work = batch if not inert.any() else batch.select(live.tolist()) if live.numel() else None
     chunks = list(micro_batches(work, micro_batch_size, share_prompts)) if work else []
     # once per step, not per micro-batch: every chunk's rows of `batch`, the advantages, the mask, pi_old / pi_ref
-    rows_of = to_device(torch.cat([live[r] for r, _ in chunks]), device).split([len(r) for r, _ in chunks]) \
-        if chunks else []
+    rows_of = []
+    if chunks:
+        rows_of = to_device(torch.cat([live[r] for r, _ in chunks]), device).split([len(r) for r, _ in chunks])
     advantages, mask = to_device(advantages, device), to_device(mask, device)
     old_logp, ref_logp = (None if x is None else x.to(device) for x in (old_logp, ref_logp))
     # running sums on the device: loss, tokens, then token-weighted _MEAN_STATS; and the ratio's extremes
@@ -223,7 +224,8 @@ def grpo_backward(
         values = dist.sum(torch.stack([loss_sum, tokens, stat_tokens, *totals.values()]).tolist())
         loss_sum, tokens, stat_tokens, *rest = (torch.tensor(v, dtype=torch.float64) for v in values)
         totals = dict(zip(totals, rest))
-        ratio_min, ratio_max = (torch.tensor(v, dtype=torch.float64) for v in (dist.min(float(ratio_min)), dist.max(float(ratio_max))))
+        extremes = dist.min(float(ratio_min)), dist.max(float(ratio_max))
+        ratio_min, ratio_max = (torch.tensor(v, dtype=torch.float64) for v in extremes)
     counted = stat_tokens > 0
     out = {"loss": loss_sum, "tokens": tokens, "sequences": float(batch.size), "skipped_rows": float(inert.sum())}
     out.update({k: torch.where(counted, v / stat_tokens, 0.0) for k, v in totals.items()})

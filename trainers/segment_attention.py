@@ -36,7 +36,12 @@ from torch import Tensor
 
 SEGMENT_ATTENTION = "rlvr_segments"
 _MAX_BUCKETS = 4
-_BUCKET_COST = 2048  # fixed cost of one more SDPA call (and its gathers), in score cells: about a 32 x 64 tile
+# Fixed cost of one more SDPA call per layer (its gathers, the call, their backward: ~15 kernels), in padded score
+# cells. On CPU about a 32 x 64 tile (bench/RESULTS.md). On a GPU each of those kernels costs a launch (~5 us), in
+# which an H200 computes on the order of 1e6 cells (16 heads x 64 dims, forward and backward): merging buckets is
+# nearly free there, so a plan for an accelerator pays 2^19 cells per call (an estimate until measured: docs/gpu.md).
+_BUCKET_COST = 2048
+_BUCKET_COST_ACCELERATOR = 1 << 19
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,8 @@ def to_device(t: Tensor, device) -> Tensor:
     return t.to(device)
 
 
-def _split_sizes(shapes: list[tuple[int, int]]) -> list[int]:
-    """Bucket sizes over `shapes` (sorted (Lq, Lk) pairs) minimising the padded score area plus a fixed cost
+def _split_sizes(shapes: list[tuple[int, int]], bucket_cost: int = _BUCKET_COST) -> list[int]:
+    """Bucket sizes over `shapes` (sorted (Lq, Lk) pairs) minimising the padded score area plus `bucket_cost`
     per bucket, at most _MAX_BUCKETS buckets. Cuts are searched at <= 64 evenly spaced places (O(64^2) work
     whatever the number of segments)."""
     n = len(shapes)
@@ -137,7 +142,7 @@ def _split_sizes(shapes: list[tuple[int, int]]) -> list[int]:
         lq = lk = 0
         for i in range(j - 1, -1, -1):  # bucket = blocks i..j-1, maxima grown leftwards
             lq, lk = max(lq, block[i][0]), max(lk, block[i][1])
-            cost = (cuts[j] - cuts[i]) * lq * lk + _BUCKET_COST
+            cost = (cuts[j] - cuts[i]) * lq * lk + bucket_cost
             for k in range(1, _MAX_BUCKETS + 1):
                 c = best[k - 1][i] + cost
                 if c < best[k][j]:
@@ -151,16 +156,19 @@ def _split_sizes(shapes: list[tuple[int, int]]) -> list[int]:
     return sizes[::-1]
 
 
-def plan_segments(segments: list[tuple[list[int], list[int]]], length: int, kernel: str | None = None) -> SegmentPlan:
+def plan_segments(segments: list[tuple[list[int], list[int]]], length: int, kernel: str | None = None,
+                  device=None) -> SegmentPlan:
     """Plan for a packed row of `length` tokens split into `segments`, each (prefix positions, own positions):
-    every position is the own token of exactly one segment. `kernel`: buckets | flex (None: `segment_kernel()`)."""
+    every position is the own token of exactly one segment. `kernel`: buckets | flex (None: `segment_kernel()`).
+    `device`: where the plan will run (None: the CPU); it sets the cost of one more bucket."""
     if (kernel or segment_kernel()) == "flex":
         return SegmentPlan([], None, _documents(segments, length))
     segments = sorted((s for s in segments if s[1]), key=lambda s: (len(s[1]), len(s[0]) + len(s[1])))
     shapes = [(len(own), len(pre) + len(own)) for pre, own in segments]
     buckets, order = [], torch.empty(length, dtype=torch.long)
     start, filled, seen = 0, 0, []
-    for size in _split_sizes(shapes):
+    on_cpu = device is None or torch.device(device).type == "cpu"
+    for size in _split_sizes(shapes, _BUCKET_COST if on_cpu else _BUCKET_COST_ACCELERATOR):
         chunk = segments[start : start + size]
         start += size
         lq = max(len(own) for _, own in chunk)

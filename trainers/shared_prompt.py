@@ -121,7 +121,7 @@ def grouped_logprobs(model: torch.nn.Module, batch: Batch, groups: list[list[int
     inputs = dict(input_ids=ids_d[None], position_ids=pos_d[None], use_cache=False, logits_to_keep=column_d)
     if supports_segments(model):
         with segment_attention(model):
-            logits = model(**inputs, rlvr_segments=plan_segments(segments, n).to(device)).logits
+            logits = model(**inputs, rlvr_segments=plan_segments(segments, n, device=device).to(device)).logits
     else:
         logits = model(**inputs, attention_mask=_dense_mask(segments, n).to(device)).logits
     if temperature != 1.0:

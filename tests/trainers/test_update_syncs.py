@@ -16,6 +16,7 @@ from rlvr.data.problem import Problem
 from rlvr.sampling.types import Completion, Group
 from rlvr.trainers.loop import Scored, Trainer
 from rlvr.trainers.run_config import validate_config
+from rlvr.trainers.segment_attention import plan_segments, segment_attention_forward
 
 GROUPS, G = 4, 4
 
@@ -85,3 +86,25 @@ def test_device_traffic_tells_device_values_from_host_values():
         torch.zeros(2, device=weight.device)  # made on the device: no copy
         torch.tensor([1, 2], device=weight.device)  # built on the host, then copied: h2d
     assert traffic.counts["syncs"] == 2 and traffic.counts["h2d"] == 2 and traffic.counts["ops"] > 0
+
+
+def test_a_plan_for_an_accelerator_makes_fewer_attention_calls():
+    """Each bucket is an SDPA call per layer, ~15 kernels with its gathers and backward: on a GPU their launches
+    cost more than the padding that merging them computes (built on the host: no GPU needed)."""
+    rng = random.Random(0)
+    segments, length = [], 0
+    for _ in range(4):  # 4 groups of a 30-token prompt and 8 completions of 8..128 tokens, as the issue's batch
+        prompt = list(range(length, length + 30))
+        segments.append(([], prompt))
+        length += 30
+        for _ in range(8):
+            n = rng.randint(8, 128)
+            segments.append((prompt, list(range(length, length + n))))
+            length += n
+    on_cpu, on_gpu = plan_segments(segments, length), plan_segments(segments, length, device="cuda")
+    assert len(on_gpu.buckets) < len(on_cpu.buckets) and len(on_gpu.buckets) <= 2
+    q, k, v = (torch.randn(1, 2, length, 8) for _ in range(3))
+    module = torch.nn.Module()
+    module.is_causal = True
+    same = [segment_attention_forward(module, q, k, v, None, rlvr_segments=p)[0] for p in (on_cpu, on_gpu)]
+    torch.testing.assert_close(same[0], same[1], atol=1e-5, rtol=1e-5)
