@@ -42,11 +42,10 @@ from rlvr.trainers.advantages import degenerate_groups, group_advantages, overlo
 from rlvr.trainers.config import GRPOConfig
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
-from rlvr.trainers.logprobs import Batch, make_batch
+from rlvr.trainers.logprobs import Batch, make_batch, to_device
 from rlvr.trainers.losses import grpo_loss, loss_normalizer
 from rlvr.trainers.metrics import to_floats
 from rlvr.trainers.policy import Policy
-from rlvr.trainers.segment_attention import to_device
 from rlvr.trainers.shared_prompt import micro_batches
 
 _MEAN_STATS = ("clip_low_frac", "clip_high_frac", "clip_frac", "ratio_mean", "kl_mean")

@@ -60,11 +60,27 @@ class Batch:
         return [(torch.tensor(rows, dtype=torch.long), self.select(rows)) for rows in chunks]
 
     def to(self, device) -> "Batch":
-        tensors = {k: getattr(self, k).to(device) for k in _TENSORS}
+        device = torch.device(device)
+        tensors = {k: getattr(self, k) for k in _TENSORS}
+        longs = [k for k, t in tensors.items() if t.dtype == torch.long and t.device.type == "cpu"]
+        if device.type != "cpu" and len(longs) > 1:  # the index tensors in one copy: each copy waits for the device
+            flat = to_device(torch.cat([tensors[k].flatten() for k in longs]), device)
+            moved = flat.split([tensors[k].numel() for k in longs])
+            tensors.update({k: x.view(tensors[k].shape) for k, x in zip(longs, moved)})
+        tensors = {k: to_device(v, device) for k, v in tensors.items()}
         return Batch(self.prompts, self.completions, self.pad_id, **tensors)
 
 
 _TENSORS = ("input_ids", "attention_mask", "position_ids", "completion_ids", "completion_mask")
+
+
+def to_device(t: Tensor, device) -> Tensor:
+    """`t` (on the host) on `device`; to a GPU from pinned memory without blocking, so the host does not wait
+    for the queued kernels before it copies (a pageable copy does)."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def make_batch(prompt_ids: list[list[int]], completion_ids: list[list[int]], pad_id: int) -> Batch:

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rlvr.trainers.logprobs import to_device
+
 SEGMENT_ATTENTION = "rlvr_segments"
 _MAX_BUCKETS = 4
 # Fixed cost of one more SDPA call per layer (its gathers, the call, their backward: ~15 kernels), in padded score
@@ -113,15 +115,6 @@ class SegmentPlan:
         moved = [x.view(t.shape) for x, t in zip(flat, parts)]
         buckets = [_bucket(*moved[3 * i : 3 * i + 3]) for i in range(len(self.buckets))]
         return SegmentPlan(buckets, moved[-1], self.documents)
-
-
-def to_device(t: Tensor, device) -> Tensor:
-    """`t` (on the host) on `device`; to a GPU from pinned memory without blocking, so the host does not wait
-    for the queued kernels before it copies (a pageable copy does)."""
-    device = torch.device(device)
-    if device.type == "cuda" and t.device.type == "cpu":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 def _split_sizes(shapes: list[tuple[int, int]], bucket_cost: int = _BUCKET_COST) -> list[int]:

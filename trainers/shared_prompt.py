@@ -24,8 +24,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rlvr.trainers.logprobs import Batch, selected_logprobs, token_logprobs
-from rlvr.trainers.segment_attention import plan_segments, segment_attention, supports_segments, to_device
+from rlvr.trainers.logprobs import Batch, selected_logprobs, to_device, token_logprobs
+from rlvr.trainers.segment_attention import plan_segments, segment_attention, supports_segments
 
 
 def group_micro_batches(prompts: list[list[int]], micro_batch_size: int) -> list[list[list[int]]] | None:

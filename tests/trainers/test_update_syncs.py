@@ -14,6 +14,7 @@ import torch
 from bench.step_profile import DeviceTraffic
 from rlvr.data.problem import Problem
 from rlvr.sampling.types import Completion, Group
+from rlvr.trainers.logprobs import make_batch
 from rlvr.trainers.loop import Scored, Trainer
 from rlvr.trainers.run_config import validate_config
 from rlvr.trainers.segment_attention import plan_segments, segment_attention_forward
@@ -108,3 +109,14 @@ def test_a_plan_for_an_accelerator_makes_fewer_attention_calls():
     module.is_causal = True
     same = [segment_attention_forward(module, q, k, v, None, rlvr_segments=p)[0] for p in (on_cpu, on_gpu)]
     torch.testing.assert_close(same[0], same[1], atol=1e-5, rtol=1e-5)
+
+
+def test_batch_to_an_accelerator_keeps_every_tensor_shape_and_dtype(rows):
+    """`Batch.to` an accelerator copies the four index tensors as one and splits them there (the meta device
+    stands in for a GPU: shapes and dtypes, no values); on the CPU it moves nothing."""
+    batch = make_batch(*rows, pad_id=0)
+    moved = batch.to("meta")
+    for name in ("input_ids", "attention_mask", "position_ids", "completion_ids", "completion_mask"):
+        before, after = getattr(batch, name), getattr(moved, name)
+        assert after.device.type == "meta" and after.shape == before.shape and after.dtype == before.dtype
+    assert batch.to("cpu").input_ids is batch.input_ids
