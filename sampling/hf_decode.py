@@ -16,6 +16,8 @@ the same inputs without those casts, in half the memory.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -59,13 +61,32 @@ class _CastCache(DynamicCache):
         return super().update(key_states.to(dtype), value_states.to(dtype), layer_idx, *args, **kwargs)
 
 
-@torch.no_grad()
+def _decode_attention_kernels(device: torch.device):
+    """The SDPA kernels a decode may use on `device`. On CUDA the rows that finish leave the batch, so the batch
+    size changes at most steps; cuDNN attention plans per shape, and with a new shape at every step its calls took
+    2.7 ms each on an H200 (5.5 s of a 7.7 s rollout: bench/rollout_split.py). The memory-efficient kernel takes
+    the padding mask without a plan. RLVR_DECODE_SDPA=all lets torch choose (for comparisons)."""
+    if device.type != "cuda" or os.environ.get("RLVR_DECODE_SDPA") == "all":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.MATH])
+
+
 def decode(model, prompts: list[list[int]], n: int, params: SamplingParams, max_new: int, *, pad_id: int,
            eos_ids: set[int], stop_hit, deadline: float, timeout_s: float,
            cache_dtype: torch.dtype | None = None) -> list[Row]:
     """n samples for each of `prompts` (rows in prompt order, n per prompt). `stop_hit(tokens, since)` says
     whether a stop string appears in the text of `tokens[since:]` (only the newest tokens are passed)."""
     device = next(model.parameters()).device
+    with _decode_attention_kernels(device):
+        return _decode_rows(model, prompts, n, params, max_new, pad_id=pad_id, eos_ids=eos_ids, stop_hit=stop_hit,
+                            deadline=deadline, timeout_s=timeout_s, cache_dtype=cache_dtype, device=device)
+
+
+@torch.no_grad()
+def _decode_rows(model, prompts, n, params, max_new, *, pad_id, eos_ids, stop_hit, deadline, timeout_s, cache_dtype,
+                 device) -> list[Row]:
     width = max(map(len, prompts))
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)

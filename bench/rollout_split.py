@@ -1,0 +1,104 @@
+"""Where an rlvr GRPO step's time goes inside a real Trainer: phases, the hf decode loop's share of `generate`,
+and a Python profile (cProfile) of one rollout. The same model, batch and precision as bench/grpo_vs_trl.py.
+
+    python bench/rollout_split.py --device cuda --shape 181m --prompts 32 --group 8 --max-tokens 128 \\
+        --precision bf16_mixed --reward coin --micro-batch 32 --out /tmp/split      # the issue-15 shape on a GPU
+    python bench/rollout_split.py --shape micro --prompts 4 --group 4 --max-tokens 16 --reward coin   # a dry run
+
+Why: on an H200 the decode loop alone (bench/gpu_profile.py) took 2.8 s for 256 rows x 128 tokens while the
+Trainer's rollout of the same batch took 8-12 s; this says where the rest goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3, help="the last one is run under cProfile")
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--micro-batch", type=int, default=32)
+    parser.add_argument("--shape", default="micro")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="bf16_mixed")
+    parser.add_argument("--reward", default="coin")
+    parser.add_argument("--out", help="write the profile here too")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    from bench.grpo_vs_trl import RECIPE, make_spec, rlvr_overrides
+    from bench.step_profile import StepProfiler
+
+    import rlvr.sampling.hf_backend as hf_backend
+    from rlvr.trainers.loop import Trainer
+    from rlvr.trainers.run_config import load_config
+
+    extra = dict(model=None, lora=False, lr=3e-5, beta=0.0, seed=0, profile=False, threads=0, sampler_dtype="auto")
+    spec = make_spec(argparse.Namespace(**vars(args), **extra), "hf")
+    spec.update(variant="rlvr", trl_sync="stock")
+    trainer = Trainer(load_config(RECIPE, rlvr_overrides(spec, tempfile.mkdtemp(prefix="rlvr-split-"))),
+                      resume=False, log=lambda _m: None)
+    decode_s = [0.0]
+    original = hf_backend.decode
+    decode_profiler: list = [None]  # set for the last step: the decode runs on the sampler's engine thread
+
+    def timed_decode(*a, **k):
+        started = time.perf_counter()
+        if decode_profiler[0]:
+            decode_profiler[0].enable()  # cProfile follows the thread that enables it
+        try:
+            return original(*a, **k)
+        finally:
+            if decode_profiler[0]:
+                decode_profiler[0].disable()
+            decode_s[0] += time.perf_counter() - started
+
+    hf_backend.decode = timed_decode
+    lines = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    try:
+        for step in range(args.steps):
+            decode_s[0] = 0.0
+            last = step == args.steps - 1
+            profiler = None  # Python 3.12's cProfile is process-wide: one profiler, on the decode loop
+            decode_profiler[0] = cProfile.Profile() if last else None
+            started = time.perf_counter()
+            with StepProfiler(trainer) as prof:
+                if profiler:
+                    profiler.enable()
+                row = trainer.run_step()
+                if profiler:
+                    profiler.disable()
+            wall = time.perf_counter() - started
+            phases = " ".join(f"{k} {v:.2f}" for k, v in sorted(prof.phases.items(), key=lambda kv: -kv[1]))
+            say(f"step {step + 1}{' (under cProfile)' if last else ''}: wall {wall:.2f} s, rollout "
+                f"{row['rollout_time_s']:.2f}, decode loop {decode_s[0]:.2f}, tokens {row['generated_tokens']}; {phases}")
+        for what, prof_, key, top in (("the decode loop (engine thread)", decode_profiler[0], "tottime", 30),
+                                      ("the decode loop (engine thread)", decode_profiler[0], "cumulative", 25)):
+            buf = io.StringIO()
+            pstats.Stats(prof_, stream=buf).sort_stats(key).print_stats(top)
+            say(f"\n## cProfile of the last step: {what}, by {key}\n" + buf.getvalue())
+    finally:
+        trainer.close()
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "rollout_split.txt").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
