@@ -31,16 +31,27 @@ stamp "environment" | tee "$OUT/env.txt"
 
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
     DEVICE=cpu; SHAPE=micro; TESTS="tests/gpu"; MARK="not gpu"
+    SPLIT="--prompts 4 --group 4 --max-tokens 16 --micro-batch 16 --steps 2"
     PROFILE="--rows 16 --max-tokens 8 --repeats 1"; BENCH="--prompts 4 --group 4 --max-tokens 16 --micro-batch 16 --steps 2"
 else
     DEVICE=cuda; SHAPE=181m; TESTS="tests/gpu"; MARK="gpu"
+    SPLIT="--prompts 32 --group 8 --max-tokens 128 --micro-batch 32 --steps 3"
     PROFILE="--rows 256 --max-tokens 128 --repeats 3"; BENCH="--prompts 32 --group 8 --max-tokens 128 --micro-batch 32 --steps 6"
 fi
 
 stamp "pytest -m '$MARK' $TESTS" | tee "$OUT/pytest.log"
 timeout 150 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs 2>&1 | tee -a "$OUT/pytest.log"
 
-# The comparison the "done" names comes first; the profile (diagnosis) gets the time that is left.
+# Where the rollout goes, with torch's choice of decode attention and with rlvr's (cuDNN kept out): an A/B of the
+# change made after the first H200 run (bench/RESULTS.md, "GPU path on an H200").
+stamp "rollout split, decode attention A/B" | tee "$OUT/rollout_split.md"
+for kernels in all default; do
+    echo "-- RLVR_DECODE_SDPA=$kernels" | tee -a "$OUT/rollout_split.md"
+    RLVR_DECODE_SDPA=$kernels timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT 2>&1 \
+        | grep -E "^step|scaled_dot_product|_nn.linear" | tee -a "$OUT/rollout_split.md"
+done
+
+# The comparison the "done" names comes next; the profile (diagnosis) gets the time that is left.
 stamp "GRPO vs TRL, $SHAPE, bf16_mixed, hf generation" | tee "$OUT/grpo_vs_trl.md"
 timeout 260 "$PY" bench/grpo_vs_trl.py --device $DEVICE --shape $SHAPE --reward coin --precision bf16_mixed --backends hf \
     $BENCH --threads 0 --timeout 180 --json "$OUT/grpo_vs_trl.json" 2>&1 | grep -v "it/s]" | tee -a "$OUT/grpo_vs_trl.md"
