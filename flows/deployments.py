@@ -68,7 +68,6 @@ def serve_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = 
     give up when its server goes away; then serving starts again once the server answers."""
     import threading
 
-    import httpx
     from prefect import serve
 
     cfg = load_config(config_path, list(overrides))
@@ -81,23 +80,30 @@ def serve_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = 
             try:
                 serve(*deployments, limit=limit)
                 return
-            except httpx.TransportError as exc:
-                print(f"rlvr serve: lost the Prefect API ({type(exc).__name__}: {exc}); serving again when it answers",
-                      flush=True)
+            except Exception as exc:  # noqa: BLE001 - an outage surfaces as many types (httpx, websockets, the runner's RuntimeError)
+                if api_answers():
+                    raise  # the server is up: a real failure, reported by the CLI as one line
+                print(f"rlvr serve: lost the Prefect API ({type(exc).__name__}: {str(exc)[:160]}); serving again when "
+                      "it answers", flush=True)
                 wait_for_api(catch_up_every)
                 print("rlvr serve: the Prefect API answers again; serving", flush=True)
     finally:
         stop.set()
 
 
+def api_answers() -> bool:
+    """Whether the Prefect API in use passes its health check now."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.api_healthcheck() is None
+
+
 def wait_for_api(poll_s: float) -> None:
     """Block until the Prefect API in use passes its health check, looking every `poll_s` seconds."""
     import time
 
-    from prefect.client.orchestration import get_client
-
     while True:
         time.sleep(poll_s)
-        with get_client(sync_client=True) as client:
-            if client.api_healthcheck() is None:
-                return
+        if api_answers():
+            return
