@@ -64,9 +64,7 @@ class Batch:
         tensors = {k: getattr(self, k) for k in _TENSORS}
         longs = [k for k, t in tensors.items() if t.dtype == torch.long and t.device.type == "cpu"]
         if device.type != "cpu" and len(longs) > 1:  # the index tensors in one copy: each copy waits for the device
-            flat = to_device(torch.cat([tensors[k].flatten() for k in longs]), device)
-            moved = flat.split([tensors[k].numel() for k in longs])
-            tensors.update({k: x.view(tensors[k].shape) for k, x in zip(longs, moved)})
+            tensors.update(zip(longs, to_device_together([tensors[k] for k in longs], device)))
         tensors = {k: to_device(v, device) for k, v in tensors.items()}
         return Batch(self.prompts, self.completions, self.pad_id, **tensors)
 
@@ -81,6 +79,12 @@ def to_device(t: Tensor, device) -> Tensor:
     if device.type == "cuda" and t.device.type == "cpu":
         return t.pin_memory().to(device, non_blocking=True)
     return t.to(device)
+
+
+def to_device_together(tensors: list[Tensor], device) -> list[Tensor]:
+    """Host tensors of one dtype on `device` in ONE copy (`to_device` of their concatenation), each in its shape."""
+    flat = to_device(torch.cat([t.flatten() for t in tensors]), device)
+    return [x.view(t.shape) for x, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
 
 
 def make_batch(prompt_ids: list[list[int]], completion_ids: list[list[int]], pad_id: int) -> Batch:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rlvr.trainers.logprobs import to_device
+from rlvr.trainers.logprobs import to_device_together
 
 SEGMENT_ATTENTION = "rlvr_segments"
 _MAX_BUCKETS = 4
@@ -110,9 +110,7 @@ class SegmentPlan:
         also waits for the device's queue), the masks are computed there."""
         if self.order is None:
             return self
-        parts = [t for b in self.buckets for t in (b.queries, b.keys, b.limit)] + [self.order]
-        flat = to_device(torch.cat([t.flatten() for t in parts]), device).split([t.numel() for t in parts])
-        moved = [x.view(t.shape) for x, t in zip(flat, parts)]
+        moved = to_device_together([t for b in self.buckets for t in (b.queries, b.keys, b.limit)] + [self.order], device)
         buckets = [_bucket(*moved[3 * i : 3 * i + 3]) for i in range(len(self.buckets))]
         return SegmentPlan(buckets, moved[-1], self.documents)
 
