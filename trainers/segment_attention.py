@@ -110,7 +110,8 @@ class SegmentPlan:
         also waits for the device's queue), the masks are computed there."""
         if self.order is None:
             return self
-        moved = to_device_together([t for b in self.buckets for t in (b.queries, b.keys, b.limit)] + [self.order], device)
+        parts = [t for b in self.buckets for t in (b.queries, b.keys, b.limit)] + [self.order]
+        moved = to_device_together(parts, device)
         buckets = [_bucket(*moved[3 * i : 3 * i + 3]) for i in range(len(self.buckets))]
         return SegmentPlan(buckets, moved[-1], self.documents)
 
