@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect.events import DeploymentEventTrigger
-from rlvr.flows.catch_up import EVAL_DEPLOYMENT_NAME, watch_pins
+from rlvr.flows.catch_up import EVAL_DEPLOYMENT_NAME, say, watch_pins
 from rlvr.flows.evaluate import evaluate_flow
 from rlvr.flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
 from rlvr.flows.train import train_flow
@@ -83,10 +83,10 @@ def serve_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = 
             except Exception as exc:  # noqa: BLE001 - an outage surfaces as many types (httpx, websockets, the runner's RuntimeError)
                 if api_answers():
                     raise  # the server is up: a real failure, reported by the CLI as one line
-                print(f"rlvr serve: lost the Prefect API ({type(exc).__name__}: {str(exc)[:160]}); serving again when "
-                      "it answers", flush=True)
+                say(f"rlvr serve: lost the Prefect API ({type(exc).__name__}: {str(exc)[:160]}); serving again when "
+                    "it answers")
                 wait_for_api(catch_up_every)
-                print("rlvr serve: the Prefect API answers again; serving", flush=True)
+                say("rlvr serve: the Prefect API answers again; serving")
     finally:
         stop.set()
 

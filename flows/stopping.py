@@ -10,7 +10,8 @@ and run-directory holds are released. Unwinding can hang: after a Ctrl-C to the 
 Prefect server is already dead and Prefect retries its API calls for minutes. So the first signal also starts
 a watchdog that stops every child process (the embedded Prefect server, the vLLM engine, the verifier workers
 and their sandboxes) and exits, 2 s after the flow body has unwound (`note_unwound`) or after
-`RLVR_STOP_GRACE_S` seconds (default 15) if it has not; a second signal does it at once. The holds need no cleanup: they are OS locks that die with the process (flows/locks.py).
+`RLVR_STOP_GRACE_S` seconds (default 15) if it has not; a second signal does it at once. The holds need no
+cleanup: they are OS locks that die with the process (flows/locks.py).
 """
 
 from __future__ import annotations
