@@ -21,7 +21,8 @@ import threading
 from dataclasses import dataclass
 
 from rlvr.verifiers import procs
-from rlvr.verifiers.math_answer import Normalized, compact, exact_value, extract, normalize
+from rlvr.verifiers.math_answer import extract
+from rlvr.verifiers.math_normalize import Normalized, compact, exact_value, normalize
 from rlvr.verifiers.verdict import Verdict
 
 VERSION = "2"

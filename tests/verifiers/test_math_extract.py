@@ -3,7 +3,9 @@
 import pytest
 
 from rlvr.verifiers.math import gold_answer
-from rlvr.verifiers.math_answer import extract, normalize, words_value
+from rlvr.verifiers.math_answer import extract
+from rlvr.verifiers.math_normalize import normalize
+from rlvr.verifiers.math_words import words_value
 
 EXTRACT = [
     ("so \\boxed{42}.", "42", "boxed"),  # plain box
