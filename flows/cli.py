@@ -165,12 +165,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return report_failure(exc, log_path)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into Stopped
-        from rlvr.flows.errors import end_run_log, report_failure
-        from rlvr.flows.stopping import exit_now
+        from rlvr.flows.stopping import end_stopped_run
 
-        code = report_failure(exc, log_path, drain_s=1.0)
-        end_run_log(log_path)
-        exit_now(code)
+        end_stopped_run(exc, log_path, drain_s=1.0)
     finally:
         from rlvr.flows.errors import end_run_log
 

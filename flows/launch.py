@@ -28,7 +28,7 @@ from contextlib import ExitStack
 
 from rlvr.flows.errors import end_run_log, exit_code, report_failure, start_run_log
 from rlvr.flows.locks import device_hold, run_dir_lock
-from rlvr.flows.stopping import exit_now, install_stop_handlers
+from rlvr.flows.stopping import end_stopped_run, install_stop_handlers
 from rlvr.trainers import distributed
 
 
@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - every failure ends in one line and an exit code
         return report_failure(exc, log_path, prog=prog)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into Stopped: every rank gets it from the launcher
-        code = report_failure(exc, log_path, prog=prog, console=dist.is_main)
-        end_run_log(log_path)
-        exit_now(code)  # stops the verifier workers; skips exit hooks
+        end_stopped_run(exc, log_path, prog=prog, console=dist.is_main)  # stops the verifier workers too
     finally:
         end_run_log(log_path)
         restore_signals()

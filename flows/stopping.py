@@ -2,7 +2,8 @@
 
     install_stop_handlers()      # in the CLI, before any flow runs
     ...
-    exit_now(code)               # on the way out of a stopped run: stop the children, skip exit hooks
+    except KeyboardInterrupt as exc:   # Ctrl-C, or SIGTERM turned into Stopped
+        end_stopped_run(exc, log_path)  # report the stop, end the log, stop the children, exit (no exit hooks)
 
 SIGTERM raises `Stopped("SIGTERM")` in the main thread, as Ctrl-C raises KeyboardInterrupt, so the run
 unwinds through its `finally` blocks: the trainer closes its sampler engine and verifier workers, the device
@@ -21,8 +22,10 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import NoReturn
 
-from rlvr.flows.errors import SIGNAL_EXIT, Stopped
+from rlvr.flows.errors import SIGNAL_EXIT, Stopped, end_run_log, report_failure
 
 _state = {"stopping": None, "announce": True}
 _unwound = threading.Event()
@@ -55,6 +58,14 @@ def exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def end_stopped_run(exc: KeyboardInterrupt, log_path: Path | None, **report) -> NoReturn:
+    """The end of a run that a signal stopped, once its body has unwound: the closing line and traceback
+    (`report_failure`, given `report`'s keywords), the log file closed, then `exit_now` with the signal's code."""
+    code = report_failure(exc, log_path, **report)
+    end_run_log(log_path)
+    exit_now(code)
 
 
 def _force_exit(signal_name: str) -> None:
