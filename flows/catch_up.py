@@ -27,7 +27,9 @@ from pathlib import Path
 
 from rlvr.flows import eval_pins
 
-EVAL_DEPLOYMENT_NAME = "evaluate/on-checkpoint"
+EVAL_FLOW = "evaluate"  # evaluate_flow's @flow name (flows/evaluate.py)
+EVAL_DEPLOYMENT = "on-checkpoint"  # the deployment flows/deployments.py registers for it
+EVAL_DEPLOYMENT_NAME = f"{EVAL_FLOW}/{EVAL_DEPLOYMENT}"  # how the Prefect API names that deployment
 _PAGE = 200  # the API's default page size; flow runs are read page by page
 
 

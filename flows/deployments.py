@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect.events import DeploymentEventTrigger
-from rlvr.flows.catch_up import EVAL_DEPLOYMENT_NAME, say, watch_pins
+from rlvr.flows.catch_up import EVAL_DEPLOYMENT, say, watch_pins
 from rlvr.flows.evaluate import evaluate_flow
 from rlvr.flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
 from rlvr.flows.train import train_flow
@@ -27,7 +27,6 @@ from rlvr.trainers.run_config import load_config
 
 TRAIN_CRON = "0 2 * * *"
 DEFAULT_CONFIG = "configs/arith_grpo.yaml"
-EVAL_DEPLOYMENT = EVAL_DEPLOYMENT_NAME.split("/")[1]
 
 
 def checkpoint_trigger() -> DeploymentEventTrigger:
