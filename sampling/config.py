@@ -76,4 +76,9 @@ class SamplerConfig(BaseModel):
         256, ge=1, description="hf backend: rows (prompts x samples) decoded together. Rows that end leave the "
         "batch, so larger is faster until the KV cache of that many rows no longer fits.",
     )
+    hf_decode: Literal["auto", "static", "dynamic"] = Field(
+        "auto", description="hf backend: `static` decodes with a fixed-shape KV cache and, on CUDA, replays one captured "
+        "graph per token (Llama-family models: llama, mistral, qwen2, qwen3); `dynamic` runs the transformers forward "
+        "with a growing cache. auto: static where the model allows it, else dynamic (sampling/static_decode.py says why).",
+    )
     timeout_s: float = Field(600.0, gt=0, description="A generate or weight sync taking longer fails the step.")

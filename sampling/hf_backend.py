@@ -1,7 +1,10 @@
 """Sampling with the model in transformers: the fallback backend, and the reference for the vLLM one.
 
-Our own KV-cached decode loop (`sampling/hf_decode.py`): chunks of prompts, each prompt prefilled once for
-its n samples and finished rows dropped from the batch as they end. EOS is masked before `min_tokens`;
+Our own KV-cached decode loops: chunks of prompts, each prompt prefilled once for its n samples. For the
+Llama family the fixed-shape one (`sampling/static_decode.py`: a static cache, one CUDA graph per token on a
+GPU, finished rows gathered out when half have ended; 2x faster than the dynamic one on CPU too), else the
+transformers forward with a growing cache (`sampling/hf_decode.py`, finished rows dropped at every step);
+`sampler.hf_decode` chooses. EOS is masked before `min_tokens`;
 temperature, top-k and top-p follow; the recorded log-probs are those of the distribution actually sampled
 from (as vLLM's "processed_logprobs"). Stop strings end a row (only after `min_tokens`, as vLLM does);
 the deadline ends the call.
@@ -49,6 +52,7 @@ from rlvr.sampling.hf_decode import Row, decode
 from rlvr.sampling.lora import LoraAdapter
 from rlvr.sampling.preflight import check_model_files
 from rlvr.sampling.prompts import cut_at_stop, prompt_token_ids
+from rlvr.sampling.static_decode import decode_static, supported
 from rlvr.sampling.types import Completion, Group
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -73,7 +77,19 @@ class HFSampler(Sampler):
         eos = gen.eos_token_id if gen is not None and gen.eos_token_id is not None else self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
+        self.decode = self._decode_choice(cfg.hf_decode)
         self.engine = EngineThread("hf-sampler")
+
+    def _decode_choice(self, setting: str):
+        """The decode loop for `sampler.hf_decode`: static where the model allows it (auto), else dynamic."""
+        if setting == "dynamic":
+            return decode
+        why_not = "FSDP gathers the weights in the model's own forward" if _fsdp_managed(self.model) else supported(self.model)
+        if why_not is None:
+            return decode_static
+        if setting == "static":
+            raise SamplerError(f"sampler.hf_decode=static: {why_not}; use auto or dynamic")
+        return decode
 
     # ---- generation -------------------------------------------------------------------------
     def generate(self, problems: list[Problem], n: int, params: SamplingParams) -> list[Group]:
@@ -102,7 +118,7 @@ class HFSampler(Sampler):
             for start in range(0, len(prompts), per_chunk):
                 chunk = prompts[start : start + per_chunk]
                 max_new = min(params.max_tokens, self.cfg.max_model_len - max(map(len, chunk)))
-                out += decode(self.model, chunk, n, params, max_new, pad_id=self.pad_id, eos_ids=self.eos_ids,
+                out += self.decode(self.model, chunk, n, params, max_new, pad_id=self.pad_id, eos_ids=self.eos_ids,
                               stop_hit=self._stop_hit(params.stop), deadline=deadline, timeout_s=self.timeout_s,
                               cache_dtype=compute)
         return out

@@ -35,6 +35,30 @@ class Row:
     stopped: bool = False  # ended by EOS or a stop string (else by the length limit)
 
 
+def extend(row: Row, token: int, logprob: float, step: int, params: SamplingParams, eos_ids: set[int], stop_hit) -> bool:
+    """Append token `step` to `row`; whether the row goes on (not ended by EOS or a stop string, both only
+    after `min_tokens`). Only the newest tokens are searched for a stop string: one ends in the newest token."""
+    row.tokens.append(token)
+    row.logprobs.append(logprob)
+    if step >= params.min_tokens and token in eos_ids:
+        row.stopped = True
+    elif params.stop and step + 1 > params.min_tokens:
+        window = max(len(s) for s in params.stop) + 8  # tokens: enough for the longest stop string
+        row.stopped = stop_hit(row.tokens, max(params.min_tokens, step + 1 - window))
+    return not row.stopped
+
+
+def next_tokens(logits: torch.Tensor, step: int, params: SamplingParams, eos_ids: set[int], deadline: float,
+                timeout_s: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token `step` of every row [rows] and its log-prob under the processed distribution; past the deadline,
+    SamplerTimeout instead."""
+    if time.monotonic() > deadline:
+        raise SamplerTimeout(f"hf generate exceeded timeout_s={timeout_s:.0f}; stopped cleanly")
+    scores = processed_scores(logits, step, params, sorted(eos_ids))
+    chosen = scores.argmax(-1) if params.temperature == 0.0 else torch.multinomial(scores.softmax(-1), 1)[:, 0]
+    return chosen, torch.log_softmax(scores, -1).gather(1, chosen[:, None])[:, 0]
+
+
 def processed_scores(logits: torch.Tensor, step: int, params: SamplingParams, eos_ids: list[int]) -> torch.Tensor:
     """Next-token scores [rows, V] after the processors, in the order `generate` applies them."""
     scores = logits.float()
@@ -101,25 +125,10 @@ def _decode_rows(model, prompts, n, params, max_new, *, pad_id, eos_ids, stop_hi
     cache.batch_repeat_interleave(n)
     rows = [Row() for _ in range(len(prompts) * n)]
     active = torch.arange(len(rows))  # rows still in the batch, in batch order
-    eos = sorted(eos_ids)
-    window = max((len(s) for s in params.stop), default=0) + 8  # tokens: a stop string ends in the newest one
     for step in range(max_new):
-        if time.monotonic() > deadline:
-            raise SamplerTimeout(f"hf generate exceeded timeout_s={timeout_s:.0f}; stopped cleanly")
-        scores = processed_scores(logits, step, params, eos)
-        chosen = scores.argmax(-1) if params.temperature == 0.0 else torch.multinomial(scores.softmax(-1), 1)[:, 0]
-        logp = torch.log_softmax(scores, -1).gather(1, chosen[:, None])[:, 0]
-        keep = []
-        for b, (r, tok, lp) in enumerate(zip(active.tolist(), chosen.tolist(), logp.tolist())):
-            row = rows[r]
-            row.tokens.append(tok)
-            row.logprobs.append(lp)
-            if tok in eos_ids and step >= params.min_tokens:
-                row.stopped = True
-            elif params.stop and step + 1 > params.min_tokens and stop_hit(row.tokens, max(params.min_tokens, step + 1 - window)):
-                row.stopped = True
-            else:
-                keep.append(b)
+        chosen, logp = next_tokens(logits, step, params, eos_ids, deadline, timeout_s)
+        keep = [b for b, (r, tok, lp) in enumerate(zip(active.tolist(), chosen.tolist(), logp.tolist()))
+                if extend(rows[r], tok, lp, step, params, eos_ids, stop_hit)]
         if not keep or step == max_new - 1:
             break
         if len(keep) < len(active):

@@ -18,6 +18,7 @@ from peft import LoraConfig, get_peft_model
 from rlvr.sampling.config import SamplingParams
 from rlvr.sampling.factory import make_sampler
 from rlvr.sampling.hf_decode import decode
+from rlvr.sampling.static_decode import decode_static
 from rlvr.sampling.prompts import prompt_token_ids
 from rlvr.trainers.precision import autocast_forward
 from tests.sampling.op_count import per_token
@@ -72,23 +73,29 @@ def test_lora_base_weights_are_cast_once_per_generate_too(tiny_dir, tokenizer, p
     assert counts["weight casts"] == 0 and counts["cache casts"] == 0, counts
 
 
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
-def test_samples_are_exactly_those_of_per_op_autocast(tiny_dir, tokenizer, problems, lora):
+def test_samples_are_exactly_those_of_per_op_autocast(tiny_dir, tokenizer, problems, lora, mode):
     """Casting a weight once per call gives the bf16 tensor autocast makes at every op, and a bf16 KV cache
-    holds what autocast fed SDPA: the tokens and log-probs are bit for bit those of the plain decode."""
+    holds what autocast fed SDPA: the tokens and log-probs are bit for bit those of the same decode loop run
+    on the module as it is (fp32 weights, autocast at every op)."""
     model = _mixed(tiny_dir, lora)
     prompts = [prompt_token_ids(tokenizer, p) for p in problems]
     params = SamplingParams(max_tokens=12, seed=3, logprobs=True)
-    sampler = make_sampler(cfg_for("hf"), tiny_dir, tokenizer, model=model)
+    sampler = make_sampler(cfg_for("hf", hf_decode=mode), tiny_dir, tokenizer, model=model)
     try:
         rows = sampler._generate_rows(prompts, 3, params, time.monotonic() + 120)
     finally:
         sampler.close()
     model.eval()
+    kw = dict(pad_id=sampler.pad_id, eos_ids=sampler.eos_ids, stop_hit=lambda *_: False,
+              deadline=time.monotonic() + 120, timeout_s=120)
     with torch.inference_mode(), torch.random.fork_rng():
         torch.manual_seed(params.seed)  # as the sampler seeds: once per call
-        plain = decode(model, prompts, 3, params, 12, pad_id=sampler.pad_id, eos_ids=sampler.eos_ids,
-                       stop_hit=lambda *_: False, deadline=time.monotonic() + 120, timeout_s=120)
+        if mode == "dynamic":  # the module's own forward autocasts
+            plain = decode(model, prompts, 3, params, 12, **kw)
+        else:  # the static loop autocasts to the dtype it is given
+            plain = decode_static(model, prompts, 3, params, 12, cache_dtype=torch.bfloat16, **kw)
     assert [r.tokens for r in rows] == [r.tokens for r in plain]
     assert [r.logprobs for r in rows] == [r.logprobs for r in plain]
 

@@ -89,7 +89,7 @@ def test_decoding_runs_without_autograd_on_sdpa_and_training_continues(tiny_dir,
         seen.append((module.training, torch.is_inference_mode_enabled(), torch.is_grad_enabled(),
                      policy.config._attn_implementation))
 
-    hook = policy.model.layers[0].register_forward_hook(record)
+    hook = policy.model.layers[0].mlp.register_forward_hook(record)  # both decode loops call every MLP
     try:
         sampler.generate(problems, 2, SamplingParams(max_tokens=6, seed=1))
     finally:

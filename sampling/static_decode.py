@@ -1,0 +1,230 @@
+"""The hf backend's fixed-shape decode: a static KV cache and the same tensor shapes at every step, so that on
+CUDA one captured graph replays a whole decode step.
+
+Why: decoding a small model on a GPU is bound by launching kernels, not by arithmetic. On the H200 the 181M-param
+Qwen2 shape at 256 rows spent ~17 ms per token in the transformers forward (about a thousand ops, each launched
+from Python), while the arithmetic of that token takes well under 1 ms (bench/rollout_split.py). A CUDA graph
+launches the captured step as one unit. It needs fixed shapes and no host syncs inside the step, which the
+dynamic decode (sampling/hf_decode.py: a DynamicCache, finished rows dropped at every step) cannot offer.
+
+How: the prompts of a chunk are left-padded to width W and prefilled once (their keys and values repeated n
+times into the cache); the cache holds W + max_new slots per row. Generated token t of every row goes to slot
+W + t, so one index serves all rows, and a row's valid keys are the slots from its first prompt token to the
+current one (a mask built inside the step from two index tensors). Rows that end stay in the batch and their
+outputs are ignored, until half of the batch has ended: then the live rows are gathered into a batch of half
+the size (their cache too) and, on CUDA, that shape is captured again -- at most log2(rows) captures per chunk,
+and at most twice the arithmetic of decoding only the live rows.
+
+The forward is written here, over the model's own submodules (embedding, norms, q/k/v/o projections, MLP, rotary
+embedding, LM head): the layer structure of the Llama family (llama, mistral, qwen2, qwen3 with its q/k norms).
+Calling the submodules keeps a PEFT adapter working (its LoRA layers wrap the projections) and a mixed-precision
+module in its precision (the autocast is entered here, as the module's wrapped forward would). Other models, a
+sliding window, or a rotary scaling that reads the positions on the host use the dynamic decode (`supported`).
+
+Sampling is the dynamic decode's (`processed_scores`, the same processors and recorded log-probs), run on the
+step's logits outside the graph. The draws differ from the dynamic decode's for the same seed (finished rows
+still draw), so samples repeat for the same problems, n and batch size, as the backend promises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from rlvr.sampling.config import SamplingParams
+from rlvr.sampling.hf_decode import Row, extend, next_tokens
+
+_FAMILY = {"llama", "mistral", "qwen2", "qwen3"}
+_HOST_ROPE = {"dynamic", "longrope"}  # these rescale from the longest position seen: a host decision per step
+
+
+def supported(model: torch.nn.Module) -> str | None:
+    """None when `model` can be decoded here, else why not (one line)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    kind = getattr(config, "model_type", None)
+    if kind not in _FAMILY:
+        return f"model type {kind!r} is not one of {sorted(_FAMILY)}"
+    if any(t != "full_attention" for t in getattr(config, "layer_types", None) or []):
+        return "the model has sliding-window layers"
+    if kind == "mistral" and getattr(config, "sliding_window", None) is not None:
+        return "the model has a sliding window"
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    if rope.get("rope_type", rope.get("type")) in _HOST_ROPE:
+        return f"rotary scaling {rope.get('rope_type', rope.get('type'))!r} is decided on the host"
+    return None
+
+
+class _Decoder:
+    """The model's submodules, and one forward of T new tokens per row over a static KV cache."""
+
+    def __init__(self, model: torch.nn.Module, compute: torch.dtype | None):
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.body, self.lm_head = base.model, base.get_output_embeddings()
+        first = self.body.layers[0].self_attn
+        self.heads = base.config.num_attention_heads
+        self.kv_heads = base.config.num_key_value_heads
+        self.head_dim = first.head_dim
+        self.scale = first.scaling
+        self.compute = compute
+        self.device = next(model.parameters()).device
+        self.cache_dtype = compute or self.body.embed_tokens.weight.dtype
+
+    def precision(self):
+        if self.compute is None:
+            return contextlib.nullcontext()
+        # no cast cache: a graph capture must not keep tensors cast outside it (torch's CUDA-graph notes)
+        return torch.autocast(self.device.type, dtype=self.compute, cache_enabled=False)
+
+    def forward(self, ids, positions, allowed, write) -> torch.Tensor:
+        """Logits [B, V] at the last of the T new tokens. ids, positions: [B, T]; allowed: [B, T, S] bool, which
+        cache slots each new token may attend to; write(layer, k, v) stores the new keys and values [B, kv, T, D]
+        and returns the keys and values [B, kv, S, D] to attend over."""
+        with self.precision():
+            h = self.body.embed_tokens(ids)
+            cos, sin = self.body.rotary_emb(h, positions)
+            for i, layer in enumerate(self.body.layers):
+                h = h + self._attention(layer.self_attn, layer.input_layernorm(h), cos, sin, allowed,
+                                        lambda k, v, i=i: write(i, k, v))
+                h = h + layer.mlp(layer.post_attention_layernorm(h))
+            return self.lm_head(self.body.norm(h[:, -1]))
+
+    def _attention(self, attn, x, cos, sin, allowed, write):
+        b, t, _ = x.shape
+        q = attn.q_proj(x).view(b, t, self.heads, self.head_dim)
+        k = attn.k_proj(x).view(b, t, self.kv_heads, self.head_dim)
+        if hasattr(attn, "q_norm"):  # qwen3 normalises each head before the rotation
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        # rotated in the precision of cos and sin (fp32 under autocast), then stored and multiplied in the cache's
+        q = _rotate(q.transpose(1, 2), cos, sin).to(self.cache_dtype)
+        k = _rotate(k.transpose(1, 2), cos, sin).to(self.cache_dtype)
+        v = attn.v_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        keys, values = write(k, v.to(self.cache_dtype))
+        # grouped-query attention without repeating the cache: the query heads sharing a kv head form one matmul
+        group = self.heads // self.kv_heads
+        q = q.reshape(b, self.kv_heads, group * t, self.head_dim)
+        scores = (q @ keys.transpose(-1, -2)).view(b, self.kv_heads, group, t, -1) * self.scale
+        scores = scores.float().masked_fill(~allowed[:, None, None], float("-inf"))
+        probs = scores.softmax(-1).to(values.dtype).view(b, self.kv_heads, group * t, -1)
+        out = (probs @ values).view(b, self.heads, t, self.head_dim).transpose(1, 2).reshape(b, t, -1)
+        return attn.o_proj(out)
+
+
+def _rotate(x, cos, sin):
+    """Rotary position embedding (the rotate-half form the Llama family uses); cos, sin: [B, T, D]."""
+    half = x.shape[-1] // 2
+    turned = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos[:, None] + turned * sin[:, None]
+
+
+class _Batch:
+    """The rows being decoded together: their KV cache, and the inputs of the next step in fixed buffers (a
+    captured graph reads them where they are)."""
+
+    def __init__(self, decoder: _Decoder, keys, values, start, lengths, width: int, rows: list[int], step: int):
+        self.decoder, self.keys, self.values = decoder, keys, values
+        self.start, self.lengths, self.width, self.rows = start, lengths, width, rows
+        self.tokens = torch.zeros(len(rows), dtype=torch.long, device=decoder.device)
+        self.slot = torch.full((1,), width + step, dtype=torch.long, device=decoder.device)
+        self.graph = self.graph_logits = None
+
+    def step(self) -> torch.Tensor:
+        """Logits after feeding `tokens` at `slot` (written into the cache there)."""
+        slots = torch.arange(self.keys[0].shape[2], device=self.slot.device)
+        allowed = ((slots >= self.start[:, None]) & (slots <= self.slot))[:, None]  # [B, 1, S]
+        positions = (self.lengths + (self.slot - self.width))[:, None]
+
+        def write(i, k, v):
+            self.keys[i].index_copy_(2, self.slot, k)
+            self.values[i].index_copy_(2, self.slot, v)
+            return self.keys[i], self.values[i]
+
+        return self.decoder.forward(self.tokens[:, None], positions, allowed, write)
+
+    def run(self, tokens: torch.Tensor, step: int, graphs: bool) -> torch.Tensor:
+        self.tokens.copy_(tokens)
+        self.slot.fill_(self.width + step)
+        if not graphs:
+            return self.step()
+        if self.graph is None:
+            self.graph, self.graph_logits = _capture(self.step)
+        self.graph.replay()
+        return self.graph_logits
+
+    def keep(self, positions: list[int], step: int) -> _Batch:
+        """A batch of the rows at `positions` of this one, with their cache."""
+        index = torch.tensor(positions, device=self.slot.device)
+        return _Batch(self.decoder, [k[index] for k in self.keys], [v[index] for v in self.values], self.start[index],
+                      self.lengths[index], self.width, [self.rows[p] for p in positions], step)
+
+
+def _capture(step):
+    """A CUDA graph of `step` and its output tensor. One warm-up run on a side stream first (lazy inits and the
+    allocations of a first call happen outside the capture); it repeats the step's own cache write, so running
+    it changes nothing."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        step()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        out = step()
+    return graph, out
+
+
+def _prefill(decoder: _Decoder, prompts: list[list[int]], n: int, max_new: int, pad_id: int):
+    """Prefill the prompts once (left-padded), repeat each n times into a cache of width + max_new slots; the
+    batch of all rows and the logits of their first token."""
+    device, width = decoder.device, max(map(len, prompts))
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    for r, p in enumerate(prompts):
+        ids[r, width - len(p):] = torch.tensor(p)
+    lengths = torch.tensor([len(p) for p in prompts])
+    start = width - lengths
+    slots = torch.arange(width)
+    positions = (slots[None] - start[:, None]).clamp(min=0)
+    # causal within the prompt; a pad position sees itself, so no row of the softmax is empty (an empty one is NaN,
+    # and a NaN value in a masked slot still poisons the product with the attention weights)
+    allowed = ((slots[None, None] >= start[:, None, None]) & (slots[None, None] <= slots[None, :, None])) | torch.eye(width, dtype=torch.bool)
+    rows = len(prompts) * n
+    shape = (rows, decoder.kv_heads, width + max_new, decoder.head_dim)
+    keys = [torch.zeros(shape, dtype=decoder.cache_dtype, device=device) for _ in decoder.body.layers]
+    values = [torch.zeros(shape, dtype=decoder.cache_dtype, device=device) for _ in decoder.body.layers]
+
+    def write(i, k, v):
+        keys[i][:, :, :width] = k.repeat_interleave(n, 0)
+        values[i][:, :, :width] = v.repeat_interleave(n, 0)
+        return k, v
+
+    logits = decoder.forward(ids.to(device), positions.to(device), allowed.to(device), write)
+    batch = _Batch(decoder, keys, values, start.repeat_interleave(n).to(device), lengths.repeat_interleave(n).to(device),
+                   width, list(range(rows)), step=0)
+    return batch, logits.repeat_interleave(n, 0)
+
+
+@torch.no_grad()
+def decode_static(model, prompts: list[list[int]], n: int, params: SamplingParams, max_new: int, *, pad_id: int,
+                  eos_ids: set[int], stop_hit, deadline: float, timeout_s: float, cache_dtype: torch.dtype | None = None,
+                  graphs: bool | None = None) -> list[Row]:
+    """n samples for each of `prompts` (rows in prompt order, n per prompt), as `hf_decode.decode` returns them.
+    `cache_dtype`: the module's autocast dtype (None: no autocast). `graphs`: replay CUDA graphs (None: on CUDA)."""
+    decoder = _Decoder(model, cache_dtype)
+    graphs = decoder.device.type == "cuda" if graphs is None else graphs
+    batch, logits = _prefill(decoder, prompts, n, max_new, pad_id)
+    out = [Row() for _ in batch.rows]
+    live = list(range(len(batch.rows)))  # positions in `batch` of the rows still going
+    for step in range(max_new):
+        chosen, logp = next_tokens(logits, step, params, eos_ids, deadline, timeout_s)
+        tokens, logps = torch.stack((chosen.double(), logp.double())).tolist()  # one device-to-host copy
+        going = [b for b in live if extend(out[batch.rows[b]], int(tokens[b]), logps[b], step, params, eos_ids, stop_hit)]
+        if not going or step == max_new - 1:
+            break
+        if len(going) * 2 <= len(batch.rows):  # half have ended: gather the rest into a batch of their own
+            batch, chosen = batch.keep(going, step), chosen[torch.tensor(going, device=chosen.device)]
+            going = list(range(len(going)))
+        live = going
+        logits = batch.run(chosen, step, graphs)  # token `step` of every row goes to slot width + step
+    return out
+
