@@ -4,11 +4,13 @@ Issue 15 measured the hf decode loop at 2.1-2.3 s on a freshly loaded 181M model
 own module (same rows). Part 1 decodes the same rows (CUDA-synchronised wall time, median of --repeats) with:
     fresh      a model loaded for sampling only (eval, no grad; its forward under the same autocast as the policy)
     trained    the trainer's module (Policy.from_config: parameters require grad, autocast per model.autocast)
-               after one AdamW update (optimizer state allocated, caching allocator warmed)
-    trained, per-op autocast (before)   (bf16_mixed only) the decode as it ran before the sampler cast the
-               linear weights once per call: autocast re-casting every fp32 weight at every token, fp32 KV cache
-    trained, caller's thread   the same decode on the calling thread instead of the sampler's engine thread
-    fresh, pure bf16   (bf16_mixed only) bf16 weights, no autocast: the lower bound, with other numerics
+               after one AdamW update (optimizer state allocated, caching allocator warmed); the sampler's default
+               decode (for Qwen2: sampling/static_decode.py, CUDA graphs on a GPU)
+    trained, static decode without graphs   the same fixed-shape loop, every op launched from Python
+    trained, dynamic decode   the transformers forward with a growing cache (sampler.hf_decode=dynamic)
+    trained, dynamic, per-op autocast (before)   (bf16_mixed only) that loop as it ran before the sampler cast
+               the linear weights once per call: autocast re-casting every fp32 weight at every token
+    fresh, pure bf16   (bf16_mixed only) bf16 weights, no autocast: other numerics
 and, for the rows that have them, aten ops per decoded token (two decodes of 2 and 4 tokens, the difference;
 counted by a TorchDispatchMode, so after autocast: its casts count) and how many of those cast a weight or a
 whole K/V cache. Rows print as they are measured, the issue's comparison first (a run cut short keeps them).
@@ -34,6 +36,7 @@ CPU decode is bound by the matmuls, a small model's GPU decode by per-op overhea
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -68,6 +71,8 @@ def decode_part(args, model_path: str) -> None:
     from rlvr.data.tasks import load_problems
     from rlvr.sampling.config import SamplerConfig, SamplingParams
     from rlvr.sampling.hf_backend import HFSampler
+    from rlvr.sampling.hf_decode import decode
+    from rlvr.sampling.static_decode import decode_static
     from rlvr.sampling.prompts import prompt_token_ids
     from rlvr.trainers.config import ModelConfig
     from rlvr.trainers.logprobs import make_batch, token_logprobs
@@ -119,14 +124,21 @@ def decode_part(args, model_path: str) -> None:
         row("trained", timed(lambda: s.generate(problems, args.group, params), args.device, args.repeats),
             ops_per_token(s, problems, args))
         ids = [prompt_token_ids(s.tokenizer, p) for p in problems]
-        if autocast == "bfloat16":  # the decode as it was before the weights were cast once per call
-            row("trained, per-op autocast (before)", timed(
-                lambda: per_op_autocast_rows(s, ids, args.group, params), args.device, args.repeats),
-                ops_per_token(s, problems, args, before=True))
         if args.out:
             write_profile(s, ids, args, params)
-        row("trained, caller's thread", timed(  # the sampler decodes on its engine thread: is the hop a cost?
-            lambda: s._generate_rows(ids, args.group, params, time.monotonic() + 600), args.device, args.repeats))
+        default = s.decode
+        if default is decode_static:  # the default's two parts apart: the fixed-shape loop, and the CUDA graphs
+            s.decode = functools.partial(decode_static, graphs=False)
+            row("trained, static decode without graphs", timed(lambda: s.generate(problems, args.group, params),
+                                                             args.device, args.repeats), ops_per_token(s, problems, args))
+        s.decode = decode  # the transformers forward with a growing cache (the decode before the static one)
+        row("trained, dynamic decode", timed(lambda: s.generate(problems, args.group, params), args.device,
+                                             args.repeats), ops_per_token(s, problems, args))
+        if autocast == "bfloat16":  # and before the weights were cast once per call
+            row("trained, dynamic, per-op autocast (before)", timed(
+                lambda: per_op_autocast_rows(s, ids, args.group, params), args.device, args.repeats),
+                ops_per_token(s, problems, args, before=True))
+        s.decode = default
     if "fresh, pure bf16" in fresh:
         with HFSampler(cfg, model_path, model=fresh["fresh, pure bf16"]) as s:
             row("fresh, pure bf16", timed(lambda: s.generate(problems, args.group, params), args.device, args.repeats),

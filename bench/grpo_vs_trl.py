@@ -74,6 +74,7 @@ def rlvr_overrides(spec: dict, run_dir: str) -> list[str]:
         o.append(f"verify.verifiers=[{{name: '{REWARDS[spec['reward']]}'}}]")
     if spec["backend"] == "hf":  # the step's P x G rows decoded together, as TRL generates its whole batch at once
         o.append(f"sampler.hf_batch_size={spec['prompts'] * spec['group']}")
+        o.append(f"sampler.hf_decode={spec.get('hf_decode', 'auto')}")
     if spec["lora"]:
         o += [f"model.lora.r={spec['lora_r']}", f"model.lora.alpha={spec['lora_alpha']}"]
     return o
@@ -167,7 +168,7 @@ def make_spec(args, backend: str) -> dict:
         "prompts": args.prompts, "group": args.group, "max_tokens": args.max_tokens, "micro_batch": args.micro_batch,
         "lr": args.lr, "beta": args.beta, "epsilon": 0.2, "seed": args.seed, "temperature": 1.0, "top_p": 1.0,
         "mask_truncated": False, "gpu_memory_utilization": 0.15, "max_model_len": 1024, "profile": args.profile,
-        "threads": args.threads, "sampler_dtype": args.sampler_dtype,
+        "threads": args.threads, "sampler_dtype": args.sampler_dtype, "hf_decode": getattr(args, "hf_decode", "auto"),
     }
 
 
@@ -274,6 +275,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="OMP_NUM_THREADS for both sides (0 = unset). 1 by default: on a shared, loaded 2-core machine "
                         "2-thread OpenMP regions stall on descheduled threads (a 32x256x768 matmul: 18 ms vs 0.3 ms)")
+    parser.add_argument("--hf-decode", default="auto", choices=["auto", "static", "dynamic"],
+                        help="rlvr's hf decode loop (sampler.hf_decode)")
     parser.add_argument("--sampler-dtype", default="auto", choices=["auto", "float32", "bfloat16"],
                         help="vLLM's dtype on both sides. auto (default) is what TRL always runs (it passes none): on a "
                         "CPU with bf16 instructions vLLM then samples the float32 model in bfloat16. rlvr's recipes pin "

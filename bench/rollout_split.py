@@ -34,13 +34,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="bf16_mixed")
     parser.add_argument("--reward", default="coin")
+    parser.add_argument("--hf-decode", default="auto", choices=["auto", "static", "dynamic"],
+                        help="the sampler's decode loop (sampler.hf_decode)")
     parser.add_argument("--out", help="write the profile here too")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from bench.grpo_vs_trl import RECIPE, make_spec, rlvr_overrides
     from bench.step_profile import StepProfiler
 
-    import rlvr.sampling.hf_backend as hf_backend
     from rlvr.trainers.loop import Trainer
     from rlvr.trainers.run_config import load_config
 
@@ -50,7 +51,7 @@ def main() -> None:
     trainer = Trainer(load_config(RECIPE, rlvr_overrides(spec, tempfile.mkdtemp(prefix="rlvr-split-"))),
                       resume=False, log=lambda _m: None)
     decode_s = [0.0]
-    original = hf_backend.decode
+    original = trainer.sampler.decode  # the loop sampler.hf_decode chose
     decode_profiler: list = [None]  # set for the last step: the decode runs on the sampler's engine thread
 
     def timed_decode(*a, **k):
@@ -64,13 +65,14 @@ def main() -> None:
                 decode_profiler[0].disable()
             decode_s[0] += time.perf_counter() - started
 
-    hf_backend.decode = timed_decode
+    trainer.sampler.decode = timed_decode
     lines = []
 
     def say(text: str) -> None:
         print(text, flush=True)
         lines.append(text)
 
+    say(f"decode loop: {original.__name__}")
     try:
         for step in range(args.steps):
             decode_s[0] = 0.0

@@ -42,13 +42,13 @@ fi
 stamp "pytest -m '$MARK' $TESTS" | tee "$OUT/pytest.log"
 timeout 150 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs 2>&1 | tee -a "$OUT/pytest.log"
 
-# Where the rollout goes, with torch's choice of decode attention and with rlvr's (cuDNN kept out): an A/B of the
-# change made after the first H200 run (bench/RESULTS.md, "GPU path on an H200").
-stamp "rollout split, decode attention A/B" | tee "$OUT/rollout_split.md"
-for kernels in all default; do
-    echo "-- RLVR_DECODE_SDPA=$kernels" | tee -a "$OUT/rollout_split.md"
-    RLVR_DECODE_SDPA=$kernels timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT 2>&1 \
-        | grep -E "^step|scaled_dot_product|_nn.linear" | tee -a "$OUT/rollout_split.md"
+# Where the rollout goes with the sampler's two decode loops: the fixed-shape one replaying CUDA graphs (the
+# default for Qwen2) and the transformers forward (the loop the first H200 runs measured; bench/RESULTS.md).
+stamp "rollout split, decode loop A/B" | tee "$OUT/rollout_split.md"
+for loop in static dynamic; do
+    echo "-- sampler.hf_decode=$loop" | tee -a "$OUT/rollout_split.md"
+    timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT --hf-decode $loop 2>&1 \
+        | grep -E "^decode loop|^step|Error|error" | tee -a "$OUT/rollout_split.md"
 done
 
 # The comparison the "done" names comes next; the profile (diagnosis) gets the time that is left.

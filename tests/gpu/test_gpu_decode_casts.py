@@ -22,6 +22,7 @@ def test_the_trainers_module_decodes_on_cuda_without_per_token_casts(random_mode
 
     from rlvr.sampling.config import SamplingParams
     from rlvr.sampling.hf_decode import decode
+    from rlvr.sampling.static_decode import decode_static
     from rlvr.sampling.prompts import prompt_token_ids
     from rlvr.trainers.loop import Trainer
     from rlvr.trainers.precision import autocast_forward
@@ -41,9 +42,13 @@ def test_the_trainers_module_decodes_on_cuda_without_per_token_casts(random_mode
         greedy = SamplingParams(max_tokens=16, min_tokens=16, temperature=0.0, logprobs=True)
         rows = sampler._generate_rows(prompts, 1, greedy, time.monotonic() + 120)
         model.eval()
-        with torch.inference_mode():  # the decode as it was: per-op autocast, fp32 KV cache
-            plain = decode(model, prompts, 1, greedy, 16, pad_id=sampler.pad_id, eos_ids=sampler.eos_ids,
-                           stop_hit=lambda *_: False, deadline=time.monotonic() + 120, timeout_s=120)
+        kw = dict(pad_id=sampler.pad_id, eos_ids=sampler.eos_ids, stop_hit=lambda *_: False,
+                  deadline=time.monotonic() + 120, timeout_s=120)
+        with torch.inference_mode():  # the same loop without the weights cast once: autocast at every op
+            if sampler.decode is decode_static:  # and without CUDA graphs
+                plain = decode_static(model, prompts, 1, greedy, 16, cache_dtype=torch.bfloat16, graphs=False, **kw)
+            else:
+                plain = decode(model, prompts, 1, greedy, 16, **kw)
         model.train()
     finally:
         trainer.close()

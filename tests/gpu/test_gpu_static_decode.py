@@ -1,0 +1,89 @@
+"""On CUDA the hf sampler's default decode (sampling/static_decode.py) replays one captured graph per token.
+The graphs must give what the same loop gives eagerly, and every sampled token the log-prob of the model's own
+forward, also after the batch was cut down (a new shape, a new capture) as rows ended. The CPU twin of the
+loop's checks is tests/sampling/test_static_decode.py; the timings are bench/rollout_split.py's."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from tests.gpu.gpu_helpers import cuda
+
+
+def _mixed_cuda_model(path):
+    from transformers import AutoModelForCausalLM
+
+    from rlvr.trainers.precision import autocast_forward
+
+    return autocast_forward(AutoModelForCausalLM.from_pretrained(str(path)).cuda().eval(), torch.bfloat16)
+
+
+def _decode(model, prompts, n, params, eos_ids, graphs):
+    from rlvr.sampling.static_decode import decode_static
+
+    with torch.inference_mode():
+        return decode_static(model, prompts, n, params, params.max_tokens, pad_id=0, eos_ids=eos_ids,
+                             stop_hit=lambda *_: False, deadline=time.monotonic() + 120, timeout_s=120,
+                             cache_dtype=torch.bfloat16, graphs=graphs)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda, reason="needs a CUDA device")
+def test_graph_replay_decodes_what_the_eager_loop_decodes(random_model):
+    from rlvr.sampling.config import SamplingParams
+
+    model = _mixed_cuda_model(random_model)
+    prompts = [[5, 9, 14, 3, 7, 22, 41], [11, 2], [60, 61, 62, 63]]
+    greedy = SamplingParams(temperature=0.0, max_tokens=20)
+    eager = _decode(model, prompts, 4, greedy, {1}, graphs=False)
+    graphed = _decode(model, prompts, 4, greedy, {1}, graphs=True)
+    assert [r.tokens for r in graphed] == [r.tokens for r in eager]
+    torch.testing.assert_close(torch.tensor([r.logprobs for r in graphed]), torch.tensor([r.logprobs for r in eager]),
+                               atol=1e-3, rtol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda, reason="needs a CUDA device")
+def test_rows_ending_at_different_steps_keep_the_forwards_log_probs_under_graphs(random_model):
+    from rlvr.sampling.config import SamplingParams
+
+    model = _mixed_cuda_model(random_model)
+    vocab = model.config.vocab_size
+    eos_ids = set(range(3, vocab, 6))  # a sixth of the vocabulary ends a row: rows end early, at different steps
+    prompts = [[5, 9, 14, 3, 7, 22, 41], [11, 2], [60, 61, 62, 63]]
+    torch.manual_seed(0)
+    rows = _decode(model, prompts, 8, SamplingParams(max_tokens=24), eos_ids, graphs=True)
+    lengths = sorted(len(r.tokens) for r in rows)
+    assert lengths[len(rows) // 2] < lengths[-1], lengths  # the batch was cut at least once
+    for k, row in enumerate(rows):
+        ids = torch.tensor([prompts[k // 8] + row.tokens], device="cuda")
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, len(prompts[k // 8]) - 1 : -1].float()
+        expected = torch.log_softmax(logits, -1).gather(1, ids[0, len(prompts[k // 8]):, None])[:, 0].cpu()
+        torch.testing.assert_close(torch.tensor(row.logprobs), expected, atol=5e-2, rtol=0)  # bf16 logits
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda, reason="needs a CUDA device")
+def test_the_sampler_decodes_the_policy_on_its_device_with_graphs(random_model):
+    from transformers import AutoTokenizer
+
+    from rlvr.data.problem import Problem
+    from rlvr.sampling.config import SamplingParams
+    from rlvr.sampling.factory import make_sampler
+    from rlvr.sampling.static_decode import decode_static
+    from tests.sampling.sampling_helpers import cfg_for
+
+    model = _mixed_cuda_model(random_model)
+    tokenizer = AutoTokenizer.from_pretrained(str(random_model))
+    sampler = make_sampler(cfg_for("hf"), random_model, tokenizer, model=model)
+    try:
+        assert sampler.decode is decode_static and sampler.device.type == "cuda"
+        groups = sampler.generate([Problem("p", "arith", "What is 2 + 3?", "5")], 4, SamplingParams(max_tokens=8, seed=0))
+    finally:
+        sampler.close()
+    comps = groups[0].completions
+    assert len(comps) == 4 and all(c.token_ids and len(c.sample_logprobs) == len(c.token_ids) for c in comps)
