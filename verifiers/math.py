@@ -2,8 +2,8 @@
 
     verify(completion, "\\frac{1}{2}", MathOptions()) -> Verdict
 
-Two stages, as Math-Verify splits them: `math_answer` (extraction and normalisation, pure strings, in this
-process) and `math_grade` (sympy). Plain numbers, letters, words and base-subscripted numbers are decided here,
+Two stages, as Math-Verify splits them: `math_answer` (extraction), `math_normalize` / `math_words` (the
+canonical form; pure strings, in this process) and `math_grade` (sympy: `math_parse`, `math_equiv`). Plain numbers, letters, words and base-subscripted numbers are decided here,
 exactly (no tolerance between exact values); the rest goes to the grader. Inside a verifier worker (`procs.serve`:
 the pool kills it past its deadline) the grader runs in place; called anywhere else, it runs in one supervised
 helper process per caller with a deadline of `timeout_s`, so a direct call is bounded too. Never two layers.
