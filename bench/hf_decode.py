@@ -1,4 +1,4 @@
-"""rlvr's hf sampler (sampling/hf_decode.py) against transformers `generate`, side by side in one process.
+"""rlvr's hf sampler (its decode loop: `--hf-decode`, sampling/static_decode.py or sampling/hf_decode.py) against transformers `generate`, side by side in one process.
 
 Same model (the tiny bootstrapped one unless --model), the same `arith` prompts, G samples each, the same
 max_tokens, temperature 1, float32, one thread. `generate` gets the G copies of each prompt as rows
@@ -7,6 +7,7 @@ number of rows. Two length regimes: natural (completions end at EOS, so rows end
 forced (every row exactly max_tokens: only the shared prefill differs). Prints tokens/s and the ratio.
 
     python bench/hf_decode.py                       # 32 prompts x G=8, 64 tokens, 3 repeats
+    python bench/hf_decode.py --hf-decode dynamic   # the transformers-forward loop instead of the static one
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--batch-rows", type=int, default=256, help="rows per call on both sides (hf_batch_size)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--hf-decode", default="auto", choices=["auto", "static", "dynamic"])
     args = parser.parse_args()
 
     import torch
@@ -43,7 +45,8 @@ def main() -> None:
 
     path = args.model or resolve_model_path("tiny", log=lambda _m: None)
     problems = load_problems(TaskConfig(name="arith", level=1, split="train"))[: args.prompts]
-    sampler = HFSampler(SamplerConfig(backend="hf", dtype="float32", hf_batch_size=args.batch_rows), path)
+    sampler = HFSampler(SamplerConfig(backend="hf", dtype="float32", hf_batch_size=args.batch_rows,
+                                      hf_decode=args.hf_decode), path)
     model, tok = sampler.model, sampler.tokenizer
     prompts = [prompt_token_ids(tok, p) for p in problems]
 
@@ -72,7 +75,7 @@ def main() -> None:
         return produced
 
     print(f"{args.prompts} prompts x G={args.group}, max {args.max_tokens} tokens, {args.batch_rows} rows per call, "
-          f"float32, 1 thread, model {path}")
+          f"float32, 1 thread, model {path}, decode loop {sampler.decode.__name__}")
     print("| lengths | rlvr hf sampler tok/s | transformers generate tok/s | rlvr / generate |")
     print("|---|---:|---:|---:|")
     for forced in (False, True):

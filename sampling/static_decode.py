@@ -29,12 +29,14 @@ still draw), so samples repeat for the same problems, n and batch size, as the b
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import torch
 
 from rlvr.sampling.config import SamplingParams
 from rlvr.sampling.hf_decode import Row, extend, next_tokens
 
+log = logging.getLogger(__name__)
 _FAMILY = {"llama", "mistral", "qwen2", "qwen3"}
 _HOST_ROPE = {"dynamic", "longrope"}  # these rescale from the longest position seen: a host decision per step
 
@@ -70,6 +72,7 @@ class _Decoder:
         self.compute = compute
         self.device = next(model.parameters()).device
         self.cache_dtype = compute or self.body.embed_tokens.weight.dtype
+        self.graphs_failed = False  # one failed capture: the rest of the call decodes eagerly, said once
 
     def precision(self):
         if self.compute is None:
@@ -145,10 +148,16 @@ class _Batch:
     def run(self, tokens: torch.Tensor, step: int, graphs: bool) -> torch.Tensor:
         self.tokens.copy_(tokens)
         self.slot.fill_(self.width + step)
-        if not graphs:
+        if not graphs or self.decoder.graphs_failed:
             return self.step()
         if self.graph is None:
-            self.graph, self.graph_logits = _capture(self.step)
+            try:
+                self.graph, self.graph_logits = _capture(self.step)
+            except RuntimeError as exc:  # a model op that cannot be captured: slower, not wrong
+                log.warning("rlvr: CUDA graph capture of the decode step failed (%s); decoding without graphs",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                self.decoder.graphs_failed = True
+                return self.step()
         self.graph.replay()
         return self.graph_logits
 

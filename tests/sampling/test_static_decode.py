@@ -109,3 +109,19 @@ def test_models_outside_the_family_say_why_and_auto_falls_back(tiny_dir, tokeniz
         sampler.close()
     with pytest.raises(SamplerError, match=r"^sampler.hf_decode=static: model type 'gpt2' is not one of"):
         make_sampler(cfg_for("hf", hf_decode="static"), tiny_dir, tokenizer, model=gpt2)
+
+
+def test_a_step_that_cannot_be_captured_decodes_eagerly_and_says_so_once(caplog):
+    """Here no graph can be captured (no CUDA): asked for graphs, the loop says why in one line and decodes the
+    same rows without them, instead of failing the rollout."""
+    torch.manual_seed(0)
+    model = FAMILY["qwen2"]().eval()
+    greedy = SamplingParams(temperature=0.0, max_tokens=10)
+    with torch.inference_mode():
+        kw = dict(pad_id=0, eos_ids={1}, stop_hit=lambda *_: False, deadline=time.monotonic() + 120, timeout_s=120)
+        eager = decode_static(model, PROMPTS, 2, greedy, 10, graphs=False, **kw)
+        with caplog.at_level("WARNING", logger="rlvr.sampling.static_decode"):
+            graphed = decode_static(model, PROMPTS, 2, greedy, 10, graphs=True, **kw)
+    assert [r.tokens for r in graphed] == [r.tokens for r in eager]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("rlvr: CUDA graph capture of the decode step failed ("), lines
