@@ -176,6 +176,8 @@ def ops_per_token(sampler, problems, args, before: bool = False, short: int = 2,
     from rlvr.sampling.prompts import prompt_token_ids
 
     params_ids = {id(p) for p in sampler.model.parameters()}
+    config = sampler.model.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     casts = {torch.ops.aten.to.dtype, torch.ops.aten._to_copy.default}
 
     class Counter(TorchDispatchMode):  # dispatch modes are per thread: the decode runs on this one
@@ -188,7 +190,7 @@ def ops_per_token(sampler, problems, args, before: bool = False, short: int = 2,
             if func in casts and len(a) > 1 and isinstance(a[1], torch.dtype) and a[0].dtype != a[1]:
                 if id(a[0]) in params_ids:
                     self.n["weight casts"] += 1
-                elif a[0].dim() == 4 and a[0].shape[-2] > 1:  # [rows, heads, positions, dim]
+                elif a[0].dim() == 4 and a[0].shape[-2] > 1 and a[0].shape[-1] == head_dim:  # [rows, heads, positions, dim]
                     self.n["cache casts"] += 1
             return func(*a, **(kw or {}))
 

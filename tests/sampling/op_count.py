@@ -16,11 +16,12 @@ CASTS = {torch.ops.aten.to.dtype, torch.ops.aten._to_copy.default}
 
 class OpCounter(TorchDispatchMode):
     """Counts every aten op run on this thread (after autocast: the casts it inserts are seen), and sorts the
-    casts by what they cast: a parameter, or a whole K/V cache."""
+    casts by what they cast: a parameter, or a whole K/V cache ([rows, heads, positions, head_dim])."""
 
-    def __init__(self, params):
+    def __init__(self, params, head_dim: int):
         super().__init__()
         self.param_ids = {id(p) for p in params}
+        self.head_dim = head_dim
         self.ops = collections.Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -30,7 +31,7 @@ class OpCounter(TorchDispatchMode):
             x = args[0]
             if id(x) in self.param_ids:
                 self.ops["weight casts"] += 1
-            elif x.dim() == 4 and x.shape[-2] > 1:  # [rows, heads, positions, dim]: a whole K or V cache
+            elif x.dim() == 4 and x.shape[-2] > 1 and x.shape[-1] == self.head_dim:  # a whole K or V cache
                 self.ops["cache casts"] += 1
         return func(*args, **(kwargs or {}))
 
@@ -42,7 +43,9 @@ def per_token(sampler, model, prompts, n: int = 2, short: int = 3, long: int = 7
     counts = []
     for length in (short, long):
         params = SamplingParams(max_tokens=length, min_tokens=length, seed=0, logprobs=False)
-        with OpCounter(list(model.parameters())) as counter:
+        config = (model.get_base_model() if hasattr(model, "get_base_model") else model).config
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        with OpCounter(list(model.parameters()), head_dim) as counter:
             sampler._generate_rows(prompts, n, params, time.monotonic() + 120)
         counts.append(counter.ops)
     return {k: (counts[1][k] - counts[0][k]) / (long - short) for k in ("all", "weight casts", "cache casts")}
