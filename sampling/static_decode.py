@@ -12,8 +12,8 @@ times into the cache); the cache holds W + max_new slots per row. Generated toke
 W + t, so one index serves all rows, and a row's valid keys are the slots from its first prompt token to the
 current one (a mask built inside the step from two index tensors). Rows that end stay in the batch and their
 outputs are ignored, until half of the batch has ended: then the live rows are gathered into a batch of half
-the size (their cache too) and, on CUDA, that shape is captured again -- at most log2(rows) captures per chunk,
-and at most twice the arithmetic of decoding only the live rows.
+the size (their cache too), so the arithmetic is at most twice that of decoding only the live rows. With CUDA
+graphs each new shape is captured again, so there only batches above `_GRAPH_MIN_CUT` rows are cut.
 
 The forward is written here, over the model's own submodules (embedding, norms, q/k/v/o projections, MLP, rotary
 embedding, LM head): the layer structure of the Llama family (llama, mistral, qwen2, qwen3 with its q/k norms).
@@ -38,6 +38,10 @@ from rlvr.sampling.hf_decode import Row, extend, next_tokens
 
 log = logging.getLogger(__name__)
 _FAMILY = {"llama", "mistral", "qwen2", "qwen3"}
+# With CUDA graphs a cut costs a capture (~2 eager steps), while a replayed step of a small model costs about the
+# same at 64 rows as at 256 (the GPU is not busy with either): cut only batches larger than this. An estimate, to be
+# set from bench/rollout_split.py on a GPU.
+_GRAPH_MIN_CUT = 64
 _HOST_ROPE = {"dynamic", "longrope"}  # these rescale from the longest position seen: a host decision per step
 
 
@@ -73,6 +77,13 @@ class _Decoder:
         self.device = next(model.parameters()).device
         self.cache_dtype = compute or self.body.embed_tokens.weight.dtype
         self.graphs_failed = False  # one failed capture: the rest of the call decodes eagerly, said once
+        self._stream = None
+
+    def capture_stream(self):
+        """The one side stream every capture of this decode call runs on (warm-up included)."""
+        if self._stream is None:
+            self._stream = torch.cuda.Stream(self.device)
+        return self._stream
 
     def precision(self):
         if self.compute is None:
@@ -155,7 +166,7 @@ class _Batch:
             return self.step()
         if self.graph is None:
             try:
-                self.graph, self.graph_logits = _capture(self.step)
+                self.graph, self.graph_logits = _capture(self.step, self.decoder.capture_stream())
             except RuntimeError as exc:  # a model op that cannot be captured: slower, not wrong
                 log.warning("rlvr: CUDA graph capture of the decode step failed (%s); decoding without graphs",
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -171,17 +182,16 @@ class _Batch:
                       self.lengths[index], self.width, [self.rows[p] for p in positions], step)
 
 
-def _capture(step):
-    """A CUDA graph of `step` and its output tensor. One warm-up run on a side stream first (lazy inits and the
-    allocations of a first call happen outside the capture); it repeats the step's own cache write, so running
-    it changes nothing."""
-    stream = torch.cuda.Stream()
+def _capture(step, stream):
+    """A CUDA graph of `step` and its output tensor, captured on `stream`. One warm-up run on that same stream
+    first: lazy initialisations (a BLAS handle and workspace are made per stream) and the allocations of a first
+    call happen outside the capture. It repeats the step's own cache write, so running it changes nothing."""
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
         step()
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+    with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
         out = step()
     return graph, out
 
@@ -233,7 +243,8 @@ def decode_static(model, prompts: list[list[int]], n: int, params: SamplingParam
         going = [b for b in live if extend(out[batch.rows[b]], int(tokens[b]), logps[b], step, params, eos_ids, stop_hit)]
         if not going or step == max_new - 1:
             break
-        if len(going) * 2 <= len(batch.rows):  # half have ended: gather the rest into a batch of their own
+        if len(going) * 2 <= len(batch.rows) and (not graphs or len(batch.rows) > _GRAPH_MIN_CUT):
+            # half have ended: gather the rest into a batch of their own
             batch, chosen = batch.keep(going, step), chosen[torch.tensor(going, device=chosen.device)]
             going = list(range(len(going)))
         live = going
