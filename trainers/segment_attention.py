@@ -17,10 +17,9 @@ Registered with transformers as the attention implementation `SEGMENT_ATTENTION`
 
 Two kernels compute the same values (`RLVR_SEGMENT_KERNEL`, read when a plan is made):
 - `buckets` (the default on every device): the SDPA buckets above. Measured on CPU (bench/RESULTS.md).
-- `flex`: torch's FlexAttention over the whole row with a document block mask (a key is visible when it is in
-  the query's own segment at or before it, or in the segment the query's segment continues); compiled on CUDA.
-  torch 2.13 has no FlexAttention backward on CPU, so there it serves no-grad passes only (and tests).
-Which is faster on a GPU is measured by bench/segment_attention_gpu.py (scripts/gpu_check.sh); until it has
+- `flex`: torch's FlexAttention over the whole row with a document block mask (trainers/segment_flex.py);
+  compiled on CUDA, eager where it cannot compile; no-grad passes only on CPU (torch has no backward there).
+Which is faster on a GPU is measured by bench/gpu_profile.py (scripts/gpu_check.sh); until it has
 run on one, CUDA keeps `buckets` (docs/gpu.md).
 """
 
@@ -28,13 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from rlvr.trainers.logprobs import to_device_together
+from rlvr.trainers.segment_flex import Documents, documents, flex_forward
 
 SEGMENT_ATTENTION = "rlvr_segments"
 _MAX_BUCKETS = 4
@@ -72,31 +72,6 @@ def segment_kernel() -> str:
     if name not in KERNELS:
         raise ValueError(f"{KERNEL_ENV}={name!r}: expected one of auto, {', '.join(KERNELS)}")
     return name
-
-
-@dataclass(frozen=True)
-class Documents:
-    """The flex kernel's view of a packed row: which segment each position belongs to, and which segment each
-    segment continues (-1: none). Its block mask is built once per device and shared by all layers."""
-
-    segment: Tensor  # [N] long
-    prefix: Tensor  # [S] long
-    masks: dict = field(default_factory=dict, compare=False)
-
-    def block_mask(self, device):
-        from torch.nn.attention.flex_attention import create_block_mask
-
-        key = str(device)
-        if key not in self.masks:
-            segment, prefix = self.segment.to(device), self.prefix.to(device)
-
-            def visible(_b, _h, q, kv):
-                same = (segment[q] == segment[kv]) & (kv <= q)
-                return same | (prefix[segment[q]] == segment[kv])
-
-            n = segment.shape[0]
-            self.masks[key] = create_block_mask(visible, None, None, n, n, device=device)
-        return self.masks[key]
 
 
 @dataclass(frozen=True)
@@ -154,7 +129,7 @@ def plan_segments(segments: list[tuple[list[int], list[int]]], length: int, kern
     every position is the own token of exactly one segment. `kernel`: buckets | flex (None: `segment_kernel()`).
     `device`: where the plan will run (None: the CPU); it sets the cost of one more bucket."""
     if (kernel or segment_kernel()) == "flex":
-        return SegmentPlan([], None, _documents(segments, length))
+        return SegmentPlan([], None, documents(segments, length))
     segments = sorted((s for s in segments if s[1]), key=lambda s: (len(s[1]), len(s[0]) + len(s[1])))
     shapes = [(len(own), len(pre) + len(own)) for pre, own in segments]
     buckets, order = [], torch.empty(length, dtype=torch.long)
@@ -184,28 +159,6 @@ def plan_segments(segments: list[tuple[list[int], list[int]]], length: int, kern
     return SegmentPlan(buckets, order)
 
 
-def _documents(segments: list[tuple[list[int], list[int]]], length: int) -> Documents:
-    """Segment ids per position; a segment's prefix must be exactly another segment's own positions (a
-    completion continues its prompt), which is what trainers/shared_prompt.py packs."""
-    segment = torch.full((length,), -1, dtype=torch.long)
-    owner = {}
-    for s, (_, own) in enumerate(segments):
-        if own:
-            if (segment[torch.tensor(own)] >= 0).any():
-                raise ValueError("segments must cover every packed position exactly once")
-            segment[torch.tensor(own)] = s
-            owner[tuple(own)] = s
-    if (segment < 0).any():
-        raise ValueError("segments must cover every packed position exactly once")
-    prefix = torch.full((len(segments),), -1, dtype=torch.long)
-    for s, (pre, own) in enumerate(segments):
-        if pre and own:
-            if tuple(pre) not in owner:
-                raise ValueError("the flex kernel needs every prefix to be one whole segment")
-            prefix[s] = owner[tuple(pre)]
-    return Documents(segment, prefix)
-
-
 def segment_attention_forward(
     module: torch.nn.Module,
     query: Tensor,
@@ -224,7 +177,7 @@ def segment_attention_forward(
     if sliding_window is not None:
         raise ValueError("segment attention does not implement sliding windows")
     if rlvr_segments.documents is not None:
-        return _flex_forward(query, key, value, rlvr_segments.documents, dropout, scaling), None
+        return flex_forward(query, key, value, rlvr_segments.documents, dropout, scaling), None
     heads, dim = query.shape[1], query.shape[3]
     q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # [N, heads, D]
     parts = []
@@ -237,31 +190,6 @@ def segment_attention_forward(
     # one gather drops the padded query slots and restores the packed order (no boolean mask: its
     # data-dependent shape would make the host wait for the device in every layer)
     return torch.cat(parts)[rlvr_segments.order].unsqueeze(0), None
-
-
-_compiled_flex = None
-
-
-def _flex_forward(query: Tensor, key: Tensor, value: Tensor, documents: Documents, dropout: float,
-                  scaling: float | None) -> Tensor:
-    """FlexAttention over the whole row: [1, H, N, D] -> [1, N, H, D]. Compiled on CUDA (eager flex is a
-    reference implementation: it materialises the scores), eager on CPU."""
-    global _compiled_flex
-    from torch.nn.attention.flex_attention import flex_attention
-
-    if dropout:
-        raise ValueError("the flex segment kernel has no attention dropout")
-    if query.device.type != "cuda" and torch.is_grad_enabled() and query.requires_grad:
-        raise ValueError(f"{KERNEL_ENV}=flex trains on CUDA only: torch has no FlexAttention backward on "
-                         f"{query.device.type} (use buckets there)")
-    run = flex_attention
-    if query.device.type == "cuda":
-        if _compiled_flex is None:
-            _compiled_flex = torch.compile(flex_attention, dynamic=True)
-        run = _compiled_flex
-    out = run(query, key, value, block_mask=documents.block_mask(query.device), scale=scaling,
-              enable_gqa=key.shape[1] != query.shape[1])
-    return out.transpose(1, 2)
 
 
 def supports_segments(model: torch.nn.Module) -> bool:

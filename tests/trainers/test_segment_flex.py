@@ -55,3 +55,34 @@ def test_unknown_kernel_name_is_one_clear_error(monkeypatch):
     monkeypatch.setenv(KERNEL_ENV, "triton")
     with pytest.raises(ValueError, match="RLVR_SEGMENT_KERNEL='triton'"):
         segment_kernel()
+
+
+def test_a_flex_kernel_that_does_not_compile_runs_eagerly_and_says_so_once(monkeypatch, caplog):
+    """Where inductor cannot compile FlexAttention (the H200 run: NoValidChoicesError at the first compile), the
+    kernel warns once and computes the same values eagerly, instead of failing the training step. Here a real
+    torch.compile whose backend fails stands in for inductor, on the device the kernel is told to compile on."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    from rlvr.trainers import segment_flex
+
+    def failing_backend(graph_module, example_inputs):
+        raise RuntimeError("No choices exist for backend")
+
+    monkeypatch.setattr(segment_flex, "COMPILE_ON", {"cpu"})
+    monkeypatch.setattr(segment_flex, "_compiled", {})
+    monkeypatch.setattr(segment_flex, "compile_flex", lambda: torch.compile(flex_attention, backend=failing_backend))
+    torch._dynamo.reset()
+    segments, n = _segments(0)
+    q, k, v = (torch.randn(1, h, n, 8, generator=torch.Generator().manual_seed(h)) for h in (4, 2, 2))
+    plan = plan_segments(segments, n, kernel="flex")
+    dense = F.scaled_dot_product_attention(
+        q, k.repeat_interleave(2, dim=1), v.repeat_interleave(2, dim=1), attn_mask=_dense_mask(segments, n), scale=0.3
+    ).transpose(1, 2)
+    with caplog.at_level("WARNING", logger="rlvr.trainers.segment_flex"), torch.no_grad():
+        for _ in range(2):
+            out, _ = segment_attention_forward(_Attn(), q, k, v, None, scaling=0.3, rlvr_segments=plan)
+            torch.testing.assert_close(out, dense, atol=1e-5, rtol=1e-5)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("rlvr: FlexAttention did not compile on this torch ("), lines
+    assert "No choices exist for backend" in lines[0]
+    torch._dynamo.reset()
