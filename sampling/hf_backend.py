@@ -84,7 +84,7 @@ class HFSampler(Sampler):
         """The decode loop for `sampler.hf_decode`: static where the model allows it (auto), else dynamic."""
         if setting == "dynamic":
             return decode
-        why_not = "FSDP gathers the weights in the model's own forward" if _fsdp_managed(self.model) else supported(self.model)
+        why_not = supported(self.model)
         if why_not is None:
             return decode_static
         if setting == "static":
@@ -112,15 +112,18 @@ class HFSampler(Sampler):
         out: list[Row] = []
         per_chunk = max(1, self.cfg.hf_batch_size // n)
         compute = _autocast_dtype(self.model)
+        loop = self.decode
+        if loop is decode_static and _sharded(self.model):  # only the module's own forward gathers FSDP shards
+            loop = decode
         with _decoding(self.model), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             for start in range(0, len(prompts), per_chunk):
                 chunk = prompts[start : start + per_chunk]
                 max_new = min(params.max_tokens, self.cfg.max_model_len - max(map(len, chunk)))
-                out += self.decode(self.model, chunk, n, params, max_new, pad_id=self.pad_id, eos_ids=self.eos_ids,
-                              stop_hit=self._stop_hit(params.stop), deadline=deadline, timeout_s=self.timeout_s,
-                              cache_dtype=compute)
+                out += loop(self.model, chunk, n, params, max_new, pad_id=self.pad_id, eos_ids=self.eos_ids,
+                            stop_hit=self._stop_hit(params.stop), deadline=deadline, timeout_s=self.timeout_s,
+                            cache_dtype=compute)
         return out
 
     def _stop_hit(self, stop: list[str]):
@@ -241,6 +244,16 @@ def _linear_weights_in(model: torch.nn.Module, dtype: torch.dtype | None):
     finally:
         for module, name, param in swapped:
             module._parameters[name] = param
+
+
+def _sharded(model: torch.nn.Module) -> bool:
+    """Whether some parameter is an FSDP shard right now (a DTensor). Inside the trainer's `generation_weights`
+    every group is unsharded, and the static decode can call the submodules directly."""
+    if not torch.distributed.is_available():
+        return False
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in model.parameters())
 
 
 def _fsdp_managed(model: torch.nn.Module) -> bool:

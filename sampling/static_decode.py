@@ -8,12 +8,13 @@ launches the captured step as one unit. It needs fixed shapes and no host syncs 
 dynamic decode (sampling/hf_decode.py: a DynamicCache, finished rows dropped at every step) cannot offer.
 
 How: the prompts of a chunk are left-padded to width W and prefilled once (their keys and values repeated n
-times into the cache); the cache holds W + max_new slots per row. Generated token t of every row goes to slot
-W + t, so one index serves all rows, and a row's valid keys are the slots from its first prompt token to the
+times into the cache). Generated token t of every row goes to slot W + t, so one index serves all rows, and a row's valid keys are the slots from its first prompt token to the
 current one (a mask built inside the step from two index tensors). Rows that end stay in the batch and their
 outputs are ignored, until half of the batch has ended: then the live rows are gathered into a batch of half
 the size (their cache too), so the arithmetic is at most twice that of decoding only the live rows. With CUDA
-graphs each new shape is captured again, so there only batches above `_GRAPH_MIN_CUT` rows are cut.
+graphs each new shape is captured again, so there only batches above `_GRAPH_MIN_CUT` rows are cut. The cache
+starts with room for `_CACHE_CHUNK` new tokens and doubles that room when a row needs more (up to max_new), so a
+call with a large max_tokens whose rows end early does not hold the cache of max_tokens for every row.
 
 The forward is written here, over the model's own submodules (embedding, norms, q/k/v/o projections, MLP, rotary
 embedding, LM head): the layer structure of the Llama family (llama, mistral, qwen2, qwen3 with its q/k norms).
@@ -42,6 +43,7 @@ _FAMILY = {"llama", "mistral", "qwen2", "qwen3"}
 # same at 64 rows as at 256 (the GPU is not busy with either): cut only batches larger than this. An estimate, to be
 # set from bench/rollout_split.py on a GPU.
 _GRAPH_MIN_CUT = 64
+_CACHE_CHUNK = 256  # new-token slots of the first cache; doubled as needed
 _HOST_ROPE = {"dynamic", "longrope"}  # these rescale from the longest position seen: a host decision per step
 
 
@@ -175,6 +177,19 @@ class _Batch:
         self.graph.replay()
         return self.graph_logits
 
+    def capacity(self) -> int:
+        return self.keys[0].shape[2]
+
+    def widen(self, slots: int, step: int) -> _Batch:
+        """This batch with room for `slots` cache slots per row (the new ones empty)."""
+        extra = slots - self.capacity()
+
+        def grown(t):
+            return torch.cat([t, t.new_zeros((*t.shape[:2], extra, t.shape[3]))], dim=2)
+
+        return _Batch(self.decoder, [grown(k) for k in self.keys], [grown(v) for v in self.values], self.start,
+                      self.lengths, self.width, self.rows, step)
+
     def keep(self, positions: list[int], step: int) -> _Batch:
         """A batch of the rows at `positions` of this one, with their cache."""
         index = torch.tensor(positions, device=self.slot.device)
@@ -197,8 +212,8 @@ def _capture(step, stream):
 
 
 def _prefill(decoder: _Decoder, prompts: list[list[int]], n: int, max_new: int, pad_id: int):
-    """Prefill the prompts once (left-padded), repeat each n times into a cache of width + max_new slots; the
-    batch of all rows and the logits of their first token."""
+    """Prefill the prompts once (left-padded), repeat each n times into a cache with room for up to
+    `_CACHE_CHUNK` new tokens; the batch of all rows and the logits of their first token."""
     device, width = decoder.device, max(map(len, prompts))
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     for r, p in enumerate(prompts):
@@ -211,7 +226,7 @@ def _prefill(decoder: _Decoder, prompts: list[list[int]], n: int, max_new: int, 
     # and a NaN value in a masked slot still poisons the product with the attention weights)
     allowed = ((slots[None, None] >= start[:, None, None]) & (slots[None, None] <= slots[None, :, None])) | torch.eye(width, dtype=torch.bool)
     rows = len(prompts) * n
-    shape = (rows, decoder.kv_heads, width + max_new, decoder.head_dim)
+    shape = (rows, decoder.kv_heads, width + min(max_new, _CACHE_CHUNK), decoder.head_dim)
     keys = [torch.zeros(shape, dtype=decoder.cache_dtype, device=device) for _ in decoder.body.layers]
     values = [torch.zeros(shape, dtype=decoder.cache_dtype, device=device) for _ in decoder.body.layers]
 
@@ -248,6 +263,8 @@ def decode_static(model, prompts: list[list[int]], n: int, params: SamplingParam
             batch, chosen = batch.keep(going, step), chosen[torch.tensor(going, device=chosen.device)]
             going = list(range(len(going)))
         live = going
+        if batch.width + step >= batch.capacity():  # token `step` has no slot yet: double the room for new tokens
+            batch = batch.widen(batch.width + min(max_new, 2 * (batch.capacity() - batch.width)), step)
         logits = batch.run(chosen, step, graphs)  # token `step` of every row goes to slot width + step
     return out
 

@@ -125,3 +125,17 @@ def test_a_step_that_cannot_be_captured_decodes_eagerly_and_says_so_once(caplog)
     assert [r.tokens for r in graphed] == [r.tokens for r in eager]
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and lines[0].startswith("rlvr: CUDA graph capture of the decode step failed ("), lines
+
+
+def test_the_cache_grows_when_rows_outlast_its_room(monkeypatch):
+    """The cache starts with room for a few new tokens (256 by default; 3 here) and doubles it as rows go on:
+    the rows are still those of the full forward (without the growth a token past the room has no slot)."""
+    from rlvr.sampling import static_decode
+
+    monkeypatch.setattr(static_decode, "_CACHE_CHUNK", 3)
+    torch.manual_seed(0)
+    model = FAMILY["qwen3"]().eval()
+    torch.manual_seed(1)
+    rows = _run(model, PROMPTS, 2, SamplingParams(max_tokens=14), 14, eos_ids={1, 2, 3})
+    assert max(len(r.tokens) for r in rows) > 7  # past the second doubling (3 -> 6 -> 12 -> 14)
+    _assert_rows_are_the_forwards(model, PROMPTS, 2, rows)
