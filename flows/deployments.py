@@ -80,14 +80,29 @@ def serve_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = 
                 serve(*deployments, limit=limit)
                 return
             except Exception as exc:  # noqa: BLE001 - an outage surfaces as many types (httpx, websockets, the runner's RuntimeError)
-                if api_answers():
-                    raise  # the server is up: a real failure, reported by the CLI as one line
+                if not lost_connection(exc) and api_answers():
+                    raise  # the server is up and was reachable: a real failure, reported by the CLI as one line
                 say(f"rlvr serve: lost the Prefect API ({type(exc).__name__}: {str(exc)[:160]}); serving again when "
                     "it answers")
                 wait_for_api(catch_up_every)
                 say("rlvr serve: the Prefect API answers again; serving")
     finally:
         stop.set()
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised from) is a failure to reach the server. The runner can surface one
+    after the server is back (its teardown still calling the old connection), so this, not a health check made
+    afterwards, says that the failure was the outage."""
+    import httpx
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (httpx.TransportError, ConnectionError)):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def api_answers() -> bool:

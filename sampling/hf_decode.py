@@ -35,7 +35,8 @@ class Row:
     stopped: bool = False  # ended by EOS or a stop string (else by the length limit)
 
 
-def extend(row: Row, token: int, logprob: float, step: int, params: SamplingParams, eos_ids: set[int], stop_hit) -> bool:
+def extend(row: Row, token: int, logprob: float, step: int, params: SamplingParams, eos_ids: set[int],
+           stop_hit) -> bool:
     """Append token `step` to `row`; whether the row goes on (not ended by EOS or a stop string, both only
     after `min_tokens`). Only the newest tokens are searched for a stop string: one ends in the newest token."""
     row.tokens.append(token)

@@ -8,9 +8,10 @@ launches the captured step as one unit. It needs fixed shapes and no host syncs 
 dynamic decode (sampling/hf_decode.py: a DynamicCache, finished rows dropped at every step) cannot offer.
 
 How: the prompts of a chunk are left-padded to width W and prefilled once (their keys and values repeated n
-times into the cache). Generated token t of every row goes to slot W + t, so one index serves all rows, and a row's valid keys are the slots from its first prompt token to the
-current one (a mask built inside the step from two index tensors). Rows that end stay in the batch and their
-outputs are ignored, until half of the batch has ended: then the live rows are gathered into a batch of half
+times into the cache). Generated token t of every row goes to slot W + t, so one index serves all rows, and a
+row's valid keys are the slots from its first prompt token to the current one (a mask built inside the step from
+two index tensors). Rows that end stay in the batch and their outputs are ignored, until half of the batch has
+ended: then the live rows are gathered into a batch of half
 the size (their cache too), so the arithmetic is at most twice that of decoding only the live rows. With CUDA
 graphs each new shape is captured again, so there only batches above `_GRAPH_MIN_CUT` rows are cut. The cache
 starts with room for `_CACHE_CHUNK` new tokens and doubles that room when a row needs more (up to max_new), so a
@@ -224,7 +225,8 @@ def _prefill(decoder: _Decoder, prompts: list[list[int]], n: int, max_new: int, 
     positions = (slots[None] - start[:, None]).clamp(min=0)
     # causal within the prompt; a pad position sees itself, so no row of the softmax is empty (an empty one is NaN,
     # and a NaN value in a masked slot still poisons the product with the attention weights)
-    allowed = ((slots[None, None] >= start[:, None, None]) & (slots[None, None] <= slots[None, :, None])) | torch.eye(width, dtype=torch.bool)
+    causal = (slots[None, None] >= start[:, None, None]) & (slots[None, None] <= slots[None, :, None])
+    allowed = causal | torch.eye(width, dtype=torch.bool)
     rows = len(prompts) * n
     shape = (rows, decoder.kv_heads, width + min(max_new, _CACHE_CHUNK), decoder.head_dim)
     keys = [torch.zeros(shape, dtype=decoder.cache_dtype, device=device) for _ in decoder.body.layers]
@@ -236,15 +238,15 @@ def _prefill(decoder: _Decoder, prompts: list[list[int]], n: int, max_new: int, 
         return k, v
 
     logits = decoder.forward(ids.to(device), positions.to(device), allowed.to(device), write)
-    batch = _Batch(decoder, keys, values, start.repeat_interleave(n).to(device), lengths.repeat_interleave(n).to(device),
-                   width, list(range(rows)), step=0)
+    batch = _Batch(decoder, keys, values, start.repeat_interleave(n).to(device),
+                   lengths.repeat_interleave(n).to(device), width, list(range(rows)), step=0)
     return batch, logits.repeat_interleave(n, 0)
 
 
 @torch.no_grad()
 def decode_static(model, prompts: list[list[int]], n: int, params: SamplingParams, max_new: int, *, pad_id: int,
-                  eos_ids: set[int], stop_hit, deadline: float, timeout_s: float, cache_dtype: torch.dtype | None = None,
-                  graphs: bool | None = None) -> list[Row]:
+                  eos_ids: set[int], stop_hit, deadline: float, timeout_s: float,
+                  cache_dtype: torch.dtype | None = None, graphs: bool | None = None) -> list[Row]:
     """n samples for each of `prompts` (rows in prompt order, n per prompt), as `hf_decode.decode` returns them.
     `cache_dtype`: the module's autocast dtype (None: no autocast). `graphs`: replay CUDA graphs (None: on CUDA)."""
     decoder = _Decoder(model, cache_dtype)
@@ -255,7 +257,8 @@ def decode_static(model, prompts: list[list[int]], n: int, params: SamplingParam
     for step in range(max_new):
         chosen, logp = next_tokens(logits, step, params, eos_ids, deadline, timeout_s)
         tokens, logps = torch.stack((chosen.double(), logp.double())).tolist()  # one device-to-host copy
-        going = [b for b in live if extend(out[batch.rows[b]], int(tokens[b]), logps[b], step, params, eos_ids, stop_hit)]
+        going = [b for b in live
+                 if extend(out[batch.rows[b]], int(tokens[b]), logps[b], step, params, eos_ids, stop_hit)]
         if not going or step == max_new - 1:
             break
         if len(going) * 2 <= len(batch.rows) and (not graphs or len(batch.rows) > _GRAPH_MIN_CUT):

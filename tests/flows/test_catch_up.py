@@ -60,3 +60,34 @@ def test_runs_of_other_checkpoints_do_not_count(tmp_path):
     a, b = _checkpoint(tmp_path, 1, 300), _checkpoint(tmp_path, 2, 300)
     runs = [_run(b, Running(), started_ago_s=30), _run(b, Completed(), started_ago_s=100)]
     assert due([a, b], runs, grace_s=60, max_attempts=1, since=SERVE_START, now=NOW) == ([a], [])
+
+
+def _refused_request():
+    """A real request to a port nobody listens on: the error the runner meets while its server is down."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+    except httpx.HTTPError as exc:
+        return exc
+    raise AssertionError("the request to a closed port succeeded")
+
+
+def test_a_runner_failure_caused_by_the_lost_connection_counts_as_the_outage_even_if_the_api_is_back():
+    """The runner's teardown can raise the outage's ConnectError after the server is back (seen in the full suite:
+    serve exited with `rlvr: ConnectError` because a health check made afterwards passed)."""
+    from rlvr.flows.deployments import lost_connection
+
+    refused = _refused_request()
+    assert lost_connection(refused)
+    try:
+        raise RuntimeError("Runner failed to start") from refused
+    except RuntimeError as wrapped:
+        assert lost_connection(wrapped)
+    assert not lost_connection(RuntimeError("deployment 'evaluate/on-checkpoint' has no work pool"))
+    assert not lost_connection(ValueError("bad parameter"))
