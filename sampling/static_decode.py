@@ -118,12 +118,14 @@ class _Decoder:
         k = _rotate(k.transpose(1, 2), cos, sin).to(self.cache_dtype)
         v = attn.v_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
         keys, values = write(k, v.to(self.cache_dtype))
-        if t > 1:  # a prefill: the fused kernel never holds the [rows, heads, T, T] scores of a long prompt
+        group = self.heads // self.kv_heads
+        if t > 1:  # a prefill: a fused kernel never holds the [rows, heads, T, T] scores of a long prompt
+            # (the prompt's keys repeated per query head: torch's masked fused kernels do not all take GQA)
+            keys, values = keys.repeat_interleave(group, 1), values.repeat_interleave(group, 1)
             out = torch.nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask=allowed[:, None],
-                                                                   scale=self.scale, enable_gqa=True)
+                                                                   scale=self.scale)
         else:  # one new token: its scores are small, and two matmuls beat SDPA's masked GQA path on CPU (~20%)
-            group = self.heads // self.kv_heads  # the query heads sharing a kv head form one matmul, no repeat
-            q = q.reshape(b, self.kv_heads, group, self.head_dim)
+            q = q.reshape(b, self.kv_heads, group, self.head_dim)  # the query heads sharing a kv head: one matmul
             scores = (q @ keys.transpose(-1, -2)).float() * self.scale
             probs = scores.masked_fill(~allowed[:, None], float("-inf")).softmax(-1).to(values.dtype)
             out = (probs @ values).view(b, self.heads, 1, self.head_dim)
