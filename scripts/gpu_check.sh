@@ -48,7 +48,7 @@ stamp "rollout split, decode loop A/B" | tee "$OUT/rollout_split.md"
 for loop in static dynamic; do
     echo "-- sampler.hf_decode=$loop" | tee -a "$OUT/rollout_split.md"
     timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT --hf-decode $loop 2>&1 \
-        | grep -E "^decode loop|^step|Error|error" | tee -a "$OUT/rollout_split.md"
+        | grep -E "^decode loop|^step|rlvr:|Error|error" | tee -a "$OUT/rollout_split.md"
 done
 
 # The comparison the "done" names comes next; the profile (diagnosis) gets the time that is left.

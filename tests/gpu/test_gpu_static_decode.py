@@ -32,7 +32,7 @@ def _decode(model, prompts, n, params, eos_ids, graphs):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda, reason="needs a CUDA device")
-def test_graph_replay_decodes_what_the_eager_loop_decodes(random_model):
+def test_graph_replay_decodes_what_the_eager_loop_decodes(random_model, caplog):
     from rlvr.sampling.config import SamplingParams
 
     model = _mixed_cuda_model(random_model)
@@ -40,7 +40,9 @@ def test_graph_replay_decodes_what_the_eager_loop_decodes(random_model):
     greedy = SamplingParams(temperature=0.0, max_tokens=20)
     # no EOS: no row ends, so both keep the one batch shape (a cut changes the GEMM shapes, hence bf16 rounding)
     eager = _decode(model, prompts, 4, greedy, set(), graphs=False)
-    graphed = _decode(model, prompts, 4, greedy, set(), graphs=True)
+    with caplog.at_level("WARNING", logger="rlvr.sampling.static_decode"):
+        graphed = _decode(model, prompts, 4, greedy, set(), graphs=True)
+    assert not caplog.records, "the graphs must really run: " + "; ".join(r.getMessage() for r in caplog.records)
     assert [r.tokens for r in graphed] == [r.tokens for r in eager]
     torch.testing.assert_close(torch.tensor([r.logprobs for r in graphed]), torch.tensor([r.logprobs for r in eager]),
                                atol=1e-3, rtol=0)
@@ -48,7 +50,7 @@ def test_graph_replay_decodes_what_the_eager_loop_decodes(random_model):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda, reason="needs a CUDA device")
-def test_rows_ending_at_different_steps_keep_the_forwards_log_probs_under_graphs(random_model):
+def test_rows_ending_at_different_steps_keep_the_forwards_log_probs_under_graphs(random_model, caplog):
     from rlvr.sampling.config import SamplingParams
 
     model = _mixed_cuda_model(random_model)
@@ -57,7 +59,9 @@ def test_rows_ending_at_different_steps_keep_the_forwards_log_probs_under_graphs
     prompts = [[5, 9, 14, 3, 7, 22, 41], [11, 2], [60, 61, 62, 63]]
     torch.manual_seed(0)
     n = 32  # 96 rows: above the size below which graphs keep the batch whole (_GRAPH_MIN_CUT)
-    rows = _decode(model, prompts, n, SamplingParams(max_tokens=24), eos_ids, graphs=True)
+    with caplog.at_level("WARNING", logger="rlvr.sampling.static_decode"):
+        rows = _decode(model, prompts, n, SamplingParams(max_tokens=24), eos_ids, graphs=True)
+    assert not caplog.records, "the graphs must really run: " + "; ".join(r.getMessage() for r in caplog.records)
     lengths = sorted(len(r.tokens) for r in rows)
     assert lengths[len(rows) // 2] < lengths[-1], lengths  # the batch was cut at least once
     for k, row in enumerate(rows):
@@ -71,7 +75,7 @@ def test_rows_ending_at_different_steps_keep_the_forwards_log_probs_under_graphs
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda, reason="needs a CUDA device")
-def test_the_sampler_decodes_the_policy_on_its_device_with_graphs(random_model):
+def test_the_sampler_decodes_the_policy_on_its_device_with_graphs(random_model, caplog):
     from transformers import AutoTokenizer
 
     from rlvr.data.problem import Problem
@@ -85,8 +89,11 @@ def test_the_sampler_decodes_the_policy_on_its_device_with_graphs(random_model):
     sampler = make_sampler(cfg_for("hf"), random_model, tokenizer, model=model)
     try:
         assert sampler.decode is decode_static and sampler.device.type == "cuda"
-        groups = sampler.generate([Problem("p", "arith", "What is 2 + 3?", "5")], 4, SamplingParams(max_tokens=8, seed=0))
+        with caplog.at_level("WARNING", logger="rlvr.sampling.static_decode"):
+            groups = sampler.generate([Problem("p", "arith", "What is 2 + 3?", "5")], 4,
+                                      SamplingParams(max_tokens=8, seed=0))
     finally:
         sampler.close()
+    assert not caplog.records, "the graphs must really run: " + "; ".join(r.getMessage() for r in caplog.records)
     comps = groups[0].completions
     assert len(comps) == 4 and all(c.token_ids and len(c.sample_logprobs) == len(c.token_ids) for c in comps)
