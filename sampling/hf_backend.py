@@ -2,7 +2,7 @@
 
 Our own KV-cached decode loops: chunks of prompts, each prompt prefilled once for its n samples. For the
 Llama family the fixed-shape one (`sampling/static_decode.py`: a static cache, one CUDA graph per token on a
-GPU, finished rows gathered out when half have ended; 2x faster than the dynamic one on CPU too), else the
+GPU, finished rows gathered out when half have ended; ~1.2x the dynamic one on CPU too), else the
 transformers forward with a growing cache (`sampling/hf_decode.py`, finished rows dropped at every step);
 `sampler.hf_decode` chooses. EOS is masked before `min_tokens`;
 temperature, top-k and top-p follow; the recorded log-probs are those of the distribution actually sampled
