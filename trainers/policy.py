@@ -33,7 +33,7 @@ from rlvr.trainers.precision import autocast_dtype, autocast_forward
 from rlvr.trainers.segment_attention import checkpoint_context_fn
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
-from rlvr.trainers.logprobs import Batch
+from rlvr.trainers.logprobs import Batch, to_device
 from rlvr.trainers.shared_prompt import micro_batches
 from rlvr.trainers.value_head import ValueHead, load_value_head, save_value_head
 
@@ -163,7 +163,7 @@ class Policy:
             for index, (rows, logp_of) in lockstep_enumerate(model, dist, micro_batches(batch, micro_batch_size, share_prompts)):
                 if dist.owns(index):
                     logp = logp_of(model, temperature)
-                    result[rows.to(result.device), : logp.shape[1]] = logp
+                    result[to_device(rows, result.device), : logp.shape[1]] = logp  # pinned, no wait on CUDA
         return dist.all_reduce_(result)
 
     # ---- sync and persistence ----------------------------------------------------------------
