@@ -90,7 +90,7 @@ def test_greedy_rows_are_those_of_the_dynamic_decode(tiny_dir, tokenizer, proble
         static = decode_static(model, prompts, 2, params, 24, **kw)
         dynamic = decode(model, prompts, 2, params, 24, **kw)
     assert [(r.tokens, r.stopped) for r in static] == [(r.tokens, r.stopped) for r in dynamic]
-    for s, d in zip(static, dynamic):
+    for s, d in zip(static, dynamic, strict=True):
         torch.testing.assert_close(torch.tensor(s.logprobs), torch.tensor(d.logprobs), atol=1e-4, rtol=0)
 
 
