@@ -1,4 +1,6 @@
-"""The hf backend's decode loop: each prompt prefilled once for its n samples, finished rows dropped.
+"""The hf backend's dynamic decode loop (the transformers forward with a growing cache; the fallback of the
+fixed-shape loop in sampling/static_decode.py), and the per-token sampling and row bookkeeping both loops share
+(`next_tokens`, `extend`): each prompt prefilled once for its n samples, finished rows dropped.
 
 transformers `generate` with n copies of a prompt prefills the prompt n times and keeps every row of a
 batch in the forward until the batch's longest row ends. Here a chunk of prompts is prefilled once
