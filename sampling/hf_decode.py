@@ -57,16 +57,16 @@ def next_tokens(logits: torch.Tensor, step: int, params: SamplingParams, eos_ids
     SamplerTimeout instead."""
     if time.monotonic() > deadline:
         raise SamplerTimeout(f"hf generate exceeded timeout_s={timeout_s:.0f}; stopped cleanly")
-    scores = processed_scores(logits, step, params, sorted(eos_ids))
+    scores = processed_scores(logits, step, params, eos_ids)
     chosen = scores.argmax(-1) if params.temperature == 0.0 else torch.multinomial(scores.softmax(-1), 1)[:, 0]
     return chosen, torch.log_softmax(scores, -1).gather(1, chosen[:, None])[:, 0]
 
 
-def processed_scores(logits: torch.Tensor, step: int, params: SamplingParams, eos_ids: list[int]) -> torch.Tensor:
+def processed_scores(logits: torch.Tensor, step: int, params: SamplingParams, eos_ids: set[int]) -> torch.Tensor:
     """Next-token scores [rows, V] after the processors, in the order `generate` applies them."""
     scores = logits.float()
     if step < params.min_tokens:
-        scores[:, eos_ids] = float("-inf")
+        scores[:, sorted(eos_ids)] = float("-inf")
     if params.temperature not in (0.0, 1.0):
         scores = scores / params.temperature
     if params.temperature != 0.0 and params.top_k > 0:

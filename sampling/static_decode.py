@@ -11,11 +11,11 @@ How: the prompts of a chunk are left-padded to width W and prefilled once (their
 times into the cache). Generated token t of every row goes to slot W + t, so one index serves all rows, and a
 row's valid keys are the slots from its first prompt token to the current one (a mask built inside the step from
 two index tensors). Rows that end stay in the batch and their outputs are ignored, until half of the batch has
-ended: then the live rows are gathered into a batch of half
-the size (their cache too), so the arithmetic is at most twice that of decoding only the live rows. With CUDA
-graphs each new shape is captured again, so there only batches above `_GRAPH_MIN_CUT` rows are cut. The cache
-starts with room for `_CACHE_CHUNK` new tokens and doubles that room when a row needs more (up to max_new), so a
-call with a large max_tokens whose rows end early does not hold the cache of max_tokens for every row.
+ended: then the live rows are gathered into a batch of half the size (their cache too), so the arithmetic is at
+most twice that of decoding only the live rows. With CUDA graphs each new shape is captured again, so there only
+batches above `_GRAPH_MIN_CUT` rows are cut. The cache starts with room for `_CACHE_CHUNK` new tokens and doubles
+that room when a row needs more (up to max_new), so a call with a large max_tokens whose rows end early does not
+hold the cache of max_tokens for every row.
 
 The forward is written here, over the model's own submodules (embedding, norms, q/k/v/o projections, MLP, rotary
 embedding, LM head): the layer structure of the Llama family (llama, mistral, qwen2, qwen3 with its q/k norms).
@@ -48,10 +48,14 @@ _CACHE_CHUNK = 256  # new-token slots of the first cache; doubled as needed
 _HOST_ROPE = {"dynamic", "longrope"}  # these rescale from the longest position seen: a host decision per step
 
 
+def _base(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model under a PEFT wrapper (its LoRA layers stay in place), or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def supported(model: torch.nn.Module) -> str | None:
     """None when `model` can be decoded here, else why not (one line)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = getattr(base, "config", None)
+    config = getattr(_base(model), "config", None)
     kind = getattr(config, "model_type", None)
     if kind not in _FAMILY:
         return f"model type {kind!r} is not one of {sorted(_FAMILY)}"
@@ -60,8 +64,9 @@ def supported(model: torch.nn.Module) -> str | None:
     if kind == "mistral" and getattr(config, "sliding_window", None) is not None:
         return "the model has a sliding window"
     rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
-    if rope.get("rope_type", rope.get("type")) in _HOST_ROPE:
-        return f"rotary scaling {rope.get('rope_type', rope.get('type'))!r} is decided on the host"
+    rope_type = rope.get("rope_type", rope.get("type"))
+    if rope_type in _HOST_ROPE:
+        return f"rotary scaling {rope_type!r} is decided on the host"
     return None
 
 
@@ -69,7 +74,7 @@ class _Decoder:
     """The model's submodules, and one forward of T new tokens per row over a static KV cache."""
 
     def __init__(self, model: torch.nn.Module, compute: torch.dtype | None):
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base = _base(model)
         self.body, self.lm_head = base.model, base.get_output_embeddings()
         first = self.body.layers[0].self_attn
         self.heads = base.config.num_attention_heads
