@@ -13,13 +13,13 @@ import time
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
-from torch.utils._python_dispatch import TorchDispatchMode
-
 from rlvr.sampling import static_decode
 from rlvr.sampling.config import SamplingParams
 from rlvr.sampling.factory import make_sampler
 from rlvr.sampling.prompts import prompt_token_ids
 from rlvr.trainers.precision import autocast_forward
+from torch.utils._python_dispatch import TorchDispatchMode
+
 from tests.sampling.sampling_helpers import cfg_for, load_policy
 from tests.sampling.test_static_decode import FAMILY, PROMPTS
 
