@@ -39,6 +39,7 @@ from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.dpo import DPO
 from rlvr.trainers.grpo import GRPO
 from rlvr.trainers.metrics import MetricsLog, peak_rss_mb, rollout_metrics, to_floats
+from rlvr.trainers.optimizer import build_optimizer
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.ppo import PPO
 
@@ -93,11 +94,7 @@ class Trainer:
         self.policy = Policy.from_config(model_cfg, path=self.model_path, **self.algorithm.policy_options)
         if self.sharded:
             fsdp.shard_policy(self.policy, cfg.train.fsdp)
-        optim = cfg.train.optim
-        self.optimizer = torch.optim.AdamW(self.policy.trainable_parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min(1.0, (s + 1) / (optim.warmup_steps + 1))
-        )
+        self.optimizer, self.scheduler = build_optimizer(self.policy.trainable_parameters(), cfg.train.optim)
         self.step, self.cursor = 0, 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self._owns_sampler, self._owns_pool = sampler is None, pool is None

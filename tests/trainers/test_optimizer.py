@@ -1,0 +1,58 @@
+"""The trainer's AdamW (trainers/optimizer.py): fused where the parameters allow it, the same update as torch's
+multi-tensor AdamW, and the linear warm-up."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rlvr.trainers.config import OptimConfig
+from rlvr.trainers.optimizer import build_optimizer
+
+
+def _params(dtype):
+    torch.manual_seed(0)
+    return [torch.nn.Parameter(torch.randn(shape, dtype=dtype)) for shape in ((7, 5), (5,), (3, 2, 4))]
+
+
+def _steps(optimizer, params, n=3):
+    for k in range(n):
+        for p in params:
+            torch.manual_seed(100 + k)
+            p.grad = torch.randn_like(p)
+        optimizer.step()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_fused_update_is_torchs_adamw_update(dtype):
+    optim = OptimConfig(lr=1e-2, weight_decay=0.1, warmup_steps=0)
+    fused_params, reference_params = _params(dtype), _params(dtype)
+    optimizer, _ = build_optimizer(fused_params, optim)
+    assert optimizer.param_groups[0]["fused"] is True
+    reference = torch.optim.AdamW(reference_params, lr=1e-2, weight_decay=0.1, foreach=True)
+    _steps(optimizer, fused_params)
+    _steps(reference, reference_params)
+    # in bf16 the fused kernel computes in fp32 and rounds once, the multi-tensor form rounds every intermediate:
+    # they agree within a few bf16 ulps (2**-7 relative)
+    atol, rtol = (1e-6, 1e-6) if dtype == torch.float32 else (1e-3, 4 * 2**-7)
+    for a, b, before in zip(fused_params, reference_params, _params(dtype), strict=True):
+        assert not torch.equal(a, before)
+        torch.testing.assert_close(a, b, atol=atol, rtol=rtol)
+
+
+def test_integer_parameters_keep_the_multi_tensor_form():
+    """A parameter fused AdamW has no kernel for (here an integer one, frozen) leaves the choice to torch."""
+    frozen = torch.nn.Parameter(torch.zeros(3, dtype=torch.int64), requires_grad=False)
+    optimizer, _ = build_optimizer([frozen, *_params(torch.float32)], OptimConfig())
+    assert not optimizer.param_groups[0]["fused"]
+
+
+def test_the_learning_rate_warms_up_linearly_then_stays():
+    params = _params(torch.float32)
+    optimizer, scheduler = build_optimizer(params, OptimConfig(lr=0.4, warmup_steps=3))
+    lrs = []
+    for _ in range(6):
+        lrs.append(scheduler.get_last_lr()[0])
+        _steps(optimizer, params, 1)
+        scheduler.step()
+    assert lrs == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4, 0.4])

@@ -1,0 +1,32 @@
+"""The trainer's AdamW and its warm-up schedule.
+
+AdamW runs fused (one kernel updates every parameter's weight and both moments; torch has it on CPU and CUDA)
+wherever every trainable parameter allows it, else torch's default multi-tensor form. Why: the update of the
+181M-param shape on an H200 was bound by kernel launches (issue 15), and the fused step does in one pass what
+the multi-tensor form does in about a dozen; on 2 CPU cores it is ~5x faster too (181M fp32 params: 0.09 s
+against 0.49 s a step). It is also the peer's default: transformers' Trainer, and with it TRL, picks
+`adamw_torch_fused` with torch >= 2.8, so the side-by-side benches compare the same optimizer. Both forms
+compute AdamW's update; their roundings may differ in the last bit. Under FSDP a group that mixes sharded
+parameters (DTensors) with plain ones -- PPO's value head is not sharded -- has no fused kernel: torch's
+default form steps it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rlvr.trainers.fsdp import is_sharded_tensor
+
+_FUSED_DEVICES = {"cpu", "cuda", "xpu", "mps"}  # where torch has a fused AdamW kernel
+
+
+def build_optimizer(params, optim) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over `params` with `optim`'s lr and weight decay, and a linear warm-up to lr over
+    `optim.warmup_steps` scheduler steps (constant after)."""
+    params = list(params)
+    sharded = {is_sharded_tensor(p) for p in params}
+    fused = len(sharded) <= 1 and all(p.is_floating_point() and p.device.type in _FUSED_DEVICES for p in params)
+    optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay, fused=fused or None)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (optim.warmup_steps + 1)))
+    return optimizer, scheduler
+
