@@ -30,12 +30,28 @@ def _decode(model, prompts, n, params, eos_ids, graphs):
                              cache_dtype=torch.bfloat16, graphs=graphs)
 
 
+def _with_lora(model):
+    """A PEFT LoRA model over `model` whose adapter changes the outputs (B is zero at init: set it)."""
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05)
+    return model.eval()
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda, reason="needs a CUDA device")
-def test_graph_replay_decodes_what_the_eager_loop_decodes(random_model, caplog):
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_graph_replay_decodes_what_the_eager_loop_decodes(random_model, caplog, lora):
     from rlvr.sampling.config import SamplingParams
 
     model = _mixed_cuda_model(random_model)
+    if lora:  # the captured step runs the adapter's layers too
+        model = _with_lora(model)
     prompts = [[5, 9, 14, 3, 7, 22, 41], [11, 2], [60, 61, 62, 63]]
     greedy = SamplingParams(temperature=0.0, max_tokens=20)
     # no EOS: no row ends, so both keep the one batch shape (a cut changes the GEMM shapes, hence bf16 rounding)
