@@ -33,13 +33,17 @@ class ReplaySampler:
         self.sampler.close()
 
 
-def trainer_config(model_dir, run_dir, *, device: str, autocast: str, lr: float = 1e-3, max_tokens: int = 24):
+def trainer_config(model_dir, run_dir, *, device: str, autocast: str, lr: float = 1e-3, max_tokens: int = 24,
+                   lora: bool = False):
     """One GRPO step on 4 arith prompts x 4 completions, rewarded by the hash-of-text coin (bench/coin_reward.py),
-    so a random model still gets non-zero advantages."""
+    so a random model still gets non-zero advantages. `lora`: a rank-4 adapter on every projection."""
     from rlvr.trainers.run_config import validate_config
 
+    model = {"path": str(model_dir), "device": device, "dtype": "float32", "autocast": autocast}
+    if lora:
+        model["lora"] = {"r": 4, "alpha": 8}
     return validate_config({
-        "model": {"path": str(model_dir), "device": device, "dtype": "float32", "autocast": autocast},
+        "model": model,
         "task": {"name": "arith", "level": 1},
         "sampler": {"backend": "hf", "params": {"max_tokens": max_tokens}},
         "verify": {"workers": 1, "verifiers": [{"name": "bench.coin_reward:score"}]},

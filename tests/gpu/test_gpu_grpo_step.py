@@ -80,23 +80,31 @@ def test_bf16_mixed_step_matches_the_fp32_cpu_step(device, reference_step, rando
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda, reason="needs a CUDA device")
-def test_the_hf_sampler_runs_on_the_policys_device_with_its_parameters(random_model, tmp_path):
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_the_hf_sampler_runs_on_the_policys_device_with_its_parameters(random_model, tmp_path, lora):
     from rlvr.trainers.loop import Trainer
 
-    trainer = Trainer(trainer_config(random_model, tmp_path, device="cuda", autocast="auto"), resume=False,
-                      log=lambda _m: None)
+    trainer = Trainer(trainer_config(random_model, tmp_path, device="cuda", autocast="auto", lora=lora),
+                      resume=False, log=lambda _m: None)
     try:
         policy = trainer.policy.model
         assert trainer.sampler.model is policy and trainer.sampler.device.type == "cuda"
+        # the first layer's MLP: both decode loops and the training forward call it (the fixed-shape decode calls
+        # a layer's parts, not the layer); under graphs the hook fires while a step is captured
+        base = policy.get_base_model() if lora else policy
         devices = []
-        hook = policy.model.layers[0].register_forward_hook(lambda _m, args, _o: devices.append(args[0].device.type))
+        hook = base.model.layers[0].mlp.register_forward_hook(lambda _m, args, _o: devices.append(args[0].device.type))
         storage = [p.data_ptr() for p in policy.parameters()]
+        adapter = {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}
         try:
             row = trainer.run_step()
         finally:
             hook.remove()
-        assert row["generated_tokens"] > 0 and set(devices) == {"cuda"}
+        assert row["generated_tokens"] > 0 and len(devices) > 1 and set(devices) == {"cuda"}
         assert [p.data_ptr() for p in trainer.sampler.model.parameters()] == storage
         assert all(p.dtype == torch.float32 for p in policy.parameters()), "auto on CUDA = bf16 mixed: fp32 weights"
+        if lora:  # the update trained the adapter alone, and the sampler holds it
+            assert adapter and all("lora_" in n for n in adapter)
+            assert any(not torch.equal(p, adapter[n]) for n, p in policy.named_parameters() if n in adapter)
     finally:
         trainer.close()
