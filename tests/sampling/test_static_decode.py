@@ -29,7 +29,13 @@ FAMILY = {
     "llama": lambda: LlamaForCausalLM(LlamaConfig(**SMALL)),
     "mistral": lambda: MistralForCausalLM(MistralConfig(**SMALL, sliding_window=None)),
     "qwen2": lambda: Qwen2ForCausalLM(Qwen2Config(**SMALL)),
-    "qwen3": lambda: Qwen3ForCausalLM(Qwen3Config(**SMALL, head_dim=16)),  # q/k norms per head
+    "qwen3": lambda: Qwen3ForCausalLM(Qwen3Config(**SMALL, head_dim=32)),  # q/k norms; head_dim != hidden / heads
+    # hub configurations: Llama 3.1's rotary scaling; Qwen2.5's tied LM head, with YaRN (its long-context setting)
+    "llama3-rope": lambda: LlamaForCausalLM(LlamaConfig(**SMALL, rope_scaling={
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 64})),
+    "qwen2-yarn-tied": lambda: Qwen2ForCausalLM(Qwen2Config(**SMALL, tie_word_embeddings=True, rope_scaling={
+        "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64})),
 }
 PROMPTS = [[5, 9, 14, 3, 7, 22, 41], [11, 2], [60, 61, 62, 63]]
 
