@@ -24,21 +24,28 @@ def generate_split(cfg: TaskConfig, make: Callable[[random.Random, int], tuple[s
     """Draw distinct items `make(rng, level) -> (key, item)` whose key hashes into `cfg.split`.
 
     The same (seed, level, split, limit) always gives the same list, and a larger limit extends it.
+    A level whose split has fewer distinct problems than asked is an error once the draws stop finding new
+    problems of either split: 20 x (distinct keys seen + 100) draws in a row without one. A level with K
+    problems is exhausted after ~K draws per new key at most, so the chance to give up with one still unseen is
+    below e^-20; and giving up takes a fraction of a second instead of 200 draws per requested problem.
     """
     size = cfg.limit or DEFAULT_SIZE[cfg.split]
     rng = random.Random(f"{cfg.seed}:{cfg.level}:{cfg.split}")
-    seen: set[str] = set()
+    seen: set[str] = set()  # keys of both splits
     out: list[tuple[str, T]] = []
-    attempts = 0
+    attempts = misses = 0
     while len(out) < size:
         attempts += 1
-        if attempts > 200 * size:
+        if attempts > 200 * size or misses > 20 * (len(seen) + 100):
             raise ValueError(
-                f"level {cfg.level} has too few distinct {cfg.split} problems for limit={size}; lower the limit"
+                f"level {cfg.level} has too few distinct {cfg.split} problems for limit={size} (found "
+                f"{len(out)}); lower the limit"
             )
         key, item = make(rng, cfg.level)
-        if key in seen or split_of(key) != cfg.split:
+        misses = misses + 1 if key in seen else 0
+        if key in seen:
             continue
         seen.add(key)
-        out.append((key, item))
+        if split_of(key) == cfg.split:
+            out.append((key, item))
     return out
