@@ -74,7 +74,8 @@ class SamplerConfig(BaseModel):
     )
     hf_batch_size: int = Field(
         256, ge=1, description="hf backend: rows (prompts x samples) decoded together. Rows that end leave the "
-        "batch, so larger is faster until the KV cache of that many rows no longer fits.",
+        "batch (the static decode gathers the rest once half have ended), so larger is faster until the KV cache of "
+        "that many rows no longer fits.",
     )
     hf_decode: Literal["auto", "static", "dynamic"] = Field(
         "auto", description="hf backend: `static` decodes with a fixed-shape KV cache and, on CUDA, replays one captured "
