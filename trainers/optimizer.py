@@ -5,10 +5,9 @@ wherever every trainable parameter allows it, else torch's default form. Why: it
 (transformers' Trainer, and with it TRL, picks `adamw_torch_fused` with torch >= 2.8), so the side-by-side
 benches compare the same optimizer; and it is the faster form: ~5x on 2 CPU cores (181M fp32 params: 0.09 s
 against 0.49 s a step), where torch's default steps parameter by parameter. On the H200 the multi-tensor step
-was already 0.01-0.02 s of a 181M step (bench/RESULTS.md). Both forms
-compute AdamW's update; their roundings may differ in the last bit. Under FSDP a group that mixes sharded
-parameters (DTensors) with plain ones -- PPO's value head is not sharded -- has no fused kernel: torch's
-default form steps it.
+was already 0.01-0.02 s of a 181M step (bench/RESULTS.md). Both forms compute AdamW's update; their roundings
+may differ in the last bit. Under FSDP a group that mixes sharded parameters (DTensors) with plain ones -- PPO's
+value head is not sharded -- has no fused kernel: torch's default form steps it.
 """
 
 from __future__ import annotations

@@ -42,9 +42,10 @@ def generate_split(cfg: TaskConfig, make: Callable[[random.Random, int], tuple[s
                 f"{len(out)}); lower the limit"
             )
         key, item = make(rng, cfg.level)
-        misses = misses + 1 if key in seen else 0
         if key in seen:
+            misses += 1
             continue
+        misses = 0
         seen.add(key)
         if split_of(key) == cfg.split:
             out.append((key, item))
