@@ -192,15 +192,18 @@ def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None =
 
 
 def open_sampler(target: Target, cfg: RunConfig):
-    """A sampler serving the target: its full weights, or the base model with the checkpoint's LoRA adapter."""
+    """A sampler serving the target: its full weights, or the base model with the checkpoint's LoRA adapter; the
+    hf backend decodes on `model.device` (the device the evaluation holds)."""
     from rlvr.sampling.factory import make_sampler
     from rlvr.trainers.bootstrap import resolve_model_path
 
+    device = cfg.model.device
     if target.checkpoint and target.is_adapter:
-        sampler = make_sampler(cfg.sampler, resolve_model_path(cfg.model.path), lora_rank=cfg.model.lora.r)
+        sampler = make_sampler(cfg.sampler, resolve_model_path(cfg.model.path), lora_rank=cfg.model.lora.r,
+                               device=device)
         sampler.sync_lora(target.model)
         return sampler
-    return make_sampler(cfg.sampler, resolve_model_path(target.model))
+    return make_sampler(cfg.sampler, resolve_model_path(target.model), device=device)
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> Path:

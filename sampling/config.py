@@ -65,7 +65,7 @@ class SamplerConfig(BaseModel):
         "(vLLM has no sleep mode there).",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="vLLM engine dtype; hf: the dtype of a second copy (hf_share_model=false). A shared "
+        "auto", description="vLLM engine dtype; hf: the dtype of a copy it loads (hf_share_model=false, evaluation). A shared "
         "module samples in the trainer's own precision (model.dtype, model.autocast).",
     )
     hf_share_model: bool = Field(

@@ -18,7 +18,8 @@ While it decodes, the module is in eval mode (no dropout) under `torch.inference
 no version counters), and goes back to the mode it was in. Attention runs as the model is configured (SDPA
 with the KV cache): the trainer's packed-segment attention is switched on only inside its own forward
 (trainers/segment_attention.py), never while the sampler runs. Without a shared module the sampler loads its own
-copy (CPU) and the sync copies the weights in place (`copy_` under no_grad).
+copy (on the CPU for the trainer; on `model.device` for an evaluation) and the sync copies the weights in place
+(`copy_` under no_grad).
 
 Mixed precision comes with the module: the trainer runs its forward under bf16 autocast over fp32 weights
 (trainers/precision.py marks the module with `rlvr_autocast_dtype`). Autocast casts a weight at every op, and
@@ -59,7 +60,9 @@ _DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
 
 
 class HFSampler(Sampler):
-    def __init__(self, cfg: SamplerConfig, model_path: str | Path, tokenizer=None, model=None, lora_rank=None):
+    def __init__(self, cfg: SamplerConfig, model_path: str | Path, tokenizer=None, model=None, lora_rank=None,
+                 device: str = "cpu"):
+        """`model`: the trainer's module to decode with (shared); without it a copy is loaded onto `device`."""
         self.cfg, self.timeout_s = cfg, cfg.timeout_s
         if model is None:
             check_model_files(model_path)
@@ -70,6 +73,10 @@ class HFSampler(Sampler):
                 model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=_DTYPES[cfg.dtype])
             except (OSError, ValueError) as exc:
                 raise SamplerError(f"could not load {str(model_path)!r} with transformers: {exc}") from exc
+            try:
+                model.to(device)
+            except (RuntimeError, AssertionError) as exc:  # torch built without CUDA asserts; a bad index raises
+                raise SamplerError(f"could not put the sampler's model on device {device!r}: {exc}") from exc
             model.eval()
         self.model = model
         self.device = next(self.model.parameters()).device

@@ -4,6 +4,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from rlvr.trainers.run_config import validate_config
 from rlvr.flows.eval_report import (
@@ -198,3 +199,20 @@ def test_generate_in_chunks_keeps_order_and_seeds():
     calls.clear()
     generate_in_chunks(Recorder(), [1, 2], 64, SamplingParams(), max_sequences=16)  # n > max: one problem a call
     assert [(len(c[0]), c[2]) for c in calls] == [(1, None), (1, None)]
+
+
+def test_an_hf_evaluation_decodes_on_model_device_or_says_why_it_cannot(model_path):
+    """The evaluation holds `model.device`, and the hf backend's copy of the model goes there (it stayed on the CPU,
+    so an evaluation on a GPU machine decoded on the CPU). Here `cpu` decodes on the CPU, and `cuda` -- no CUDA on
+    this machine -- is refused in one line instead of running somewhere else."""
+    from rlvr.flows.eval_report import open_sampler
+    from rlvr.sampling.errors import SamplerError
+
+    target = resolve_target(model_path)
+    cfg = eval_config(target, None, ["sampler.backend=hf", "model.device=cpu"])
+    with open_sampler(target, cfg) as sampler:
+        assert sampler.device == torch.device("cpu")
+    if not torch.cuda.is_available():
+        cfg = eval_config(target, None, ["sampler.backend=hf", "model.device=cuda"])
+        with pytest.raises(SamplerError, match=r"^could not put the sampler's model on device 'cuda': "):
+            open_sampler(target, cfg)
