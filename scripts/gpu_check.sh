@@ -40,7 +40,13 @@ else
 fi
 
 stamp "pytest -m '$MARK' $TESTS" | tee "$OUT/pytest.log"
-timeout 150 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs 2>&1 | tee -a "$OUT/pytest.log"
+timeout 180 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs 2>&1 | tee -a "$OUT/pytest.log"
+
+# The comparison the "done" names comes right after the tests; then the diagnosis: the decode-loop A/B,
+# and the profile with the time that is left.
+stamp "GRPO vs TRL, $SHAPE, bf16_mixed, hf generation" | tee "$OUT/grpo_vs_trl.md"
+timeout 260 "$PY" bench/grpo_vs_trl.py --device $DEVICE --shape $SHAPE --reward coin --precision bf16_mixed --backends hf \
+    $BENCH --threads 0 --timeout 180 --json "$OUT/grpo_vs_trl.json" 2>&1 | grep -v "it/s]" | tee -a "$OUT/grpo_vs_trl.md"
 
 # Where the rollout goes with the sampler's two decode loops: the fixed-shape one replaying CUDA graphs (the
 # default for Qwen2) and the transformers forward (the loop the first H200 runs measured; bench/RESULTS.md).
@@ -50,11 +56,6 @@ for loop in static dynamic; do
     timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT --hf-decode $loop 2>&1 \
         | grep -E "^decode loop|^step|rlvr:|Error|error" | tee -a "$OUT/rollout_split.md"
 done
-
-# The comparison the "done" names comes next; the profile (diagnosis) gets the time that is left.
-stamp "GRPO vs TRL, $SHAPE, bf16_mixed, hf generation" | tee "$OUT/grpo_vs_trl.md"
-timeout 260 "$PY" bench/grpo_vs_trl.py --device $DEVICE --shape $SHAPE --reward coin --precision bf16_mixed --backends hf \
-    $BENCH --threads 0 --timeout 180 --json "$OUT/grpo_vs_trl.json" 2>&1 | grep -v "it/s]" | tee -a "$OUT/grpo_vs_trl.md"
 
 stamp "decode and attention profile" | tee "$OUT/profile.md"
 left=$(( BUDGET - ($(date +%s) - started) ))
