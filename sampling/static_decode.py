@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 
 import torch
 
@@ -46,6 +47,8 @@ _FAMILY = {"llama", "mistral", "qwen2", "qwen3"}
 _GRAPH_MIN_CUT = 64
 _CACHE_CHUNK = 256  # new-token slots of the first cache; doubled as needed
 _HOST_ROPE = {"dynamic", "longrope"}  # these rescale from the longest position seen: a host decision per step
+# modules whose decode step failed to capture: they decode eagerly from then on (said once, not at every step)
+_NO_GRAPHS: weakref.WeakSet = weakref.WeakSet()
 
 
 def _base(model: torch.nn.Module) -> torch.nn.Module:
@@ -82,9 +85,9 @@ class _Decoder:
         self.head_dim = first.head_dim
         self.scale = first.scaling
         self.compute = compute
+        self.module = model
         self.device = next(model.parameters()).device
         self.cache_dtype = compute or self.body.embed_tokens.weight.dtype
-        self.graphs_failed = False  # one failed capture: the rest of the call decodes eagerly, said once
         self._stream = None
 
     def capture_stream(self):
@@ -172,15 +175,15 @@ class _Batch:
     def run(self, tokens: torch.Tensor, step: int, graphs: bool) -> torch.Tensor:
         self.tokens.copy_(tokens)
         self.slot.fill_(self.width + step)
-        if not graphs or self.decoder.graphs_failed:
+        if not graphs or self.decoder.module in _NO_GRAPHS:
             return self.step()
         if self.graph is None:
             try:
                 self.graph, self.graph_logits = _capture(self.step, self.decoder.capture_stream())
             except RuntimeError as exc:  # a model op that cannot be captured: slower, not wrong
-                log.warning("rlvr: CUDA graph capture of the decode step failed (%s); decoding without graphs",
-                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                self.decoder.graphs_failed = True
+                log.warning("rlvr: CUDA graph capture of the decode step failed (%s); this model decodes without "
+                            "graphs from now on", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                _NO_GRAPHS.add(self.decoder.module)
                 return self.step()
         self.graph.replay()
         return self.graph_logits

@@ -119,18 +119,23 @@ def test_models_outside_the_family_say_why_and_auto_falls_back(tiny_dir, tokeniz
 
 def test_a_step_that_cannot_be_captured_decodes_eagerly_and_says_so_once(caplog):
     """Here no graph can be captured (no CUDA): asked for graphs, the loop says why in one line and decodes the
-    same rows without them, instead of failing the rollout."""
+    same rows without them, instead of failing the rollout; the module's later calls (the next training steps)
+    decode eagerly without trying again or saying it again. Another module still tries."""
     torch.manual_seed(0)
-    model = FAMILY["qwen2"]().eval()
+    model, other = FAMILY["qwen2"]().eval(), FAMILY["llama"]().eval()
     greedy = SamplingParams(temperature=0.0, max_tokens=10)
     with torch.inference_mode():
         kw = dict(pad_id=0, eos_ids={1}, stop_hit=lambda *_: False, deadline=time.monotonic() + 120, timeout_s=120)
         eager = decode_static(model, PROMPTS, 2, greedy, 10, graphs=False, **kw)
         with caplog.at_level("WARNING", logger="rlvr.sampling.static_decode"):
             graphed = decode_static(model, PROMPTS, 2, greedy, 10, graphs=True, **kw)
-    assert [r.tokens for r in graphed] == [r.tokens for r in eager]
+            again = decode_static(model, PROMPTS, 2, greedy, 10, graphs=True, **kw)
+            decode_static(other, PROMPTS, 2, greedy, 10, graphs=True, **kw)
+    assert [r.tokens for r in graphed] == [r.tokens for r in again] == [r.tokens for r in eager]
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 1 and lines[0].startswith("rlvr: CUDA graph capture of the decode step failed ("), lines
+    assert len(lines) == 2, lines  # the first call of each module
+    assert all(line.startswith("rlvr: CUDA graph capture of the decode step failed (") for line in lines), lines
+    assert lines[0].endswith("; this model decodes without graphs from now on"), lines
 
 
 def test_the_cache_grows_when_rows_outlast_its_room(monkeypatch):
