@@ -16,7 +16,9 @@ counted by a TorchDispatchMode, so after autocast: its casts count) and how many
 whole K/V cache. Rows print as they are measured, the issue's comparison first (a run cut short keeps them).
 A torch-profiler table of the `trained` decode (top CUDA and CPU ops) goes to --out. Part 2 times forward +
 backward of one packed micro-batch (groups of a prompt + G completions, the 181M shape's heads) with segment
-attention's two kernels (`buckets`, `flex`) and SDPA with the dense block mask.
+attention's two kernels (`buckets`, `flex`) and SDPA with the dense block mask; `buckets` and `dense` each with
+the SDPA kernels the project allows on CUDA (all but cuDNN's: sampling/sdpa_kernels.py) and with torch's own
+choice (cuDNN allowed). A torch-profiler table of the default `buckets` layer goes to --out too.
 
     python bench/gpu_profile.py --device cuda --shape 181m --out /tmp/profile      # on the GPU (scripts/gpu_check.sh)
     python bench/gpu_profile.py --device cpu --shape micro --rows 16 --max-tokens 8 --repeats 1   # a dry run
@@ -36,7 +38,9 @@ CPU decode is bound by the matmuls, a small model's GPU decode by per-op overhea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import os
 import statistics
 import sys
 import time
@@ -226,7 +230,8 @@ def attention_part(args, shape: dict) -> None:
     import torch
     import torch.nn.functional as F
 
-    from rlvr.trainers.segment_attention import plan_segments, segment_attention_forward
+    from rlvr.sampling.sdpa_kernels import without_cudnn
+    from rlvr.trainers.segment_attention import SEGMENT_SDPA_ENV, plan_segments, segment_attention_forward
     from rlvr.trainers.shared_prompt import _dense_mask
 
     heads, kv = shape["num_attention_heads"], shape["num_key_value_heads"]
@@ -251,16 +256,20 @@ def attention_part(args, shape: dict) -> None:
     mask = _dense_mask(segments, n).to(args.device)
     grad_ok = args.device.startswith("cuda")
 
-    def run(kernel):
+    def run(kernel, cudnn_allowed):
         """One layer's attention, forward + backward; the plan is made once per micro-batch and shared by all
-        layers, so it is timed apart (plan_ms)."""
+        layers, so it is timed apart (plan_ms). `cudnn_allowed`: torch picks the SDPA kernel, cuDNN's included
+        (else the project's choice on CUDA: every kernel but cuDNN's, sampling/sdpa_kernels.py)."""
         plan = None if kernel == "dense" else plan_segments(segments, n, kernel=kernel).to(args.device)
 
-        def step():
+        def attention():
             if plan is None:
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True).transpose(1, 2)
-            else:
-                out = segment_attention_forward(Attn(), q, k, v, None, rlvr_segments=plan)[0]
+                return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True).transpose(1, 2)
+            return segment_attention_forward(Attn(), q, k, v, None, rlvr_segments=plan)[0]
+
+        def step():
+            with contextlib.nullcontext() if cudnn_allowed else without_cudnn(args.device, SEGMENT_SDPA_ENV):
+                out = attention()
             out.float().sum().backward()
 
         return step
@@ -268,18 +277,52 @@ def attention_part(args, shape: dict) -> None:
     print(f"\n## segment attention: {args.attn_groups} groups x (prompt {args.prompt_len} + G={args.group} completions "
           f"up to {args.max_tokens}) = {n} tokens, {heads}/{kv} heads x {dim}, {dtype}, {args.device}")
     print("| kernel | ms per layer, forward + backward (median) | plan ms, once per micro-batch |\n|---|---:|---:|")
-    for kernel in ("buckets", "flex", "dense"):
+    rows = [("buckets", "buckets", False), ("buckets, cuDNN allowed", "buckets", True), ("flex", "flex", True),
+            ("dense", "dense", False), ("dense, cuDNN allowed", "dense", True)]
+    for label, kernel, cudnn_allowed in rows:
         if kernel == "flex" and not grad_ok:
             print("| flex | n/a: torch has no FlexAttention backward on CPU |")
             continue
-        step = run(kernel)
+        step = run(kernel, cudnn_allowed)
         try:
-            step()  # warm-up (and flex's compilation)
-            plan_ms = 0.0 if kernel == "dense" else timed(
-                lambda: plan_segments(segments, n, kernel=kernel).to(args.device), args.device, 3) * 1e3
-            print(f"| {kernel} | {timed(step, args.device, max(args.repeats, 5)) * 1e3:.2f} | {plan_ms:.2f} |")
+            with _env(SEGMENT_SDPA_ENV, "all" if cudnn_allowed else None):
+                step()  # warm-up (and flex's compilation)
+                plan_ms = 0.0 if kernel == "dense" else timed(
+                    lambda: plan_segments(segments, n, kernel=kernel).to(args.device), args.device, 3) * 1e3
+                print(f"| {label} | {timed(step, args.device, max(args.repeats, 5)) * 1e3:.2f} | {plan_ms:.2f} |")
+                if label == "buckets" and args.out:
+                    write_attention_profile(step, args)
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot run here is reported, not fatal
-            print(f"| {kernel} | failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]} |")
+            print(f"| {label} | failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]} |")
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str | None):
+    """`name` set to `value` (unset for None) inside the block, as it was after."""
+    before = os.environ.pop(name, None)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+        if before is not None:
+            os.environ[name] = before
+
+
+def write_attention_profile(step, args) -> None:
+    """The torch-profiler table of the default `buckets` layer (forward + backward, 3 runs) into --out: which
+    kernels the time goes to (SDPA's backend among them)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device.startswith("cuda") else [])
+    with profile(activities=activities) as prof:
+        for _ in range(3):
+            step()
+        _sync(args.device)
+    key = "cuda_time_total" if args.device.startswith("cuda") else "cpu_time_total"
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "attention_profile.txt").write_text(prof.key_averages().table(sort_by=key, row_limit=25))
 
 
 def main() -> None:

@@ -18,8 +18,6 @@ the same inputs without those casts, in half the memory.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -28,6 +26,9 @@ from transformers import DynamicCache, TopKLogitsWarper, TopPLogitsWarper
 
 from rlvr.sampling.config import SamplingParams
 from rlvr.sampling.errors import SamplerTimeout
+from rlvr.sampling.sdpa_kernels import without_cudnn
+
+DECODE_SDPA_ENV = "RLVR_DECODE_SDPA"  # `all`: torch chooses the decode's SDPA kernels, cuDNN's included
 
 
 @dataclass
@@ -88,25 +89,13 @@ class _CastCache(DynamicCache):
         return super().update(key_states.to(dtype), value_states.to(dtype), layer_idx, *args, **kwargs)
 
 
-def _decode_attention_kernels(device: torch.device):
-    """The SDPA kernels a decode may use on `device`. On CUDA the rows that finish leave the batch, so the batch
-    size changes at most steps; cuDNN attention plans per shape, and with a new shape at every step its calls took
-    2.7 ms each on an H200 (5.5 s of a 7.7 s rollout: bench/rollout_split.py). The memory-efficient kernel takes
-    the padding mask without a plan. RLVR_DECODE_SDPA=all lets torch choose (for comparisons)."""
-    if device.type != "cuda" or os.environ.get("RLVR_DECODE_SDPA") == "all":
-        return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.MATH])
-
-
 def decode(model, prompts: list[list[int]], n: int, params: SamplingParams, max_new: int, *, pad_id: int,
            eos_ids: set[int], stop_hit, deadline: float, timeout_s: float,
            cache_dtype: torch.dtype | None = None) -> list[Row]:
     """n samples for each of `prompts` (rows in prompt order, n per prompt). `stop_hit(tokens, since)` says
     whether a stop string appears in the text of `tokens[since:]` (only the newest tokens are passed)."""
     device = next(model.parameters()).device
-    with _decode_attention_kernels(device):
+    with without_cudnn(device, DECODE_SDPA_ENV):  # the batch shrinks as rows end: a new shape at most steps
         return _decode_rows(model, prompts, n, params, max_new, pad_id=pad_id, eos_ids=eos_ids, stop_hit=stop_hit,
                             deadline=deadline, timeout_s=timeout_s, cache_dtype=cache_dtype, device=device)
 

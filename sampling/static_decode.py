@@ -37,7 +37,8 @@ import weakref
 import torch
 
 from rlvr.sampling.config import SamplingParams
-from rlvr.sampling.hf_decode import Row, extend, next_tokens
+from rlvr.sampling.hf_decode import DECODE_SDPA_ENV, Row, extend, next_tokens
+from rlvr.sampling.sdpa_kernels import without_cudnn
 
 log = logging.getLogger(__name__)
 _FAMILY = {"llama", "mistral", "qwen2", "qwen3"}
@@ -261,7 +262,8 @@ def decode_static(model, prompts: list[list[int]], n: int, params: SamplingParam
     `cache_dtype`: the module's autocast dtype (None: no autocast). `graphs`: replay CUDA graphs (None: on CUDA)."""
     decoder = _Decoder(model, cache_dtype)
     graphs = decoder.device.type == "cuda" if graphs is None else graphs
-    batch, logits = _prefill(decoder, prompts, n, max_new, pad_id)
+    with without_cudnn(decoder.device, DECODE_SDPA_ENV):  # each call's prompt width is a new shape
+        batch, logits = _prefill(decoder, prompts, n, max_new, pad_id)
     out = [Row() for _ in batch.rows]
     live = list(range(len(batch.rows)))  # positions in `batch` of the rows still going
     for step in range(max_new):

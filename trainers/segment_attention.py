@@ -16,7 +16,9 @@ Registered with transformers as the attention implementation `SEGMENT_ATTENTION`
 `segment_attention(model)` is active and the forward gets `rlvr_segments=<SegmentPlan>`.
 
 Two kernels compute the same values (`RLVR_SEGMENT_KERNEL`, read when a plan is made):
-- `buckets` (the default on every device): the SDPA buckets above. Measured on CPU (bench/RESULTS.md).
+- `buckets` (the default on every device): the SDPA buckets above. Measured on CPU (bench/RESULTS.md). On CUDA
+  without cuDNN attention (sampling/sdpa_kernels.py: it plans per shape, and bucket shapes change with every
+  micro-batch); `RLVR_SEGMENT_SDPA=all` lets torch choose.
 - `flex`: torch's FlexAttention over the whole row with a document block mask (trainers/segment_flex.py);
   compiled on CUDA, eager where it cannot compile; no-grad passes only on CPU (torch has no backward there).
 Which is faster on a GPU is measured by bench/gpu_profile.py (scripts/gpu_check.sh); until it has
@@ -33,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rlvr.sampling.sdpa_kernels import without_cudnn
 from rlvr.trainers.logprobs import to_device_together
 from rlvr.trainers.segment_flex import Documents, documents, flex_forward
 
@@ -61,6 +64,7 @@ def _bucket(queries: Tensor, keys: Tensor, limit: Tensor) -> Bucket:
 
 
 KERNEL_ENV = "RLVR_SEGMENT_KERNEL"
+SEGMENT_SDPA_ENV = "RLVR_SEGMENT_SDPA"  # `all`: torch chooses the buckets' SDPA kernels, cuDNN's included
 KERNELS = ("buckets", "flex")
 
 
@@ -182,10 +186,11 @@ def segment_attention_forward(
     q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # [N, heads, D]
     parts = []
     for b in rlvr_segments.buckets:
-        out = F.scaled_dot_product_attention(
-            q[b.queries].transpose(1, 2), k[b.keys].transpose(1, 2), v[b.keys].transpose(1, 2),
-            attn_mask=b.mask, dropout_p=dropout, scale=scaling, enable_gqa=k.shape[1] != heads,
-        )  # [S, H, Lq, D]; GQA: kv head i serves query heads i*rep .. (i+1)*rep-1, never copied
+        with without_cudnn(query.device, SEGMENT_SDPA_ENV):  # the buckets' shapes change with every micro-batch
+            out = F.scaled_dot_product_attention(
+                q[b.queries].transpose(1, 2), k[b.keys].transpose(1, 2), v[b.keys].transpose(1, 2),
+                attn_mask=b.mask, dropout_p=dropout, scale=scaling, enable_gqa=k.shape[1] != heads,
+            )  # [S, H, Lq, D]; GQA: kv head i serves query heads i*rep .. (i+1)*rep-1, never copied
         parts.append(out.transpose(1, 2).reshape(-1, heads, dim))
     # one gather drops the padded query slots and restores the packed order (no boolean mask: its
     # data-dependent shape would make the host wait for the device in every layer)
