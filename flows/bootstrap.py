@@ -4,9 +4,10 @@
     with device_hold(cfg.model.device, slots=None, timeout=None, log=log):   # one run per device at a time
         ...
 
-`check_model_path` runs before the device is taken and before any weights load: a path that looks local
-(`/`, `./`, `../`, `~`) and does not exist, a directory without `config.json`, or a `config.json` that
-transformers cannot read is a `BadInput` naming the path (never retried as a hub id). The device hold is an
+`check_model_path` and `check_device` run before the device is taken and before any weights load: a path that
+looks local (`/`, `./`, `../`, `~`) and does not exist, a directory without `config.json`, or a `config.json`
+that transformers cannot read is a `BadInput` naming the path (never retried as a hub id), and so is a
+`model.device` this machine does not have. The device hold is an
 OS file lock that dies with its holder (flows/locks.py): to let two runs share a device, give it two slots
 (`rlvr train --device-slots 2`, or RLVR_DEVICE_SLOTS=2 for every run on the machine).
 """
@@ -50,6 +51,25 @@ def check_model_path(path: str) -> None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = " ".join(str(exc).split())[:300]
         raise BadInput(f"model.path {path}: config.json cannot be read ({reason})") from exc
+
+
+def check_device(device: str) -> None:
+    """BadInput for a `model.device` that is not a torch device or that this machine does not have (checked
+    before the device is taken: torch's own error comes only when the weights move, as an AssertionError)."""
+    import torch
+
+    try:
+        kind = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise BadInput(f"model.device {device!r}: not a torch device (cpu, cuda, cuda:1, ...)") from exc
+    if kind.type == "cpu":
+        return
+    backend = getattr(torch, kind.type, None)  # torch.cuda, torch.xpu, torch.mps
+    if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
+        raise BadInput(f"model.device {device}: this torch ({torch.__version__}) sees no {kind.type} device")
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if kind.index is not None and kind.index >= count:
+        raise BadInput(f"model.device {device}: this machine has {count} {kind.type} device(s)")
 
 
 def load_task_problems(task_cfg, role: str) -> list:

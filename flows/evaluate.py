@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import publish_eval
-from rlvr.flows.bootstrap import check_model_path, load_task_problems, retry_on_io
+from rlvr.flows.bootstrap import check_device, check_model_path, load_task_problems, retry_on_io
 from rlvr.flows.eval_report import Target
 from rlvr.flows.locks import device_hold
 from rlvr.flows.stopping import note_unwound
@@ -73,6 +73,7 @@ def evaluate_flow(
     model = cfg.model.path if target.checkpoint is not None and target.is_adapter else target.model
     if model != "tiny":  # a LoRA checkpoint loads its base model; anything else, the model itself
         check_model_path(model)
+    check_device(cfg.model.device)
     for task_cfg in cfg.eval.tasks:  # bad data fails here, before the device is taken and the model loads
         load_task_problems(task_cfg, "eval")
     log(f"evaluating {target.label} on {', '.join(eval_report.suite_name(t) for t in cfg.eval.tasks)} (n={cfg.eval.n})")

@@ -71,9 +71,11 @@ def take_together(dist: distributed.Dist, attempt, report) -> None:
 
 
 def check_inputs(cfg) -> None:
-    """What `rlvr train` checks before the device (flows/bootstrap.py): the training data and the model path."""
-    from rlvr.flows.bootstrap import check_model_path, load_task_problems
+    """What `rlvr train` checks before the device (flows/bootstrap.py): the device, the training data and the
+    model path."""
+    from rlvr.flows.bootstrap import check_device, check_model_path, load_task_problems
 
+    check_device(cfg.model.device)
     load_task_problems(cfg.task, "training")
     if cfg.model.path != "tiny":  # built on first use by the Trainer
         check_model_path(cfg.model.path)

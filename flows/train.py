@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import eval_points, plot_curves, publish_training, sample_rows
-from rlvr.flows.bootstrap import bootstrap_model, load_task_problems, retry_on_io
+from rlvr.flows.bootstrap import bootstrap_model, check_device, load_task_problems, retry_on_io
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
@@ -145,6 +145,7 @@ def train_flow(
 def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_for_eval: bool, device_slots,
                            device_timeout, log):
     check_trackers(cfg.train.report_to)
+    check_device(cfg.model.device)
     prepare_data(cfg)
     bootstrap_model(cfg.model.path)
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 import yaml
 
 from rlvr.flows.artifacts import artifact_key, image_markdown, metrics_markdown, plot_curves, sample_rows
@@ -152,3 +153,21 @@ def test_retry_on_io_retries_only_os_errors():
     assert retry_on_io(None, None, state(ConnectionError("hub unreachable")))
     assert not retry_on_io(None, None, state(ValueError("a bug")))
     assert not retry_on_io(None, None, state(FileNotFoundError("no such dataset file")))
+
+
+@pytest.mark.parametrize("device, expected", [
+    ("gpu", "model.device 'gpu': not a torch device"),
+    ("cuda:99", "model.device cuda:99: "),  # no CUDA here, or not 100 devices
+])
+def test_a_device_the_machine_lacks_is_bad_input_before_anything_loads(device, expected):
+    """flows/bootstrap.check_device: what torch would otherwise say only when the weights move (an
+    AssertionError, exit 1, after the device was taken and the data loaded)."""
+    from rlvr.flows.bootstrap import check_device
+    from rlvr.flows.errors import BadInput
+
+    with pytest.raises(BadInput) as caught:
+        check_device(device)
+    assert str(caught.value).startswith(expected), caught.value
+    check_device("cpu")  # always there
+    if torch.cuda.is_available():
+        check_device("cuda:0")

@@ -152,10 +152,12 @@ def bad_inputs(model_path, tmp_path_factory):
                                               "bad.jsonl"),
         "a missing model dir": ([f"model.path={root / 'no-such-model'}"], "no such file or directory"),
         "a corrupt config.json": ([f"model.path={corrupt}"], "config.json cannot be read"),
+        "a device this machine lacks": (["model.device=cuda:99"], "model.device cuda:99: "),
     }
 
 
-@pytest.mark.parametrize("case", ["a non-JSON line (on_bad_row=fail)", "a missing model dir", "a corrupt config.json"])
+@pytest.mark.parametrize("case", ["a non-JSON line (on_bad_row=fail)", "a missing model dir", "a corrupt config.json",
+                                  "a device this machine lacks"])
 def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, bad_inputs, prefect_server, model_path,
                                                                         tmp_path):
     _, env = prefect_server
