@@ -38,7 +38,7 @@ slots).
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -211,11 +211,14 @@ class HFSampler(Sampler):
 def _decoding(model: torch.nn.Module):
     """Decode without dropout and without autograd, with the linear weights in the autocast dtype (cast once
     here, not at every op), then hand a shared trainer module back in the mode it was in, with its own
-    parameters. inference_mode is thread-local: it is entered here, on the engine thread that runs the forwards."""
+    parameters. inference_mode and the current CUDA device are thread-local: both are set here, on the engine
+    thread that runs the forwards (a new thread starts on cuda:0, whatever device a DDP rank's policy is on)."""
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        with _linear_weights_in(model, _autocast_dtype(model)), torch.inference_mode():
+        with _linear_weights_in(model, _autocast_dtype(model)), torch.inference_mode(), (
+                torch.cuda.device(device) if device.type == "cuda" else nullcontext()):
             yield
     finally:
         model.train(was_training)

@@ -212,11 +212,15 @@ class _Batch:
 def _capture(step, stream):
     """A CUDA graph of `step` and its output tensor, captured on `stream`. One warm-up run on that same stream
     first: lazy initialisations (a BLAS handle and workspace are made per stream) and the allocations of a first
-    call happen outside the capture. It repeats the step's own cache write, so running it changes nothing."""
-    stream.wait_stream(torch.cuda.current_stream())
+    call happen outside the capture. It repeats the step's own cache write, so running it changes nothing.
+    The current stream is the one of the stream's device, named: the sampler's engine thread starts on device 0
+    whatever device the policy is on (the current device is per thread), so a rank's cuda:1 work would not be
+    waited for."""
+    current = torch.cuda.current_stream(stream.device)
+    stream.wait_stream(current)
     with torch.cuda.stream(stream):
         step()
-    torch.cuda.current_stream().wait_stream(stream)
+    current.wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
         out = step()
