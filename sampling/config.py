@@ -65,8 +65,8 @@ class SamplerConfig(BaseModel):
         "(vLLM has no sleep mode there).",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="vLLM engine dtype; hf: the dtype of a copy it loads (hf_share_model=false, evaluation). A shared "
-        "module samples in the trainer's own precision (model.dtype, model.autocast).",
+        "auto", description="vLLM engine dtype; hf: the dtype of a copy it loads (hf_share_model=false, an "
+        "evaluation). A shared module samples in the trainer's own precision (model.dtype, model.autocast).",
     )
     hf_share_model: bool = Field(
         True, description="hf backend: sample with the trainer's own module (same parameters, same device; nothing "
