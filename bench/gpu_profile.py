@@ -256,20 +256,18 @@ def attention_part(args, shape: dict) -> None:
     mask = _dense_mask(segments, n).to(args.device)
     grad_ok = args.device.startswith("cuda")
 
-    def run(kernel, cudnn_allowed):
+    def run(kernel):
         """One layer's attention, forward + backward; the plan is made once per micro-batch and shared by all
-        layers, so it is timed apart (plan_ms). `cudnn_allowed`: torch picks the SDPA kernel, cuDNN's included
-        (else the project's choice on CUDA: every kernel but cuDNN's, sampling/sdpa_kernels.py)."""
+        layers, so it is timed apart (plan_ms). The SDPA kernels allowed are the trainer's: all but cuDNN's on
+        CUDA unless RLVR_SEGMENT_SDPA=all (sampling/sdpa_kernels.py); the dense row gets the same choice."""
         plan = None if kernel == "dense" else plan_segments(segments, n, kernel=kernel).to(args.device)
 
-        def attention():
-            if plan is None:
-                return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True).transpose(1, 2)
-            return segment_attention_forward(Attn(), q, k, v, None, rlvr_segments=plan)[0]
-
         def step():
-            with contextlib.nullcontext() if cudnn_allowed else without_cudnn(args.device, SEGMENT_SDPA_ENV):
-                out = attention()
+            if plan is None:
+                with without_cudnn(args.device, SEGMENT_SDPA_ENV):
+                    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True).transpose(1, 2)
+            else:
+                out = segment_attention_forward(Attn(), q, k, v, None, rlvr_segments=plan)[0]
             out.float().sum().backward()
 
         return step
@@ -283,7 +281,7 @@ def attention_part(args, shape: dict) -> None:
         if kernel == "flex" and not grad_ok:
             print("| flex | n/a: torch has no FlexAttention backward on CPU |")
             continue
-        step = run(kernel, cudnn_allowed)
+        step = run(kernel)
         try:
             with _env(SEGMENT_SDPA_ENV, "all" if cudnn_allowed else None):
                 step()  # warm-up (and flex's compilation)

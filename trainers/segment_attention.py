@@ -185,13 +185,13 @@ def segment_attention_forward(
     heads, dim = query.shape[1], query.shape[3]
     q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # [N, heads, D]
     parts = []
-    for b in rlvr_segments.buckets:
-        with without_cudnn(query.device, SEGMENT_SDPA_ENV):  # the buckets' shapes change with every micro-batch
+    with without_cudnn(query.device, SEGMENT_SDPA_ENV):  # the buckets' shapes change with every micro-batch
+        for b in rlvr_segments.buckets:
             out = F.scaled_dot_product_attention(
                 q[b.queries].transpose(1, 2), k[b.keys].transpose(1, 2), v[b.keys].transpose(1, 2),
                 attn_mask=b.mask, dropout_p=dropout, scale=scaling, enable_gqa=k.shape[1] != heads,
             )  # [S, H, Lq, D]; GQA: kv head i serves query heads i*rep .. (i+1)*rep-1, never copied
-        parts.append(out.transpose(1, 2).reshape(-1, heads, dim))
+            parts.append(out.transpose(1, 2).reshape(-1, heads, dim))
     # one gather drops the padded query slots and restores the packed order (no boolean mask: its
     # data-dependent shape would make the host wait for the device in every layer)
     return torch.cat(parts)[rlvr_segments.order].unsqueeze(0), None
