@@ -129,7 +129,9 @@ def decode_part(args, model_path: str) -> None:
             ops_per_token(s, problems, args))
         ids = [prompt_token_ids(s.tokenizer, p) for p in problems]
         if args.out:
-            write_profile(s, ids, args, params)
+            # one decode of the trained module
+            write_profile(lambda: s._generate_rows(ids, args.group, params, time.monotonic() + 600), args,
+                          "decode_profile.txt")
         default = s.decode
         if default is decode_static:  # the default's two parts apart: the fixed-shape loop, and the CUDA graphs
             s.decode = functools.partial(decode_static, graphs=False)
@@ -211,19 +213,19 @@ def ops_per_token(sampler, problems, args, before: bool = False, short: int = 2,
     return {k: (counts[1][k] - counts[0][k]) / (long - short) for k in counts[0]}
 
 
-def write_profile(sampler, ids, args, params) -> None:
-    """The torch-profiler tables of one decode of the trained module (top CUDA ops, top CPU ops) into --out."""
+def write_profile(run, args, name: str) -> None:
+    """The torch-profiler tables of `run()` (top device ops, then top CPU ops) into --out/`name`. On this thread:
+    the profiler sees only its own."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device.startswith("cuda") else [])
-    with profile(activities=activities) as prof:  # on this thread: the profiler sees only its own
-        sampler._generate_rows(ids, args.group, params, time.monotonic() + 600)
+    with profile(activities=activities) as prof:
+        run()
         _sync(args.device)
     key = "cuda_time_total" if args.device.startswith("cuda") else "cpu_time_total"
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "decode_profile.txt").write_text(
-        prof.key_averages().table(sort_by=key, row_limit=25) + "\n\n"
-        + prof.key_averages().table(sort_by="cpu_time_total", row_limit=25))
+    (Path(args.out) / name).write_text(prof.key_averages().table(sort_by=key, row_limit=25) + "\n\n"
+                                       + prof.key_averages().table(sort_by="cpu_time_total", row_limit=25))
 
 
 def attention_part(args, shape: dict) -> None:
@@ -288,8 +290,8 @@ def attention_part(args, shape: dict) -> None:
                 plan_ms = 0.0 if kernel == "dense" else timed(
                     lambda: plan_segments(segments, n, kernel=kernel).to(args.device), args.device, 3) * 1e3
                 print(f"| {label} | {timed(step, args.device, max(args.repeats, 5)) * 1e3:.2f} | {plan_ms:.2f} |")
-                if label == "buckets" and args.out:
-                    write_attention_profile(step, args)
+                if label == "buckets" and args.out:  # which kernels the layer's time goes to (SDPA's among them)
+                    write_profile(lambda: [step() for _ in range(3)], args, "attention_profile.txt")
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot run here is reported, not fatal
             print(f"| {label} | failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]} |")
 
@@ -306,21 +308,6 @@ def _env(name: str, value: str | None):
         os.environ.pop(name, None)
         if before is not None:
             os.environ[name] = before
-
-
-def write_attention_profile(step, args) -> None:
-    """The torch-profiler table of the default `buckets` layer (forward + backward, 3 runs) into --out: which
-    kernels the time goes to (SDPA's backend among them)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device.startswith("cuda") else [])
-    with profile(activities=activities) as prof:
-        for _ in range(3):
-            step()
-        _sync(args.device)
-    key = "cuda_time_total" if args.device.startswith("cuda") else "cpu_time_total"
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "attention_profile.txt").write_text(prof.key_averages().table(sort_by=key, row_limit=25))
 
 
 def main() -> None:
