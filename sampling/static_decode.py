@@ -202,9 +202,9 @@ class _Batch:
         return _Batch(self.decoder, [grown(k) for k in self.keys], [grown(v) for v in self.values], self.start,
                       self.lengths, self.width, self.rows, step)
 
-    def keep(self, positions: list[int], step: int) -> _Batch:
-        """A batch of the rows at `positions` of this one, with their cache."""
-        index = torch.tensor(positions, device=self.slot.device)
+    def keep(self, positions: list[int], index: torch.Tensor, step: int) -> _Batch:
+        """A batch of the rows at `positions` of this one (`index`: the same positions on the device), with
+        their cache."""
         return _Batch(self.decoder, [k[index] for k in self.keys], [v[index] for v in self.values], self.start[index],
                       self.lengths[index], self.width, [self.rows[p] for p in positions], step)
 
@@ -279,7 +279,8 @@ def decode_static(model, prompts: list[list[int]], n: int, params: SamplingParam
             break
         if len(going) * 2 <= len(batch.rows) and (not graphs or len(batch.rows) > _GRAPH_MIN_CUT):
             # half have ended: gather the rest into a batch of their own
-            batch, chosen = batch.keep(going, step), chosen[torch.tensor(going, device=chosen.device)]
+            index = torch.tensor(going, device=chosen.device)
+            batch, chosen = batch.keep(going, index, step), chosen[index]
             going = list(range(len(going)))
         live = going
         if batch.width + step >= batch.capacity():  # token `step` has no slot yet: double the room for new tokens
