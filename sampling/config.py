@@ -66,11 +66,14 @@ class SamplerConfig(BaseModel):
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="vLLM engine dtype; hf: the dtype of a copy it loads (hf_share_model=false, an "
-        "evaluation). A shared module samples in the trainer's own precision (model.dtype, model.autocast).",
+        "evaluation). auto: the checkpoint's dtype, but a float32 checkpoint on CUDA loads as bfloat16 (float16 "
+        "without bf16), as vLLM's auto does. A shared module samples in the trainer's own precision (model.dtype, "
+        "model.autocast).",
     )
     hf_share_model: bool = Field(
         True, description="hf backend: sample with the trainer's own module (same parameters, same device; nothing "
-        "copied at sync). False: load a second copy from the model path (on CPU) and copy the weights at every sync.",
+        "copied at sync). False: load a second copy from the model path (on the policy's device) and copy the weights "
+        "at every sync.",
     )
     hf_batch_size: int = Field(
         256, ge=1, description="hf backend: rows (prompts x samples) decoded together. Rows that end leave the "

@@ -18,8 +18,10 @@ While it decodes, the module is in eval mode (no dropout) under `torch.inference
 no version counters), and goes back to the mode it was in. Attention runs as the model is configured (SDPA
 with the KV cache): the trainer's packed-segment attention is switched on only inside its own forward
 (trainers/segment_attention.py), never while the sampler runs. Without a shared module the sampler loads its own
-copy (on the CPU for the trainer; on `model.device` for an evaluation) and the sync copies the weights in place
-(`copy_` under no_grad).
+copy onto the policy's device (`model.device` for an evaluation) and the sync copies the weights in place
+(`copy_` under no_grad). `sampler.dtype: auto` loads the checkpoint's own dtype, except a float32 checkpoint on
+CUDA, which is loaded in bfloat16 (float16 on a GPU without bf16): the choice vLLM's `auto` makes, so both
+backends evaluate a checkpoint in the same precision, and the precision a bf16_mixed run sampled its rollouts in.
 
 Mixed precision comes with the module: the trainer runs its forward under bf16 autocast over fp32 weights
 (trainers/precision.py marks the module with `rlvr_autocast_dtype`). Autocast casts a weight at every op, and
@@ -56,7 +58,25 @@ from rlvr.sampling.prompts import cut_at_stop, prompt_token_ids
 from rlvr.sampling.static_decode import decode_static, supported
 from rlvr.sampling.types import Completion, Group
 
-_DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def auto_dtype(checkpoint: torch.dtype | None, device: torch.device, bf16_ok: bool) -> torch.dtype:
+    """What `sampler.dtype: auto` loads a checkpoint saved in `checkpoint` (None: unstated, i.e. float32) as."""
+    checkpoint = checkpoint or torch.float32
+    if device.type == "cuda" and checkpoint == torch.float32:
+        return torch.bfloat16 if bf16_ok else torch.float16
+    return checkpoint
+
+
+def load_dtype(setting: str, model_path: str | Path, device: torch.device) -> torch.dtype:
+    if setting != "auto":
+        return _DTYPES[setting]
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(model_path))
+    bf16_ok = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return auto_dtype(getattr(config, "dtype", None), device, bf16_ok)
 
 
 class HFSampler(Sampler):
@@ -70,7 +90,12 @@ class HFSampler(Sampler):
         self.shared = model is not None  # the trainer's live module: sync has nothing to copy
         if model is None:
             try:
-                model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=_DTYPES[cfg.dtype])
+                where = torch.device(device)
+            except RuntimeError as exc:
+                raise SamplerError(f"sampler device {device!r} is not a device: {exc}") from exc
+            try:
+                dtype = load_dtype(cfg.dtype, model_path, where)
+                model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
             except (OSError, ValueError) as exc:
                 raise SamplerError(f"could not load {str(model_path)!r} with transformers: {exc}") from exc
             try:

@@ -100,7 +100,8 @@ class Trainer:
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
         lora_rank = cfg.model.lora.r if cfg.model.lora else None
         self.sampler = sampler or make_sampler(  # hf: samples with the policy's own module, on its device
-            cfg.sampler, self.model_path, self.policy.tokenizer, lora_rank=lora_rank, model=self.policy.model
+            cfg.sampler, self.model_path, self.policy.tokenizer, lora_rank=lora_rank, model=self.policy.model,
+            device=str(self.policy.device),  # where an hf copy goes when the module is not shared
         )
         self.pool = pool or make_pool(cfg.verify)  # verify.runner: pool (VerifierPool) | dask | ray
         if resume:

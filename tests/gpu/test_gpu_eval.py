@@ -1,9 +1,10 @@
 """An evaluation with the hf backend decodes on `model.device`: on a GPU machine, on the GPU (the fixed-shape
-decode, CUDA graphs), not on the CPU. Plain functions of flows/eval_report.py (no Prefect on the GPU machine)."""
+decode, CUDA graphs, bfloat16 for a float32 checkpoint), not on the CPU. Plain functions of flows/eval_report.py (no Prefect on the GPU machine)."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tests.gpu.gpu_helpers import cuda
 
@@ -20,6 +21,7 @@ def test_an_hf_evaluation_decodes_on_the_gpu(random_model, caplog):
     with caplog.at_level("WARNING", logger="rlvr.sampling.static_decode"), open_sampler(target, cfg) as sampler, \
             make_pool(cfg.verify) as pool:
         assert sampler.device.type == "cuda"
+        assert next(sampler.model.parameters()).dtype == torch.bfloat16  # auto: the float32 checkpoint as vLLM loads it
         report = evaluate_model(sampler, pool, cfg, label=target.label, log=lambda _m: None)
     assert not caplog.records, "; ".join(r.getMessage() for r in caplog.records)
     suite = report["suites"]["arith-l1-test"]

@@ -108,3 +108,19 @@ def test_the_hf_sampler_runs_on_the_policys_device_with_its_parameters(random_mo
             assert any(not torch.equal(p, adapter[n]) for n, p in policy.named_parameters() if n in adapter)
     finally:
         trainer.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda, reason="needs a CUDA device")
+def test_an_unshared_hf_sampler_loads_its_copy_onto_the_policys_device(random_model, tmp_path):
+    from rlvr.trainers.loop import Trainer
+
+    cfg = trainer_config(random_model, tmp_path, device="cuda", autocast="auto")
+    cfg = cfg.model_copy(update={"sampler": cfg.sampler.model_copy(update={"hf_share_model": False})})
+    trainer = Trainer(cfg, resume=False, log=lambda _m: None)
+    try:
+        assert trainer.sampler.model is not trainer.policy.model and trainer.sampler.device.type == "cuda"
+        assert next(trainer.sampler.model.parameters()).dtype == torch.bfloat16  # auto: a float32 checkpoint on CUDA
+        assert trainer.run_step()["generated_tokens"] > 0
+    finally:
+        trainer.close()
