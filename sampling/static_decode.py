@@ -215,15 +215,28 @@ def _capture(step, stream):
     call happen outside the capture. It repeats the step's own cache write, so running it changes nothing.
     The current stream is the one of the stream's device, named: the sampler's engine thread starts on device 0
     whatever device the policy is on (the current device is per thread), so a rank's cuda:1 work would not be
-    waited for."""
+    waited for.
+
+    `capture_begin`/`capture_end` directly, not the `torch.cuda.graph` context: that one also synchronises the
+    device and empties the caching allocator before each capture (up to three per training step), which hands
+    the update's cached activation blocks back to the driver only for the next update to allocate them again.
+    The graph's private pool takes memory from the driver as it needs it; on a shortage the allocator frees
+    cached blocks and retries, as it does for any allocation."""
     current = torch.cuda.current_stream(stream.device)
     stream.wait_stream(current)
     with torch.cuda.stream(stream):
         step()
     current.wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
-        out = step()
+    with torch.cuda.stream(stream):
+        graph.capture_begin(capture_error_mode="thread_local")
+        try:
+            out = step()
+        except BaseException:
+            with contextlib.suppress(RuntimeError):  # ends the capture; the step's own error is the one to report
+                graph.capture_end()
+            raise
+        graph.capture_end()
     return graph, out
 
 
