@@ -26,7 +26,7 @@ import argparse
 import sys
 from contextlib import ExitStack
 
-from rlvr.flows.errors import end_run_log, exit_code, report_failure, start_run_log
+from rlvr.flows.errors import BadInput, end_run_log, exit_code, report_failure, start_run_log
 from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.flows.stopping import end_stopped_run, install_stop_handlers
 from rlvr.trainers import distributed
@@ -44,10 +44,8 @@ def held_device(device: str, dist: distributed.Dist) -> str | None:
     """The device this rank holds for the job, or None when another rank on this machine holds it for all."""
     import torch
 
-    if not dist.enabled:
-        return device
-    if torch.device(device).type == "cuda":
-        return f"cuda:{dist.local_rank}"  # each rank trains on its own GPU (trainers/distributed.setup)
+    if not dist.enabled or torch.device(device).type == "cuda":
+        return distributed.rank_device(device, dist)  # each rank trains on its own GPU
     return device if dist.local_rank == 0 else None  # one CPU, shared by the job's ranks on this machine
 
 
@@ -70,12 +68,24 @@ def take_together(dist: distributed.Dist, attempt, report) -> None:
     raise Refused(codes[0])
 
 
-def check_inputs(cfg) -> None:
-    """What `rlvr train` checks before the device (flows/bootstrap.py): the device, the training data and the
-    model path."""
-    from rlvr.flows.bootstrap import check_device, check_model_path, load_task_problems
+def check_rank_device(device: str, dist: distributed.Dist) -> None:
+    """BadInput unless this rank's device exists; checked on every rank before the process group is joined, where
+    torch's `set_device` would fail with an AttributeError (a CPU build) or `invalid device ordinal` (more ranks
+    than GPUs), exit 1."""
+    from rlvr.flows.bootstrap import check_device
 
-    check_device(cfg.model.device)
+    try:
+        device = distributed.rank_device(device, dist)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    check_device(device)
+
+
+def check_inputs(cfg) -> None:
+    """What `rlvr train` checks before the device (flows/bootstrap.py), besides the device itself (checked by every
+    rank first, `check_rank_device`): the training data and the model path."""
+    from rlvr.flows.bootstrap import check_model_path, load_task_problems
+
     load_task_problems(cfg.task, "training")
     if cfg.model.path != "tiny":  # built on first use by the Trainer
         check_model_path(cfg.model.path)
@@ -86,6 +96,7 @@ def train(args: argparse.Namespace, report) -> int:
     from rlvr.trainers.run_config import load_config
 
     cfg = load_config(args.config, args.overrides)
+    check_rank_device(cfg.model.device, distributed.from_env())  # set_device in setup would fail without a line
     dist, created = distributed.setup(cfg.model.device)  # first: whatever refuses the job then reaches every rank
     say = print if dist.is_main else (lambda m: print(f"[rank {dist.rank}] {m}", flush=True))
     try:

@@ -166,6 +166,16 @@ def from_env(environ=os.environ) -> Dist:
     return Dist(rank=int(environ["RANK"]), world_size=world, local_rank=int(environ.get("LOCAL_RANK", "0")))
 
 
+def rank_device(device: str, dist: Dist) -> str:
+    """The device this rank trains on: under a launcher `cuda` means cuda:LOCAL_RANK (every other device is the
+    same for all ranks). ValueError for a CUDA index other than this rank's."""
+    if not dist.enabled or torch.device(device).type != "cuda":
+        return device
+    if torch.device(device).index not in (None, dist.local_rank):
+        raise ValueError(f"model.device={device!r} under {dist.world_size} ranks: use 'cuda' (each rank takes cuda:LOCAL_RANK)")
+    return f"cuda:{dist.local_rank}"
+
+
 def setup(device: str) -> tuple[Dist, bool]:
     """Join the process group of a torchrun/accelerate job (gloo on CPU, nccl on CUDA) if this process is one.
 
@@ -175,10 +185,8 @@ def setup(device: str) -> tuple[Dist, bool]:
     dist = from_env()
     if not dist.enabled:
         return dist, False
-    cuda = torch.device(device).type == "cuda"
+    cuda = torch.device(rank_device(device, dist)).type == "cuda"
     if cuda:
-        if torch.device(device).index not in (None, dist.local_rank):
-            raise ValueError(f"model.device={device!r} under {dist.world_size} ranks: use 'cuda' (each rank takes cuda:LOCAL_RANK)")
         torch.cuda.set_device(dist.local_rank)
     created = not tdist.is_initialized()
     if created:

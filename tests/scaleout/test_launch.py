@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from rlvr.flows.locks import device_hold, run_dir_lock
 
 from tests.scaleout.launch_child import child_env, free_port
@@ -87,11 +88,24 @@ def test_a_launch_on_a_cpu_held_by_another_run_gives_up_after_device_timeout(tin
         pass
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asserts what a machine without CUDA says")
+def test_a_cuda_run_on_a_machine_without_cuda_ends_on_every_rank_with_its_own_line(tmp_path):
+    """Each rank checks its own device before joining the process group (torch's set_device would raise an
+    AttributeError there, exit 1); torchrun then reports the ranks' exit code 2 in its summary."""
+    done = _launch("model.device=cuda", f"train.checkpoint.dir={tmp_path / 'run'}", timeout=300)
+    assert done.returncode != 0
+    lines = sorted(_rlvr_lines(done))
+    assert lines and all(re.match(r"rlvr: (rank 1: )?model.device cuda:[01]: this torch .* sees no cuda device "
+                                  r"\(full log: .+\)$", line) for line in lines), lines
+    assert "exitcode  : 2" in done.stderr and "AttributeError" not in done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("override, expected", [
+    ("model.device=cuda:99", "rlvr: model.device cuda:99: "),  # one process: any index is the user's to choose
     ("train.ppo.samples_per_prompt=4",
      "rlvr: invalid configs/arith_grpo_ddp.yaml: train.ppo.samples_per_prompt: renamed; use train.ppo.group_size"),
     ("model.path=/nonexistent/model", "rlvr: "),
-], ids=["renamed-key", "missing-model-dir"])
+], ids=["missing-device", "renamed-key", "missing-model-dir"])
 def test_bad_input_ends_in_one_line_and_exit_2(override, expected, tmp_path):
     """One process (no launcher: torchrun would turn any exit code into its own 1)."""
     done = subprocess.run([sys.executable, "-m", "rlvr.flows.launch", "-c", CONFIG, override,
