@@ -11,8 +11,8 @@ never the prompt's. `position_ids` count real tokens only, so padding never shif
 row's log-probs do not depend on what it is batched with. Outputs are [B, T] with completion token t
 at column t (`completion_mask` marks real tokens).
 
-Log-probs are `logit[token] - logsumexp(logits)` in float32: one gather and one reduction, no full
-log-softmax tensor. `split(size)` sorts rows by length so each micro-batch is padded only to its own
+Log-probs are `logit[token] - logsumexp(logits)` in float32, over chunks of rows (trainers/selected_logprobs.py:
+no float32 copy of the logits is held, forward or backward). `split(size)` sorts rows by length so each micro-batch is padded only to its own
 longest prompt and completion.
 """
 
@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from rlvr.trainers.losses import entropy_from_logits
+from rlvr.trainers.selected_logprobs import selected_logprobs
 
 
 @dataclass
@@ -119,13 +120,6 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def selected_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
-    """log softmax(logits)[targets] as logit[target] - logsumexp(logits), in float32."""
-    logits = logits.float()
-    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
-
-
 @dataclass
 class CompletionOutput:
     logp: Tensor  # [B, T] float32, 0 on padding
@@ -154,11 +148,9 @@ def forward_completions(
         use_cache=False,
     )
     logits = out.logits[:, :-1]
-    if temperature != 1.0:
-        logits = logits.float() / temperature
     mask = batch.completion_mask
-    logp = selected_logprobs(logits, batch.completion_ids) * mask
-    entropy = entropy_from_logits(logits.float()) * mask if with_entropy else None
+    logp = selected_logprobs(logits, batch.completion_ids, temperature) * mask
+    entropy = entropy_from_logits(logits.float() / temperature) * mask if with_entropy else None
     hidden = None
     if with_hidden:
         start = batch.prompt_width - 1

@@ -24,7 +24,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rlvr.trainers.logprobs import Batch, selected_logprobs, to_device, token_logprobs
+from rlvr.trainers.logprobs import Batch, to_device, token_logprobs
+from rlvr.trainers.selected_logprobs import selected_logprobs
 from rlvr.trainers.segment_attention import plan_segments, segment_attention, supports_segments
 
 
@@ -124,9 +125,7 @@ def grouped_logprobs(model: torch.nn.Module, batch: Batch, groups: list[list[int
             logits = model(**inputs, rlvr_segments=plan_segments(segments, n, device=device).to(device)).logits
     else:
         logits = model(**inputs, attention_mask=_dense_mask(segments, n).to(device)).logits
-    if temperature != 1.0:
-        logits = logits.float() / temperature
     out = torch.zeros(len(sources) * width_c, dtype=torch.float32, device=device)
     if k:
-        out = out.index_put((out_at_d,), selected_logprobs(logits[0], targets_d))
+        out = out.index_put((out_at_d,), selected_logprobs(logits[0], targets_d, temperature))
     return out.view(len(sources), width_c), [r for r, _ in sources]

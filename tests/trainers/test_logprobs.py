@@ -2,7 +2,8 @@
 
 import torch
 
-from rlvr.trainers.logprobs import make_batch, selected_logprobs, token_logprobs
+from rlvr.trainers.logprobs import make_batch, token_logprobs
+from rlvr.trainers.selected_logprobs import selected_logprobs
 from rlvr.trainers.policy import Policy
 
 

@@ -1,0 +1,96 @@
+"""The log-prob of each chosen token, `log softmax(logits / temperature)[target]`, without holding a float32 copy
+of the logits or their softmax.
+
+Why: with a hub vocabulary the logits are the largest tensor of the update. Qwen2.5's 151,936 entries at 8,192
+scored tokens of a micro-batch are 1.2 G values: 2.5 GB in bf16, and the plain `logits.float()` ->
+`logsumexp` -> `gather` adds a 5 GB float32 copy that autograd keeps until backward, and a 5 GB float32 softmax
+in backward. Here the forward goes over chunks of rows (`CHUNK_VALUES` logits at a time), keeping only the
+log-sum-exp per row; backward recomputes each chunk's softmax from the saved logits and writes the gradient in
+the logits' dtype. What is held for backward is the logits themselves (the LM head's output, which the plain form
+keeps too whenever they are already float32) and one float per row: peak memory is about twice the logits'
+size (they and their gradient) plus one chunk, the same as TRL's fused Triton kernel on CUDA, from plain torch
+ops on every device. Values are computed in float32 from the given logits, as before.
+
+d logp / d z_j = (1[j = target] - softmax(z)_j) / temperature, z = logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+# Logits per chunk, by device type. CPU: a 4 MB float32 chunk stays in cache through the in-place steps on it
+# (2,048 x 151,936 bf16, forward + backward on 2 cores: 0.57 s, against 1.39 s with 2^25). Elsewhere: 2^25 (a
+# 128 MB temporary, 220 rows of a 151,936 vocabulary), so that a micro-batch costs tens of kernel launches, not
+# thousands.
+CHUNK_VALUES = {"cpu": 2**20}
+ACCELERATOR_CHUNK_VALUES = 2**25
+
+
+def selected_logprobs(logits: Tensor, targets: Tensor, temperature: float = 1.0) -> Tensor:
+    """float32 log-probs [...] of `targets` [...] under `logits` [..., V] / temperature; differentiable in logits."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return _SelectedLogprobs.apply(logits, targets, float(temperature))
+
+
+def _blocks(logits: Tensor) -> tuple[Tensor, int]:
+    """`logits` as [L, T, V] without a copy (a slice like `logits[:, :-1]` stays a view), and rows per chunk."""
+    width = logits.shape[-1]
+    rows = logits.shape[-2] if logits.dim() > 1 else 1
+    view = logits.reshape(math.prod(logits.shape[:-2]), rows, width)
+    return view, max(1, CHUNK_VALUES.get(logits.device.type, ACCELERATOR_CHUNK_VALUES) // width)
+
+
+def _chunks(view: Tensor, rows: int):
+    """(block, start, end) covering every row of [L, T, V] `view`, at most `rows` rows at a time."""
+    for b in range(view.shape[0]):
+        for s in range(0, view.shape[1], rows):
+            yield b, s, min(s + rows, view.shape[1])
+
+
+class _SelectedLogprobs(torch.autograd.Function):
+    """Each chunk is copied to float32 once and worked on in place: one chunk-sized temporary at a time."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, targets: Tensor, temperature: float) -> Tensor:
+        view, rows = _blocks(logits)
+        index = targets.reshape(view.shape[0], view.shape[1], 1)
+        out = torch.empty(view.shape[:2], dtype=torch.float32, device=logits.device)
+        lse = torch.empty_like(out)
+        for b, s, e in _chunks(view, rows):
+            z = _scaled_copy(view[b, s:e], temperature)
+            top = z.amax(dim=-1, keepdim=True)
+            picked = z.gather(-1, index[b, s:e]).squeeze(-1)
+            lse[b, s:e] = z.sub_(top).exp_().sum(dim=-1).log_().add_(top.squeeze(-1))
+            out[b, s:e] = picked - lse[b, s:e]
+        ctx.save_for_backward(logits, targets, lse)
+        ctx.temperature = temperature
+        return out.view(targets.shape)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        logits, targets, lse = ctx.saved_tensors
+        temperature = ctx.temperature
+        view, rows = _blocks(logits)
+        index = targets.reshape(view.shape[0], view.shape[1], 1)
+        g = grad_out.reshape(view.shape[0], view.shape[1], 1).float()
+        grad = torch.empty(view.shape, dtype=logits.dtype, device=logits.device)
+        for b, s, e in _chunks(view, rows):
+            z = _scaled_copy(view[b, s:e], temperature)
+            z.sub_(lse[b, s:e, None]).exp_().mul_(-g[b, s:e])  # -softmax * grad
+            z.scatter_add_(-1, index[b, s:e], g[b, s:e])  # + grad at the target
+            if temperature != 1.0:
+                z.div_(temperature)
+            grad[b, s:e] = z
+        return grad.view(logits.shape), None, None
+
+
+def _scaled_copy(chunk: Tensor, temperature: float) -> Tensor:
+    """A float32 copy of `chunk` / temperature, safe to overwrite (a float32 chunk is copied too)."""
+    z = chunk.to(torch.float32, copy=True)
+    return z.div_(temperature) if temperature != 1.0 else z
