@@ -2,8 +2,9 @@
 # The GPU check of issue 15, for a session whose task is lent the H200 (device tool), in ~10 minutes:
 #     run(command="bash scripts/gpu_check.sh", carry=[".whl"], timeout_s=600)
 # after `scripts/gpu_wheels.sh` here has filled .whl/. It installs the wheels, maps `rlvr.<stage>` onto the repo's
-# folders (rlvr is not pip-installed there), runs `pytest -m gpu tests/gpu`, the decode/attention profile and the
-# GRPO-vs-TRL bench on the 181M shape; everything it prints also lands in $OUT (files come back). No prefect, no vllm.
+# folders (rlvr is not pip-installed there), runs `pytest -m gpu tests/gpu`, the GRPO-vs-TRL bench on the 181M shape,
+# the decode-loop A/B, the log-prob memory bench and the decode/attention profile; everything it prints also lands
+# in $OUT (files come back). No prefect, no vllm.
 # GPU_CHECK_DRY=1 runs the same steps at toy sizes on CPU (a rehearsal of the script itself).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,10 +34,12 @@ if [ -n "${GPU_CHECK_DRY:-}" ]; then
     DEVICE=cpu; SHAPE=micro; TESTS="tests/gpu"; MARK="not gpu"
     SPLIT="--prompts 4 --group 4 --max-tokens 16 --micro-batch 16 --steps 2"
     PROFILE="--rows 16 --max-tokens 8 --repeats 1"; BENCH="--prompts 4 --group 4 --max-tokens 16 --micro-batch 16 --steps 2"
+    LOGP_TOKENS=128
 else
     DEVICE=cuda; SHAPE=181m; TESTS="tests/gpu"; MARK="gpu"
     SPLIT="--prompts 32 --group 8 --max-tokens 128 --micro-batch 32 --steps 3"
     PROFILE="--rows 256 --max-tokens 128 --repeats 3"; BENCH="--prompts 32 --group 8 --max-tokens 128 --micro-batch 32 --steps 6"
+    LOGP_TOKENS=8192
 fi
 
 stamp "pytest -m '$MARK' $TESTS" | tee "$OUT/pytest.log"
@@ -56,6 +59,10 @@ for loop in static dynamic; do
     timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT --hf-decode $loop 2>&1 \
         | grep -E "^decode loop|^step|rlvr:|Error|error" | tee -a "$OUT/rollout_split.md"
 done
+
+# Token log-probs at a hub vocabulary (Qwen2.5's 151,936): memory and time against TRL's Triton kernel.
+stamp "log-prob memory, 151,936 vocab" | tee "$OUT/logprob_memory.md"
+timeout 90 "$PY" bench/logprob_memory.py --device $DEVICE --tokens $LOGP_TOKENS 2>&1 | tee -a "$OUT/logprob_memory.md"
 
 stamp "decode and attention profile" | tee "$OUT/profile.md"
 left=$(( BUDGET - ($(date +%s) - started) ))
