@@ -147,10 +147,12 @@ def forward_completions(
         output_hidden_states=with_hidden,
         use_cache=False,
     )
-    logits = out.logits[:, :-1]
+    # scored on the whole (contiguous) logits, the last column against a dummy target, then dropped: its
+    # gradient is zero, and the log-softmax runs in long chunks rather than one pass per row
     mask = batch.completion_mask
-    logp = selected_logprobs(logits, batch.completion_ids, temperature) * mask
-    entropy = entropy_from_logits(logits.float() / temperature) * mask if with_entropy else None
+    targets = torch.nn.functional.pad(batch.completion_ids, (0, 1))
+    logp = selected_logprobs(out.logits, targets, temperature)[:, :-1] * mask
+    entropy = entropy_from_logits(out.logits[:, :-1].float() / temperature) * mask if with_entropy else None
     hidden = None
     if with_hidden:
         start = batch.prompt_width - 1

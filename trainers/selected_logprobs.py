@@ -38,10 +38,14 @@ def selected_logprobs(logits: Tensor, targets: Tensor, temperature: float = 1.0)
 
 
 def _blocks(logits: Tensor) -> tuple[Tensor, int]:
-    """`logits` as [L, T, V] without a copy (a slice like `logits[:, :-1]` stays a view), and rows per chunk."""
+    """`logits` as [L, T, V] without a copy, and rows per chunk: contiguous logits as one block (a chunk may span
+    sequences), a strided view such as `logits[:, :-1]` as one block per leading index."""
     width = logits.shape[-1]
-    rows = logits.shape[-2] if logits.dim() > 1 else 1
-    view = logits.reshape(math.prod(logits.shape[:-2]), rows, width)
+    if logits.is_contiguous():
+        view = logits.reshape(1, -1, width)
+    else:
+        rows = logits.shape[-2] if logits.dim() > 1 else 1
+        view = logits.reshape(math.prod(logits.shape[:-2]), rows, width)
     return view, max(1, CHUNK_VALUES.get(logits.device.type, ACCELERATOR_CHUNK_VALUES) // width)
 
 
