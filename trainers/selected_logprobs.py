@@ -8,8 +8,9 @@ in backward. Here the forward goes over chunks of rows (`CHUNK_VALUES` logits at
 log-sum-exp per row; backward recomputes each chunk's softmax from the saved logits and writes the gradient in
 the logits' dtype. What is held for backward is the logits themselves (the LM head's output, which the plain form
 keeps too whenever they are already float32) and one float per row: peak memory is about twice the logits'
-size (they and their gradient) plus one chunk, the same as TRL's fused Triton kernel on CUDA, from plain torch
-ops on every device. Values are computed in float32 from the given logits, as before.
+size (they and their gradient) plus one chunk -- what a fused kernel needs too -- from plain torch ops on every
+device. Values are computed in float32 from the given logits, as before. bench/logprob_memory.py compares it with
+TRL's `selective_log_softmax`.
 
 d logp / d z_j = (1[j = target] - softmax(z)_j) / temperature, z = logits.
 """
