@@ -11,8 +11,8 @@ Semantics matched to rlvr's GRPO (trainers/grpo.py) for one optimizer step over 
   epsilon = epsilon_high, beta, `mask_truncated_completions`, temperature, top_p, top_k disabled;
 - constant LR without warm-up, AdamW (torch, no weight decay), max_grad_norm 1, float32, no gradient
   checkpointing (rlvr's defaults), no dropout;
-- vLLM: `vllm_importance_sampling_correction=False` (rlvr applies no IS correction; with it on, TRL adds a
-  no-grad forward of the whole batch per step);
+- vLLM: `vllm_importance_sampling_correction=False`, as rlvr's `grpo.sampler_correction: off` (its default; with
+  the correction on, TRL adds a no-grad forward of the whole batch per step, rlvr with mu = 1 none);
 - vLLM dtype: the parent's `--sampler-dtype` on both sides (TRL passes none, i.e. vLLM's "auto": `pin_vllm_dtype`
   sets another);
 - reward: rlvr's own `math` verifier, called in-process per completion (or, with `--reward coin`, the same

@@ -59,6 +59,12 @@ class GRPOConfig(_Strict):
     mask_truncated: bool = Field(False, description="Exclude completions that hit max_tokens from the loss.")
     overlong_buffer: int = Field(0, ge=0, description="Soft overlong penalty window in tokens (DAPO); 0 disables.")
     overlong_penalty: float = Field(1.0, ge=0.0, description="Penalty at max_tokens, ramped linearly over the buffer.")
+    sampler_correction: Literal["off", "token_truncate", "token_mask", "sequence_truncate", "sequence_mask"] = Field(
+        "off", description="Importance weights for the sampler/trainer mismatch (a vLLM engine in bf16 against the "
+        "trainer's precision): w = exp(pi_old - pi_sampler) per token or per sequence, capped (truncate) or "
+        "zeroed above the cap (mask). TRL's vllm_importance_sampling_correction; docs/gpu.md.",
+    )
+    sampler_correction_max: float = Field(3.0, gt=1.0, description="C: the cap of sampler_correction's weights.")
 
 
 class DPOConfig(_Strict):

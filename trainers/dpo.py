@@ -56,6 +56,7 @@ class DPO:
         self.redraw_rounds = 0
         self.num_iterations = 1
         self.policy_options = {"need_reference": True}
+        self.sample_logprobs = False  # the rollout need not record the sampler's log-probs
         self.micro_batch_size = cfg.train.optim.micro_batch_size
         self.seed = cfg.train.seed
         self.reference_cache = ReferenceCache()

@@ -43,12 +43,13 @@ from rlvr.trainers.config import GRPOConfig
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
 from rlvr.trainers.logprobs import Batch, make_batch, to_device
-from rlvr.trainers.losses import grpo_loss, loss_normalizer
+from rlvr.trainers.losses import grpo_loss, loss_normalizer, sampler_correction_weights
 from rlvr.trainers.metrics import to_floats
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.shared_prompt import micro_batches
 
 _MEAN_STATS = ("clip_low_frac", "clip_high_frac", "clip_frac", "ratio_mean", "kl_mean")
+_SAMPLER_STATS = ("sampler_weight_mean", "sampler_masked_frac")  # under sampler_correction, over forwarded tokens
 
 @dataclass
 class GRPOBatch:
@@ -59,6 +60,7 @@ class GRPOBatch:
     truncated: Tensor  # [B] bool
     old_logp: Tensor | None
     ref_logp: Tensor | None
+    sample_logp: Tensor | None = None  # [B, T] the sampler's log-probs, under `sampler_correction`
 
 
 class GRPO:
@@ -70,6 +72,7 @@ class GRPO:
         self.redraw_rounds = self.cfg.max_resample_rounds if self.cfg.zero_variance == "resample" else 0
         self.num_iterations = self.cfg.num_iterations
         self.policy_options = {"need_reference": self.cfg.beta > 0}
+        self.sample_logprobs = self.cfg.sampler_correction != "off"  # the rollout must record them
         self.micro_batch_size = cfg.train.optim.micro_batch_size
         self.max_tokens = cfg.sampler.params.max_tokens
         self.temperature = cfg.sampler.params.temperature
@@ -100,15 +103,30 @@ class GRPO:
         old = policy.logprobs(batch, mbs, temperature, dist=dist) if cfg.num_iterations > 1 else None
         ref = policy.logprobs(batch, mbs, temperature, reference=True, dist=dist) if cfg.beta > 0 else None
         truncated = torch.tensor([c.truncated for c in picked])
-        return GRPOBatch(batch, advantages.flatten()[rows], truncated, old, ref), stats
+        sample = sampler_logprobs(picked, batch.completion_ids.shape[1]) if self.sample_logprobs else None
+        return GRPOBatch(batch, advantages.flatten()[rows], truncated, old, ref, sample), stats
 
     def backward(self, policy: Policy, work: GRPOBatch, dist: Dist) -> dict[str, Tensor]:
         s = grpo_backward(
             policy, work.batch, work.advantages, work.old_logp, work.ref_logp, self.cfg, self.micro_batch_size,
             max_completion_length=self.max_tokens, truncated=work.truncated, temperature=self.temperature, dist=dist,
             as_floats=False,  # the loop reads them with the gradient norm, in one sync per optimizer step
+            sample_logp=work.sample_logp,
         )
-        return {**{k: s[k] for k in ("loss", "clip_frac", "ratio_min", "ratio_max", "skipped_rows")}, "kl": s["kl_mean"]}
+        keys = ("loss", "clip_frac", "ratio_min", "ratio_max", "skipped_rows", *_SAMPLER_STATS)
+        return {**{k: s[k] for k in keys if k in s}, "kl": s["kl_mean"]}
+
+
+def sampler_logprobs(completions, width: int) -> Tensor:
+    """[B, width] float32: each completion's sampled-token log-probs as its sampler recorded them, 0 on padding."""
+    out = torch.zeros(len(completions), width, dtype=torch.float32)
+    for r, c in enumerate(completions):
+        if c.sample_logprobs is None or len(c.sample_logprobs) != len(c.token_ids):
+            got = "none" if c.sample_logprobs is None else f"{len(c.sample_logprobs)} for {len(c.token_ids)} tokens"
+            raise ValueError(f"grpo.sampler_correction needs the sampler's log-prob of every sampled token; a "
+                             f"completion of problem {c.problem_id} has {got}")
+        out[r, : len(c.token_ids)] = torch.tensor(c.sample_logprobs, dtype=torch.float32)
+    return out
 
 
 def kept_rows(keep: Tensor, group_size: int) -> Tensor:
@@ -152,6 +170,7 @@ def grpo_backward(
     share_prompts: bool = True,
     skip_inert: bool = True,
     as_floats: bool = True,
+    sample_logp: Tensor | None = None,
 ) -> dict[str, float | Tensor]:
     """Accumulate GRPO gradients of the whole `batch` into the policy's parameters.
 
@@ -166,7 +185,9 @@ def grpo_backward(
     Returns floats: loss (the full-batch loss), tokens, and token-weighted clip/ratio/kl stats (with
     `old_logp` given, skipped rows' ratios are unknown: the stats then cover the forwarded rows).
     `as_floats=False`: the same stats as 0-dim tensors on the device, for a caller that reads them together with
-    its own (`metrics.to_floats`). Nothing in the micro-batch loop reads a device value, so the host queues
+    its own (`metrics.to_floats`). `sample_logp` [B, T]: the sampler's log-probs, weighted against pi_old by
+    `cfg.sampler_correction` (pi_old = the detached log-probs of this pass when `old_logp` is None: no extra
+    pass); adds the weights' token mean and the fraction of tokens they zero. Nothing in the micro-batch loop reads a device value, so the host queues
     every micro-batch's kernels without waiting for the device.
     """
     model = policy.model
@@ -188,11 +209,12 @@ def grpo_backward(
     if chunks:
         rows_of = to_device(torch.cat([live[r] for r, _ in chunks]), device).split([len(r) for r, _ in chunks])
     advantages, mask = to_device(advantages, device), to_device(mask, device)
-    old_logp, ref_logp = (None if x is None else x.to(device) for x in (old_logp, ref_logp))
+    old_logp, ref_logp, sample_logp = (None if x is None else x.to(device) for x in (old_logp, ref_logp, sample_logp))
     # running sums on the device: loss, tokens, then token-weighted _MEAN_STATS; and the ratio's extremes
     sums = torch.zeros(2 + len(_MEAN_STATS), dtype=torch.float64, device=device)
     ratio_min = torch.full((), float("inf"), dtype=torch.float64, device=device)  # filled there, not copied
     ratio_max = torch.full((), float("-inf"), dtype=torch.float64, device=device)
+    sampler_sums = torch.zeros(3, dtype=torch.float64, device=device)  # tokens, sum of weights, zeroed tokens
     for index, (_, logp_of) in lockstep_enumerate(model, dist, chunks, backward=normalizer > 0):  # FSDP padding
         if not dist.owns(index):  # DDP: another rank computes this micro-batch (always owned in one process)
             continue
@@ -202,10 +224,18 @@ def grpo_backward(
         def part(x: Tensor | None) -> Tensor | None:
             return None if x is None else x[rows, :width]
 
+        weights = None
+        if sample_logp is not None:
+            old = logp.detach() if old_logp is None else part(old_logp)
+            weights = sampler_correction_weights(old, part(sample_logp), part(mask), cfg.sampler_correction,
+                                                 cfg.sampler_correction_max)
+            m = part(mask).double()
+            w = weights.double().expand_as(m)
+            sampler_sums += torch.stack([m.sum(), (w * m).sum(), ((w == 0).double() * m).sum()])
         loss, stats = grpo_loss(
             logp, part(old_logp), part(ref_logp) if cfg.beta > 0 else None, advantages[rows], part(mask),
             epsilon_low=cfg.epsilon_low, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
-            aggregation=cfg.loss_aggregation, normalizer=normalizer,
+            aggregation=cfg.loss_aggregation, normalizer=normalizer, token_weights=weights,
         )
         if normalizer > 0:  # an all-masked batch has nothing to learn from
             loss.backward()
@@ -220,9 +250,9 @@ def grpo_backward(
         totals["ratio_mean"] = totals["ratio_mean"] + inert_tokens
         ratio_min, ratio_max = ratio_min.clamp(max=1.0), ratio_max.clamp(min=1.0)
     if dist.enabled:  # DDP: sums and extremes over the ranks' micro-batches (collectives: they sync anyway)
-        values = dist.sum(torch.stack([loss_sum, tokens, stat_tokens, *totals.values()]).tolist())
+        values = dist.sum(torch.stack([loss_sum, tokens, stat_tokens, *totals.values(), *sampler_sums]).tolist())
         loss_sum, tokens, stat_tokens, *rest = (torch.tensor(v, dtype=torch.float64) for v in values)
-        totals = dict(zip(totals, rest))
+        totals, sampler_sums = dict(zip(totals, rest[: len(totals)])), torch.stack(rest[len(totals):])
         extremes = dist.min(float(ratio_min)), dist.max(float(ratio_max))
         ratio_min, ratio_max = (torch.tensor(v, dtype=torch.float64) for v in extremes)
     counted = stat_tokens > 0
@@ -230,4 +260,8 @@ def grpo_backward(
     out.update({k: torch.where(counted, v / stat_tokens, 0.0) for k, v in totals.items()})
     out["ratio_min"] = torch.where(counted, ratio_min, 1.0)
     out["ratio_max"] = torch.where(counted, ratio_max, 1.0)
+    if sample_logp is not None:
+        seen = sampler_sums[0] > 0
+        out["sampler_weight_mean"] = torch.where(seen, sampler_sums[1] / sampler_sums[0], 1.0)
+        out["sampler_masked_frac"] = torch.where(seen, sampler_sums[2] / sampler_sums[0], 0.0)
     return to_floats(out) if as_floats else out

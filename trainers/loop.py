@@ -14,7 +14,7 @@ One step (`run_step`), top-down:
     metrics     one row in metrics.jsonl; every N steps `train()` saves a checkpoint
 
 An algorithm (`ALGORITHMS`: trainers/grpo.py, dpo.py, ppo.py) is one file exposing only what differs: its
-rollout needs (`prompts_per_step`, `group_size`, `redraw_rounds` + `redraw`), `policy_options`,
+rollout needs (`prompts_per_step`, `group_size`, `redraw_rounds` + `redraw`, `sample_logprobs`), `policy_options`,
 `num_iterations`, and `prepare(policy, scored, dist)` / `backward(policy, work, dist)` over a scored batch.
 It never sees the Trainer; zero_grad, clipping, the NaN guard, optimizer and scheduler steps happen only here.
 docs/training_step.md walks one GRPO step through the files.
@@ -151,7 +151,8 @@ class Trainer:
     def sampling_params(self) -> SamplingParams:
         params = self.cfg.sampler.params
         seed = step_seed(self.cfg.train.seed if params.seed is None else params.seed, self.step)
-        return params.model_copy(update={"seed": seed, "logprobs": bool(params.logprobs)})
+        logprobs = bool(params.logprobs) or self.algorithm.sample_logprobs  # GRPO's sampler_correction reads them
+        return params.model_copy(update={"seed": seed, "logprobs": logprobs})
 
     def next_problems(self, count: int):
         idx = batch_indices(len(self.problems), self.cursor, count, self.cfg.train.seed)

@@ -7,8 +7,9 @@ full-batch loss (so accumulated gradients equal full-batch gradients). `normaliz
 from this call's own tensors (the right value when the call sees the whole batch).
 
 GRPO per token:  rho = exp(logp - old_logp)
-                 l_t = -min(rho * A, clip(rho, 1 - eps_low, 1 + eps_high) * A) + beta * k3_t
+                 l_t = -w_t * min(rho * A, clip(rho, 1 - eps_low, 1 + eps_high) * A) + beta * k3_t
                  k3_t = exp(ref - logp) - (ref - logp) - 1            (beta = 0: ref is never read)
+                 w_t = 1, or the sampler-mismatch weight (`sampler_correction_weights`, TRL's vLLM IS correction)
 Aggregation ("grpo" | "dapo" | "dr_grpo", normalizer of the full batch):
     grpo    sum_b (sum_t l_bt / n_b) / normalizer    normalizer = number of sequences with n_b > 0
     dapo    sum_bt l_bt / normalizer                 normalizer = number of tokens
@@ -57,6 +58,24 @@ def k3_kl(logp: Tensor, ref_logp: Tensor) -> Tensor:
     return torch.exp(diff) - diff - 1
 
 
+def sampler_correction_weights(old_logp: Tensor, sample_logp: Tensor, mask: Tensor, mode: str, cap: float) -> Tensor:
+    """Importance weights [B, T] (token modes) or [B, 1] (sequence modes) for tokens drawn by a sampler whose
+    distribution differs from the trainer's pi_old: r = exp(pi_old - pi_sampler), of each token or of the summed
+    difference of a sequence; `*_truncate`: min(r, cap); `*_mask`: r, or 0 where r > cap. Padding and a missing
+    (NaN) sampler log-prob contribute a difference of 0. No gradient."""
+    diff = torch.nan_to_num((old_logp.detach() - sample_logp) * mask, nan=0.0)
+    if mode.startswith("sequence_"):
+        diff = diff.sum(dim=1, keepdim=True)
+    elif not mode.startswith("token_"):
+        raise ValueError(f"sampler correction mode must be token_* or sequence_*, got {mode!r}")
+    ratio = torch.exp(diff)
+    if mode.endswith("_truncate"):
+        return ratio.clamp(max=cap)
+    if mode.endswith("_mask"):
+        return ratio.masked_fill(ratio > cap, 0.0)
+    raise ValueError(f"sampler correction mode must end in _truncate or _mask, got {mode!r}")
+
+
 def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
@@ -73,8 +92,11 @@ def grpo_loss(
     beta: float,
     aggregation: str,
     normalizer: float | None = None,
+    token_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Clipped-surrogate GRPO loss (see module doc). `advantages` is [B] (one per sequence).
+    `token_weights` ([B, T] or [B, 1], no gradient): multiply each token's surrogate term, not its KL term
+    (`sampler_correction_weights`).
 
     `old_logp=None` means pi_old = pi_theta (one optimizer pass per batch): the ratio is 1 in value and
     its gradient is the plain policy gradient. Stats are detached means over this call's tokens plus
@@ -90,6 +112,8 @@ def grpo_loss(
     adv = advantages.to(logp.dtype)[:, None]
     clipped = ratio.clamp(1 - epsilon_low, 1 + epsilon_high)
     per_token = -torch.minimum(ratio * adv, clipped * adv)
+    if token_weights is not None:
+        per_token = per_token * token_weights.to(per_token.dtype)
     kl = None
     if beta > 0:
         kl = k3_kl(logp, ref_logp)

@@ -46,6 +46,7 @@ class PPO:
         self.redraw_rounds = 0
         self.num_iterations = self.cfg.num_iterations
         self.policy_options = {"need_reference": self.cfg.kl_coef > 0, "value_head": True}
+        self.sample_logprobs = False  # the rollout need not record the sampler's log-probs
         self.micro_batch_size = cfg.train.optim.micro_batch_size
         self.temperature = cfg.sampler.params.temperature
 
