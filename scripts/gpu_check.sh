@@ -43,7 +43,7 @@ else
 fi
 
 stamp "pytest -m '$MARK' $TESTS" | tee "$OUT/pytest.log"
-timeout 180 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs 2>&1 | tee -a "$OUT/pytest.log"
+timeout 200 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs 2>&1 | tee -a "$OUT/pytest.log"
 
 # The comparison the "done" names comes right after the tests; then the diagnosis: the decode-loop A/B,
 # and the profile with the time that is left.
