@@ -65,6 +65,7 @@ def rlvr_overrides(spec: dict, run_dir: str) -> list[str]:
         "train.grpo.zero_variance=keep", "train.grpo.num_iterations=1", f"train.grpo.beta={spec['beta']}",
         f"train.grpo.epsilon_low={spec['epsilon']}", f"train.grpo.epsilon_high={spec['epsilon']}",
         f"train.grpo.mask_truncated={spec['mask_truncated']}", f"train.optim.lr={spec['lr']}",
+        f"train.grpo.sampler_correction={spec['sampler_correction'] if spec['backend'] == 'vllm' else 'off'}",
         "train.optim.warmup_steps=0", "train.optim.weight_decay=0.0", "train.optim.max_grad_norm=1.0",
         f"train.optim.micro_batch_size={spec['micro_batch']}", f"train.checkpoint.dir={run_dir}",
         f"train.checkpoint.every={spec['steps'] + 1}",
@@ -168,7 +169,7 @@ def make_spec(args, backend: str) -> dict:
         "prompts": args.prompts, "group": args.group, "max_tokens": args.max_tokens, "micro_batch": args.micro_batch,
         "lr": args.lr, "beta": args.beta, "epsilon": 0.2, "seed": args.seed, "temperature": 1.0, "top_p": 1.0,
         "mask_truncated": False, "gpu_memory_utilization": 0.15, "max_model_len": 1024, "profile": args.profile,
-        "threads": args.threads, "sampler_dtype": args.sampler_dtype, "hf_decode": getattr(args, "hf_decode", "auto"),
+        "threads": args.threads, "sampler_dtype": args.sampler_dtype, "sampler_correction": args.sampler_correction, "hf_decode": getattr(args, "hf_decode", "auto"),
     }
 
 
@@ -281,6 +282,10 @@ def main() -> None:
                         help="vLLM's dtype on both sides. auto (default) is what TRL always runs (it passes none): on a "
                         "CPU with bf16 instructions vLLM then samples the float32 model in bfloat16. rlvr's recipes pin "
                         "float32 (on-policy samples for the float32 trainer); TRL gets it by a patched LLM(dtype=...)")
+    parser.add_argument("--sampler-correction", default="off",
+                        choices=["off", "token_truncate", "token_mask", "sequence_truncate", "sequence_mask"],
+                        help="vLLM rows: the sampler-mismatch IS correction on both sides, cap 3 (rlvr "
+                        "grpo.sampler_correction; TRL vllm_importance_sampling_correction + _mode)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per-worker timeout, seconds")
     parser.add_argument("--json", help="also write all raw results here")
     args = parser.parse_args()

@@ -11,8 +11,8 @@ Semantics matched to rlvr's GRPO (trainers/grpo.py) for one optimizer step over 
   epsilon = epsilon_high, beta, `mask_truncated_completions`, temperature, top_p, top_k disabled;
 - constant LR without warm-up, AdamW (torch, no weight decay), max_grad_norm 1, float32, no gradient
   checkpointing (rlvr's defaults), no dropout;
-- vLLM: `vllm_importance_sampling_correction=False`, as rlvr's `grpo.sampler_correction: off` (its default; with
-  the correction on, TRL adds a no-grad forward of the whole batch per step, rlvr with mu = 1 none);
+- vLLM: the IS correction as the parent's `--sampler-correction` on both sides (default off, rlvr's default;
+  on, TRL adds a no-grad forward of the whole batch per step, rlvr with mu = 1 none);
 - vLLM dtype: the parent's `--sampler-dtype` on both sides (TRL passes none, i.e. vLLM's "auto": `pin_vllm_dtype`
   sets another);
 - reward: rlvr's own `math` verifier, called in-process per completion (or, with `--reward coin`, the same
@@ -85,7 +85,10 @@ def grpo_args(spec: dict, out_dir: str):
         use_cpu=spec.get("device", "cpu") == "cpu", bf16=spec.get("precision") == "bf16_mixed", fp16=False,
         gradient_checkpointing=False, disable_dropout=True,
         use_vllm=vllm, vllm_mode="colocate", vllm_gpu_memory_utilization=spec["gpu_memory_utilization"],
-        vllm_max_model_length=spec["max_model_len"], vllm_importance_sampling_correction=False,
+        vllm_max_model_length=spec["max_model_len"],
+        vllm_importance_sampling_correction=spec.get("sampler_correction", "off") != "off",
+        **({"vllm_importance_sampling_mode": spec["sampler_correction"], "vllm_importance_sampling_clip_max": 3.0}
+           if spec.get("sampler_correction", "off") != "off" else {}),
         logging_steps=1, save_strategy="no", report_to=[], dataloader_num_workers=0,
         remove_unused_columns=False, log_completions=False,
     )
