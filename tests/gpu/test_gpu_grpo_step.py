@@ -124,3 +124,24 @@ def test_an_unshared_hf_sampler_loads_its_copy_onto_the_policys_device(random_mo
         assert trainer.run_step()["generated_tokens"] > 0
     finally:
         trainer.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda, reason="needs a CUDA device")
+def test_the_graph_decode_and_the_training_forward_agree_on_log_probs(random_model, tmp_path):
+    """bf16 mixed on CUDA: the sampler's recorded log-probs (fixed-shape decode, CUDA graphs) against the trainer's
+    gradient pass, through grpo.sampler_correction's token weights: both are the same module, so the weights are
+    the kernels' disagreement alone."""
+    from rlvr.trainers.loop import Trainer
+
+    cfg = trainer_config(random_model, tmp_path, device="cuda", autocast="auto")
+    grpo = cfg.train.grpo.model_copy(update={"sampler_correction": "token_truncate"})
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"grpo": grpo})})
+    trainer = Trainer(cfg, resume=False, log=lambda _m: None)
+    try:
+        row = trainer.run_step()
+        print(f"\nsampler/trainer token weights on cuda: mean {row['sampler_weight_mean']:.5f}, "
+              f"ratio range {row['ratio_min']:.4f}..{row['ratio_max']:.4f}")
+        assert 0.95 < row["sampler_weight_mean"] < 1.05, row
+    finally:
+        trainer.close()
