@@ -185,10 +185,11 @@ def grpo_backward(
     Returns floats: loss (the full-batch loss), tokens, and token-weighted clip/ratio/kl stats (with
     `old_logp` given, skipped rows' ratios are unknown: the stats then cover the forwarded rows).
     `as_floats=False`: the same stats as 0-dim tensors on the device, for a caller that reads them together with
-    its own (`metrics.to_floats`). `sample_logp` [B, T]: the sampler's log-probs, weighted against pi_old by
-    `cfg.sampler_correction` (pi_old = the detached log-probs of this pass when `old_logp` is None: no extra
-    pass); adds the weights' token mean and the fraction of tokens they zero. Nothing in the micro-batch loop reads a device value, so the host queues
+    its own (`metrics.to_floats`). Nothing in the micro-batch loop reads a device value, so the host queues
     every micro-batch's kernels without waiting for the device.
+    `sample_logp` [B, T]: the sampler's log-probs, weighted against pi_old by `cfg.sampler_correction` (pi_old =
+    the detached log-probs of this pass when `old_logp` is None: no extra pass); adds the weights' token mean and
+    the fraction of tokens they zero (`_SAMPLER_STATS`, over the forwarded rows).
     """
     model = policy.model
     if cfg.beta > 0 and ref_logp is None:
