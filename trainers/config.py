@@ -7,6 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+def _yaml_off(value):
+    """A choice whose values include "off": YAML reads a bare `off` as false."""
+    return "off" if value is False else value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -34,10 +39,7 @@ class ModelConfig(_Strict):
     device: str = Field("cpu", description="torch device for training (cpu, cuda, cuda:1, ...).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
 
-    @field_validator("autocast", mode="before")
-    @classmethod
-    def _yaml_off(cls, value):
-        return "off" if value is False else value  # YAML reads a bare `off` as false
+    _autocast_off = field_validator("autocast", mode="before")(_yaml_off)
 
 
 class GRPOConfig(_Strict):
@@ -65,6 +67,8 @@ class GRPOConfig(_Strict):
         "zeroed above the cap (mask). TRL's vllm_importance_sampling_correction; docs/gpu.md.",
     )
     sampler_correction_max: float = Field(3.0, gt=1.0, description="C: the cap of sampler_correction's weights.")
+
+    _sampler_correction_off = field_validator("sampler_correction", mode="before")(_yaml_off)
 
 
 class DPOConfig(_Strict):

@@ -143,3 +143,14 @@ def test_vllms_logprobs_line_up_with_the_trainers(tmp_path, warm_model):
         assert float(gap) < 0.5 and float(ours.min()) < -1.0, (float(gap), float(ours.min()))
     finally:
         trainer.close()
+
+
+def test_a_bare_yaml_off_means_off(tmp_path):
+    """`sampler_correction: off` in a YAML file, or as an override, is YAML's false: it still means "off"."""
+    from rlvr.trainers.run_config import load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  grpo:\n    sampler_correction: off\n")
+    assert load_config(path, []).train.grpo.sampler_correction == "off"
+    assert load_config(None, ["train.grpo.sampler_correction=off"]).train.grpo.sampler_correction == "off"
+    assert load_config(None, ["train.grpo.sampler_correction=token_mask"]).train.grpo.sampler_correction == "token_mask"
