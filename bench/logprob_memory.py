@@ -31,7 +31,7 @@ def _plain(logits, targets, temperature):
 
 def _side(name):
     if name == "rlvr":
-        from rlvr.trainers.selected_logprobs import selected_logprobs
+        from rlvr.trainers.chunked_logits import selected_logprobs
 
         return selected_logprobs
     if name == "trl":

@@ -11,7 +11,7 @@ never the prompt's. `position_ids` count real tokens only, so padding never shif
 row's log-probs do not depend on what it is batched with. Outputs are [B, T] with completion token t
 at column t (`completion_mask` marks real tokens).
 
-Log-probs are `logit[token] - logsumexp(logits)` in float32, over chunks of rows (trainers/selected_logprobs.py:
+Log-probs are `logit[token] - logsumexp(logits)` in float32, over chunks of rows (trainers/chunked_logits.py:
 no float32 copy of the logits is held, forward or backward). `split(size)` sorts rows by length so each micro-batch is padded only to its own
 longest prompt and completion.
 """
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rlvr.trainers.losses import entropy_from_logits
-from rlvr.trainers.selected_logprobs import selected_logprobs
+from rlvr.trainers.chunked_logits import selected_logprobs, token_entropy
 
 
 @dataclass
@@ -152,7 +151,7 @@ def forward_completions(
     mask = batch.completion_mask
     targets = torch.nn.functional.pad(batch.completion_ids, (0, 1))
     logp = selected_logprobs(out.logits, targets, temperature)[:, :-1] * mask
-    entropy = entropy_from_logits(out.logits[:, :-1].float() / temperature) * mask if with_entropy else None
+    entropy = token_entropy(out.logits, temperature)[:, :-1] * mask if with_entropy else None
     hidden = None
     if with_hidden:
         start = batch.prompt_width - 1

@@ -227,8 +227,3 @@ def ppo_value_loss(
         }
     return loss, stats
 
-
-def entropy_from_logits(logits: Tensor) -> Tensor:
-    """Entropy of softmax(logits) over the last dim: logsumexp(z) - sum softmax(z) * z."""
-    probs = torch.softmax(logits, dim=-1)
-    return torch.logsumexp(logits, dim=-1) - (probs * logits).sum(dim=-1)

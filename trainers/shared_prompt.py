@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from rlvr.trainers.logprobs import Batch, to_device, token_logprobs
-from rlvr.trainers.selected_logprobs import selected_logprobs
+from rlvr.trainers.chunked_logits import selected_logprobs
 from rlvr.trainers.segment_attention import plan_segments, segment_attention, supports_segments
 
 

@@ -3,7 +3,7 @@
 import torch
 
 from rlvr.trainers.logprobs import make_batch, token_logprobs
-from rlvr.trainers.selected_logprobs import selected_logprobs
+from rlvr.trainers.chunked_logits import selected_logprobs
 from rlvr.trainers.policy import Policy
 
 

@@ -7,7 +7,6 @@ import torch
 
 from rlvr.trainers.losses import (
     dpo_loss,
-    entropy_from_logits,
     grpo_loss,
     k3_kl,
     loss_normalizer,
@@ -148,9 +147,3 @@ def test_ppo_value_loss_by_hand():
     )
     assert loss.item() == pytest.approx(0.445, abs=1e-6)
 
-
-def test_entropy_by_hand():
-    # p = [0.5, 0.25, 0.25]: H = 0.5 ln 2 + 0.5 ln 4 = 1.0397208; uniform over 4: ln 4
-    logits = torch.log(torch.tensor([[0.5, 0.25, 0.25, 1e-30], [1.0, 1.0, 1.0, 1.0]]))
-    out = entropy_from_logits(logits)
-    torch.testing.assert_close(out, torch.tensor([0.5 * math.log(2) + 0.5 * math.log(4), math.log(4)]))

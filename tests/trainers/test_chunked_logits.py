@@ -1,14 +1,16 @@
-"""trainers/selected_logprobs.py: the chosen tokens' log-probs and their gradient equal log_softmax's, over chunks of
-rows, and no float32 copy of the whole logits is made or kept for backward."""
+"""trainers/chunked_logits.py: the chosen tokens' log-probs and the entropy, and their gradients, equal the plain
+formulas', over chunks of rows, and no float32 copy of the whole logits is made or kept for backward."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from rlvr.trainers import selected_logprobs as module
-from rlvr.trainers.selected_logprobs import selected_logprobs
+from rlvr.trainers import chunked_logits as module
+from rlvr.trainers.chunked_logits import selected_logprobs, token_entropy
 
 
 def _reference(logits, targets, temperature):
@@ -102,3 +104,48 @@ def test_bf16_logits_never_get_a_whole_float32_copy(temperature, monkeypatch):
     with _LargestFloat32() as plain:  # what the check tells apart: the float32 form
         _reference(logits, targets, temperature).sum().backward()
     assert plain.largest >= rows * vocab
+
+
+def _reference_entropy(logits, _targets, temperature):
+    z = logits.float() / temperature
+    return -(torch.softmax(z, -1) * torch.log_softmax(z, -1)).sum(-1)
+
+
+def test_entropy_by_hand():
+    # p = [0.5, 0.25, 0.25]: H = 0.5 ln 2 + 0.5 ln 4; uniform over 4: ln 4
+    logits = torch.log(torch.tensor([[0.5, 0.25, 0.25, 1e-30], [1.0, 1.0, 1.0, 1.0]]))
+    expected = torch.tensor([0.5 * math.log(2) + 0.5 * math.log(4), math.log(4)])
+    torch.testing.assert_close(token_entropy(logits), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+@pytest.mark.parametrize("chunk", [10**9, 3 * 50], ids=["one-chunk", "3-rows"])
+def test_entropy_values_and_gradients_equal_the_formula(dtype, temperature, chunk, monkeypatch):
+    monkeypatch.setitem(module.CHUNK_VALUES, "cpu", chunk)
+    g = torch.Generator().manual_seed(1)
+    full = (torch.randn(4, 8, 50, generator=g) * 3).to(dtype)
+    weights = torch.randn(4, 7, generator=g)
+    out = []
+    for fn in (lambda x, t: token_entropy(x, t), lambda x, t: _reference_entropy(x, None, t)):
+        leaf = full.detach().clone().requires_grad_(True)
+        h = fn(leaf[:, :-1], temperature)  # a sliced view, as forward_completions passes none, PPO's form
+        (h * weights).sum().backward()
+        out.append((h, leaf.grad))
+    (ours, grad), (ref, grad_ref) = out
+    assert ours.dtype == torch.float32 and grad.dtype == dtype
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5)
+    tol = 1e-5 if dtype == torch.float32 else 1e-2  # the formula's own float32 rounding reaches 3.5e-6 here
+    torch.testing.assert_close(grad.float(), grad_ref.float(), rtol=0, atol=tol)
+
+
+def test_entropy_keeps_no_whole_float32_copy(monkeypatch):
+    rows, vocab = 64, 1000
+    monkeypatch.setitem(module.CHUNK_VALUES, "cpu", 8 * vocab)
+    logits = torch.randn(1, rows, vocab).to(torch.bfloat16).requires_grad_(True)
+    saved = []
+    with _LargestFloat32() as largest, torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append((t.dtype, t.numel())) or t, lambda t: t):
+        token_entropy(logits, 0.7).sum().backward()
+    assert largest.largest <= 8 * vocab, largest.largest
+    assert [(d, n) for d, n in saved if n >= rows * vocab] == [(torch.bfloat16, rows * vocab)], saved

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlvr.trainers.selected_logprobs import ACCELERATOR_CHUNK_VALUES, selected_logprobs
+from rlvr.trainers.chunked_logits import ACCELERATOR_CHUNK_VALUES, selected_logprobs
 from tests.gpu.gpu_helpers import cuda
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not cuda, reason="needs a CUDA device")]

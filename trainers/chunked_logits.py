@@ -1,18 +1,21 @@
-"""The log-prob of each chosen token, `log softmax(logits / temperature)[target]`, without holding a float32 copy
-of the logits or their softmax.
+"""Per-token reductions of the logits over the vocabulary, without a float32 copy of the logits or their softmax:
+the chosen token's log-prob, `log softmax(logits / temperature)[target]` (every algorithm's update), and the
+entropy of `softmax(logits / temperature)` (PPO's entropy bonus).
 
 Why: with a hub vocabulary the logits are the largest tensor of the update. Qwen2.5's 151,936 entries at 8,192
 scored tokens of a micro-batch are 1.2 G values: 2.5 GB in bf16, and the plain `logits.float()` ->
 `logsumexp` -> `gather` adds a 5 GB float32 copy that autograd keeps until backward, and a 5 GB float32 softmax
-in backward. Here the forward goes over chunks of rows (`CHUNK_VALUES` logits at a time), keeping only the
-log-sum-exp per row; backward recomputes each chunk's softmax from the saved logits and writes the gradient in
-the logits' dtype. What is held for backward is the logits themselves (the LM head's output, which the plain form
-keeps too whenever they are already float32) and one float per row: peak memory is about twice the logits'
-size (they and their gradient) plus one chunk -- what a fused kernel needs too -- from plain torch ops on every
-device. Values are computed in float32 from the given logits, as before. bench/logprob_memory.py compares it with
-TRL's `selective_log_softmax`.
+in backward. Here the forward goes over chunks of rows (`CHUNK_VALUES` logits at a time), keeping only one or two
+floats per row (the log-sum-exp; for the entropy also the softmax-weighted mean logit); backward recomputes each
+chunk's softmax from the saved logits and writes the gradient in the logits' dtype. What is held for backward is
+the logits themselves (the LM head's output, which the plain form keeps too whenever they are already float32)
+and those floats: peak memory is about twice the logits' size (they and their gradient) plus one chunk -- what a
+fused kernel needs too -- from plain torch ops on every device. Values are computed in float32 from the given
+logits, as before. bench/logprob_memory.py compares the log-prob with TRL's `selective_log_softmax`.
 
-d logp / d z_j = (1[j = target] - softmax(z)_j) / temperature, z = logits.
+With z = logits / temperature, p = softmax(z), m = sum_k p_k z_k:
+    d log p_target / d logits_j = (1[j = target] - p_j) / temperature
+    entropy = logsumexp(z) - m,   d entropy / d logits_j = -p_j (z_j - m) / temperature
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ def selected_logprobs(logits: Tensor, targets: Tensor, temperature: float = 1.0)
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     return _SelectedLogprobs.apply(logits, targets, float(temperature))
+
+
+def token_entropy(logits: Tensor, temperature: float = 1.0) -> Tensor:
+    """float32 entropy [...] of softmax(`logits` [..., V] / temperature); differentiable in logits."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return _Entropy.apply(logits, float(temperature))
 
 
 def _blocks(logits: Tensor) -> tuple[Tensor, int]:
@@ -93,6 +103,43 @@ class _SelectedLogprobs(torch.autograd.Function):
                 z.div_(temperature)
             grad[b, s:e] = z
         return grad.view(logits.shape), None, None
+
+
+class _Entropy(torch.autograd.Function):
+    """Two chunk-sized temporaries at a time: the scaled logits and their exponentials."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, temperature: float) -> Tensor:
+        view, rows = _blocks(logits)
+        lse = torch.empty(view.shape[:2], dtype=torch.float32, device=logits.device)
+        mean = torch.empty_like(lse)  # m: the softmax-weighted mean of z
+        for b, s, e in _chunks(view, rows):
+            z = _scaled_copy(view[b, s:e], temperature)
+            top = z.amax(dim=-1, keepdim=True)
+            ez = (z - top).exp_()
+            total = ez.sum(dim=-1)
+            mean[b, s:e] = ez.mul_(z).sum(dim=-1).div_(total)
+            lse[b, s:e] = total.log_().add_(top.squeeze(-1))
+        ctx.save_for_backward(logits, lse, mean)
+        ctx.temperature = temperature
+        return (lse - mean).view(logits.shape[:-1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        logits, lse, mean = ctx.saved_tensors
+        temperature = ctx.temperature
+        view, rows = _blocks(logits)
+        g = grad_out.reshape(view.shape[0], view.shape[1], 1).float()
+        grad = torch.empty(view.shape, dtype=logits.dtype, device=logits.device)
+        for b, s, e in _chunks(view, rows):
+            z = _scaled_copy(view[b, s:e], temperature)
+            d = (z - lse[b, s:e, None]).exp_()  # p
+            d.mul_(z.sub_(mean[b, s:e, None])).mul_(-g[b, s:e])  # -p (z - m) * grad
+            if temperature != 1.0:
+                d.div_(temperature)
+            grad[b, s:e] = d
+        return grad.view(logits.shape), None
 
 
 def _scaled_copy(chunk: Tensor, temperature: float) -> Tensor:
