@@ -60,6 +60,10 @@ class Sampler(ABC):
     def close(self) -> None:
         """Free the engine; the sampler cannot be used afterwards."""
 
+    def describe(self) -> str:
+        """One line: the backend and the choices it resolved (device, precision, decode or engine options)."""
+        return type(self).__name__
+
     def __enter__(self) -> Self:
         return self
 

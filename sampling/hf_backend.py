@@ -112,6 +112,12 @@ class HFSampler(Sampler):
         self.decode = self._decode_choice(cfg.hf_decode)
         self.engine = EngineThread("hf-sampler")
 
+    def describe(self) -> str:
+        source = "the policy's own module" if self.shared else f"its own copy ({next(self.model.parameters()).dtype})"
+        loop = "fixed-shape decode" + (" with CUDA graphs" if self.device.type == "cuda" else "") \
+            if self.decode is decode_static else "transformers-forward decode"
+        return f"hf on {self.device}: {source}, {loop}"
+
     def _decode_choice(self, setting: str):
         """The decode loop for `sampler.hf_decode`: static where the model allows it (auto), else dynamic."""
         if setting == "dynamic":

@@ -80,6 +80,14 @@ class VLLMSampler(Sampler):
             raise
         self.sleep = SleepCycle(self.llm, self.options.sleep_mode)
 
+    def describe(self) -> str:
+        o = self.options
+        graphs = "eager" if o.enforce_eager else "CUDA graphs"
+        sleep = ", asleep (level 1) between generates" if o.sleep_mode else ""
+        dtype = str(self.llm.llm_engine.vllm_config.model_config.dtype).removeprefix("torch.")  # `auto` resolved
+        return (f"vllm ({current_platform_name()}, {dtype}): {graphs}, "
+                f"gpu_memory_utilization {o.gpu_memory_utilization}{sleep}, weight sync by {o.full_sync}")
+
     def _start(self, model_path):
         from vllm import LLM
 

@@ -104,6 +104,9 @@ class Trainer:
             device=str(self.policy.device),  # where an hf copy goes when the module is not shared
         )
         self.pool = pool or make_pool(cfg.verify)  # verify.runner: pool (VerifierPool) | dask | ray
+        what = f"a LoRA adapter (r {cfg.model.lora.r})" if cfg.model.lora else "all weights"
+        self.log(f"training {what} on {self.policy.device} in {self.policy.precision}; "
+                 f"sampler: {self.sampler.describe()}")
         if resume:
             self.restore_latest()
         elif ckpt.latest_checkpoint(self.run_dir) is not None:

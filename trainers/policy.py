@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from rlvr.trainers.config import LoraConfig, ModelConfig
-from rlvr.trainers.precision import autocast_dtype, autocast_forward
+from rlvr.trainers.precision import autocast_dtype, autocast_forward, precision_name
 from rlvr.trainers.segment_attention import checkpoint_context_fn
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
@@ -117,6 +117,12 @@ class Policy:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def precision(self) -> str:
+        """fp32, bf16_mixed, bf16, ... (trainers/precision.py): the base weights' dtype and the forward's autocast."""
+        base = self.base_model
+        return precision_name(next(base.parameters()).dtype, getattr(base, "rlvr_autocast_dtype", None))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Trainable parameters: the adapter (LoRA) or all weights, plus the value head."""

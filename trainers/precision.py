@@ -11,8 +11,8 @@ Three useful combinations of `model.dtype` and `model.autocast`:
 Pure bf16 rounds every update to bf16's 8-bit mantissa: an AdamW step smaller than ~1/256 of a weight is
 lost, which with RL's small learning rates (1e-6 .. 1e-5) means most updates vanish; it halves the memory.
 Mixed precision keeps fp32 master weights and optimizer state (updates accumulate exactly as in fp32) and
-runs the matmuls in bf16, which is where a GPU's speed is; softmax, norms and the log-prob reductions stay
-fp32 (autocast's op lists; the trainer's log-probs are taken from float32 logits). It is TRL's `bf16=True`.
+runs the matmuls in bf16, which is where a GPU's speed is; softmax and norms stay fp32 (autocast's op lists),
+and the trainer's log-prob reductions run in float32 on the logits. It is TRL's `bf16=True`.
 
 `model.autocast: auto` (the default) resolves to bfloat16 on CUDA when the weights are float32 -- so the
 CUDA default is bf16_mixed -- and to off on CPU (most CPUs have no bf16 matmul units: fp32 stays faster there,
@@ -42,6 +42,15 @@ def autocast_dtype(setting: Autocast, device: torch.device | str, weight_dtype: 
     if setting == "bfloat16":
         return None if weight_dtype == torch.bfloat16 else torch.bfloat16
     return torch.bfloat16 if torch.device(device).type == "cuda" and weight_dtype == torch.float32 else None
+
+
+def precision_name(weight_dtype: torch.dtype, compute: torch.dtype | None) -> str:
+    """The table's name for weights in `weight_dtype` and matmuls under autocast to `compute` (None: none)."""
+    weights = str(weight_dtype).removeprefix("torch.")
+    if compute is None:
+        return {"float32": "fp32", "bfloat16": "bf16"}.get(weights, weights)
+    mixed = str(compute).removeprefix("torch.").replace("bfloat16", "bf16").replace("float16", "fp16")
+    return f"{mixed}_mixed" if weights == "float32" else f"{weights} weights, {mixed} autocast"
 
 
 def autocast_forward(model: nn.Module, dtype: torch.dtype) -> nn.Module:

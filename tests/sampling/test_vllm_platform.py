@@ -46,6 +46,15 @@ class RecordedNaps:
         self.calls.append("wake")
 
 
+def test_the_engine_describes_what_it_resolved(vllm_sampler):
+    """The trainer's start-up line: platform, the dtype `auto` became, graphs, memory fraction, sleep, sync path."""
+    import re
+
+    line = vllm_sampler.describe()
+    assert re.fullmatch(r"vllm \(cpu, float32\): eager, gpu_memory_utilization 0\.15, weight sync by reload_weights",
+                        line), line
+
+
 def test_cpu_engine_runs_without_sleep_and_with_the_reload_sync(vllm_sampler):
     assert vllm_sampler.options == dataclasses.replace(DEFAULTS["cpu"], gpu_memory_utilization=0.15)
     assert not vllm_sampler.sleep.enabled and not vllm_sampler.sleep.asleep

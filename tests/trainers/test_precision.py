@@ -10,7 +10,7 @@ import torch
 from rlvr.trainers.config import ModelConfig
 from rlvr.trainers.logprobs import make_batch, token_logprobs
 from rlvr.trainers.policy import Policy
-from rlvr.trainers.precision import autocast_dtype
+from rlvr.trainers.precision import autocast_dtype, precision_name
 
 PROMPTS = [[5, 6, 7, 8], [9, 10, 11]]
 COMPLETIONS = [[20, 21, 22], [23, 24, 25, 26]]
@@ -98,3 +98,30 @@ def test_a_bare_yaml_off_means_off():
     assert ModelConfig.model_validate({"autocast": False}).autocast == "off"  # what YAML makes of `autocast: off`
     cfg = load_config(None, ["model.autocast=off"])
     assert cfg.model.autocast == "off"
+
+
+@pytest.mark.parametrize("weights, compute, name", [
+    (torch.float32, None, "fp32"), (torch.float32, torch.bfloat16, "bf16_mixed"), (torch.bfloat16, None, "bf16"),
+    (torch.float32, torch.float16, "fp16_mixed"), (torch.float16, None, "float16"),
+])
+def test_precision_names(weights, compute, name):
+    assert precision_name(weights, compute) == name
+
+
+def test_the_trainer_says_what_it_trains_and_how_it_samples(tmp_path, warm_model):
+    """One start-up line with what `auto` resolved to: device, precision, the sampler's choices."""
+    from rlvr.trainers.loop import Trainer
+    from rlvr.trainers.run_config import validate_config
+
+    for i, (model, expected) in enumerate((
+        ({}, "training all weights on cpu in fp32; sampler: hf on cpu: the policy's own module, fixed-shape decode"),
+        ({"autocast": "bfloat16", "lora": {"r": 4, "alpha": 8}},
+         "training a LoRA adapter (r 4) on cpu in bf16_mixed; sampler: hf on cpu: the policy's own module, "
+         "fixed-shape decode"),
+    )):
+        cfg = validate_config({"model": {"path": "tiny", **model}, "task": {"name": "arith", "level": 1},
+                               "sampler": {"backend": "hf"}, "verify": {"workers": 1},
+                               "train": {"steps": 1, "checkpoint": {"dir": str(tmp_path / str(i))}}})
+        lines = []
+        Trainer(cfg, resume=False, log=lines.append).close()
+        assert expected in lines, lines
