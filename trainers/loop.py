@@ -105,8 +105,9 @@ class Trainer:
         )
         self.pool = pool or make_pool(cfg.verify)  # verify.runner: pool (VerifierPool) | dask | ray
         what = f"a LoRA adapter (r {cfg.model.lora.r})" if cfg.model.lora else "all weights"
+        describe = getattr(self.sampler, "describe", None)  # a sampler passed in need not derive from Sampler
         self.log(f"training {what} on {self.policy.device} in {self.policy.precision}; "
-                 f"sampler: {self.sampler.describe()}")
+                 f"sampler: {describe() if describe else type(self.sampler).__name__}")
         if resume:
             self.restore_latest()
         elif ckpt.latest_checkpoint(self.run_dir) is not None:
