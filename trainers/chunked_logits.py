@@ -90,19 +90,13 @@ class _SelectedLogprobs(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         logits, targets, lse = ctx.saved_tensors
-        temperature = ctx.temperature
-        view, rows = _blocks(logits)
-        index = targets.reshape(view.shape[0], view.shape[1], 1)
-        g = grad_out.reshape(view.shape[0], view.shape[1], 1).float()
-        grad = torch.empty(view.shape, dtype=logits.dtype, device=logits.device)
-        for b, s, e in _chunks(view, rows):
-            z = _scaled_copy(view[b, s:e], temperature)
-            z.sub_(lse[b, s:e, None]).exp_().mul_(-g[b, s:e])  # -softmax * grad
-            z.scatter_add_(-1, index[b, s:e], g[b, s:e])  # + grad at the target
-            if temperature != 1.0:
-                z.div_(temperature)
-            grad[b, s:e] = z
-        return grad.view(logits.shape), None, None
+        index = targets.reshape(*lse.shape, 1)
+
+        def of_chunk(z, b, s, e, g):
+            z.sub_(lse[b, s:e, None]).exp_().mul_(-g)  # -softmax * grad
+            return z.scatter_add_(-1, index[b, s:e], g)  # + grad at the target
+
+        return _gradient_in_chunks(logits, grad_out, ctx.temperature, of_chunk), None, None
 
 
 class _Entropy(torch.autograd.Function):
@@ -128,18 +122,25 @@ class _Entropy(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         logits, lse, mean = ctx.saved_tensors
-        temperature = ctx.temperature
-        view, rows = _blocks(logits)
-        g = grad_out.reshape(view.shape[0], view.shape[1], 1).float()
-        grad = torch.empty(view.shape, dtype=logits.dtype, device=logits.device)
-        for b, s, e in _chunks(view, rows):
-            z = _scaled_copy(view[b, s:e], temperature)
-            d = (z - lse[b, s:e, None]).exp_()  # p
-            d.mul_(z.sub_(mean[b, s:e, None])).mul_(-g[b, s:e])  # -p (z - m) * grad
-            if temperature != 1.0:
-                d.div_(temperature)
-            grad[b, s:e] = d
-        return grad.view(logits.shape), None
+
+        def of_chunk(z, b, s, e, g):
+            p = (z - lse[b, s:e, None]).exp_()
+            return p.mul_(z.sub_(mean[b, s:e, None])).mul_(-g)  # -p (z - m) * grad
+
+        return _gradient_in_chunks(logits, grad_out, ctx.temperature, of_chunk), None
+
+
+def _gradient_in_chunks(logits: Tensor, grad_out: Tensor, temperature: float, of_chunk) -> Tensor:
+    """d loss / d logits in the logits' dtype, a chunk of rows at a time. `of_chunk(z, b, s, e, g)` turns one
+    chunk's float32 z = logits / temperature (a copy it may overwrite) and the incoming gradient g [rows, 1] into
+    d loss / d z; the chain through the temperature and the cast back happen here."""
+    view, rows = _blocks(logits)
+    g = grad_out.reshape(view.shape[0], view.shape[1], 1).float()
+    grad = torch.empty(view.shape, dtype=logits.dtype, device=logits.device)
+    for b, s, e in _chunks(view, rows):
+        d = of_chunk(_scaled_copy(view[b, s:e], temperature), b, s, e, g[b, s:e])
+        grad[b, s:e] = d.div_(temperature) if temperature != 1.0 else d
+    return grad.view(logits.shape)
 
 
 def _scaled_copy(chunk: Tensor, temperature: float) -> Tensor:
