@@ -7,6 +7,7 @@
     rlvr eval TARGET [-c FILE] [k=v ...]   evaluate a checkpoint dir, a model dir/hub id or 'tiny'
     rlvr serve [-c FILE] [k=v ...]  register the train + evaluate deployments and run them here
     rlvr demo [-c FILE] [k=v ...]   offline demo: evaluate tiny model, GRPO-train it, evaluate again
+    rlvr launch [torchrun options] -c FILE [k=v ...]   multi-process training (DDP/FSDP) under torchrun
 
 Flows run in Prefect's ephemeral mode unless PREFECT_API_URL points at a server. A failed command ends with
 one `rlvr: <what and where>` line and exits 2 for bad input (config, data, model path, checkpoint), 1 otherwise;
@@ -43,6 +44,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from rlvr.verifiers.cli import main as verify_main
 
     return verify_main(args.rest)
+
+
+def _cmd_launch(args: argparse.Namespace) -> int:
+    from rlvr.flows.torchrun import main as launch_main
+
+    return launch_main(args.rest)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -129,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--catch-up-every", type=float, default=30.0, metavar="SECONDS",
                        help="look for checkpoints whose evaluation never ran this often (default: 30)")
     serve.set_defaults(func=_cmd_serve)
+    launch = subs.add_parser("launch", help="train on several processes (torchrun's options, then -c FILE k=v ...)",
+                             add_help=False)
+    launch.add_argument("rest", nargs=argparse.REMAINDER)
+    launch.set_defaults(func=_cmd_launch)
     demo = subs.add_parser("demo", help="offline demo: evaluate, GRPO-train and re-evaluate the tiny model")
     _with_config(demo)
     demo.set_defaults(func=_cmd_demo)
@@ -141,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["launch"]:  # all of it is torchrun's and the ranks' (argparse's REMAINDER drops leading options)
+        args, extra = argparse.Namespace(command="launch", func=_cmd_launch, rest=argv[1:]), []
+    else:
+        args, extra = parser.parse_known_args(argv)
     if extra:  # overrides after an option (`rlvr eval tiny -c FILE k=v`) are left over by argparse
         if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -1,5 +1,6 @@
 """The entry point of a multi-process (DDP / FSDP) training run, started by torchrun or accelerate on every rank.
 
+    rlvr launch --nproc_per_node 2 -c configs/arith_grpo_ddp.yaml [key=value ...]   (torchrun in-process: flows/torchrun.py)
     torchrun --nproc_per_node 2 --master_addr 127.0.0.1 -m rlvr.flows.launch -c configs/arith_grpo_ddp.yaml
     accelerate launch --num_processes 2 -m rlvr.flows.launch -c configs/arith_grpo_ddp.yaml [key=value ...]
 
@@ -16,7 +17,8 @@ says what a rank does. The holds and failures are those of `rlvr train` (flows/l
   which keeps other runs off it, and a 2-rank job starts with the default of 1 slot per device (a slot per
   rank would need `--device-slots N` for a job to start at all).
 - A failure ends in one `rlvr: ... (full log: FILE)` line per failing rank (ranks other than 0 say
-  `rlvr: rank N: ...`), exit 2 for input the user can fix, 1 otherwise; torchrun itself then exits 1.
+  `rlvr: rank N: ...`), exit 2 for input the user can fix, 1 otherwise; torchrun itself then exits 1 (`rlvr
+  launch` exits with the rank's code).
   Ctrl-C or SIGTERM stops every rank within seconds (rank 0 alone says so; exit 130 / 143).
 """
 
@@ -118,7 +120,7 @@ def train(args: argparse.Namespace, report) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rlvr.flows.launch")
     parser.add_argument("-c", "--config", required=True)
     parser.add_argument("overrides", nargs="*", metavar="key=value")
@@ -126,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs that may share a device at once (default: $RLVR_DEVICE_SLOTS or 1)")
     parser.add_argument("--device-timeout", type=float, default=None, metavar="SECONDS",
                         help="give up (exit 1) if a device is still held by others after this long (default: wait)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     dist = distributed.from_env()  # this process's rank, from the launcher's environment (no group yet)
     prog = "rlvr" if dist.is_main else f"rlvr: rank {dist.rank}"
     restore_signals = install_stop_handlers(announce=dist.is_main)

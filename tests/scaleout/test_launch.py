@@ -1,7 +1,9 @@
-"""`torchrun -m rlvr.flows.launch` (the documented multi-process entry point) as a user runs it, 2 gloo ranks:
-it trains and resumes a run; a run directory or device held by another run refuses the whole job at once
-(every rank exits, one `rlvr:` line says who holds it); bad input ends in one line and exit 2; SIGTERM to the
-launcher stops every rank, with one closing line, and frees the holds."""
+"""The multi-process entry point as a user runs it, 2 gloo ranks, under both launchers: `torchrun -m
+rlvr.flows.launch` and `rlvr launch` (torchrun inside rlvr's CLI, flows/torchrun.py). A run trains and resumes
+(started by one launcher, resumed by the other); a run directory or device held by another run refuses the whole
+job at once (every rank exits, one `rlvr:` line says who holds it); bad input ends in one line and exit 2;
+SIGTERM to the launcher stops every rank, with one closing line, and frees the holds. `rlvr launch` passes the
+ranks' exit code on and adds one line for the failed ranks instead of torchrun's traceback."""
 
 from __future__ import annotations
 
@@ -25,15 +27,17 @@ CONFIG = "configs/arith_grpo_ddp.yaml"
 pytestmark = pytest.mark.slow
 
 
-def _torchrun(ranks: int = 2) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(ranks),
-            "--master_addr", "127.0.0.1", "--master_port", str(free_port())]
+def _job(*args, ranks: int = 2, launcher: str = "torchrun") -> list[str]:
+    options = ["--nnodes", "1", "--nproc_per_node", str(ranks), "--master_addr", "127.0.0.1",
+               "--master_port", str(free_port())]
+    if launcher == "rlvr":
+        return [sys.executable, "-m", "rlvr.flows.cli", "launch", *options, "-c", CONFIG, *args]
+    return [sys.executable, "-m", "torch.distributed.run", *options, "-m", "rlvr.flows.launch", "-c", CONFIG, *args]
 
 
-def _launch(*args, ranks=2, timeout=600) -> subprocess.CompletedProcess:
-    cmd = [*_torchrun(ranks), "-m", "rlvr.flows.launch", "-c", CONFIG, *args]
-    return subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout,
-                          check=False)
+def _launch(*args, ranks=2, timeout=600, launcher="torchrun") -> subprocess.CompletedProcess:
+    return subprocess.run(_job(*args, ranks=ranks, launcher=launcher), cwd=REPO, env=child_env(), capture_output=True,
+                          text=True, timeout=timeout, check=False)
 
 
 def _small(model: Path, run: Path) -> list[str]:
@@ -51,11 +55,11 @@ def _metric_steps(run: Path) -> list[int]:
     return [json.loads(line)["step"] for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def test_the_launch_entry_point_trains_and_resumes_under_torchrun(tiny_model, tmp_path):
+def test_a_run_started_under_torchrun_resumes_under_rlvr_launch(tiny_model, tmp_path):
     run = tmp_path / "run"
     first = _launch(*_small(tiny_model, run), "train.steps=1")  # 2 ranks, 1 CPU slot (the default): the job's one
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    second = _launch(*_small(tiny_model, run), "train.steps=2")
+    second = _launch(*_small(tiny_model, run), "train.steps=2", launcher="rlvr")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "resumed from" in second.stdout and "step-1" in second.stdout
     assert second.stdout.count("holding device cpu (slot 1 of 1") == 1  # one hold for the job on this machine
@@ -66,8 +70,9 @@ def test_the_launch_entry_point_trains_and_resumes_under_torchrun(tiny_model, tm
 def test_a_launch_on_a_run_dir_in_use_is_refused_on_every_rank(tiny_model, tmp_path):
     run = tmp_path / "run"
     with run_dir_lock(run):  # as a running `rlvr train` or launch on the same train.checkpoint.dir holds it
-        done = _launch(*_small(tiny_model, run), "train.steps=1", timeout=300)  # every rank exits: no hang
-    assert done.returncode != 0, done.stdout[-3000:] + done.stderr[-3000:]
+        done = _launch(*_small(tiny_model, run), "train.steps=1", timeout=300, launcher="rlvr")  # no rank hangs
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # the rank's own code, as `rlvr train`
+    assert re.search(r"^rlvr launch: [12] ranks? failed: .*rank \d exited 1", done.stderr, re.MULTILINE), done.stderr[-3000:]
     lines = _rlvr_lines(done)
     assert len(lines) == 1, lines  # rank 0 says it once; rank 1 learns it and ends quietly
     assert re.match(rf"rlvr: run directory {run} is in use by pid {os.getpid()} \(.*\) since .*\(full log: .+\)$",
@@ -89,15 +94,24 @@ def test_a_launch_on_a_cpu_held_by_another_run_gives_up_after_device_timeout(tin
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="asserts what a machine without CUDA says")
-def test_a_cuda_run_on_a_machine_without_cuda_ends_on_every_rank_with_its_own_line(tmp_path):
+@pytest.mark.parametrize("launcher", ["torchrun", "rlvr"])
+def test_a_cuda_run_on_a_machine_without_cuda_ends_on_every_rank_with_its_own_line(tmp_path, launcher):
     """Each rank checks its own device before joining the process group (torch's set_device would raise an
-    AttributeError there, exit 1); torchrun then reports the ranks' exit code 2 in its summary."""
-    done = _launch("model.device=cuda", f"train.checkpoint.dir={tmp_path / 'run'}", timeout=300)
-    assert done.returncode != 0
+    AttributeError there, exit 1). torchrun then exits 1 with its own traceback and failure table (the ranks'
+    exit code 2 in it); `rlvr launch` exits 2 with one line more."""
+    done = _launch("model.device=cuda", f"train.checkpoint.dir={tmp_path / 'run'}", timeout=300, launcher=launcher)
     lines = sorted(_rlvr_lines(done))
     assert lines and all(re.match(r"rlvr: (rank 1: )?model.device cuda:[01]: this torch .* sees no cuda device "
                                   r"\(full log: .+\)$", line) for line in lines), lines
-    assert "exitcode  : 2" in done.stderr and "AttributeError" not in done.stdout + done.stderr
+    assert "AttributeError" not in done.stdout + done.stderr
+    if launcher == "torchrun":
+        assert done.returncode == 1 and "exitcode  : 2" in done.stderr
+    else:
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr, done.stderr[-3000:]
+        # (a rank still starting when the other exits may be ended by torchrun's SIGTERM instead)
+        assert re.search(r"^rlvr launch: [12] ranks? failed: .*rank \d exited 2.* \(each rank's own line says why\)$",
+                         done.stderr, re.MULTILINE), done.stderr[-3000:]
 
 
 @pytest.mark.parametrize("override, expected", [
@@ -118,10 +132,19 @@ def test_bad_input_ends_in_one_line_and_exit_2(override, expected, tmp_path):
     assert "Traceback (most recent call last)" in log.read_text()
 
 
-def test_sigterm_to_the_launcher_stops_every_rank_with_one_line_and_frees_the_holds(tiny_model, tmp_path):
+def test_rlvr_launch_checks_the_config_once_before_starting_ranks(tmp_path):
+    done = _launch("train.algorithm=a2c", f"train.checkpoint.dir={tmp_path / 'run'}", timeout=120, launcher="rlvr")
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"rlvr: invalid {CONFIG}: train.algorithm: 'a2c'"), lines
+    assert "OMP_NUM_THREADS" not in done.stdout + done.stderr  # torchrun never started
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", "rlvr"])
+def test_sigterm_to_the_launcher_stops_every_rank_with_one_line_and_frees_the_holds(tiny_model, tmp_path, launcher):
     run = tmp_path / "run"
     out = tmp_path / "out.log"
-    cmd = [*_torchrun(), "-m", "rlvr.flows.launch", "-c", CONFIG, *_small(tiny_model, run), "train.steps=500"]
+    cmd = _job(*_small(tiny_model, run), "train.steps=500", launcher=launcher)
     with open(out, "w") as sink:
         proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=sink, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -140,5 +163,7 @@ def test_sigterm_to_the_launcher_stops_every_rank_with_one_line_and_frees_the_ho
     assert code != 0, text[-3000:]
     lines = [line for line in text.splitlines() if line.startswith("rlvr:")]
     assert len(lines) == 1 and lines[0].startswith("rlvr: stopped by SIGTERM; the run can be resumed"), text[-3000:]
+    if launcher == "rlvr":  # torchrun's agent passed the signal on and waited; no traceback of its own after it
+        assert code == 128 + signal.SIGTERM and "Traceback" not in text, text[-3000:]
     with run_dir_lock(run), device_hold("cpu", slots=1, timeout=10, log=lambda m: None):  # both released
         pass
