@@ -4,7 +4,7 @@
 |---|---|---|
 | `enforce_eager` | True: graph capture costs ~60 s start-up and gains nothing | False: CUDA graphs; decoding is launch-bound without them |
 | `gpu_memory_utilization` | 0.2 of the RAM (weights + KV) | 0.3 of the GPU (TRL's colocate default); the trainer keeps the rest |
-| sleep mode | off (vLLM has none on CPU) | on: `sleep(level=1)` after each generate frees the KV cache and offloads the weights while the trainer updates; `wake_up()` before the next sync / generate |
+| sleep mode | off (vLLM has none on CPU) | on: `sleep(level=1)` after each generate frees the KV cache and offloads the weights while the trainer updates; `wake_up()` before the next sync / generate, torch's cache emptied first |
 | full-weight sync | `collective_rpc("reload_weights")`: the layerwise reload re-runs the CPU weight packing (a plain `load_weights` finds no `weight_loader` on packed layers) | `model.load_weights(...)` through `apply_model`: the trainer's CUDA tensors are copied into the engine's parameters in place (what TRL and verl do colocated) |
 
 Any value set in the config wins over these defaults, except sleep mode on CPU, which is refused with one line.
@@ -69,13 +69,20 @@ class SleepCycle:
 
     Level 1 offloads the weights to CPU memory and drops the KV cache (its contents are stale after a weight
     update anyway); `wake_up()` maps both back. The engine must be awake before weights are written into it
-    (the weights' device memory is unmapped while asleep) and before it generates."""
+    (the weights' device memory is unmapped while asleep) and before it generates.
 
-    def __init__(self, llm, enabled: bool):
+    Before waking, torch's caching allocator hands its free blocks back to the driver (`free_cached`): the
+    trainer's update leaves gigabytes of freed activations cached there, and vLLM's wake-up asks the driver for
+    physical memory directly (its cumem allocator), so it cannot use them and can fail for lack of memory that is
+    only cached (TRL empties the cache before each colocated wake-up for the same reason)."""
+
+    def __init__(self, llm, enabled: bool, free_cached=None):
         self.llm, self.enabled, self.asleep = llm, enabled, False
+        self.free_cached = free_cached or release_cached_device_memory
 
     def wake(self) -> None:
         if self.asleep:
+            self.free_cached()
             self.llm.wake_up()
             self.asleep = False
 
@@ -83,3 +90,11 @@ class SleepCycle:
         if self.enabled and not self.asleep:
             self.llm.sleep(level=1)
             self.asleep = True
+
+
+def release_cached_device_memory() -> None:
+    """Return the CUDA caching allocator's free blocks to the driver (nothing to do where CUDA never started)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

@@ -45,6 +45,9 @@ class RecordedNaps:
     def wake_up(self):
         self.calls.append("wake")
 
+    def free_cached(self):  # torch's cached device memory back to the driver, which vLLM's wake-up allocates from
+        self.calls.append("free")
+
 
 def test_the_engine_describes_what_it_resolved(vllm_sampler):
     """The trainer's start-up line: platform, the dtype `auto` became, graphs, memory fraction, sleep, sync path."""
@@ -65,17 +68,17 @@ def test_engine_sleeps_from_generate_to_the_next_sync(restore_engine, problems, 
     options, cycle = sampler.options, sampler.sleep
     naps = RecordedNaps()
     sampler.options = dataclasses.replace(options, sleep_mode=True)  # the CUDA setting, on the CPU engine
-    sampler.sleep = SleepCycle(naps, enabled=True)
+    sampler.sleep = SleepCycle(naps, enabled=True, free_cached=naps.free_cached)
     params = SamplingParams(max_tokens=4, seed=0)
     try:
         first = sampler.generate(problems, 2, params)
         assert naps.calls == ["sleep1"], "asleep while the trainer updates"
         sampler.sync_full(load_policy(tiny_dir).named_parameters())
-        assert naps.calls == ["sleep1", "wake"], "awake before weights are written"
+        assert naps.calls == ["sleep1", "free", "wake"], "awake before weights are written, torch's cache freed first"
         again = sampler.generate(problems, 2, params)
-        assert naps.calls == ["sleep1", "wake", "sleep1"]
+        assert naps.calls == ["sleep1", "free", "wake", "sleep1"]
         sampler.logprobs_of([first[0].completions[0].prompt_token_ids])  # any use wakes it first
-        assert naps.calls[-1] == "wake"
+        assert naps.calls[-2:] == ["free", "wake"]
         assert [c.token_ids for g in again for c in g.completions] == [c.token_ids for g in first for c in g.completions]
     finally:
         sampler.options, sampler.sleep = options, cycle
