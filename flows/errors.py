@@ -5,10 +5,11 @@
     except BaseException as exc: return report_failure(exc, log_path)
 
 Exit codes: 2 for input the user can fix (config, data, model path, checkpoint, a run directory that would
-be overwritten), 1 for everything else (a bug, a crash of a library, a device held past `--device-timeout`),
-130/143 when stopped by SIGINT/SIGTERM. The console shows each error record as one line without its
-traceback (Prefect logs every failed task and flow with one); the full records go to the log file, under
-`$RLVR_LOG_DIR` (default `<RLVR_CACHE>/logs`), whose path the last line names.
+be overwritten, a batch too large for the device's memory), 1 for everything else (a bug, a crash of a
+library, a device held past `--device-timeout`), 130/143 when stopped by SIGINT/SIGTERM. The console shows
+each error record as one line without its traceback (Prefect logs every failed task and flow with one); the
+full records go to the log file, under `$RLVR_LOG_DIR` (default `<RLVR_CACHE>/logs`), whose path the last line
+names.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rlvr.trainers.checkpoint import CheckpointError
+from rlvr.trainers.out_of_memory import OutOfMemory
 from rlvr.trainers.run_config import ConfigError
 
 
@@ -29,8 +31,9 @@ class BadInput(ValueError):
     """Input the user can fix (a dataset, a model path, a checkpoint); the message says what and where."""
 
 
-INPUT_ERRORS = (
-    ConfigError, BadInput, CheckpointError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+INPUT_ERRORS = (  # OutOfMemory: the fix is a smaller batch or length in the config
+    ConfigError, BadInput, CheckpointError, OutOfMemory, FileNotFoundError, FileExistsError, NotADirectoryError,
+    IsADirectoryError,
 )
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 

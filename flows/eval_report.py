@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.sampling.config import problem_seed
+from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice
 from rlvr.trainers.passk import maj_at_k, mean_pass_at_k
 from rlvr.trainers.run_config import RunConfig, apply_overrides, load_config, validate_config
 from rlvr.verifiers.verdict import STATUSES
@@ -159,11 +160,14 @@ def evaluate_suite(sampler, pool, task, cfg: RunConfig) -> tuple[dict[str, Any],
     specs = [VerifierSpec(name=task_verifier(task.name))]
     params = cfg.eval.params
     params = params.model_copy(update={"seed": cfg.train.seed if params.seed is None else params.seed})
-    verdicts = _verify(pool, generate_in_chunks(sampler, problems, cfg.eval.n, params), specs)
-    greedy = [[None]] * len(problems)
-    if cfg.eval.greedy:
-        greedy_params = params.model_copy(update={"temperature": 0.0})
-        greedy = _verify(pool, generate_in_chunks(sampler, problems, 1, greedy_params), specs)
+    device = getattr(sampler, "device", cfg.model.device)
+    advice = lambda: sampling_advice(cfg, "eval.params")  # called only when memory ran out
+    with out_of_memory_names(f"the evaluation on {suite_name(task)}", device, advice):
+        verdicts = _verify(pool, generate_in_chunks(sampler, problems, cfg.eval.n, params), specs)
+        greedy = [[None]] * len(problems)
+        if cfg.eval.greedy:
+            greedy_params = params.model_copy(update={"temperature": 0.0})
+            greedy = _verify(pool, generate_in_chunks(sampler, problems, 1, greedy_params), specs)
     records = [
         {"id": p.id, "status": [v.status for v in vs], "answers": [answer_of(v) for v in vs],
          "greedy": g[0].status if g[0] is not None else None}

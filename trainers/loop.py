@@ -40,6 +40,7 @@ from rlvr.trainers.dpo import DPO
 from rlvr.trainers.grpo import GRPO
 from rlvr.trainers.metrics import MetricsLog, peak_rss_mb, rollout_metrics, to_floats
 from rlvr.trainers.optimizer import build_optimizer
+from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice, update_advice
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.ppo import PPO
 
@@ -137,6 +138,11 @@ class Trainer:
 
     def collect(self) -> Scored:
         """Sample and verify this step's completions, as many as the algorithm needs."""
+        with out_of_memory_names(f"the rollout of step {self.step + 1}", self.policy.device,
+                                 lambda: sampling_advice(self.cfg)):
+            return self._collect()
+
+    def _collect(self) -> Scored:
         alg, cursor = self.algorithm, self.cursor
         if not alg.group_size:  # nothing to sample (DPO on a pairs file): the algorithm reads its data at `cursor`
             self.cursor += alg.prompts_per_step
@@ -198,6 +204,11 @@ class Trainer:
 
     def update(self, scored: Scored) -> dict:
         """The algorithm's update over the scored batch: `num_iterations` optimizer steps, one scheduler step."""
+        with out_of_memory_names(f"the update of step {self.step + 1}", self.policy.device,
+                                 lambda: update_advice(self.cfg)):
+            return self._update(scored)
+
+    def _update(self, scored: Scored) -> dict:
         alg, policy = self.algorithm, self.policy
         work, stats = alg.prepare(policy, scored, self.dist)
         if work is None:  # nothing to learn from this batch (every group degenerate, no DPO pair)
