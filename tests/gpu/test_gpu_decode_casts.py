@@ -56,5 +56,8 @@ def test_the_trainers_module_decodes_on_cuda_without_per_token_casts(random_mode
     assert policy["weight casts"] == 0 and policy["cache casts"] == 0, policy
     assert policy["all"] <= fresh["all"] * 1.02, (policy, fresh)
     assert [r.tokens for r in rows] == [r.tokens for r in plain]
+    # the logits are bf16: a kernel that sums in another order (CUDA graph vs eager, another thread's CPU kernel:
+    # 0.005 measured in a CPU run of this test) moves a log-prob by up to one bf16 step of a logit (~0.03 near 5);
+    # a wrong weight or cache slot moves it by far more
     torch.testing.assert_close(torch.tensor([r.logprobs for r in rows]), torch.tensor([r.logprobs for r in plain]),
-                               atol=1e-3, rtol=0)
+                               atol=3e-2, rtol=0)

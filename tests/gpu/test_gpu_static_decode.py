@@ -60,8 +60,9 @@ def test_graph_replay_decodes_what_the_eager_loop_decodes(random_model, caplog, 
         graphed = _decode(model, prompts, 4, greedy, set(), graphs=True)
     assert not caplog.records, "the graphs must really run: " + "; ".join(r.getMessage() for r in caplog.records)
     assert [r.tokens for r in graphed] == [r.tokens for r in eager]
+    # bf16 logits: one bf16 step of a logit (~0.03 near 5) if a replayed kernel sums in another order
     torch.testing.assert_close(torch.tensor([r.logprobs for r in graphed]), torch.tensor([r.logprobs for r in eager]),
-                               atol=1e-3, rtol=0)
+                               atol=3e-2, rtol=0)
 
 
 @pytest.mark.gpu
