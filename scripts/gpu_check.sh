@@ -5,7 +5,8 @@
 # folders (rlvr is not pip-installed there), runs `pytest -m gpu tests/gpu`, the GRPO-vs-TRL bench on the 181M shape,
 # the decode-loop A/B, the log-prob memory bench and the decode/attention profile; everything it prints also lands
 # in $OUT (files come back). No prefect, no vllm.
-# GPU_CHECK_DRY=1 runs the same steps at toy sizes on CPU (a rehearsal of the script itself).
+# GPU_CHECK_DRY=1 runs the same steps at toy sizes on CPU (a rehearsal of the script itself), and the gpu tests'
+# bodies on the CPU (scripts/gpu_tests_on_cpu.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
@@ -43,6 +44,9 @@ else
 fi
 
 stamp "pytest -m '$MARK' $TESTS" | tee "$OUT/pytest.log"
+if [ -n "${GPU_CHECK_DRY:-}" ]; then  # the gpu tests' bodies, on this CPU
+    PY="$PY" bash scripts/gpu_tests_on_cpu.sh 2>&1 | tail -3 | tee -a "$OUT/pytest.log"
+fi
 # 25 tests (15 took 100 s on the first run); a hung one is cut at 90 s so the others still report; the durations
 # size the next run's budget
 timeout 230 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs --timeout 90 --durations=0 2>&1 \
