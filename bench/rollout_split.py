@@ -36,6 +36,10 @@ def main() -> None:
     parser.add_argument("--reward", default="coin")
     parser.add_argument("--hf-decode", default="auto", choices=["auto", "static", "dynamic"],
                         help="the sampler's decode loop (sampler.hf_decode)")
+    parser.add_argument("--sync-debug", action="store_true",
+                        help="CUDA only: one more step under torch.cuda.set_sync_debug_mode('warn'); prints where the "
+                             "host waited for the device, by source line (expected: one per decoded token, a few per "
+                             "update)")
     parser.add_argument("--out", help="write the profile here too")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
@@ -45,7 +49,8 @@ def main() -> None:
     from rlvr.trainers.loop import Trainer
     from rlvr.trainers.run_config import load_config
 
-    extra = dict(model=None, lora=False, lr=3e-5, beta=0.0, seed=0, profile=False, threads=0, sampler_dtype="auto")
+    extra = dict(model=None, lora=False, lr=3e-5, beta=0.0, seed=0, profile=False, threads=0, sampler_dtype="auto",
+                 sampler_correction="off")
     spec = make_spec(argparse.Namespace(**vars(args), **extra), "hf")
     spec.update(variant="rlvr", trl_sync="stock")
     trainer = Trainer(load_config(RECIPE, rlvr_overrides(spec, tempfile.mkdtemp(prefix="rlvr-split-"))),
@@ -86,6 +91,9 @@ def main() -> None:
             phases = " ".join(f"{k} {v:.2f}" for k, v in sorted(prof.phases.items(), key=lambda kv: -kv[1]))
             say(f"step {step + 1}{' (under cProfile)' if last else ''}: wall {wall:.2f} s, rollout "
                 f"{row['rollout_time_s']:.2f}, decode loop {decode_s[0]:.2f}, tokens {row['generated_tokens']}; {phases}")
+        if args.sync_debug:
+            for line in sync_report(trainer, args.device):
+                say(line)
         for key, top in (("tottime", 30), ("cumulative", 25)):
             buf = io.StringIO()
             pstats.Stats(decode_profiler[0], stream=buf).sort_stats(key).print_stats(top)
@@ -95,6 +103,33 @@ def main() -> None:
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "rollout_split.txt").write_text("\n".join(lines) + "\n")
+
+
+def sync_report(trainer, device: str) -> list[str]:
+    """One more training step with torch's sync debug mode on: each host<->device synchronisation (an `.item()`,
+    a `.tolist()`, a blocking copy, a data-dependent shape) raises a warning, counted here by the line of rlvr's
+    (or the library's) code that caused it. The decode runs on the sampler's engine thread: the mode is global
+    and `catch_warnings` records every thread's warnings."""
+    import warnings
+    from collections import Counter
+
+    import torch
+
+    if not device.startswith("cuda"):
+        return [f"syncs: not measured on {device} (torch's sync debug mode watches CUDA only)"]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            row = trainer.run_step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    places = Counter(f"{Path(w.filename).name}:{w.lineno}" for w in caught if "synchroniz" in str(w.message))
+    tokens = row["generated_tokens"] / max(1, trainer.cfg.train.prompts_per_step * trainer.cfg.train.grpo.group_size)
+    lines = [f"syncs in one step: {sum(places.values())} ({tokens:.0f} tokens per row on average); by place:"]
+    lines += [f"syncs   {count:6d}  {place}" for place, count in places.most_common(15)]
+    return lines
 
 
 if __name__ == "__main__":

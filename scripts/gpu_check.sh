@@ -63,8 +63,9 @@ timeout 250 "$PY" bench/grpo_vs_trl.py --device $DEVICE --shape $SHAPE --reward 
 stamp "rollout split, decode loop A/B" | tee "$OUT/rollout_split.md"
 for loop in static dynamic; do
     echo "-- sampler.hf_decode=$loop" | tee -a "$OUT/rollout_split.md"
-    timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT --hf-decode $loop 2>&1 \
-        | grep -E "^decode loop|^step|rlvr:|Error|error" | tee -a "$OUT/rollout_split.md"
+    sync=""; [ "$loop" = static ] && sync="--sync-debug"  # one more step, counting the host's waits by source line
+    timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT --hf-decode $loop $sync 2>&1 \
+        | grep -E "^decode loop|^step|^syncs|rlvr:|Error|error" | tee -a "$OUT/rollout_split.md"
 done
 
 # Token log-probs at a hub vocabulary (Qwen2.5's 151,936): memory and time against TRL's Triton kernel.
@@ -77,3 +78,10 @@ left=$(( BUDGET - ($(date +%s) - started) ))
 timeout "$left" "$PY" bench/gpu_profile.py --device $DEVICE --shape $SHAPE --precision bf16_mixed $PROFILE --out "$OUT" 2>&1 \
     | grep -v "it/s]" | tee -a "$OUT/profile.md"
 stamp "done" | tee -a "$OUT/profile.md"
+
+# A step that died shows only as a line in its file (each is piped through tee): name them, and fail a rehearsal.
+if errors=$(grep -lE "Traceback|[A-Za-z]Error:| failed" "$OUT"/*.md "$OUT"/*.log 2>/dev/null); then
+    echo "== errors in: $errors"
+    [ -n "${GPU_CHECK_DRY:-}" ] && exit 1
+fi
+exit 0
