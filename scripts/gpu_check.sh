@@ -80,7 +80,8 @@ timeout "$left" "$PY" bench/gpu_profile.py --device $DEVICE --shape $SHAPE --pre
 stamp "done" | tee -a "$OUT/profile.md"
 
 # A step that died shows only as a line in its file (each is piped through tee): name them, and fail a rehearsal.
-if errors=$(grep -lE "Traceback|[A-Za-z]Error:| failed" "$OUT"/*.md "$OUT"/*.log 2>/dev/null); then
+errors=$(grep -lE "Traceback|[A-Za-z]Error:| failed" "$OUT"/*.md "$OUT"/*.log 2>/dev/null)
+if [ -n "$errors" ]; then
     echo "== errors in: $errors"
     [ -n "${GPU_CHECK_DRY:-}" ] && exit 1
 fi
