@@ -1,0 +1,30 @@
+"""The GPU check (scripts/gpu_check.sh) rehearsed on this CPU, as a session with a GPU runs it first: every
+bench it calls at toy sizes, and the `gpu` tests' bodies with cuda read as cpu. A session is lent the GPU for 15
+minutes, start-up included, so a bench broken by a change elsewhere (as the rollout split once was, by a new
+option its sibling bench started to read) must fail here, not there."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def test_the_gpu_check_rehearses_cleanly_on_cpu(tmp_path):
+    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(tmp_path), PY=sys.executable, GPU_CHECK_BUDGET_S="400")
+    done = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "== errors in" not in done.stdout
+    read = lambda name: (tmp_path / name).read_text()
+    assert " passed" in read("pytest.log") and " failed" not in read("pytest.log")
+    assert "| hf | full | rlvr | trl |" in read("grpo_vs_trl.md")  # the ratio row
+    split = read("rollout_split.md")
+    assert "decode loop: decode_static" in split and "decode loop: decode\n" in split
+    assert split.count("step 2 (under cProfile)") == 2 and "syncs: not measured on cpu" in split
+    assert "rlvr/trl: peak memory" in read("logprob_memory.md")
+    assert "| buckets |" in read("profile.md") and "| dense |" in read("profile.md")
