@@ -58,6 +58,22 @@ stamp "GRPO vs TRL, $SHAPE, bf16_mixed, hf generation" | tee "$OUT/grpo_vs_trl.m
 timeout 250 "$PY" bench/grpo_vs_trl.py --device $DEVICE --shape $SHAPE --reward coin --precision bf16_mixed --backends hf \
     $BENCH --threads 0 --timeout 180 --json "$OUT/grpo_vs_trl.json" 2>&1 | grep -v "it/s]" | tee -a "$OUT/grpo_vs_trl.md"
 
+# The verdict of issue 15's goal, from the bench's rows: s/step after the first step (median), peak GPU memory.
+"$PY" - "$OUT/grpo_vs_trl.json" <<'PYEOF' 2>&1 | tee -a "$OUT/grpo_vs_trl.md"
+import json, statistics, sys
+try:
+    rows = {r["side"]: r for r in json.load(open(sys.argv[1]))}
+    rlvr, trl = rows["rlvr"], rows["trl"]
+except (OSError, ValueError, KeyError) as exc:
+    sys.exit(f"goal: no verdict, the bench left no rlvr and trl rows ({exc})")
+later = lambda r: statistics.median(r["step_time_s"][1:] or r["step_time_s"])
+speed = later(rlvr) / later(trl)
+memory = rlvr["peak_gpu_mb"] / trl["peak_gpu_mb"] if rlvr["peak_gpu_mb"] and trl["peak_gpu_mb"] else float("nan")
+met = speed <= 0.5 and memory <= 1.0
+print(f"goal (issue 15): s/step rlvr/TRL after the first step {speed:.2f} (at most 0.5), peak GPU memory "
+      f"{memory:.2f} (at most 1.0): {'met' if met else 'not met'}")
+PYEOF
+
 # Where the rollout goes with the sampler's two decode loops: the fixed-shape one replaying CUDA graphs (the
 # default for Qwen2) and the transformers forward (the loop the first H200 runs measured; bench/RESULTS.md).
 stamp "rollout split, decode loop A/B" | tee "$OUT/rollout_split.md"

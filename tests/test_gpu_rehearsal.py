@@ -23,6 +23,7 @@ def test_the_gpu_check_rehearses_cleanly_on_cpu(tmp_path):
     read = lambda name: (tmp_path / name).read_text()
     assert " passed" in read("pytest.log") and " failed" not in read("pytest.log")
     assert "| hf | full | rlvr | trl |" in read("grpo_vs_trl.md")  # the ratio row
+    assert "goal (issue 15): s/step rlvr/TRL after the first step" in read("grpo_vs_trl.md")  # and the verdict
     split = read("rollout_split.md")
     assert "decode loop: decode_static" in split and "decode loop: decode\n" in split
     assert split.count("step 2 (under cProfile)") == 2 and "syncs: not measured on cpu" in split
