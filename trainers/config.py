@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def _yaml_off(value):
@@ -98,6 +98,11 @@ class OptimConfig(_Strict):
     warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps, then constant.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
     micro_batch_size: int = Field(8, ge=1, description="Sequences per forward/backward (gradient accumulation).")
+    micro_batch_tokens: int | None = Field(
+        None, ge=1, description="Also at most this many tokens per forward/backward (prompt + completion columns; "
+        "a shared prompt counts once): short batches then run in fewer, larger micro-batches and long ones in "
+        "smaller, bounding activation memory. GRPO and PPO; None: sequences only.",
+    )
 
 
 class CheckpointConfig(_Strict):
@@ -138,3 +143,10 @@ class TrainConfig(_Strict):
         description="Also log each step's metrics to TensorBoard (<dir>/tensorboard) and/or MLflow "
         "($MLFLOW_TRACKING_URI, else sqlite:///<dir>/mlflow.db); needs the `track` extra.",
     )
+
+    @model_validator(mode="after")
+    def _token_budget_applies(self):
+        if self.algorithm == "dpo" and self.optim.micro_batch_tokens is not None:
+            raise ValueError("optim.micro_batch_tokens applies to grpo and ppo; DPO's micro-batches count pairs "
+                             "(train.optim.micro_batch_size)")
+        return self

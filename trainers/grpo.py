@@ -42,7 +42,7 @@ from rlvr.trainers.advantages import degenerate_groups, group_advantages, overlo
 from rlvr.trainers.config import GRPOConfig
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
-from rlvr.trainers.logprobs import Batch, make_batch, to_device
+from rlvr.trainers.logprobs import Batch, MicroBatchSize, make_batch, to_device
 from rlvr.trainers.losses import grpo_loss, loss_normalizer, sampler_correction_weights
 from rlvr.trainers.metrics import to_floats
 from rlvr.trainers.policy import Policy
@@ -73,7 +73,7 @@ class GRPO:
         self.num_iterations = self.cfg.num_iterations
         self.policy_options = {"need_reference": self.cfg.beta > 0}
         self.sample_logprobs = self.cfg.sampler_correction != "off"  # the rollout must record them
-        self.micro_batch_size = cfg.train.optim.micro_batch_size
+        self.micro_batch_size = MicroBatchSize.from_config(cfg.train.optim)  # rows, and tokens if set
         self.max_tokens = cfg.sampler.params.max_tokens
         self.temperature = cfg.sampler.params.temperature
         self.max_reward = sum(max(0.0, spec.weight) for spec in cfg.verifier_specs())  # NGRPO's virtual sample
@@ -161,7 +161,7 @@ def grpo_backward(
     old_logp: Tensor | None,
     ref_logp: Tensor | None,
     cfg: GRPOConfig,
-    micro_batch_size: int,
+    micro_batch_size: int | MicroBatchSize,
     *,
     max_completion_length: int | None = None,
     truncated: Tensor | None = None,

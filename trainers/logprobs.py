@@ -26,6 +26,26 @@ from torch import Tensor
 from rlvr.trainers.chunked_logits import selected_logprobs, token_entropy
 
 
+@dataclass(frozen=True)
+class MicroBatchSize:
+    """How large a micro-batch may be: at most `rows` sequences and, when `tokens` is set, at most that many tokens
+    (padded prompt + completion columns times rows on the padded path; the packed row's length when prompts are
+    shared). A single sequence longer than the budget still goes alone. A token budget bounds a micro-batch's
+    activations whatever the completions' lengths, so short batches run in fewer, larger micro-batches and long
+    ones in smaller (verl's dynamic batch size, `ppo_max_token_len_per_gpu`)."""
+
+    rows: int
+    tokens: int | None = None
+
+    @classmethod
+    def of(cls, size: "int | MicroBatchSize") -> "MicroBatchSize":
+        return size if isinstance(size, MicroBatchSize) else cls(int(size))
+
+    @classmethod
+    def from_config(cls, optim) -> "MicroBatchSize":
+        return cls(optim.micro_batch_size, optim.micro_batch_tokens)
+
+
 @dataclass
 class Batch:
     prompts: list[list[int]]
@@ -50,13 +70,25 @@ class Batch:
         rows = [int(r) for r in rows]
         return make_batch([self.prompts[r] for r in rows], [self.completions[r] for r in rows], self.pad_id)
 
-    def split(self, micro_batch_size: int) -> list[tuple[Tensor, "Batch"]]:
+    def split(self, micro_batch_size: "int | MicroBatchSize") -> list[tuple[Tensor, "Batch"]]:
         """(row indices into this batch, micro-batch) pairs covering every row once; rows are sorted by
-        (completion length, prompt length) so each micro-batch wastes little padding."""
-        if micro_batch_size < 1:
+        (completion length, prompt length) so each micro-batch wastes little padding. With a token budget a
+        micro-batch takes rows while rows x (its longest prompt + its longest completion) stays within it."""
+        size = MicroBatchSize.of(micro_batch_size)
+        if size.rows < 1:
             raise ValueError("micro_batch_size must be >= 1")
         order = sorted(range(self.size), key=lambda r: (len(self.completions[r]), len(self.prompts[r]), r))
-        chunks = [order[i : i + micro_batch_size] for i in range(0, self.size, micro_batch_size)]
+        chunks: list[list[int]] = []
+        prompt_w = completion_w = 0
+        for r in order:
+            p, c = max(prompt_w, len(self.prompts[r])), max(completion_w, len(self.completions[r]))
+            full = chunks and (len(chunks[-1]) >= size.rows
+                               or (size.tokens is not None and (len(chunks[-1]) + 1) * (p + c) > size.tokens))
+            if not chunks or full:
+                chunks.append([])
+                p, c = len(self.prompts[r]), len(self.completions[r])
+            chunks[-1].append(r)
+            prompt_w, completion_w = p, c
         return [(torch.tensor(rows, dtype=torch.long), self.select(rows)) for rows in chunks]
 
     def to(self, device) -> "Batch":

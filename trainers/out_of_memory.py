@@ -57,8 +57,13 @@ def sampling_advice(cfg, length_key: str = "sampler.params") -> str:
 
 def update_advice(cfg) -> str:
     """The settings that size an update, with their values."""
-    text = (f"lower train.optim.micro_batch_size (now {cfg.train.optim.micro_batch_size}) or sampler.params.max_tokens "
+    optim = cfg.train.optim
+    text = (f"lower train.optim.micro_batch_size (now {optim.micro_batch_size}) or sampler.params.max_tokens "
             f"(now {cfg.sampler.params.max_tokens})")
+    if optim.micro_batch_tokens is not None:
+        text += f", or train.optim.micro_batch_tokens (now {optim.micro_batch_tokens})"
+    elif cfg.train.algorithm != "dpo":
+        text += ", or cap tokens per micro-batch: train.optim.micro_batch_tokens"
     if not cfg.model.gradient_checkpointing:
         text += ", or set model.gradient_checkpointing: true"
     if cfg.sampler.backend == "vllm" and str(cfg.model.device).startswith("cuda"):

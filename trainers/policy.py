@@ -33,7 +33,7 @@ from rlvr.trainers.precision import autocast_dtype, autocast_forward, precision_
 from rlvr.trainers.segment_attention import checkpoint_context_fn
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
-from rlvr.trainers.logprobs import Batch, to_device
+from rlvr.trainers.logprobs import Batch, MicroBatchSize, to_device
 from rlvr.trainers.shared_prompt import micro_batches
 from rlvr.trainers.value_head import ValueHead, load_value_head, save_value_head
 
@@ -156,7 +156,7 @@ class Policy:
 
     @torch.no_grad()
     def logprobs(
-        self, batch: Batch, micro_batch_size: int, temperature: float = 1.0, *,
+        self, batch: Batch, micro_batch_size: int | MicroBatchSize, temperature: float = 1.0, *,
         reference: bool = False, dist: Dist = Dist(), share_prompts: bool = True,
     ) -> Tensor:
         """Log-probs [B, T] of `batch` under the policy (or its reference), without gradients, aligned with

@@ -32,7 +32,7 @@ from rlvr.trainers.advantages import gae, ppo_token_rewards, whiten
 from rlvr.trainers.config import PPOConfig
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
-from rlvr.trainers.logprobs import Batch, forward_completions, make_batch
+from rlvr.trainers.logprobs import Batch, MicroBatchSize, forward_completions, make_batch
 from rlvr.trainers.losses import ppo_policy_loss, ppo_value_loss
 from rlvr.trainers.policy import Policy
 
@@ -47,7 +47,7 @@ class PPO:
         self.num_iterations = self.cfg.num_iterations
         self.policy_options = {"need_reference": self.cfg.kl_coef > 0, "value_head": True}
         self.sample_logprobs = False  # the rollout need not record the sampler's log-probs
-        self.micro_batch_size = cfg.train.optim.micro_batch_size
+        self.micro_batch_size = MicroBatchSize.from_config(cfg.train.optim)  # rows, and tokens if set
         self.temperature = cfg.sampler.params.temperature
 
     def prepare(self, policy: Policy, scored, dist: Dist) -> tuple[PPOBatch, dict]:
@@ -92,7 +92,7 @@ def ppo_rollout(
     batch: Batch,
     scores: Tensor,
     cfg: PPOConfig,
-    micro_batch_size: int,
+    micro_batch_size: int | MicroBatchSize,
     *,
     ref_logp: Tensor | None = None,
     temperature: float = 1.0,
@@ -125,7 +125,7 @@ def ppo_rollout(
 
 
 def ppo_backward(
-    policy: Policy, batch: Batch, rollout: PPORollout, cfg: PPOConfig, micro_batch_size: int, *,
+    policy: Policy, batch: Batch, rollout: PPORollout, cfg: PPOConfig, micro_batch_size: int | MicroBatchSize, *,
     temperature: float = 1.0, dist: Dist = Dist(),
 ) -> dict[str, float]:
     """Accumulate gradients of the PPO loss over the whole batch (policy + value head); no step.

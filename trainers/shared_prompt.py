@@ -24,15 +24,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rlvr.trainers.logprobs import Batch, to_device, token_logprobs
+from rlvr.trainers.logprobs import Batch, MicroBatchSize, to_device, token_logprobs
 from rlvr.trainers.chunked_logits import selected_logprobs
 from rlvr.trainers.segment_attention import plan_segments, segment_attention, supports_segments
 
 
-def group_micro_batches(prompts: list[list[int]], micro_batch_size: int) -> list[list[list[int]]] | None:
+def group_micro_batches(prompts: list[list[int]], micro_batch_size: int | MicroBatchSize,
+                        completions: list[list[int]] | None = None) -> list[list[list[int]]] | None:
     """Rows grouped by identical consecutive prompts, then groups packed into micro-batches of about
     `micro_batch_size` rows: a list (micro-batch) of lists (group) of row indices. None when no prompt is
-    shared (nothing to gain: use the plain path)."""
+    shared (nothing to gain: use the plain path).
+    With a token budget (`MicroBatchSize.tokens`, `completions` given) a micro-batch's packed row (each prompt
+    once, then its completions) also stays within that many tokens; a group too long for it alone is cut into
+    parts that each carry the prompt."""
+    size = MicroBatchSize.of(micro_batch_size)
     groups: list[list[int]] = []
     for r, p in enumerate(prompts):
         if groups and prompts[groups[-1][0]] == p:
@@ -41,22 +46,42 @@ def group_micro_batches(prompts: list[list[int]], micro_batch_size: int) -> list
             groups.append([r])
     if all(len(g) == 1 for g in groups):
         return None
-    micro, rows = [], 0
+    budget = size.tokens if completions is not None else None
+
+    def tokens(g: list[int]) -> int:
+        return len(prompts[g[0]]) + sum(len(completions[r]) for r in g)
+
+    if budget is not None:
+        groups = [part for g in groups for part in _cut(g, tokens, budget)]
+    micro, rows, used = [], 0, 0
     out: list[list[list[int]]] = []
     for g in groups:
-        if micro and rows + len(g) > micro_batch_size:
+        need = tokens(g) if budget is not None else 0
+        if micro and (rows + len(g) > size.rows or (budget is not None and used + need > budget)):
             out.append(micro)
-            micro, rows = [], 0
+            micro, rows, used = [], 0, 0
         micro.append(g)
-        rows += len(g)
+        rows, used = rows + len(g), used + need
     if micro:
         out.append(micro)
     return out
 
 
-def micro_batches(batch: Batch, micro_batch_size: int, share_prompts: bool = True):
+def _cut(group: list[int], tokens, budget: int) -> list[list[int]]:
+    """`group` in consecutive parts whose packed length (prompt + completions) is within `budget` (a part of
+    one row may exceed it: a row is never split)."""
+    parts = [[group[0]]]
+    for r in group[1:]:
+        if tokens(parts[-1] + [r]) > budget:
+            parts.append([r])
+        else:
+            parts[-1].append(r)
+    return parts
+
+
+def micro_batches(batch: Batch, micro_batch_size: int | MicroBatchSize, share_prompts: bool = True):
     """(row indices into `batch`, function (model, temperature) -> log-probs [rows, T']) per micro-batch."""
-    plan = group_micro_batches(batch.prompts, micro_batch_size) if share_prompts else None
+    plan = group_micro_batches(batch.prompts, micro_batch_size, batch.completions) if share_prompts else None
     if plan is None:
         for rows, micro in batch.split(micro_batch_size):
             yield rows, lambda model, t, micro=micro: token_logprobs(model, micro, t)[0]

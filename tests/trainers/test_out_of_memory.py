@@ -36,7 +36,8 @@ def _run_phase(model, tmp_path, phase: str) -> subprocess.CompletedProcess:
     ("rollout", (r"the rollout of step 1 ran out of memory on cpu: lower sampler\.hf_batch_size \(now 1024\) or "
                  r"sampler\.params\.max_tokens \(now 64\)")),
     ("update", (r"the update of step 1 ran out of memory on cpu: lower train\.optim\.micro_batch_size \(now 512\) or "
-                r"sampler\.params\.max_tokens \(now 64\), or set model\.gradient_checkpointing: true; weights and "
+                r"sampler\.params\.max_tokens \(now 64\), or cap tokens per micro-batch: "
+                r"train\.optim\.micro_batch_tokens, or set model\.gradient_checkpointing: true; weights and "
                 r"AdamW state that do not fit train with model\.lora or train\.parallel: fsdp")),
 ])
 def test_a_phase_that_runs_out_of_memory_ends_in_one_line_naming_its_settings(random_model, tmp_path, phase, names):
