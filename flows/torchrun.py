@@ -73,7 +73,8 @@ def failure_line(failures: dict) -> str:
         code = failures[rank].exitcode
         parts.append(f"rank {rank} exited {code}" if code >= 0 else f"rank {rank} ended by {_signal_name(-code)}")
     said = any(f.exitcode >= 0 for f in failures.values())
-    why = "each rank's own line says why" if said else "a rank ended by a signal says nothing itself: see the system log"
+    why = ("each rank's own line says why" if said
+           else "a rank ended by a signal says nothing itself: see the system log")
     return f"rlvr launch: {len(failures)} rank{'s' if len(failures) > 1 else ''} failed: {', '.join(parts)} ({why})"
 
 

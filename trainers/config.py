@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 def _yaml_off(value):
@@ -101,7 +101,7 @@ class OptimConfig(_Strict):
     micro_batch_tokens: int | None = Field(
         None, ge=1, description="Also at most this many tokens per forward/backward (prompt + completion columns; "
         "a shared prompt counts once): short batches then run in fewer, larger micro-batches and long ones in "
-        "smaller, bounding activation memory. GRPO and PPO; None: sequences only.",
+        "smaller, bounding activation memory. None: sequences only (DPO: pairs).",
     )
 
 
@@ -144,9 +144,3 @@ class TrainConfig(_Strict):
         "($MLFLOW_TRACKING_URI, else sqlite:///<dir>/mlflow.db); needs the `track` extra.",
     )
 
-    @model_validator(mode="after")
-    def _token_budget_applies(self):
-        if self.algorithm == "dpo" and self.optim.micro_batch_tokens is not None:
-            raise ValueError("optim.micro_batch_tokens applies to grpo and ppo; DPO's micro-batches count pairs "
-                             "(train.optim.micro_batch_size)")
-        return self

@@ -33,7 +33,7 @@ from rlvr.trainers.config import DPOConfig
 from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import is_sharded, lockstep_enumerate
-from rlvr.trainers.logprobs import make_batch, sequence_logprob_sums, token_logprobs
+from rlvr.trainers.logprobs import MicroBatchSize, make_batch, sequence_logprob_sums, token_logprobs
 from rlvr.trainers.losses import dpo_loss
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.sft import SFTExample, encode_example
@@ -57,7 +57,7 @@ class DPO:
         self.num_iterations = 1
         self.policy_options = {"need_reference": True}
         self.sample_logprobs = False  # the rollout need not record the sampler's log-probs
-        self.micro_batch_size = cfg.train.optim.micro_batch_size
+        self.micro_batch_size = MicroBatchSize.from_config(cfg.train.optim)  # pairs, and tokens if set
         self.seed = cfg.train.seed
         self.reference_cache = ReferenceCache()
         self._file_pairs: list[Pair] | None = None
@@ -73,7 +73,7 @@ class DPO:
         if is_sharded(policy.model):  # FSDP: every rank runs the same lock-stepped passes (no per-rank cache)
             ref_sums = sharded_reference_sums(policy, pairs, mbs, dist)
         elif dist.enabled:  # DDP: reference sums only for the chunks this rank computes (dpo_backward's split)
-            owned = [i for i in range(len(pairs)) if dist.owns(i // mbs)]
+            owned = [i for index, span in enumerate(pair_chunks(pairs, mbs)) if dist.owns(index) for i in span]
             ref_sums = torch.zeros(len(pairs), 2)
             if owned:
                 ref_sums[owned] = self.reference_cache.logprob_sums(policy, [pairs[i] for i in owned], mbs)
@@ -134,6 +134,24 @@ def pairs_from_groups(groups_with_rewards: Iterable[tuple[object, Sequence[float
     return pairs
 
 
+def pair_chunks(pairs: Sequence[Pair], size: int | MicroBatchSize) -> list[range]:
+    """Consecutive spans of `pairs`, one per micro-batch: at most `size.rows` pairs and, with a token budget, at
+    most that many tokens in the padded batch of both sides (2 x pairs x (longest prompt + longest response));
+    a single pair over the budget goes alone."""
+    size = MicroBatchSize.of(size)
+    spans, start, prompt_w, response_w = [], 0, 0, 0
+    for i, (prompt, chosen, rejected) in enumerate(pairs):
+        p, r = max(prompt_w, len(prompt)), max(response_w, len(chosen), len(rejected))
+        n = i - start + 1
+        if i > start and (n > size.rows or (size.tokens is not None and 2 * n * (p + r) > size.tokens)):
+            spans.append(range(start, i))
+            start, p, r = i, len(prompt), max(len(chosen), len(rejected))
+        prompt_w, response_w = p, r
+    if pairs:
+        spans.append(range(start, len(pairs)))
+    return spans
+
+
 def _pair_batch(pairs: Sequence[Pair], pad_id: int):
     """Rows 0..n-1 = chosen, n..2n-1 = rejected."""
     prompts = [p for p, _, _ in pairs] * 2
@@ -141,7 +159,8 @@ def _pair_batch(pairs: Sequence[Pair], pad_id: int):
     return make_batch(prompts, responses, pad_id)
 
 
-def sharded_reference_sums(policy: Policy, pairs: Sequence[Pair], micro_batch_size: int, dist: Dist) -> Tensor:
+def sharded_reference_sums(policy: Policy, pairs: Sequence[Pair], micro_batch_size: int | MicroBatchSize,
+                           dist: Dist) -> Tensor:
     """[N, 2] (chosen, rejected) summed reference log-probs of every pair, micro-batches round-robin over the
     ranks and summed (`Policy.logprobs`); padded rows, as `ReferenceCache` computes them."""
     batch = _pair_batch(pairs, policy.pad_id)  # rows 0..n-1 chosen, n..2n-1 rejected
@@ -159,7 +178,7 @@ class ReferenceCache:
     def __len__(self) -> int:
         return len(self._sums)
 
-    def logprob_sums(self, policy: Policy, pairs: Sequence[Pair], micro_batch_size: int) -> Tensor:
+    def logprob_sums(self, policy: Policy, pairs: Sequence[Pair], micro_batch_size: int | MicroBatchSize) -> Tensor:
         """[N, 2] (chosen, rejected) summed reference log-probs; only unseen sequences are computed."""
         keys = [(tuple(p), tuple(c)) for p, c, _ in pairs] + [(tuple(p), tuple(r)) for p, _, r in pairs]
         missing = sorted({k for k in keys if k not in self._sums})
@@ -175,20 +194,23 @@ class ReferenceCache:
 
 
 def dpo_backward(
-    policy: Policy, pairs: Sequence[Pair], ref_sums: Tensor, cfg: DPOConfig, micro_batch_size: int, dist: Dist = Dist()
+    policy: Policy, pairs: Sequence[Pair], ref_sums: Tensor, cfg: DPOConfig, micro_batch_size: int | MicroBatchSize,
+    dist: Dist = Dist(),
 ) -> dict[str, float]:
     """Accumulate the gradient of the mean DPO loss over `pairs`; `ref_sums` [N, 2] from
-    `ReferenceCache.logprob_sums`. `micro_batch_size` counts pairs (2 sequences each).
+    `ReferenceCache.logprob_sums`. `micro_batch_size` counts pairs (2 sequences each), and tokens if it sets a
+    budget (`pair_chunks`).
     DDP (`dist`): all ranks pass the same global pairs; each computes the chunks it owns (rows of `ref_sums`
     outside them are not read) and the returned stats are summed over ranks."""
     if len(pairs) == 0:
         return {"loss": 0.0, "pairs": 0.0}
     device = policy.device
     totals = {"loss": 0.0, "reward_chosen": 0.0, "reward_rejected": 0.0, "reward_accuracy": 0.0, "reward_margin": 0.0}
-    for index, start in lockstep_enumerate(policy.model, dist, range(0, len(pairs), micro_batch_size), backward=True):
+    spans = pair_chunks(pairs, micro_batch_size)
+    for index, span in lockstep_enumerate(policy.model, dist, spans, backward=True):
         if not dist.owns(index):  # DDP: another rank's chunk (always owned in one process)
             continue
-        chunk = pairs[start : start + micro_batch_size]
+        start, chunk = span.start, pairs[span.start : span.stop]
         n = len(chunk)
         batch = _pair_batch(chunk, policy.pad_id)
         logp, mask = token_logprobs(policy.model, batch)

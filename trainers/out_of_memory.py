@@ -62,7 +62,7 @@ def update_advice(cfg) -> str:
             f"(now {cfg.sampler.params.max_tokens})")
     if optim.micro_batch_tokens is not None:
         text += f", or train.optim.micro_batch_tokens (now {optim.micro_batch_tokens})"
-    elif cfg.train.algorithm != "dpo":
+    else:
         text += ", or cap tokens per micro-batch: train.optim.micro_batch_tokens"
     if not cfg.model.gradient_checkpointing:
         text += ", or set model.gradient_checkpointing: true"

@@ -1,7 +1,8 @@
 """`train.optim.micro_batch_tokens`: micro-batches bounded by tokens as well as rows. Each micro-batch stays
 within the budget (the padded path: rows x (longest prompt + longest completion); the packed path: each prompt
-once plus its completions), a row longer than the budget goes alone, every row is used once, and the update is
-the same as with rows alone (every micro-batch's loss is divided by the whole batch's normaliser)."""
+once plus its completions; DPO: both sides of its pairs), a row longer than the budget goes alone, every row is
+used once, and the GRPO, PPO and DPO updates are the same as with rows alone (every micro-batch's loss is divided
+by the whole batch's normaliser)."""
 
 import random
 
@@ -9,7 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from rlvr.trainers.config import GRPOConfig, PPOConfig
+from rlvr.trainers.config import DPOConfig, GRPOConfig, LoraConfig, PPOConfig
+from rlvr.trainers.dpo import ReferenceCache, dpo_backward, pair_chunks
 from rlvr.trainers.grpo import grpo_backward
 from rlvr.trainers.logprobs import MicroBatchSize, make_batch
 from rlvr.trainers.policy import Policy
@@ -99,8 +101,44 @@ def test_a_budget_changes_the_micro_batches_not_the_ppo_update(tiny_lm, rows):
         torch.testing.assert_close(g_tok[name], grad, atol=1e-6, rtol=1e-4, msg=name)
 
 
-def test_the_budget_is_a_config_setting_refused_for_dpo():
-    cfg = validate_config({"train": {"optim": {"micro_batch_tokens": 4096}}})
+PAIRS = [([1, 2, 3], [10, 11, 12], [13]), ([4], [14, 15], [16, 17, 18, 19]), ([5, 6], [20], [21, 22]),
+         ([7, 8, 9, 10], [23, 24, 25, 26, 27], [28]), ([11], [29], [30])]
+
+
+@pytest.mark.parametrize("budget", [1, 12, 20, 40, 10_000])
+def test_dpo_pair_chunks_stay_within_the_token_budget(budget):
+    spans = pair_chunks(PAIRS, MicroBatchSize(rows=3, tokens=budget))
+    assert [i for span in spans for i in span] == list(range(len(PAIRS)))  # in order: ref_sums rows follow them
+    for span in spans:
+        chunk = PAIRS[span.start:span.stop]
+        width = max(len(p) for p, _, _ in chunk) + max(max(len(c), len(r)) for _, c, r in chunk)
+        assert len(chunk) <= 3 and (len(chunk) == 1 or 2 * len(chunk) * width <= budget), (budget, span)
+    if budget == 10_000:
+        assert spans == [range(0, 3), range(3, 5)]  # the pair-count chunks
+
+
+def test_a_budget_changes_the_micro_batches_not_the_dpo_update(tiny_lm):
+    policy = Policy(tiny_lm(), lora=LoraConfig(r=2, alpha=4, target_modules=["q_proj", "v_proj"]))
+    ref = ReferenceCache().logprob_sums(policy, PAIRS, MicroBatchSize(rows=3, tokens=20))
+    with torch.no_grad():  # away from the reference, so the loss has a gradient
+        for name, p in policy.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.3)
+    results = []
+    for size in (3, MicroBatchSize(rows=3, tokens=20)):
+        policy.model.zero_grad(set_to_none=True)
+        stats = dpo_backward(policy, PAIRS, ref, DPOConfig(beta=0.1), size)
+        results.append((stats, {n: p.grad.clone() for n, p in policy.model.named_parameters() if p.grad is not None}))
+    assert len(pair_chunks(PAIRS, MicroBatchSize(rows=3, tokens=20))) > len(pair_chunks(PAIRS, 3))
+    (s_pairs, g_pairs), (s_tok, g_tok) = results
+    assert s_tok["loss"] == pytest.approx(s_pairs["loss"], abs=1e-6) and g_pairs
+    for name, grad in g_pairs.items():
+        torch.testing.assert_close(g_tok[name], grad, atol=1e-6, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "ppo", "dpo"])
+def test_the_budget_is_a_config_setting(algorithm):
+    cfg = validate_config({"train": {"algorithm": algorithm, "optim": {"micro_batch_tokens": 4096}}})
     assert MicroBatchSize.from_config(cfg.train.optim) == MicroBatchSize(rows=8, tokens=4096)
-    with pytest.raises(ConfigError, match="micro_batch_tokens applies to grpo and ppo"):
-        validate_config({"train": {"algorithm": "dpo", "optim": {"micro_batch_tokens": 4096}}})
+    with pytest.raises(ConfigError, match="micro_batch_tokens"):
+        validate_config({"train": {"optim": {"micro_batch_tokens": 0}}})
