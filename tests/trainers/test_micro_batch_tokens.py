@@ -4,8 +4,6 @@ once plus its completions; DPO: both sides of its pairs), a row longer than the 
 used once, and the GRPO, PPO and DPO updates are the same as with rows alone (every micro-batch's loss is divided
 by the whole batch's normaliser)."""
 
-import random
-
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -19,6 +17,7 @@ from rlvr.trainers.ppo import ppo_backward, ppo_rollout
 from rlvr.trainers.run_config import ConfigError, validate_config
 from rlvr.trainers.shared_prompt import group_micro_batches
 from rlvr.trainers.tiny_model import build_tiny_model
+from tests.trainers.random_groups import random_groups
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +25,8 @@ def model_dir(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("m") / "tiny", seed=0)
 
 
-def _groups(seed=0, groups=4, size=4, longest=24):
-    rng = random.Random(seed)
-    prompts, completions = [], []
-    for _ in range(groups):
-        prompt = [rng.randrange(3, 400) for _ in range(rng.randint(3, 9))]
-        for _ in range(size):
-            prompts.append(prompt)
-            completions.append([rng.randrange(3, 400) for _ in range(rng.randint(1, longest))])
-    return prompts, completions
+def _groups(seed=0):
+    return random_groups(seed, groups=4, size=4, shortest=1, longest=24)
 
 
 @pytest.mark.parametrize("budget", [1, 20, 40, 90, 10_000])

@@ -1,8 +1,6 @@
 """Prefix sharing in training: a group's completions packed behind one copy of the prompt give the same
 log-probs and the same GRPO gradients as one row per completion."""
 
-import random
-
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -13,22 +11,12 @@ from rlvr.trainers.logprobs import make_batch, token_logprobs
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.shared_prompt import group_micro_batches, grouped_logprobs
 from rlvr.trainers.tiny_model import build_tiny_model
+from tests.trainers.random_groups import random_groups
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("m") / "tiny", seed=0)
-
-
-def _groups(seed=0, groups=3, size=4):
-    rng = random.Random(seed)
-    prompts, completions = [], []
-    for _ in range(groups):
-        prompt = [rng.randrange(3, 400) for _ in range(rng.randint(3, 9))]
-        for _ in range(size):
-            prompts.append(prompt)
-            completions.append([rng.randrange(3, 400) for _ in range(rng.randint(0, 7))])  # incl. empty ones
-    return prompts, completions
 
 
 def test_groups_are_found_and_packed_whole_into_micro_batches():
@@ -40,7 +28,7 @@ def test_groups_are_found_and_packed_whole_into_micro_batches():
 
 def test_packed_log_probs_and_gradients_equal_one_row_per_completion(model_dir):
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    batch = make_batch(*_groups(), pad_id=0)
+    batch = make_batch(*random_groups(), pad_id=0)
     plain, _ = token_logprobs(model, batch)
     plain.sum().backward()
     expected = {n: p.grad.clone() for n, p in model.named_parameters()}
@@ -58,7 +46,7 @@ def test_packed_log_probs_and_gradients_equal_one_row_per_completion(model_dir):
 
 def test_grpo_backward_is_the_same_with_and_without_prompt_sharing(model_dir):
     grads, stats = [], []
-    batch = make_batch(*_groups(seed=1), pad_id=0)
+    batch = make_batch(*random_groups(seed=1), pad_id=0)
     advantages = torch.tensor([1.0, -1.0, 0.5, -0.5] * 3)
     for share in (True, False):
         policy = Policy(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), None)
@@ -75,7 +63,7 @@ def test_gradient_checkpointing_recomputes_packed_rows_with_segment_attention(mo
     ended; the recompute must still attend within segments (the old code raised CheckpointError here)."""
     from rlvr.trainers.config import ModelConfig
 
-    batch = make_batch(*_groups(), pad_id=0)
+    batch = make_batch(*random_groups(), pad_id=0)
     grads = []
     for checkpointing in (False, True):
         policy = Policy.from_config(ModelConfig(path=str(model_dir), dtype="float32",
