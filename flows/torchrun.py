@@ -29,6 +29,7 @@ from rlvr.flows.errors import BadInput
 
 RANK_MODULE = "rlvr.flows.launch"
 USAGE = "rlvr launch [torchrun options] -c FILE [key=value ...] [--device-slots N] [--device-timeout SECONDS]"
+_STOPS = {128 + signal.SIGTERM, 128 + signal.SIGINT}  # a rank's exit code after a stop (flows/errors.py)
 _SCRIPT_OPTIONS = {"-m", "--module", "--no-python", "--no_python", "--run-path", "--run_path"}
 
 
@@ -79,12 +80,14 @@ def failure_line(failures: dict) -> str:
 
 
 def exit_code(failures: dict) -> int:
-    """The job's exit code: that of the first rank to exit on its own (torchrun's agent then stops the others
-    with SIGTERM, which says nothing of the cause); if every failed rank was ended by a signal, the first one's,
-    N as 128 + N, as a shell reports it."""
+    """The job's exit code: that of the first rank to fail on its own. torchrun's agent stops the other ranks
+    with SIGTERM, which says nothing of the cause: a rank killed by it (a negative code) or one that stopped on it
+    (rlvr's 143, 130 for SIGINT) counts only when no rank failed otherwise. A signal N is 128 + N, as a shell
+    reports it."""
     by_time = sorted(failures.values(), key=lambda f: f.timestamp)
-    exited = [f.exitcode for f in by_time if f.exitcode >= 0]
-    return exited[0] if exited else 128 - by_time[0].exitcode
+    codes = [f.exitcode if f.exitcode >= 0 else 128 - f.exitcode for f in by_time]
+    causes = [code for code in codes if code not in _STOPS]
+    return (causes or codes)[0]
 
 
 def run_job(torchrun_options: list[str], rank_args: list[str]) -> int:

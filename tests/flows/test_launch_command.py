@@ -47,6 +47,12 @@ def test_the_job_exits_with_the_code_of_the_rank_that_failed_not_of_the_ranks_st
                                       "(each rank's own line says why)")
 
 
+def test_a_rank_that_stopped_on_the_launchers_sigterm_does_not_hide_the_cause():
+    failures = {0: _failure(0, 143), 1: _failure(1, 1)}  # rank 0 said "stopped by SIGTERM"; rank 1 crashed
+    assert exit_code(failures) == 1
+    assert exit_code({0: _failure(0, 143)}) == 143  # a stop alone is the job's code
+
+
 def test_a_job_whose_ranks_were_all_killed_exits_as_a_shell_reports_a_signal():
     failures = {1: _failure(1, -9)}  # the kernel's out-of-memory killer: the rank said nothing
     assert exit_code(failures) == 128 + 9
