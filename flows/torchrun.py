@@ -11,7 +11,7 @@ table. Here:
 - the run config is validated once, before any rank starts (a typo is one line, not one per rank);
 - when ranks fail, each has said why in its own line; the launcher adds one line naming each failed rank's exit
   code or signal (a rank killed by the kernel, say for memory, says nothing itself), and exits with the code of
-  the first rank that exited on its own (see `exit_code`);
+  the first rank that failed on its own (see `exit_code`);
 - SIGTERM or Ctrl-C to the launcher reaches every rank (torchrun's agent passes it on); the ranks say they
   stopped, and the launcher exits 128 + the signal, without a traceback.
 torchrun's elastic agent logs each failure and the signals it forwards; those lines repeat what the ranks and the
