@@ -143,4 +143,3 @@ class TrainConfig(_Strict):
         description="Also log each step's metrics to TensorBoard (<dir>/tensorboard) and/or MLflow "
         "($MLFLOW_TRACKING_URI, else sqlite:///<dir>/mlflow.db); needs the `track` extra.",
     )
-

@@ -33,7 +33,8 @@ from rlvr.trainers.config import DPOConfig
 from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import is_sharded, lockstep_enumerate
-from rlvr.trainers.logprobs import MicroBatchSize, make_batch, sequence_logprob_sums, token_logprobs
+from rlvr.trainers.logprobs import (MicroBatchSize, make_batch, padded_spans, sequence_logprob_sums,
+                                   token_logprobs)
 from rlvr.trainers.losses import dpo_loss
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.sft import SFTExample, encode_example
@@ -138,18 +139,8 @@ def pair_chunks(pairs: Sequence[Pair], size: int | MicroBatchSize) -> list[range
     """Consecutive spans of `pairs`, one per micro-batch: at most `size.rows` pairs and, with a token budget, at
     most that many tokens in the padded batch of both sides (2 x pairs x (longest prompt + longest response));
     a single pair over the budget goes alone."""
-    size = MicroBatchSize.of(size)
-    spans, start, prompt_w, response_w = [], 0, 0, 0
-    for i, (prompt, chosen, rejected) in enumerate(pairs):
-        p, r = max(prompt_w, len(prompt)), max(response_w, len(chosen), len(rejected))
-        n = i - start + 1
-        if i > start and (n > size.rows or (size.tokens is not None and 2 * n * (p + r) > size.tokens)):
-            spans.append(range(start, i))
-            start, p, r = i, len(prompt), max(len(chosen), len(rejected))
-        prompt_w, response_w = p, r
-    if pairs:
-        spans.append(range(start, len(pairs)))
-    return spans
+    widths = [(len(prompt), max(len(chosen), len(rejected))) for prompt, chosen, rejected in pairs]
+    return padded_spans(widths, size, sequences_per_item=2)
 
 
 def _pair_batch(pairs: Sequence[Pair], pad_id: int):

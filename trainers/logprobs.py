@@ -38,12 +38,36 @@ class MicroBatchSize:
     tokens: int | None = None
 
     @classmethod
-    def of(cls, size: "int | MicroBatchSize") -> "MicroBatchSize":
+    def of(cls, size: int | MicroBatchSize) -> MicroBatchSize:
         return size if isinstance(size, MicroBatchSize) else cls(int(size))
 
     @classmethod
-    def from_config(cls, optim) -> "MicroBatchSize":
+    def from_config(cls, optim) -> MicroBatchSize:
         return cls(optim.micro_batch_size, optim.micro_batch_tokens)
+
+
+def padded_spans(widths: list[tuple[int, int]], size: int | MicroBatchSize,
+                 sequences_per_item: int = 1) -> list[range]:
+    """Consecutive spans of items, one per micro-batch, each item (prompt width, completion width) padded into one
+    batch: at most `size.rows` items and, with a token budget, at most `size.tokens` in the padded batch
+    (sequences_per_item x items x (longest prompt + longest completion)); a single item over the budget goes
+    alone."""
+    size = MicroBatchSize.of(size)
+    if size.rows < 1:
+        raise ValueError("micro_batch_size must be >= 1")
+    spans: list[range] = []
+    start = prompt_w = completion_w = 0
+    for i, (prompt, completion) in enumerate(widths):
+        p, c = max(prompt_w, prompt), max(completion_w, completion)
+        n = i - start + 1
+        over = size.tokens is not None and sequences_per_item * n * (p + c) > size.tokens
+        if i > start and (n > size.rows or over):
+            spans.append(range(start, i))
+            start, p, c = i, prompt, completion
+        prompt_w, completion_w = p, c
+    if widths:
+        spans.append(range(start, len(widths)))
+    return spans
 
 
 @dataclass
@@ -70,25 +94,13 @@ class Batch:
         rows = [int(r) for r in rows]
         return make_batch([self.prompts[r] for r in rows], [self.completions[r] for r in rows], self.pad_id)
 
-    def split(self, micro_batch_size: "int | MicroBatchSize") -> list[tuple[Tensor, "Batch"]]:
+    def split(self, micro_batch_size: int | MicroBatchSize) -> list[tuple[Tensor, "Batch"]]:
         """(row indices into this batch, micro-batch) pairs covering every row once; rows are sorted by
         (completion length, prompt length) so each micro-batch wastes little padding. With a token budget a
         micro-batch takes rows while rows x (its longest prompt + its longest completion) stays within it."""
-        size = MicroBatchSize.of(micro_batch_size)
-        if size.rows < 1:
-            raise ValueError("micro_batch_size must be >= 1")
         order = sorted(range(self.size), key=lambda r: (len(self.completions[r]), len(self.prompts[r]), r))
-        chunks: list[list[int]] = []
-        prompt_w = completion_w = 0
-        for r in order:
-            p, c = max(prompt_w, len(self.prompts[r])), max(completion_w, len(self.completions[r]))
-            full = chunks and (len(chunks[-1]) >= size.rows
-                               or (size.tokens is not None and (len(chunks[-1]) + 1) * (p + c) > size.tokens))
-            if not chunks or full:
-                chunks.append([])
-                p, c = len(self.prompts[r]), len(self.completions[r])
-            chunks[-1].append(r)
-            prompt_w, completion_w = p, c
+        spans = padded_spans([(len(self.prompts[r]), len(self.completions[r])) for r in order], micro_batch_size)
+        chunks = [order[span.start : span.stop] for span in spans]
         return [(torch.tensor(rows, dtype=torch.long), self.select(rows)) for rows in chunks]
 
     def to(self, device) -> "Batch":

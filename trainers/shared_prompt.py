@@ -52,7 +52,7 @@ def group_micro_batches(prompts: list[list[int]], micro_batch_size: int | MicroB
         return len(prompts[g[0]]) + sum(len(completions[r]) for r in g)
 
     if budget is not None:
-        groups = [part for g in groups for part in _cut(g, tokens, budget)]
+        groups = [part for g in groups for part in _cut(g, len(prompts[g[0]]), completions, budget)]
     micro, rows, used = [], 0, 0
     out: list[list[list[int]]] = []
     for g in groups:
@@ -67,15 +67,18 @@ def group_micro_batches(prompts: list[list[int]], micro_batch_size: int | MicroB
     return out
 
 
-def _cut(group: list[int], tokens, budget: int) -> list[list[int]]:
+def _cut(group: list[int], prompt_len: int, completions: list[list[int]], budget: int) -> list[list[int]]:
     """`group` in consecutive parts whose packed length (prompt + completions) is within `budget` (a part of
     one row may exceed it: a row is never split)."""
-    parts = [[group[0]]]
-    for r in group[1:]:
-        if tokens(parts[-1] + [r]) > budget:
-            parts.append([r])
-        else:
+    parts: list[list[int]] = []
+    used = 0
+    for r in group:
+        if parts and used + len(completions[r]) <= budget:
             parts[-1].append(r)
+            used += len(completions[r])
+        else:
+            parts.append([r])
+            used = prompt_len + len(completions[r])
     return parts
 
 
