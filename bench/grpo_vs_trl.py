@@ -169,7 +169,8 @@ def make_spec(args, backend: str) -> dict:
         "prompts": args.prompts, "group": args.group, "max_tokens": args.max_tokens, "micro_batch": args.micro_batch,
         "lr": args.lr, "beta": args.beta, "epsilon": 0.2, "seed": args.seed, "temperature": 1.0, "top_p": 1.0,
         "mask_truncated": False, "gpu_memory_utilization": 0.15, "max_model_len": 1024, "profile": args.profile,
-        "threads": args.threads, "sampler_dtype": args.sampler_dtype, "sampler_correction": args.sampler_correction, "hf_decode": getattr(args, "hf_decode", "auto"),
+        "threads": args.threads, "sampler_dtype": args.sampler_dtype, "sampler_correction": args.sampler_correction,
+        "hf_decode": getattr(args, "hf_decode", "auto"),
     }
 
 
