@@ -1,7 +1,8 @@
-"""One rank of the FSDP2 part tests (`torchrun --nproc_per_node 2 fsdp_parts_child.py MODE MODEL OUT`), gloo on CPU;
-rank 0 writes OUT/<MODE>.pt with what the test compares against the unsharded model.
+"""One rank of the FSDP2 part tests (`torchrun --nproc_per_node 2 fsdp_parts_child.py MODES MODEL OUT`), gloo on
+CPU; MODES is a comma-separated list (one launch for all of them: the start of a process is most of a test's time).
+For each mode rank 0 writes OUT/<MODE>.pt with what the test compares against the unsharded model.
 
-    Alone (`python fsdp_parts_child.py MODE MODEL OUT`, no process group) the same steps run unsharded: the reference.
+    Alone (`python fsdp_parts_child.py MODES MODEL OUT`, no process group) the same steps run unsharded: the reference.
 
     sync MODEL OUT      shard a Policy; stream its weights group by group into a separate hf sampler (each rank's
                         own copy); generate with an hf sampler SHARING the sharded module under
@@ -73,13 +74,14 @@ def run_sync(model: Path, out: Path, lora: bool) -> None:
 
 
 if __name__ == "__main__":
-    mode, model, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    modes, model, out = sys.argv[1].split(","), Path(sys.argv[2]), Path(sys.argv[3])
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         tdist.init_process_group("gloo")
     try:
-        run_sync(model, out, lora=mode == "lora")
-        if tdist.is_initialized():
-            tdist.barrier()  # leave together: a rank tearing gloo down while its peer still talks can abort
+        for mode in modes:
+            run_sync(model, out, lora=mode == "lora")
+            if tdist.is_initialized():
+                tdist.barrier()  # leave together: a rank tearing gloo down while its peer still talks can abort
     finally:
         if tdist.is_initialized():
             tdist.destroy_process_group()

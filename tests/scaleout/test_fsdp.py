@@ -26,9 +26,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def parts(tiny_model, tmp_path_factory):
     one, two = tmp_path_factory.mktemp("parts1"), tmp_path_factory.mktemp("parts2")
-    for mode in ("sync", "lora"):
-        launch("fsdp_parts_child.py", mode, tiny_model, one)
-        launch("fsdp_parts_child.py", mode, tiny_model, two, ranks=2)
+    launch("fsdp_parts_child.py", "sync,lora", tiny_model, one)
+    launch("fsdp_parts_child.py", "sync,lora", tiny_model, two, ranks=2)
     return one, two
 
 

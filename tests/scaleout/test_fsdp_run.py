@@ -16,6 +16,7 @@ measure time (rel 1e-4) and the final weights read back from the checkpoint's co
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -70,19 +71,27 @@ def _final_weights(run: Path) -> dict[str, torch.Tensor]:
     return AutoModelForCausalLM.from_pretrained(model).state_dict()  # one file, or the sharded index + files
 
 
-def test_grpo_run_resumed_from_a_sharded_checkpoint_matches_one_process(tiny_model, single, tmp_path):
-    run = tmp_path / "fsdp"
-    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo", ranks=2)  # stop after step 1 ...
+@pytest.fixture(scope="module")
+def stopped_after_step_one(tiny_model, tmp_path_factory):
+    """A GRPO run stopped after step 1 on 2 ranks (a sharded checkpoint); each test resumes its own copy."""
+    run = tmp_path_factory.mktemp("step1") / "run"
+    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo", ranks=2)
     assert (run / "checkpoints" / "step-1" / "sharded" / ".metadata").is_file()
-    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo", ranks=2)  # ... resume: DCP load on both ranks
+    assert (run / "world_size").read_text() == "2"
+    return run
+
+
+def test_grpo_run_resumed_from_a_sharded_checkpoint_matches_one_process(tiny_model, single, stopped_after_step_one,
+                                                                        tmp_path):
+    run = shutil.copytree(stopped_after_step_one, tmp_path / "fsdp")
+    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo", ranks=2)  # resume: DCP load on both ranks
     assert_same_run(single("grpo"), run)
 
 
-def test_sharded_checkpoint_resumed_in_one_process_matches_one_process(tiny_model, single, tmp_path):
-    run = tmp_path / "fsdp-then-one"
-    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo", ranks=2)  # step 1 sharded on 2 ranks ...
-    assert (run / "world_size").read_text() == "2"
-    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo")  # ... step 2 in one unsharded process (DCP reshards)
+def test_sharded_checkpoint_resumed_in_one_process_matches_one_process(tiny_model, single, stopped_after_step_one,
+                                                                         tmp_path):
+    run = shutil.copytree(stopped_after_step_one, tmp_path / "fsdp-then-one")
+    launch("fsdp_run_child.py", tiny_model, run, 1, "grpo")  # step 2 in one unsharded process (DCP reshards)
     assert_same_run(single("grpo"), run, last_world="1")
 
 
