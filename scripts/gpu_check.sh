@@ -7,6 +7,8 @@
 # in $OUT (files come back). No prefect, no vllm.
 # GPU_CHECK_DRY=1 runs the same steps at toy sizes on CPU (a rehearsal of the script itself), and the gpu tests'
 # bodies on the CPU (scripts/gpu_tests_on_cpu.sh).
+# GPU_CHECK_STEPS picks steps (default all: "tests bench split logp profile"): a warm machine with a few minutes
+# left can rerun one of them, e.g. GPU_CHECK_STEPS=bench RLVR_SEGMENT_KERNEL=flex bash scripts/gpu_check.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
@@ -16,6 +18,8 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 started=$(date +%s)
 BUDGET="${GPU_CHECK_BUDGET_S:-580}"  # seconds for the whole script; keep it under run()'s timeout_s
 stamp() { echo "== $1 ($(( $(date +%s) - started )) s)"; }
+STEPS=" ${GPU_CHECK_STEPS:-tests bench split logp profile} "
+want() { [[ "$STEPS" == *" $1 "* ]]; }
 
 if [ -d .whl ] && [ -z "${GPU_CHECK_DRY:-}" ]; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -43,6 +47,7 @@ else
     LOGP_TOKENS=8192
 fi
 
+if want tests; then
 stamp "pytest -m '$MARK' $TESTS" | tee "$OUT/pytest.log"
 if [ -n "${GPU_CHECK_DRY:-}" ]; then  # the gpu tests' bodies, on this CPU
     PY="$PY" bash scripts/gpu_tests_on_cpu.sh 2>&1 | tail -3 | tee -a "$OUT/pytest.log"
@@ -51,9 +56,11 @@ fi
 # size the next run's budget
 timeout 230 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs --timeout 90 --durations=0 2>&1 \
     | tee -a "$OUT/pytest.log"
+fi
 
 # The comparison the issue's "done" names comes right after the tests; then the diagnosis: the decode-loop A/B,
 # and the profile with the time that is left.
+if want bench; then
 stamp "GRPO vs TRL, $SHAPE, bf16_mixed, hf generation" | tee "$OUT/grpo_vs_trl.md"
 timeout 250 "$PY" bench/grpo_vs_trl.py --device $DEVICE --shape $SHAPE --reward coin --precision bf16_mixed --backends hf \
     $BENCH --threads 0 --timeout 180 --json "$OUT/grpo_vs_trl.json" 2>&1 | grep -v "it/s]" | tee -a "$OUT/grpo_vs_trl.md"
@@ -73,9 +80,11 @@ met = speed <= 0.5 and memory <= 1.0
 print(f"goal (issue 15): s/step rlvr/TRL after the first step {speed:.2f} (at most 0.5), peak GPU memory "
       f"{memory:.2f} (at most 1.0): {'met' if met else 'not met'}")
 PYEOF
+fi
 
 # Where the rollout goes with the sampler's two decode loops: the fixed-shape one replaying CUDA graphs (the
 # default for Qwen2) and the transformers forward (the loop the first H200 runs measured; bench/RESULTS.md).
+if want split; then
 stamp "rollout split, decode loop A/B" | tee "$OUT/rollout_split.md"
 for loop in static dynamic; do
     echo "-- sampler.hf_decode=$loop" | tee -a "$OUT/rollout_split.md"
@@ -83,17 +92,22 @@ for loop in static dynamic; do
     timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT --hf-decode $loop $sync 2>&1 \
         | grep -E "^decode loop|^step|^syncs|rlvr:|Error|error" | tee -a "$OUT/rollout_split.md"
 done
+fi
 
 # Token log-probs at a hub vocabulary (Qwen2.5's 151,936): memory and time against TRL's Triton kernel.
+if want logp; then
 stamp "log-prob memory, 151,936 vocab" | tee "$OUT/logprob_memory.md"
 timeout 90 "$PY" bench/logprob_memory.py --device $DEVICE --tokens $LOGP_TOKENS 2>&1 | tee -a "$OUT/logprob_memory.md"
+fi
 
+if want profile; then
 stamp "decode and attention profile" | tee "$OUT/profile.md"
 left=$(( BUDGET - ($(date +%s) - started) ))
 [ "$left" -lt 60 ] && left=60
 timeout "$left" "$PY" bench/gpu_profile.py --device $DEVICE --shape $SHAPE --precision bf16_mixed $PROFILE --out "$OUT" 2>&1 \
     | grep -v "it/s]" | tee -a "$OUT/profile.md"
-stamp "done" | tee -a "$OUT/profile.md"
+fi
+stamp "done" | tee -a "$OUT/env.txt"
 
 # A step that died shows only as a line in its file (each is piped through tee): name them, and fail a rehearsal.
 errors=$(grep -lE "Traceback|[A-Za-z]Error:| failed" "$OUT"/*.md "$OUT"/*.log 2>/dev/null)

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_gpu_check_rehearses_cleanly_on_cpu(tmp_path):
-    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(tmp_path), PY=sys.executable, GPU_CHECK_BUDGET_S="400")
+    # every step named, as a rerun of a few names them (GPU_CHECK_STEPS; the default is all five)
+    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(tmp_path), PY=sys.executable, GPU_CHECK_BUDGET_S="400",
+               GPU_CHECK_STEPS="profile logp split bench tests")
     done = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
@@ -29,3 +31,5 @@ def test_the_gpu_check_rehearses_cleanly_on_cpu(tmp_path):
     assert split.count("step 2 (under cProfile)") == 2 and "syncs: not measured on cpu" in split
     assert "rlvr/trl: peak memory" in read("logprob_memory.md")
     assert "| buckets |" in read("profile.md") and "| dense |" in read("profile.md")
+    assert "== done" in read("env.txt")
+
