@@ -18,7 +18,11 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 started=$(date +%s)
 BUDGET="${GPU_CHECK_BUDGET_S:-580}"  # seconds for the whole script; keep it under run()'s timeout_s
 stamp() { echo "== $1 ($(( $(date +%s) - started )) s)"; }
-STEPS=" ${GPU_CHECK_STEPS:-tests bench split logp profile} "
+ALL_STEPS="tests bench split logp profile"
+STEPS=" ${GPU_CHECK_STEPS:-$ALL_STEPS} "
+for step in $STEPS; do
+    [[ " $ALL_STEPS " == *" $step "* ]] || { echo "gpu_check: unknown step '$step' in GPU_CHECK_STEPS (steps: $ALL_STEPS)"; exit 2; }
+done
 want() { [[ "$STEPS" == *" $1 "* ]]; }
 
 if [ -d .whl ] && [ -z "${GPU_CHECK_DRY:-}" ]; then

@@ -33,3 +33,13 @@ def test_the_gpu_check_rehearses_cleanly_on_cpu(tmp_path):
     assert "| buckets |" in read("profile.md") and "| dense |" in read("profile.md")
     assert "== done" in read("env.txt")
 
+
+
+def test_an_unknown_step_name_is_refused_before_anything_runs(tmp_path):
+    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(tmp_path), PY=sys.executable, GPU_CHECK_STEPS="bench benchs")
+    done = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stdout.strip() == ("gpu_check: unknown step 'benchs' in GPU_CHECK_STEPS "
+                                   "(steps: tests bench split logp profile)")
+    assert not list(tmp_path.iterdir())
