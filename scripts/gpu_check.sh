@@ -24,6 +24,18 @@ for step in $STEPS; do
     [[ " $ALL_STEPS " == *" $step "* ]] || { echo "gpu_check: unknown step '$step' in GPU_CHECK_STEPS (steps: $ALL_STEPS)"; exit 2; }
 done
 want() { [[ "$STEPS" == *" $1 "* ]]; }
+# `within CAP CMD...`: CMD under `timeout`, at most CAP seconds and at most what is left of BUDGET; skipped with a
+# line when under 20 s are left, so the script ends near its budget (the device call's timeout_s) with its files
+# whole instead of being cut mid-step by the device tool.
+within() {
+    local cap=$1 left=$(( BUDGET - ($(date +%s) - started) ))
+    shift
+    if [ "$left" -lt 20 ]; then
+        echo "(skipped: ${left} s of GPU_CHECK_BUDGET_S=$BUDGET left)"
+        return 0
+    fi
+    timeout $(( cap < left ? cap : left )) "$@"
+}
 
 if [ -d .whl ] && [ -z "${GPU_CHECK_DRY:-}" ]; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -58,7 +70,7 @@ if [ -n "${GPU_CHECK_DRY:-}" ]; then  # the gpu tests' bodies, on this CPU
 fi
 # 25 tests (15 took 100 s on the first run); a hung one is cut at 90 s so the others still report; the durations
 # size the next run's budget
-timeout 230 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs --timeout 90 --durations=0 2>&1 \
+within 230 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs --timeout 90 --durations=0 2>&1 \
     | tee -a "$OUT/pytest.log"
 fi
 
@@ -66,7 +78,7 @@ fi
 # and the profile with the time that is left.
 if want bench; then
 stamp "GRPO vs TRL, $SHAPE, bf16_mixed, hf generation" | tee "$OUT/grpo_vs_trl.md"
-timeout 250 "$PY" bench/grpo_vs_trl.py --device $DEVICE --shape $SHAPE --reward coin --precision bf16_mixed --backends hf \
+within 250 "$PY" bench/grpo_vs_trl.py --device $DEVICE --shape $SHAPE --reward coin --precision bf16_mixed --backends hf \
     $BENCH --threads 0 --timeout 180 --json "$OUT/grpo_vs_trl.json" 2>&1 | grep -v "it/s]" | tee -a "$OUT/grpo_vs_trl.md"
 
 # The verdict of issue 15's goal, from the bench's rows: s/step after the first step (median), peak GPU memory.
@@ -93,22 +105,20 @@ stamp "rollout split, decode loop A/B" | tee "$OUT/rollout_split.md"
 for loop in static dynamic; do
     echo "-- sampler.hf_decode=$loop" | tee -a "$OUT/rollout_split.md"
     sync=""; [ "$loop" = static ] && sync="--sync-debug"  # one more step, counting the host's waits by source line
-    timeout 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT --hf-decode $loop $sync 2>&1 \
-        | grep -E "^decode loop|^step|^syncs|rlvr:|Error|error" | tee -a "$OUT/rollout_split.md"
+    within 75 "$PY" bench/rollout_split.py --device $DEVICE --shape $SHAPE $SPLIT --hf-decode $loop $sync 2>&1 \
+        | grep -E "^decode loop|^step|^syncs|^\(skipped|rlvr:|Error|error" | tee -a "$OUT/rollout_split.md"
 done
 fi
 
 # Token log-probs at a hub vocabulary (Qwen2.5's 151,936): memory and time against TRL's Triton kernel.
 if want logp; then
 stamp "log-prob memory, 151,936 vocab" | tee "$OUT/logprob_memory.md"
-timeout 90 "$PY" bench/logprob_memory.py --device $DEVICE --tokens $LOGP_TOKENS 2>&1 | tee -a "$OUT/logprob_memory.md"
+within 90 "$PY" bench/logprob_memory.py --device $DEVICE --tokens $LOGP_TOKENS 2>&1 | tee -a "$OUT/logprob_memory.md"
 fi
 
 if want profile; then
 stamp "decode and attention profile" | tee "$OUT/profile.md"
-left=$(( BUDGET - ($(date +%s) - started) ))
-[ "$left" -lt 60 ] && left=60
-timeout "$left" "$PY" bench/gpu_profile.py --device $DEVICE --shape $SHAPE --precision bf16_mixed $PROFILE --out "$OUT" 2>&1 \
+within "$BUDGET" "$PY" bench/gpu_profile.py --device $DEVICE --shape $SHAPE --precision bf16_mixed $PROFILE --out "$OUT" 2>&1 \
     | grep -v "it/s]" | tee -a "$OUT/profile.md"
 fi
 stamp "done" | tee -a "$OUT/env.txt"

@@ -43,3 +43,16 @@ def test_an_unknown_step_name_is_refused_before_anything_runs(tmp_path):
     assert done.stdout.strip() == ("gpu_check: unknown step 'benchs' in GPU_CHECK_STEPS "
                                    "(steps: tests bench split logp profile)")
     assert not list(tmp_path.iterdir())
+
+
+def test_steps_past_the_budget_are_skipped_with_a_line(tmp_path):
+    """The script ends near GPU_CHECK_BUDGET_S (the device call's timeout_s) instead of being cut mid-step."""
+    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(tmp_path), PY=sys.executable, GPU_CHECK_BUDGET_S="1",
+               GPU_CHECK_STEPS="split logp profile")
+    done = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    for name in ("rollout_split.md", "logprob_memory.md", "profile.md"):
+        text = (tmp_path / name).read_text()
+        assert "(skipped: " in text and "of GPU_CHECK_BUDGET_S=1 left)" in text, (name, text)
+    assert not (tmp_path / "attention_profile.txt").exists()
