@@ -14,12 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
+def _dry_gpu_check(out: Path, timeout: float, **settings: str) -> subprocess.CompletedProcess:
+    """scripts/gpu_check.sh rehearsed on this CPU, writing into `out`, with GPU_CHECK_* `settings` added."""
+    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(out), PY=sys.executable, **settings)
+    return subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
 def test_the_gpu_check_rehearses_cleanly_on_cpu(tmp_path):
     # every step named, as a rerun of a few names them (GPU_CHECK_STEPS; the default is all five)
-    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(tmp_path), PY=sys.executable, GPU_CHECK_BUDGET_S="400",
-               GPU_CHECK_STEPS="profile logp split bench tests")
-    done = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
+    done = _dry_gpu_check(tmp_path, 900, GPU_CHECK_BUDGET_S="400", GPU_CHECK_STEPS="profile logp split bench tests")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "== errors in" not in done.stdout
     read = lambda name: (tmp_path / name).read_text()
@@ -34,11 +38,8 @@ def test_the_gpu_check_rehearses_cleanly_on_cpu(tmp_path):
     assert "== done" in read("env.txt")
 
 
-
 def test_an_unknown_step_name_is_refused_before_anything_runs(tmp_path):
-    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(tmp_path), PY=sys.executable, GPU_CHECK_STEPS="bench benchs")
-    done = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = _dry_gpu_check(tmp_path, 60, GPU_CHECK_STEPS="bench benchs")
     assert done.returncode == 2
     assert done.stdout.strip() == ("gpu_check: unknown step 'benchs' in GPU_CHECK_STEPS "
                                    "(steps: tests bench split logp profile)")
@@ -47,10 +48,7 @@ def test_an_unknown_step_name_is_refused_before_anything_runs(tmp_path):
 
 def test_steps_past_the_budget_are_skipped_with_a_line(tmp_path):
     """The script ends near GPU_CHECK_BUDGET_S (the device call's timeout_s) instead of being cut mid-step."""
-    env = dict(os.environ, GPU_CHECK_DRY="1", OUT=str(tmp_path), PY=sys.executable, GPU_CHECK_BUDGET_S="1",
-               GPU_CHECK_STEPS="split logp profile")
-    done = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = _dry_gpu_check(tmp_path, 120, GPU_CHECK_BUDGET_S="1", GPU_CHECK_STEPS="split logp profile")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     for name in ("rollout_split.md", "logprob_memory.md", "profile.md"):
         text = (tmp_path / name).read_text()
