@@ -91,8 +91,8 @@ class Trainer:
         self.algorithm = ALGORITHMS[cfg.train.algorithm](cfg)
         self.sharded = cfg.train.parallel == "fsdp" and self.dist.enabled  # FSDP2 (trainers/fsdp.py)
         # FSDP: built in host memory, then each layer's shard moves to this rank's device as it is sharded
-        model_cfg = cfg.model.model_copy(update={"device": "cpu"}) if self.sharded else cfg.model
-        self.policy = Policy.from_config(model_cfg, path=self.model_path, **self.algorithm.policy_options)
+        self.policy = Policy.from_config(cfg.model, path=self.model_path, build_on="cpu" if self.sharded else None,
+                                         **self.algorithm.policy_options)
         if self.sharded:
             fsdp.shard_policy(self.policy, cfg.train.fsdp)
         self.optimizer, self.scheduler = build_optimizer(self.policy.trainable_parameters(), cfg.train.optim)

@@ -78,16 +78,19 @@ class Policy:
 
     @classmethod
     def from_config(
-        cls, cfg: ModelConfig, *, path: str | None = None, need_reference: bool = False, value_head: bool = False
+        cls, cfg: ModelConfig, *, path: str | None = None, need_reference: bool = False, value_head: bool = False,
+        build_on: str | None = None,
     ) -> "Policy":
-        """Load `path` (default: cfg.path, with 'tiny' resolved by `rlvr.trainers.bootstrap`) as cfg says."""
+        """Load `path` (default: cfg.path, with 'tiny' resolved by `rlvr.trainers.bootstrap`) as cfg says.
+        `build_on`: load the weights there instead of onto cfg.device (FSDP builds in host memory and shards onto
+        cfg.device afterwards); the precision is still chosen for cfg.device, where the forwards will run."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if path is None:
             from rlvr.trainers.bootstrap import resolve_model_path
 
             path = resolve_model_path(cfg.path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(cfg.device)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(build_on or cfg.device)
         compute = autocast_dtype(cfg.autocast, cfg.device, model.dtype)
         if compute is not None:  # mixed precision: fp32 master weights, matmuls in `compute` (trainers/precision.py)
             autocast_forward(model, compute)

@@ -57,11 +57,12 @@ def autocast_forward(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     """Run `model.forward` under `torch.autocast(<its device type>, dtype)` from now on (in place, returns it).
     The wrapper is bound to the instance, so `copy.deepcopy` (the frozen reference) keeps it."""
     forward = type(model).forward
-    device_type = next(model.parameters()).device.type
 
     @functools.wraps(forward)
     def forward_in_autocast(self, *args, **kwargs):
-        with torch.autocast(device_type=device_type, dtype=dtype):
+        # the device is read at each call: under FSDP the module is built in host memory and sharded onto the
+        # GPU afterwards, and an autocast bound to the build device ("cpu") would do nothing there
+        with torch.autocast(device_type=next(self.parameters()).device.type, dtype=dtype):
             return forward(self, *args, **kwargs)
 
     model.forward = types.MethodType(forward_in_autocast, model)

@@ -83,6 +83,31 @@ def test_bf16_mixed_keeps_fp32_weights_and_computes_in_bf16(tiny_dir):
     torch.testing.assert_close(mixed_logp, full_logp, atol=5e-2, rtol=0)
 
 
+def test_the_precision_follows_the_training_device_when_the_model_is_built_elsewhere(tiny_dir):
+    """FSDP builds the policy in host memory and shards it onto the GPU: `auto` must resolve for the GPU
+    (bf16_mixed), not for the host it was loaded on (fp32)."""
+    policy = Policy.from_config(ModelConfig(path=str(tiny_dir), device="cuda"), build_on="cpu")
+    assert policy.device.type == "cpu" and policy.precision == "bf16_mixed"
+
+
+def test_the_autocast_runs_on_the_device_the_module_is_on_at_each_call(tiny_dir):
+    """The wrapped forward autocasts for the device the parameters are on when it runs, not when it was wrapped
+    (a module wrapped before FSDP moved it would otherwise autocast for the wrong device, i.e. not at all)."""
+    from transformers import AutoModelForCausalLM
+
+    from rlvr.trainers.precision import autocast_forward
+
+    from transformers import AutoConfig
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tiny_dir))
+    autocast_forward(model, torch.bfloat16)  # wrapped while on the meta device
+    model = model.to_empty(device="cpu")
+    model.load_state_dict(AutoModelForCausalLM.from_pretrained(tiny_dir).state_dict(), assign=True)
+    batch = make_batch(PROMPTS, COMPLETIONS, 0)
+    assert _linear_output_dtypes(model, lambda: token_logprobs(model, batch)) == {torch.bfloat16}
+
+
 @pytest.mark.parametrize("model, weights", [({}, torch.float32), ({"dtype": "bfloat16"}, torch.bfloat16)])
 def test_fp32_and_pure_bf16_configs_load_as_before(tiny_dir, model, weights):
     policy = _load(tiny_dir, **model)  # old configs: dtype only, autocast auto (off on CPU)
