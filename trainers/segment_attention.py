@@ -83,6 +83,10 @@ class SegmentPlan:
     buckets: list[Bucket]  # the `buckets` kernel (empty for `flex`)
     order: Tensor | None  # [N]: packed position -> row of the buckets' concatenated (padded) outputs
     documents: Documents | None = None  # the `flex` kernel
+    # each kv head repeated for its query heads before SDPA (planned for an accelerator): torch's masked fused
+    # kernel on CUDA (memory-efficient) takes no grouped-query heads, and with `enable_gqa` and a mask SDPA falls
+    # back to the math kernel, which computes in fp32 and keeps every [Lq, Lk] score for the backward
+    repeat_kv: bool = False
 
     def to(self, device) -> "SegmentPlan":
         """The plan on `device`: its index tensors go in ONE host->device copy (each copy of pageable memory
@@ -92,7 +96,7 @@ class SegmentPlan:
         parts = [t for b in self.buckets for t in (b.queries, b.keys, b.limit)] + [self.order]
         moved = to_device_together(parts, device)
         buckets = [_bucket(*moved[3 * i : 3 * i + 3]) for i in range(len(self.buckets))]
-        return SegmentPlan(buckets, moved[-1], self.documents)
+        return SegmentPlan(buckets, moved[-1], self.documents, self.repeat_kv)
 
 
 def _split_sizes(shapes: list[tuple[int, int]], bucket_cost: int = _BUCKET_COST) -> list[int]:
@@ -131,7 +135,8 @@ def plan_segments(segments: list[tuple[list[int], list[int]]], length: int, kern
                   device=None) -> SegmentPlan:
     """Plan for a packed row of `length` tokens split into `segments`, each (prefix positions, own positions):
     every position is the own token of exactly one segment. `kernel`: buckets | flex (None: `segment_kernel()`).
-    `device`: where the plan will run (None: the CPU); it sets the cost of one more bucket."""
+    `device`: where the plan will run (None: the CPU); it sets the cost of one more bucket and whether grouped
+    kv heads are repeated (`SegmentPlan.repeat_kv`)."""
     if (kernel or segment_kernel()) == "flex":
         return SegmentPlan([], None, documents(segments, length))
     segments = sorted((s for s in segments if s[1]), key=lambda s: (len(s[1]), len(s[0]) + len(s[1])))
@@ -160,7 +165,7 @@ def plan_segments(segments: list[tuple[list[int], list[int]]], length: int, kern
         buckets.append(_bucket(queries, keys, limit))
     if sorted(seen) != list(range(length)):
         raise ValueError("segments must cover every packed position exactly once")
-    return SegmentPlan(buckets, order)
+    return SegmentPlan(buckets, order, repeat_kv=not on_cpu)
 
 
 def segment_attention_forward(
@@ -183,6 +188,8 @@ def segment_attention_forward(
     if rlvr_segments.documents is not None:
         return flex_forward(query, key, value, rlvr_segments.documents, dropout, scaling), None
     heads, dim = query.shape[1], query.shape[3]
+    if rlvr_segments.repeat_kv and key.shape[1] != heads:  # kv head i serves query heads i*rep .. (i+1)*rep-1
+        key, value = (x.repeat_interleave(heads // x.shape[1], dim=1) for x in (key, value))
     q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # [N, heads, D]
     parts = []
     with without_cudnn(query.device, SEGMENT_SDPA_ENV):  # the buckets' shapes change with every micro-batch
@@ -190,7 +197,7 @@ def segment_attention_forward(
             out = F.scaled_dot_product_attention(
                 q[b.queries].transpose(1, 2), k[b.keys].transpose(1, 2), v[b.keys].transpose(1, 2),
                 attn_mask=b.mask, dropout_p=dropout, scale=scaling, enable_gqa=k.shape[1] != heads,
-            )  # [S, H, Lq, D]; GQA: kv head i serves query heads i*rep .. (i+1)*rep-1, never copied
+            )  # [S, H, Lq, D]; on CPU GQA heads go in as they are, never copied
             parts.append(out.transpose(1, 2).reshape(-1, heads, dim))
     # one gather drops the padded query slots and restores the packed order (no boolean mask: its
     # data-dependent shape would make the host wait for the device in every layer)

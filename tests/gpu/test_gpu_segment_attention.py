@@ -1,11 +1,13 @@
 """Segment attention on CUDA, both kernels (SDPA buckets, FlexAttention with a document block mask), equals SDPA
-with the dense block mask: values and gradients, in float32 and bfloat16."""
+with the dense block mask: values and gradients, in float32 and bfloat16; the buckets run a fused SDPA kernel,
+not the math fallback."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from rlvr.trainers.segment_attention import plan_segments, segment_attention_forward
 from rlvr.trainers.shared_prompt import _dense_mask
@@ -24,7 +26,7 @@ def test_values_and_gradients_equal_the_dense_reference_on_cuda(kernel, dtype, s
     g = torch.Generator(device="cuda").manual_seed(seed)
     q, k, v = (torch.randn(1, h, n, 64, generator=g, device="cuda", dtype=dtype, requires_grad=True) for h in (4, 2, 2))
     weights = torch.randn(1, n, 4, 64, generator=g, device="cuda", dtype=dtype)
-    plan = plan_segments(segments, n, kernel=kernel).to("cuda")
+    plan = plan_segments(segments, n, kernel=kernel, device="cuda").to("cuda")  # as the trainer plans
     out, _ = segment_attention_forward(_Attn(), q, k, v, None, scaling=0.125, rlvr_segments=plan)
     (out.float() * weights).sum().backward()
     got = [out.detach(), q.grad, k.grad, v.grad]
@@ -38,3 +40,27 @@ def test_values_and_gradients_equal_the_dense_reference_on_cuda(kernel, dtype, s
     tol = TOLERANCE[dtype]
     for a, b in zip(got, [dense.detach(), q.grad, k.grad, v.grad]):
         torch.testing.assert_close(a.float(), b.float(), atol=tol, rtol=tol)
+
+
+class _SeenOps(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops: list = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_buckets_run_a_fused_kernel_not_the_math_fallback(dtype):
+    """Grouped kv heads with a mask would send SDPA to its math kernel (fp32 scores kept for the backward): the
+    plan for CUDA repeats the kv heads, so each bucket is one fused (memory-efficient or flash) call."""
+    segments, n = _segments(1)
+    q, k, v = (torch.randn(1, h, n, 64, device="cuda", dtype=dtype, requires_grad=True) for h in (16, 4, 4))
+    plan = plan_segments(segments, n, device="cuda").to("cuda")
+    with _SeenOps() as seen:
+        segment_attention_forward(_Attn(), q, k, v, None, scaling=0.125, rlvr_segments=plan)
+    fused = {torch.ops.aten._scaled_dot_product_efficient_attention.default,
+             torch.ops.aten._scaled_dot_product_flash_attention.default}
+    assert sum(op in fused for op in seen.ops) == len(plan.buckets), sorted({str(op) for op in seen.ops})

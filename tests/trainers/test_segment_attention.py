@@ -34,15 +34,18 @@ class _Attn(torch.nn.Module):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_values_and_gradients_equal_sdpa_with_the_dense_block_mask(seed):
+@pytest.mark.parametrize("planned_for", [None, "cuda"])  # "cuda": grouped kv heads repeated (run here on CPU)
+def test_values_and_gradients_equal_sdpa_with_the_dense_block_mask(seed, planned_for):
     segments, n = _segments(seed)
+    plan = plan_segments(segments, n, device=planned_for)
+    assert plan.repeat_kv == (planned_for == "cuda")
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(1, 4, n, 8, generator=g, requires_grad=True)
     k = torch.randn(1, 2, n, 8, generator=g, requires_grad=True)
     v = torch.randn(1, 2, n, 8, generator=g, requires_grad=True)
     weights = torch.randn(1, n, 4, 8, generator=g)
 
-    out, _ = segment_attention_forward(_Attn(), q, k, v, None, scaling=0.3, rlvr_segments=plan_segments(segments, n))
+    out, _ = segment_attention_forward(_Attn(), q, k, v, None, scaling=0.3, rlvr_segments=plan)
     (out * weights).sum().backward()
     got = [out.detach(), q.grad, k.grad, v.grad]
     for t in (q, k, v):
