@@ -89,6 +89,10 @@ def flex_forward(query: Tensor, key: Tensor, value: Tensor, documents: Documents
     if device not in COMPILE_ON and torch.is_grad_enabled() and query.requires_grad:
         raise ValueError(f"RLVR_SEGMENT_KERNEL=flex trains on CUDA only: torch has no FlexAttention backward on "
                          f"{device} (use buckets there)")
+    # under mixed precision the rotary embedding leaves q and k in fp32 while v comes out of a bf16 matmul: SDPA
+    # is on autocast's list and gets all three cast, FlexAttention is not on every torch's
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else query.dtype
+    query, key, value = (x.to(dtype) for x in (query, key, value))
     kwargs = {"block_mask": documents.block_mask(query.device), "scale": scaling,
               "enable_gqa": key.shape[1] != query.shape[1]}
     if device in COMPILE_ON and "kernel" not in _compiled:

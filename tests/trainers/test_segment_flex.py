@@ -26,6 +26,22 @@ def test_flex_values_equal_sdpa_with_the_dense_block_mask(seed):
     torch.testing.assert_close(out, dense, atol=1e-5, rtol=1e-5)
 
 
+def test_flex_under_mixed_precision_takes_the_dtypes_the_model_hands_it():
+    """bf16 autocast over fp32 weights: q and k arrive in fp32 (rotated in fp32), v in bf16; the flex kernel
+    computes in bf16 and agrees with the SDPA buckets, which autocast casts."""
+    segments, n = _segments(2)
+    g = torch.Generator().manual_seed(2)
+    q, k = (torch.randn(1, h, n, 8, generator=g) for h in (4, 2))
+    v = torch.randn(1, 2, n, 8, generator=g).to(torch.bfloat16)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        flex, _ = segment_attention_forward(_Attn(), q, k, v, None, scaling=0.3,
+                                            rlvr_segments=plan_segments(segments, n, kernel="flex"))
+        buckets, _ = segment_attention_forward(_Attn(), q, k, v, None, scaling=0.3,
+                                               rlvr_segments=plan_segments(segments, n, kernel="buckets"))
+    assert flex.dtype == buckets.dtype == torch.bfloat16
+    torch.testing.assert_close(flex.float(), buckets.float(), atol=2e-2, rtol=2e-2)
+
+
 def test_model_log_probs_with_the_flex_kernel_equal_the_plain_rows(model_dir, monkeypatch):
     from transformers import AutoModelForCausalLM
 
