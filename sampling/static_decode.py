@@ -50,6 +50,8 @@ _CACHE_CHUNK = 256  # new-token slots of the first cache; doubled as needed
 _HOST_ROPE = {"dynamic", "longrope"}  # these rescale from the longest position seen: a host decision per step
 # modules whose decode step failed to capture: they decode eagerly from then on (said once, not at every step)
 _NO_GRAPHS: weakref.WeakSet = weakref.WeakSet()
+# per module, what the captures of its decode steps share from one call to the next (`_GraphMemory`)
+_MEMORY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _base(model: torch.nn.Module) -> torch.nn.Module:
@@ -89,13 +91,13 @@ class _Decoder:
         self.module = model
         self.device = next(model.parameters()).device
         self.cache_dtype = compute or self.body.embed_tokens.weight.dtype
-        self._stream = None
 
-    def capture_stream(self):
-        """The one side stream every capture of this decode call runs on (warm-up included)."""
-        if self._stream is None:
-            self._stream = torch.cuda.Stream(self.device)
-        return self._stream
+    def graph_memory(self) -> _GraphMemory:
+        """The side stream and graph pool of this module's captures (made at its first capture)."""
+        memory = _MEMORY.get(self.module)
+        if memory is None or memory.stream.device != self.device:
+            memory = _MEMORY[self.module] = _GraphMemory(self.device)
+        return memory
 
     def precision(self):
         if self.compute is None:
@@ -180,7 +182,7 @@ class _Batch:
             return self.step()
         if self.graph is None:
             try:
-                self.graph, self.graph_logits = _capture(self.step, self.decoder.capture_stream())
+                self.graph, self.graph_logits = _capture(self.step, self.decoder.graph_memory())
             except RuntimeError as exc:  # a model op that cannot be captured: slower, not wrong
                 log.warning("rlvr: CUDA graph capture of the decode step failed (%s); this model decodes without "
                             "graphs from now on", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -209,35 +211,82 @@ class _Batch:
                       self.lengths[index], self.width, [self.rows[p] for p in positions], step)
 
 
-def _capture(step, stream):
-    """A CUDA graph of `step` and its output tensor, captured on `stream`. One warm-up run on that same stream
-    first: lazy initialisations (a BLAS handle and workspace are made per stream) and the allocations of a first
-    call happen outside the capture. It repeats the step's own cache write, so running it changes nothing.
-    The current stream is the one of the stream's device, named: the sampler's engine thread starts on device 0
-    whatever device the policy is on (the current device is per thread), so a rank's cuda:1 work would not be
-    waited for.
+class _GraphMemory:
+    """What the captured decode steps of one module share: one side stream, and the last graph, kept for its pool.
+
+    A capture without a pool makes a private pool of its own, and the pool of a graph that is gone goes back to the
+    driver only when the caching allocator empties its cache -- which it never does for an allocation made inside
+    a capture. At ~3 captures per generate call (the first batch, each cut, each growth of the cache) the memory
+    held would grow every call until a capture ran short and the module lost its graphs. So every capture goes
+    into the previous graph's pool, which ends up as large as the largest step needs and is reused. Sharing it is
+    safe here: a graph is replayed only until the next capture (its batch is gone by then), and one module's
+    decodes run one at a time (on its sampler's thread). One stream, as the allocator caches freed blocks per
+    stream: the warm-up blocks of one call serve the next."""
+
+    def __init__(self, device: torch.device):
+        self.stream = torch.cuda.Stream(device)
+        self.last = None  # the last graph captured
+
+    def pool(self):
+        return self.last.pool() if self.last is not None else torch.cuda.graph_pool_handle()
+
+
+def _capture(step, memory: _GraphMemory):
+    """A CUDA graph of `step` and its output tensor, captured on the module's side stream into its pool. One
+    warm-up run on that same stream first: lazy initialisations (a BLAS handle and workspace are made per stream)
+    and the allocations of a first call happen outside the capture, and an op that syncs with the host raises
+    there (`_syncs_refused`), before any capture began. It repeats the step's own cache write, so running it
+    changes nothing. The current stream is the one of the stream's device, named: the sampler's engine thread
+    starts on device 0 whatever device the policy is on (the current device is per thread), so a rank's cuda:1
+    work would not be waited for.
 
     `capture_begin`/`capture_end` directly, not the `torch.cuda.graph` context: that one also synchronises the
     device and empties the caching allocator before each capture (up to three per training step), which hands
-    the update's cached activation blocks back to the driver only for the next update to allocate them again.
-    The graph's private pool takes memory from the driver as it needs it; on a shortage the allocator frees
-    cached blocks and retries, as it does for any allocation."""
+    the update's cached activation blocks back to the driver only for the next update to allocate them again."""
+    stream = memory.stream
     current = torch.cuda.current_stream(stream.device)
     stream.wait_stream(current)
-    with torch.cuda.stream(stream):
+    with torch.cuda.stream(stream), _syncs_refused():
         step()
     current.wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
+    graph, pool = torch.cuda.CUDAGraph(), memory.pool()
     with torch.cuda.stream(stream):
-        graph.capture_begin(capture_error_mode="thread_local")
+        graph.capture_begin(pool=pool, capture_error_mode="thread_local")
         try:
             out = step()
         except BaseException:
             with contextlib.suppress(RuntimeError):  # ends the capture; the step's own error is the one to report
                 graph.capture_end()
+            _stop_allocating_to(stream.device, pool)
             raise
-        graph.capture_end()
+        try:
+            graph.capture_end()
+        except BaseException:
+            _stop_allocating_to(stream.device, pool)
+            raise
+    memory.last = graph
     return graph, out
+
+
+@contextlib.contextmanager
+def _syncs_refused():
+    """Inside the block an op that waits for the device raises (torch's sync debug mode; process-wide for the few
+    milliseconds of a warm-up step, while the trainer's thread waits for the sampler)."""
+    before = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode(before)
+
+
+def _stop_allocating_to(device: torch.device, pool) -> None:
+    """After a failed capture: torch's `capture_end` ends the allocator's capture bookkeeping only once the stream
+    capture ended cleanly. Left as it is, the allocator would count a capture as under way for the rest of the
+    process, and never free cached blocks to retry an allocation that runs short. Nothing to do (an error,
+    ignored) where it was ended."""
+    with contextlib.suppress(Exception):
+        torch._C._cuda_endAllocateToPool(device.index, pool)
 
 
 def _prefill(decoder: _Decoder, prompts: list[list[int]], n: int, max_new: int, pad_id: int):

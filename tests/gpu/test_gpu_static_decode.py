@@ -114,3 +114,28 @@ def test_the_sampler_decodes_the_policy_on_its_device_with_graphs(random_model, 
     assert not caplog.records, "the graphs must really run: " + "; ".join(r.getMessage() for r in caplog.records)
     comps = groups[0].completions
     assert len(comps) == 4 and all(c.token_ids and len(c.sample_logprobs) == len(c.token_ids) for c in comps)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda, reason="needs a CUDA device")
+def test_repeated_decodes_reuse_the_graph_memory(random_model, caplog):
+    """Every capture of a module goes into one pool, on one side stream (static_decode._GraphMemory): once the
+    first calls have sized it, the same call again (the same cuts, hence the same captures) holds no more memory.
+    Without that, each capture's private pool stayed reserved after its graph was gone, call after call."""
+    from rlvr.sampling.config import SamplingParams
+
+    model = _mixed_cuda_model(random_model)
+    eos_ids = set(range(3, model.config.vocab_size, 6))  # rows end at different steps: the batch is cut
+    prompts = [[5, 9, 14, 3, 7, 22, 41], [11, 2], [60, 61, 62, 63]]
+    reserved, lengths = [], []
+    with caplog.at_level("WARNING", logger="rlvr.sampling.static_decode"):
+        for _ in range(5):
+            torch.manual_seed(0)
+            rows = _decode(model, prompts, 32, SamplingParams(max_tokens=24), eos_ids, graphs=True)
+            torch.cuda.synchronize()
+            reserved.append(torch.cuda.memory_reserved())
+            lengths.append(sorted(len(r.tokens) for r in rows))
+    assert not caplog.records, "the graphs must really run: " + "; ".join(r.getMessage() for r in caplog.records)
+    print(f"\nreserved after each call: {[f'{r / 2**20:.0f} MiB' for r in reserved]}")
+    assert lengths[0][len(lengths[0]) // 2] < lengths[0][-1], lengths[0]  # the batch was cut: several captures
+    assert reserved[-1] == reserved[2], ([f"{r / 2**20:.0f} MiB" for r in reserved], lengths)
