@@ -9,8 +9,8 @@ Semantics matched to rlvr's GRPO (trainers/grpo.py) for one optimizer step over 
   `steps_per_generation` = that (one generation per optimizer step), `num_iterations=1` (no old-log-prob pass);
 - `loss_type="dapo"` (token mean over the accumulated batch = rlvr's `dapo`), `scale_rewards="group"`,
   epsilon = epsilon_high, beta, `mask_truncated_completions`, temperature, top_p, top_k disabled;
-- constant LR without warm-up, AdamW (torch, no weight decay), max_grad_norm 1, float32, no gradient
-  checkpointing (rlvr's defaults), no dropout;
+- constant LR without warm-up, AdamW (torch, fused: both sides' default; no weight decay), max_grad_norm 1,
+  float32, no gradient checkpointing (rlvr's defaults), no dropout;
 - vLLM: the IS correction as the parent's `--sampler-correction` on both sides (default off, rlvr's default;
   on, TRL adds a no-grad forward of the whole batch per step, rlvr with mu = 1 none);
 - vLLM dtype: the parent's `--sampler-dtype` on both sides (TRL passes none, i.e. vLLM's "auto": `pin_vllm_dtype`
@@ -77,7 +77,7 @@ def grpo_args(spec: dict, out_dir: str):
         max_completion_length=spec["max_tokens"],
         temperature=spec["temperature"], top_p=spec["top_p"], top_k=0,
         learning_rate=spec["lr"], lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
-        optim="adamw_torch", max_grad_norm=1.0, adam_epsilon=1e-8,
+        optim="adamw_torch_fused", max_grad_norm=1.0, adam_epsilon=1e-8,
         beta=spec["beta"], epsilon=spec["epsilon"], epsilon_high=spec["epsilon"],
         loss_type="dapo", scale_rewards="group", num_iterations=1,
         mask_truncated_completions=spec["mask_truncated"],
