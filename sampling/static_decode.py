@@ -224,6 +224,8 @@ class _GraphMemory:
     stream: the warm-up blocks of one call serve the next."""
 
     def __init__(self, device: torch.device):
+        if device.type != "cuda" or not torch.cuda.is_available():
+            raise RuntimeError(f"CUDA graphs need a CUDA device (the model is on {device})")
         self.stream = torch.cuda.Stream(device)
         self.last = None  # the last graph captured
 
