@@ -32,7 +32,7 @@ from rlvr.trainers.config import LoraConfig, ModelConfig
 from rlvr.trainers.precision import autocast_dtype, autocast_forward, precision_name
 from rlvr.trainers.segment_attention import checkpoint_context_fn
 from rlvr.trainers.distributed import Dist
-from rlvr.trainers.fsdp import lockstep_enumerate
+from rlvr.trainers.fsdp import is_sharded, lockstep_enumerate
 from rlvr.trainers.logprobs import Batch, MicroBatchSize, to_device
 from rlvr.trainers.shared_prompt import micro_batches
 from rlvr.trainers.value_head import ValueHead, load_value_head, save_value_head
@@ -155,7 +155,13 @@ class Policy:
             with self.model.disable_adapter():
                 yield self.model
         else:
-            yield self._reference
+            try:
+                yield self._reference
+            finally:
+                # FSDP2 keeps a root group gathered after its forward (the backward would gather it again at
+                # once); the frozen reference has no backward, so its embeddings and head would stay whole
+                if is_sharded(self._reference):
+                    self._reference.reshard()
 
     @torch.no_grad()
     def logprobs(

@@ -8,6 +8,7 @@ For each mode rank 0 writes OUT/<MODE>.pt with what the test compares against th
                         own copy); generate with an hf sampler SHARING the sharded module under
                         `generation_weights`, rank 1 asking for fewer problems (its decode loop ends sooner)
     lora MODEL OUT      the same sync for a LoRA policy (adapter gathered whole, `sync_lora`)
+    (sync also runs one reference pass and records whether the frozen reference is sharded again after it)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rlvr.sampling.config import SamplerConfig, SamplingParams
 from rlvr.sampling.hf_backend import HFSampler
 from rlvr.trainers import fsdp
 from rlvr.trainers.config import FSDPConfig, LoraConfig, ModelConfig
+from rlvr.trainers.logprobs import make_batch
 from rlvr.trainers.policy import Policy
 
 PROBLEMS = [Problem(id=f"p{i}", task="arith", prompt=f"{i} + {i} =", reference=str(2 * i)) for i in range(3)]
@@ -41,7 +43,7 @@ def run_sync(model: Path, out: Path, lora: bool) -> None:
     rank = tdist.get_rank() if tdist.is_initialized() else 0
     cfg = ModelConfig(path=str(model), lora=LoraConfig(r=4, alpha=8) if lora else None)
     torch.manual_seed(0)  # every rank must build the same LoRA init (the Trainer seeds the same way)
-    policy = Policy.from_config(cfg, path=str(model))
+    policy = Policy.from_config(cfg, path=str(model), need_reference=not lora)
     if lora:  # PEFT starts B at zero: give the adapter values worth syncing
         with torch.no_grad():
             for name, p in policy.model.named_parameters():
@@ -63,11 +65,16 @@ def run_sync(model: Path, out: Path, lora: bool) -> None:
     with fsdp.generation_weights(policy.model, FSDPConfig(), shared):  # no FSDP groups in one process: a no-op
         groups = shared.generate(problems, 2, params)
     still_sharded = all(type(p).__name__ == "DTensor" for p in policy.model.parameters())
+    reference_sharded = None
+    if not lora:  # a reference pass (GRPO's KL, DPO, PPO) leaves the frozen copy sharded again
+        policy.logprobs(make_batch([[5, 6, 7]], [[8, 9]], policy.pad_id), 1, reference=True)
+        reference_sharded = all(type(p).__name__ == "DTensor" for p in policy._reference.parameters())
     own.close()
     shared.close()
     if rank == 0:
         torch.save({
             "expected": expected, "synced": synced, "local_numel": local, "still_sharded": still_sharded,
+            "reference_sharded": reference_sharded,
             "tokens": [[c.token_ids for c in g.completions] for g in groups],
             "world_size": tdist.get_world_size() if tdist.is_initialized() else 1,
         }, out / ("lora.pt" if lora else "sync.pt"))

@@ -54,6 +54,14 @@ def test_shared_hf_sampler_generates_from_the_sharded_module(parts, mode):
     assert two["still_sharded"]  # generation_weights handed the shards back
 
 
+def test_a_reference_pass_leaves_the_frozen_reference_sharded(parts):
+    """FSDP2 keeps the root group (embeddings, final norm, head) gathered after a forward, for the backward that
+    follows; the frozen reference has none, so without a reshard that memory stayed held for the whole run."""
+    one, two = (torch.load(d / "sync.pt") for d in parts)
+    assert two["reference_sharded"] is True
+    assert one["reference_sharded"] is False  # one process: nothing sharded (the check itself can say no)
+
+
 @pytest.fixture(scope="module")
 def steps(tiny_model, tmp_path_factory):
     out, run = tmp_path_factory.mktemp("steps"), tmp_path_factory.mktemp("run")
