@@ -7,7 +7,9 @@ benches compare the same optimizer; and it is the faster form: ~5x on 2 CPU core
 against 0.49 s a step), where torch's default steps parameter by parameter. On the H200 the multi-tensor step
 was already 0.01-0.02 s of a 181M step (bench/RESULTS.md). Both forms compute AdamW's update; their roundings
 may differ in the last bit. Under FSDP a group that mixes sharded parameters (DTensors) with plain ones -- PPO's
-value head is not sharded -- has no fused kernel: torch's default form steps it.
+value head is not sharded -- has neither a fused nor a multi-tensor form (both kernels refuse the mix): it steps
+parameter by parameter. Named, since torch's default is the multi-tensor form on CUDA (on CPU it steps one by
+one, which is why the CPU tests could not show it).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ def build_optimizer(params, optim) -> tuple[torch.optim.AdamW, torch.optim.lr_sc
     params = list(params)
     sharded = {is_sharded_tensor(p) for p in params}
     fused = len(sharded) <= 1 and all(p.is_floating_point() and p.device.type in _FUSED_DEVICES for p in params)
-    optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay, fused=fused or None)
+    mixed = len(sharded) > 1
+    optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay, fused=fused or None,
+                                  foreach=False if mixed else None)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (optim.warmup_steps + 1)))
     return optimizer, scheduler
 

@@ -47,6 +47,39 @@ def test_integer_parameters_keep_the_multi_tensor_form():
     assert not optimizer.param_groups[0]["fused"]
 
 
+def test_shards_mixed_with_plain_parameters_step_one_by_one():
+    """PPO under FSDP: the policy's parameters are shards (DTensors), the value head's are plain tensors. The
+    fused and the multi-tensor kernels both refuse that mix -- and the multi-tensor form is torch's default on
+    CUDA, so the first step of a PPO + FSDP run on GPUs failed. The trainer's AdamW steps such a list one by one."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        mesh = init_device_mesh("cpu", (1,))
+
+        def params_with_grads():
+            torch.manual_seed(0)
+            params = [torch.nn.Parameter(distribute_tensor(torch.randn(4, 3), mesh, [Shard(0)])),
+                      torch.nn.Parameter(torch.randn(3))]
+            for p in params:
+                p.grad = torch.ones_like(p)
+            return params
+
+        with pytest.raises(RuntimeError, match="mixed torch.Tensor and DTensor"):  # CUDA's default form
+            torch.optim.AdamW(params_with_grads(), foreach=True).step()
+        params = params_with_grads()
+        whole = lambda p: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().clone()  # noqa: E731
+        before = [whole(p) for p in params]
+        optimizer, _ = build_optimizer(params, OptimConfig(lr=1e-2, warmup_steps=0))
+        assert optimizer.param_groups[0]["foreach"] is False and not optimizer.param_groups[0]["fused"]
+        optimizer.step()
+        assert all(not torch.equal(a, whole(p)) for a, p in zip(before, params))
+    finally:
+        dist.destroy_process_group()
+
+
 def test_the_learning_rate_warms_up_linearly_then_stays():
     params = _params(torch.float32)
     optimizer, scheduler = build_optimizer(params, OptimConfig(lr=0.4, warmup_steps=3))
