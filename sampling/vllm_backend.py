@@ -22,6 +22,11 @@ hung call can time out instead of hanging the run; see `sampling/deadline.py`.
 - LoRA sync: the adapter is written to a tmpfs dir (vLLM loads LoRA only from a path) and
   registered under a new int id; the previous adapter is removed.
 - Both syncs reset the prefix cache so no KV computed with old weights is reused.
+- One rank of a launched job (torchrun / accelerate: a process group of several ranks is up): the engine starts
+  with vLLM's `external_launcher` executor, which takes its device from RANK / LOCAL_RANK, as TRL's and verl's
+  colocated engines do; vLLM's single-process executor would put every rank's engine on GPU 0. vLLM builds its
+  groups inside the job's, and closing the engine ends the job's process group too (vLLM's engine shutdown tears
+  down torch.distributed): the trainer closes its sampler last.
 """
 
 from __future__ import annotations
@@ -85,8 +90,10 @@ class VLLMSampler(Sampler):
         graphs = "eager" if o.enforce_eager else "CUDA graphs"
         sleep = ", asleep (level 1) between generates" if o.sleep_mode else ""
         dtype = str(self.llm.llm_engine.vllm_config.model_config.dtype).removeprefix("torch.")  # `auto` resolved
+        executor = self.llm.llm_engine.vllm_config.parallel_config.distributed_executor_backend
+        rank = ", this rank's engine (external launcher)" if executor == "external_launcher" else ""
         return (f"vllm ({current_platform_name()}, {dtype}): {graphs}, "
-                f"gpu_memory_utilization {o.gpu_memory_utilization}{sleep}, weight sync by {o.full_sync}")
+                f"gpu_memory_utilization {o.gpu_memory_utilization}{sleep}, weight sync by {o.full_sync}{rank}")
 
     def _start(self, model_path):
         from vllm import LLM
@@ -103,6 +110,7 @@ class VLLMSampler(Sampler):
             if rank is None:
                 raise SamplerError(f"lora_rank={self.lora_rank} is above vLLM's maximum {LORA_RANKS[-1]}")
             lora = {"enable_lora": True, "max_lora_rank": rank, "max_loras": 1}
+        launched = _rank_of_launched_job()
         try:
             return LLM(
                 model=str(model_path),
@@ -115,6 +123,7 @@ class VLLMSampler(Sampler):
                 enable_prefix_caching=True,
                 logprobs_mode="processed_logprobs",
                 **({"max_num_batched_tokens": cfg.max_num_batched_tokens} if cfg.max_num_batched_tokens else {}),
+                **({"distributed_executor_backend": "external_launcher"} if launched else {}),
                 **lora,
             )
         except Exception as exc:  # engine start-up raises many types; each is mapped to a cause below
@@ -304,6 +313,13 @@ class VLLMSampler(Sampler):
         gc.collect()
         destroy_model_parallel()
         destroy_distributed_environment()
+
+
+def _rank_of_launched_job() -> bool:
+    """Whether this process is one rank of a job with a process group of several ranks (torchrun, accelerate)."""
+    import torch.distributed as tdist
+
+    return tdist.is_available() and tdist.is_initialized() and tdist.get_world_size() > 1
 
 
 def _load_weights(model, weights) -> None:

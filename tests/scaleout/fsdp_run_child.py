@@ -41,6 +41,7 @@ def main(model: Path, run_dir: Path, steps: int, algorithm: str, overrides: list
         trainer.train(steps=steps)
         if trainer.dist.is_main:
             (run_dir / "world_size").write_text(str(trainer.dist.world_size))
+            (run_dir / "sampler").write_text(trainer.sampler.inner.describe())
     finally:
         trainer.close()
 

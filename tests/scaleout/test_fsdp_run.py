@@ -109,3 +109,5 @@ def test_run_under_accelerate_launch_matches_one_process(tiny_model, single, tmp
 def test_run_matches_one_process(tiny_model, single, tmp_path, algorithm, overrides, atol):
     launch("fsdp_run_child.py", tiny_model, tmp_path / "fsdp", 2, algorithm, *overrides, ranks=2)
     assert_same_run(single(algorithm, *overrides), tmp_path / "fsdp", atol=atol)
+    if "sampler.backend=vllm" in overrides:  # each rank's engine on its own device (LOCAL_RANK), not all on 0
+        assert (tmp_path / "fsdp" / "sampler").read_text().endswith(", this rank's engine (external launcher)")
