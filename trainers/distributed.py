@@ -32,9 +32,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as tdist
+
+# how long a rank waits at a collective before the job fails (a peer holding the device lock, rank 0 writing a
+# large checkpoint while the others wait at the barrier); docs/scaleout.md tells `--device-timeout` to stay below
+PROCESS_GROUP_TIMEOUT = timedelta(minutes=30)
 
 BUCKET_BYTES = 64 * 2**20  # gradient all-reduce bucket
 
@@ -189,8 +194,8 @@ def setup(device: str) -> tuple[Dist, bool]:
     if cuda:
         torch.cuda.set_device(dist.local_rank)
     created = not tdist.is_initialized()
-    if created:
-        tdist.init_process_group(backend="nccl" if cuda else "gloo")
+    if created:  # one timeout for both backends: torch's NCCL default is 10 minutes, gloo's 30
+        tdist.init_process_group(backend="nccl" if cuda else "gloo", timeout=PROCESS_GROUP_TIMEOUT)
     if tdist.get_world_size() != dist.world_size or tdist.get_rank() != dist.rank:
         raise RuntimeError(f"process group is rank {tdist.get_rank()}/{tdist.get_world_size()}, env says {dist.rank}/{dist.world_size}")
     return dist, created

@@ -124,10 +124,20 @@ def _describe(error: dict) -> str:
 
 def validate_config(data: dict, source: str = "config") -> RunConfig:
     try:
-        return RunConfig.model_validate(data)
+        cfg = RunConfig.model_validate(data)
     except ValidationError as exc:
         lines = "\n  ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"invalid {source}:\n  {lines}") from None
+    _check_combinations(cfg, source)
+    return cfg
+
+
+def _check_combinations(cfg: RunConfig, source: str) -> None:
+    """Settings valid one by one that do not work together (refused before anything starts)."""
+    if cfg.train.parallel == "fsdp" and cfg.train.fsdp.cpu_offload and not cfg.model.device.startswith("cpu"):
+        raise ConfigError(f"invalid {source}:\n  train.fsdp.cpu_offload: not supported with model.device="
+                          f"{cfg.model.device} yet (the offloaded shards are host tensors, which NCCL's collectives "
+                          f"refuse); leave it false")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:

@@ -22,3 +22,15 @@ def test_verifier_specs_default_to_the_tasks_own():
     assert [s.name for s in load_config(None, ["task.name=arith"]).verifier_specs()] == ["math"]
     custom = load_config(None, ["verify.verifiers=[{name: format, weight: 0.5}]"])
     assert [(s.name, s.weight) for s in custom.verifier_specs()] == [("format", 0.5)]
+
+
+def test_fsdp_cpu_offload_on_a_gpu_is_refused_in_one_line():
+    """FSDP's CPU offload keeps the shards in host memory, where NCCL's collectives cannot reach them: refused
+    before any rank starts, rather than failing at the first collective on every rank. On CPU (gloo) it runs."""
+    overrides = ["train.parallel=fsdp", "train.fsdp.cpu_offload=true"]
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, [*overrides, "model.device=cuda"])
+    assert str(refused.value) == (
+        "invalid config:\n  train.fsdp.cpu_offload: not supported with model.device=cuda yet (the offloaded shards are "
+        "host tensors, which NCCL's collectives refuse); leave it false")
+    assert load_config(None, overrides).train.fsdp.cpu_offload is True
