@@ -5,7 +5,8 @@ Why: cuDNN attention builds an execution plan for each new input shape. Where sh
 micro-batch, each prefill has its own prompt width -- its calls took 2.7 ms each on an H200 (5.5 s of a 7.7 s
 rollout, bench/RESULTS.md), against ~15 us when the shape stays. Flash attention takes no mask; the
 memory-efficient kernel takes a mask without a plan, but not grouped-query heads (callers repeat the kv heads:
-with `enable_gqa` and a mask SDPA would fall back to math, the last resort). On other devices nothing changes. `<env>=all` gives torch its own choice back, for comparisons (bench/gpu_profile.py).
+with `enable_gqa` and a mask SDPA would fall back to math, the last resort). On other devices nothing changes.
+`<env>=all` gives torch its own choice back, for comparisons (bench/gpu_profile.py).
 """
 
 from __future__ import annotations
