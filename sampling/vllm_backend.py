@@ -293,6 +293,8 @@ class VLLMSampler(Sampler):
 
         sp = VllmParams(max_tokens=1, prompt_logprobs=0, temperature=1.0)
         outs = self.engine.call("vLLM logprobs", lambda: self._run([({"prompt_token_ids": s}, sp) for s in sequences]), self.timeout_s)
+        if self.options.sleep_mode:  # back to sleep, as after a generate: the trainer may update next
+            self.engine.call("vLLM sleep", self.sleep.rest, self.timeout_s)
         return [[step[t].logprob for step, t in zip(o.prompt_logprobs[1:], s[1:])] for o, s in zip(outs, sequences)]
 
     def close(self) -> None:

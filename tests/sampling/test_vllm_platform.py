@@ -77,8 +77,8 @@ def test_engine_sleeps_from_generate_to_the_next_sync(restore_engine, problems, 
         assert naps.calls == ["sleep1", "free", "wake"], "awake before weights are written, torch's cache freed first"
         again = sampler.generate(problems, 2, params)
         assert naps.calls == ["sleep1", "free", "wake", "sleep1"]
-        sampler.logprobs_of([first[0].completions[0].prompt_token_ids])  # any use wakes it first
-        assert naps.calls[-2:] == ["free", "wake"]
+        sampler.logprobs_of([first[0].completions[0].prompt_token_ids])  # any use wakes it first, then rests
+        assert naps.calls[-3:] == ["free", "wake", "sleep1"]
         assert [c.token_ids for g in again for c in g.completions] == [c.token_ids for g in first for c in g.completions]
     finally:
         sampler.options, sampler.sleep = options, cycle
