@@ -131,7 +131,7 @@ def decode_part(args, model_path: str) -> None:
         if args.out:
             # one decode of the trained module
             write_profile(lambda: s._generate_rows(ids, args.group, params, time.monotonic() + 600), args,
-                          "decode_profile.txt")
+                          "decode")
         default = s.decode
         if default is decode_static:  # the default's two parts apart: the fixed-shape loop, and the CUDA graphs
             s.decode = functools.partial(decode_static, graphs=False)
@@ -213,9 +213,12 @@ def ops_per_token(sampler, problems, args, before: bool = False, short: int = 2,
     return {k: (counts[1][k] - counts[0][k]) / (long - short) for k in counts[0]}
 
 
+PROFILES = "profiles.txt"  # one file for every table: the device tool brings back at most 8 files from $OUT
+
+
 def write_profile(run, args, name: str) -> None:
-    """The torch-profiler tables of `run()` (top device ops, then top CPU ops) into --out/`name`. On this thread:
-    the profiler sees only its own."""
+    """The torch-profiler tables of `run()` (top device ops, then top CPU ops), appended to --out/profiles.txt
+    under the heading `name`. On this thread: the profiler sees only its own."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device.startswith("cuda") else [])
@@ -224,8 +227,9 @@ def write_profile(run, args, name: str) -> None:
         _sync(args.device)
     key = "cuda_time_total" if args.device.startswith("cuda") else "cpu_time_total"
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / name).write_text(prof.key_averages().table(sort_by=key, row_limit=25) + "\n\n"
-                                       + prof.key_averages().table(sort_by="cpu_time_total", row_limit=25))
+    with open(Path(args.out) / PROFILES, "a") as out:
+        out.write(f"## {name}\n\n" + prof.key_averages().table(sort_by=key, row_limit=25) + "\n\n"
+                  + prof.key_averages().table(sort_by="cpu_time_total", row_limit=25) + "\n\n")
 
 
 def attention_part(args, shape: dict) -> None:
@@ -262,12 +266,15 @@ def attention_part(args, shape: dict) -> None:
         """One layer's attention, forward + backward; the plan is made once per micro-batch and shared by all
         layers, so it is timed apart (plan_ms). The SDPA kernels allowed are the trainer's: all but cuDNN's on
         CUDA unless RLVR_SEGMENT_SDPA=all (sampling/sdpa_kernels.py); the dense row gets the same choice."""
-        plan = None if kernel == "dense" else plan_segments(segments, n, kernel=kernel).to(args.device)
+        plan = None if kernel == "dense" else plan_segments(segments, n, kernel=kernel, device=args.device).to(
+            args.device)  # planned for the device, as the trainer plans (shared_prompt.py)
 
         def step():
-            if plan is None:
+            if plan is None:  # kv heads repeated: with a mask and enable_gqa, SDPA on CUDA falls back to math
                 with without_cudnn(args.device, SEGMENT_SDPA_ENV):
-                    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True).transpose(1, 2)
+                    out = F.scaled_dot_product_attention(q, k.repeat_interleave(heads // kv, 1),
+                                                         v.repeat_interleave(heads // kv, 1),
+                                                         attn_mask=mask).transpose(1, 2)
             else:
                 out = segment_attention_forward(Attn(), q, k, v, None, rlvr_segments=plan)[0]
             out.float().sum().backward()
@@ -288,10 +295,11 @@ def attention_part(args, shape: dict) -> None:
             with _env(SEGMENT_SDPA_ENV, "all" if cudnn_allowed else None):
                 step()  # warm-up (and flex's compilation)
                 plan_ms = 0.0 if kernel == "dense" else timed(
-                    lambda: plan_segments(segments, n, kernel=kernel).to(args.device), args.device, 3) * 1e3
+                    lambda: plan_segments(segments, n, kernel=kernel, device=args.device).to(args.device),
+                    args.device, 3) * 1e3
                 print(f"| {label} | {timed(step, args.device, max(args.repeats, 5)) * 1e3:.2f} | {plan_ms:.2f} |")
                 if label == "buckets" and args.out:  # which kernels the layer's time goes to (SDPA's among them)
-                    write_profile(lambda: [step() for _ in range(3)], args, "attention_profile.txt")
+                    write_profile(lambda: [step() for _ in range(3)], args, "attention (buckets)")
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot run here is reported, not fatal
             print(f"| {label} | failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]} |")
 

@@ -187,7 +187,13 @@ def run_worker(side: str, spec: dict, timeout_s: float) -> dict:
     if spec["threads"]:  # the same intra-op thread count on both sides (see --threads)
         env.update(OMP_NUM_THREADS=str(spec["threads"]), MKL_NUM_THREADS=str(spec["threads"]))
     started = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout_s)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout_s)
+    except subprocess.TimeoutExpired:  # a row that says so; the other side still runs
+        return {"side": side, "backend": spec["backend"], "lora": spec["lora"],
+                "error": f"{side} did not finish within --timeout {timeout_s:.0f} s"}
+    for said in (l for l in out.stderr.splitlines() if "rlvr: " in l):  # e.g. a CUDA graph capture that failed
+        print(f"  [{side}] {said.strip()}", flush=True)
     line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
         return {"side": side, "backend": spec["backend"], "lora": spec["lora"], "error": (out.stdout[-2000:] + "\n" + out.stderr[-4000:]).strip()}
@@ -305,8 +311,10 @@ def main() -> None:
                 print(f"running {side} / {backend} ({'LoRA' if args.lora else 'full'}) #{repeat + 1} ...", flush=True)
                 results.append(run_worker(side, spec, args.timeout))
                 results[-1]["load_avg"] = os.getloadavg()[0]
-            if "error" in results[-1]:
-                print(results[-1]["error"][-3000:], flush=True)
+                if "error" in results[-1]:
+                    print(results[-1]["error"][-3000:], flush=True)
+                if args.json:  # after every side: a run cut short keeps the rows it has
+                    Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"\nload average at the end: {os.getloadavg()}\n")
     print(table(results) + "\n")
     print(ratios(results))

@@ -53,4 +53,4 @@ def test_steps_past_the_budget_are_skipped_with_a_line(tmp_path):
     for name in ("rollout_split.md", "logprob_memory.md", "profile.md"):
         text = (tmp_path / name).read_text()
         assert "(skipped: " in text and "of GPU_CHECK_BUDGET_S=1 left)" in text, (name, text)
-    assert not (tmp_path / "attention_profile.txt").exists()
+    assert not (tmp_path / "profiles.txt").exists()

@@ -120,7 +120,8 @@ def test_the_sampler_decodes_the_policy_on_its_device_with_graphs(random_model, 
 @pytest.mark.skipif(not cuda, reason="needs a CUDA device")
 def test_repeated_decodes_reuse_the_graph_memory(random_model, caplog):
     """Every capture of a module goes into one pool, on one side stream (static_decode._GraphMemory): once the
-    first calls have sized it, the same call again (the same cuts, hence the same captures) holds no more memory.
+    first calls have sized it, the same call again (the same cuts, hence the same captures) holds no more memory
+    (to a segment).
     Without that, each capture's private pool stayed reserved after its graph was gone, call after call."""
     from rlvr.sampling.config import SamplingParams
 
@@ -138,4 +139,6 @@ def test_repeated_decodes_reuse_the_graph_memory(random_model, caplog):
     assert not caplog.records, "the graphs must really run: " + "; ".join(r.getMessage() for r in caplog.records)
     print(f"\nreserved after each call: {[f'{r / 2**20:.0f} MiB' for r in reserved]}")
     assert lengths[0][len(lengths[0]) // 2] < lengths[0][-1], lengths[0]  # the batch was cut: several captures
-    assert reserved[-1] == reserved[2], ([f"{r / 2**20:.0f} MiB" for r in reserved], lengths)
+    # a private pool per capture held at least one more 2 MiB segment per capture, ~3 captures a call: 12 MiB or
+    # more over the last two calls; one pool may still take a segment as the allocator splits its blocks
+    assert reserved[-1] - reserved[2] < 4 * 2**20, ([f"{r / 2**20:.0f} MiB" for r in reserved], lengths)
