@@ -321,8 +321,6 @@ def main() -> None:
     for r in results:
         for i, p in enumerate(r.get("phases") or []):
             print(f"{r['side']} {r['backend']} step {i + 1} phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in p.items()))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -25,9 +25,8 @@ def build_optimizer(params, optim) -> tuple[torch.optim.AdamW, torch.optim.lr_sc
     """AdamW over `params` with `optim`'s lr and weight decay, and a linear warm-up to lr over
     `optim.warmup_steps` scheduler steps (constant after)."""
     params = list(params)
-    sharded = {is_sharded_tensor(p) for p in params}
-    fused = len(sharded) <= 1 and all(p.is_floating_point() and p.device.type in _FUSED_DEVICES for p in params)
-    mixed = len(sharded) > 1
+    mixed = len({is_sharded_tensor(p) for p in params}) > 1
+    fused = not mixed and all(p.is_floating_point() and p.device.type in _FUSED_DEVICES for p in params)
     optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay, fused=fused or None,
                                   foreach=False if mixed else None)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (optim.warmup_steps + 1)))
