@@ -121,8 +121,8 @@ def test_the_sampler_decodes_the_policy_on_its_device_with_graphs(random_model, 
 def test_repeated_decodes_reuse_the_graph_memory(random_model, caplog):
     """Every capture of a module goes into one pool, on one side stream (static_decode._GraphMemory): once the
     first calls have sized it, the same call again (the same cuts, hence the same captures) holds no more memory
-    (to a segment).
-    Without that, each capture's private pool stayed reserved after its graph was gone, call after call."""
+    (to a segment). Without that, each capture's private pool stayed reserved after its graph was gone, call after
+    call."""
     from rlvr.sampling.config import SamplingParams
 
     model = _mixed_cuda_model(random_model)
