@@ -84,13 +84,61 @@ def shard_module(model: nn.Module, cfg: FSDPConfig) -> nn.Module:
 
 def shard_policy(policy, cfg: FSDPConfig) -> None:
     """Shard a `Policy`'s model (and its frozen reference copy, if any) in place, before the optimizer is built.
-    The policy may be built in host memory: `fully_shard` moves each group to the mesh's device (this rank's GPU)
-    as it shards it, so a GPU never holds more than its shards plus one layer while the model is set up."""
-    shard_module(policy.model, cfg)
-    if policy._reference is not None:
-        shard_module(policy._reference, cfg)
-    if policy.value_head is not None:  # replicated: beside the shards, on this rank's device
-        policy.value_head.to(policy.device)
+
+    Rank 0 alone needs the weights: it builds the policy in host memory, the other ranks may build theirs on the
+    meta device (`Policy.from_config(build_on="meta")`), so a node holds one host copy of the checkpoint, not one
+    per rank. `fully_shard` moves each group to the mesh's device (this rank's GPU) as it shards it, so a GPU never
+    holds more than its shards plus one layer; then every shard, buffer and the replicated value head is filled
+    from rank 0's copy, one tensor at a time (`broadcast_from_rank0`)."""
+    main = tdist.get_rank() == 0
+    modules = [m for m in (policy.model, policy._reference) if m is not None]
+    full = [m.state_dict() if main else {} for m in modules]  # rank 0's host copies, kept alive until loaded
+    for module in modules:
+        shard_module(module, cfg)
+    device = rank_device()
+    for module, state in zip(modules, full, strict=True):
+        _fill_from_rank0(module, state, device)
+    head = policy.value_head
+    if head is not None:  # replicated: beside the shards, on this rank's device
+        if _on_meta(head):
+            head.to_empty(device=device)
+        else:
+            head.to(device)
+        _broadcast_from_rank0(list(head.parameters()))
+    # a meta build draws no random numbers (rank 0's LoRA init did): continue from rank 0's generator, as before
+    rng = torch.get_rng_state()
+    _broadcast_from_rank0([rng])
+    torch.set_rng_state(rng)
+
+
+def rank_device() -> torch.device:
+    """The device this rank's shards live on: its GPU under NCCL, the host under gloo."""
+    return torch.device("cuda", torch.cuda.current_device()) if tdist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def _on_meta(module: nn.Module) -> bool:
+    return any(t.is_meta for t in (*module.parameters(), *module.buffers()))
+
+
+def _fill_from_rank0(module: nn.Module, state: dict[str, Tensor], device: torch.device) -> None:
+    """Load rank 0's full `state` into every rank's shards (allocated first where they are meta), then copy the
+    buffers, which the state dict may lack (rotary frequencies are not persistent)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    if _on_meta(module):
+        module.to_empty(device=device)
+    set_model_state_dict(module, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+    _broadcast_from_rank0(list(module.buffers()))
+
+
+def _broadcast_from_rank0(tensors: list[Tensor]) -> None:
+    """Rank 0's values into each rank's `tensors`, in place (through this rank's device: NCCL sends from GPUs)."""
+    with torch.no_grad():
+        for tensor in tensors:
+            on_wire = tensor.to(rank_device())
+            tdist.broadcast(on_wire, src=0)
+            if on_wire is not tensor:
+                tensor.copy_(on_wire)
 
 
 def fsdp_modules(model: nn.Module) -> list[tuple[str, FSDPModule]]:
@@ -190,7 +238,7 @@ def lockstep(model: nn.Module, dist, count: int, *, backward: bool) -> int:
         return 0
     mine = len(range(dist.rank, count, dist.world_size))
     missing = -(-count // dist.world_size) - mine
-    device = torch.device("cuda", torch.cuda.current_device()) if tdist.get_backend() == "nccl" else torch.device("cpu")
+    device = rank_device()
     for _ in range(missing):
         with torch.set_grad_enabled(backward):
             out = model(input_ids=torch.zeros((1, 1), dtype=torch.long, device=device), use_cache=False)

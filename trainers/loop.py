@@ -90,8 +90,10 @@ class Trainer:
         self.primary = self.specs[0].name
         self.algorithm = ALGORITHMS[cfg.train.algorithm](cfg)
         self.sharded = cfg.train.parallel == "fsdp" and self.dist.enabled  # FSDP2 (trainers/fsdp.py)
-        # FSDP: built in host memory, then each layer's shard moves to this rank's device as it is sharded
-        self.policy = Policy.from_config(cfg.model, path=self.model_path, build_on="cpu" if self.sharded else None,
+        # FSDP: rank 0 builds in host memory, the others on the meta device (no weights read); each layer's shard
+        # moves to this rank's device as it is sharded and is filled from rank 0's copy (trainers/fsdp.py)
+        build_on = ("cpu" if self.dist.is_main else "meta") if self.sharded else None
+        self.policy = Policy.from_config(cfg.model, path=self.model_path, build_on=build_on,
                                          **self.algorithm.policy_options)
         if self.sharded:
             fsdp.shard_policy(self.policy, cfg.train.fsdp)

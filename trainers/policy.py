@@ -52,6 +52,20 @@ def add_lora(model: nn.Module, lora: LoraConfig) -> nn.Module:
     return get_peft_model(model, peft_cfg)
 
 
+def _structure_only(path: str, dtype: torch.dtype) -> nn.Module:
+    """The causal LM of `path` on the meta device, as `from_pretrained` would set it up (config, generation
+    config, eval mode) but without reading a weight. Its buffers (rotary frequencies) are meta too."""
+    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=dtype)
+    try:
+        model.generation_config = GenerationConfig.from_pretrained(path)
+    except OSError:  # no generation_config.json: from_pretrained keeps the one derived from the config too
+        pass
+    return model.eval()
+
+
 class Policy:
     def __init__(
         self,
@@ -83,14 +97,19 @@ class Policy:
     ) -> "Policy":
         """Load `path` (default: cfg.path, with 'tiny' resolved by `rlvr.trainers.bootstrap`) as cfg says.
         `build_on`: load the weights there instead of onto cfg.device (FSDP builds in host memory and shards onto
-        cfg.device afterwards); the precision is still chosen for cfg.device, where the forwards will run."""
+        cfg.device afterwards); the precision is still chosen for cfg.device, where the forwards will run.
+        `build_on="meta"`: the model's structure only, from its config, no weights read (FSDP ranks other than 0,
+        whose shards are then filled from rank 0's copy: `fsdp.shard_policy`)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if path is None:
             from rlvr.trainers.bootstrap import resolve_model_path
 
             path = resolve_model_path(cfg.path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(build_on or cfg.device)
+        if build_on == "meta":
+            model = _structure_only(path, getattr(torch, cfg.dtype))
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(build_on or cfg.device)
         compute = autocast_dtype(cfg.autocast, cfg.device, model.dtype)
         if compute is not None:  # mixed precision: fp32 master weights, matmuls in `compute` (trainers/precision.py)
             autocast_forward(model, compute)

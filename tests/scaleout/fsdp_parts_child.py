@@ -9,6 +9,8 @@ For each mode rank 0 writes OUT/<MODE>.pt with what the test compares against th
                         `generation_weights`, rank 1 asking for fewer problems (its decode loop ends sooner)
     lora MODEL OUT      the same sync for a LoRA policy (adapter gathered whole, `sync_lora`)
     (sync also runs one reference pass and records whether the frozen reference is sharded again after it)
+Sharded, rank 1 builds its policy on the meta device from MODEL without its weight files: every value it holds
+(weights, frozen reference, LoRA adapter, rotary buffers) comes from rank 0.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from rlvr.trainers.config import FSDPConfig, LoraConfig, ModelConfig
 from rlvr.trainers.logprobs import make_batch
 from rlvr.trainers.policy import Policy
 
+from weightless import model_for_this_rank  # this folder is sys.path[0] of a child script
+
 PROBLEMS = [Problem(id=f"p{i}", task="arith", prompt=f"{i} + {i} =", reference=str(2 * i)) for i in range(3)]
 
 
@@ -43,7 +47,10 @@ def run_sync(model: Path, out: Path, lora: bool) -> None:
     rank = tdist.get_rank() if tdist.is_initialized() else 0
     cfg = ModelConfig(path=str(model), lora=LoraConfig(r=4, alpha=8) if lora else None)
     torch.manual_seed(0)  # every rank must build the same LoRA init (the Trainer seeds the same way)
-    policy = Policy.from_config(cfg, path=str(model), need_reference=not lora)
+    sharded = tdist.is_initialized()
+    path = str(model_for_this_rank(model, out)) if sharded else str(model)  # rank 1 builds on meta, reads no weights
+    policy = Policy.from_config(cfg, path=path, need_reference=not lora,
+                                build_on=("cpu" if rank == 0 else "meta") if sharded else None)
     if lora:  # PEFT starts B at zero: give the adapter values worth syncing
         with torch.no_grad():
             for name, p in policy.model.named_parameters():
@@ -52,7 +59,7 @@ def run_sync(model: Path, out: Path, lora: bool) -> None:
     else:
         perturbed(policy)
     expected = {k: v.detach().clone() for k, v in policy.model.state_dict().items()}
-    if tdist.is_initialized():
+    if sharded:  # the perturbed (or adapter) values reach rank 1 from rank 0's copy
         fsdp.shard_policy(policy, FSDPConfig())
     local = sum(getattr(p, "_local_tensor", p).numel() for p in policy.model.parameters())
     scfg = SamplerConfig(backend="hf")

@@ -6,6 +6,8 @@ A real run of the Trainer (`train.parallel=fsdp`; alone it runs unsharded) with 
 decodes with the policy's own (here: sharded) module; resumed from RUN_DIR's newest checkpoint if any. Sampling is
 made deterministic PER PROBLEM (one generate call per problem, seeded as in one whole call), so a rank's share
 of the problems samples what one process samples for them. metrics.jsonl and checkpoints are the output.
+Ranks other than 0 get MODEL without its weight files (unless a vLLM engine on each rank must read them): the
+sharded policy must come from rank 0's copy.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rlvr.trainers.loop import Trainer
 from rlvr.trainers.run_config import apply_overrides, validate_config
 
 from per_problem import PerProblem  # this folder is sys.path[0] of a child script
+from weightless import model_for_this_rank
 
 
 def config(model: Path, run_dir: Path, algorithm: str, overrides: list[str]):
@@ -35,6 +38,8 @@ def config(model: Path, run_dir: Path, algorithm: str, overrides: list[str]):
 
 
 def main(model: Path, run_dir: Path, steps: int, algorithm: str, overrides: list[str]) -> None:
+    if "sampler.backend=vllm" not in overrides:  # each rank's vLLM engine reads the weights; the trainer does not
+        model = model_for_this_rank(model, run_dir.with_name(run_dir.name + "-model"))
     trainer = Trainer(config(model, run_dir, algorithm, overrides), resume=True, log=lambda m: print(m, flush=True))
     trainer.sampler = PerProblem(trainer.sampler)
     try:

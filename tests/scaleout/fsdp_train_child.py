@@ -11,7 +11,8 @@ The loss has a policy part (token log-probs) and a value-head part, so sharded a
                               OPTS: train.fsdp settings as JSON (OUT/first-<keys>.pt)
     resume MODEL OUT RUN      N ranks (sharded) or one process (plain): load RUN's checkpoint, step on batch B
                               (OUT/resume-<N>.pt)
-Rank 0 writes the full parameters after each step and the gradient norms.
+Rank 0 writes the full parameters after each step and the gradient norms. Sharded, rank 1 builds its policy on the
+meta device from a copy of MODEL without the weight files (OUT/weightless-1): its shards come from rank 0's copy.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from rlvr.trainers.logprobs import forward_completions, make_batch
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.run_config import validate_config
 
+from weightless import model_for_this_rank  # this folder is sys.path[0] of a child script
+
 MICRO_BATCH = 2
 
 
@@ -42,9 +45,12 @@ def fixed_batch(seed: int):
     return make_batch(prompts, completions, pad_id=0)
 
 
-def build(model: Path, dist, options: dict | None = None):
+def build(model: Path, out: Path, dist, options: dict | None = None):
+    """Sharded: rank 0 reads the weights, rank 1 builds on the meta device from a folder without them."""
     torch.manual_seed(0)
-    policy = Policy.from_config(ModelConfig(path=str(model)), path=str(model), value_head=True)
+    path = str(model_for_this_rank(model, out)) if dist.enabled else str(model)
+    policy = Policy.from_config(ModelConfig(path=path), path=path, value_head=True,
+                                build_on=("cpu" if dist.is_main else "meta") if dist.enabled else None)
     if dist.enabled:
         fsdp.shard_policy(policy, FSDPConfig(**(options or {})))
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-3, weight_decay=0.01)
@@ -78,7 +84,7 @@ def full_params(policy) -> dict[str, torch.Tensor]:
 
 def main(mode: str, model: Path, out: Path, run: Path | None, options: dict | None = None) -> None:
     dist = from_env()
-    policy, optimizer = build(model, dist, options)
+    policy, optimizer = build(model, out, dist, options)
     result = {"world_size": dist.world_size}
     if mode == "reference":
         result["norm1"] = train_step(policy, optimizer, fixed_batch(1), dist)
