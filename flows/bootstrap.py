@@ -5,11 +5,11 @@
         ...
 
 `check_model_path` and `check_device` run before the device is taken and before any weights load: a path that
-looks local (`/`, `./`, `../`, `~`) and does not exist, a directory without `config.json`, or a `config.json`
-that transformers cannot read is a `BadInput` naming the path (never retried as a hub id), and so is a
-`model.device` this machine does not have. The device hold is an
-OS file lock that dies with its holder (flows/locks.py): to let two runs share a device, give it two slots
-(`rlvr train --device-slots 2`, or RLVR_DEVICE_SLOTS=2 for every run on the machine).
+looks local (`/`, `./`, `../`, `~`) and does not exist, a directory without `config.json`, a `config.json` that
+transformers cannot read, or a directory without weights or tokenizer files (an interrupted download) is a
+`BadInput` naming the path (never retried as a hub id), and so is a `model.device` this machine does not have.
+The device hold is an OS file lock that dies with its holder (flows/locks.py): to let two runs share a device,
+give it two slots (`rlvr train --device-slots 2`, or RLVR_DEVICE_SLOTS=2 for every run on the machine).
 """
 
 from __future__ import annotations
@@ -46,11 +46,15 @@ def check_model_path(path: str) -> None:
         raise BadInput(f"model.path {path}: no config.json (not a Hugging Face model directory)")
     from transformers import AutoConfig
 
+    from rlvr.sampling.preflight import missing_model_files
+
     try:
         AutoConfig.from_pretrained(local)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = " ".join(str(exc).split())[:300]
         raise BadInput(f"model.path {path}: config.json cannot be read ({reason})") from exc
+    if missing := missing_model_files(local):  # an interrupted download or copy
+        raise BadInput(f"model.path {path}: incomplete model directory, no {' and no '.join(missing)}")
 
 
 def check_device(device: str) -> None:

@@ -29,6 +29,12 @@ def check_model_files(model_path: str | Path) -> None:
         raise SamplerError(f"model path {str(model_path)!r} does not exist (build it or fix the path)")
     if not path.is_dir():
         raise SamplerError(f"model path {str(model_path)!r} is a file; expected a Hugging Face model directory")
+    if missing := missing_model_files(path):
+        raise SamplerError(f"model dir {str(path)!r} is incomplete: missing {', '.join(missing)}")
+
+
+def missing_model_files(path: Path) -> list[str]:
+    """What a local model directory lacks of config, weights and tokenizer, in words ([] when complete)."""
     missing = []
     if not (path / "config.json").is_file():
         missing.append("config.json")
@@ -36,8 +42,7 @@ def check_model_files(model_path: str | Path) -> None:
         missing.append("weights (*.safetensors or *.bin)")
     if not any((path / f).is_file() for f in _TOKENIZER):
         missing.append("tokenizer files (tokenizer.json / tokenizer_config.json)")
-    if missing:
-        raise SamplerError(f"model dir {str(path)!r} is incomplete: missing {', '.join(missing)}")
+    return missing
 
 
 def weights_bytes(model_path: str | Path) -> int:

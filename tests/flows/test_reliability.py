@@ -147,17 +147,23 @@ def bad_inputs(model_path, tmp_path_factory):
         if item.is_file():
             (corrupt / item.name).write_bytes(item.read_bytes())
     (corrupt / "config.json").write_text('{"model_type": "qwen2", "hidden_size": ')
+    weightless = root / "weightless-model"  # an interrupted download: config and tokenizer, no weights
+    weightless.mkdir()
+    for item in Path(model_path).iterdir():
+        if item.is_file() and item.suffix != ".safetensors":
+            (weightless / item.name).write_bytes(item.read_bytes())
     return {
         "a non-JSON line (on_bad_row=fail)": (["task.name=gsm8k", f"task.source={data}", "task.on_bad_row=fail"],
                                               "bad.jsonl"),
         "a missing model dir": ([f"model.path={root / 'no-such-model'}"], "no such file or directory"),
         "a corrupt config.json": ([f"model.path={corrupt}"], "config.json cannot be read"),
+        "a model dir without weights": ([f"model.path={weightless}"], "incomplete model directory, no weights"),
         "a device this machine lacks": (["model.device=cuda:99"], "model.device cuda:99: "),
     }
 
 
 @pytest.mark.parametrize("case", ["a non-JSON line (on_bad_row=fail)", "a missing model dir", "a corrupt config.json",
-                                  "a device this machine lacks"])
+                                  "a model dir without weights", "a device this machine lacks"])
 def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, bad_inputs, prefect_server, model_path,
                                                                         tmp_path):
     _, env = prefect_server
