@@ -1,10 +1,7 @@
 """One rank of the FSDP2 step/checkpoint tests, alone or under `torchrun --nproc_per_node N` (gloo on CPU).
 
-A training step here is the trainer's contract in small: the fixed batch is split into micro-batches, rank r
-computes r, r+N, ... (5 rows in micro-batches of 2: 3 micro-batches, so on 2 ranks rank 1 runs one `lockstep`
-pass), each loss divided by the FULL batch's token count; then the value head's gradient is all-reduced, the
-norm clipped over sharded and replicated gradients together (max_norm small enough to bite) and AdamW steps.
-The loss has a policy part (token log-probs) and a value-head part, so sharded and replicated parameters train.
+A training step here is the trainer's contract in small (tests/scaleout/fsdp_step.py): 5 rows in micro-batches
+of 2, so on 2 ranks rank 1 runs one `lockstep` pass; max_norm small enough for the clipping to bite.
 
     reference MODEL OUT       one process, no sharding: step on batch A, step on batch B (OUT/reference.pt)
     first MODEL OUT RUN [OPTS] N ranks, sharded: step on batch A, save an FSDP checkpoint to RUN (OUT/first.pt);
@@ -29,21 +26,11 @@ from rlvr.trainers import fsdp
 from rlvr.trainers import fsdp_checkpoint as fckpt
 from rlvr.trainers.config import FSDPConfig, ModelConfig
 from rlvr.trainers.distributed import from_env
-from rlvr.trainers.logprobs import forward_completions, make_batch
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.run_config import validate_config
 
-from weightless import model_for_this_rank  # this folder is sys.path[0] of a child script
-
-MICRO_BATCH = 2
-
-
-def fixed_batch(seed: int):
-    gen = torch.Generator().manual_seed(seed)
-    prompts = [torch.randint(3, 200, (2 + i,), generator=gen).tolist() for i in range(5)]
-    completions = [torch.randint(3, 200, (1 + (3 * i) % 5,), generator=gen).tolist() for i in range(5)]
-    return make_batch(prompts, completions, pad_id=0)
-
+from fsdp_step import fixed_batch, full_params, train_step  # this folder is sys.path[0] of a child script
+from weightless import model_for_this_rank
 
 def build(model: Path, out: Path, dist, options: dict | None = None):
     """Sharded: rank 0 reads the weights, rank 1 builds on the meta device from a folder without them."""
@@ -55,31 +42,6 @@ def build(model: Path, out: Path, dist, options: dict | None = None):
         fsdp.shard_policy(policy, FSDPConfig(**(options or {})))
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-3, weight_decay=0.01)
     return policy, optimizer
-
-
-def train_step(policy, optimizer, batch, dist) -> float:
-    optimizer.zero_grad(set_to_none=True)
-    normalizer = float(batch.completion_mask.sum())
-    chunks = batch.split(MICRO_BATCH)
-    for k, (_, micro) in enumerate(chunks):
-        if not dist.owns(k):
-            continue
-        out = forward_completions(policy.model, micro, with_hidden=True)
-        values = policy.value_head(out.hidden)
-        loss = (-(out.logp * out.mask).sum() + ((values - 0.5) ** 2 * out.mask).sum()) / normalizer
-        loss.backward()
-    fsdp.lockstep(policy.model, dist, len(chunks), backward=True)
-    params = policy.trainable_parameters()
-    dist.all_reduce_grads([p for p in params if not fsdp.is_sharded_tensor(p)])  # the replicated value head
-    norm = fsdp.clip_grad_norm([p for p in params if p.grad is not None], max_norm=0.5)
-    optimizer.step()
-    return float(norm)
-
-
-def full_params(policy) -> dict[str, torch.Tensor]:
-    out = {name: fsdp.full(p).clone() for name, p in policy.model.named_parameters()}
-    out.update({f"value_head.{k}": v.detach().clone() for k, v in policy.value_head.named_parameters()})
-    return out
 
 
 def main(mode: str, model: Path, out: Path, run: Path | None, options: dict | None = None) -> None:
