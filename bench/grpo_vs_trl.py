@@ -132,15 +132,19 @@ def run_rlvr(spec: dict) -> dict:
         "tokens": [r["generated_tokens"] for r in rows], "accuracy": [r["accuracy"] for r in rows],
         "reward_mean": [r["reward_mean"] for r in rows], "loss": [r["loss"] for r in rows],
         "problem_ids": [r["problem_ids"] for r in rows], "peak_rss_mb": peak_rss_mb(), "phases": phases,
-        "peak_gpu_mb": peak_gpu_mb(),
+        "peak_gpu_mb": peak_gpu_mb(), "peak_gpu_reserved_mb": peak_gpu_mb(reserved=True),
     }
 
 
-def peak_gpu_mb() -> float | None:
-    """Peak memory torch allocated on the GPU in this process (None on CPU): the same measure on both sides."""
+def peak_gpu_mb(reserved: bool = False) -> float | None:
+    """Peak GPU memory of this process (None on CPU), the same measures on both sides: what torch allocated, or
+    (`reserved`) what its caching allocator held from the driver -- which also counts cached free blocks and
+    private pools such as the CUDA-graph decode's, memory the rest of the step cannot use."""
     import torch
 
-    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    if not torch.cuda.is_available():
+        return None
+    return (torch.cuda.max_memory_reserved() if reserved else torch.cuda.max_memory_allocated()) / 2**20
 
 
 # ---- the parent -----------------------------------------------------------------------------------
@@ -210,14 +214,14 @@ def summary(r: dict) -> dict:
         "median_s": statistics.median(steps), "median_after_first_s": statistics.median(later), "first_s": steps[0],
         "tokens_per_s": sum(r["tokens"]) / sum(steps), "rss_mb": r["peak_rss_mb"], "startup_s": r["startup_s"],
         "rollout_median_s": statistics.median(r["rollout_time_s"]),
-        "gpu_mb": r.get("peak_gpu_mb") or float("nan"),
+        "gpu_mb": r.get("peak_gpu_mb") or float("nan"), "gpu_reserved_mb": r.get("peak_gpu_reserved_mb") or float("nan"),
     }
 
 
 def table(results: list[dict]) -> str:
     lines = [
         "| side | backend | tuning | s/step median | s/step median (steps 2+) | first step s | rollout s median "
-        "| tokens/s | peak RSS MB | peak GPU MB | start-up s | order ok | accuracy per step |",
+        "| tokens/s | peak RSS MB | peak GPU MB (reserved) | start-up s | order ok | accuracy per step |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
@@ -230,14 +234,14 @@ def table(results: list[dict]) -> str:
         lines.append(
             f"| {r['side']} | {r['backend']} | {tuning} | {s['median_s']:.2f} | {s['median_after_first_s']:.2f} "
             f"| {s['first_s']:.1f} | {s['rollout_median_s']:.2f} | {s['tokens_per_s']:.0f} | {s['rss_mb']:.0f} "
-            f"| {s['gpu_mb']:.0f} | {s['startup_s']:.1f} | {r['order_ok']} | {acc} |"
+            f"| {s['gpu_mb']:.0f} ({s['gpu_reserved_mb']:.0f}) | {s['startup_s']:.1f} | {r['order_ok']} | {acc} |"
         )
     return "\n".join(lines)
 
 
 def ratios(results: list[dict]) -> str:
     out = ["| backend | tuning | rlvr | TRL | s/step rlvr/TRL (median) | (steps 2+) | tokens/s rlvr/TRL | RSS rlvr/TRL "
-           "| GPU mem rlvr/TRL | mean accuracy rlvr / TRL |", "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+           "| GPU mem rlvr/TRL (reserved) | mean accuracy rlvr / TRL |", "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
     ok = [r for r in results if "error" not in r]
     pairs = [(r, t) for r in ok if r["side"].startswith("rlvr") for t in ok
              if t["side"].startswith("trl") and (t["backend"], t["lora"]) == (r["backend"], r["lora"])]
@@ -248,7 +252,8 @@ def ratios(results: list[dict]) -> str:
         out.append(
             f"| {backend} | {'LoRA' if lora else 'full'} | {r['side']} | {t['side']} | {a['median_s'] / b['median_s']:.2f} "
             f"| {a['median_after_first_s'] / b['median_after_first_s']:.2f} | {a['tokens_per_s'] / b['tokens_per_s']:.2f} "
-            f"| {a['rss_mb'] / b['rss_mb']:.2f} | {a['gpu_mb'] / b['gpu_mb']:.2f} | {acc_r:.3f} / {acc_t:.3f} |"
+            f"| {a['rss_mb'] / b['rss_mb']:.2f} | {a['gpu_mb'] / b['gpu_mb']:.2f} ({a['gpu_reserved_mb'] / b['gpu_reserved_mb']:.2f}) "
+            f"| {acc_r:.3f} / {acc_t:.3f} |"
         )
     return "\n".join(out)
 

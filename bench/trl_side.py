@@ -210,6 +210,7 @@ def main(spec_path: str) -> None:
         "loss": [h["loss"] for h in trainer.state.log_history if "loss" in h],
         "peak_rss_mb": _rss_mb(),
         "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
+        "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved() / 2**20 if torch.cuda.is_available() else None,
     }
     print("RESULT " + json.dumps(result), flush=True)
     os._exit(0)  # skip vLLM / torch.distributed teardown at exit (it can hang on CPU); results are printed
