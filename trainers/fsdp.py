@@ -83,7 +83,8 @@ def shard_module(model: nn.Module, cfg: FSDPConfig) -> nn.Module:
 
 
 def shard_policy(policy, cfg: FSDPConfig) -> None:
-    """Shard a `Policy`'s model (and its frozen reference copy, if any) in place, before the optimizer is built.
+    """Shard a `Policy`'s model (and its frozen reference copy, if any) in place, before the optimizer is built
+    and before any step (a reference built as structure only is filled with the policy's weights).
 
     Rank 0 alone needs the weights: it builds the policy in host memory, the other ranks may build theirs on the
     meta device (`Policy.from_config(build_on="meta")`), so a node holds one host copy of the checkpoint, not one
@@ -91,13 +92,19 @@ def shard_policy(policy, cfg: FSDPConfig) -> None:
     holds more than its shards plus one layer; then every shard, buffer and the replicated value head is filled
     from rank 0's copy, one tensor at a time (`broadcast_from_rank0`)."""
     main = tdist.get_rank() == 0
-    modules = [m for m in (policy.model, policy._reference) if m is not None]
-    full = [m.state_dict() if main else {} for m in modules]  # rank 0's host copies, kept alive until loaded
-    for module in modules:
+    # rank 0's host copy (kept alive until loaded), with the buffers a state dict leaves out (rotary frequencies)
+    full = policy.model.state_dict() if main else {}
+    buffers = dict(policy.model.named_buffers()) if main else {}
+    fills = [(policy.model, full, {})]
+    reference = policy._reference
+    if reference is not None:  # a copy of the policy before any step: structure only if built for FSDP
+        own = main and not _on_meta(reference)
+        fills.append((reference, reference.state_dict(), {}) if own else (reference, full, buffers))
+    for module, _, _ in fills:
         shard_module(module, cfg)
     device = rank_device()
-    for module, state in zip(modules, full, strict=True):
-        _fill_from_rank0(module, state, device)
+    for module, state, buffer_values in fills:
+        _fill_from_rank0(module, state, buffer_values, device)
     head = policy.value_head
     if head is not None:  # replicated: beside the shards, on this rank's device
         if _on_meta(head):
@@ -120,14 +127,20 @@ def _on_meta(module: nn.Module) -> bool:
     return any(t.is_meta for t in (*module.parameters(), *module.buffers()))
 
 
-def _fill_from_rank0(module: nn.Module, state: dict[str, Tensor], device: torch.device) -> None:
-    """Load rank 0's full `state` into every rank's shards (allocated first where they are meta), then copy the
-    buffers, which the state dict may lack (rotary frequencies are not persistent)."""
+def _fill_from_rank0(module: nn.Module, state: dict[str, Tensor], buffers: dict[str, Tensor], device: torch.device) -> None:
+    """Load rank 0's full `state` into every rank's shards (allocated first where they are meta), then rank 0's
+    buffers, which the state dict may lack (rotary frequencies are not persistent): the module's own, or on rank 0
+    those given in `buffers` (for a module that has none of its own values)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
     if _on_meta(module):
         module.to_empty(device=device)
-    set_model_state_dict(module, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(module, dict(state), options=options)  # it puts the shards into the dict it is given
+    with torch.no_grad():
+        for name, buffer in module.named_buffers():
+            if name in buffers:
+                buffer.copy_(buffers[name])
     _broadcast_from_rank0(list(module.buffers()))
 
 

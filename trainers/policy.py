@@ -66,6 +66,16 @@ def _structure_only(path: str, dtype: torch.dtype) -> nn.Module:
     return model.eval()
 
 
+def _structure_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of `model` whose parameters and buffers are on the meta device (no values copied; tied
+    weights stay tied, wrappers such as the autocast forward are kept)."""
+    memo = {}
+    for tensor in (*model.parameters(), *model.buffers()):
+        meta = tensor.to("meta")
+        memo[id(tensor)] = nn.Parameter(meta, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else meta
+    return copy.deepcopy(model, memo)
+
+
 class Policy:
     def __init__(
         self,
@@ -76,13 +86,16 @@ class Policy:
         need_reference: bool = False,
         value_head: bool = False,
         base_path: str | None = None,
+        reference_values: bool = True,
     ):
-        """Wrap `model` (a plain HF causal LM). With `lora`, an adapter is added here."""
+        """Wrap `model` (a plain HF causal LM). With `lora`, an adapter is added here. `reference_values=False`:
+        the frozen reference copy gets the structure only, on the meta device (FSDP fills it when it shards)."""
         self.tokenizer = tokenizer
         self.base_path = base_path
         self._reference = None
         if lora is None and need_reference:  # copy BEFORE any training step
-            self._reference = copy.deepcopy(model).requires_grad_(False).eval()
+            reference = copy.deepcopy(model) if reference_values else _structure_copy(model)
+            self._reference = reference.requires_grad_(False).eval()
         self.model = add_lora(model, lora) if lora is not None else model
         self.value_head = None
         if value_head:
@@ -99,7 +112,9 @@ class Policy:
         `build_on`: load the weights there instead of onto cfg.device (FSDP builds in host memory and shards onto
         cfg.device afterwards); the precision is still chosen for cfg.device, where the forwards will run.
         `build_on="meta"`: the model's structure only, from its config, no weights read (FSDP ranks other than 0,
-        whose shards are then filled from rank 0's copy: `fsdp.shard_policy`)."""
+        whose shards are then filled from rank 0's copy: `fsdp.shard_policy`). With `build_on` (FSDP) a frozen
+        reference is built as structure only on every rank: `shard_policy` fills it from the policy's weights,
+        so rank 0's host holds one copy of the model, not two."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if path is None:
@@ -117,7 +132,8 @@ class Policy:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={
                 "use_reentrant": False, "context_fn": functools.partial(checkpoint_context_fn, model.config)})
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return cls(model, tokenizer, lora=cfg.lora, need_reference=need_reference, value_head=value_head, base_path=path)
+        return cls(model, tokenizer, lora=cfg.lora, need_reference=need_reference, value_head=value_head, base_path=path,
+                   reference_values=build_on is None)
 
     # ---- views -------------------------------------------------------------------------------
     @property

@@ -157,3 +157,31 @@ def test_from_config_full_finetuning_bfloat16(tiny_lm, tmp_path):
     assert next(policy.model.parameters()).dtype == torch.bfloat16
     logp, _ = token_logprobs(policy.model, make_batch([[1, 2]], [[3, 4]], policy.pad_id))
     assert logp.dtype == torch.float32 and torch.isfinite(logp).all()
+
+
+def test_fsdp_builds_read_weights_once_and_hold_one_copy(tiny_lm, tmp_path):
+    """For FSDP, rank 0 builds in host memory with its frozen reference as structure only (no second copy of the
+    weights), and the other ranks build on the meta device from a folder that need not hold the weights at all;
+    `fsdp.shard_policy` then fills them all from rank 0's copy (tests/scaleout)."""
+    from rlvr.trainers.config import ModelConfig
+
+    model = tiny_lm()
+    model.generation_config.eos_token_id = 7  # only generation_config.json says so (the config does not)
+    path = _save_model_dir(model, tmp_path / "base")
+    cfg = ModelConfig(path=str(path), dtype="float32", autocast="bfloat16")
+    rank0 = Policy.from_config(cfg, need_reference=True, value_head=True, build_on="cpu")
+    assert all(p.device.type == "cpu" for p in rank0.model.parameters())
+    reference = rank0._reference
+    assert all(t.is_meta for t in (*reference.parameters(), *reference.buffers()))
+    assert [n for n, _ in reference.named_parameters()] == [n for n, _ in rank0.model.named_parameters()]
+    assert reference.lm_head.weight is reference.model.embed_tokens.weight  # tied as in the policy
+    assert reference.rlvr_autocast_dtype == torch.bfloat16 and not reference.training
+
+    for weights in path.glob("*.safetensors"):
+        weights.unlink()  # the other ranks read config and tokenizer only
+    other = Policy.from_config(cfg, need_reference=True, value_head=True, build_on="meta")
+    modules = (other.model, other._reference, other.value_head)
+    assert all(t.is_meta for m in modules for t in (*m.parameters(), *m.buffers()))
+    assert other.model.generation_config.eos_token_id == rank0.model.generation_config.eos_token_id == 7
+    assert not other.model.training  # as from_pretrained leaves it
+    assert other.tokenizer is not None and other.pad_id == rank0.pad_id
