@@ -123,8 +123,9 @@ class Policy:
             path = resolve_model_path(cfg.path)
         if build_on == "meta":
             model = _structure_only(path, getattr(torch, cfg.dtype))
-        else:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(build_on or cfg.device)
+        else:  # a device as device_map: the weights are read straight onto it (no host copy on the way to a GPU)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype),
+                                                         device_map=torch.device(build_on or cfg.device))
         compute = autocast_dtype(cfg.autocast, cfg.device, model.dtype)
         if compute is not None:  # mixed precision: fp32 master weights, matmuls in `compute` (trainers/precision.py)
             autocast_forward(model, compute)
