@@ -94,14 +94,15 @@ class HFSampler(Sampler):
             except RuntimeError as exc:
                 raise SamplerError(f"sampler device {device!r} is not a device: {exc}") from exc
             try:
-                dtype = load_dtype(cfg.dtype, model_path, where)
-                model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
-            except (OSError, ValueError) as exc:
-                raise SamplerError(f"could not load {str(model_path)!r} with transformers: {exc}") from exc
-            try:
-                model.to(device)
+                torch.empty(0, device=where)  # a device this machine lacks fails here, in one line
             except (RuntimeError, AssertionError) as exc:  # torch built without CUDA asserts; a bad index raises
                 raise SamplerError(f"could not put the sampler's model on device {device!r}: {exc}") from exc
+            try:
+                dtype = load_dtype(cfg.dtype, model_path, where)
+                # read straight onto the device (one device: no dispatch hooks), not through host memory
+                model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype, device_map=where)
+            except (OSError, ValueError) as exc:
+                raise SamplerError(f"could not load {str(model_path)!r} with transformers: {exc}") from exc
             model.eval()
         self.model = model
         self.device = next(self.model.parameters()).device
