@@ -144,7 +144,7 @@ def main(spec_path: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOTrainer
 
-    from bench.grpo_vs_trl import REWARDS
+    from bench.grpo_vs_trl import REWARDS, peak_gpu_mb
     from rlvr.data.config import TaskConfig
     from rlvr.data.tasks import load_problems
 
@@ -209,8 +209,7 @@ def main(spec_path: str) -> None:
         "accuracy": log["accuracy"], "reward_mean": log["reward_mean"], "problem_ids": log["problem_ids"],
         "loss": [h["loss"] for h in trainer.state.log_history if "loss" in h],
         "peak_rss_mb": _rss_mb(),
-        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
-        "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved() / 2**20 if torch.cuda.is_available() else None,
+        "peak_gpu_mb": peak_gpu_mb(), "peak_gpu_reserved_mb": peak_gpu_mb(reserved=True),  # as on rlvr's side
     }
     print("RESULT " + json.dumps(result), flush=True)
     os._exit(0)  # skip vLLM / torch.distributed teardown at exit (it can hang on CPU); results are printed

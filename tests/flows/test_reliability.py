@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.flows.flow_helpers import CONFIG, start_process, tiny_overrides, wait_for
+from tests.scaleout.weightless import weightless_copy
 
 pytestmark = pytest.mark.slow
 RLVR = [sys.executable, "-m", "rlvr.flows.cli"]
@@ -147,11 +148,7 @@ def bad_inputs(model_path, tmp_path_factory):
         if item.is_file():
             (corrupt / item.name).write_bytes(item.read_bytes())
     (corrupt / "config.json").write_text('{"model_type": "qwen2", "hidden_size": ')
-    weightless = root / "weightless-model"  # an interrupted download: config and tokenizer, no weights
-    weightless.mkdir()
-    for item in Path(model_path).iterdir():
-        if item.is_file() and item.suffix != ".safetensors":
-            (weightless / item.name).write_bytes(item.read_bytes())
+    weightless = weightless_copy(Path(model_path), root / "weightless-model")  # an interrupted download
     return {
         "a non-JSON line (on_bad_row=fail)": (["task.name=gsm8k", f"task.source={data}", "task.on_bad_row=fail"],
                                               "bad.jsonl"),
