@@ -146,9 +146,10 @@ def _fill_from_rank0(module: nn.Module, state: dict[str, Tensor], buffers: dict[
 
 def _broadcast_from_rank0(tensors: list[Tensor]) -> None:
     """Rank 0's values into each rank's `tensors`, in place (through this rank's device: NCCL sends from GPUs)."""
+    device = rank_device()
     with torch.no_grad():
         for tensor in tensors:
-            on_wire = tensor.to(rank_device())
+            on_wire = tensor.to(device)
             tdist.broadcast(on_wire, src=0)
             if on_wire is not tensor:
                 tensor.copy_(on_wire)
