@@ -182,24 +182,29 @@ def forward_completions(
     """One forward pass of `model` (any HF causal LM, PEFT-wrapped or not) over `batch`."""
     batch = batch.to(_device_of(model))
     width_c = batch.completion_ids.shape[1]
-    out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
-        position_ids=batch.position_ids,
-        logits_to_keep=width_c + 1,  # positions P-1 .. P+T-1; the last one predicts nothing we score
-        output_hidden_states=with_hidden,
-        use_cache=False,
-    )
+    # The value head reads what the LM head reads: the final hidden state at the kept positions, taken by a hook
+    # rather than `output_hidden_states`, whose first entry (the embedding output) is a view -- FSDP2 warns on
+    # every forward that a view output could skip its all-gather -- and which returns every layer's state.
+    head_inputs: list[Tensor] = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda _m, args, _out: head_inputs.append(args[0])) if with_hidden else None
+    try:
+        out = model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            logits_to_keep=width_c + 1,  # positions P-1 .. P+T-1; the last one predicts nothing we score
+            use_cache=False,
+        )
+    finally:
+        if hook is not None:
+            hook.remove()
     # scored on the whole (contiguous) logits, the last column against a dummy target, then dropped: its
     # gradient is zero, and the log-softmax runs in long chunks rather than one pass per row
     mask = batch.completion_mask
     targets = torch.nn.functional.pad(batch.completion_ids, (0, 1))
     logp = selected_logprobs(out.logits, targets, temperature)[:, :-1] * mask
     entropy = token_entropy(out.logits, temperature)[:, :-1] * mask if with_entropy else None
-    hidden = None
-    if with_hidden:
-        start = batch.prompt_width - 1
-        hidden = out.hidden_states[-1][:, start : start + width_c]
+    hidden = head_inputs[0][:, :width_c] if with_hidden else None
     return CompletionOutput(logp, mask, entropy, hidden)
 
 

@@ -26,7 +26,7 @@ def child_env() -> dict:
     return env
 
 
-def launch(script: str, *args, ranks: int = 1, launcher: str = "torchrun", timeout: float = 900) -> None:
+def launch(script: str, *args, ranks: int = 1, launcher: str = "torchrun", timeout: float = 900) -> subprocess.CompletedProcess:
     """`script` alone (ranks=1: no process group) or with `ranks` processes; fails with the child's output tail."""
     if ranks == 1:
         prefix = [sys.executable]
@@ -40,3 +40,4 @@ def launch(script: str, *args, ranks: int = 1, launcher: str = "torchrun", timeo
     cmd = [*prefix, str(HERE / script), *map(str, args)]
     done = subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    return done

@@ -66,9 +66,10 @@ def test_a_reference_pass_leaves_the_frozen_reference_sharded(parts):
 def steps(tiny_model, tmp_path_factory):
     out, run = tmp_path_factory.mktemp("steps"), tmp_path_factory.mktemp("run")
     launch("fsdp_train_child.py", "reference", tiny_model, out)
-    launch("fsdp_train_child.py", "first", tiny_model, out, run, ranks=2)
+    first = launch("fsdp_train_child.py", "first", tiny_model, out, run, ranks=2)
     launch("fsdp_train_child.py", "resume", tiny_model, out, run, ranks=2)
     launch("fsdp_train_child.py", "resume", tiny_model, out, run)  # the same 2-rank checkpoint, one process
+    (out / "first.stderr").write_text(first.stderr)
     return out, run
 
 
@@ -87,6 +88,15 @@ def test_sharded_step_equals_one_process(steps):
     assert ref["norm1"] > 0.5  # clipping to 0.5 acted, so the sharded norm had to be right
     moved = max((ref["after1"][k] - ref["after2"][k]).abs().max().item() for k in ref["after1"])
     assert moved > 1e-4  # the second step really changed the weights
+
+
+def test_the_value_head_pass_gives_fsdp_no_view_output(steps):
+    """The step's forward reads hidden states for the value head; FSDP2 warns when the root returns a view (an
+    in-place op on it would skip the all-gather): that warning would tell every PPO user their gradients may be
+    wrong."""
+    out, _ = steps
+    stderr = (out / "first.stderr").read_text()
+    assert "returned a view tensor" not in stderr, stderr[-2000:]
 
 
 @pytest.mark.parametrize("ranks", [2, 1])

@@ -2,7 +2,7 @@
 
 import torch
 
-from rlvr.trainers.logprobs import make_batch, token_logprobs
+from rlvr.trainers.logprobs import forward_completions, make_batch, token_logprobs
 from rlvr.trainers.chunked_logits import selected_logprobs
 from rlvr.trainers.policy import Policy
 
@@ -77,3 +77,16 @@ def test_the_no_grad_pass_is_aligned_with_the_batch(tiny_lm, rows):
     torch.testing.assert_close(policy.logprobs(batch, micro_batch_size=3), full, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(policy.logprobs(batch, micro_batch_size=3, reference=True), full, atol=1e-5, rtol=1e-5)
     assert policy.reference_passes == 1
+
+
+def test_hidden_is_the_final_hidden_state_before_each_completion_token(tiny_lm, rows):
+    """PPO's value head reads, for completion token t, the final (normed) hidden state at the position before it."""
+    model = tiny_lm()
+    prompts, completions = rows
+    with torch.no_grad():
+        out = forward_completions(model, make_batch(prompts, completions, pad_id=0), with_hidden=True)
+        for r, (p, c) in enumerate(zip(prompts, completions)):
+            alone = model.model(input_ids=torch.tensor([p + c])).last_hidden_state[0]
+            torch.testing.assert_close(out.hidden[r, : len(c)], alone[len(p) - 1 : len(p) - 1 + len(c)], atol=1e-5, rtol=1e-5)
+    assert out.hidden.shape[:2] == out.logp.shape
+    assert not model.get_output_embeddings()._forward_hooks  # the hook that read it is gone
