@@ -88,6 +88,23 @@ def load_task_problems(task_cfg, role: str) -> list:
         raise BadInput(f"{where}: {' '.join(str(exc).split()) or type(exc).__name__}") from exc
 
 
+def load_dpo_pairs(train_cfg) -> int:
+    """How many preference pairs `train.dpo.pairs_path` holds (0 when DPO does not read a file); a file that cannot
+    be used is a BadInput naming it and the line, found before the device and the model (the trainer reads it only
+    at its first step)."""
+    from rlvr.trainers.dpo import read_pair_rows
+
+    path = train_cfg.dpo.pairs_path
+    if train_cfg.algorithm != "dpo" or not path:
+        return 0
+    try:
+        return len(read_pair_rows(path))
+    except OSError as exc:  # missing, a directory, unreadable
+        raise BadInput(f"train.dpo.pairs_path {path}: {(exc.strerror or str(exc)).lower()}") from exc
+    except ValueError as exc:  # the message names the file and line; UnicodeDecodeError is one too
+        raise BadInput(f"train.dpo.pairs_path {' '.join(str(exc).split())}") from exc
+
+
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
 def bootstrap_model(path: str = "tiny") -> str:
     """Resolve `model.path` to a local model: 'tiny' builds (once, cached) the warm-started tiny model."""

@@ -85,10 +85,11 @@ def check_rank_device(device: str, dist: distributed.Dist) -> None:
 
 def check_inputs(cfg) -> None:
     """What `rlvr train` checks before the device (flows/bootstrap.py), besides the device itself (checked by every
-    rank first, `check_rank_device`): the training data and the model path."""
-    from rlvr.flows.bootstrap import check_model_path, load_task_problems
+    rank first, `check_rank_device`): the training data (and a DPO pairs file) and the model path."""
+    from rlvr.flows.bootstrap import check_model_path, load_dpo_pairs, load_task_problems
 
     load_task_problems(cfg.task, "training")
+    load_dpo_pairs(cfg.train)
     if cfg.model.path != "tiny":  # built on first use by the Trainer
         check_model_path(cfg.model.path)
 

@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import eval_points, plot_curves, publish_training, sample_rows
-from rlvr.flows.bootstrap import bootstrap_model, check_device, load_task_problems, retry_on_io
+from rlvr.flows.bootstrap import bootstrap_model, check_device, load_dpo_pairs, load_task_problems, retry_on_io
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
@@ -52,6 +52,8 @@ def prepare_data(cfg: RunConfig) -> dict[str, int]:
         counts[eval_report.suite_name(task_cfg)] = len(load_task_problems(task_cfg, "eval"))
     if not counts["train"]:
         raise ValueError(f"task {cfg.task.name!r} gave no training problems")
+    if pairs := load_dpo_pairs(cfg.train):
+        counts["dpo pairs"] = pairs
     get_run_logger().info(f"problems: {counts}")
     return counts
 

@@ -92,9 +92,10 @@ class DPO:
         return [self._file_pairs[i] for i in idx]
 
 
-def read_pairs_file(path: str | Path, tokenizer) -> list[Pair]:
-    """Tokenised (prompt, chosen, rejected); a malformed line is an error naming its line number."""
-    pairs = []
+def read_pair_rows(path: str | Path) -> list[tuple[str | list, str, str]]:
+    """(prompt, chosen, rejected) of each line of a pairs file; a malformed line is a ValueError naming its line
+    number. The prompt is text or chat messages ({role, content} objects); chosen and rejected are text."""
+    rows = []
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -103,11 +104,28 @@ def read_pairs_file(path: str | Path, tokenizer) -> list[Pair]:
             prompt, chosen, rejected = row["prompt"], row["chosen"], row["rejected"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: expected a JSON object with prompt, chosen, rejected ({exc})") from None
+        if not (isinstance(chosen, str) and isinstance(rejected, str) and _is_prompt(prompt)):
+            raise ValueError(f"{path}:{number}: chosen and rejected must be text, prompt text or chat messages")
+        rows.append((prompt, chosen, rejected))
+    if not rows:
+        raise ValueError(f"{path} holds no preference pairs")
+    return rows
+
+
+def _is_prompt(prompt) -> bool:
+    if isinstance(prompt, str):
+        return True
+    return isinstance(prompt, list) and bool(prompt) and all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in prompt)
+
+
+def read_pairs_file(path: str | Path, tokenizer) -> list[Pair]:
+    """Tokenised (prompt, chosen, rejected) of each line of a pairs file (`read_pair_rows`)."""
+    pairs = []
+    for prompt, chosen, rejected in read_pair_rows(path):
         prompt_ids, chosen_ids = encode_example(tokenizer, SFTExample(prompt, chosen))
         _, rejected_ids = encode_example(tokenizer, SFTExample(prompt, rejected))
         pairs.append((prompt_ids, chosen_ids, rejected_ids))
-    if not pairs:
-        raise ValueError(f"{path} holds no preference pairs")
     return pairs
 
 

@@ -149,6 +149,8 @@ def bad_inputs(model_path, tmp_path_factory):
             (corrupt / item.name).write_bytes(item.read_bytes())
     (corrupt / "config.json").write_text('{"model_type": "qwen2", "hidden_size": ')
     weightless = weightless_copy(Path(model_path), root / "weightless-model")  # an interrupted download
+    pairs = root / "pairs.jsonl"
+    pairs.write_text('{"prompt": "1+1=", "chosen": "2", "rejected": "3"}\n{"prompt": "2+2=", "chosen": "4"}\n')
     return {
         "a non-JSON line (on_bad_row=fail)": (["task.name=gsm8k", f"task.source={data}", "task.on_bad_row=fail"],
                                               "bad.jsonl"),
@@ -156,11 +158,14 @@ def bad_inputs(model_path, tmp_path_factory):
         "a corrupt config.json": ([f"model.path={corrupt}"], "config.json cannot be read"),
         "a model dir without weights": ([f"model.path={weightless}"], "incomplete model directory, no weights"),
         "a device this machine lacks": (["model.device=cuda:99"], "model.device cuda:99: "),
+        "a DPO pair without rejected": (["train.algorithm=dpo", f"train.dpo.pairs_path={pairs}"],
+                                        f"train.dpo.pairs_path {pairs}:2: expected a JSON object"),
     }
 
 
 @pytest.mark.parametrize("case", ["a non-JSON line (on_bad_row=fail)", "a missing model dir", "a corrupt config.json",
-                                  "a model dir without weights", "a device this machine lacks"])
+                                  "a model dir without weights", "a device this machine lacks",
+                                  "a DPO pair without rejected"])
 def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, bad_inputs, prefect_server, model_path,
                                                                         tmp_path):
     _, env = prefect_server
