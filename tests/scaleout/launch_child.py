@@ -19,8 +19,10 @@ def free_port() -> int:
 
 
 def child_env() -> dict:
-    """The test's environment without any rank variables of an outer launcher, one thread per rank, loopback gloo."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", TOKENIZERS_PARALLELISM="false")
+    """The test's environment without any rank variables of an outer launcher, one thread per rank, loopback gloo;
+    a child killed by a signal (a rare gloo abort at teardown was seen) prints its Python stacks in the output."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", TOKENIZERS_PARALLELISM="false",
+               PYTHONFAULTHANDLER="1")
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     return env
