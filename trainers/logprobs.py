@@ -186,7 +186,9 @@ def forward_completions(
     # rather than `output_hidden_states`, whose first entry (the embedding output) is a view -- FSDP2 warns on
     # every forward that a view output could skip its all-gather -- and which returns every layer's state.
     head_inputs: list[Tensor] = []
-    hook = model.get_output_embeddings().register_forward_hook(lambda _m, args, _out: head_inputs.append(args[0])) if with_hidden else None
+    hook = None
+    if with_hidden:
+        hook = model.get_output_embeddings().register_forward_hook(lambda _m, args, _o: head_inputs.append(args[0]))
     try:
         out = model(
             input_ids=batch.input_ids,
