@@ -1,6 +1,6 @@
 """rlvr's offline DPO against TRL's `DPOTrainer` on the same preference pairs, side by side.
 
-Both sides train the same tiny bootstrapped model (full fine-tuning, float32, CPU unless `--device`) on the same
+Both sides train the same tiny bootstrapped model (full fine-tuning or `--lora`, float32, CPU unless `--device`) on the same
 pairs in the same order, with the same pairs per optimizer step, micro-batch, learning rate, beta and loss:
 - pairs: `arith` training problems; chosen = the problem's worked solution, rejected = the same text with a wrong
   final `\\boxed{}`; the prompt is the chat-templated text, so both sides see identical prompt tokens (TRL's
@@ -8,7 +8,8 @@ pairs in the same order, with the same pairs per optimizer step, micro-batch, le
 - rlvr: `train.algorithm=dpo` with `train.dpo.pairs_path` (nothing sampled), `Trainer.run_step` per step; TRL:
   `DPOConfig(per_device_train_batch_size=micro, gradient_accumulation_steps=pairs/micro,
   train_sampling_strategy="sequential")` on the pairs in rlvr's data order (`batch_indices`), constant LR,
-  no warm-up, no weight decay, max_grad_norm 1, a frozen reference copy whose log-probs each step computes;
+  no warm-up, no weight decay, max_grad_norm 1, a frozen reference (a copy, or under LoRA the adapter disabled)
+  whose log-probs each step computes;
 - each pair is seen once (steps x pairs-per-step rows), so rlvr's reference cache saves nothing here.
 Each side runs in its own subprocess, one after the other, so the peak RSS is its own. The table gives the
 median seconds per optimizer step (without the first), the first step and the start-up (model load, TRL's
@@ -18,6 +19,7 @@ its reference, so both must print ln 2 = 0.6931.
 
     python bench/dpo_vs_trl.py                      # 8 steps x 32 pairs, micro-batch 8
     python bench/dpo_vs_trl.py --steps 4 --pairs 16 --level 2
+    python bench/dpo_vs_trl.py --lora               # LoRA r 16 on the 7 projections, on both sides
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def run_rlvr(spec: dict) -> dict:
         f"train.optim.micro_batch_size={spec['micro_batch']}", f"train.checkpoint.dir={tempfile.mkdtemp()}",
         f"train.checkpoint.every={spec['steps'] + 1}",
     ]
+    if spec["lora"]:  # rlvr's default targets: the 7 projections; the reference is the adapter-disabled model
+        overrides += ["model.lora.r=16", "model.lora.alpha=32"]
     trainer = Trainer(load_config(RECIPE, overrides), resume=False, log=lambda _m: None)
     startup_s = time.perf_counter() - t0
     try:
@@ -100,6 +104,12 @@ def run_trl(spec: dict) -> dict:
         use_cpu=spec["device"] == "cpu", bf16=False, report_to=[], save_strategy="no", logging_steps=1,
         dataloader_num_workers=0, disable_tqdm=True,
     )
+    peft_config = None
+    if spec["lora"]:  # what rlvr's model.lora means: r 16, alpha 32, no dropout, the 7 projections
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
+                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     times, losses = [], []
 
     class Clock(TrainerCallback):
@@ -114,7 +124,8 @@ def run_trl(spec: dict) -> dict:
                 losses.append(float(logs["loss"]))
 
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(ordered),
-                         processing_class=AutoTokenizer.from_pretrained(spec["model_path"]), callbacks=[Clock()])
+                         processing_class=AutoTokenizer.from_pretrained(spec["model_path"]), callbacks=[Clock()],
+                         peft_config=peft_config)
     data = trainer.train_dataset
     tokens = sum(len(c) + len(r) for c, r in zip(data["chosen_ids"], data["rejected_ids"])) / spec["steps"] \
         if "chosen_ids" in data.column_names else None
@@ -170,6 +181,7 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--lora", action="store_true", help="LoRA r 16 on both sides (reference: the adapter disabled)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per side")
     parser.add_argument("--worker", nargs=2, metavar=("SIDE", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -190,14 +202,14 @@ def main() -> None:
     order = [i for s in range(args.steps) for i in batch_indices(count, s * args.pairs, args.pairs, args.seed)]
     spec = {"model_path": model_path, "pairs_path": str(pairs_path), "order": order, "steps": args.steps,
             "pairs": args.pairs, "micro_batch": args.micro_batch, "lr": args.lr, "beta": args.beta,
-            "seed": args.seed, "device": args.device}
+            "seed": args.seed, "device": args.device, "lora": args.lora}
     results = {}
     for side in ("rlvr", "trl"):
         started = time.perf_counter()
         results[side] = run_worker(side, spec, args.timeout)
         print(f"{side}: {time.perf_counter() - started:.0f} s", flush=True)
     print(f"\n## DPO: rlvr vs TRL `DPOTrainer`, {args.steps} steps x {args.pairs} pairs (micro-batch {args.micro_batch}), "
-          f"arith level {args.level}, {args.device}\n")
+          f"arith level {args.level}, {'LoRA' if args.lora else 'full fine-tuning'}, {args.device}\n")
     print(table(results))
 
 
