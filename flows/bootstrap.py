@@ -92,7 +92,7 @@ def load_dpo_pairs(train_cfg) -> int:
     """How many preference pairs `train.dpo.pairs_path` holds (0 when DPO does not read a file); a file that cannot
     be used is a BadInput naming it and the line, found before the device and the model (the trainer reads it only
     at its first step)."""
-    from rlvr.trainers.dpo import read_pair_rows
+    from rlvr.trainers.dpo_pairs import read_pair_rows
 
     path = train_cfg.dpo.pairs_path
     if train_cfg.algorithm != "dpo" or not path:

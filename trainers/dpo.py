@@ -11,7 +11,8 @@ reference forward once.
 
 Pairs come online from verifier-labelled groups (`pairs_from_groups`: per prompt, the best completion against
 the worst; groups whose rewards are all equal give none) or, with `dpo.pairs_path`, from a JSONL file of
-{prompt, chosen, rejected} read in a fixed, seeded order (then nothing is sampled: `group_size` is 0).
+(prompt, chosen, rejected) in the layouts of TRL's preference datasets (trainers/dpo_pairs.py), read in a fixed,
+seeded order (then nothing is sampled: `group_size` is 0).
 
 What this file gives the shared step (trainers/loop.py): rollout needs (`prompts_per_step`, `group_size`),
 `prepare` (the step's pairs and their cached reference sums) and `backward` (`dpo_backward`).
@@ -21,11 +22,8 @@ Run: `rlvr train -c configs/arith_dpo.yaml`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
 import torch
 from torch import Tensor
 
@@ -37,9 +35,7 @@ from rlvr.trainers.logprobs import (MicroBatchSize, make_batch, padded_spans, se
                                    token_logprobs)
 from rlvr.trainers.losses import dpo_loss
 from rlvr.trainers.policy import Policy
-from rlvr.trainers.sft import SFTExample, encode_example
-
-Pair = tuple[list[int], list[int], list[int]]  # (prompt_ids, chosen_ids, rejected_ids)
+from rlvr.trainers.dpo_pairs import Pair, read_pairs_file
 
 
 @dataclass
@@ -90,43 +86,6 @@ class DPO:
             self._file_pairs = read_pairs_file(self.cfg.pairs_path, tokenizer)
         idx = batch_indices(len(self._file_pairs), cursor, self.prompts_per_step, self.seed)
         return [self._file_pairs[i] for i in idx]
-
-
-def read_pair_rows(path: str | Path) -> list[tuple[str | list, str, str]]:
-    """(prompt, chosen, rejected) of each line of a pairs file; a malformed line is a ValueError naming its line
-    number. The prompt is text or chat messages ({role, content} objects); chosen and rejected are text."""
-    rows = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            prompt, chosen, rejected = row["prompt"], row["chosen"], row["rejected"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: expected a JSON object with prompt, chosen, rejected ({exc})") from None
-        if not (isinstance(chosen, str) and isinstance(rejected, str) and _is_prompt(prompt)):
-            raise ValueError(f"{path}:{number}: chosen and rejected must be text, prompt text or chat messages")
-        rows.append((prompt, chosen, rejected))
-    if not rows:
-        raise ValueError(f"{path} holds no preference pairs")
-    return rows
-
-
-def _is_prompt(prompt) -> bool:
-    if isinstance(prompt, str):
-        return True
-    return isinstance(prompt, list) and bool(prompt) and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in prompt)
-
-
-def read_pairs_file(path: str | Path, tokenizer) -> list[Pair]:
-    """Tokenised (prompt, chosen, rejected) of each line of a pairs file (`read_pair_rows`)."""
-    pairs = []
-    for prompt, chosen, rejected in read_pair_rows(path):
-        prompt_ids, chosen_ids = encode_example(tokenizer, SFTExample(prompt, chosen))
-        _, rejected_ids = encode_example(tokenizer, SFTExample(prompt, rejected))
-        pairs.append((prompt_ids, chosen_ids, rejected_ids))
-    return pairs
 
 
 def pairs_from_groups(groups_with_rewards: Iterable[tuple[object, Sequence[float]]], min_margin: float = 0.0) -> list[Pair]:

@@ -8,7 +8,7 @@ import torch
 from rlvr.data.problem import Problem
 from rlvr.sampling.types import Completion, Group
 from rlvr.trainers.config import DPOConfig, LoraConfig
-from rlvr.trainers.dpo import ReferenceCache, dpo_backward, pairs_from_groups, read_pair_rows
+from rlvr.trainers.dpo import ReferenceCache, dpo_backward, pairs_from_groups
 from rlvr.trainers.logprobs import make_batch, sequence_logprob_sums, token_logprobs
 from rlvr.trainers.losses import dpo_loss
 from rlvr.trainers.policy import Policy
@@ -75,22 +75,3 @@ def test_dpo_starts_at_log_2_and_accumulates_exactly(tiny_lm):
     whole, _ = dpo_loss(sums[:, 0], sums[:, 1], ref[:, 0], ref[:, 1], beta=0.1)
     assert s["loss"] == pytest.approx(whole.item(), abs=1e-5)
 
-
-@pytest.mark.parametrize("line, says", [
-    ('{"prompt": "1+1=", "chosen": "2"}', ":2: expected a JSON object with prompt, chosen, rejected ('rejected')"),
-    ("[1, 2, 3]", ":2: expected a JSON object"),
-    ('{"prompt": 7, "chosen": "2", "rejected": "3"}', ":2: chosen and rejected must be text"),
-    ('{"prompt": [{"role": "user"}], "chosen": "2", "rejected": "3"}', ":2: chosen and rejected must be text"),
-    ('{"prompt": "1+1=", "chosen": ["2"], "rejected": "3"}', ":2: chosen and rejected must be text"),
-])
-def test_a_pairs_file_line_that_cannot_be_used_is_named(tmp_path, line, says):
-    path = tmp_path / "pairs.jsonl"
-    path.write_text('{"prompt": [{"role": "user", "content": "1+1="}], "chosen": "2", "rejected": "3"}\n' + line + "\n")
-    with pytest.raises(ValueError) as caught:
-        read_pair_rows(path)
-    assert str(caught.value).startswith(f"{path}{says}"), caught.value
-    path.write_text(path.read_text().splitlines()[0] + "\n\n")
-    assert read_pair_rows(path) == [([{"role": "user", "content": "1+1="}], "2", "3")]  # messages or text, blank lines skipped
-    path.write_text("\n")
-    with pytest.raises(ValueError, match="holds no preference pairs"):
-        read_pair_rows(path)

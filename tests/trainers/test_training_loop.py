@@ -47,6 +47,36 @@ def test_one_step_of_each_algorithm_updates_the_policy_and_logs_metrics(tmp_path
         trainer.close()
 
 
+def test_dpo_from_a_pairs_file_samples_nothing_and_resumes_in_the_file_order(tmp_path, warm_model):
+    """Offline DPO: each step takes the next pairs of the file (conversational rows with an implicit prompt), the
+    first step at ln 2 (the policy is its reference), nothing sampled, and a resumed run goes on from its cursor."""
+    import json
+
+    pairs = tmp_path / "pairs.jsonl"
+    user = lambda n: {"role": "user", "content": f"Compute {n} + 1."}  # noqa: E731
+    said = lambda text: {"role": "assistant", "content": text}  # noqa: E731
+    pairs.write_text("".join(json.dumps({"chosen": [user(n), said(f"\\boxed{{{n + 1}}}")],
+                                         "rejected": [user(n), said(f"\\boxed{{{n + 2}}}")]}) + "\n" for n in range(6)))
+    cfg = lambda steps: _cfg(tmp_path / "run", "dpo", steps=steps, prompts_per_step=2,  # noqa: E731
+                             dpo={"pairs_path": str(pairs), "beta": 0.1})
+    trainer = Trainer(cfg(2), resume=False, log=lambda _m: None)
+    try:
+        rows = [trainer.run_step() for _ in range(2)]
+        trainer.save()
+    finally:
+        trainer.close()
+    assert rows[0]["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    assert math.isfinite(rows[1]["loss"]) and rows[1]["loss"] != rows[0]["loss"]  # other pairs, a trained policy
+    assert all(r["pairs"] == 2 and r["generated_tokens"] == 0 for r in rows)  # nothing sampled
+    resumed = Trainer(cfg(3), resume=True, log=lambda _m: None)
+    try:
+        assert resumed.step == 2 and resumed.cursor == 4
+        row = resumed.run_step()
+        assert row["pairs"] == 2 and resumed.cursor == 6 and math.isfinite(row["loss"])
+    finally:
+        resumed.close()
+
+
 def test_nan_loss_stops_the_step_and_keeps_the_last_checkpoint(tmp_path, warm_model):
     trainer = Trainer(_cfg(tmp_path), resume=False, log=lambda _m: None)
     try:
