@@ -1,7 +1,8 @@
 """Preference pairs from a JSONL file (`train.dpo.pairs_path`), in the layouts preference datasets come in.
 
-One JSON object per line, in any of these forms (those of TRL's preference datasets, so a file prepared for its
-`DPOTrainer` reads here unchanged):
+One JSON object per line, in any of these forms (the layouts of TRL's preference datasets, so a file prepared for
+its `DPOTrainer` reads here unchanged -- except plain-text rows without a prompt, whose prompt TRL cuts at the
+first differing character; here such a row is refused with its line number):
 - explicit prompt, text:          {"prompt": "...", "chosen": "...", "rejected": "..."}
 - explicit prompt, conversation:  {"prompt": [messages], "chosen": [one assistant message], "rejected": [...]}
   (chosen / rejected may also be plain text after a messages prompt)
