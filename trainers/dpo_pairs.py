@@ -26,8 +26,12 @@ Messages = list[dict]
 
 def read_pair_rows(path: str | Path) -> list[tuple[str | Messages, str, str]]:
     """(prompt, chosen text, rejected text) of each non-blank line of a pairs file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     rows = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -36,7 +40,7 @@ def read_pair_rows(path: str | Path) -> list[tuple[str | Messages, str, str]]:
             raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
         if not isinstance(row, dict) or "chosen" not in row or "rejected" not in row:
             raise ValueError(f"{path}:{number}: expected a JSON object with chosen and rejected (and a prompt, or "
-                             f"conversations that start with it)")
+                             "conversations that start with it)")
         try:
             rows.append(_pair(row))
         except ValueError as exc:

@@ -54,9 +54,13 @@ def test_a_line_that_fits_no_layout_is_named(tmp_path, line, says):
     assert str(caught.value).startswith(f"{path}{says}"), caught.value
 
 
-def test_an_empty_file_holds_no_pairs(tmp_path):
+def test_an_empty_file_holds_no_pairs_and_binary_is_named(tmp_path):
     with pytest.raises(ValueError, match="holds no preference pairs"):
         read_pair_rows(_file(tmp_path, ""))
+    path = tmp_path / "pairs.jsonl.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00 compressed")
+    with pytest.raises(ValueError, match=rf"^{path}: not UTF-8 text \(invalid start byte at byte 1\)"):
+        read_pair_rows(path)
 
 
 def test_conversational_and_implicit_rows_tokenise_like_a_chat_prompt(warm_model, tmp_path):
