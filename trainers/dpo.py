@@ -24,18 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from rlvr.trainers.config import DPOConfig
 from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.distributed import Dist
+from rlvr.trainers.dpo_pairs import Pair, read_pairs_file
 from rlvr.trainers.fsdp import is_sharded, lockstep_enumerate
 from rlvr.trainers.logprobs import (MicroBatchSize, make_batch, padded_spans, sequence_logprob_sums,
                                    token_logprobs)
 from rlvr.trainers.losses import dpo_loss
 from rlvr.trainers.policy import Policy
-from rlvr.trainers.dpo_pairs import Pair, read_pairs_file
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rlvr.trainers.sft import SFTExample, encode_example
+from rlvr.trainers.sft import SFTExample, encode_example, encode_response
 
 Pair = tuple[list[int], list[int], list[int]]  # (prompt_ids, chosen_ids, rejected_ids)
 Messages = list[dict]
@@ -54,8 +54,8 @@ def read_pairs_file(path: str | Path, tokenizer) -> list[Pair]:
     """The pairs of `read_pair_rows`, tokenised."""
     pairs = []
     for prompt, chosen, rejected in read_pair_rows(path):
-        prompt_ids, chosen_ids = encode_example(tokenizer, SFTExample(prompt, chosen))
-        _, rejected_ids = encode_example(tokenizer, SFTExample(prompt, rejected))
+        prompt_ids, chosen_ids = encode_example(tokenizer, SFTExample(prompt, chosen))  # the prompt once
+        rejected_ids = encode_response(tokenizer, rejected)
         pairs.append((prompt_ids, chosen_ids, rejected_ids))
     return pairs
 

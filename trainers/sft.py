@@ -31,8 +31,12 @@ def encode_example(tokenizer, example: SFTExample) -> tuple[list[int], list[int]
         prompt_ids = tokenizer.apply_chat_template(example.prompt, add_generation_prompt=True, tokenize=True)
         if isinstance(prompt_ids, dict) or hasattr(prompt_ids, "keys"):
             prompt_ids = prompt_ids["input_ids"]
-    response_ids = tokenizer(example.response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    return list(prompt_ids), response_ids
+    return list(prompt_ids), encode_response(tokenizer, example.response)
+
+
+def encode_response(tokenizer, text: str) -> list[int]:
+    """Token ids of a response: its text, then the end-of-turn (EOS) token."""
+    return tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
 def _collate(pairs: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -74,4 +74,3 @@ def test_dpo_starts_at_log_2_and_accumulates_exactly(tiny_lm):
     sums = torch.stack(sums)
     whole, _ = dpo_loss(sums[:, 0], sums[:, 1], ref[:, 0], ref[:, 1], beta=0.1)
     assert s["loss"] == pytest.approx(whole.item(), abs=1e-5)
-
