@@ -1,6 +1,6 @@
 """`rlvr` command line: a thin layer over the flows and the library.
 
-    rlvr bootstrap                  build (or find cached) the tiny offline model; print its path
+    rlvr bootstrap [--copy-from DIR]  build (or find cached) the tiny offline model; print its path
     rlvr config [-c FILE] [k=v ...] validate a run config and print it as YAML
     rlvr verify FILE.jsonl          verify a file of completions; summary by status
     rlvr train -c FILE [k=v ...]    train (Prefect flow); resumes from the latest checkpoint unless --no-resume
@@ -30,7 +30,7 @@ FLOW_COMMANDS = ("train", "eval", "serve", "demo", "bootstrap")
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
     from rlvr.trainers.bootstrap import bootstrap_tiny
 
-    print(bootstrap_tiny())
+    print(bootstrap_tiny(copy_from=tuple(args.copy_from)))
     return 0
 
 
@@ -108,7 +108,11 @@ def _with_device(sub: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlvr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subs = parser.add_subparsers(dest="command", required=True)
-    subs.add_parser("bootstrap", help="build the tiny offline model").set_defaults(func=_cmd_bootstrap)
+    boot = subs.add_parser("bootstrap", help="build the tiny offline model")
+    boot.add_argument("--copy-from", action="append", default=[], metavar="CACHE_DIR",
+                      help="another rlvr cache (e.g. ~/.cache/rlvr); its finished build of the same recipe is "
+                           "copied instead of rebuilt (repeatable)")
+    boot.set_defaults(func=_cmd_bootstrap)
     config = subs.add_parser("config", help="validate and print a run config")
     _with_config(config)
     config.set_defaults(func=_cmd_config)

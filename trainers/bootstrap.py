@@ -60,8 +60,13 @@ def sft_examples(recipe: WarmStartRecipe) -> list[SFTExample]:
     return examples
 
 
-def bootstrap_tiny(recipe: WarmStartRecipe = WarmStartRecipe(), cache_dir: Path | None = None, log=print) -> Path:
-    """Return the path of the warm-started tiny model, building it first if it is not cached."""
+def bootstrap_tiny(recipe: WarmStartRecipe = WarmStartRecipe(), cache_dir: Path | None = None, log=print,
+                   copy_from: tuple[Path, ...] = ()) -> Path:
+    """Return the path of the warm-started tiny model, building it first if it is not cached.
+
+    `copy_from`: other cache directories; a finished build of the same recipe in one of them is copied instead
+    of rebuilt (the build is deterministic, so the copy is the model a build would make, in seconds, not minutes).
+    """
     final = tiny_model_path(recipe, cache_dir)
     if (final / "rlvr_recipe.json").exists():
         return final
@@ -70,7 +75,36 @@ def bootstrap_tiny(recipe: WarmStartRecipe = WarmStartRecipe(), cache_dir: Path 
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent callers wait for one build instead of repeating it
         if (final / "rlvr_recipe.json").exists():
             return final
+        for stale in final.parent.glob(f".building-{final.name}-*"):  # debris of a killed build (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        for other in copy_from:
+            source = tiny_model_path(recipe, Path(other).expanduser())
+            if source.resolve() != final.resolve() and is_finished_build(source, recipe):
+                return _copy(source, final, log)
         return _build(recipe, final, log)
+
+
+def is_finished_build(built: Path, recipe: WarmStartRecipe) -> bool:
+    """A finished build (its recipe file is written last) of exactly this recipe."""
+    try:
+        info = json.loads((built / "rlvr_recipe.json").read_text())
+    except (OSError, ValueError):
+        return False
+    ours = json.loads(json.dumps({k: v for k, v in asdict(recipe).items() if k != "threads"}))  # tuples as JSON lists
+    theirs = info.get("recipe") if isinstance(info, dict) else None
+    return isinstance(theirs, dict) and {k: v for k, v in theirs.items() if k != "threads"} == ours
+
+
+def _copy(source: Path, final: Path, log) -> Path:
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".building-{final.name}-"))
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"tiny model copied from {source} to {final}")
+    return final
 
 
 def _build(recipe: WarmStartRecipe, final: Path, log) -> Path:
@@ -79,8 +113,6 @@ def _build(recipe: WarmStartRecipe, final: Path, log) -> Path:
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     started = time.time()
-    for stale in final.parent.glob(f".building-{final.name}-*"):  # debris of a killed build (we hold the lock)
-        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".building-{final.name}-"))
     try:
         build_tiny_model(tmp, seed=recipe.seed, size=recipe.size)

@@ -1,7 +1,9 @@
 """The offline default model: deterministic build, cached, loadable by transformers and vLLM, warm but not solved."""
 
 import hashlib
+import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from rlvr.data.config import TaskConfig
 from rlvr.data.tasks import load_problems
 from rlvr.sampling.config import SamplerConfig, SamplingParams
-from rlvr.trainers.bootstrap import bootstrap_tiny
+from rlvr.trainers.bootstrap import WarmStartRecipe, bootstrap_tiny, is_finished_build
 from rlvr.trainers.tiny_model import build_tiny_model
 from rlvr.verifiers.registry import VERIFIERS
 
@@ -40,6 +42,28 @@ def test_second_call_uses_the_cache(warm_model):
     stamp = os.stat(warm_model / "model.safetensors").st_mtime_ns
     assert bootstrap_tiny(log=lambda _m: None) == warm_model
     assert os.stat(warm_model / "model.safetensors").st_mtime_ns == stamp
+
+
+def test_a_finished_build_in_another_cache_is_copied_not_rebuilt(warm_model, tmp_path):
+    messages = []
+    copied = bootstrap_tiny(cache_dir=tmp_path / "mine", log=messages.append,
+                            copy_from=(tmp_path / "absent", warm_model.parent))
+    assert copied == tmp_path / "mine" / warm_model.name and messages == [f"tiny model copied from {warm_model} to {copied}"]
+    assert sorted(f.name for f in copied.iterdir()) == sorted(f.name for f in warm_model.iterdir())
+    assert _digest(copied / "model.safetensors") == _digest(warm_model / "model.safetensors")
+    assert not list((tmp_path / "mine").glob(".building-*"))
+
+
+def test_a_build_of_another_recipe_is_not_copied(warm_model, tmp_path):
+    other = tmp_path / "other" / warm_model.name  # the right name, but its recipe file says 900 steps
+    shutil.copytree(warm_model, other)
+    info = json.loads((other / "rlvr_recipe.json").read_text())
+    info["recipe"]["steps"] = 900
+    (other / "rlvr_recipe.json").write_text(json.dumps(info))
+    assert not is_finished_build(other, WarmStartRecipe())
+    assert is_finished_build(warm_model, WarmStartRecipe())
+    (other / "rlvr_recipe.json").unlink()  # an unfinished build: the recipe file is written last
+    assert not is_finished_build(other, WarmStartRecipe())
 
 
 def _accuracy(texts, problems):
