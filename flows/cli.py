@@ -175,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
 
         quiet_console()
     from rlvr.flows.errors import start_run_log
+    from rlvr.flows.stopping import name_log
 
     log_path = start_run_log(args.command)  # the file is created on the first record or failure only
+    name_log(log_path)
     try:
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - every failure ends in one line and an exit code

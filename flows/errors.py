@@ -148,7 +148,8 @@ def report_failure(exc: BaseException, log_path: Path | None, prog: str = "rlvr"
         for handler in _console_handlers():  # the closing line stays last; what Prefect logs on exit goes to the file
             handler.setLevel(logging.CRITICAL + 1)
     if isinstance(exc, KeyboardInterrupt):
-        message = f"stopped by {getattr(exc, 'signal_name', 'SIGINT')}; the run can be resumed with the same command"
+        resume = getattr(exc, "resume_note", None) or "the run can be resumed with the same command"
+        message = f"stopped by {getattr(exc, 'signal_name', 'SIGINT')}; {resume}"
     else:
         message = one_line(exc)
     sys.stdout.flush()

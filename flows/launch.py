@@ -30,7 +30,7 @@ from contextlib import ExitStack
 
 from rlvr.flows.errors import BadInput, end_run_log, exit_code, report_failure, start_run_log
 from rlvr.flows.locks import device_hold, run_dir_lock
-from rlvr.flows.stopping import end_stopped_run, install_stop_handlers
+from rlvr.flows.stopping import end_stopped_run, install_stop_handlers, save_at_stop
 from rlvr.trainers import distributed
 
 
@@ -115,7 +115,11 @@ def train(args: argparse.Namespace, report) -> int:
             take_together(dist, (lambda: holds.enter_context(hold)) if hold else None, report)
             trainer = Trainer(cfg, resume=True, log=lambda m: print(m, flush=True))
             holds.callback(trainer.close)
-            trainer.train()
+            try:
+                trainer.train()
+            except KeyboardInterrupt as stop:  # rank 0 keeps the steps done since the last checkpoint (DDP)
+                save_at_stop(stop, trainer)
+                raise
     finally:
         distributed.teardown(created)
     return 0
@@ -136,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     dist = distributed.from_env()  # this process's rank, from the launcher's environment (no group yet)
     prog = "rlvr" if dist.is_main else f"rlvr: rank {dist.rank}"
-    restore_signals = install_stop_handlers(announce=dist.is_main)
     log_path = start_run_log("launch" if dist.is_main else f"launch-rank{dist.rank}")
+    restore_signals = install_stop_handlers(announce=dist.is_main, log_path=log_path)
     try:
         return train(args, report=lambda exc: report_failure(exc, log_path, prog=prog))
     except Refused as exc:  # said by the refused rank

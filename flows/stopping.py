@@ -6,7 +6,8 @@
         end_stopped_run(exc, log_path)  # report the stop, end the log, stop the children, exit (no exit hooks)
 
 SIGTERM raises `Stopped("SIGTERM")` in the main thread, as Ctrl-C raises KeyboardInterrupt, so the run
-unwinds through its `finally` blocks: the trainer closes its sampler engine and verifier workers, the device
+unwinds through its `finally` blocks; on the way the training flows checkpoint the last completed step
+(`save_at_stop`; the watchdog waits for that, up to `RLVR_STOP_SAVE_S`, default 120 s), then the trainer closes its sampler engine and verifier workers, the device
 and run-directory holds are released. Unwinding can hang: after a Ctrl-C to the process group the embedded
 Prefect server is already dead and Prefect retries its API calls for minutes. So the first signal also starts
 a watchdog that stops every child process (the embedded Prefect server, the vLLM engine, the verifier workers
@@ -22,12 +23,13 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 from rlvr.flows.errors import SIGNAL_EXIT, Stopped, end_run_log, report_failure
 
-_state = {"stopping": None, "announce": True}
+_state = {"stopping": None, "announce": True, "hold_until": 0.0, "resume_note": "", "log_path": None}
 _unwound = threading.Event()
 
 
@@ -63,6 +65,8 @@ def exit_now(code: int) -> None:
 def end_stopped_run(exc: KeyboardInterrupt, log_path: Path | None, **report) -> NoReturn:
     """The end of a run that a signal stopped, once its body has unwound: the closing line and traceback
     (`report_failure`, given `report`'s keywords), the log file closed, then `exit_now` with the signal's code."""
+    if _state["resume_note"]:
+        exc.resume_note = _state["resume_note"]
     code = report_failure(exc, log_path, **report)
     end_run_log(log_path)
     exit_now(code)
@@ -70,8 +74,11 @@ def end_stopped_run(exc: KeyboardInterrupt, log_path: Path | None, **report) -> 
 
 def _force_exit(signal_name: str) -> None:
     stop_children(wait_s=2.0)
-    if _state["announce"]:
-        sys.stderr.write(f"rlvr: stopped by {signal_name}; the run can be resumed with the same command\n")
+    if _state["announce"]:  # the closing line end_stopped_run would have printed
+        resume = _state["resume_note"] or "the run can be resumed with the same command"
+        log_path = _state["log_path"]
+        where = f" (full log: {log_path})" if log_path is not None and Path(log_path).exists() else ""
+        sys.stderr.write(f"rlvr: stopped by {signal_name}; {resume}{where}\n")
         sys.stderr.flush()
     os._exit(SIGNAL_EXIT.get(signal_name, 130))
 
@@ -87,11 +94,38 @@ def _on_signal(signum, _frame) -> None:
 
 
 def _watchdog(signal_name: str, grace: float) -> None:
-    """Exit `grace` seconds after the signal, or 2 s after the flow has unwound (its holds released, its trainer
-    closed): what is left then is Prefect reporting the crash, to a server that may be dead."""
-    if _unwound.wait(grace):
-        time.sleep(2.0)
+    """Exit `grace` seconds after the signal (later while `exit_held`), or 2 s after the flow has unwound (its
+    holds released, its trainer closed): what is left then is Prefect reporting the crash, to a server that may
+    be dead."""
+    deadline = time.monotonic() + grace
+    while not _unwound.wait(0.1):
+        if time.monotonic() >= max(deadline, _state["hold_until"]):
+            _force_exit(signal_name)
+    time.sleep(2.0)
     _force_exit(signal_name)
+
+
+@contextmanager
+def exit_held(max_s: float):
+    """The watchdog does not end the process inside this block (for at most `max_s` seconds): a checkpoint is
+    being written. A second signal still ends it at once (the checkpoint is written atomically: nothing half)."""
+    _state["hold_until"] = time.monotonic() + max_s
+    try:
+        yield
+    finally:
+        _state["hold_until"] = 0.0
+
+
+def save_at_stop(stop: KeyboardInterrupt, trainer) -> None:
+    """Checkpoint the trainer's last completed step (`Trainer.save_stopped`) and put where the run resumes into
+    the stop's closing line (`stop.resume_note`, read by flows/errors.report_failure)."""
+    with exit_held(float(os.environ.get("RLVR_STOP_SAVE_S", "120"))):
+        try:
+            note = trainer.save_stopped()
+        except Exception as exc:  # noqa: BLE001 - the stop still ends in its own line, naming what failed
+            note = (f"the checkpoint at the stop failed ({type(exc).__name__}: {exc}); the same command resumes "
+                    "from the newest checkpoint")
+        _state["resume_note"] = stop.resume_note = note
 
 
 def note_unwound() -> None:
@@ -99,11 +133,18 @@ def note_unwound() -> None:
     _unwound.set()
 
 
-def install_stop_handlers(announce: bool = True):
+def name_log(log_path: Path | None) -> None:
+    """The run's log file (flows/errors.start_run_log), for the closing line of a stop."""
+    _state["log_path"] = log_path
+
+
+def install_stop_handlers(announce: bool = True, log_path: Path | None = None):
     """SIGINT and SIGTERM -> `Stopped` in the main thread, plus the watchdog (call from the main thread).
     `announce=False`: the watchdog exits without its closing line (a rank of a multi-process job other than
-    rank 0, which says it for the job). Returns a function that puts the previous handlers back."""
+    rank 0, which says it for the job); `log_path`: the run's log file, which that line names (or `name_log`).
+    Returns a function that puts the previous handlers back."""
     _state["announce"] = announce
+    name_log(log_path)
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def restore() -> None:

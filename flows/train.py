@@ -20,6 +20,7 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import TerminationSignal
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import eval_points, plot_curves, publish_training, sample_rows
@@ -27,7 +28,7 @@ from rlvr.flows.bootstrap import bootstrap_model, check_device, load_dpo_pairs, 
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
-from rlvr.flows.stopping import note_unwound
+from rlvr.flows.stopping import note_unwound, save_at_stop
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
 from rlvr.trainers.checkpoint import latest_checkpoint, list_checkpoints, steps_to_checkpoint
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
@@ -165,11 +166,15 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
         closing.callback(bar.close)
         if trainer.step >= cfg.train.steps:
             log(f"nothing to train: {cfg.name} is already at step {trainer.step} of {cfg.train.steps}")
-        while trainer.step < cfg.train.steps:
-            chunk = steps_to_checkpoint(trainer.step, cfg.train.steps, cfg.train.checkpoint.every)
-            train_steps(trainer, chunk, tracker, bar)
-            save_checkpoint(trainer, on_checkpoint)
-            publish_progress(trainer)
+        try:
+            while trainer.step < cfg.train.steps:
+                chunk = steps_to_checkpoint(trainer.step, cfg.train.steps, cfg.train.checkpoint.every)
+                train_steps(trainer, chunk, tracker, bar)
+                save_checkpoint(trainer, on_checkpoint)
+                publish_progress(trainer)
+        except (KeyboardInterrupt, TerminationSignal) as stop:  # Ctrl-C; SIGTERM is Prefect's TerminationSignal here
+            save_at_stop(stop, trainer)  # the steps done since the last checkpoint are kept
+            raise
         checkpoint = latest_checkpoint(trainer.run_dir)
         result = {"run_dir": str(trainer.run_dir.resolve()), "step": trainer.step, "checkpoint": str(checkpoint),
                   "plot": str(trainer.run_dir.resolve() / "curves.png"), "eval": None}

@@ -118,6 +118,8 @@ class Trainer:
         if self.dist.is_main:  # rows past the restored step (or any, from step 0) belong to a run that died
             self.metrics.truncate_after(self.step, log=self.log)
         fsdp.sync_sampler(self.sampler, self.policy.model)  # FSDP: streamed one layer at a time
+        self._saved_step = self.step  # the restored checkpoint's (0: none, and nothing to save)
+        self._end_of_step()
 
     # -- one step -------------------------------------------------------------------------------
     def run_step(self) -> dict:
@@ -136,7 +138,14 @@ class Trainer:
         if self.dist.is_main:  # DDP: the row already describes the global batch; rank 0 writes it
             self.metrics.append(row)
         self.last_groups, self.last_verdicts = scored.groups, scored.verdicts
+        self._end_of_step()
         return row
+
+    def _end_of_step(self) -> None:
+        """What a checkpoint of the step just completed holds besides the weights and optimizer (both stay as
+        they are until the next optimizer step): a stop signal during the next step's rollout saves it."""
+        self._completed = (self.step, self.cursor, ckpt.rng_state())
+        self._weights_completed = True
 
     def collect(self) -> Scored:
         """Sample and verify this step's completions, as many as the algorithm needs."""
@@ -242,6 +251,7 @@ class Trainer:
                                      f"{self.step + 1}; the last checkpoint is kept")
             if not math.isfinite(stats["grad_norm"]):
                 raise NonFiniteError(f"non-finite gradient norm at step {self.step + 1}")
+            self._weights_completed = False  # from here to the step's end the weights are neither step's
             self.optimizer.step()
         finally:
             self.optimizer.zero_grad(set_to_none=True)
@@ -250,10 +260,15 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self) -> Path:
         if self.sharded:
-            return self._save_sharded()
-        if not self.dist.is_main:  # DDP: rank 0 writes; the others wait until the checkpoint is complete
+            path = self._save_sharded()
+        else:  # DDP: rank 0 writes; the others wait until the checkpoint is complete
+            path = self._save_replica() if self.dist.is_main else ckpt.checkpoints_dir(self.run_dir) / f"step-{self.step}"
             self.dist.barrier()
-            return ckpt.checkpoints_dir(self.run_dir) / f"step-{self.step}"
+        self._saved_step = self.step
+        return path
+
+    def _save_replica(self) -> Path:
+        """The whole trainer state, written by this process alone (one process, or rank 0 of DDP's replicas)."""
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -267,7 +282,6 @@ class Trainer:
             keep=self.cfg.train.checkpoint.keep, protect=protect,
         )
         self.log(f"checkpoint saved: {path}")
-        self.dist.barrier()
         return path
 
     def _save_sharded(self) -> Path:
@@ -326,6 +340,29 @@ class Trainer:
         except ckpt.UNREADABLE as exc:
             raise ckpt.CheckpointError(f"its weights do not load ({ckpt.describe(exc)})") from None
         return state
+
+    def save_stopped(self) -> str:
+        """After a stop signal (Ctrl-C, SIGTERM): checkpoint the last completed step unless it has one, and say
+        where the same command will resume. Nothing is saved when the signal came during an optimizer update (the
+        weights are then neither step's), under FSDP (saving is collective, and the ranks stopped at different
+        points) or on a DDP rank other than 0 (rank 0 writes alone, without waiting for the others)."""
+        step, cursor, rng = self._completed
+        if step == self._saved_step:
+            return f"the same command resumes from step {step}" + (" (checkpoint step-" + str(step) + ")" if step else "")
+        first = self._saved_step + 1
+        lost = (f"the same command resumes from step {self._saved_step}; "
+                + (f"step {step} is lost" if first == step else f"steps {first}-{step} are lost"))
+        if not self._weights_completed:
+            return f"stopped during an optimizer update, nothing saved: {lost}"
+        if self.sharded:
+            return f"FSDP saves only at checkpoint steps: {lost}"
+        if not self.dist.is_main:
+            return ""
+        self.step, self.cursor = step, cursor
+        ckpt.set_rng_state(rng)  # the state as the step ended: the resumed run samples what this one would have
+        path = self._save_replica()
+        self._saved_step = step
+        return f"saved {path}; the same command resumes from step {step}"
 
     # -- driving ----------------------------------------------------------------------------------
     def train(self, steps: int | None = None, on_step=None, on_checkpoint=None) -> list[dict]:

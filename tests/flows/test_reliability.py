@@ -1,6 +1,6 @@
 """`rlvr train` as a user runs it, in a subprocess, against faults: a SIGKILLed run (device and run directory
 free again, the same command resumes with every metrics row once), Ctrl-C / SIGTERM (the run and what it
-started end, the device is free), and bad input (one closing `rlvr:` line, exit 2, the traceback in a file).
+started end, the device is free, the steps done since the last checkpoint are saved), and bad input (one closing `rlvr:` line, exit 2, the traceback in a file).
 
 Most runs use the session's real `prefect server` (start-up in seconds); the stop tests run in Prefect's
 embedded mode, where a Ctrl-C to the process group also kills the embedded server under the run."""
@@ -112,7 +112,7 @@ def test_a_stop_signal_ends_the_run_and_what_it_started(how, model_path, tmp_pat
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # embedded Prefect server
     run_dir = tmp_path / "run"
     log = tmp_path / "out.log"
-    proc = start_process([*_train_cmd(run_dir, model_path), "train.steps=500"], env, log)
+    proc = start_process([*_train_cmd(run_dir, model_path), "train.steps=500", "train.checkpoint.every=1000"], env, log)
     try:
         wait_for("a training step", lambda: _metric_steps(run_dir), 400, proc, log)
         started = psutil.Process(proc.pid).children(recursive=True)
@@ -129,8 +129,15 @@ def test_a_stop_signal_ends_the_run_and_what_it_started(how, model_path, tmp_pat
     assert code == (130 if how == "sigint-to-group" else 143), log.read_text()[-3000:]
     last = log.read_text().strip().splitlines()[-1]
     assert last.startswith("rlvr: stopped by SIG"), last
-    if how == "sigterm-to-main":  # the Prefect server is alive: the run unwinds and ends on its own path
-        assert "(full log: " in last, last
+    assert "(full log: " in last, last  # also when the watchdog ends the run (the Prefect server stopped first)
+    # no checkpoint was due: the stop saved the last completed step, unless it came inside an optimizer update
+    steps = _metric_steps(run_dir)
+    if "stopped during an optimizer update" in last:
+        lost = "step 1 is lost" if steps[-1] == 1 else f"steps 1-{steps[-1]} are lost"
+        assert not (run_dir / "checkpoints").exists() and lost in last, last
+    else:
+        assert f"saved {run_dir / 'checkpoints' / f'step-{steps[-1]}'}; the same command resumes from step {steps[-1]}" in last
+        assert [p.name for p in (run_dir / "checkpoints").iterdir()] == [f"step-{steps[-1]}"]
     _, alive = psutil.wait_procs(started, timeout=15)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline()[:3] for p in alive]
     with device_hold("cpu", slots=1, timeout=10, log=lambda m: None):  # released

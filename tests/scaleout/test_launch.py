@@ -144,7 +144,7 @@ def test_rlvr_launch_checks_the_config_once_before_starting_ranks(tmp_path):
 def test_sigterm_to_the_launcher_stops_every_rank_with_one_line_and_frees_the_holds(tiny_model, tmp_path, launcher):
     run = tmp_path / "run"
     out = tmp_path / "out.log"
-    cmd = _job(*_small(tiny_model, run), "train.steps=500", launcher=launcher)
+    cmd = _job(*_small(tiny_model, run), "train.steps=500", "train.checkpoint.every=1000", launcher=launcher)
     with open(out, "w") as sink:
         proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=sink, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -162,7 +162,11 @@ def test_sigterm_to_the_launcher_stops_every_rank_with_one_line_and_frees_the_ho
     text = out.read_text()
     assert code != 0, text[-3000:]
     lines = [line for line in text.splitlines() if line.startswith("rlvr:")]
-    assert len(lines) == 1 and lines[0].startswith("rlvr: stopped by SIGTERM; the run can be resumed"), text[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("rlvr: stopped by SIGTERM; "), text[-3000:]
+    steps = _metric_steps(run)  # rank 0 checkpointed the last completed step, unless it was inside an update
+    saved = f"saved {run / 'checkpoints' / f'step-{steps[-1]}'}; the same command resumes from step {steps[-1]}"
+    assert saved in lines[0] or "stopped during an optimizer update" in lines[0], lines[0]
+    assert saved not in lines[0] or (run / "checkpoints" / f"step-{steps[-1]}" / "trainer_state.pt").exists()
     if launcher == "rlvr":  # torchrun's agent passed the signal on and waited; no traceback of its own after it
         assert code == 128 + signal.SIGTERM and "Traceback" not in text, text[-3000:]
     with run_dir_lock(run), device_hold("cpu", slots=1, timeout=10, log=lambda m: None):  # both released
