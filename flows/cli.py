@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     config = subs.add_parser("config", help="validate and print a run config")
     _with_config(config)
     config.set_defaults(func=_cmd_config)
+    # verify's options (and -h) are its own parser's, in verifiers/cli.py: `main` hands it all of argv after "verify"
     verify = subs.add_parser("verify", help="verify a JSONL file of completions", add_help=False)
     verify.add_argument("rest", nargs=argparse.REMAINDER)
     verify.set_defaults(func=_cmd_verify)
@@ -157,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["launch"]:  # all of it is torchrun's and the ranks' (argparse's REMAINDER drops leading options)
-        args, extra = argparse.Namespace(command="launch", func=_cmd_launch, rest=argv[1:]), []
+    # launch: all of it is torchrun's and the ranks'; verify: all of it is verifiers/cli.py's (options before or after
+    # the file, -h). argparse's REMAINDER would refuse leading options, so both skip this parser.
+    if argv[:1] in (["launch"], ["verify"]):
+        func = _cmd_launch if argv[0] == "launch" else _cmd_verify
+        args, extra = argparse.Namespace(command=argv[0], func=func, rest=argv[1:]), []
     else:
         args, extra = parser.parse_known_args(argv)
     if extra:  # overrides after an option (`rlvr eval tiny -c FILE k=v`) are left over by argparse

@@ -1,8 +1,10 @@
 """`rlvr verify FILE.jsonl`: score a file of completions and print a summary by status.
 
 Each line: {"completion": str, "reference": ..., "verifier": "math" (optional; or "task": "gsm8k"/"humaneval"/...)}.
-Bad lines (not JSON, missing fields, unknown verifier) are reported with their line numbers and skipped.
-Exit status: 0 if every line was scored, 1 if some lines were bad, 2 if the file cannot be read.
+Bad lines (not JSON, missing fields, unknown verifier or option) are reported, one line each with its line number
+and the reason, and skipped.
+Exit status: 0 if every line was scored, 1 if some lines were bad, 2 if the file cannot be read or has no line to
+score (empty, or every line bad: a run that scored nothing is not a success).
 Lines are read by `rlvr.data.loading.read_json_lines`, the reader of the dataset files (one home for line numbers
 and for what counts as a bad line); this entry point is the only part of `verifiers/` that imports `data/`.
 """
@@ -14,6 +16,7 @@ import collections
 import json
 import sys
 
+from pydantic import ValidationError
 from rlvr.data.loading import BadLine, read_json_lines
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.pool import VerifierPool
@@ -22,6 +25,7 @@ from rlvr.verifiers.verdict import STATUSES
 
 TASK_VERIFIER = {"gsm8k": "math", "math500": "math", "math": "math", "arith": "math", "humaneval": "code",
                  "mbpp": "code", "code": "code"}
+_ROW_KEY = {"name": "verifier"}  # a VerifierSpec field -> the key of the row it came from
 
 
 def _spec(row: dict) -> VerifierSpec:
@@ -31,6 +35,21 @@ def _spec(row: dict) -> VerifierSpec:
     spec = VerifierSpec(name=name, options=row.get("options") or {})
     validate([spec])
     return spec
+
+
+def _why(e: ValueError) -> str:
+    """One line saying why a row was skipped. A pydantic ValidationError's first line is only "1 validation error
+    for VerifierSpec": the reason (unknown verifier, import failure, unknown option) is in its items' `msg`."""
+    if isinstance(e, ValidationError):
+        parts = []
+        for item in e.errors(include_url=False, include_input=False):
+            msg = item["msg"].removeprefix("Value error, ")  # pydantic's wrapper around a validator's ValueError
+            loc = ".".join(_ROW_KEY.get(str(x), str(x)) for x in item["loc"])
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        text = "; ".join(parts)
+    else:
+        text = str(e)
+    return " ".join(text.split())[:400]
 
 
 def _load(path: str) -> tuple[list[tuple[int, tuple]], list[tuple[int, str]]]:
@@ -44,15 +63,19 @@ def _load(path: str) -> tuple[list[tuple[int, tuple]], list[tuple[int, str]]]:
                 raise ValueError("needs a 'completion' string and a 'reference'")
             jobs.append((n, (row["completion"], row["reference"], [_spec(row)])))
         except ValueError as e:  # pydantic's ValidationError is a ValueError
-            bad.append((n, str(e).splitlines()[0][:200]))
+            bad.append((n, _why(e)))
     return jobs, bad
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="rlvr verify", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="rlvr verify", description=__doc__.splitlines()[0],
+                                 epilog="exit status: 0 every line scored, 1 some lines bad (reported and skipped), "
+                                        "2 the file cannot be read or has no line to score")
     ap.add_argument("file", help="JSONL with completion, reference and optional verifier/task per line")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--timeout", type=float, default=10.0, help="hard per-call timeout in seconds")
+    ap.add_argument("--workers", type=int, default=2, help="verification processes (default 2)")
+    ap.add_argument("--timeout", type=float, default=10.0,
+                    help="hard per-call timeout in seconds (default 10); the code verifier's sandbox stops its program "
+                         "0.5 s sooner, so that a verdict of its own ends the call")
     ap.add_argument("--out", help="write one JSON result per scored line here")
     args = ap.parse_args(argv)
     out = sys.stdout
@@ -63,19 +86,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for n, msg in bad:
         print(f"line {n}: skipped: {msg}", file=sys.stderr)
+    if not jobs:
+        why = f"all {len(bad)} lines are bad" if bad else "it is empty (or holds blank lines only)"
+        print(f"rlvr: nothing to score in {args.file}: {why}", file=sys.stderr)
+        return 2
     with VerifierPool(workers=args.workers, timeout_s=args.timeout) as pool:
-        results = pool.map([job for _, job in jobs]) if jobs else []
+        results = pool.map([job for _, job in jobs])
     counts, total = collections.Counter(), 0.0
     for (n, (_, _, specs)), (reward, verdicts) in zip(jobs, results):
         total += reward
         for key, v in verdicts.items():
             counts[(key, v.status)] += 1
     names = sorted({k for k, _ in counts})
-    print(f"{'verifier':<12}" + "".join(f"{s:>10}" for s in STATUSES) + f"{'total':>8}", file=out)
+    width = max([12] + [len(name) + 2 for name in names])  # a plug-in's import path can be long
+    print(f"{'verifier':<{width}}" + "".join(f"{s:>10}" for s in STATUSES) + f"{'total':>8}", file=out)
     for name in names:
         row = [counts[(name, s)] for s in STATUSES]
-        print(f"{name:<12}" + "".join(f"{c:>10}" for c in row) + f"{sum(row):>8}", file=out)
-    print(f"scored {len(jobs)} lines, mean reward {total / max(1, len(jobs)):.4f}, bad lines {len(bad)}", file=out)
+        print(f"{name:<{width}}" + "".join(f"{c:>10}" for c in row) + f"{sum(row):>8}", file=out)
+    print(f"scored {len(jobs)} lines, mean reward {total / len(jobs):.4f}, bad lines {len(bad)}", file=out)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             for (n, _), (reward, verdicts) in zip(jobs, results):

@@ -2,6 +2,8 @@
 
     verify(completion, {"tests": ..., "entry_point": "f" | None, "setup": "", "prompt_prefix": ""}, CodeOptions())
 
+`tests` is a string of test code, or a list of test statements (MBPP's `test_list`), joined one per line.
+
 Code comes from the last fenced ```python block of the completion (else the last fence, else the raw text).
 If `entry_point` is set and the code does not define it, the code is a body continuation of `prompt_prefix`
 (HumanEval's prompt); the prefix is always put before the code so its imports and helpers exist.
@@ -58,6 +60,15 @@ def sandbox_wall_s(timeout_s: float) -> float:
     return timeout_s - min(0.5, 0.5 * timeout_s)
 
 
+def _timeout_text(e: SandboxTimeout, timeout_s: float) -> str:
+    """The sandbox says "wall-clock limit 4.5s" for `--timeout 5`: name both numbers, so the 0.5 s reads as a margin."""
+    wall = sandbox_wall_s(timeout_s)
+    if not str(e).startswith("wall-clock"):  # the CPU limit: its own number, already right
+        return str(e)
+    return (f"the program ran past the sandbox's wall-clock limit of {wall:g} s (the verification's timeout of "
+            f"{timeout_s:g} s less {timeout_s - wall:g} s, so that the sandbox ends before the pool's deadline)")
+
+
 def extract_code(completion: str) -> str:
     """The last ```python block, else the last fenced block of any language, else the whole text."""
     blocks = _FENCE.findall(completion)
@@ -83,12 +94,27 @@ def assemble(code: str, prefix: str, entry_point: str | None) -> tuple[str, str]
     return prefix + "\n\n" + code, "prefix+code"
 
 
+def _tests(tests) -> str:
+    """The test code: a string, or a list of test statements as MBPP ships them (`test_list`), one per line."""
+    if isinstance(tests, (list, tuple)) and all(isinstance(t, str) for t in tests):
+        tests = "\n".join(tests)
+    elif isinstance(tests, (list, tuple)):
+        i, bad = next((i, t) for i, t in enumerate(tests) if not isinstance(t, str))
+        raise ValueError(f"code reference 'tests' must be a string or a list of strings; item {i} of the list is "
+                         f"{bad!r:.40} ({type(bad).__name__})")
+    elif tests is None:
+        raise ValueError("code reference has no 'tests' (a string of test code, or a list of test lines)")
+    elif not isinstance(tests, str):
+        raise ValueError(f"code reference 'tests' must be a string or a list of strings, got {type(tests).__name__}")
+    if not tests.strip():
+        raise ValueError("code reference 'tests' is empty")
+    return tests
+
+
 def _reference(reference) -> tuple[str, str | None, str, str]:
     if not isinstance(reference, dict):
         raise ValueError(f"code reference must be a dict, got {type(reference).__name__}")
-    tests = reference.get("tests", reference.get("test"))
-    if not isinstance(tests, str) or not tests.strip():
-        raise ValueError("code reference has no 'tests' string")
+    tests = _tests(reference.get("tests", reference.get("test")))
     return tests, reference.get("entry_point") or None, reference.get("setup") or "", reference.get("prompt_prefix") or ""
 
 
@@ -114,7 +140,7 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
     except TestsFailed as e:
         return Verdict(0.0, "wrong", {**detail, "rule": "assertion_failed", "test_line": e.line, "error": str(e)})
     except SandboxTimeout as e:
-        return Verdict(0.0, "timeout", {**detail, "rule": "timeout", "error": str(e)})
+        return Verdict(0.0, "timeout", {**detail, "rule": "timeout", "error": _timeout_text(e, opts.timeout_s)})
     except SandboxOutputLimit as e:
         return Verdict(0.0, "unsafe", {**detail, "rule": "output_limit", "error": str(e)})
     except SandboxDied as e:

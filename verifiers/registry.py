@@ -52,6 +52,8 @@ def resolve(name: str) -> Verifier:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"cannot load verifier {name!r}: {e} (built-ins: {sorted(VERIFIERS)})") from None
+    except Exception as e:  # noqa: BLE001 - the plug-in's own module fails as it is imported: bad input, named
+        raise ValueError(f"cannot load verifier {name!r}: importing {module_name} raised {type(e).__name__}: {e}") from None
     if not callable(fn):
         raise ValueError(f"verifier {name!r} is not callable")
     return fn

@@ -1,6 +1,9 @@
 """`rlvr verify FILE.jsonl`."""
 
 import json
+import os
+
+import pytest
 
 from rlvr.verifiers.cli import main
 
@@ -36,3 +39,70 @@ def test_a_missing_file_is_one_rlvr_line_and_exit_2(tmp_path, capsys):
 def test_a_directory_is_one_rlvr_line_and_exit_2(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert capsys.readouterr().err == f"rlvr: cannot read {tmp_path}: Is a directory\n"
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+MATH_ROW = {"completion": "\\boxed{4}", "reference": "4", "verifier": "math"}
+
+
+def test_a_bad_verifier_spec_says_why_on_its_one_line(tmp_path, capsys):
+    # each reason used to be hidden behind pydantic's first line, "1 validation error for VerifierSpec"
+    f = _write(tmp_path / "in.jsonl", [MATH_ROW, {**MATH_ROW, "verifier": "nosuch"},
+                                       {**MATH_ROW, "verifier": "nosuch_mod:fn"}, {**MATH_ROW, "options": {"bogus": 1}},
+                                       {**MATH_ROW, "options": [1]}])
+    assert main([f, "--workers", "1"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "line 2: skipped: unknown verifier 'nosuch': use one of ['code', 'format', 'math'] or an import path "
+        "'pkg.mod:fn'",
+        "line 3: skipped: cannot load verifier 'nosuch_mod:fn': No module named 'nosuch_mod' (built-ins: ['code', "
+        "'format', 'math'])",
+        "line 4: skipped: verifier 'math': unknown option(s) ['bogus']; allowed: ['last_number_fallback', "
+        "'max_answer_chars', 'max_chars', 'rel_tol', 'timeout_s']",
+        "line 5: skipped: options: Input should be a valid dictionary",  # a field's error names the field
+    ]
+
+
+def test_rlvr_verify_takes_options_before_the_file_and_has_its_own_help(tmp_path, capsys, monkeypatch):
+    from rlvr.flows.cli import main as rlvr_main
+
+    monkeypatch.setenv("RLVR_LOG_DIR", str(tmp_path / "logs"))
+    f = _write(tmp_path / "in.jsonl", [MATH_ROW])
+    assert rlvr_main(["verify", "--workers", "1", "--timeout", "5", f]) == 0
+    assert "scored 1 lines, mean reward 1.0000" in capsys.readouterr().out
+    for flag in ("-h", "--help"):
+        with pytest.raises(SystemExit) as stop:
+            rlvr_main(["verify", flag])
+        assert stop.value.code == 0
+        assert capsys.readouterr().out.startswith("usage: rlvr verify [-h] [--workers WORKERS]")
+
+
+def test_an_empty_file_is_one_rlvr_line_and_exit_2(tmp_path, capsys):
+    f = tmp_path / "empty.jsonl"
+    f.write_text("\n\n")
+    assert main([str(f)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"rlvr: nothing to score in {f}: it is empty (or holds blank lines only)\n"
+    assert captured.out == ""  # no table of zeros
+
+
+def test_a_file_of_bad_lines_only_is_exit_2_after_naming_each(tmp_path, capsys):
+    f = _write(tmp_path / "bad.jsonl", [{"completion": "x"}, {**MATH_ROW, "verifier": "nosuch"}])
+    assert main([f]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert [e.split(":")[0] for e in err] == ["line 1", "line 2", "rlvr"]
+    assert err[-1] == f"rlvr: nothing to score in {f}: all 2 lines are bad"
+
+
+def test_a_long_plugin_name_keeps_the_table_aligned(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(os.path.dirname(__file__))  # example_user_verifier.py, a user's plug-in
+    plugin = "example_user_verifier:score"
+    f = _write(tmp_path / "in.jsonl", [MATH_ROW, {"completion": "please", "reference": "", "verifier": plugin}])
+    assert main([f, "--workers", "1"]) == 0
+    table = capsys.readouterr().out.splitlines()[:3]
+    # every column ends at the same place in the header and in both rows, the plug-in's included
+    assert len({len(line) for line in table}) == 1
+    assert table[1].startswith(plugin + " ") and table[1].split()[1:3] == ["1", "0"]  # rows sorted by name

@@ -53,6 +53,17 @@ def test_repeated_names_get_numbered_keys():
     assert set(verdicts) == {"format", "format#2"} and verdicts["format#2"].status == "correct"
 
 
+@pytest.mark.parametrize("source, error", [
+    ("def score(completion, reference:\n    return 1.0\n", "SyntaxError"),  # a typo in the plug-in
+    ("raise RuntimeError('needs an API key')\n", "RuntimeError: needs an API key"),  # fails at import
+])
+def test_a_plugin_whose_module_fails_to_import_is_a_clear_error(tmp_path, monkeypatch, source, error):
+    (tmp_path / "broken_plugin.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match=f"cannot load verifier 'broken_plugin:score': importing broken_plugin raised {error}"):
+        registry.resolve("broken_plugin:score")
+
+
 def test_user_verifier_is_one_file_and_one_config_line(user_path):
     spec = VerifierSpec(name="example_user_verifier:score", weight=0.5, options={"word": "thanks"})
     reward, verdicts = registry.score("Thanks!", None, [spec])
