@@ -12,11 +12,13 @@ Extraction rules, first hit wins (code blocks never hold an answer; after a `</t
   gsm8k        the last `#### X`
   sentence     the final sentence: a named gold word, the math that ends it, else its last number (digits or words:
                `forty-two`, `one half`, `a dozen`, `1.45 million`, `3 degrees below zero`); without final
-               punctuation (maybe cut off) only a plain number at most three words from the end; switchable
+               punctuation (maybe cut off) only a plain number or a fraction in lowest terms at most three words
+               from the end, not an operand (`2 + 3`, `(3`), see `_ends_in_a_number`; switchable
 """
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -35,6 +37,10 @@ _SENTENCE_SPLIT = re.compile(r"(?<![\d\\])\.(?=\s|$)|\n+")
 _NOT_AN_ANSWER = re.compile(r"(?:correct|right|wrong|incorrect|true|false|valid|reasonable|consistent|as follows|"
                             r"below|above|the same|clear|obvious)\b", re.I)
 _DOLLAR_SPAN = re.compile(r"\s*\$\$?((?:\\\$|[^$])+)\$")
+_MATH_RUN = re.compile(r"[\d.*/+^=-]+")  # digits and operators written without spaces: `6*5`, `1/`, `=3/4`
+_PLAIN = re.compile(r"-?\d+(?:\.\d+)?")
+_FRACTION = re.compile(r"-?(\d+)/(\d+)")
+_OPERATOR_END = re.compile(r"(?:[-+*/^\u00d7\u00f7\u00b7\u2212(\[{]|\\times|\\cdot|\\div)\s*$")
 
 
 def _braced(text: str, start: int) -> tuple[str, int] | None:
@@ -87,6 +93,22 @@ def _answer_is(text: str) -> tuple[str | None, bool, int]:
     return ans or None, False, last.start()
 
 
+def _ends_in_a_number(sentence: str) -> bool:
+    """Whether a sentence without final punctuation (maybe cut off) ends in a stated number: its last run of digits
+    and operators is a plain number or a fraction in lowest terms (`3/4`; `48/2` is a step before its `= 24`), at
+    most three words (a unit) from the end, and not an operand (after `+`, `\\times`, or inside an open bracket).
+    Assumed: the digits of that number are complete. The text may have been cut inside `1/23` or `125` as well as
+    after `1/2` or `12`; that cannot be told from the text (the trainer knows the finish reason: `mask_truncated`)."""
+    runs = list(_MATH_RUN.finditer(sentence))
+    if not runs or len(sentence[runs[-1].end():].split()) > 3:
+        return False
+    before, run = sentence[:runs[-1].start()], runs[-1].group().removeprefix("=")  # `x=3/4` names 3/4
+    if _OPERATOR_END.search(before) or sum(map(before.count, "([{")) > sum(map(before.count, ")]}")):
+        return False
+    frac = _FRACTION.fullmatch(run)
+    return bool(_PLAIN.fullmatch(run) or frac and int(frac[2]) > 1 and math.gcd(int(frac[1]), int(frac[2])) == 1)
+
+
 def _final_sentence(text: str) -> str | None:
     """The last sentence of the text."""
     body = text.rstrip()
@@ -124,11 +146,8 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> t
     finished = text.rstrip()[-1] in ".!)$*"
     if finished and re.match(r"^[-\u2212$\\\d.]", last) and re.search(r"\d", last) and not re.fullmatch(r"-?\d+(?:\.\d+)?", last):
         return last, "sentence"  # `\dfrac{11}{36}`, `0.\overline{3}`, `1,\!600`, `$18`: the math that ends it
-    if not finished:  # no final punctuation: maybe cut off. Only a plain number near the end is an answer
-        digits = list(re.finditer(r"[\d.*/+^=-]+", sentence))
-        after = sentence[digits[-1].end():] if digits else ""
-        if not digits or not re.fullmatch(r"-?\d+(?:\.\d+)?", digits[-1].group()) or len(after.split()) > 3:
-            return None, "none"  # `he walks 6*5`, `Martha has 7 noteb...`: no answer was given
+    if not finished and not _ends_in_a_number(sentence):  # maybe cut off: `he walks 6*5`, `2 + 1/`, `x = (3`
+        return None, "none"
     value = words_value(sentence)
     return (_fraction_text(value), "sentence") if value is not None else (None, "none")
 

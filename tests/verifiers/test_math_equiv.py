@@ -178,6 +178,32 @@ F10_REFUSALS = [
     ("3", "\\boxed{1 + 1 = 3}", False),  # a boxed false statement
 ]
 
+# A final statement without closing punctuation (a new user's report): the verifier does not know the finish reason,
+# so a text that ends inside a calculation is no answer; a complete last number or reduced fraction is one.
+UNPUNCTUATED = [
+    ("1/2", "1/2", True),  # the whole completion is the answer
+    ("3/4", "So x = 3/4", True),  # a named value as the last statement
+    ("2/3", "x = 2/3 cups", True),  # a trailing unit word
+    ("1/2", "So x = 1/2.", True),  # with a final period (worked before)
+    ("3", "x = 3", True),  # a plain number (worked before)
+    ("1/23", "So x = 1/2", False),  # another fraction is wrong
+    ("1", "Let me verify: 2 + 1/", False),  # cut after a `/`: not its numerator
+    ("2", "Let me verify: 2 + 1/", False),  # ...nor its first operand
+    ("3/4", "x = 3/4 +", False),  # cut after an operator
+    ("3/4", "x = 3/4 =", False),  # cut after an `=`: the value may go on
+    ("3/4", "x = (3/4", False),  # cut inside an open bracket
+    ("24", "Natalia sold 48/2", False),  # an unreduced fraction is a step cut before its `= 24`
+    ("1", "His pace was 2/2", False),  # likewise, a T1 text of the realistic set
+    ("1/2", "so 2 + 1/2", False),  # the fraction is an operand of `+`
+    ("5", "That means he walks 6 * 5", False),  # a spaced operator: 5 is an operand
+    ("3", "So we get 2 + 3", False),  # likewise for `+`
+]
+
+
+@pytest.mark.parametrize("gold, completion, expected", UNPUNCTUATED)
+def test_unpunctuated_final_statement(gold, completion, expected):
+    assert _ok(gold, completion) is expected
+
 
 @pytest.mark.parametrize("gold, completion, expected", F1_SEPARATORS + F2_LEAD_IN + F3_SEVERAL_BOXES + F4_EXACT
                          + F5_SOUND_POINTS + F6_UNITS_NOTATION + F7_RELATIONS + F8_BASES + F9_WORDS + F10_REFUSALS)

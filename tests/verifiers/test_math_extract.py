@@ -23,6 +23,22 @@ EXTRACT = [
     ("we get 3 and then 4.5 in total, and then we move on to the", None, "none"),  # cut off well after a number
     ("That means he walks 6*5", None, "none"),  # cut off mid-calculation: no answer was given
     ("First 2 + 3 = 5, then we get 18 in the end", "18", "sentence"),  # unpunctuated, a number near the end
+    # Unpunctuated final statements (a new user's report): a reduced fraction ends a statement like a plain number
+    ("1/2", "1/2", "sentence"),  # the whole completion is the answer
+    ("So x = 3/4", "3/4", "sentence"),  # a named value as the last statement
+    ("x = 2/3 cups", "2/3", "sentence"),  # a trailing unit word
+    ("So x = -3/4", "-3/4", "sentence"),  # a signed fraction
+    ("x=3/4", "3/4", "sentence"),  # no spaces around the `=`
+    # ...but a text that ends inside a calculation states nothing
+    ("Let me verify: 2 + 1/", None, "none"),  # cut after a `/`
+    ("x = 3/4 =", None, "none"),  # cut after an `=`
+    ("x = 3/4 +", None, "none"),  # cut after an operator
+    ("x = (3/4", None, "none"),  # cut inside an open bracket
+    ("x = (3", None, "none"),  # likewise for a plain number
+    ("His pace was 2/2", None, "none"),  # a fraction not in lowest terms is a step (`2/2 = 1`), not a result
+    ("so 2 + 1/2", None, "none"),  # the fraction is an operand of `+`
+    ("That means he walks 6 * 5", None, "none"),  # a spaced operator: 5 is an operand, not the result
+    ("So we get 2 + 3", None, "none"),  # likewise for `+`
     ("```python\nprint(18)\n```", None, "none"),  # code blocks hold no answer
     ("<think>\\boxed{1}</think>\nSo \\boxed{2}.", "2", "boxed"),  # the answer part after </think>
     ("no digits here.", None, "none"),  # nothing
