@@ -14,6 +14,7 @@ from typing import Any
 
 METRIC_COLUMNS = [
     ("step", "step", "{:d}"),
+    ("loss", "loss", "{:.4f}"),
     ("reward_mean", "reward", "{:.3f}"),
     ("accuracy", "accuracy", "{:.3f}"),
     ("kl", "kl", "{:.4f}"),

@@ -15,6 +15,7 @@ run dir that has checkpoints fails instead of overwriting them.
 
 from __future__ import annotations
 
+import math
 from contextlib import ExitStack
 from typing import Any
 
@@ -92,7 +93,10 @@ def train_steps(trainer, count: int, tracker=None, bar=None) -> list[dict[str, A
             tracker.log(rows[-1])
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(reward=f"{rows[-1]['reward_mean']:.3f}", acc=f"{rows[-1]['accuracy']:.3f}")
+            shown = {label: rows[-1].get(key) for key, label in (("reward_mean", "reward"), ("accuracy", "acc"))}
+            if not all(isinstance(v, float) and math.isfinite(v) for v in shown.values()):  # offline DPO: no reward
+                shown = {"loss": rows[-1].get("loss", math.nan)}
+            bar.set_postfix({label: f"{value:.3f}" for label, value in shown.items()})
     return rows
 
 

@@ -392,13 +392,21 @@ class Trainer:
         distributed.teardown(self._owns_group)
 
 
+STEP_LINE = (  # (metric, label, format): what the step's console line shows, where the step has it
+    ("loss", "loss", ".4f"), ("reward_mean", "reward", ".3f"), ("accuracy", "acc", ".3f"),
+    ("reward_margin", "margin", ".3f"), ("reward_accuracy", "pref_acc", ".3f"), ("kl", "kl", ".4f"),
+    ("completion_len_mean", "len", ".1f"), ("tokens_per_s", "tok/s", ".0f"),
+)
+
+
 def format_step(row: dict, total: int) -> str:
-    """The step's console line; it ends in a warning when no completion got a verdict (all error/timeout)."""
-    kl = row.get("kl", float("nan"))
-    line = (
-        f"step {row['step']}/{total} reward {row['reward_mean']:.3f} acc {row['accuracy']:.3f} "
-        f"kl {kl:.4f} len {row['completion_len_mean']:.1f} tok/s {row['tokens_per_s']:.0f} ({row['step_time_s']:.1f}s)"
-    )
+    """The step's console line: the metrics the step has (offline DPO samples nothing, so it has no reward or
+    length, only its loss and preference margin); it ends in a warning when no completion got a verdict."""
+    shown = [f"{label} {row[key]:{fmt}}" for key, label, fmt in STEP_LINE
+             if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
+    if not row.get("generated_tokens"):  # nothing sampled: no throughput to speak of
+        shown = [part for part in shown if not part.startswith("tok/s")]
+    line = f"step {row['step']}/{total} " + " ".join(shown) + f" ({row['step_time_s']:.1f}s)"
     failed = row.get("status/error", 0.0) + row.get("status/timeout", 0.0)
     if row.get("completions") and failed >= 1.0 - 1e-9:
         counts = ", ".join(f"{s} {round(row[f'status/{s}'] * row['completions'])}" for s in ("error", "timeout"))

@@ -69,6 +69,13 @@ def rollout_metrics(groups, rewards: list[list[float]], verdicts: list[list[dict
     return out
 
 
+def _json_line(row: dict) -> str:
+    """One row as strict JSON: a metric the step does not have (NaN: offline DPO's reward) is null, as jq, pandas
+    and JavaScript read it; Python's json would write a bare NaN, which they refuse. Read back as NaN."""
+    return json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()},
+                      allow_nan=False) + "\n"
+
+
 class MetricsLog:
     """Append-only JSONL of per-step metrics; on resume, lines past the restored step are dropped.
 
@@ -83,11 +90,11 @@ class MetricsLog:
         if not self.path.exists():
             return
         kept = [line for line in self.read(log=log) if line["step"] <= step]
-        self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
+        self.path.write_text("".join(_json_line(row) for row in kept))
 
     def append(self, row: dict) -> None:
         with open(self.path, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+            fh.write(_json_line(row))
 
     def read(self, log=None) -> list[dict]:
         if not self.path.exists():
@@ -96,7 +103,7 @@ class MetricsLog:
         rows = []
         for number, line in enumerate(lines, 1):
             try:
-                rows.append(json.loads(line))
+                rows.append({k: math.nan if v is None else v for k, v in json.loads(line).items()})
             except json.JSONDecodeError:
                 if number < len(lines):  # only the last line can be cut off by a kill; anything else is damage
                     raise ValueError(f"{self.path}:{number}: not a JSON metrics row") from None

@@ -47,9 +47,9 @@ ROWS = [
 
 def test_metrics_markdown_has_one_row_per_step_and_dashes_for_missing_values():
     text = metrics_markdown(ROWS)
-    assert "| step | reward | accuracy | kl |" in text
-    assert "| 1 | 0.250 | 0.250 | - | 20.0 | 0.00 | 0.50 | 100 | 2.0 |" in text
-    assert "| 2 | 0.500 | 0.500 | - | 18.5 | - | - | 120 | - |" in text
+    assert "| step | loss | reward | accuracy | kl |" in text
+    assert "| 1 | - | 0.250 | 0.250 | - | 20.0 | 0.00 | 0.50 | 100 | 2.0 |" in text
+    assert "| 2 | - | 0.500 | 0.500 | - | 18.5 | - | - | 120 | - |" in text
 
 
 def test_plot_curves_writes_a_png(tmp_path):
