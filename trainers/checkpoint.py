@@ -39,6 +39,27 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be loaded; the message says which file and why."""
 
 
+def config_changes(saved: dict, current: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Dotted key -> (saved, current) for each leaf that differs between two `model_dump(mode="json")` configs."""
+    out = {}
+    for key in sorted(set(saved) | set(current)):
+        old, new, dotted = saved.get(key), current.get(key), f"{prefix}{key}"
+        if isinstance(old, dict) and isinstance(new, dict):
+            out.update(config_changes(old, new, dotted + "."))
+        elif old != new:
+            out[dotted] = (old, new)
+    return out
+
+
+def saved_config(checkpoint: str | Path) -> dict | None:
+    """The run config a checkpoint was written with; None when its file is missing or unreadable."""
+    try:
+        config = json.loads((Path(checkpoint) / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def describe(exc: BaseException) -> str:
     """`Type: first sentence` of a loader's error, short enough for one log line."""
     return f"{type(exc).__name__}: {str(exc).split('. ')[0][:160]}"

@@ -22,6 +22,7 @@ docs/training_step.md walks one GRPO step through the files.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -299,6 +300,8 @@ class Trainer:
         """Load the newest checkpoint that loads; each newer one that does not is skipped with one line saying why.
         DDP: rank 0 picks (and loads) it, every other rank then loads the same one."""
         candidates = ckpt.step_dirs(self.run_dir) if self.dist.is_main else []
+        if candidates:
+            self._check_resumable(candidates[-1])
         chosen, state = None, None
         for path in reversed(candidates):
             try:
@@ -324,6 +327,27 @@ class Trainer:
         self.step, self.cursor = state["step"], state["cursor"]
         self.log(f"resumed from {chosen} (step {self.step})")
         return chosen
+
+    def _check_resumable(self, path: Path) -> None:
+        """Refuse a run dir trained with another algorithm, or LoRA where this run trains all weights (or the other
+        way round): its checkpoints cannot load into this policy, and would otherwise be skipped as if damaged.
+        Name every other setting that changed since the checkpoint was written."""
+        saved = ckpt.saved_config(path)
+        if saved is None:  # damaged: the loading says so, and falls back to an older checkpoint
+            return
+        now = self.cfg.model_dump(mode="json")
+        kind = lambda config: "LoRA" if (config.get("model") or {}).get("lora") else "all weights"  # noqa: E731
+        algorithm = lambda config: (config.get("train") or {}).get("algorithm")  # noqa: E731
+        for key, was, is_ in (("train.algorithm", algorithm(saved), algorithm(now)), ("model.lora", kind(saved), kind(now))):
+            if was != is_:
+                raise ckpt.CheckpointError(
+                    f"{self.run_dir} holds a run of {key} {was} ({path.name}); this config trains {is_}: resume it "
+                    "with its own setting, or choose another train.checkpoint.dir")
+        changes = ckpt.config_changes(saved, now)
+        changes.pop("train.steps", None)  # extending a run is the usual change
+        if changes:
+            self.log("resuming with a changed config: " + ", ".join(
+                f"{key} {_short(was)} -> {_short(is_)}" for key, (was, is_) in changes.items()))
 
     def _load(self, path: Path) -> dict:
         """The checkpoint's trainer state, after its weights are loaded into the policy; CheckpointError if either
@@ -390,6 +414,11 @@ class Trainer:
         if self._owns_pool:
             self.pool.close()
         distributed.teardown(self._owns_group)
+
+
+def _short(value) -> str:
+    text = "none" if value is None else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 STEP_LINE = (  # (metric, label, format): what the step's console line shows, where the step has it
