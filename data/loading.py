@@ -87,11 +87,22 @@ def load_rows(
     source = source or default_hub_id
     path = Path(source).expanduser()
     if path.exists():
+        if path.is_file():
+            _warn_if_named_for_another_split(path, split)
         files = [path] if path.is_file() else _split_files(path, split)
         return _read_files(files)
     if _looks_like_path(source):
         raise FileNotFoundError(f"data source {source!r} does not exist (neither a local file/dir nor a hub id)")
     return _read_hub(source, split, hub_config if source == default_hub_id else None)
+
+
+def _warn_if_named_for_another_split(path: Path, split: str) -> None:
+    """A file is read whole as whatever split is asked; one named for another split (training on `test.jsonl`) is
+    most often a slip that would put test problems in training, so it is said, once per read."""
+    named = re.match(rf"^({'|'.join(_SPLIT_WORDS)})(?=[._-]|$)", path.name, re.IGNORECASE)
+    if named and named.group(1).lower() != split.lower():
+        logger.warning("%s is named for the %r split but is read as the %r split (a file is read whole); point "
+                       "task.source at its folder to pick the %r file by name", path, named.group(1).lower(), split, split)
 
 
 def _looks_like_path(source: str) -> bool:

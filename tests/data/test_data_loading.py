@@ -31,9 +31,16 @@ def test_json_file_holding_json_lines_and_no_trailing_newline(tmp_path):
     assert load_rows(str(path), "test", "unused/hub-id") == ROWS
 
 
-def test_a_file_is_the_split_whatever_split_is_asked(tmp_path, write_rows):
+def test_a_file_is_the_split_whatever_split_is_asked_and_one_named_for_another_split_is_said(tmp_path, write_rows,
+                                                                                               caplog):
     path = write_rows(ROWS, tmp_path / "test", "jsonl")
-    assert load_rows(str(path), "train", "unused/hub-id") == ROWS
+    with caplog.at_level(logging.WARNING, logger="rlvr.data.loading"):
+        assert load_rows(str(path), "train", "unused/hub-id") == ROWS  # training on test.jsonl: said, not refused
+        assert load_rows(str(path), "test", "unused/hub-id") == ROWS
+        assert load_rows(str(write_rows(ROWS, tmp_path / "mbpp", "jsonl")), "train", "x/y") == ROWS
+    (record,) = caplog.records
+    assert record.getMessage() == (f"{path} is named for the 'test' split but is read as the 'train' split (a file is "
+                                   "read whole); point task.source at its folder to pick the 'train' file by name")
 
 
 def test_directory_picks_the_files_named_after_the_split(tmp_path, write_rows):
