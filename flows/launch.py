@@ -126,7 +126,9 @@ def train(args: argparse.Namespace, report) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m rlvr.flows.launch")
+    parser = argparse.ArgumentParser(prog="python -m rlvr.flows.launch",
+                                     description="train on this rank (no final evaluation: run `rlvr eval` on a "
+                                                 "checkpoint the job wrote)")
     parser.add_argument("-c", "--config", required=True)
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     parser.add_argument("--device-slots", type=int, default=None, metavar="N",

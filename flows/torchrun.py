@@ -99,7 +99,9 @@ def run_job(torchrun_options: list[str], rank_args: list[str]) -> int:
     from rlvr.trainers.run_config import load_config
 
     args = torchrun_args(torchrun_options, rank_args)
-    ours = build_parser().parse_args(rank_args)
+    parser = build_parser()
+    parser.prog = "rlvr launch"  # its errors are about this command line (the ranks run `python -m rlvr.flows.launch`)
+    ours = parser.parse_args(rank_args)
     load_config(ours.config, ours.overrides)  # bad config: one line here rather than one per rank
     for name in list(logging.Logger.manager.loggerDict):
         if name.startswith("torch.distributed.elastic"):

@@ -90,6 +90,9 @@ class Trainer:
         self.specs = cfg.verifier_specs()
         self.primary = self.specs[0].name
         self.algorithm = ALGORITHMS[cfg.train.algorithm](cfg)
+        if self.algorithm.group_size and len(self.problems) < self.algorithm.prompts_per_step:
+            self.log(f"warning: the task has {len(self.problems)} problems, fewer than train.prompts_per_step "
+                     f"{self.algorithm.prompts_per_step}: each step's batch repeats problems")
         self.sharded = cfg.train.parallel == "fsdp" and self.dist.enabled  # FSDP2 (trainers/fsdp.py)
         # FSDP: rank 0 builds in host memory, the others on the meta device (no weights read); each layer's shard
         # moves to this rank's device as it is sharded and is filled from rank 0's copy (trainers/fsdp.py)

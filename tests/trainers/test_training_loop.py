@@ -120,3 +120,16 @@ def test_existing_run_is_not_overwritten_without_resume(tmp_path, warm_model):
         trainer.close()
     with pytest.raises(FileExistsError, match="already holds checkpoints"):
         Trainer(_cfg(tmp_path), resume=False, log=lambda _m: None)
+
+
+def test_a_task_smaller_than_one_batch_is_said_at_start(tmp_path, warm_model):
+    lines = []
+    cfg = _cfg(tmp_path, prompts_per_step=8)
+    cfg = cfg.model_copy(update={"task": cfg.task.model_copy(update={"limit": 3})})
+    trainer = Trainer(cfg, resume=False, log=lines.append)
+    try:
+        assert len(trainer.problems) == 3
+    finally:
+        trainer.close()
+    assert ("warning: the task has 3 problems, fewer than train.prompts_per_step 8: each step's batch repeats "
+            "problems") in lines, lines
