@@ -39,7 +39,7 @@ def check_model_path(path: str) -> None:
     if not local.exists():
         if path.startswith(LOCAL_PREFIXES) or path in (".", ".."):
             raise BadInput(f"model.path {path}: no such file or directory")
-        return  # a hub id: transformers downloads (or fails to reach) it
+        return check_hub_model(path)
     if not local.is_dir():
         raise BadInput(f"model.path {path}: is a file, not a model directory")
     if not (local / "config.json").is_file():
@@ -55,6 +55,36 @@ def check_model_path(path: str) -> None:
         raise BadInput(f"model.path {path}: config.json cannot be read ({reason})") from exc
     if missing := missing_model_files(local):  # an interrupted download or copy
         raise BadInput(f"model.path {path}: incomplete model directory, no {' and no '.join(missing)}")
+
+
+def check_hub_model(repo_id: str) -> None:
+    """BadInput for a hub id that names no model (or one this user may not read), or that cannot be reached and is
+    not in the local cache: found in one metadata call, before the device (transformers would find it only at the
+    first weight download, after retrying an unreachable hub for about a minute)."""
+    from huggingface_hub import constants, model_info, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+
+    try:
+        cached = isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except HFValidationError as exc:
+        raise BadInput(f"model.path {repo_id}: neither a local directory nor a valid hub id ({exc})") from exc
+    if constants.HF_HUB_OFFLINE:
+        if not cached:
+            raise BadInput(f"model.path {repo_id}: not in the local Hugging Face cache, and HF_HUB_OFFLINE is set")
+        return
+    try:
+        model_info(repo_id, timeout=15)
+    except GatedRepoError as exc:  # before its parent class, RepositoryNotFoundError
+        raise BadInput(f"model.path {repo_id}: a gated model; accept its terms on the hub, then log in (`hf auth "
+                       "login`) or set HF_TOKEN") from exc
+    except RepositoryNotFoundError as exc:
+        raise BadInput(f"model.path {repo_id}: no such model on the hub (or a private one: log in or set HF_TOKEN)") \
+            from exc
+    except Exception as exc:  # noqa: BLE001 - no network, a proxy, a hub outage: the cache may still serve it
+        if not cached:
+            raise BadInput(f"model.path {repo_id}: not a local directory, not in the local Hugging Face cache, and "
+                           f"the hub cannot be reached ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); "
+                           "download it where there is a network, or point model.path at a local copy") from exc
 
 
 def check_device(device: str) -> None:
