@@ -77,19 +77,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from rlvr.flows.demo import default_config
     from rlvr.flows.deployments import TRAIN_CRON, serve_deployments
 
-    serve_deployments(args.config or "configs/arith_grpo.yaml", args.overrides,
+    serve_deployments(args.config or default_config(), args.overrides,
                       cron=None if args.no_schedule else (args.cron or TRAIN_CRON), limit=args.limit,
                       catch_up_every=args.catch_up_every)
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from rlvr.flows.demo import DEFAULT_CONFIG, demo_flow
+    from rlvr.flows.demo import default_config, demo_flow
 
-    load_config(args.config or DEFAULT_CONFIG, args.overrides)
-    print(demo_flow(config_path=args.config or DEFAULT_CONFIG, overrides=args.overrides)["summary"])
+    config = args.config or default_config()
+    load_config(config, args.overrides)
+    print(demo_flow(config_path=config, overrides=args.overrides)["summary"])
     return 0
 
 
@@ -133,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     _with_config(ev)
     _with_device(ev)
     ev.set_defaults(func=_cmd_eval)
-    serve = subs.add_parser("serve", help="serve the train and evaluate deployments from this machine")
+    serve = subs.add_parser("serve", help="serve the train and evaluate deployments from this machine",
+                            description="Without -c: configs/arith_grpo.yaml of the current directory, else of "
+                                        "the rlvr source tree.")
     _with_config(serve)
     serve.add_argument("--cron", help="training schedule (default: nightly, '0 2 * * *')")
     serve.add_argument("--no-schedule", action="store_true", help="register the training without a schedule")
@@ -145,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                              add_help=False)
     launch.add_argument("rest", nargs=argparse.REMAINDER)
     launch.set_defaults(func=_cmd_launch)
-    demo = subs.add_parser("demo", help="offline demo: evaluate, GRPO-train and re-evaluate the tiny model")
+    demo = subs.add_parser("demo", help="offline demo: evaluate, GRPO-train and re-evaluate the tiny model",
+                           description="Without -c: configs/arith_grpo.yaml of the current directory, else of the "
+                                       "rlvr source tree. Run directories are made under the current directory.")
     _with_config(demo)
     demo.set_defaults(func=_cmd_demo)
     return parser

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from prefect.events import DeploymentEventTrigger
 from rlvr.flows.catch_up import EVAL_DEPLOYMENT, say, watch_pins
+from rlvr.flows.demo import default_config
 from rlvr.flows.evaluate import evaluate_flow
 from rlvr.flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
 from rlvr.flows.train import train_flow
 from rlvr.trainers.run_config import load_config
 
 TRAIN_CRON = "0 2 * * *"
-DEFAULT_CONFIG = "configs/arith_grpo.yaml"
 
 
 def checkpoint_trigger() -> DeploymentEventTrigger:
@@ -39,9 +39,11 @@ def checkpoint_trigger() -> DeploymentEventTrigger:
     )
 
 
-def build_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = (), cron: str | None = TRAIN_CRON):
+def build_deployments(config_path: str | None = None, overrides: list[str] = (), cron: str | None = TRAIN_CRON):
     """(training deployment, evaluation deployment) as RunnerDeployments; the config is validated here so a
-    bad one fails before anything is registered. `cron=None` registers the training without a schedule."""
+    bad one fails before anything is registered. `cron=None` registers the training without a schedule;
+    `config_path=None`, the demo's config (`default_config()`, flows/demo.py)."""
+    config_path = config_path or default_config()
     cfg = load_config(config_path, list(overrides))
     train = train_flow.to_deployment(
         name=cfg.name,
@@ -60,7 +62,7 @@ def build_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = 
     return train, evaluate
 
 
-def serve_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = (), cron: str | None = TRAIN_CRON,
+def serve_deployments(config_path: str | None = None, overrides: list[str] = (), cron: str | None = TRAIN_CRON,
                       limit: int | None = None, catch_up_every: float = 30.0) -> None:
     """Register both deployments and run their flow runs here until interrupted; beside them, a thread starts
     the evaluations that never ran (flows/catch_up.py) every `catch_up_every` seconds. Prefect's runner may
@@ -69,6 +71,7 @@ def serve_deployments(config_path: str = DEFAULT_CONFIG, overrides: list[str] = 
 
     from prefect import serve
 
+    config_path = config_path or default_config()
     cfg = load_config(config_path, list(overrides))
     deployments = build_deployments(config_path, overrides, cron)
     stop = threading.Event()

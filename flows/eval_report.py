@@ -10,10 +10,10 @@ written beside the checkpoint and the run's best checkpoint marked.
     mark_best(target.run_dir, target.checkpoint, report)                 # <run_dir>/best -> checkpoints/step-N
 
 Per suite (one per `cfg.eval.tasks` entry), judged by the task's own verifier:
-pass@1 (mean fraction of correct samples), unbiased pass@k (Chen et al. 2021) and maj@k for each k <= n
-in `cfg.eval.k`, greedy accuracy (one temperature-0 sample per problem, if `cfg.eval.greedy`), and the
-count of each verdict status. maj@k is null for suites whose verifier extracts no answer (code).
-A report's `score`, used to pick the best checkpoint, is the mean pass@1 over its suites.
+pass@1 (mean fraction of correct samples), unbiased pass@k (Chen et al. 2021) and maj@k for each k in
+`cfg.eval.k` (the config refuses a k above `cfg.eval.n`), greedy accuracy (one temperature-0 sample per problem,
+if `cfg.eval.greedy`), and the count of each verdict status. maj@k is null for suites whose verifier extracts
+no answer (code). A report's `score`, used to pick the best checkpoint, is the mean pass@1 over its suites.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rlvr.flows.errors import BadInput
 from rlvr.sampling.config import problem_seed
+from rlvr.trainers.checkpoint import list_checkpoints
 from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice
 from rlvr.trainers.passk import maj_at_k, mean_pass_at_k
 from rlvr.trainers.run_config import RunConfig, apply_overrides, load_config, validate_config
@@ -69,15 +71,35 @@ class Target:
 
 
 def resolve_target(target: str | Path) -> Target:
-    """A directory holding `trainer_state.pt` and `model/` is a checkpoint; anything else is a model."""
+    """A directory holding `trainer_state.pt` and `model/` is a checkpoint; anything else is a model. A run
+    directory (or its `checkpoints/`) is refused with the checkpoints it holds: which one to evaluate is the
+    user's choice (the newest is not always the best, and evaluating one marks the run's best)."""
     path = Path(target).expanduser()
     if (path / "trainer_state.pt").is_file() and (path / "model").is_dir():
         return Target(model=str(path.resolve() / "model"), checkpoint=path.resolve())
     if path.name == "model" and (path.parent / "trainer_state.pt").is_file():
         return Target(model=str(path.resolve()), checkpoint=path.parent.resolve())
+    if path.is_dir() and not (path / "config.json").is_file():
+        run_dir = path.parent if path.name == "checkpoints" else path
+        if (run_dir / "checkpoints").is_dir() or (run_dir / "best").is_symlink():
+            raise BadInput(run_dir_hint(str(target), run_dir))
     if path.parent.name == "checkpoints" or (path.exists() and not path.is_dir()):
         raise FileNotFoundError(f"{target}: not a complete checkpoint or a model directory (pruned or unfinished?)")
     return Target(model=str(target))
+
+
+def run_dir_hint(target: str, run_dir: Path) -> str:
+    """One line for a run directory given where a checkpoint was expected: which checkpoints to name instead."""
+    steps = list_checkpoints(run_dir)
+    if not steps:
+        return (f"{target} is a run directory with no complete checkpoint yet: evaluate a checkpoint "
+                f"(<run>/checkpoints/step-N), a model directory or 'tiny'")
+    shown = Path(target).parent if Path(target).name == "checkpoints" else Path(target)
+    what = "holds a run's checkpoints" if Path(target).name == "checkpoints" else "is a run directory"
+    held = ("..., " if len(steps) > 5 else "") + ", ".join(p.name for p in steps[-5:])
+    best = f" or {shown / 'best'}" if (run_dir / "best").is_dir() else ""
+    return (f"{target} {what}: evaluate one of its checkpoints ({held}), e.g. {shown / 'checkpoints' / steps[-1].name}"
+            f" (newest){best}")
 
 
 def eval_config(target: Target, config_path: str | None = None, overrides: list[str] = ()) -> RunConfig:

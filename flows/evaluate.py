@@ -76,7 +76,8 @@ def evaluate_flow(
     check_device(cfg.model.device)
     for task_cfg in cfg.eval.tasks:  # bad data fails here, before the device is taken and the model loads
         load_task_problems(task_cfg, "eval")
-    log(f"evaluating {target.label} on {', '.join(eval_report.suite_name(t) for t in cfg.eval.tasks)} (n={cfg.eval.n})")
+    suites = ", ".join(eval_report.suite_name(t) for t in cfg.eval.tasks)
+    log(f"evaluating {target.label} on {suites} (n={cfg.eval.n}); report to {target.report_path(cfg).resolve()}")
     try:
         with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
             report = evaluate(target, cfg)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from rlvr.data.config import TaskConfig
 from rlvr.data.tasks import task_verifier
@@ -39,12 +40,29 @@ class EvalConfig(BaseModel):
         description="Task suites to evaluate on (held-out splits).",
     )
     n: int = Field(4, ge=1, description="Samples per problem (pass@k needs n >= k).")
-    k: list[int] = Field(default_factory=lambda: [1, 4], description="k values for pass@k and maj@k.")
+    k: list[int] | None = Field(None, validate_default=True,  # None: resolved against n below
+                                description="k values for pass@k and maj@k, each <= n (refused otherwise); unset: "
+                                            "those of [1, 4] that n allows.")
     params: SamplingParams = Field(
         default_factory=lambda: SamplingParams(temperature=1.0, max_tokens=128),
         description="Decoding for evaluation samples.",
     )
     greedy: bool = Field(True, description="Also score one greedy (temperature 0) sample per problem.")
+
+    @field_validator("k")
+    @classmethod
+    def _k_within_n(cls, k: list[int] | None, info: ValidationInfo) -> list[int]:
+        """pass@k and maj@k need k samples per problem: a k above n is refused, not left out of the report."""
+        n = info.data.get("n")  # absent if n itself was invalid (that error is reported instead)
+        if k is None:  # the default: every k that n samples allow
+            return [v for v in (1, 4) if n is None or v <= n]
+        if any(v < 1 for v in k):
+            raise PydanticCustomError("k_range", "every k must be >= 1")
+        if n is not None and max(k, default=0) > n:
+            raise PydanticCustomError(
+                "k_above_n", "pass@{k} needs eval.n >= {k} samples per problem (eval.n is {n}); raise eval.n or keep "
+                "eval.k <= {n}", {"k": max(k), "n": n})
+        return k
 
 
 class RunConfig(BaseModel):
