@@ -111,7 +111,7 @@ def test_a_rerun_resumes_from_the_latest_checkpoint(demo_run):
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
     logs = _flow_run_logs(state.state_details.flow_run_id)
-    assert "resuming from step 2" in logs and "step 3/3 reward" in logs
+    assert "resuming from step 2" in logs and "step 3/3 loss " in logs and " reward " in logs
 
 
 def test_no_resume_on_a_run_with_checkpoints_fails_instead_of_overwriting(demo_run):
