@@ -259,11 +259,31 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def score_basis(report: dict[str, Any]) -> dict[str, Any]:
+    """What a report's score is a mean over: its suites and their problem counts. Scores compare only on one basis
+    (a checkpoint's pass@1 on gsm8k says nothing against another's on arith)."""
+    return {name: suite.get("problems") for name, suite in sorted(report["suites"].items())}
+
+
+def other_basis_than_best(run_dir: str | Path, report: dict[str, Any]) -> dict[str, Any] | None:
+    """The basis of the run's recorded best when it is another than this report's (then they are not compared)."""
+    record_path = Path(run_dir) / "best.json"
+    if not record_path.is_file():
+        return None
+    best = json.loads(record_path.read_text())
+    if not (Path(run_dir) / best["checkpoint"]).is_dir() or "suites" not in best:  # gone, or recorded before bases
+        return None
+    return best["suites"] if best["suites"] != score_basis(report) else None
+
+
 def mark_best(run_dir: str | Path, checkpoint: str | Path, report: dict[str, Any]) -> bool:
     """Point `<run_dir>/best` at `checkpoint` and record it in `<run_dir>/best.json` if its score beats the
-    recorded best (ties keep the earlier one) or the recorded best no longer exists. Returns whether it did."""
+    recorded best on the same suites (ties keep the earlier one) or the recorded best no longer exists. A report
+    on other suites leaves the best as it is. Returns whether it moved the best."""
     run_dir, checkpoint = Path(run_dir), Path(checkpoint)
     record_path = run_dir / "best.json"
+    if other_basis_than_best(run_dir, report) is not None:
+        return False
     if record_path.is_file():
         best = json.loads(record_path.read_text())
         if (run_dir / best["checkpoint"]).is_dir() and report["score"] <= best["score"]:
@@ -275,5 +295,6 @@ def mark_best(run_dir: str | Path, checkpoint: str | Path, report: dict[str, Any
         tmp_link.unlink()
     os.symlink(relative, tmp_link)
     os.replace(tmp_link, link)
-    write_report({"checkpoint": relative, "step": report.get("step"), "score": report["score"]}, record_path)
+    write_report({"checkpoint": relative, "step": report.get("step"), "score": report["score"],
+                  "suites": score_basis(report)}, record_path)
     return True

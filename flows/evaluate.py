@@ -47,7 +47,10 @@ def save_report(report: dict[str, Any], target: Target, cfg: RunConfig) -> dict[
     """Write the JSON report, mark the best checkpoint of the run, publish the markdown artifact."""
     log = get_run_logger().info
     path = eval_report.write_report(report, target.report_path(cfg))
+    other = target.checkpoint and eval_report.other_basis_than_best(target.run_dir, report)
     best = bool(target.checkpoint) and eval_report.mark_best(target.run_dir, target.checkpoint, report)
+    if other:
+        log(f"not compared with the run's best checkpoint: it was scored on other suites ({other})")
     markdown = eval_report.report_markdown(report)
     if best:
         markdown += f"\nNew best checkpoint of the run: `{target.run_dir / 'best'}` -> `{target.checkpoint.name}`\n"

@@ -13,6 +13,7 @@ from rlvr.flows.eval_report import (
     eval_config,
     evaluate_model,
     mark_best,
+    other_basis_than_best,
     report_markdown,
     resolve_target,
     suite_name,
@@ -127,7 +128,19 @@ def test_mark_best_keeps_the_highest_score_and_points_the_link_at_it(tmp_path):
     assert mark_best(run, b, _report(0.5, 20))
     assert not mark_best(run, c, _report(0.5, 30))  # a tie keeps the earlier checkpoint
     assert (run / "best").resolve() == b.resolve() and (run / "best" / "trainer_state.pt").exists()
-    assert json.loads((run / "best.json").read_text()) == {"checkpoint": "checkpoints/step-20", "step": 20, "score": 0.5}
+    assert json.loads((run / "best.json").read_text()) == {"checkpoint": "checkpoints/step-20", "step": 20, "score": 0.5,
+                                                           "suites": {"arith-l1-test": 1}}
+
+
+def test_a_report_on_other_suites_is_not_compared_with_the_best(tmp_path):
+    run = tmp_path / "run"
+    a, b = _checkpoint(run, 10), _checkpoint(run, 20)
+    assert mark_best(run, a, _report(0.3, 10))
+    other = {**_report(0.9, 20), "suites": {"gsm8k-test": _report(0.9)["suites"]["arith-l1-test"]}}
+    assert other_basis_than_best(run, other) == {"arith-l1-test": 1}
+    assert not mark_best(run, b, other)  # a higher pass@1, on another task: says nothing about step 10
+    assert (run / "best").resolve() == a.resolve()
+    assert other_basis_than_best(run, _report(0.5, 20)) is None and mark_best(run, b, _report(0.5, 20))
 
 
 def test_mark_best_replaces_a_best_that_was_deleted(tmp_path):
