@@ -10,13 +10,16 @@ path fail here, before the device is taken), then holding the device (flows/lock
 (retried on OSError; emits `rlvr.checkpoint.saved`), `publish_progress` (metrics table, curve PNG, sample
 completions), and `evaluate` of the final checkpoint with the trainer's own sampler (then the curve is drawn
 again, with that evaluation's point). A re-run or retried flow resumes from the latest checkpoint and says so; `resume=False` on a
-run dir that has checkpoints fails instead of overwriting them.
+run dir that has checkpoints fails instead of overwriting them. A re-run of a finished run loads no model: it
+returns the final checkpoint's evaluation when that was made with the same eval config, else evaluates it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -31,7 +34,7 @@ from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.flows.stopping import note_unwound, save_at_stop
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
-from rlvr.trainers.checkpoint import latest_checkpoint, list_checkpoints, steps_to_checkpoint
+from rlvr.trainers.checkpoint import MODEL_DIR, STATE_FILE, latest_checkpoint, list_checkpoints, steps_to_checkpoint
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 
 
@@ -149,6 +152,31 @@ def train_flow(
         raise
 
 
+def finished_checkpoint(cfg: RunConfig) -> Path | None:
+    """The newest checkpoint when it is at or past `train.steps` and looks whole (a non-empty trainer state and its
+    weights' folder; reading the state would load the optimizer's). Otherwise the Trainer decides: it may fall
+    back to an older checkpoint and train on."""
+    newest = latest_checkpoint(cfg.train.checkpoint.dir)
+    if newest is None or int(newest.name.removeprefix("step-")) < cfg.train.steps:
+        return None
+    whole = (newest / STATE_FILE).stat().st_size > 0 and (newest / MODEL_DIR).is_dir()
+    return newest if whole else None
+
+
+def earlier_report(target, cfg: RunConfig) -> dict[str, Any] | None:
+    """The checkpoint's saved evaluation report when it was made with this eval config (same suites, n and k)."""
+    path = target.report_path(cfg)
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    suites = {eval_report.suite_name(task) for task in cfg.eval.tasks}
+    if not isinstance(report, dict) or set(report.get("suites") or {}) != suites or \
+            (report.get("n"), report.get("k")) != (cfg.eval.n, cfg.eval.k):
+        return None
+    return {**report, "saved": {"report": str(path), "best": False}}
+
+
 def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_for_eval: bool, device_slots,
                            device_timeout, log):
     check_trackers(cfg.train.report_to)
@@ -161,6 +189,22 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
             eval_pins.pin(path)
         emit_checkpoint_saved(path, step, cfg.name)
 
+    if resume and (done := finished_checkpoint(cfg)) is not None:  # no engine to start, no model to load
+        step = int(done.name.removeprefix("step-"))
+        log(f"nothing to train: {cfg.name} is already at step {step} of {cfg.train.steps} ({done})")
+        result = {"run_dir": str(Path(cfg.train.checkpoint.dir).resolve()), "step": step, "checkpoint": str(done),
+                  "plot": str(Path(cfg.train.checkpoint.dir).resolve() / "curves.png"), "eval": None}
+        if final_eval:
+            target = eval_report.resolve_target(done)
+            result["eval"] = earlier_report(target, cfg)
+            if result["eval"] is not None:
+                log(f"its evaluation with this eval config is in {result['eval']['saved']['report']}")
+            else:
+                with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
+                    result["eval"] = evaluate(target, cfg)
+                result["eval"]["saved"] = save_report(result["eval"], target, cfg)
+        return result
+
     with device_hold(cfg.model.device, device_slots, device_timeout, log=log), ExitStack() as closing:
         trainer = start_trainer(cfg, resume, log)
         closing.callback(trainer.close)
@@ -168,7 +212,7 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
         closing.callback(tracker.close)
         bar = progress_bar(cfg.train.steps, trainer.step)
         closing.callback(bar.close)
-        if trainer.step >= cfg.train.steps:
+        if trainer.step >= cfg.train.steps:  # the newest checkpoint was damaged, an older one at the end loaded
             log(f"nothing to train: {cfg.name} is already at step {trainer.step} of {cfg.train.steps}")
         try:
             while trainer.step < cfg.train.steps:

@@ -101,6 +101,23 @@ def test_evaluating_an_earlier_checkpoint_writes_its_report_and_keeps_a_single_b
     assert best["checkpoint"] == expected and report["saved"]["best"] == (expected == "checkpoints/step-1")
 
 
+def test_a_rerun_of_a_finished_run_starts_nothing_and_returns_its_evaluation(demo_run):
+    from rlvr.flows.train import train_flow
+
+    _, run_dir, overrides = demo_run
+    report = run_dir / "checkpoints" / "step-2" / "eval.json"
+    saved = report.read_text()
+    state = train_flow(config_path=CONFIG, overrides=overrides, return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert result["step"] == 2 and result["eval"]["score"] == json.loads(saved)["score"]
+    assert result["eval"]["saved"] == {"report": str(report.resolve()), "best": False} and report.read_text() == saved
+    logs = _flow_run_logs(state.state_details.flow_run_id)
+    assert "nothing to train: flows-test is already at step 2 of 2" in logs
+    assert f"its evaluation with this eval config is in {report.resolve()}" in logs
+    assert "training all weights" not in logs and "eval arith-l2-test" not in logs  # no trainer, no sampling
+
+
 def test_a_rerun_resumes_from_the_latest_checkpoint(demo_run):
     from rlvr.flows.train import train_flow
 
