@@ -49,10 +49,12 @@ def resolve_config(config: RunConfig | dict | None, config_path: str | None, ove
     return load_config(config_path, list(overrides))
 
 
-@task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
-def prepare_data(cfg: RunConfig) -> dict[str, int]:
-    """Load the training and evaluation problems once (downloads/caches hub datasets); counts per task."""
-    counts = {"train": len(load_task_problems(cfg.task, "training"))}
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def prepare_data(cfg: RunConfig) -> list:
+    """Load the training and evaluation problems once (downloads/caches hub datasets), log the counts per task,
+    and return the training problems (the Trainer takes them: read once, a bad row reported once)."""
+    problems = load_task_problems(cfg.task, "training")
+    counts = {"train": len(problems)}
     for task_cfg in cfg.eval.tasks:
         counts[eval_report.suite_name(task_cfg)] = len(load_task_problems(task_cfg, "eval"))
     if not counts["train"]:
@@ -60,11 +62,11 @@ def prepare_data(cfg: RunConfig) -> dict[str, int]:
     if pairs := load_dpo_pairs(cfg.train):
         counts["dpo pairs"] = pairs
     get_run_logger().info(f"problems: {counts}")
-    return counts
+    return problems
 
 
 @task(cache_policy=NO_CACHE)
-def start_trainer(cfg: RunConfig, resume: bool, log=None):
+def start_trainer(cfg: RunConfig, resume: bool, log=None, problems=None):
     """Build the Trainer (policy, sampler engine, verifier pool), restoring the latest checkpoint if resuming."""
     from rlvr.trainers.loop import Trainer
 
@@ -75,7 +77,7 @@ def start_trainer(cfg: RunConfig, resume: bool, log=None):
                               "or choose another train.checkpoint.dir")
     if latest is None:
         log(f"starting {cfg.name} from step 0 in {cfg.train.checkpoint.dir}")
-    trainer = Trainer(cfg, resume=resume, log=log)  # logs each damaged checkpoint it skips and the one it loads
+    trainer = Trainer(cfg, resume=resume, log=log, problems=problems)  # logs each damaged checkpoint it skips
     if latest is not None and trainer.step < cfg.train.steps:  # the step it loaded, not the newest on disk
         log(f"resuming from step {trainer.step} of {cfg.train.steps}")
     return trainer
@@ -181,7 +183,7 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
                            device_timeout, log):
     check_trackers(cfg.train.report_to)
     check_device(cfg.model.device)
-    prepare_data(cfg)
+    problems = prepare_data(cfg)
     bootstrap_model(cfg.model.path)
 
     def on_checkpoint(path, step):
@@ -206,7 +208,7 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
         return result
 
     with device_hold(cfg.model.device, device_slots, device_timeout, log=log), ExitStack() as closing:
-        trainer = start_trainer(cfg, resume, log)
+        trainer = start_trainer(cfg, resume, log, problems)
         closing.callback(trainer.close)
         tracker = open_tracker(cfg, trainer.run_dir, trainer.step)
         closing.callback(tracker.close)

@@ -73,7 +73,7 @@ def step_seed(seed: int, step: int) -> int:
 
 
 class Trainer:
-    def __init__(self, cfg, *, sampler=None, pool=None, resume: bool = True, log=print):
+    def __init__(self, cfg, *, sampler=None, pool=None, problems=None, resume: bool = True, log=print):
         from rlvr.sampling.factory import make_sampler
         from rlvr.verifiers.task_runner import make_pool
 
@@ -86,7 +86,7 @@ class Trainer:
         self.run_dir = Path(cfg.train.checkpoint.dir)
         self.model_path = resolve_model_path(cfg.model.path, log=log)
         torch.manual_seed(cfg.train.seed)
-        self.problems = load_problems(cfg.task)
+        self.problems = load_problems(cfg.task) if problems is None else problems  # the flow loaded them already
         self.specs = cfg.verifier_specs()
         self.primary = self.specs[0].name
         self.algorithm = ALGORITHMS[cfg.train.algorithm](cfg)
