@@ -34,7 +34,8 @@ from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.flows.stopping import note_unwound, save_at_stop
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
-from rlvr.trainers.checkpoint import MODEL_DIR, STATE_FILE, latest_checkpoint, list_checkpoints, steps_to_checkpoint
+from rlvr.trainers.checkpoint import latest_checkpoint, list_checkpoints, looks_whole, steps_to_checkpoint
+from rlvr.trainers.metrics import MetricsLog
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 
 
@@ -115,13 +116,18 @@ def save_checkpoint(trainer, on_checkpoint=None) -> str:
     return str(path)
 
 
+def draw_curves(run_dir: Path, name: str, rows: list[dict[str, Any]]) -> Path | None:
+    """`<run_dir>/curves.png`: reward, accuracy with the checkpoints' evaluations, length (None: no step yet)."""
+    evals = eval_points(list_checkpoints(run_dir))
+    return plot_curves(rows, Path(run_dir) / "curves.png", title=name, evals=evals) if rows else None
+
+
 @task(cache_policy=NO_CACHE)
 def publish_progress(trainer) -> str:
     """Metrics table, curves (`<run_dir>/curves.png`: reward, accuracy with the checkpoints' evaluations, length)
     and the last step's samples as artifacts."""
     rows = trainer.metrics.read()
-    evals = eval_points(list_checkpoints(trainer.run_dir))
-    png = plot_curves(rows, trainer.run_dir / "curves.png", title=trainer.cfg.name, evals=evals) if rows else None
+    png = draw_curves(trainer.run_dir, trainer.cfg.name, rows)
     groups, verdicts = getattr(trainer, "last_groups", None), getattr(trainer, "last_verdicts", None)
     samples = sample_rows(groups, verdicts, trainer.primary) if groups else []
     publish_training(trainer.cfg.name, rows, png, samples)
@@ -155,14 +161,12 @@ def train_flow(
 
 
 def finished_checkpoint(cfg: RunConfig) -> Path | None:
-    """The newest checkpoint when it is at or past `train.steps` and looks whole (a non-empty trainer state and its
-    weights' folder; reading the state would load the optimizer's). Otherwise the Trainer decides: it may fall
-    back to an older checkpoint and train on."""
+    """The newest checkpoint when it is at or past `train.steps` and looks whole (`looks_whole`: no tensor is read).
+    Otherwise the Trainer decides: it may fall back to an older checkpoint and train on."""
     newest = latest_checkpoint(cfg.train.checkpoint.dir)
     if newest is None or int(newest.name.removeprefix("step-")) < cfg.train.steps:
         return None
-    whole = (newest / STATE_FILE).stat().st_size > 0 and (newest / MODEL_DIR).is_dir()
-    return newest if whole else None
+    return newest if looks_whole(newest) else None
 
 
 def earlier_report(target, cfg: RunConfig) -> dict[str, Any] | None:
@@ -205,6 +209,8 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
                 with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
                     result["eval"] = evaluate(target, cfg)
                 result["eval"]["saved"] = save_report(result["eval"], target, cfg)
+                run_dir = Path(cfg.train.checkpoint.dir)
+                draw_curves(run_dir, cfg.name, MetricsLog(run_dir / "metrics.jsonl").read())  # with the new point
         return result
 
     with device_hold(cfg.model.device, device_slots, device_timeout, log=log), ExitStack() as closing:

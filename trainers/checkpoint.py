@@ -16,6 +16,7 @@ import os
 import pickle
 import random
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,28 @@ def saved_config(checkpoint: str | Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return config if isinstance(config, dict) else None
+
+
+def looks_whole(checkpoint: str | Path) -> bool:
+    """A check that reads no tensor: the trainer state is a whole zip archive (torch.save's format; a cut file has
+    no end record) and every safetensors file under `model/` is as long as its header says."""
+    checkpoint = Path(checkpoint)
+    if not zipfile.is_zipfile(checkpoint / STATE_FILE):
+        return False
+    weights = list((checkpoint / MODEL_DIR).rglob("*.safetensors"))
+    return bool(weights) and all(_safetensors_whole(path) for path in weights)
+
+
+def _safetensors_whole(path: Path) -> bool:
+    """8 bytes of header length, the JSON header, then the data: the file ends where the last tensor ends."""
+    try:
+        with open(path, "rb") as fh:
+            length = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(length))
+        ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+        return path.stat().st_size == 8 + length + max(ends, default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
 
 
 def describe(exc: BaseException) -> str:

@@ -3,13 +3,16 @@
 import random
 
 import numpy as np
+import pytest
 import torch
+from safetensors.torch import save_file
 
 from rlvr.trainers.checkpoint import (
     MODEL_DIR,
     latest_checkpoint,
     list_checkpoints,
     load_state,
+    looks_whole,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -66,3 +69,17 @@ def test_rng_state_restores_every_generator():
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
     set_rng_state(state)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def _weights_writer(path):
+    path.mkdir(parents=True)
+    save_file({"a": torch.ones(64, 64), "b": torch.zeros(8)}, path / "model.safetensors")
+
+
+@pytest.mark.parametrize("cut", [None, "trainer_state.pt", "model/model.safetensors"])
+def test_looks_whole_finds_a_cut_file_without_reading_tensors(tmp_path, cut):
+    ckpt = save_checkpoint(tmp_path, 3, _weights_writer, {"cursor": 8}, {"name": "run"})
+    if cut is not None:  # a partial copy, a full disk
+        path = ckpt / cut
+        path.write_bytes(path.read_bytes()[: path.stat().st_size - 100])
+    assert looks_whole(ckpt) is (cut is None)
