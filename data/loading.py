@@ -61,7 +61,7 @@ def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
             if not raw.strip():
                 continue
             try:
-                yield number, json.loads(raw.decode("utf-8"))
+                yield number, json.loads(raw.decode("utf-8").rstrip("\r\n"))  # a line cut inside a string: unterminated
             except UnicodeDecodeError as err:
                 yield number, BadLine(f"not UTF-8 text ({err.reason} at byte {err.start})")
             except json.JSONDecodeError as err:

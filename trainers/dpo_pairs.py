@@ -30,24 +30,32 @@ def read_pair_rows(path: str | Path) -> list[tuple[str | Messages, str, str]]:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    rows = []
+    rows, bad = [], []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(row, dict) or "chosen" not in row or "rejected" not in row:
-            raise ValueError(f"{path}:{number}: expected a JSON object with chosen and rejected (and a prompt, or "
-                             "conversations that start with it)")
-        try:
-            rows.append(_pair(row))
-        except ValueError as exc:
-            raise ValueError(f"{path}:{number}: {exc}") from None
+            rows.append(_pair_of_line(line))
+        except ValueError as exc:  # every bad line is found in one read, the first named in full
+            bad.append((number, str(exc)))
+    if bad:
+        (first, why), rest = bad[0], bad[1:]
+        more = "; ".join(f"line {n}: {w}" for n, w in rest[:3]) + ("; ..." if len(rest) > 3 else "")
+        raise ValueError(f"{path}:{first}: {why}" + (f" (and {len(rest)} more bad line(s): {more})" if rest else ""))
     if not rows:
         raise ValueError(f"{path} holds no preference pairs")
     return rows
+
+
+def _pair_of_line(line: str) -> tuple[str | Messages, str, str]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(row, dict) or "chosen" not in row or "rejected" not in row:
+        raise ValueError("expected a JSON object with chosen and rejected (and a prompt, or conversations that start "
+                         "with it)")
+    return _pair(row)
 
 
 def read_pairs_file(path: str | Path, tokenizer) -> list[Pair]:

@@ -54,6 +54,17 @@ def test_a_line_that_fits_no_layout_is_named(tmp_path, line, says):
     assert str(caught.value).startswith(f"{path}{says}"), caught.value
 
 
+def test_every_bad_line_is_found_in_one_read(tmp_path):
+    good = {"prompt": "1+1=", "chosen": "2", "rejected": "3"}
+    path = _file(tmp_path, good, {"prompt": "1+1=", "chosen": "2"}, good, "not json", {"chosen": "2", "rejected": "3"})
+    with pytest.raises(ValueError) as caught:
+        read_pair_rows(path)
+    assert str(caught.value) == (
+        f"{path}:2: expected a JSON object with chosen and rejected (and a prompt, or conversations that start with "
+        "it) (and 2 more bad line(s): line 4: not JSON (Expecting value: line 1 column 1 (char 0)); line 5: without "
+        "a prompt, chosen and rejected must be conversations (lists of messages))")
+
+
 def test_an_empty_file_holds_no_pairs_and_binary_is_named(tmp_path):
     with pytest.raises(ValueError, match="holds no preference pairs"):
         read_pair_rows(_file(tmp_path, ""))
