@@ -78,7 +78,8 @@ def start_prefect_server(home: Path, port: int, log_name: str = "server.log") ->
     env for clients). Started again on the same home and port, it serves the same database."""
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1"}
+           "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}  # schedules become runs in seconds, not a minute
     log = home / log_name
     proc = start_process([str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
                           "--port", str(port), "--no-ui", "--analytics-off"], env, log)

@@ -70,6 +70,25 @@ def test_deployments_are_registered_with_schedule_and_trigger(served):
     assert automation.trigger.expect == {"rlvr.checkpoint.saved"}
 
 
+def test_the_server_scheduler_turns_the_training_schedule_into_runs(served):
+    """The nightly cron is not only registered: the server's scheduler service makes scheduled runs of it (it
+    failed on every loop under SQLAlchemy 2.1, `Can't evaluate bulk DML statement`, so the cron never fired)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    _, _, log = served
+    with get_client(sync_client=True) as client:
+        train = client.read_deployment_by_name(f"train/{NAME}")
+        runs_filter = DeploymentFilter(id=DeploymentFilterId(any_=[train.id]))
+
+        def scheduled():
+            runs = [r for r in client.read_flow_runs(deployment_filter=runs_filter) if r.state.is_scheduled()]
+            return runs or None
+
+        runs = wait_for("scheduled runs of the training deployment", scheduled, 120, log=log)
+    assert all(r.expected_start_time.hour == 2 and r.expected_start_time.minute == 0 for r in runs), runs
+
+
 def test_a_training_run_triggers_an_evaluation_of_each_checkpoint(served):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
