@@ -433,14 +433,23 @@ STEP_LINE = (  # (metric, label, format): what the step's console line shows, wh
 
 def format_step(row: dict, total: int) -> str:
     """The step's console line: the metrics the step has (offline DPO samples nothing, so it has no reward or
-    length, only its loss and preference margin); it ends in a warning when no completion got a verdict."""
+    length, only its loss and preference margin); it ends in a warning for each verifier whose every verdict this
+    step is error/timeout: the primary (`status/<s>`), then each other one by name (`status/<name>/<s>`: a second
+    verifier that always fails would otherwise only lower the combined reward, unseen)."""
     shown = [f"{label} {row[key]:{fmt}}" for key, label, fmt in STEP_LINE
              if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
     if not row.get("generated_tokens"):  # nothing sampled: no throughput to speak of
         shown = [part for part in shown if not part.startswith("tok/s")]
     line = f"step {row['step']}/{total} " + " ".join(shown) + f" ({row['step_time_s']:.1f}s)"
-    failed = row.get("status/error", 0.0) + row.get("status/timeout", 0.0)
-    if row.get("completions") and failed >= 1.0 - 1e-9:
-        counts = ", ".join(f"{s} {round(row[f'status/{s}'] * row['completions'])}" for s in ("error", "timeout"))
-        line += f" -- WARNING: every verdict is error/timeout ({counts}): the verifier is failing, not the policy"
+    others = sorted({key.split("/")[1] for key in row if key.startswith("status/") and key.count("/") == 2})
+    for name in ["", *others]:  # "": the primary verifier
+        prefix = f"status/{name}/" if name else "status/"
+        failed = row.get(prefix + "error", 0.0) + row.get(prefix + "timeout", 0.0)
+        if not row.get("completions") or failed < 1.0 - 1e-9:
+            continue
+        counts = ", ".join(f"{s} {round(row.get(prefix + s, 0.0) * row['completions'])}" for s in ("error", "timeout"))
+        # the name quoted: Prefect's console (rich) shows `:boom:` of `verifier my_rewards:boom: every` as an emoji
+        who, why = (f"verifier {name!r}: ", "it adds nothing to the reward") if name else \
+            ("", "the verifier is failing, not the policy")
+        line += f" -- WARNING: {who}every verdict is error/timeout ({counts}): {why}"
     return line

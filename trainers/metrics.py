@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import resource
 from collections import Counter
 from pathlib import Path
@@ -39,11 +40,25 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
 
 
+def metric_name(verifier: str) -> str:
+    """A verifier's name as it appears in metric keys: MLflow refuses any character but letters, digits and
+    `_ - . : / space` (a repeated verifier's key `format#2` becomes `format-2`), and a `/` would add a level."""
+    return re.sub(r"[^\w.\- :]", "-", verifier)
+
+
+def _status_fractions(verdicts: list[list[dict[str, Any]]], name: str) -> dict[str, float]:
+    statuses = Counter(v[name].status for group in verdicts for v in group if name in v)
+    total = sum(statuses.values()) or 1
+    return {status: statuses.get(status, 0) / total for status in STATUSES}
+
+
 def rollout_metrics(groups, rewards: list[list[float]], verdicts: list[list[dict[str, Any]]], primary: str) -> dict:
-    """Reward stats overall, by verifier and by status of the primary verifier; accuracy; lengths; truncation.
+    """Reward stats overall and by verifier; status fractions by verifier; accuracy; lengths; truncation.
 
     `rewards[g][i]` is the combined reward of completion i of group g; `verdicts[g][i]` maps verifier name
-    to its Verdict; `primary` is the verifier whose `correct` status defines accuracy.
+    to its Verdict; `primary` is the verifier whose `correct` status defines accuracy. The primary's status
+    fractions are `status/<status>`, every other verifier's `status/<name>/<status>`, so a second verifier that
+    only times out or raises shows in the log, not as a silent zero in the combined reward.
     """
     flat = [r for group in rewards for r in group]
     if not flat:  # e.g. DPO on a pairs file samples nothing
@@ -53,12 +68,13 @@ def rollout_metrics(groups, rewards: list[list[float]], verdicts: list[list[dict
     names = sorted({name for group in verdicts for v in group for name in v})
     for name in names:
         m, _ = _mean_std([v[name].reward for group in verdicts for v in group if name in v])
-        out[f"reward/{name}"] = m
-    statuses = Counter(v[primary].status for group in verdicts for v in group if primary in v)
-    total = sum(statuses.values()) or 1
-    for status in STATUSES:
-        out[f"status/{status}"] = statuses.get(status, 0) / total
-    out["accuracy"] = statuses.get("correct", 0) / total
+        out[f"reward/{metric_name(name)}"] = m
+    primary_statuses = _status_fractions(verdicts, primary)
+    out.update({f"status/{status}": frac for status, frac in primary_statuses.items()})
+    for name in names:
+        if name != primary:
+            out.update({f"status/{metric_name(name)}/{s}": f for s, f in _status_fractions(verdicts, name).items()})
+    out["accuracy"] = primary_statuses["correct"]
     lengths = [len(c.token_ids) for g in groups for c in g.completions]
     out["completion_len_mean"] = sum(lengths) / max(1, len(lengths))
     out["completion_len_max"] = max(lengths, default=0)

@@ -108,7 +108,9 @@ def run_one(name: str, options: dict[str, Any] | None, completion: str, referenc
     except Exception as e:  # noqa: BLE001 - a user verifier's bug must not reach the training loop
         return Verdict(0.0, "error", {"rule": "verifier_raised", "error": f"{type(e).__name__}: {e}"[:1000]})
     if not isinstance(verdict, Verdict):
-        return Verdict(0.0, "error", {"rule": "not_a_verdict", "error": f"returned {type(verdict).__name__}"})
+        # a bare float has no status: its 0.0 could be a wrong answer or a broken scorer ("never a silent zero")
+        fix = "a verifier returns rlvr.verifiers.verdict.Verdict(reward, status, detail)"
+        return Verdict(0.0, "error", {"rule": "not_a_verdict", "error": f"returned {type(verdict).__name__}: {fix}"})
     reward = verdict.reward
     if not isinstance(reward, (int, float)) or not isfinite(reward):
         # NaN/inf (or a non-number) would poison the advantages and abort the training step

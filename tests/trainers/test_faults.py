@@ -126,3 +126,24 @@ def test_a_step_whose_every_verdict_failed_warns_with_the_counts(tmp_path, monke
         sys.modules.pop("broken_rewards", None)
     step_line = next(line for line in lines if line.startswith("step 1/"))
     assert "WARNING: every verdict is error/timeout (error 4, timeout 0)" in step_line, lines
+
+
+def test_a_second_verifier_whose_every_verdict_failed_is_named_on_the_step_line(tmp_path, monkeypatch, warm_model):
+    """math is right or wrong; a raising plug-in beside it at weight 0.5 only lowers the reward: named, not silent."""
+    plugin = tmp_path / "broken_second.py"
+    plugin.write_text("def score(completion, reference, options=None):\n    raise RuntimeError('scorer bug')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lines = []
+    verifiers = [{"name": "math", "weight": 1.0}, {"name": "broken_second:score", "weight": 0.5}]
+    trainer = Trainer(_cfg(tmp_path / "run", verifiers=verifiers), resume=False, log=lines.append)
+    try:
+        trainer.train(steps=1)
+        row = trainer.metrics.read()[-1]
+    finally:
+        trainer.close()
+        sys.modules.pop("broken_second", None)
+    step_line = next(line for line in lines if line.startswith("step 1/"))
+    assert ("WARNING: verifier 'broken_second:score': every verdict is error/timeout (error 4, timeout 0): "
+            "it adds nothing to the reward") in step_line, lines
+    assert "WARNING: every verdict" not in step_line  # math, the primary, is judging fine
+    assert row["status/broken_second:score/error"] == 1.0 and row["status/error"] == 0.0

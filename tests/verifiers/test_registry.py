@@ -1,6 +1,7 @@
 """Registry: built-ins, import paths, options dataclasses, weighted combination."""
 
 import os
+import sys
 
 import pytest
 
@@ -125,3 +126,16 @@ def test_format(kind, completion, status):
 def test_format_regex():
     assert format_verify("Answer: 12", None, FormatOptions(kind="regex", pattern=r"Answer: \d+")).status == "correct"
     assert format_verify("Answer: x", None, FormatOptions(kind="regex", pattern=r"Answer: \d+")).status == "wrong"
+
+
+def test_a_bare_float_is_an_error_verdict_that_says_what_to_return(tmp_path, monkeypatch):
+    (tmp_path / "float_plugin.py").write_text("def score(completion, reference, options=None):\n    return 1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        reward, verdicts = registry.score("x", None, [VerifierSpec(name="float_plugin:score")])
+    finally:
+        sys.modules.pop("float_plugin", None)
+    v = verdicts["float_plugin:score"]
+    assert (reward, v.status, v.detail["rule"]) == (0.0, "error", "not_a_verdict")  # no status: refused, not 1.0
+    assert v.detail["error"] == ("returned float: a verifier returns "
+                                 "rlvr.verifiers.verdict.Verdict(reward, status, detail)")
