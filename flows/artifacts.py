@@ -78,6 +78,14 @@ def curve_series(rows: list[dict[str, Any]], evals: list[tuple[int, float]] = ()
     return panels
 
 
+def draw_curves(run_dir: str | Path, name: str, rows: list[dict[str, Any]]) -> Path | None:
+    """`<run_dir>/curves.png`: reward, accuracy with the checkpoints' evaluations, length (None: no step yet)."""
+    from rlvr.trainers.checkpoint import list_checkpoints
+
+    evals = eval_points(list_checkpoints(run_dir))
+    return plot_curves(rows, Path(run_dir) / "curves.png", title=name, evals=evals) if rows else None
+
+
 def eval_points(checkpoints: list[Path]) -> list[tuple[int, float]]:
     """(step, score) of each checkpoint that has an evaluation report (`<ckpt>/eval.json`)."""
     import json

@@ -5,7 +5,9 @@
     accelerate launch --num_processes 2 -m rlvr.flows.launch -c configs/arith_grpo_ddp.yaml [key=value ...]
 
 Each rank builds the same Trainer and trains to `train.steps`, resuming from the run dir's newest valid
-checkpoint. No Prefect here: one flow run per rank would mean N flow runs for one training. docs/scaleout.md
+checkpoint. No Prefect flow here: one flow run per rank would mean N flow runs for one training. Rank 0 does what
+the training flow does around the steps: reports to the `train.report_to` trackers, draws `curves.png`, and
+announces each checkpoint as `rlvr.checkpoint.saved` when `PREFECT_API_URL` names a server. docs/scaleout.md
 says what a rank does. The holds and failures are those of `rlvr train` (flows/locks.py, flows/errors.py):
 - Every rank joins the process group first, then rank 0 takes the run-directory lock and tells the others
   whether it got it; each rank that holds a device (below) takes its slot and all ranks learn whether every
@@ -25,9 +27,11 @@ says what a rank does. The holds and failures are those of `rlvr train` (flows/l
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from contextlib import ExitStack
 
+from rlvr.flows.artifacts import draw_curves
 from rlvr.flows.errors import BadInput, end_run_log, exit_code, report_failure, start_run_log
 from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.flows.stopping import end_stopped_run, install_stop_handlers, save_at_stop
@@ -87,7 +91,9 @@ def check_inputs(cfg) -> None:
     """What `rlvr train` checks before the device (flows/bootstrap.py), besides the device itself (checked by every
     rank first, `check_rank_device`): the training data (and a DPO pairs file) and the model path."""
     from rlvr.flows.bootstrap import check_model_path, load_dpo_pairs, load_task_problems
+    from rlvr.flows.tracking import check_trackers
 
+    check_trackers(cfg.train.report_to)
     load_task_problems(cfg.task, "training")
     load_dpo_pairs(cfg.train)
     if cfg.model.path != "tiny":  # built on first use by the Trainer
@@ -115,14 +121,35 @@ def train(args: argparse.Namespace, report) -> int:
             take_together(dist, (lambda: holds.enter_context(hold)) if hold else None, report)
             trainer = Trainer(cfg, resume=True, log=lambda m: print(m, flush=True))
             holds.callback(trainer.close)
+            on_step, on_checkpoint = _rank0_hooks(cfg, trainer, holds) if dist.is_main else (None, None)
             try:
-                trainer.train()
+                trainer.train(on_step=on_step, on_checkpoint=on_checkpoint)
             except KeyboardInterrupt as stop:  # rank 0 keeps the steps done since the last checkpoint (DDP)
                 save_at_stop(stop, trainer)
                 raise
+            if dist.is_main:
+                draw_curves(trainer.run_dir, cfg.name, trainer.metrics.read())
     finally:
         distributed.teardown(created)
     return 0
+
+
+def _rank0_hooks(cfg, trainer, holds: ExitStack):
+    """What `rlvr train` does around the steps, done by rank 0 alone: each step's metrics to the `train.report_to`
+    trackers, and each checkpoint announced as `rlvr.checkpoint.saved` when a Prefect server is configured (it is
+    what evaluates on that event; without one there is nothing to send to)."""
+    from rlvr.flows.tracking import open_tracker
+
+    tracker = open_tracker(cfg, trainer.run_dir, trainer.step)
+    holds.callback(tracker.close)
+
+    def on_checkpoint(path, step) -> None:
+        if os.environ.get("PREFECT_API_URL"):
+            from rlvr.flows.events import emit_checkpoint_saved
+
+            emit_checkpoint_saved(path, step, cfg.name)
+
+    return tracker.log, on_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:

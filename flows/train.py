@@ -27,14 +27,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import TerminationSignal
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
-from rlvr.flows.artifacts import eval_points, plot_curves, publish_training, sample_rows
+from rlvr.flows.artifacts import draw_curves, publish_training, sample_rows
 from rlvr.flows.bootstrap import bootstrap_model, check_device, load_dpo_pairs, load_task_problems, retry_on_io
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.flows.stopping import note_unwound, save_at_stop
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
-from rlvr.trainers.checkpoint import latest_checkpoint, list_checkpoints, looks_whole, steps_to_checkpoint
+from rlvr.trainers.checkpoint import latest_checkpoint, looks_whole, steps_to_checkpoint
 from rlvr.trainers.metrics import MetricsLog
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 
@@ -114,12 +114,6 @@ def save_checkpoint(trainer, on_checkpoint=None) -> str:
     if on_checkpoint is not None:
         on_checkpoint(path, trainer.step)
     return str(path)
-
-
-def draw_curves(run_dir: Path, name: str, rows: list[dict[str, Any]]) -> Path | None:
-    """`<run_dir>/curves.png`: reward, accuracy with the checkpoints' evaluations, length (None: no step yet)."""
-    evals = eval_points(list_checkpoints(run_dir))
-    return plot_curves(rows, Path(run_dir) / "curves.png", title=name, evals=evals) if rows else None
 
 
 @task(cache_policy=NO_CACHE)

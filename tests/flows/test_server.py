@@ -125,6 +125,32 @@ def test_a_training_run_triggers_an_evaluation_of_each_checkpoint(served):
     assert (run_dir / "curves.png").is_file()
 
 
+def test_a_job_started_by_rlvr_launch_announces_its_checkpoints_and_they_are_evaluated(served, model_path, tmp_path):
+    """docs/scaleout.md's team setup: the training is an `rlvr launch` job (no flow run); rank 0 sends each
+    checkpoint's event to the configured server, whose trigger runs the served evaluation deployment on it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    url, _, log = served
+    run_dir = tmp_path / "launched"
+    env = {**os.environ, "PREFECT_API_URL": url, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    job = subprocess.run([sys.executable, "-m", "rlvr.flows.cli", "launch", "--nproc_per_node", "2", "-c", CONFIG,
+                          *tiny_overrides(run_dir, model_path, name=NAME), "train.steps=1"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    step1 = str((run_dir / "checkpoints" / "step-1").resolve())
+    with get_client(sync_client=True) as client:
+        evaluate = client.read_deployment_by_name("evaluate/on-checkpoint")
+        runs_filter = DeploymentFilter(id=DeploymentFilterId(any_=[evaluate.id]))
+
+        def evaluated():
+            runs = [r for r in client.read_flow_runs(deployment_filter=runs_filter) if r.parameters.get("checkpoint") == step1]
+            return runs if runs and all(r.state.is_final() for r in runs) else None
+
+        runs = wait_for("the evaluation of the launched job's checkpoint", evaluated, 400, log=log)
+    assert all(r.state.is_completed() for r in runs) and (run_dir / "checkpoints" / "step-1" / "eval.json").is_file()
+
+
 def test_served_checkpoints_are_unpinned_once_evaluated_and_serve_catches_up_on_pinned_ones(served, model_path, tmp_path):
     """A checkpoint whose event was lost (pinned, no eval.json) is evaluated when `rlvr serve` starts."""
     from rlvr.flows.eval_pins import pending, pin

@@ -57,14 +57,26 @@ def _metric_steps(run: Path) -> list[int]:
 
 def test_a_run_started_under_torchrun_resumes_under_rlvr_launch(tiny_model, tmp_path):
     run = tmp_path / "run"
-    first = _launch(*_small(tiny_model, run), "train.steps=1")  # 2 ranks, 1 CPU slot (the default): the job's one
+    tracked = "train.report_to=[tensorboard, mlflow]"
+    first = _launch(*_small(tiny_model, run), "train.steps=1", tracked)  # 2 ranks, 1 CPU slot (the default)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    second = _launch(*_small(tiny_model, run), "train.steps=2", launcher="rlvr")
+    second = _launch(*_small(tiny_model, run), "train.steps=2", tracked, launcher="rlvr")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "resumed from" in second.stdout and "step-1" in second.stdout
     assert second.stdout.count("holding device cpu (slot 1 of 1") == 1  # one hold for the job on this machine
     assert _metric_steps(run) == [1, 2]  # rank 0 alone writes; the resume neither lost nor repeated a step
     assert (run / "checkpoints" / "step-2" / "model" / "model.safetensors").is_file()
+    # rank 0 did what `rlvr train` does around the steps: trackers (one run across the resume) and the curves
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/reward_mean")] == [1, 2]
+    client = MlflowClient(tracking_uri=f"sqlite:///{(run / 'mlflow.db').resolve()}")
+    history = client.get_metric_history((run / "mlflow_run_id").read_text().strip(), "reward_mean")
+    assert sorted(m.step for m in history) == [1, 2]
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_launch_on_a_run_dir_in_use_is_refused_on_every_rank(tiny_model, tmp_path):
