@@ -6,12 +6,12 @@
                               checkpoint = {{ event.payload.path }}
 
 Both run in subprocesses of the serving process, which must run from the repository root (relative config
-paths and run dirs are resolved against it). Point PREFECT_API_URL at a server (`prefect server start`)
-so schedules, triggers and the UI work; the device hold (flows/locks.py) keeps the triggered evaluations
-waiting while a training holds the device. The training pins each checkpoint until its evaluation has run
-(`pin_for_eval`, flows/eval_pins.py), and while `rlvr serve` runs it starts an evaluation for each checkpoint
-of its run directory still pinned with none under way (its event was lost while the server was down, or an
-earlier serving process stopped before it ran): flows/catch_up.py.
+paths and run dirs are resolved against it). Serving needs a Prefect server (`prefect server start`, then
+PREFECT_API_URL): without one `rlvr serve` says so and exits (`require_server`). The device hold
+(flows/locks.py) keeps the triggered evaluations waiting while a training holds the device. The training pins
+each checkpoint until its evaluation has run (`pin_for_eval`, flows/eval_pins.py), and while `rlvr serve` runs
+it starts an evaluation for each checkpoint of its run directory still pinned with none under way (its event
+was lost while the server was down, or an earlier serving process stopped before it ran): flows/catch_up.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from prefect.events import DeploymentEventTrigger
 from rlvr.flows.catch_up import EVAL_DEPLOYMENT, say, watch_pins
 from rlvr.flows.demo import default_config
+from rlvr.flows.errors import BadInput
 from rlvr.flows.evaluate import evaluate_flow
 from rlvr.flows.events import CHECKPOINT_SAVED, RESOURCE_PREFIX, trigger_parameters
 from rlvr.flows.train import train_flow
@@ -74,6 +75,7 @@ def serve_deployments(config_path: str | None = None, overrides: list[str] = (),
     config_path = config_path or default_config()
     cfg = load_config(config_path, list(overrides))
     deployments = build_deployments(config_path, overrides, cron)
+    require_server()
     stop = threading.Event()
     threading.Thread(target=watch_pins, args=(cfg.train.checkpoint.dir, stop, catch_up_every), daemon=True,
                      name="rlvr-catch-up").start()
@@ -91,6 +93,21 @@ def serve_deployments(config_path: str | None = None, overrides: list[str] = (),
                 say("rlvr serve: the Prefect API answers again; serving")
     finally:
         stop.set()
+
+
+def require_server() -> None:
+    """Refuse Prefect's embedded mode (no PREFECT_API_URL): serving cannot work there. The temporary server lives
+    only as long as this process, on a random port no other process is told of; it runs no scheduler (it starts
+    only the services marked `run_in_ephemeral`, and `schedule_deployments` is not), so the cron never fires;
+    each flow run the runner starts would start a temporary server of its own. And two threads start one at
+    once here: `serve` and the catch-up watcher each call `get_client()`, and `SubprocessASGIServer.start`
+    (prefect/server/api/server.py) checks `self.running` without a lock, so both launch uvicorn on one port
+    ("address already in use", a traceback; at exit it stops the process that failed to bind)."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        raise BadInput("serving needs a Prefect server: start one (prefect server start) and set "
+                       "PREFECT_API_URL, e.g. http://127.0.0.1:4200/api")
 
 
 def lost_connection(exc: BaseException) -> bool:

@@ -91,3 +91,29 @@ def test_a_runner_failure_caused_by_the_lost_connection_counts_as_the_outage_eve
         assert lost_connection(wrapped)
     assert not lost_connection(RuntimeError("deployment 'evaluate/on-checkpoint' has no work pool"))
     assert not lost_connection(ValueError("bad parameter"))
+
+
+def test_serve_without_a_server_says_so_in_one_line_and_starts_no_temporary_server(tmp_path):
+    """Prefect's embedded mode cannot serve (no scheduler, a server only this process can reach), and `serve` and
+    the catch-up thread each started a temporary server at once: "address already in use" and a traceback, then
+    serving went on (seen by a user, reproduced twice). Now: one line, exit 2, nothing started."""
+    import subprocess
+    import sys
+
+    from tests.flows.flow_helpers import CONFIG, start_process, stop_process
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    log = tmp_path / "serve.log"
+    proc = start_process([sys.executable, "-m", "rlvr.flows.cli", "serve", "-c", CONFIG, "--no-schedule",
+                          f"train.checkpoint.dir={tmp_path / 'run'}"], env, log)
+    try:
+        proc.wait(timeout=90)  # the old code served on until stopped
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        stop_process(proc)
+    out = log.read_text()
+    assert proc.returncode == 2, out
+    assert "serving needs a Prefect server" in out and "PREFECT_API_URL" in out, out
+    assert "temporary server" not in out and "Traceback" not in out, out
+    assert len(out.strip().splitlines()) == 1, out
