@@ -185,27 +185,40 @@ def evaluate_suite(sampler, pool, task, cfg: RunConfig) -> tuple[dict[str, Any],
     device = getattr(sampler, "device", cfg.model.device)
     advice = lambda: sampling_advice(cfg, "eval.params")  # called only when memory ran out
     with out_of_memory_names(f"the evaluation on {suite_name(task)}", device, advice):
-        verdicts = _verify(pool, generate_in_chunks(sampler, problems, cfg.eval.n, params), specs)
-        greedy = [[None]] * len(problems)
+        groups = generate_in_chunks(sampler, problems, cfg.eval.n, params)
+        verdicts = _verify(pool, groups, specs)
+        greedy_groups, greedy = [None] * len(problems), [[None]] * len(problems)
         if cfg.eval.greedy:
             greedy_params = params.model_copy(update={"temperature": 0.0})
-            greedy = _verify(pool, generate_in_chunks(sampler, problems, 1, greedy_params), specs)
+            greedy_groups = generate_in_chunks(sampler, problems, 1, greedy_params)
+            greedy = _verify(pool, greedy_groups, specs)
     records = [
         {"id": p.id, "status": [v.status for v in vs], "answers": [answer_of(v) for v in vs],
          "greedy": g[0].status if g[0] is not None else None}
         for p, vs, g in zip(problems, verdicts, greedy)
     ]
+    if cfg.eval.save_samples:  # what each completion said, and why it got its verdict
+        for record, p, group, vs, greedy_group, g in zip(records, problems, groups, verdicts, greedy_groups, greedy):
+            record.update(prompt=p.prompt, reference=p.reference,
+                          samples=[_sample(c, v) for c, v in zip(group.completions, vs)],
+                          greedy_sample=_sample(greedy_group.completions[0], g[0]) if greedy_group else None)
     return summarize_suite(records, cfg.eval.n, cfg.eval.k), records
+
+
+def _sample(completion, verdict) -> dict[str, Any]:
+    return {"text": completion.text, "status": verdict.status, "reward": verdict.reward,
+            "answer": answer_of(verdict), "rule": verdict.detail.get("rule"), "finish": completion.finish_reason}
 
 
 def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None = None, log=print) -> dict[str, Any]:
     """Evaluate whatever `sampler` currently serves on every suite of `cfg.eval`; returns the report dict."""
-    suites = {}
+    suites, samples = {}, []
     for task in cfg.eval.tasks:
-        summary, _ = evaluate_suite(sampler, pool, task, cfg)
+        summary, records = evaluate_suite(sampler, pool, task, cfg)
         suites[suite_name(task)] = summary
+        samples += [{"suite": suite_name(task), **r} for r in records] if cfg.eval.save_samples else []
         log(f"eval {suite_name(task)}: pass@1 {summary['pass@1']:.3f} greedy {summary['greedy_accuracy']}")
-    return {
+    return {**({"samples": samples} if samples else {}),
         "model": label,
         "step": step,
         "run": cfg.name,
@@ -232,10 +245,25 @@ def open_sampler(target: Target, cfg: RunConfig):
     return make_sampler(cfg.sampler, resolve_model_path(target.model), device=device)
 
 
+def samples_path(report_path: str | Path) -> Path:
+    """Where a report's per-problem samples go: `eval.json` -> `eval.samples.jsonl`."""
+    report_path = Path(report_path)
+    return report_path.with_name(report_path.name.removesuffix(".json") + ".samples.jsonl")
+
+
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
-    """Write the JSON report atomically (temp file + rename)."""
+    """Write the JSON report atomically (temp file + rename). Its per-problem samples, if it carries them, go to
+    `<name>.samples.jsonl` beside it (one line per problem: prompt, reference, each completion with its status,
+    answer, verdict rule and finish reason), which the report names as `samples_file`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    report = dict(report)
+    if samples := report.pop("samples", None):
+        lines = samples_path(path)
+        tmp = lines.with_name(f".{lines.name}.tmp")
+        tmp.write_text("".join(json.dumps(row, default=str) + "\n" for row in samples))
+        os.replace(tmp, lines)
+        report["samples_file"] = lines.name
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(report, indent=2, default=str))
     os.replace(tmp, path)

@@ -55,7 +55,8 @@ def save_report(report: dict[str, Any], target: Target, cfg: RunConfig) -> dict[
     if best:
         markdown += f"\nNew best checkpoint of the run: `{target.run_dir / 'best'}` -> `{target.checkpoint.name}`\n"
     publish_eval(cfg.name, markdown)
-    log(f"eval report written to {path}" + (" (new best)" if best else ""))
+    samples = f"; each completion with its verdict in {eval_report.samples_path(path)}" if report.get("samples") else ""
+    log(f"eval report written to {path}" + (" (new best)" if best else "") + samples)
     return {"report": str(path), "best": best}
 
 

@@ -48,6 +48,8 @@ class EvalConfig(BaseModel):
         description="Decoding for evaluation samples.",
     )
     greedy: bool = Field(True, description="Also score one greedy (temperature 0) sample per problem.")
+    save_samples: bool = Field(True, description="Write every completion with its verdict (status, extracted answer, "
+                                                 "rule, finish reason) beside the report: <report>.samples.jsonl.")
 
     @field_validator("k")
     @classmethod

@@ -47,6 +47,14 @@ def test_demo_evaluates_trains_and_evaluates_again(demo_run):
         assert {"pass@1", "pass@2", "maj@1", "maj@2", "greedy_accuracy"} <= set(suite)
         assert 0.0 <= suite["pass@1"] <= suite["pass@2"] <= 1.0
     assert before["step"] is None and after["step"] == 2
+    # every completion with its verdict, beside the report: what a user reads to see why a sample was wrong
+    assert after["samples_file"] == "eval.samples.jsonl" and "samples" not in after
+    rows = [json.loads(line) for line in (run_dir / "checkpoints" / "step-2" / "eval.samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and {r["suite"] for r in rows} == {"arith-l2-test"} and all(r["prompt"] for r in rows)
+    for row in rows:
+        assert [s["status"] for s in row["samples"]] == row["status"] and len(row["samples"]) == 2
+        assert all(isinstance(s["text"], str) and s["finish"] in ("stop", "length") for s in row["samples"])
+        assert row["greedy_sample"]["status"] == row["greedy"]
 
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((run_dir / "best.json").read_text())["checkpoint"] == "checkpoints/step-2"
