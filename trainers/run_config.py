@@ -97,16 +97,33 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """`a.b=v` sets a field; a number indexes a list the config file holds (`eval.tasks.0.limit=4`)."""
     for item in overrides:
         path, value = parse_override(item)
         node = data
-        for part in path[:-1]:
+        for depth, part in enumerate(path[:-1]):
+            if isinstance(node, list):
+                node = node[_list_index(node, part, item, path[:depth])]
+                continue
             child = node.setdefault(part, {})
-            if not isinstance(child, dict):
+            if not isinstance(child, (dict, list)):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            if child == {} and path[depth + 1].isdigit():  # a list the file does not hold (its default)
+                raise ConfigError(f"override {item!r}: the config file does not list {'.'.join(path[:depth + 1])}; "
+                                  f"give the whole list: {'.'.join(path[:depth + 1])}=[...]")
             node = child
-        node[path[-1]] = value
+        if isinstance(node, list):
+            node[_list_index(node, path[-1], item, path[:-1])] = value
+        else:
+            node[path[-1]] = value
     return data
+
+
+def _list_index(items: list, part: str, item: str, where: list[str]) -> int:
+    if not part.isdigit() or int(part) >= len(items):
+        raise ConfigError(f"override {item!r}: {'.'.join(where)} is a list of {len(items)} item(s); index it with "
+                          f"0-{len(items) - 1}")
+    return int(part)
 
 
 def _fields_at(loc: tuple) -> list[str]:

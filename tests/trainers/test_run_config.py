@@ -34,3 +34,15 @@ def test_fsdp_cpu_offload_on_a_gpu_is_refused_in_one_line():
         "invalid config:\n  train.fsdp.cpu_offload: not supported with model.device=cuda yet (the offloaded shards are "
         "host tensors, which NCCL's collectives refuse); leave it false")
     assert load_config(None, overrides).train.fsdp.cpu_offload is True
+
+
+def test_an_override_indexes_a_list_the_config_file_holds(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("eval:\n  tasks:\n    - {name: arith, split: test, limit: 100}\n    - {name: gsm8k, split: test}\n")
+    cfg = load_config(str(path), ["eval.tasks.1.limit=4", "eval.tasks.0.level=3"])
+    assert [(t.name, t.limit, t.level) for t in cfg.eval.tasks][0] == ("arith", 100, 3)
+    assert cfg.eval.tasks[1].limit == 4
+    with pytest.raises(ConfigError, match=r"eval.tasks is a list of 2 item\(s\); index it with 0-1"):
+        load_config(str(path), ["eval.tasks.2.limit=4"])
+    with pytest.raises(ConfigError, match=r"the config file does not list eval.tasks; give the whole list"):
+        load_config(None, ["eval.tasks.0.limit=4"])
