@@ -113,7 +113,8 @@ class Trainer:
         self.pool = pool or make_pool(cfg.verify)  # verify.runner: pool (VerifierPool) | dask | ray
         what = f"a LoRA adapter (r {cfg.model.lora.r})" if cfg.model.lora else "all weights"
         describe = getattr(self.sampler, "describe", None)  # a sampler passed in need not derive from Sampler
-        self.log(f"training {what} on {self.policy.device} in {self.policy.precision}; "
+        ranks = f", {'fsdp2' if self.sharded else 'ddp'} over {self.dist.world_size} ranks" if self.dist.enabled else ""
+        self.log(f"training {what} on {self.policy.device} in {self.policy.precision}{ranks}; "
                  f"sampler: {describe() if describe else type(self.sampler).__name__}")
         if resume:
             self.restore_latest()

@@ -63,6 +63,7 @@ def test_a_run_started_under_torchrun_resumes_under_rlvr_launch(tiny_model, tmp_
     second = _launch(*_small(tiny_model, run), "train.steps=2", tracked, launcher="rlvr")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "resumed from" in second.stdout and "step-1" in second.stdout
+    assert "training all weights on cpu in fp32, ddp over 2 ranks; sampler: " in second.stdout
     assert second.stdout.count("holding device cpu (slot 1 of 1") == 1  # one hold for the job on this machine
     assert _metric_steps(run) == [1, 2]  # rank 0 alone writes; the resume neither lost nor repeated a step
     assert (run / "checkpoints" / "step-2" / "model" / "model.safetensors").is_file()
