@@ -88,7 +88,7 @@ def start_trainer(cfg: RunConfig, resume: bool, log=None, problems=None):
 def train_steps(trainer, count: int, tracker=None, bar=None) -> list[dict[str, Any]]:
     """Run `count` optimizer steps (sample -> verify -> update -> sync); one log line per step, each row also
     to the `train.report_to` trackers and the terminal's progress bar."""
-    from rlvr.trainers.loop import format_step
+    from rlvr.trainers.metrics import format_step
 
     log = get_run_logger().info
     rows = []

@@ -52,6 +52,26 @@ def config_changes(saved: dict, current: dict, prefix: str = "") -> dict[str, tu
     return out
 
 
+def resume_refusal(saved: dict, current: dict) -> tuple[str, str, str] | None:
+    """Why a run of config `saved` cannot be resumed with `current`: another algorithm, or LoRA where it trained all
+    weights (or the other way round); its weights and optimizer state do not fit this policy."""
+    kind = lambda config: "LoRA" if (config.get("model") or {}).get("lora") else "all weights"  # noqa: E731
+    algorithm = lambda config: (config.get("train") or {}).get("algorithm")  # noqa: E731
+    for key, of in (("train.algorithm", algorithm), ("model.lora", kind)):
+        if of(saved) != of(current):
+            return key, of(saved), of(current)
+    return None
+
+
+def describe_changes(changes: dict[str, tuple[Any, Any]]) -> str:
+    """`train.optim.lr 3e-05 -> 1e-05, task.level 1 -> 3`: each value cut to 60 characters."""
+    def short(value) -> str:
+        text = "none" if value is None else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    return ", ".join(f"{key} {short(old)} -> {short(new)}" for key, (old, new) in changes.items())
+
+
 def saved_config(checkpoint: str | Path) -> dict | None:
     """The run config a checkpoint was written with; None when its file is missing or unreadable."""
     try:

@@ -22,7 +22,6 @@ docs/training_step.md walks one GRPO step through the files.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from rlvr.trainers.bootstrap import resolve_model_path
 from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.dpo import DPO
 from rlvr.trainers.grpo import GRPO
-from rlvr.trainers.metrics import MetricsLog, peak_rss_mb, rollout_metrics, to_floats
+from rlvr.trainers.metrics import MetricsLog, format_step, peak_rss_mb, rollout_metrics, to_floats
 from rlvr.trainers.optimizer import build_optimizer
 from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice, update_advice
 from rlvr.trainers.policy import Policy
@@ -333,25 +332,20 @@ class Trainer:
         return chosen
 
     def _check_resumable(self, path: Path) -> None:
-        """Refuse a run dir trained with another algorithm, or LoRA where this run trains all weights (or the other
-        way round): its checkpoints cannot load into this policy, and would otherwise be skipped as if damaged.
-        Name every other setting that changed since the checkpoint was written."""
+        """Refuse a run dir whose checkpoints cannot load into this policy (`ckpt.resume_refusal`), rather than
+        skip each as if damaged; name every other setting that changed since the checkpoint was written."""
         saved = ckpt.saved_config(path)
         if saved is None:  # damaged: the loading says so, and falls back to an older checkpoint
             return
         now = self.cfg.model_dump(mode="json")
-        kind = lambda config: "LoRA" if (config.get("model") or {}).get("lora") else "all weights"  # noqa: E731
-        algorithm = lambda config: (config.get("train") or {}).get("algorithm")  # noqa: E731
-        for key, was, is_ in (("train.algorithm", algorithm(saved), algorithm(now)), ("model.lora", kind(saved), kind(now))):
-            if was != is_:
-                raise ckpt.CheckpointError(
-                    f"{self.run_dir} holds a run of {key} {was} ({path.name}); this config trains {is_}: resume it "
-                    "with its own setting, or choose another train.checkpoint.dir")
+        if refusal := ckpt.resume_refusal(saved, now):
+            key, was, is_ = refusal
+            raise ckpt.CheckpointError(f"{self.run_dir} holds a run of {key} {was} ({path.name}); this config trains "
+                                       f"{is_}: resume it with its own setting, or choose another train.checkpoint.dir")
         changes = ckpt.config_changes(saved, now)
         changes.pop("train.steps", None)  # extending a run is the usual change
         if changes:
-            self.log("resuming with a changed config: " + ", ".join(
-                f"{key} {_short(was)} -> {_short(is_)}" for key, (was, is_) in changes.items()))
+            self.log(f"resuming with a changed config: {ckpt.describe_changes(changes)}")
 
     def _load(self, path: Path) -> dict:
         """The checkpoint's trainer state, after its weights are loaded into the policy; CheckpointError if either
@@ -418,39 +412,3 @@ class Trainer:
         if self._owns_pool:
             self.pool.close()
         distributed.teardown(self._owns_group)
-
-
-def _short(value) -> str:
-    text = "none" if value is None else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-STEP_LINE = (  # (metric, label, format): what the step's console line shows, where the step has it
-    ("loss", "loss", ".4f"), ("reward_mean", "reward", ".3f"), ("accuracy", "acc", ".3f"),
-    ("reward_margin", "margin", ".3f"), ("reward_accuracy", "pref_acc", ".3f"), ("kl", "kl", ".4f"),
-    ("completion_len_mean", "len", ".1f"), ("tokens_per_s", "tok/s", ".0f"),
-)
-
-
-def format_step(row: dict, total: int) -> str:
-    """The step's console line: the metrics the step has (offline DPO samples nothing, so it has no reward or
-    length, only its loss and preference margin); it ends in a warning for each verifier whose every verdict this
-    step is error/timeout: the primary (`status/<s>`), then each other one by name (`status/<name>/<s>`: a second
-    verifier that always fails would otherwise only lower the combined reward, unseen)."""
-    shown = [f"{label} {row[key]:{fmt}}" for key, label, fmt in STEP_LINE
-             if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
-    if not row.get("generated_tokens"):  # nothing sampled: no throughput to speak of
-        shown = [part for part in shown if not part.startswith("tok/s")]
-    line = f"step {row['step']}/{total} " + " ".join(shown) + f" ({row['step_time_s']:.1f}s)"
-    others = sorted({key.split("/")[1] for key in row if key.startswith("status/") and key.count("/") == 2})
-    for name in ["", *others]:  # "": the primary verifier
-        prefix = f"status/{name}/" if name else "status/"
-        failed = row.get(prefix + "error", 0.0) + row.get(prefix + "timeout", 0.0)
-        if not row.get("completions") or failed < 1.0 - 1e-9:
-            continue
-        counts = ", ".join(f"{s} {round(row.get(prefix + s, 0.0) * row['completions'])}" for s in ("error", "timeout"))
-        # the name quoted: Prefect's console (rich) shows `:boom:` of `verifier my_rewards:boom: every` as an emoji
-        who, why = (f"verifier {name!r}: ", "it adds nothing to the reward") if name else \
-            ("", "the verifier is failing, not the policy")
-        line += f" -- WARNING: {who}every verdict is error/timeout ({counts}): {why}"
-    return line

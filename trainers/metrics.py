@@ -126,3 +126,34 @@ class MetricsLog:
                 if log:
                     log(f"{self.path}: dropped its cut-off last line (a run killed while writing it)")
         return rows
+
+
+STEP_LINE = (  # (metric, label, format): what the step's console line shows, where the step has it
+    ("loss", "loss", ".4f"), ("reward_mean", "reward", ".3f"), ("accuracy", "acc", ".3f"),
+    ("reward_margin", "margin", ".3f"), ("reward_accuracy", "pref_acc", ".3f"), ("kl", "kl", ".4f"),
+    ("completion_len_mean", "len", ".1f"), ("tokens_per_s", "tok/s", ".0f"),
+)
+
+
+def format_step(row: dict, total: int) -> str:
+    """The step's console line: the metrics the step has (offline DPO samples nothing, so it has no reward or
+    length, only its loss and preference margin); it ends in a warning for each verifier whose every verdict this
+    step is error/timeout: the primary (`status/<s>`), then each other one by name (`status/<name>/<s>`: a second
+    verifier that always fails would otherwise only lower the combined reward, unseen)."""
+    shown = [f"{label} {row[key]:{fmt}}" for key, label, fmt in STEP_LINE
+             if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
+    if not row.get("generated_tokens"):  # nothing sampled: no throughput to speak of
+        shown = [part for part in shown if not part.startswith("tok/s")]
+    line = f"step {row['step']}/{total} " + " ".join(shown) + f" ({row['step_time_s']:.1f}s)"
+    others = sorted({key.split("/")[1] for key in row if key.startswith("status/") and key.count("/") == 2})
+    for name in ["", *others]:  # "": the primary verifier
+        prefix = f"status/{name}/" if name else "status/"
+        failed = row.get(prefix + "error", 0.0) + row.get(prefix + "timeout", 0.0)
+        if not row.get("completions") or failed < 1.0 - 1e-9:
+            continue
+        counts = ", ".join(f"{s} {round(row.get(prefix + s, 0.0) * row['completions'])}" for s in ("error", "timeout"))
+        # the name quoted: Prefect's console (rich) shows `:boom:` of `verifier my_rewards:boom: every` as an emoji
+        who, why = (f"verifier {name!r}: ", "it adds nothing to the reward") if name else \
+            ("", "the verifier is failing, not the policy")
+        line += f" -- WARNING: {who}every verdict is error/timeout ({counts}): {why}"
+    return line

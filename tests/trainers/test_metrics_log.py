@@ -4,7 +4,7 @@ shows the metrics the step has: offline DPO, which samples nothing, shows its lo
 import json
 import math
 
-from rlvr.trainers.loop import format_step
+from rlvr.trainers.metrics import format_step
 from rlvr.trainers.metrics import MetricsLog
 
 

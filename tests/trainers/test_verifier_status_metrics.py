@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rlvr.trainers.loop import format_step
+from rlvr.trainers.metrics import format_step
 from rlvr.trainers.metrics import metric_name, rollout_metrics
 from rlvr.verifiers.verdict import STATUSES, Verdict
 
