@@ -83,11 +83,24 @@ def _one_line_format(fmt):
     return format_record
 
 
+# Prefect's crash records for a run that a signal stopped (prefect/states.py): the stop's own closing line says it
+# once, with where the run resumes; these stay in the log file.
+_STOP_CRASH = ("Execution was aborted by an interrupt signal.", "Execution was aborted by a termination signal.")
+
+
+def _not_a_stop_crash(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not any(text in message for text in _STOP_CRASH)
+
+
 def quiet_console() -> None:
-    """Give every console handler (root's and the non-propagating loggers') one-line error records."""
+    """Give every console handler (root's and the non-propagating loggers') one-line error records, and leave out
+    Prefect's records of a stopped run ("Crash detected! Execution was aborted by an interrupt signal.", "Finished
+    in state Crashed(...)")."""
     for handler in _console_handlers():
         if not getattr(handler, "_rlvr_quiet", False):
             handler.format = _one_line_format(handler.format)
+            handler.addFilter(_not_a_stop_crash)
             handler._rlvr_quiet = True
 
 

@@ -130,6 +130,8 @@ def test_a_stop_signal_ends_the_run_and_what_it_started(how, model_path, tmp_pat
     last = log.read_text().strip().splitlines()[-1]
     assert last.startswith("rlvr: stopped by SIG"), last
     assert "(full log: " in last, last  # also when the watchdog ends the run (the Prefect server stopped first)
+    crash = [line for line in log.read_text().splitlines() if "Crash detected" in line or "aborted by a" in line]
+    assert not crash, crash  # said once, by rlvr
     # no checkpoint was due: the stop saved the last completed step, unless it came inside an optimizer update
     steps = _metric_steps(run_dir)
     if "stopped during an optimizer update" in last:
