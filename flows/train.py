@@ -34,7 +34,7 @@ from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.flows.stopping import note_unwound, save_at_stop
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
-from rlvr.trainers.checkpoint import latest_checkpoint, looks_whole, steps_to_checkpoint
+from rlvr.trainers.checkpoint import latest_checkpoint, looks_whole, step_of, steps_to_checkpoint
 from rlvr.trainers.metrics import MetricsLog
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 
@@ -158,7 +158,7 @@ def finished_checkpoint(cfg: RunConfig) -> Path | None:
     """The newest checkpoint when it is at or past `train.steps` and looks whole (`looks_whole`: no tensor is read).
     Otherwise the Trainer decides: it may fall back to an older checkpoint and train on."""
     newest = latest_checkpoint(cfg.train.checkpoint.dir)
-    if newest is None or int(newest.name.removeprefix("step-")) < cfg.train.steps:
+    if newest is None or step_of(newest) < cfg.train.steps:
         return None
     return newest if looks_whole(newest) else None
 
@@ -177,6 +177,13 @@ def earlier_report(target, cfg: RunConfig) -> dict[str, Any] | None:
     return {**report, "saved": {"report": str(path), "best": False}}
 
 
+def _result(run_dir: Path, step: int, checkpoint: Path | None) -> dict[str, Any]:
+    """What the flow returns (its final evaluation, if any, is added as `eval`)."""
+    run_dir = Path(run_dir).resolve()
+    return {"run_dir": str(run_dir), "step": step, "checkpoint": str(checkpoint), "plot": str(run_dir / "curves.png"),
+            "eval": None}
+
+
 def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_for_eval: bool, device_slots,
                            device_timeout, log):
     check_trackers(cfg.train.report_to)
@@ -190,10 +197,8 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
         emit_checkpoint_saved(path, step, cfg.name)
 
     if resume and (done := finished_checkpoint(cfg)) is not None:  # no engine to start, no model to load
-        step = int(done.name.removeprefix("step-"))
-        log(f"nothing to train: {cfg.name} is already at step {step} of {cfg.train.steps} ({done})")
-        result = {"run_dir": str(Path(cfg.train.checkpoint.dir).resolve()), "step": step, "checkpoint": str(done),
-                  "plot": str(Path(cfg.train.checkpoint.dir).resolve() / "curves.png"), "eval": None}
+        log(f"nothing to train: {cfg.name} is already at step {step_of(done)} of {cfg.train.steps} ({done})")
+        result = _result(Path(cfg.train.checkpoint.dir), step_of(done), done)
         if final_eval:
             target = eval_report.resolve_target(done)
             result["eval"] = earlier_report(target, cfg)
@@ -226,8 +231,7 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
             save_at_stop(stop, trainer)  # the steps done since the last checkpoint are kept
             raise
         checkpoint = latest_checkpoint(trainer.run_dir)
-        result = {"run_dir": str(trainer.run_dir.resolve()), "step": trainer.step, "checkpoint": str(checkpoint),
-                  "plot": str(trainer.run_dir.resolve() / "curves.png"), "eval": None}
+        result = _result(trainer.run_dir, trainer.step, checkpoint)
         if final_eval:
             target = eval_report.resolve_target(checkpoint)
             result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool)

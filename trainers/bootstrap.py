@@ -40,8 +40,13 @@ class WarmStartRecipe:
     threads: int = field(default=0, compare=False)  # 0 = torch default
 
     def key(self) -> str:
-        blob = json.dumps({k: v for k, v in asdict(self).items() if k != "threads"}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return recipe_key(asdict(self))
+
+
+def recipe_key(fields: dict) -> str:
+    """The hash that names a build: every recipe field but `threads` (how fast it builds, not what)."""
+    blob = json.dumps({k: v for k, v in fields.items() if k != "threads"}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def default_cache_dir() -> Path:
@@ -90,9 +95,8 @@ def is_finished_build(built: Path, recipe: WarmStartRecipe) -> bool:
         info = json.loads((built / "rlvr_recipe.json").read_text())
     except (OSError, ValueError):
         return False
-    ours = json.loads(json.dumps({k: v for k, v in asdict(recipe).items() if k != "threads"}))  # tuples as JSON lists
     theirs = info.get("recipe") if isinstance(info, dict) else None
-    return isinstance(theirs, dict) and {k: v for k, v in theirs.items() if k != "threads"} == ours
+    return isinstance(theirs, dict) and recipe_key(theirs) == recipe.key()
 
 
 def _copy(source: Path, final: Path, log) -> Path:

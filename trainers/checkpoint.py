@@ -128,7 +128,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def _step_of(path: Path) -> int:
+def step_of(path: Path) -> int:
+    """The step of a `step-N` checkpoint directory, from its name."""
     return int(path.name.split("-", 1)[1])
 
 
@@ -137,7 +138,7 @@ def step_dirs(run_dir: str | Path) -> list[Path]:
     root = checkpoints_dir(run_dir)
     if not root.is_dir():
         return []
-    return sorted((p for p in root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()), key=_step_of)
+    return sorted((p for p in root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()), key=step_of)
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:

@@ -370,7 +370,7 @@ class Trainer:
         points) or on a DDP rank other than 0 (rank 0 writes alone, without waiting for the others)."""
         step, cursor, rng = self._completed
         if step == self._saved_step:
-            return f"the same command resumes from step {step}" + (" (checkpoint step-" + str(step) + ")" if step else "")
+            return f"the same command resumes from step {step}" + (f" (checkpoint step-{step})" if step else "")
         first = self._saved_step + 1
         lost = (f"the same command resumes from step {self._saved_step}; "
                 + (f"step {step} is lost" if first == step else f"steps {first}-{step} are lost"))
