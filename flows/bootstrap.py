@@ -118,6 +118,13 @@ def load_task_problems(task_cfg, role: str) -> list:
         raise BadInput(f"{where}: {' '.join(str(exc).split()) or type(exc).__name__}") from exc
 
 
+def load_eval_problems(cfg) -> dict[str, list]:
+    """Every eval suite's problems by suite name (a BadInput names the suite whose data cannot be used)."""
+    from rlvr.flows.eval_report import suite_name
+
+    return {suite_name(task_cfg): load_task_problems(task_cfg, "eval") for task_cfg in cfg.eval.tasks}
+
+
 def load_dpo_pairs(train_cfg) -> int:
     """How many preference pairs `train.dpo.pairs_path` holds (0 when DPO does not read a file); a file that cannot
     be used is a BadInput naming it and the line, found before the device and the model (the trainer reads it only

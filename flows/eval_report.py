@@ -173,12 +173,14 @@ def generate_in_chunks(sampler, problems, n: int, params, max_sequences: int = M
     return groups
 
 
-def evaluate_suite(sampler, pool, task, cfg: RunConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Sample `cfg.eval.n` completions (plus one greedy) for each problem of `task`; return (summary, records)."""
+def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | None = None
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Sample `cfg.eval.n` completions (plus one greedy) for each problem of `task` (`problems`: already loaded,
+    else read here); return (summary, records)."""
     from rlvr.data.tasks import load_problems, task_verifier
     from rlvr.verifiers.config import VerifierSpec
 
-    problems = load_problems(task)
+    problems = load_problems(task) if problems is None else problems
     specs = [VerifierSpec(name=task_verifier(task.name))]
     params = cfg.eval.params
     params = params.model_copy(update={"seed": cfg.train.seed if params.seed is None else params.seed})
@@ -210,11 +212,13 @@ def _sample(completion, verdict) -> dict[str, Any]:
             "answer": answer_of(verdict), "rule": verdict.detail.get("rule"), "finish": completion.finish_reason}
 
 
-def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None = None, log=print) -> dict[str, Any]:
-    """Evaluate whatever `sampler` currently serves on every suite of `cfg.eval`; returns the report dict."""
+def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None = None, log=print,
+                   problems: dict[str, list] | None = None) -> dict[str, Any]:
+    """Evaluate whatever `sampler` currently serves on every suite of `cfg.eval`; returns the report dict.
+    `problems`: each suite's problems by suite name, when the caller has loaded (and checked) them already."""
     suites, samples = {}, []
     for task in cfg.eval.tasks:
-        summary, records = evaluate_suite(sampler, pool, task, cfg)
+        summary, records = evaluate_suite(sampler, pool, task, cfg, (problems or {}).get(suite_name(task)))
         suites[suite_name(task)] = summary
         samples += [{"suite": suite_name(task), **r} for r in records] if cfg.eval.save_samples else []
         log(f"eval {suite_name(task)}: pass@1 {summary['pass@1']:.3f} greedy {summary['greedy_accuracy']}")

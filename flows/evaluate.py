@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import publish_eval
-from rlvr.flows.bootstrap import check_device, check_model_path, load_task_problems, retry_on_io
+from rlvr.flows.bootstrap import check_device, check_model_path, load_eval_problems, retry_on_io
 from rlvr.flows.eval_report import Target
 from rlvr.flows.locks import device_hold
 from rlvr.flows.stopping import note_unwound
@@ -24,9 +24,10 @@ from rlvr.trainers.run_config import RunConfig
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None) -> dict[str, Any]:
+def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None, problems=None) -> dict[str, Any]:
     """Sample and verify `cfg.eval` suites. Uses the given sampler/pool (the training flow lends its own,
-    already holding the trained weights) or opens and closes its own."""
+    already holding the trained weights) or opens and closes its own; `problems` (by suite name): loaded once,
+    before the device was taken, so a bad row is reported once."""
     from rlvr.verifiers.task_runner import make_pool
 
     log = get_run_logger().info
@@ -34,7 +35,8 @@ def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None) -> dict[st
     sampler = sampler or eval_report.open_sampler(target, cfg)
     pool = pool or make_pool(cfg.verify)  # verify.runner: the local VerifierPool, or a dask/ray task runner
     try:
-        return eval_report.evaluate_model(sampler, pool, cfg, label=target.label, step=target.step, log=log)
+        return eval_report.evaluate_model(sampler, pool, cfg, label=target.label, step=target.step, log=log,
+                                          problems=problems)
     finally:
         if own_sampler:
             sampler.close()
@@ -78,13 +80,12 @@ def evaluate_flow(
     if model != "tiny":  # a LoRA checkpoint loads its base model; anything else, the model itself
         check_model_path(model)
     check_device(cfg.model.device)
-    for task_cfg in cfg.eval.tasks:  # bad data fails here, before the device is taken and the model loads
-        load_task_problems(task_cfg, "eval")
+    problems = load_eval_problems(cfg)  # bad data fails here, before the device is taken and the model loads
     suites = ", ".join(eval_report.suite_name(t) for t in cfg.eval.tasks)
     log(f"evaluating {target.label} on {suites} (n={cfg.eval.n}); report to {target.report_path(cfg).resolve()}")
     try:
         with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
-            report = evaluate(target, cfg)
+            report = evaluate(target, cfg, problems=problems)
     except KeyboardInterrupt:
         note_unwound()  # sampler and verifiers closed, device released
         raise

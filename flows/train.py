@@ -28,7 +28,8 @@ from prefect.exceptions import TerminationSignal
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import draw_curves, publish_training, sample_rows
-from rlvr.flows.bootstrap import bootstrap_model, check_device, load_dpo_pairs, load_task_problems, retry_on_io
+from rlvr.flows.bootstrap import (bootstrap_model, check_device, load_dpo_pairs, load_eval_problems, load_task_problems,
+                                  retry_on_io)
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
@@ -51,19 +52,19 @@ def resolve_config(config: RunConfig | dict | None, config_path: str | None, ove
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
-def prepare_data(cfg: RunConfig) -> list:
-    """Load the training and evaluation problems once (downloads/caches hub datasets), log the counts per task,
-    and return the training problems (the Trainer takes them: read once, a bad row reported once)."""
+def prepare_data(cfg: RunConfig, with_eval: bool = True) -> tuple[list, dict[str, list]]:
+    """Load the training problems and (`with_eval`) the evaluation suites' once (downloads/caches hub datasets), log
+    the counts per task, and return both: the Trainer and the final evaluation take them, so each file is read once
+    and a bad row reported once. A run without a final evaluation does not read the eval data."""
     problems = load_task_problems(cfg.task, "training")
-    counts = {"train": len(problems)}
-    for task_cfg in cfg.eval.tasks:
-        counts[eval_report.suite_name(task_cfg)] = len(load_task_problems(task_cfg, "eval"))
+    eval_problems = load_eval_problems(cfg) if with_eval else {}
+    counts = {"train": len(problems), **{suite: len(rows) for suite, rows in eval_problems.items()}}
     if not counts["train"]:
         raise ValueError(f"task {cfg.task.name!r} gave no training problems")
     if pairs := load_dpo_pairs(cfg.train):
         counts["dpo pairs"] = pairs
     get_run_logger().info(f"problems: {counts}")
-    return problems
+    return problems, eval_problems
 
 
 @task(cache_policy=NO_CACHE)
@@ -188,7 +189,7 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
                            device_timeout, log):
     check_trackers(cfg.train.report_to)
     check_device(cfg.model.device)
-    problems = prepare_data(cfg)
+    problems, eval_problems = prepare_data(cfg, with_eval=final_eval)
     bootstrap_model(cfg.model.path)
 
     def on_checkpoint(path, step):
@@ -206,7 +207,7 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
                 log(f"its evaluation with this eval config is in {result['eval']['saved']['report']}")
             else:
                 with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
-                    result["eval"] = evaluate(target, cfg)
+                    result["eval"] = evaluate(target, cfg, problems=eval_problems)
                 result["eval"]["saved"] = save_report(result["eval"], target, cfg)
                 run_dir = Path(cfg.train.checkpoint.dir)
                 draw_curves(run_dir, cfg.name, MetricsLog(run_dir / "metrics.jsonl").read())  # with the new point
@@ -234,7 +235,7 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
         result = _result(trainer.run_dir, trainer.step, checkpoint)
         if final_eval:
             target = eval_report.resolve_target(checkpoint)
-            result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool)
+            result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool, problems=eval_problems)
             result["eval"]["saved"] = save_report(result["eval"], target, cfg)
             publish_progress(trainer)  # redrawn: the curve gets the final checkpoint's evaluation point
     return result

@@ -206,3 +206,67 @@ def test_the_evaluation_flow_runs_on_the_dataset_tasks_from_local_files(prefect_
         assert 0.0 <= suite["pass@1"] <= 1.0
     assert report["suites"]["humaneval-test"]["maj@2"] is None  # code: no extracted answer to vote on
     assert Path(report["saved"]["report"]).is_file()
+
+
+def _eval_file_with_a_bad_row(tmp_path) -> Path:
+    rows = (REPO / "tests" / "data" / "fixtures" / "gsm8k" / "test.jsonl").read_text()
+    path = tmp_path / "gsm8k-eval.jsonl"
+    path.write_text(rows + '{"question": "a row without its answer"}\n')
+    return path
+
+
+@pytest.fixture
+def loader_records():
+    """The data loader's records (on its own logger: Prefect's logging setup may replace the root's handlers,
+    caplog's among them)."""
+    import logging
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    keep, logger = Keep(), logging.getLogger("rlvr.data.loading")
+    logger.addHandler(keep)
+    yield keep.messages
+    logger.removeHandler(keep)
+
+
+def _bad_row_warnings(messages) -> list[str]:
+    return [m for m in messages if "skipped 1 bad row" in m]
+
+
+def test_a_bad_eval_row_is_reported_once_by_the_training_flow(prefect_session, model_path, tmp_path, loader_records):
+    """The flow reads the eval data before the device (to fail early) and evaluates with those same problems: one
+    warning for the bad row, not one per read."""
+    from rlvr.flows.train import train_flow
+
+    source = _eval_file_with_a_bad_row(tmp_path)
+    overrides = [*tiny_overrides(tmp_path / "run", model_path), "train.steps=1",
+                 f"eval.tasks=[{{name: gsm8k, split: test, source: '{source}'}}]"]
+    result = train_flow(config_path=CONFIG, overrides=overrides, final_eval=True)
+    assert result["eval"]["suites"]["gsm8k-test"]["problems"] == 3
+    assert len(_bad_row_warnings(loader_records)) == 1, _bad_row_warnings(loader_records)
+
+
+def test_the_evaluation_flow_reports_a_bad_row_once(prefect_session, model_path, tmp_path, loader_records):
+    from rlvr.flows.evaluate import evaluate_flow
+
+    source = _eval_file_with_a_bad_row(tmp_path)
+    overrides = [*tiny_overrides(tmp_path / "run", model_path), f"eval.tasks=[{{name: gsm8k, split: test, source: '{source}'}}]"]
+    report = evaluate_flow(model_path, config_path=CONFIG, overrides=overrides)
+    assert report["suites"]["gsm8k-test"]["problems"] == 3
+    assert len(_bad_row_warnings(loader_records)) == 1, _bad_row_warnings(loader_records)
+
+
+def test_a_run_without_final_evaluation_does_not_read_the_eval_data(prefect_session, model_path, tmp_path):
+    """`rlvr train --no-eval`: an eval file that is missing (e.g. on another machine) does not stop the training."""
+    from rlvr.flows.train import train_flow
+
+    overrides = [*tiny_overrides(tmp_path / "run", model_path), "train.steps=1",
+                 f"eval.tasks=[{{name: gsm8k, split: test, source: '{tmp_path / 'absent.jsonl'}'}}]"]
+    result = train_flow(config_path=CONFIG, overrides=overrides, final_eval=False)
+    assert result["step"] == 1 and result["eval"] is None
