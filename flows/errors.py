@@ -94,13 +94,15 @@ def _not_a_stop_crash(record: logging.LogRecord) -> bool:
 
 
 def quiet_console() -> None:
-    """Give every console handler (root's and the non-propagating loggers') one-line error records, and leave out
-    Prefect's records of a stopped run ("Crash detected! Execution was aborted by an interrupt signal.", "Finished
+    """Give every console handler (root's and the non-propagating loggers') one-line error records printed as
+    written (rich would turn `name:word:` into an emoji), and leave out Prefect's records of a stopped run ("Crash detected! Execution was aborted by an interrupt signal.", "Finished
     in state Crashed(...)")."""
     for handler in _console_handlers():
         if not getattr(handler, "_rlvr_quiet", False):
             handler.format = _one_line_format(handler.format)
             handler.addFilter(_not_a_stop_crash)
+            if hasattr(getattr(handler, "console", None), "_emoji"):  # Prefect's rich console: `a:boom:` stays text
+                handler.console._emoji = False  # (rich has no public setter; print(emoji=None) reads this)
             handler._rlvr_quiet = True
 
 
