@@ -48,12 +48,17 @@ class SamplerConfig(BaseModel):
         None, ge=16, description="vLLM tokens per engine step (None: vLLM's default). On CPU, with seed_per_request, "
         "requests are sent in waves that fit one step (see sampling/vllm_backend.py), so a larger value means fewer waves.",
     )
-    seed_per_request: bool = Field(
-        False, description="vLLM: give every request its own seed, so a problem's samples do not depend on the rest "
+    seed_per_request: bool | None = Field(
+        None, description="vLLM: give every request its own seed, so a problem's samples do not depend on the rest "
         "of the batch (slower on CPU, where such requests go in waves). False: one seed per generate call seeds the "
-        "engine's generator; samples repeat for the same problems, n and engine settings.",
+        "engine's generator; samples repeat for the same problems, n and engine settings. None: False on CPU, True "
+        "on a GPU (vLLM's GPU model runner draws an unseeded request's seed from its own stream, which torch's "
+        "seed does not reach: only per-request seeds make a GPU run repeatable).",
     )
-    tensor_parallel_size: int = Field(1, ge=1, description="vLLM tensor parallelism (GPUs per engine).")
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="vLLM tensor parallelism (GPUs per engine). Only 1 is supported: the colocated engine is "
+        "one whole engine per process/rank (see docs/scaleout.md).",
+    )
     data_parallel_size: int = Field(1, ge=1, description="vLLM data-parallel engines.")
     enforce_eager: bool | None = Field(
         None, description="vLLM: skip CUDA-graph/compile capture. None: eager on CPU (capture costs ~60 s start-up "

@@ -8,10 +8,12 @@ hung call can time out instead of hanging the run; see `sampling/deadline.py`.
 - Log-probs: the engine runs with `logprobs_mode="processed_logprobs"` and each request asks for
   `logprobs=0`, which returns exactly the chosen token's log-prob after temperature/top-k/top-p
   (unless `params.logprobs` is False: the trainer does not ask, and vLLM skips that work).
-- Seeds: by default one seed per generate call: the engine samples from torch's generator, which is seeded
-  for the call and restored after it (`_seeded`), so a call repeats for the same problems, n and engine
-  settings. `seed_per_request`: problem i gets `seed + i * n` and vLLM gives its n children
-  `seed + i * n + j` (independent of the rest of the batch; on CPU such requests go in waves, `_waves`).
+- Seeds: on CPU, by default one seed per generate call: the engine samples from torch's generator, which is
+  seeded for the call and restored after it (`_seeded`), so a call repeats for the same problems, n and engine
+  settings. Per request (the default on CUDA, where the model runner seeds unseeded requests from its own
+  stream): problem i gets `seed + i * n` and vLLM gives its n children `seed + i * n + j` (independent of the
+  rest of the batch; on CPU such requests go in waves, `_waves`). A launched job's engines also start from
+  different engine seeds (the rank), so no two ranks share a stream.
 - Platform: eager mode, memory fraction, sleep mode and the full-sync path are chosen once per platform
   (sampling/vllm_platform.py): on CUDA the engine sleeps (level 1: KV cache freed, weights offloaded)
   from the end of each generate until the next sync or generate, so the trainer's update has the memory.
@@ -70,6 +72,9 @@ class VLLMSampler(Sampler):
         check_model_files(model_path)
         if cfg.data_parallel_size > 1:
             raise SamplerError("data_parallel_size > 1 needs one engine per process; the colocated sampler runs one")
+        if cfg.tensor_parallel_size > 1:  # one rank's prompts per engine; vLLM's TP ranks must all get the same
+            raise SamplerError("tensor_parallel_size > 1 is not supported: the colocated sampler runs one whole engine "
+                               "per process (per rank under torchrun); use a model that fits one GPU, or sampler.backend=hf")
         if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "0") not in ("0", "false", "False"):
             raise SamplerError("the colocated sampler needs VLLM_ENABLE_V1_MULTIPROCESSING=0 (or unset)")
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
@@ -89,11 +94,12 @@ class VLLMSampler(Sampler):
         o = self.options
         graphs = "eager" if o.enforce_eager else "CUDA graphs"
         sleep = ", asleep (level 1) between generates" if o.sleep_mode else ""
+        seeds = ", a seed per request" if o.seed_per_request else ""
         dtype = str(self.llm.llm_engine.vllm_config.model_config.dtype).removeprefix("torch.")  # `auto` resolved
         executor = self.llm.llm_engine.vllm_config.parallel_config.distributed_executor_backend
         rank = ", this rank's engine (external launcher)" if executor == "external_launcher" else ""
         return (f"vllm ({current_platform_name()}, {dtype}): {graphs}, "
-                f"gpu_memory_utilization {o.gpu_memory_utilization}{sleep}, weight sync by {o.full_sync}{rank}")
+                f"gpu_memory_utilization {o.gpu_memory_utilization}{sleep}{seeds}, weight sync by {o.full_sync}{rank}")
 
     def _start(self, model_path):
         from vllm import LLM
@@ -110,7 +116,7 @@ class VLLMSampler(Sampler):
             if rank is None:
                 raise SamplerError(f"lora_rank={self.lora_rank} is above vLLM's maximum {LORA_RANKS[-1]}")
             lora = {"enable_lora": True, "max_lora_rank": rank, "max_loras": 1}
-        launched = _rank_of_launched_job()
+        job_rank = _launched_rank()
         try:
             return LLM(
                 model=str(model_path),
@@ -123,7 +129,7 @@ class VLLMSampler(Sampler):
                 enable_prefix_caching=True,
                 logprobs_mode="processed_logprobs",
                 **({"max_num_batched_tokens": cfg.max_num_batched_tokens} if cfg.max_num_batched_tokens else {}),
-                **({"distributed_executor_backend": "external_launcher"} if launched else {}),
+                **({"distributed_executor_backend": "external_launcher", "seed": job_rank} if job_rank is not None else {}),
                 **lora,
             )
         except Exception as exc:  # engine start-up raises many types; each is mapped to a cause below
@@ -134,7 +140,7 @@ class VLLMSampler(Sampler):
         prompts = [prompt_token_ids(self.tokenizer, p) for p in problems]
         requests = [self._request(p, ids, i, n, params) for i, (p, ids) in enumerate(zip(problems, prompts))]
         outputs = []
-        call_seed = None if self.cfg.seed_per_request else params.seed
+        call_seed = None if self.options.seed_per_request else params.seed
         for wave in self._waves(requests):
             outputs += self.engine.call("vLLM generate", lambda wave=wave: self._run(wave, call_seed), self.timeout_s)
         if self.options.sleep_mode:  # the trainer updates next: give it the KV cache's memory
@@ -202,7 +208,7 @@ class VLLMSampler(Sampler):
             max_tokens=max_tokens,
             min_tokens=min(params.min_tokens, max_tokens),
             stop=list(params.stop) or None,
-            seed=problem_seed(params.seed, i, n) if self.cfg.seed_per_request else None,
+            seed=problem_seed(params.seed, i, n) if self.options.seed_per_request else None,
             logprobs=0 if params.wants_logprobs() else None,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
@@ -240,7 +246,7 @@ class VLLMSampler(Sampler):
         self.engine.call("vLLM weight sync", lambda: self._reload(weights), self.timeout_s)
 
     def _reload(self, weights) -> None:
-        self.sleep.wake()  # asleep, the weights' device memory is not mapped
+        self.sleep.wake(("weights",))  # asleep, the weights' device memory is not mapped; the KV cache waits
         if self.options.full_sync == "reload_weights":  # CPU: re-runs the weight packing
             self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
             self.llm.apply_model(_refresh_tied_lm_head)
@@ -263,7 +269,7 @@ class VLLMSampler(Sampler):
     def _add_lora(self, adapter: LoraAdapter | str | Path) -> None:
         from vllm.lora.request import LoRARequest
 
-        self.sleep.wake()
+        self.sleep.wake(("weights",))
         old = self.lora_request
         self._lora_version += 1
         version = self._lora_version  # a new id each sync: vLLM caches adapters by id
@@ -312,16 +318,20 @@ class VLLMSampler(Sampler):
 
         self.llm.llm_engine.engine_core.shutdown()
         self.llm = None
+        self.sleep.forget()
         gc.collect()
         destroy_model_parallel()
         destroy_distributed_environment()
 
 
-def _rank_of_launched_job() -> bool:
-    """Whether this process is one rank of a job with a process group of several ranks (torchrun, accelerate)."""
+def _launched_rank() -> int | None:
+    """This process's rank when it is one rank of a job with a process group of several ranks (torchrun,
+    accelerate); None otherwise."""
     import torch.distributed as tdist
 
-    return tdist.is_available() and tdist.is_initialized() and tdist.get_world_size() > 1
+    if tdist.is_available() and tdist.is_initialized() and tdist.get_world_size() > 1:
+        return tdist.get_rank()
+    return None
 
 
 def _load_weights(model, weights) -> None:

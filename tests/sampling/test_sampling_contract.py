@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -133,12 +135,13 @@ def test_seeded_batch_larger_than_one_engine_step_survives_and_repeats(vllm_samp
 
     many = load_problems(TaskConfig(name="arith", level=3, split="test", limit=200))
     params = SamplingParams(max_tokens=4, seed=3)
-    vllm_sampler.cfg.seed_per_request = per_request
+    options = vllm_sampler.options
+    vllm_sampler.options = dataclasses.replace(options, seed_per_request=per_request)
     try:
         first = vllm_sampler.generate(many, n=4, params=params)
         again = vllm_sampler.generate(many, n=4, params=params)
     finally:
-        vllm_sampler.cfg.seed_per_request = False
+        vllm_sampler.options = options
     assert [c.token_ids for g in first for c in g.completions] == [c.token_ids for g in again for c in g.completions]
 
 

@@ -24,22 +24,40 @@ def tiny_dir(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", seed=0)
 
 
-def test_tensor_parallel_and_memory_fraction_reach_vllm_llm(tiny_dir, monkeypatch):
+def test_engine_options_reach_vllm_llm(tiny_dir, monkeypatch):
     vllm = pytest.importorskip("vllm")
     from rlvr.sampling.vllm_backend import VLLMSampler
 
     monkeypatch.setattr(vllm, "LLM", RecordingLLM)
     RecordingLLM.calls.clear()
-    cfg = SamplerConfig(tensor_parallel_size=2, gpu_memory_utilization=0.25, max_model_len=512, dtype="bfloat16",
+    cfg = SamplerConfig(gpu_memory_utilization=0.25, max_model_len=512, dtype="bfloat16",
                         enforce_eager=False, max_num_batched_tokens=8192)
     sampler = VLLMSampler(cfg, tiny_dir, lora_rank=16)
     sampler.llm = None  # nothing to shut down
     sampler.close()
     (kwargs,) = RecordingLLM.calls
-    assert kwargs["tensor_parallel_size"] == 2 and kwargs["gpu_memory_utilization"] == 0.25
+    assert kwargs["tensor_parallel_size"] == 1 and kwargs["gpu_memory_utilization"] == 0.25
+    assert "seed" not in kwargs and "distributed_executor_backend" not in kwargs  # one process: vLLM's defaults
     assert kwargs["max_model_len"] == 512 and kwargs["dtype"] == "bfloat16" and kwargs["enforce_eager"] is False
     assert kwargs["max_num_batched_tokens"] == 8192
     assert kwargs["enable_lora"] and kwargs["max_lora_rank"] == 16
+
+
+def test_a_launched_ranks_engine_gets_the_external_launcher_and_its_own_seed(tiny_dir, monkeypatch):
+    """Rank r of a torchrun job: vLLM's external launcher (the device from LOCAL_RANK), and engine seed r: the GPU
+    model runner seeds unseeded requests from a numpy stream seeded by the engine seed, the same on every rank
+    otherwise. (The process group is stood in for by the rank it reports; the 2-rank run is test_fsdp_run.py.)"""
+    vllm = pytest.importorskip("vllm")
+    from rlvr.sampling import vllm_backend
+
+    monkeypatch.setattr(vllm, "LLM", RecordingLLM)
+    monkeypatch.setattr(vllm_backend, "_launched_rank", lambda: 1)
+    RecordingLLM.calls.clear()
+    sampler = vllm_backend.VLLMSampler(SamplerConfig(), tiny_dir)
+    sampler.llm = None
+    sampler.close()
+    (kwargs,) = RecordingLLM.calls
+    assert kwargs["distributed_executor_backend"] == "external_launcher" and kwargs["seed"] == 1
 
 
 def test_data_parallel_engines_are_refused_by_the_colocated_sampler(tiny_dir):
