@@ -14,5 +14,12 @@ mkdir -p .whl
     latex2sympy2_extended==1.11.0 antlr4-python3-runtime==4.13.2 \
     trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 \
     pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1 pytest-timeout==2.4.0
-ls .whl
+# datasets (and so TRL's GRPOTrainer) imports pandas and xxhash; the H200 of 2026-12-04 had them, another machine
+# may not. Binary wheels: installed there only when the import fails (gpu_check.sh), so a machine's own pandas
+# (built against its numpy) is never shadowed.
+mkdir -p .whl/if-missing
+"$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    -d .whl/if-missing pandas==3.1.1 xxhash==4.1.0
+ls .whl .whl/if-missing
 du -sh .whl
