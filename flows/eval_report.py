@@ -177,11 +177,10 @@ def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | None = 
                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Sample `cfg.eval.n` completions (plus one greedy) for each problem of `task` (`problems`: already loaded,
     else read here); return (summary, records)."""
-    from rlvr.data.tasks import load_problems, task_verifier
-    from rlvr.verifiers.config import VerifierSpec
+    from rlvr.data.tasks import load_problems
 
     problems = load_problems(task) if problems is None else problems
-    specs = [VerifierSpec(name=task_verifier(task.name))]
+    specs = [cfg.eval_verifier_spec(task)]
     params = cfg.eval.params
     params = params.model_copy(update={"seed": cfg.train.seed if params.seed is None else params.seed})
     device = getattr(sampler, "device", cfg.model.device)

@@ -37,7 +37,7 @@ class EvalConfig(BaseModel):
 
     tasks: list[TaskConfig] = Field(
         default_factory=lambda: [TaskConfig(name="arith", split="test", limit=100)],
-        description="Task suites to evaluate on (held-out splits).",
+        description="Task suites to evaluate on (held-out splits: a suite that names no split takes `test`).",
     )
     n: int = Field(4, ge=1, description="Samples per problem (pass@k needs n >= k).")
     k: list[int] | None = Field(None, validate_default=True,  # None: resolved against n below
@@ -50,6 +50,14 @@ class EvalConfig(BaseModel):
     greedy: bool = Field(True, description="Also score one greedy (temperature 0) sample per problem.")
     save_samples: bool = Field(True, description="Write every completion with its verdict (status, extracted answer, "
                                                  "rule, finish reason) beside the report: <report>.samples.jsonl.")
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _held_out_by_default(cls, tasks: Any) -> Any:
+        """An eval suite without a split is the test split (TaskConfig's own default, `train`, is the training task's)."""
+        if isinstance(tasks, list):
+            return [{**task, "split": "test"} if isinstance(task, dict) and "split" not in task else task for task in tasks]
+        return tasks
 
     @field_validator("k")
     @classmethod
@@ -81,6 +89,13 @@ class RunConfig(BaseModel):
     def verifier_specs(self) -> list[VerifierSpec]:
         """The verifiers that score training completions: `verify.verifiers`, else the task's own."""
         return self.verify.verifiers or [VerifierSpec(name=task_verifier(self.task.name))]
+
+    def eval_verifier_spec(self, task: TaskConfig) -> VerifierSpec:
+        """The verifier that scores an eval suite: the task's own, with the options `verify.verifiers` gives that
+        verifier (a code sandbox's timeout, memory or processes hold for evaluation as for training)."""
+        name = task_verifier(task.name)
+        options = next((spec.options for spec in self.verify.verifiers or [] if spec.name == name), {})
+        return VerifierSpec(name=name, options=options)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -144,3 +144,29 @@ def test_cli_eval_of_a_run_directory_exits_2_in_one_line(tmp_path, monkeypatch, 
     assert cli.main(["eval", "runs/grpo"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "runs/grpo is a run directory" in err[0] and "runs/grpo/best" in err[0], err
+
+
+def test_an_eval_suite_without_a_split_is_the_test_split():
+    """`rlvr eval ... 'eval.tasks=[{name: mbpp, source: ...}]'` evaluated on MBPP's training range before."""
+    cfg = load_config(CONFIG, ["eval.tasks=[{name: mbpp, limit: 3}, {name: gsm8k, split: train}]"])
+    assert [(t.name, t.split) for t in cfg.eval.tasks] == [("mbpp", "test"), ("gsm8k", "train")]
+    assert load_config(CONFIG, ["task.name=gsm8k"]).task.split == "train"  # the training task keeps its default
+
+
+def test_evaluation_scores_code_with_the_sandbox_options_of_verify_verifiers():
+    """A program that starts a subprocess is `unsafe` under the default sandbox; with `processes: true` in
+    verify.verifiers it is run, in training and, since this change, in evaluation too."""
+    from rlvr.data.config import TaskConfig
+    from rlvr.verifiers.config import VerifierSpec
+    from rlvr.verifiers.pool import VerifierPool
+
+    cfg = load_config(CONFIG, ["task.name=code", "verify.verifiers=[{name: code, options: {processes: true}}]",
+                               "eval.tasks=[{name: code, limit: 1}]"])
+    spec = cfg.eval_verifier_spec(cfg.eval.tasks[0])
+    assert spec == VerifierSpec(name="code", options={"processes": True}) == cfg.verifier_specs()[0]
+    assert load_config(CONFIG, ["eval.tasks=[{name: code}]"]).eval_verifier_spec(TaskConfig(name="code")).options == {}
+    reference = {"tests": "assert double(2) == 4", "entry_point": "double"}
+    program = "import subprocess\nsubprocess.run(['true'])\ndef double(x):\n    return 2 * x\n"
+    with VerifierPool(workers=1) as pool:
+        strict, chosen = (pool.map([(program, reference, [s])])[0][1]["code"] for s in (VerifierSpec(name="code"), spec))
+    assert (strict.status, chosen.status) == ("unsafe", "correct"), (strict, chosen)
