@@ -43,7 +43,11 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from rlvr.verifiers.cli import main as verify_main
 
-    return verify_main(args.rest)
+    try:
+        return verify_main(args.rest)
+    except KeyboardInterrupt as stop:  # scoring has nothing to resume: say what a rerun redoes
+        stop.resume_note = "nothing was written (the summary and --out come when every line is scored); rerun to score"
+        raise
 
 
 def _cmd_launch(args: argparse.Namespace) -> int:

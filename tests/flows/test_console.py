@@ -1,8 +1,9 @@
 """What `rlvr`'s flow commands print on the console: Prefect's rich console handlers, adjusted by
-`flows.errors.quiet_console`, print a record's text as written."""
+`flows.errors.quiet_console`, print a record's text as written; a stopped `rlvr verify` says what it lost."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.flows.flow_helpers import REPO
 
@@ -24,3 +25,25 @@ def test_colon_words_in_a_record_are_printed_as_text_not_emoji(tmp_path):
     assert done.returncode == 0, shown
     assert "'my_rewards:boom:' timed out" in shown and "arith:smile: skipped" in shown, shown
     assert "\N{COLLISION SYMBOL}" not in shown and "\N{SMILING FACE WITH SMILING EYES}" not in shown, shown
+
+
+def test_a_stopped_rlvr_verify_does_not_promise_a_resume(tmp_path):
+    """Ctrl-C during `rlvr verify`: one closing line saying nothing was written (it has no run to resume)."""
+    import json
+    import os
+    import signal
+    import time
+
+    slow = {"completion": "import time\ntime.sleep(8)\ndef f():\n    return 1\n",
+            "reference": {"tests": "assert f() == 1", "entry_point": "f"}, "verifier": "code"}
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(slow) + "\n" for _ in range(8)))
+    rlvr = str(Path(sys.executable).with_name("rlvr"))
+    proc = subprocess.Popen([rlvr, "verify", str(rows), "--workers", "1"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "RLVR_HOME": str(tmp_path)})
+    time.sleep(4)  # scoring the first row
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 130 and last.startswith("rlvr: stopped by SIGINT; nothing was written"), (out, err)
+    assert "resumed" not in err
