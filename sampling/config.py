@@ -45,7 +45,9 @@ class SamplerConfig(BaseModel):
     )
     max_model_len: int = Field(1024, ge=16, description="vLLM context length (prompt + completion).")
     max_num_batched_tokens: int | None = Field(
-        None, ge=16, description="vLLM tokens per engine step (None: vLLM's default). On CPU, with seed_per_request, "
+        None, ge=16, description="vLLM tokens per engine step (None: vLLM's default on CPU, 4096 on a GPU, as TRL "
+        "colocated: vLLM's start-up memory profile at its larger default can leave no KV cache room within "
+        "gpu_memory_utilization). On CPU, with seed_per_request, "
         "requests are sent in waves that fit one step (see sampling/vllm_backend.py), so a larger value means fewer waves.",
     )
     seed_per_request: bool | None = Field(

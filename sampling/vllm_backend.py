@@ -128,7 +128,7 @@ class VLLMSampler(Sampler):
                 enable_sleep_mode=opts.sleep_mode,
                 enable_prefix_caching=True,
                 logprobs_mode="processed_logprobs",
-                **({"max_num_batched_tokens": cfg.max_num_batched_tokens} if cfg.max_num_batched_tokens else {}),
+                **({"max_num_batched_tokens": opts.max_num_batched_tokens} if opts.max_num_batched_tokens else {}),
                 **({"distributed_executor_backend": "external_launcher", "seed": job_rank} if job_rank is not None else {}),
                 **lora,
             )

@@ -5,6 +5,7 @@
 | `enforce_eager` | True: graph capture costs ~60 s start-up and gains nothing | False: CUDA graphs; decoding is launch-bound without them |
 | `gpu_memory_utilization` | 0.2 of the RAM (weights + KV) | 0.3 of the GPU (TRL's colocate default); the trainer keeps the rest |
 | sleep mode | off (vLLM has none on CPU) | on: `sleep(level=1)` after each generate frees the KV cache and offloads the weights while the trainer updates; a sync wakes the weights only (`wake_up(tags=["weights"])`), a generate the rest, torch's cache emptied first |
+| `max_num_batched_tokens` | vLLM's default | 4096 (TRL's colocated choice: vLLM's start-up memory profile at its large default per-step budget can leave no room for a KV cache within 0.3 of the GPU) |
 | seeds | one per generate call: the engine samples from torch's generator, seeded for the call | one per request (`seed + i * n`): the GPU model runner gives an unseeded request a seed from its own numpy stream, seeded once at start-up, so torch's seed would not reach it |
 | full-weight sync | `collective_rpc("reload_weights")`: the layerwise reload re-runs the CPU weight packing (a plain `load_weights` finds no `weight_loader` on packed layers) | `model.load_weights(...)` through `apply_model`: the trainer's CUDA tensors are copied into the engine's parameters in place (what TRL and verl do colocated) |
 
@@ -33,13 +34,14 @@ class EngineOptions:
     sleep_mode: bool
     full_sync: FullSync
     seed_per_request: bool
+    max_num_batched_tokens: int | None = None  # None: vLLM's default
 
 
 DEFAULTS: dict[str, EngineOptions] = {
     "cpu": EngineOptions(enforce_eager=True, gpu_memory_utilization=0.2, sleep_mode=False, full_sync="reload_weights",
                          seed_per_request=False),
     "cuda": EngineOptions(enforce_eager=False, gpu_memory_utilization=0.3, sleep_mode=True, full_sync="load_weights",
-                          seed_per_request=True),
+                          seed_per_request=True, max_num_batched_tokens=4096),
 }
 
 
@@ -55,6 +57,7 @@ def engine_options(cfg: SamplerConfig, platform: Platform) -> EngineOptions:
         sleep_mode=pick(cfg.sleep_mode, base.sleep_mode),
         full_sync=base.full_sync,
         seed_per_request=pick(cfg.seed_per_request, base.seed_per_request),
+        max_num_batched_tokens=pick(cfg.max_num_batched_tokens, base.max_num_batched_tokens),
     )
 
 

@@ -19,11 +19,12 @@ from tests.sampling.sampling_helpers import cfg_for, load_policy
 @pytest.mark.parametrize("platform, overrides, expected", [
     ("cpu", {}, EngineOptions(True, 0.2, False, "reload_weights", seed_per_request=False)),
     # CUDA graphs, room for the trainer, sleep; a seed per request (the GPU model runner ignores torch's seed)
-    ("cuda", {}, EngineOptions(False, 0.3, True, "load_weights", seed_per_request=True)),
+    ("cuda", {}, EngineOptions(False, 0.3, True, "load_weights", seed_per_request=True, max_num_batched_tokens=4096)),
     ("cuda", {"enforce_eager": True, "gpu_memory_utilization": 0.5, "sleep_mode": False, "seed_per_request": False},
-     EngineOptions(True, 0.5, False, "load_weights", False)),  # explicit settings win; the sync path is the platform's
+     EngineOptions(True, 0.5, False, "load_weights", False, 4096)),  # explicit settings win; the sync path is the platform's
     ("cpu", {"enforce_eager": False, "gpu_memory_utilization": 0.1, "seed_per_request": True},
      EngineOptions(False, 0.1, False, "reload_weights", True)),
+    ("cuda", {"max_num_batched_tokens": 16384}, EngineOptions(False, 0.3, True, "load_weights", True, 16384)),
 ])
 def test_options_per_platform(platform, overrides, expected):
     assert engine_options(SamplerConfig(**overrides), platform) == expected
