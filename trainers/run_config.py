@@ -171,7 +171,8 @@ def _describe(error: dict) -> str:
         return f"{where}: unknown field" + (f"; allowed: {allowed}" if allowed else "")
     if kind == "literal_error":
         return f"{where}: {error['input']!r} is not allowed; {error['msg'].replace('Input should be', 'allowed:')}"
-    return f"{where}: {error['msg']} (got {error.get('input')!r})"
+    message = error["msg"].removeprefix("Value error, ")  # a validator's own words, without pydantic's label
+    return f"{where}: {message} (got {error.get('input')!r})"
 
 
 def validate_config(data: dict, source: str = "config") -> RunConfig:
@@ -190,6 +191,47 @@ def _check_combinations(cfg: RunConfig, source: str) -> None:
         raise ConfigError(f"invalid {source}:\n  train.fsdp.cpu_offload: not supported with model.device="
                           f"{cfg.model.device} yet (the offloaded shards are host tensors, which NCCL's collectives "
                           f"refuse); leave it false")
+    if problem := _greedy_with_several_samples(cfg):
+        raise ConfigError(f"invalid {source}:\n  {problem}")
+
+
+def _greedy_with_several_samples(cfg: RunConfig) -> str | None:
+    """Temperature 0 samples one completion n times: vLLM refuses it mid-run ("n must be 1 when using greedy
+    sampling"), and for a group-based loss every group would be identical (zero advantages, no pairs)."""
+    if cfg.eval.params.temperature == 0 and cfg.eval.n > 1:
+        return (f"eval.params.temperature: 0 (greedy) gives eval.n={cfg.eval.n} identical samples; set eval.n=1, or "
+                "keep a temperature > 0 (eval.greedy already scores one greedy sample per problem)")
+    algorithm = cfg.train.algorithm
+    if algorithm == "dpo" and cfg.train.dpo.pairs_path:  # offline DPO samples nothing to train on
+        return None
+    group = getattr(cfg.train, algorithm).group_size
+    if cfg.sampler.params.temperature == 0 and group > 1:
+        return (f"sampler.params.temperature: 0 (greedy) gives train.{algorithm}.group_size={group} identical "
+                f"completions per prompt (no advantage or preference to learn from); use a temperature > 0")
+    return None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """'line L, column C: what is wrong' (PyYAML's own text quotes the source over several lines)."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(exc).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently: a run
+    would quietly use the other of two values the user wrote)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
@@ -199,9 +241,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+            raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping at the top level, not {type(data).__name__}")
     data = apply_overrides(data, list(overrides))

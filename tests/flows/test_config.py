@@ -37,6 +37,12 @@ def test_overrides_reach_nested_fields_with_yaml_types():
         (["verify.verifiers=[{name: 'no_such_pkg.rewards:score'}]"], "cannot load verifier 'no_such_pkg.rewards:score'"),
         (["steps"], "is not of the form dotted.key=value"),
         (["train.steps.x=1"], "train.steps: Input should be a valid integer"),  # a scalar used as a section
+        # greedy sampling with several samples per problem: vLLM refused it only after its engine had started
+        (["eval.params.temperature=0"], "eval.params.temperature: 0 (greedy) gives eval.n=4 identical samples"),
+        (["sampler.params.temperature=0"], "gives train.grpo.group_size=8 identical completions per prompt"),
+        (["train.algorithm=dpo", "sampler.params.temperature=0"], "train.dpo.group_size=8 identical completions"),
+        # a validator's message without pydantic's "Value error, " label
+        (["verify.verifiers=[{name: maths}]"], "verify.verifiers.0: unknown verifier 'maths'"),
     ],
 )
 def test_bad_config_names_the_field(overrides, expected):
@@ -56,6 +62,23 @@ def test_missing_file_and_bad_yaml(tmp_path):
     scalar.write_text("42\n")
     with pytest.raises(ConfigError, match="mapping at the top level"):
         load_config(scalar)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["eval.params.temperature=0", "eval.n=1", "eval.k=[1]"],  # one greedy sample per problem
+    ["train.algorithm=ppo", "train.ppo.group_size=1", "sampler.params.temperature=0"],  # greedy PPO rollouts
+    ["train.algorithm=dpo", "train.dpo.pairs_path=pairs.jsonl", "sampler.params.temperature=0"],  # offline pairs
+])
+def test_greedy_sampling_with_one_sample_is_allowed(overrides):
+    load_config(None, overrides)
+
+
+def test_a_key_given_twice_in_the_file_is_refused_with_its_line(tmp_path):
+    """Plain YAML keeps the last of two values silently; the user wrote both."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: a\ntrain:\n  steps: 3\n  steps: 5\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml is not valid YAML: line 4, column 3: key 'steps' is given twice$"):
+        load_config(path)
 
 
 def test_cli_exits_nonzero_with_the_message(tmp_path):
