@@ -19,6 +19,7 @@ no answer (code). A report's `score`, used to pick the best checkpoint, is the m
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -112,7 +113,25 @@ def eval_config(target: Target, config_path: str | None = None, overrides: list[
         cfg = load_config(config_path, list(overrides))
     if target.checkpoint is None:
         cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": target.model, "lora": None})})
+    elif target.is_adapter:
+        cfg = cfg.model_copy(update={"model": _adapter_model(target, cfg)})
     return cfg
+
+
+def _adapter_model(target: Target, cfg: RunConfig):
+    """A LoRA checkpoint is evaluated on the base model it was trained on (its saved config's `model.path`) at the
+    adapter's own rank, whatever `-c` names: an adapter on another base scores nonsense without an error."""
+    from rlvr.trainers.config import LoraConfig
+
+    rank = json.loads((Path(target.model) / "adapter_config.json").read_text())["r"]
+    saved = target.checkpoint / "config.json"
+    base = json.loads(saved.read_text())["model"]["path"] if saved.is_file() else cfg.model.path
+    if base != cfg.model.path:
+        logging.getLogger(__name__).warning(
+            "%s is a LoRA adapter trained on %s: evaluated on that base model (the config's model.path %s is not "
+            "used)", target.checkpoint.name, base, cfg.model.path)
+    lora = cfg.model.lora.model_copy(update={"r": rank}) if cfg.model.lora else LoraConfig(r=rank)
+    return cfg.model.model_copy(update={"path": base, "lora": lora})
 
 
 def suite_name(task) -> str:

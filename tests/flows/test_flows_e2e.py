@@ -270,3 +270,22 @@ def test_a_run_without_final_evaluation_does_not_read_the_eval_data(prefect_sess
                  f"eval.tasks=[{{name: gsm8k, split: test, source: '{tmp_path / 'absent.jsonl'}'}}]"]
     result = train_flow(config_path=CONFIG, overrides=overrides, final_eval=False)
     assert result["step"] == 1 and result["eval"] is None
+
+
+def test_a_lora_checkpoint_is_evaluated_on_its_own_base_and_rank_whatever_the_config(prefect_session, model_path,
+                                                                                    tmp_path):
+    """`rlvr eval <lora ckpt> -c other.yaml`: the other config has no model.lora (this crashed on `.r` of None) and
+    may name another base (the adapter went onto it silently); the checkpoint's own base and rank are used."""
+    from rlvr.flows.eval_report import eval_config, resolve_target
+    from rlvr.flows.evaluate import evaluate_flow
+    from rlvr.flows.train import train_flow
+
+    run_dir = tmp_path / "lora-run"
+    trained = [*tiny_overrides(run_dir, model_path), "train.steps=1", "model.lora={r: 4, alpha: 8}"]
+    train_flow(config_path=CONFIG, overrides=trained, final_eval=False)
+    checkpoint = str(run_dir / "checkpoints" / "step-1")
+    other = [*tiny_overrides(tmp_path / "other", model_path), "model.path=some-org/another-base"]
+    cfg = eval_config(resolve_target(checkpoint), CONFIG, other)
+    assert cfg.model.path == model_path and cfg.model.lora.r == 4
+    report = evaluate_flow(checkpoint, config_path=CONFIG, overrides=other)
+    assert report["suites"]["arith-l2-test"]["problems"] == 8
