@@ -2,33 +2,49 @@
 
     verify(completion, {"tests": ..., "entry_point": "f" | None, "setup": "", "prompt_prefix": ""}, CodeOptions())
 
-`tests` is a string of test code, or a list of test statements (MBPP's `test_list`), joined one per line.
+`tests` is a string of test code, or a list of test statements (MBPP's `test_list`), joined one per line. A raw
+HumanEval or MBPP row is a reference too: `test`/`test_list` name the tests, `test_setup_code` the setup, and
+`prompt` the prefix (when it is Python; a task statement there is an `error`).
 
-Code comes from the last fenced ```python block of the completion (else the last fence, else the raw text).
+Code comes from the fenced blocks of the completion as sanitizers (evalplus) pick it: the last block that defines
+the entry point (or, for MBPP, the function the tests call first), else the last that defines any function, else the
+last ```python block, else the last fence; with no fence, the raw text, unless it is prose (`no_answer`).
 If `entry_point` is set and the code does not define it, the code is a body continuation of `prompt_prefix`
 (HumanEval's prompt); the prefix is always put before the code so its imports and helpers exist.
 
 Statuses: correct (every test passed) | wrong (an assertion failed, the program raised, did not load or define the
-entry point, or exited) | no_answer (no code) | timeout (wall-clock or CPU limit) | unsafe (memory, thread, file
-size, output or permission limit hit, or a process started: refused by default) | error (bad reference or a
-harness failure). See `sandbox.py` for what the sandbox
-covers and what it does not, and `code_harness.py` for why a program cannot fake a pass.
+entry point, or exited) | no_answer (no code, or prose only) | timeout (wall-clock or CPU limit) | unsafe (memory,
+thread, file size, output or permission limit hit, or a process started: refused by default) | error (bad reference,
+e.g. tests that cannot fail; isolation `required` but unavailable; a harness failure). See `sandbox.py` for what
+the sandbox covers and what not, and `code_harness.py` for why a program cannot fake a pass.
 """
 
 from __future__ import annotations
 
+import ast
 import re
+import signal
 from dataclasses import dataclass
 
-from rlvr.verifiers.code_harness import TestsFailed, run_tests, setup_needs_program
-from rlvr.verifiers.sandbox import CandidateError, Limits, Sandbox, SandboxDied, SandboxOutputLimit, SandboxTimeout
+from rlvr.verifiers.code_harness import BadTests, TestsFailed, first_called, reference_problem, run_tests, \
+    setup_needs_program
+from rlvr.verifiers.options import check_types
+from rlvr.verifiers.sandbox import CandidateError, Isolation, Limits, Sandbox, SandboxDied, SandboxOutputLimit, \
+    SandboxTimeout, SandboxUnisolated
 from rlvr.verifiers.verdict import Verdict
 
-VERSION = "3"  # 2: processes refused, output capped, records by value; 3: thread starts counted, not alive
+VERSION = "4"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
 _UNSAFE_EXC = {"MemoryError", "BlockingIOError", "PermissionError"}
 _UNSAFE_MESSAGES = ("can't start new thread", "File too large", "No space left", "Resource temporarily unavailable")
 _UNSAFE_SIGNALS = {9: "killed (out of memory?)", 25: "file size limit"}
+_DEFINES_ANY = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+\w", re.M)
+# a line only code starts with: unfenced text holding one is broken code (`wrong`), not prose (`no_answer`)
+_CODE_LINE = re.compile(r"^[ \t]*(?:(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(|class[ \t]+\w+[ \t]*[(:]|import[ \t]+\w|"
+                        r"from[ \t]+[\w.]+[ \t]+import\b|return\b|@\w)", re.M)
+_REFERENCE_KEYS = {"tests": ("tests", "test", "test_list"), "setup": ("setup", "test_setup_code"),
+                   "prompt_prefix": ("prompt_prefix", "prompt")}  # our name, then HumanEval's / MBPP's
+_MINIMUM = {"cpu_s": 1, "memory_mb": 64, "threads": 0, "nproc": 1, "fsize_mb": 0, "output_kb": 0}  # timeout_s: options
 
 
 @dataclass(frozen=True)
@@ -41,10 +57,16 @@ class CodeOptions:
     fsize_mb: int = 16
     output_kb: int = 1024  # stdout + stderr of the program; more is `unsafe`
     processes: bool = False  # let the program start processes (verdicts near nproc then depend on timing)
-    isolate: bool = True  # namespaces + own uid when running as root (see sandbox.py)
+    # namespaces + own uid (root only): best_effort falls back (warned once per process) where they cannot be made,
+    # required makes every verdict `error` there instead, off never tries (see sandbox.py)
+    isolate: Isolation = "best_effort"
     hide: tuple[str, ...] = Limits.hide  # paths masked inside the sandbox (data folders, homes)
 
     def __post_init__(self):
+        check_types(CodeOptions, vars(self))  # also when built in Python, not only from a config
+        low = next((name for name, least in _MINIMUM.items() if getattr(self, name) < least), None)
+        if low:
+            raise ValueError(f"code option {low}={getattr(self, low)!r} is below its minimum {_MINIMUM[low]}")
         # `nproc` once capped threads alive at once; a config that still sets it for that gets told the new key
         if self.nproc != Limits.nproc and not self.processes:
             raise ValueError(f"code option nproc={self.nproc} applies with processes=True only; threads are capped "
@@ -69,17 +91,48 @@ def _timeout_text(e: SandboxTimeout, timeout_s: float) -> str:
             f"{timeout_s:g} s less {timeout_s - wall:g} s, so that the sandbox ends before the pool's deadline)")
 
 
-def extract_code(completion: str) -> str:
-    """The last ```python block, else the last fenced block of any language, else the whole text."""
+def extract_code(completion: str, name: str | None = None) -> str:
+    """The block holding the answer, picked as sanitizers (evalplus) do, so that a usage example, a block of asserts
+    or an `Output:` block after the solution is not taken for it: the last fenced block that defines `name` (the
+    entry point), else the last that defines any function or class, else the last ```python block, else the last
+    fenced block of any language; with no fence, the whole text."""
     blocks = _FENCE.findall(completion)
     if not blocks:
         return completion.strip("\n")
+    codes = [code for _, code in blocks]
+    defining = [c for c in codes if name and defines(c, name)] or [c for c in codes if _DEFINES_ANY.search(c)]
     py = [code for lang, code in blocks if lang.lower() in ("python", "py", "python3")]
-    return (py or [code for _, code in blocks])[-1]
+    return (defining or py or codes)[-1]
 
 
 def defines(code: str, name: str) -> bool:
     return re.search(rf"^\s*(?:async\s+)?(?:def|class)\s+{re.escape(name)}\b", code, re.M) is not None
+
+
+def is_prose(text: str) -> bool:
+    """Unfenced text that holds no program: Python reads it neither as a module nor as a function body, it does not
+    start indented (a body continuation cut short is broken code) and no line of it starts a definition, an import
+    or a return. "I am not sure how to solve this." is prose; `    return sum(xs` and `def f(:` are code."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if first[:1].isspace() or _CODE_LINE.search(text):  # checked first: most code is told without parsing it
+        return False
+    return not (_parses(text) or _parses("def _():\n" + indent_body(text)))
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: null bytes
+        return False
+    return True
+
+
+def indent_body(code: str) -> str:
+    """A function body written flush-left, indented one level; an indented one as it is."""
+    first = next((ln for ln in code.splitlines() if ln.strip()), "")
+    if not first or first[0].isspace():
+        return code
+    return "\n".join("    " + ln if ln.strip() else ln for ln in code.splitlines())
 
 
 def assemble(code: str, prefix: str, entry_point: str | None) -> tuple[str, str]:
@@ -87,10 +140,7 @@ def assemble(code: str, prefix: str, entry_point: str | None) -> tuple[str, str]
     if not prefix:
         return code, "code"
     if entry_point and not defines(code, entry_point):
-        first = next((ln for ln in code.splitlines() if ln.strip()), "")
-        if first and not first[0].isspace():  # a body written flush-left: indent it into the function
-            code = "\n".join("    " + ln if ln.strip() else ln for ln in code.splitlines())
-        return prefix.rstrip("\n") + "\n" + code, "prefix+body"
+        return prefix.rstrip("\n") + "\n" + indent_body(code), "prefix+body"
     return prefix + "\n\n" + code, "prefix+code"
 
 
@@ -111,11 +161,25 @@ def _tests(tests) -> str:
     return tests
 
 
+def _field(reference: dict, field: str):
+    """The reference's `field` under our name or the dataset's (`_REFERENCE_KEYS`), and the key it was found under."""
+    key = next((k for k in _REFERENCE_KEYS.get(field, (field,)) if k in reference), field)
+    return reference.get(key), key
+
+
 def _reference(reference) -> tuple[str, str | None, str, str]:
     if not isinstance(reference, dict):
         raise ValueError(f"code reference must be a dict, got {type(reference).__name__}")
-    tests = _tests(reference.get("tests", reference.get("test")))
-    return tests, reference.get("entry_point") or None, reference.get("setup") or "", reference.get("prompt_prefix") or ""
+    tests = _tests(_field(reference, "tests")[0])
+    prefix, key = _field(reference, "prompt_prefix")
+    if key == "prompt" and prefix and not _parses(prefix):
+        raise ValueError("code reference 'prompt' is not Python (a task statement?), so it cannot be the program's "
+                         "prefix: give the prefix as 'prompt_prefix' (empty when there is none)")
+    entry_point, setup = reference.get("entry_point") or None, _field(reference, "setup")[0] or ""
+    problem = reference_problem(tests, setup, entry_point)
+    if problem:
+        raise ValueError(f"{problem} (reference keys: {sorted(reference)})")
+    return tests, entry_point, setup, prefix or ""
 
 
 def verify(completion: str, reference, options: CodeOptions | None = None) -> Verdict:
@@ -124,29 +188,43 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
         tests, entry_point, setup, prefix = _reference(reference)
     except ValueError as e:
         return Verdict(0.0, "error", {"rule": "bad_reference", "error": str(e)})
-    if not isinstance(completion, str) or not extract_code(completion).strip():
+    if not isinstance(completion, str):
+        return Verdict(0.0, "no_answer", {"rule": "no_code", "error": f"the completion is {type(completion).__name__}"})
+    code = extract_code(completion, entry_point or first_called(tests))
+    if not code.strip():
         return Verdict(0.0, "no_answer", {"rule": "no_code"})
-    code = extract_code(completion)
+    if not _FENCE.search(completion) and is_prose(code):
+        return Verdict(0.0, "no_answer", {"rule": "prose_only", "error": "no fenced block, and the text is not Python"})
     program, built = assemble(code, prefix, entry_point)
     detail = {"entry_point": entry_point, "program_from": built, "code": code[:2000]}
     limits = Limits(wall_s=sandbox_wall_s(opts.timeout_s), cpu_s=opts.cpu_s, memory_mb=opts.memory_mb,
                     threads=opts.threads, nproc=opts.nproc, fsize_mb=opts.fsize_mb, output_kb=opts.output_kb,
                     processes=opts.processes, isolate=opts.isolate, hide=tuple(opts.hide))
+    box = Sandbox(program.replace("\x00", ""), setup, limits, setup_last=setup_needs_program(setup))
+    verdict = _judge(box, tests, setup, prefix, entry_point, opts.timeout_s, detail)
+    if box.pid is not None:  # the sandbox started: say how (a refused one never ran the program)
+        verdict.detail.update({"isolated": box.isolated, "unisolated_because": box.unisolated_because})
+    return verdict
+
+
+def _judge(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: str | None, timeout_s: float, detail: dict):
+    """Run the tests against the program in `box` and turn how that ended into a Verdict."""
     try:
-        with Sandbox(program.replace("\x00", ""), setup, limits, setup_last=setup_needs_program(setup)) as box:
-            detail["isolated"] = box.isolated
+        with box:
             calls = run_tests(box, tests, setup, prefix, entry_point)
         return Verdict(1.0, "correct", {**detail, "rule": "all_tests_passed", "calls": calls})
+    except SandboxUnisolated as e:
+        return Verdict(0.0, "error", {**detail, "rule": "isolation_unavailable", "error": str(e)})
+    except BadTests as e:
+        return Verdict(0.0, "error", {**detail, "rule": "bad_reference", "error": str(e)})
     except TestsFailed as e:
         return Verdict(0.0, "wrong", {**detail, "rule": "assertion_failed", "test_line": e.line, "error": str(e)})
     except SandboxTimeout as e:
-        return Verdict(0.0, "timeout", {**detail, "rule": "timeout", "error": _timeout_text(e, opts.timeout_s)})
+        return Verdict(0.0, "timeout", {**detail, "rule": "timeout", "error": _timeout_text(e, timeout_s)})
     except SandboxOutputLimit as e:
         return Verdict(0.0, "unsafe", {**detail, "rule": "output_limit", "error": str(e)})
     except SandboxDied as e:
-        if e.signal in _UNSAFE_SIGNALS:
-            return Verdict(0.0, "unsafe", {**detail, "rule": _UNSAFE_SIGNALS[e.signal], "error": str(e)})
-        return Verdict(0.0, "wrong", {**detail, "rule": "program_died", "error": str(e)})
+        return _died(e, box.isolated, detail)
     except CandidateError as e:
         if e.name == "UnsupportedArgument":
             return Verdict(0.0, "error", {**detail, "rule": "harness_cannot_send_argument", "error": str(e)})
@@ -161,3 +239,13 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
         return Verdict(0.0, "error", {**detail, "rule": "sandbox_start_failed", "error": str(e)})
     except Exception as e:  # noqa: BLE001 - the trusted tests raised something unrelated to the program
         return Verdict(0.0, "wrong", {**detail, "rule": "tests_raised", "error": f"{type(e).__name__}: {e}"[:1000]})
+
+
+def _died(e: SandboxDied, isolated: bool, detail: dict) -> Verdict:
+    """The program process ended. A SIGKILL reads as the out-of-memory killer only when isolated: there the program
+    is PID 1 of its namespace, which the kernel keeps from signalling itself (its `os.kill(os.getpid(), 9)` is a
+    no-op), so the signal came from outside. In the fallback the program can kill itself, like `os.abort()`: `wrong`
+    as in isolated mode, where such a program then goes on and fails its tests."""
+    if e.signal in _UNSAFE_SIGNALS and (isolated or e.signal != signal.SIGKILL):
+        return Verdict(0.0, "unsafe", {**detail, "rule": _UNSAFE_SIGNALS[e.signal], "error": str(e)})
+    return Verdict(0.0, "wrong", {**detail, "rule": "program_died", "error": str(e)})

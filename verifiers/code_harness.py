@@ -29,6 +29,10 @@ _BUILTIN_EXCEPTIONS = {
 }
 
 
+class BadTests(Exception):
+    """The tests passed without touching the program: a bad reference, not a pass."""
+
+
 class TestsFailed(AssertionError):
     """An assertion of the tests failed; `line` is the line of the test code, when known."""
 
@@ -60,6 +64,24 @@ def setup_needs_program(setup: str) -> bool:
         return bool(free_names(setup) - set(sys.stdlib_module_names))
     except SyntaxError:  # reported when the judge compiles it
         return False
+
+
+def reference_problem(tests: str, setup: str, entry_point: str | None) -> str | None:
+    """Why these tests cannot judge a program, or None. Tests without an assert (or raise) pass every program, and
+    so do HumanEval tests whose `check(candidate)` is never called: the judge calls it only with an entry point."""
+    try:
+        tree = ast.parse(tests)
+        trees = [tree, ast.parse(setup)]
+    except SyntaxError as e:
+        return f"the tests or the setup do not compile: {e}"
+    if not any(isinstance(node, (ast.Assert, ast.Raise)) for t in trees for node in ast.walk(t)):
+        return "the tests contain no assert (or raise) statement, so no program can fail them"
+    defines_check = any(isinstance(node, ast.FunctionDef) and node.name == "check" for node in tree.body)
+    calls_check = any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "check"
+                      for node in ast.walk(tree))
+    if defines_check and not calls_check and not entry_point:
+        return "the tests define check(candidate) but the reference has no 'entry_point' to pass to it"
+    return None
 
 
 def first_called(code: str) -> str | None:
@@ -119,7 +141,8 @@ def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: st
     """Run `tests` against the program in `box`; returns the number of calls made, raises on any failure.
 
     Raises TestsFailed (an assertion failed), CandidateError (the program raised or its value could not be sent),
-    SandboxTimeout / SandboxDied, NameError (a function the tests need is missing), or SyntaxError (broken tests).
+    SandboxTimeout / SandboxDied, NameError (a function the tests need is missing), SyntaxError (broken tests), or
+    BadTests (the tests passed without calling the program or reading any of its values).
     """
     compiled = compile(tests, "<tests>", "exec")
     judge: dict = {"__name__": "__rlvr_judge__"}
@@ -151,6 +174,10 @@ def run_tests(box: Sandbox, tests: str, setup: str, prefix: str, entry_point: st
         raise TestsFailed(str(e)[:300] or "assertion failed", _test_line(e)) from None
     if box.failure is not None:  # the tests swallowed a timeout/death (e.g. a bare `except:`): still a failure
         raise box.failure
+    if box.calls + box.reads == 0:
+        named = ", ".join(wanted) or "none"
+        raise BadTests(f"the tests never called a function of the program nor read one of its values (names of the "
+                       f"program they use: {named}), so every program passes them")
     return box.calls
 
 

@@ -82,7 +82,8 @@ class VerifierPool:
 
     def _deadline(self, name: str, options: dict) -> float:
         own = getattr(build_options(name, options), "timeout_s", None)
-        return min(self.timeout_s, own) if isinstance(own, (int, float)) and own > 0 else self.timeout_s
+        # a non-positive `timeout_s` never gets here: `build_options` refuses it (it was silently replaced)
+        return min(self.timeout_s, own) if isinstance(own, (int, float)) else self.timeout_s
 
     def _told_deadline(self, name: str, options: dict) -> dict:
         """`options` with `timeout_s` set to the task's deadline when the verifier has that option, so that its own

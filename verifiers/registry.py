@@ -8,7 +8,8 @@
 
 A verifier is `fn(completion, reference, options) -> Verdict`. Its options type is the frozen dataclass named in
 the annotation of its `options` parameter (`options: MyOptions | None = None`); a config's options dict is turned
-into it, and unknown keys are an error naming the allowed ones. Without such an annotation the dict is passed as is.
+into it; unknown keys and values of the wrong type (`options.check_types`: `processes: "false"`, `memory_mb: 1g`,
+`timeout_s: 0`) are an error naming the option. Without such an annotation the dict is passed as is.
 The combined reward is the weighted sum of the verifiers' rewards. `version(name)` feeds the pool's cache key: the
 built-ins' VERSION, or a user module's `VERSION` attribute.
 """
@@ -24,6 +25,7 @@ from math import isfinite
 from typing import Any, Callable, Protocol
 
 from rlvr.verifiers import code, format, math
+from rlvr.verifiers.options import check_types
 from rlvr.verifiers.verdict import Verdict
 
 Verifier = Callable[..., Verdict]
@@ -78,7 +80,7 @@ def options_type(fn: Verifier) -> type | None:
 
 
 def build_options(name: str, options: dict[str, Any] | None) -> Any:
-    """The verifier's options object from a config dict; ValueError for unknown keys or bad values."""
+    """The verifier's options object from a config dict; ValueError for unknown keys or values of a wrong type."""
     cls = options_type(resolve(name))
     if cls is None:
         return dict(options) if options else None
@@ -87,6 +89,10 @@ def build_options(name: str, options: dict[str, Any] | None) -> Any:
     if unknown:
         raise ValueError(f"verifier {name!r}: unknown option(s) {unknown}; allowed: {sorted(fields)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in (options or {}).items()}
+    try:
+        check_types(cls, values)
+    except ValueError as e:
+        raise ValueError(f"verifier {name!r}: {e}") from None
     try:
         return cls(**values)
     except TypeError as e:

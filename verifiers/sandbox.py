@@ -20,11 +20,14 @@ What is covered (when running as root on Linux with namespaces, as here; see `sa
 - the program never reports pass/fail: it only answers calls, with values of builtin types (`sandbox_wire`),
   so exiting 0, printing PASSED, patching builtins, or returning an object with a forged `__eq__` cannot pass a test.
 What is not covered:
-- without root or namespaces (`Limits(isolate=False)` or another OS): the fallback keeps the rlimits, the seccomp
-  filter and a temp cwd on the host (made by the child, removed by `close`; left behind if this process is
-  killed) but the network guard is only a Python-level socket patch, NPROC counts the caller's whole uid, and
-  files the caller's uid may write stay writable; on an architecture other than x86_64/aarch64 there is no
-  seccomp filter (processes are then bounded by NPROC only);
+- without root or namespaces (`isolate="off"`, a container without CAP_SYS_ADMIN, another OS): with the default
+  `isolate="best_effort"` the fallback runs, and the first such program of a process logs a warning naming why and
+  what is lost (`UNISOLATED_LOSSES`); `isolate="required"` refuses instead (SandboxUnisolated, nothing runs). The
+  fallback keeps the rlimits, the seccomp filter and a temp cwd on the host (made by the child, removed by `close`;
+  left behind if this process is killed), but the `hide` paths stay readable, the network guard is only a
+  Python-level socket patch, and without root NPROC counts the caller's whole uid and the caller's files stay
+  writable; on an architecture other than x86_64/aarch64 there is no seccomp filter (processes are then bounded by
+  NPROC only);
 - with `processes=True`, NPROC is `nproc` processes and threads alive at once, so timing decides near it again;
 - the thread count is a Python-level wrapper of `_thread`'s start functions: a program that digs out the unwrapped
   function (or calls pthread_create through ctypes) meets only the NPROC backstop, which counts threads alive;
@@ -37,7 +40,9 @@ What is not covered:
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import select
 import shutil
@@ -46,13 +51,21 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rlvr.verifiers import sandbox_wire as wire
 from rlvr.verifiers.procs import kill_quietly
 
+log = logging.getLogger(__name__)
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_child.py")
 SCRUBBED_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "PYTHONHASHSEED": "0"}
+Isolation = Literal["required", "best_effort", "off"]
+ISOLATION_MODES: tuple[str, ...] = ("required", "best_effort", "off")
+UNISOLATED_LOSSES = (
+    "the `hide` paths (/work, /root, /home, data folders: data sets and reference solutions) are readable, writes "
+    "land in the host's /tmp, the network is refused by a Python-level socket patch only (ctypes gets past it), "
+    "processes (with processes=True) share the host's PID namespace, and without root the program runs as the "
+    "caller's uid (its files writable, RLIMIT_NPROC shared)")
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,7 @@ class Limits:
     output_kb: int = 1024  # stdout + stderr together; past it the session ends with SandboxOutputLimit
     processes: bool = False  # allow fork/exec/subprocess (then NPROC decides, with timing: see sandbox_child)
     tmpfs_mb: int = 64
-    isolate: bool = True  # namespaces + fresh uid when running as root
+    isolate: Isolation = "best_effort"  # namespaces + fresh uid (root): required | best_effort (else fallback) | off
     hide: tuple[str, ...] = ("/root", "/home", "/work", "/mnt", "/srv", "/data")
     python: str = ""  # interpreter for the child; "" = sys.executable
 
@@ -91,6 +104,10 @@ class SandboxOutputLimit(SandboxError):
     """The program wrote more than `Limits.output_kb` to stdout and stderr (the process tree is killed)."""
 
 
+class SandboxUnisolated(SandboxError):
+    """`isolate="required"` and the namespaces could not be made: the program was not run."""
+
+
 class CandidateError(SandboxError):
     """The program raised (or its value could not be sent); `name` is the exception type's name."""
 
@@ -108,12 +125,14 @@ class Sandbox:
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None  # host pid of the program process (PID 1 of its namespace)
         self.isolated = False
+        self.unisolated_because: str | None = None  # why the fallback ran, as the child found it
         self._buf = b""
         self._workdir: str | None = None  # the fallback's cwd on the host (the isolated program has its own tmpfs)
         self._out: int | None = None  # read end of the program's stdout + stderr
         self.output_bytes = 0
         self.failure: SandboxError | None = None  # first timeout/death seen: a judge that swallowed it still fails
         self.calls = 0
+        self.reads = 0  # values and attributes of the program the judge read (tests may check data, not calls)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def __enter__(self) -> "Sandbox":
@@ -150,15 +169,19 @@ class Sandbox:
         }
         self._write(json.dumps(header, separators=(",", ":")))
         kind, *rest = self._read()
+        if kind == "refused":
+            raise SandboxUnisolated(f"isolate='required' but the sandbox cannot isolate: {rest[0]}")
         if kind != "pid":
             raise SandboxDied(f"unexpected first message {kind!r}")
-        self.pid, self._workdir = int(rest[0]), rest[1]
+        self.pid, self._workdir, self.unisolated_because = int(rest[0]), rest[1], rest[2]
+        self.isolated = self.unisolated_because is None
+        if not self.isolated:  # before the program runs: the log says so even if this one never returns
+            _warn_unisolated(self.unisolated_because)
         kind, *rest = self._read()
         if kind == "load_error":
             raise CandidateError(rest[0], rest[1])
         if kind != "loaded":
             raise SandboxDied(f"unexpected message {kind!r}")
-        self.isolated = bool(rest[0])
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -187,10 +210,13 @@ class Sandbox:
         """The program's non-callable globals among `names`: builtin values, or `RemoteRef` handles to objects
         that stay in the sandbox (and can only be passed back to its functions)."""
         self._write(json.dumps(["values", list(names)]))
-        return self._reply()
+        found = self._reply()
+        self.reads += len(found)
+        return found
 
     def attr(self, name: str, attribute: str) -> Any:
         """`getattr(name, attribute)` in the program (e.g. a member of its Enum class), as a value or a handle."""
+        self.reads += 1
         self._write(json.dumps(["attr", name, attribute]))
         return self._reply()
 
@@ -283,3 +309,11 @@ class Sandbox:
         if sig == signal.SIGXCPU:
             return self._fail(SandboxTimeout(f"CPU limit {self.limits.cpu_s}s"))
         return self._fail(SandboxDied(f"program ended (exit status {code})", sig))
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_unisolated(why: str) -> None:
+    """Once per process and reason: a program ran without the namespaces, so the verdicts are weaker."""
+    log.warning("code sandbox: programs run WITHOUT isolation (%s); so %s. Verdicts say \"isolated\": false; set the "
+                "code verifier option isolate: required to refuse such runs (status error) instead.",
+                why, UNISOLATED_LOSSES)

@@ -10,7 +10,8 @@ those names (objects that cannot be sent stay in the sandbox as handles), and ["
 an attribute of one of its globals (`Color.RED` of an Enum class). It never decides pass/fail: the judge
 in the parent does.
 
-Isolation, when started as root with namespaces available (else the best-effort fallback in `_fallback_guard`):
+Isolation, when started as root with namespaces available (`_isolate`; else, unless the header's `isolate` is
+"required", the best-effort fallback in `_fallback_guard`, and the first message names why isolation failed):
 new mount + network + PID namespaces; this process stays outside as a supervisor that reports the program
 process's host pid and exits with its status; the program process is PID 1 of the new namespace (killing it kills
 every process it started), sees a fresh size-limited tmpfs on /tmp (cwd /tmp/work, the only writable place),
@@ -21,6 +22,7 @@ outside its tmpfs is writable.
 
 import builtins
 import ctypes
+import errno
 import io
 import json
 import os
@@ -202,6 +204,19 @@ def _one_malloc_arena() -> None:
         mallopt(M_ARENA_MAX, 1)
 
 
+def _isolate(mode: str, root: bool) -> str | None:
+    """Enter new mount, network and PID namespaces; None when done, else why not (the fallback runs instead)."""
+    if mode == "off":
+        return "isolate is 'off' in the code verifier's options"
+    if not root:
+        return f"not running as root (euid {os.geteuid()}): the namespaces and the uid switch need root"
+    if _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) == 0:
+        return None
+    err = ctypes.get_errno()
+    hint = " (no CAP_SYS_ADMIN: a container started without --cap-add SYS_ADMIN?)" if err == errno.EPERM else ""
+    return f"unshare of mount, network and PID namespaces failed: {os.strerror(err)}{hint}"
+
+
 def _fallback_guard() -> None:
     """No network namespace: refuse socket creation from Python (best effort; ctypes could bypass it)."""
     import socket
@@ -215,7 +230,7 @@ def _fallback_guard() -> None:
 
 
 def _supervise(pid: int, res_fd: int, req, wire, go_w: int, cpu_s: float) -> None:
-    _send(res_fd, ["pid", pid, None], wire)
+    _send(res_fd, ["pid", pid, None, None], wire)
     os.close(go_w)
     os.close(res_fd)
     req.close()
@@ -262,8 +277,11 @@ def main() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     root = os.geteuid() == 0
     uid = UID_BASE + os.getpid()
-    isolated = root and hdr["isolate"] and _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) == 0
-    if isolated:
+    unisolated_because = _isolate(hdr["isolate"], root)
+    if unisolated_because and hdr["isolate"] == "required":  # refused before any of the program runs
+        _send(res_fd, ["refused", unisolated_because], wire)
+        os._exit(0)
+    if unisolated_because is None:
         go_r, go_w = os.pipe()
         pid = os.fork()
         if pid:
@@ -278,7 +296,7 @@ def main() -> None:
         import tempfile
 
         workdir = tempfile.mkdtemp(prefix="rlvr-sbx-")  # only here: the isolated program's cwd is its own tmpfs
-        _send(res_fd, ["pid", os.getpid(), workdir], wire)
+        _send(res_fd, ["pid", os.getpid(), workdir, unisolated_because], wire)
         if root:
             _reachable_sys_path()
         os.chdir(workdir)
@@ -301,7 +319,7 @@ def main() -> None:
         where = f" (line {e.lineno})" if isinstance(e, SyntaxError) else ""
         _send(res_fd, ["load_error", type(e).__name__, f"{e}{where}"[-1500:]], wire)
         os._exit(0)
-    _send(res_fd, ["loaded", isolated], wire)
+    _send(res_fd, ["loaded"], wire)
     _serve(req, res_fd, ns, wire)
     os._exit(0)
 

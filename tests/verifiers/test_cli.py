@@ -106,3 +106,11 @@ def test_a_long_plugin_name_keeps_the_table_aligned(tmp_path, capsys, monkeypatc
     # every column ends at the same place in the header and in both rows, the plug-in's included
     assert len({len(line) for line in table}) == 1
     assert table[1].startswith(plugin + " ") and table[1].split()[1:3] == ["1", "0"]  # rows sorted by name
+
+
+def test_a_code_option_of_the_wrong_type_skips_its_line_with_one_reason(tmp_path, capsys):
+    row = {"completion": "def f():\n    return 1", "reference": {"tests": "assert f() == 1"}, "verifier": "code"}
+    f = _write(tmp_path / "in.jsonl", [row, {**row, "options": {"processes": "false"}}])
+    assert main([f, "--workers", "1"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "line 2: skipped: verifier 'code': option processes must be true or false, got 'false' (str)"]

@@ -45,6 +45,62 @@ def test_extract_code(completion, code):
     assert extract_code(completion) == code
 
 
+SOLUTION = "def f(x):\n    return x"
+# a block after the solution (usage, asserts, output) used to win, being the last: as evalplus, the solution wins
+EXTRACT_SOLUTION = [
+    (f"```python\n{SOLUTION}\n```\nUsage:\n```python\nprint(f(1))\n```", "f", SOLUTION),  # a usage block
+    (f"```python\n{SOLUTION}\n```\nTests:\n```python\nassert f(1) == 1\n```", "f", SOLUTION),  # asserts only
+    (f"```\n{SOLUTION}\n```\nOutput:\n```\nFalse\n```", None, SOLUTION),  # untagged output; no entry point known
+    (f"```python\ndef f(x):\n    return 0\n```\nFixed:\n```python\n{SOLUTION}\n```", "f", SOLUTION),  # last of two
+    (f"```python\n{SOLUTION}\n```\n```python\ndef g():\n    pass\n```", "f", SOLUTION),  # the entry point's block
+    (f"```python\n{SOLUTION}\n```\n```python\ndef g():\n    pass\n```", None, "def g():\n    pass"),  # else last def
+    ("```python\nx = 1\n```\n```bash\nls\n```", "f", "x = 1"),  # no definition anywhere: the last python block
+]
+
+
+@pytest.mark.parametrize("completion, name, code", EXTRACT_SOLUTION)
+def test_the_block_defining_the_solution_wins_over_later_blocks(completion, name, code):
+    assert extract_code(completion, name) == code
+
+
+HE_SOLUTION = "```python\ndef add(xs):\n    return sum(xs)\n```"
+
+
+@pytest.mark.parametrize("completion, reference", [
+    (HE_SOLUTION + "\nExample usage:\n```python\nprint(add([1, 2]))  # 3\n```", HE_REF),  # HumanEval: entry point
+    (HE_SOLUTION + "\nOutput:\n```\n3\n```", HE_REF),  # an untagged output block after the code
+    ("```python\ndef square(x):\n    return x * x\n```\nUsage:\n```python\nprint(square(3))\n```", MBPP_REF),  # MBPP
+])
+def test_a_solution_followed_by_a_usage_block_is_correct(completion, reference):
+    assert verify(completion, reference).status == "correct"
+
+
+# prose is no_answer, as docs/verifiers.md says for "no code"; broken code, fenced or not, stays wrong
+PROSE = [
+    ("I am not sure how to solve this problem.", True),  # the audit's case: was `wrong`, a SyntaxError
+    ("I cannot do this.\nSorry!", True),
+    ("    return sum(xs", False),  # a body continuation cut short: broken code
+    ("def f(:\n    return 1", False),  # a broken definition
+    ("The function is:\n\ndef f(x):\n    return x", False),  # prose around code: code (wrong, not no_answer)
+    ("x", False),  # reads as Python
+    ("return x + 1", False),  # a flush-left body
+]
+
+
+@pytest.mark.parametrize("text, prose", PROSE)
+def test_prose_is_told_from_code(text, prose):
+    from rlvr.verifiers.code import is_prose
+
+    assert is_prose(text) is prose
+
+
+def test_a_prose_only_completion_is_no_answer_and_a_broken_block_is_wrong():
+    prose = verify("I am not sure how to solve this problem.", MBPP_REF)
+    assert (prose.status, prose.detail["rule"]) == ("no_answer", "prose_only")
+    fenced = verify("```python\nI am not sure how to solve this problem.\n```", MBPP_REF)
+    assert (fenced.status, fenced.detail["rule"]) == ("wrong", "program_raised")  # a block is meant as code
+
+
 @pytest.mark.parametrize("completion, reference, status", COMPLETIONS)
 def test_completions(completion, reference, status):
     assert verify(completion, reference).status == status
@@ -139,6 +195,52 @@ def test_bad_reference_is_an_error():
     assert verify("def f(): pass", "not a dict").status == "error"
 
 
+GARBAGE = "def add(*a):\n    return 'garbage'\n"
+
+
+# tests that cannot fail a program used to pass any program (reward 1.0, calls: 0)
+@pytest.mark.parametrize("reference, says", [
+    ({"tests": HE_TESTS}, "define check(candidate) but the reference has no 'entry_point'"),  # no entry_point
+    ({"tests": HE_TESTS, "entrypoint": "add", "prompt_prefix": HE_PREFIX}, "keys: ['entrypoint', "),  # misspelled
+    ({"tests": "x = 1\n"}, "contain no assert (or raise) statement"),  # nothing can fail
+    ({"tests": "assert callable(add)"}, "never called a function of the program nor read one of its values"),
+])
+def test_tests_that_cannot_fail_a_program_are_a_bad_reference(reference, says):
+    v = verify(GARBAGE, reference)
+    assert (v.status, v.detail["rule"]) == ("error", "bad_reference") and says in v.detail["error"]
+
+
+def test_tests_that_call_check_themselves_need_no_entry_point():
+    ref = {"tests": HE_TESTS + "\ncheck(add)\n"}
+    assert verify("def add(xs):\n    return sum(xs)", ref).status == "correct"
+    assert verify(GARBAGE, ref).status == "wrong"
+
+
+def test_tests_may_read_only_the_programs_values():
+    assert verify("LIMIT = 3", {"tests": "assert LIMIT == 3"}).status == "correct"  # a read, no call
+    assert verify("LIMIT = 4", {"tests": "assert LIMIT == 3"}).status == "wrong"
+
+
+HE_ROW = {"task_id": "HumanEval/x", "prompt": HE_PREFIX, "canonical_solution": "    return sum(xs)\n", "test": HE_TESTS,
+          "entry_point": "add"}
+MBPP_ROW = {"task_id": 1, "text": "Write a function to square x.", "code": "def square(x):\n    return x * x",
+            "test_list": ["assert square(3) == 9", "assert square(-2) == m.fabs(-4)"], "test_setup_code": "import math as m",
+            "challenge_test_list": []}
+
+
+def test_a_raw_dataset_row_is_a_reference():
+    """HumanEval's `prompt` is the prefix, as `test` is the tests: a body-only completion was wrong (IndentationError)."""
+    assert verify(HE_ROW["canonical_solution"], HE_ROW).status == "correct"
+    assert verify("    return 0\n", HE_ROW).status == "wrong"
+    assert verify(MBPP_ROW["code"], MBPP_ROW).status == "correct"  # test_list and test_setup_code
+
+
+def test_a_prompt_that_is_not_python_is_not_taken_for_the_prefix():
+    ref = {"prompt": "Write a function to square x.", "test_list": ["assert square(3) == 9"]}  # sanitized MBPP
+    v = verify("def square(x):\n    return x * x", ref)
+    assert (v.status, v.detail["rule"]) == ("error", "bad_reference") and "'prompt_prefix'" in v.detail["error"]
+
+
 ADD = "```python\ndef add(a, b):\n    return a + b\n```"
 
 
@@ -191,6 +293,13 @@ def test_humaneval_canonical_solutions_pass_and_broken_ones_fail():
     passing = [i for i, (_, v) in enumerate(bad) if v["code"].status == "correct"]
     # `return not x` can still pass when the tests never look at that branch; allow a handful
     assert len([i for i in passing if i < len(rows)]) == 0 and len(passing) <= 3
+
+
+def test_raw_humaneval_rows_score_their_canonical_bodies():
+    rows = _humaneval()
+    with VerifierPool(workers=2, timeout_s=30, prestart_math=False) as pool:
+        results = pool.map([(r["canonical_solution"], r, [VerifierSpec(name="code")]) for r in rows])
+    assert [r["task_id"] for r, (_, v) in zip(rows, results) if v["code"].status != "correct"] == []
 
 
 def test_mbpp_reference_solutions_pass():

@@ -1,6 +1,7 @@
 """Registry: built-ins, import paths, options dataclasses, weighted combination."""
 
 import os
+import re
 import sys
 
 import pytest
@@ -38,6 +39,29 @@ def test_options_become_the_frozen_dataclass():
 def test_unknown_option_names_the_allowed_ones():
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['tolerance'\]; allowed: .*rel_tol"):
         registry.build_options("math", {"tolerance": 0.1})
+
+
+# option values of the wrong type or range used to change behaviour silently
+@pytest.mark.parametrize("name, options, says", [
+    ("code", {"processes": "false"}, "option processes must be true or false, got 'false' (str)"),  # forking was on
+    ("code", {"memory_mb": "1024"}, "option memory_mb must be an integer, got '1024' (str)"),  # every program failed
+    ("code", {"memory_mb": "1g"}, "option memory_mb must be an integer, got '1g' (str)"),
+    ("code", {"timeout_s": 0}, "option timeout_s must be a positive number of seconds, got 0"),  # the pool replaced it
+    ("code", {"timeout_s": -1}, "option timeout_s must be a positive number of seconds, got -1"),
+    ("code", {"isolate": False}, "option isolate must be one of 'required', 'best_effort', 'off', got False (bool)"),
+    ("code", {"hide": "/work"}, "option hide must be a list of str values, got '/work' (str)"),
+    ("code", {"memory_mb": 10}, "code option memory_mb=10 is below its minimum 64"),
+    ("math", {"rel_tol": "1e-3"}, "option rel_tol must be a number, got '1e-3' (str)"),
+    ("format", {"kind": "box"}, "option kind must be one of 'boxed', 'code_block', 'think', 'regex', got 'box' (str)"),
+])
+def test_a_bad_option_value_is_one_error_naming_the_option(name, options, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        registry.build_options(name, options)
+
+
+def test_option_values_of_the_right_kind_pass():
+    opts = registry.build_options("code", {"timeout_s": 5, "hide": ["/data"], "isolate": "required", "threads": 0})
+    assert (opts.timeout_s, opts.hide, opts.isolate, opts.threads) == (5, ("/data",), "required", 0)
 
 
 def test_score_combines_weights():

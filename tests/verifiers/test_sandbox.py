@@ -305,7 +305,7 @@ def test_stdlib_codecs_load_inside_the_sandbox(codec):
 def test_no_host_temp_dir_is_left():
     before = set(glob.glob("/tmp/rlvr-sbx-*"))
     assert run("def f():\n    open('x', 'w').write('1')\n    return 1").status == "correct"
-    fallback = CodeOptions(timeout_s=5, isolate=False)
+    fallback = CodeOptions(timeout_s=5, isolate="off")
     assert run("def f():\n    open('x', 'w').write('1')\n    return 1", options=fallback).status == "correct"
     assert set(glob.glob("/tmp/rlvr-sbx-*")) <= before
 
