@@ -83,24 +83,28 @@ def _one_line_format(fmt):
     return format_record
 
 
-# Prefect's crash records for a run that a signal stopped (prefect/states.py): the stop's own closing line says it
-# once, with where the run resumes; these stay in the log file.
+# Prefect's records of a run that a signal stopped (prefect/states.py) or that failed (its task's and flow's failed
+# states, the flow's "Encountered exception"): rlvr's closing line says it once, with where the run resumes or the
+# full log; these stay in the log file.
 _STOP_CRASH = ("Execution was aborted by an interrupt signal.", "Execution was aborted by a termination signal.")
+_FAILED_STATE = ("Finished in state Failed(", "Encountered exception during execution:")
 
 
-def _not_a_stop_crash(record: logging.LogRecord) -> bool:
+def _not_said_by_the_closing_line(record: logging.LogRecord) -> bool:
     message = record.getMessage()
-    return not any(text in message for text in _STOP_CRASH)
+    return not (any(text in message for text in _STOP_CRASH) or
+                (record.name.startswith("prefect.") and message.startswith(_FAILED_STATE)))
 
 
 def quiet_console() -> None:
     """Give every console handler (root's and the non-propagating loggers') one-line error records printed as
-    written (rich would turn `name:word:` into an emoji), and leave out Prefect's records of a stopped run ("Crash detected! Execution was aborted by an interrupt signal.", "Finished
-    in state Crashed(...)")."""
+    written (rich would turn `name:word:` into an emoji), and leave out Prefect's records of a stopped or failed
+    run ("Crash detected! ...", "Finished in state Crashed/Failed(...)", "Encountered exception during
+    execution: ..."): the command's closing line says it once."""
     for handler in _console_handlers():
         if not getattr(handler, "_rlvr_quiet", False):
             handler.format = _one_line_format(handler.format)
-            handler.addFilter(_not_a_stop_crash)
+            handler.addFilter(_not_said_by_the_closing_line)
             if hasattr(getattr(handler, "console", None), "_emoji"):  # Prefect's rich console: `a:boom:` stays text
                 handler.console._emoji = False  # (rich has no public setter; print(emoji=None) reads this)
             handler._rlvr_quiet = True
