@@ -120,6 +120,11 @@ def eval_config(target: Target, config_path: str | None = None, overrides: list[
     return cfg
 
 
+def model_to_load(target: Target, cfg: RunConfig) -> str:
+    """The model an evaluation loads: a LoRA checkpoint's base model, else the target's model itself."""
+    return cfg.model.path if target.checkpoint is not None and target.is_adapter else target.model
+
+
 def _adapter_model(target: Target, cfg: RunConfig):
     """A LoRA checkpoint is evaluated on the base model it was trained on (its saved config's `model.path`) at the
     adapter's own rank, whatever `-c` names: an adapter on another base scores nonsense without an error."""

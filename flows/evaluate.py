@@ -76,8 +76,7 @@ def evaluate_flow(
     log = get_run_logger().info
     target = eval_report.resolve_target(checkpoint)
     cfg = eval_report.eval_config(target, config_path, overrides)
-    model = cfg.model.path if target.checkpoint is not None and target.is_adapter else target.model
-    if model != "tiny":  # a LoRA checkpoint loads its base model; anything else, the model itself
+    if (model := eval_report.model_to_load(target, cfg)) != "tiny":
         check_model_path(model)
     check_device(cfg.model.device)
     problems = load_eval_problems(cfg)  # bad data fails here, before the device is taken and the model loads

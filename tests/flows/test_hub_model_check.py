@@ -48,3 +48,21 @@ def test_a_cached_hub_model_passes_and_offline_mode_names_a_missing_one(unreacha
 def test_a_string_that_is_no_hub_id_says_so():
     with pytest.raises(BadInput, match="neither a local directory nor a valid hub id"):
         check_model_path("my model!!")
+
+
+@pytest.mark.parametrize("command", [["eval", MISSING], ["train", f"model.path={MISSING}"]])
+def test_the_cli_checks_the_model_before_prefect_starts(command, tmp_path):
+    """`rlvr eval <hub id>` took 28-33 s to say the id cannot be used: Prefect's temporary server started first."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rlvr = str(Path(sys.executable).with_name("rlvr"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path), "RLVR_HOME": str(tmp_path)}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([rlvr, *command, "-c", str(Path(__file__).resolve().parents[2] / "configs" / "arith_grpo.yaml")],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    shown = done.stdout + done.stderr
+    assert done.returncode == 2 and f"model.path {MISSING}: not in the local Hugging Face cache" in shown, shown
+    assert "Starting temporary server" not in shown and "Flow run" not in shown, shown
