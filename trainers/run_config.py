@@ -193,6 +193,9 @@ def _check_combinations(cfg: RunConfig, source: str) -> None:
                           f"refuse); leave it false")
     if problem := _greedy_with_several_samples(cfg):
         raise ConfigError(f"invalid {source}:\n  {problem}")
+    if cfg.train.dpo.pairs_path and cfg.train.algorithm != "dpo":  # it would be ignored without a word
+        raise ConfigError(f"invalid {source}:\n  train.dpo.pairs_path: preference pairs train DPO only, and "
+                          f"train.algorithm is {cfg.train.algorithm}; set train.algorithm=dpo or remove the path")
 
 
 def _greedy_with_several_samples(cfg: RunConfig) -> str | None:

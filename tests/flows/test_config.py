@@ -41,6 +41,7 @@ def test_overrides_reach_nested_fields_with_yaml_types():
         (["eval.params.temperature=0"], "eval.params.temperature: 0 (greedy) gives eval.n=4 identical samples"),
         (["sampler.params.temperature=0"], "gives train.grpo.group_size=8 identical completions per prompt"),
         (["train.algorithm=dpo", "sampler.params.temperature=0"], "train.dpo.group_size=8 identical completions"),
+        (["train.dpo.pairs_path=pairs.jsonl"], "train.dpo.pairs_path: preference pairs train DPO only"),  # grpo
         # a validator's message without pydantic's "Value error, " label
         (["verify.verifiers=[{name: maths}]"], "verify.verifiers.0: unknown verifier 'maths'"),
     ],
