@@ -3,8 +3,9 @@
 Each line: {"completion": str, "reference": ..., "verifier": "math" (optional; or "task": "gsm8k"/"humaneval"/...)}.
 Bad lines (not JSON, missing fields, unknown verifier or option) are reported, one line each with its line number
 and the reason, and skipped.
-Exit status: 0 if every line was scored, 1 if some lines were bad, 2 if the file cannot be read or has no line to
-score (empty, or every line bad: a run that scored nothing is not a success).
+Exit status: 0 if every line was scored, 1 if some lines were bad or every verdict is `error` (the verifier never
+worked: a plug-in that always raises; the table still prints, then one line with the first reason), 2 if the file
+cannot be read or has no line to score (empty, or every line bad: a run that scored nothing is not a success).
 Lines are read by `rlvr.data.loading.read_json_lines`, the reader of the dataset files (one home for line numbers
 and for what counts as a bad line); this entry point is the only part of `verifiers/` that imports `data/`.
 """
@@ -67,10 +68,41 @@ def _load(path: str) -> tuple[list[tuple[int, tuple]], list[tuple[int, str]]]:
     return jobs, bad
 
 
+def _print_summary(jobs: list, results: list, bad: list, out) -> None:
+    """A table of statuses per verifier, then the lines scored, the mean reward and the bad lines."""
+    counts, total = collections.Counter(), 0.0
+    for reward, verdicts in results:
+        total += reward
+        for key, v in verdicts.items():
+            counts[(key, v.status)] += 1
+    names = sorted({k for k, _ in counts})
+    width = max([12] + [len(name) + 2 for name in names])  # a plug-in's import path can be long
+    print(f"{'verifier':<{width}}" + "".join(f"{s:>10}" for s in STATUSES) + f"{'total':>8}", file=out)
+    for name in names:
+        row = [counts[(name, s)] for s in STATUSES]
+        print(f"{name:<{width}}" + "".join(f"{c:>10}" for c in row) + f"{sum(row):>8}", file=out)
+    print(f"scored {len(jobs)} lines, mean reward {total / len(jobs):.4f}, bad lines {len(bad)}", file=out)
+
+
+def _every_verdict_an_error(jobs: list, results: list) -> str | None:
+    """One line naming the first reason when every verdict is `error`, else None. A mean reward of 0.0000 then says
+    nothing about the completions: the verifier never worked. Only `error`: a file of looping programs that all
+    time out is a real result, and partial errors are counted in the table."""
+    verdicts = [(n, key, v) for (n, _), (_, per_key) in zip(jobs, results) for key, v in per_key.items()]
+    if not verdicts or any(v.status != "error" for _, _, v in verdicts):
+        return None
+    n, key, first = verdicts[0]
+    detail = first.detail if isinstance(first.detail, dict) else {}  # a plug-in's own error Verdict may hold anything
+    reason = ": ".join(str(detail[k]) for k in ("rule", "error") if detail.get(k)) or "no reason given"
+    reason = " ".join(reason.split())[:400]
+    return f"every verdict is an error ({len(verdicts)} verdicts); the first, line {n}, verifier {key!r}: {reason}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="rlvr verify", description=__doc__.splitlines()[0],
-                                 epilog="exit status: 0 every line scored, 1 some lines bad (reported and skipped), "
-                                        "2 the file cannot be read or has no line to score")
+                                 epilog="exit status: 0 every line scored, 1 some lines bad (reported and skipped) "
+                                        "or every verdict is an error (the first reason is printed), 2 the file "
+                                        "cannot be read or has no line to score")
     ap.add_argument("file", help="JSONL with completion, reference and optional verifier/task per line")
     ap.add_argument("--workers", type=int, default=2, help="verification processes (default 2)")
     ap.add_argument("--timeout", type=float, default=10.0,
@@ -92,25 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with VerifierPool(workers=args.workers, timeout_s=args.timeout) as pool:
         results = pool.map([job for _, job in jobs])
-    counts, total = collections.Counter(), 0.0
-    for (n, (_, _, specs)), (reward, verdicts) in zip(jobs, results):
-        total += reward
-        for key, v in verdicts.items():
-            counts[(key, v.status)] += 1
-    names = sorted({k for k, _ in counts})
-    width = max([12] + [len(name) + 2 for name in names])  # a plug-in's import path can be long
-    print(f"{'verifier':<{width}}" + "".join(f"{s:>10}" for s in STATUSES) + f"{'total':>8}", file=out)
-    for name in names:
-        row = [counts[(name, s)] for s in STATUSES]
-        print(f"{name:<{width}}" + "".join(f"{c:>10}" for c in row) + f"{sum(row):>8}", file=out)
-    print(f"scored {len(jobs)} lines, mean reward {total / len(jobs):.4f}, bad lines {len(bad)}", file=out)
+    _print_summary(jobs, results, bad, out)
+    broken = _every_verdict_an_error(jobs, results)
+    if broken:
+        print(f"rlvr: {broken}", file=sys.stderr)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             for (n, _), (reward, verdicts) in zip(jobs, results):
                 f.write(json.dumps({"line": n, "reward": reward, "verdicts": {
                     k: {"reward": v.reward, "status": v.status, "detail": v.detail} for k, v in verdicts.items()}},
                     default=str) + "\n")
-    return 1 if bad else 0
+    return 1 if bad or broken else 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ class VerifierSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="A built-in name (math, code, format) or an import path 'my_pkg.rewards:score'.")
-    weight: float = Field(1.0, description="Weight of this verifier's reward in the combined reward.")
+    weight: float = Field(
+        1.0, allow_inf_nan=False,
+        description="Weight of this verifier's reward in the combined reward: any finite number. Negative is allowed "
+        "(a penalty, as TRL's reward_weights allow); NaN or inf is refused (every reward became non-finite and the "
+        "run stopped at step 1).")
     options: dict[str, Any] = Field(default_factory=dict, description="Passed to the verifier's options dataclass.")
 
     @model_validator(mode="after")
@@ -33,7 +37,9 @@ class VerifyConfig(BaseModel):
         None, description="Verifiers and weights; None = the task's own verifier with weight 1."
     )
     workers: int = Field(2, ge=1, description="Processes in the verification pool.")
-    timeout_s: float = Field(10.0, gt=0, description="Hard per-call timeout, enforced by killing the worker.")
+    timeout_s: float = Field(
+        10.0, gt=0, allow_inf_nan=False,
+        description="Hard per-call timeout, enforced by killing the worker; finite (inf crashed the pool's wait).")
     memory_mb: int | None = Field(
         4096, ge=64, description="Address-space cap of each verification worker (RLIMIT_AS, MiB); a verifier that "
         "allocates past it gets an `error` Verdict (rule memory_limit). None = no cap.")

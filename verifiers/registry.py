@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import pickle
 import types
 import typing
 from math import isfinite
@@ -106,23 +107,74 @@ def validate(specs: list[Spec]) -> None:
 
 
 def run_one(name: str, options: dict[str, Any] | None, completion: str, reference: Any) -> Verdict:
-    """Call one verifier; a user verifier that raises, returns something else or a reward that is not a finite
-    number (NaN, inf) becomes an `error` Verdict."""
+    """Call one verifier; a user verifier that raises, returns something else, a reward that is not a finite
+    number (NaN, inf) or a Verdict that cannot be pickled becomes an `error` Verdict."""
     fn, opts = resolve(name), build_options(name, options)
     try:
         verdict = fn(completion, reference, opts)
     except Exception as e:  # noqa: BLE001 - a user verifier's bug must not reach the training loop
         return Verdict(0.0, "error", {"rule": "verifier_raised", "error": f"{type(e).__name__}: {e}"[:1000]})
-    if not isinstance(verdict, Verdict):
-        # a bare float has no status: its 0.0 could be a wrong answer or a broken scorer ("never a silent zero")
-        fix = "a verifier returns rlvr.verifiers.verdict.Verdict(reward, status, detail)"
-        return Verdict(0.0, "error", {"rule": "not_a_verdict", "error": f"returned {type(verdict).__name__}: {fix}"})
+    return _not_a_verdict(verdict) or _non_finite_reward(verdict) or _unpicklable(name, verdict) or verdict
+
+
+def _not_a_verdict(verdict: Any) -> Verdict | None:
+    if isinstance(verdict, Verdict):
+        return None
+    # a bare float has no status: its 0.0 could be a wrong answer or a broken scorer ("never a silent zero")
+    fix = "a verifier returns rlvr.verifiers.verdict.Verdict(reward, status, detail)"
+    return Verdict(0.0, "error", {"rule": "not_a_verdict", "error": f"returned {type(verdict).__name__}: {fix}"})
+
+
+def _non_finite_reward(verdict: Verdict) -> Verdict | None:
     reward = verdict.reward
-    if not isinstance(reward, (int, float)) or not isfinite(reward):
-        # NaN/inf (or a non-number) would poison the advantages and abort the training step
-        return Verdict(0.0, "error", {"rule": "non_finite_reward", "error": f"reward {reward!r} is not a finite number",
-                                      "status_given": verdict.status})
-    return verdict
+    if isinstance(reward, (int, float)) and isfinite(reward):
+        return None
+    # NaN/inf (or a non-number) would poison the advantages and abort the training step
+    return Verdict(0.0, "error", {"rule": "non_finite_reward", "error": f"reward {reward!r} is not a finite number",
+                                  "status_given": verdict.status})
+
+
+def _unpicklable(name: str, verdict: Verdict) -> Verdict | None:
+    """An `error` Verdict (rule `unpicklable_verdict`, naming the detail key and its type) when `verdict` cannot make
+    a pickle round trip, else None.
+
+    A Verdict crosses processes as a pickle (pool worker -> pool, Dask worker -> trainer). A detail holding a lambda, a
+    `re.Match` or an exception with required arguments used to crash the worker as it wrote its answer: a traceback
+    per completion, a restarted worker, and `worker_died` with no reason. Why refuse rather than store the value's
+    repr: a bare float is refused the same way (`not_a_verdict`); one clear error names the one line to fix in the
+    plug-in, where a quietly rewritten detail would log something other than what the verifier returned. Checked here,
+    not in the pool, so that `score` in this process gives the same verdict as the pool."""
+    if _pickle_problem(verdict) is None:
+        return None
+    key, culprit = _culprit(verdict)
+    kind = type(culprit).__qualname__
+    if type(culprit).__module__ != "builtins":
+        kind = f"{type(culprit).__module__}.{kind}"
+    where = f"detail[{key!r}] holds" if key is not None else "its detail is" if culprit is verdict.detail else \
+        "it is"
+    error = (f"verifier {name!r} returned a Verdict that cannot be pickled: {where} a {kind} "
+             f"({_pickle_problem(culprit)}); keep detail to plain data (str, numbers, lists, dicts)")
+    return Verdict(0.0, "error", {"rule": "unpicklable_verdict", "error": error[:1000], "key": key, "type": kind,
+                                  "status_given": verdict.status})
+
+
+def _culprit(verdict: Verdict) -> tuple[Any, Any]:
+    """(key, value) of the first detail entry that cannot be pickled; (None, detail) for a detail that is no dict,
+    (None, verdict) when only the whole fails (an odd `status` object)."""
+    detail = verdict.detail
+    if not isinstance(detail, dict):
+        return None, detail if _pickle_problem(detail) else verdict
+    key = next((k for k, v in detail.items() if _pickle_problem(v)), None)
+    return (key, detail[key]) if key is not None else (None, verdict)
+
+
+def _pickle_problem(value: Any) -> str | None:
+    """Why `value` cannot be pickled and read back, or None when it can."""
+    try:
+        pickle.loads(pickle.dumps(value))
+    except Exception as e:  # noqa: BLE001 - a user object's pickling can raise anything (its own __reduce__ included)
+        return " ".join(f"{type(e).__name__}: {e}".split())[:300]
+    return None
 
 
 def spec_keys(specs: list[Spec]) -> list[str]:

@@ -114,3 +114,42 @@ def test_a_code_option_of_the_wrong_type_skips_its_line_with_one_reason(tmp_path
     assert main([f, "--workers", "1"]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "line 2: skipped: verifier 'code': option processes must be true or false, got 'false' (str)"]
+
+
+def test_every_verdict_an_error_prints_the_table_then_one_reason_and_exits_1(tmp_path, capfd, monkeypatch):
+    # before: exit 0 and "mean reward 0.0000", as if the completions were all wrong
+    monkeypatch.syspath_prepend(os.path.dirname(__file__))
+    broken = {"completion": "x", "reference": "", "verifier": "example_user_verifier:broken"}
+    f = _write(tmp_path / "in.jsonl", [broken, broken])
+    assert main([f, "--workers", "1"]) == 1
+    captured = capfd.readouterr()
+    assert "scored 2 lines, mean reward 0.0000, bad lines 0" in captured.out  # the summary still prints
+    assert captured.err == ("rlvr: every verdict is an error (2 verdicts); the first, line 1, verifier "
+                            "'example_user_verifier:broken': verifier_raised: RuntimeError: bug in a user verifier\n")
+
+
+def test_an_unpicklable_plugin_is_one_reason_not_a_traceback_per_line(tmp_path, capfd, monkeypatch):
+    # before: a "Can't pickle local object" traceback from the worker per line, and `worker_died` with no reason
+    monkeypatch.syspath_prepend(os.path.dirname(__file__))
+    rows = [{"completion": held, "reference": "", "verifier": "example_user_verifier:unpicklable"}
+            for held in ("lambda", "match")]
+    assert main([_write(tmp_path / "in.jsonl", rows), "--workers", "1"]) == 1
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert "unpicklable_verdict: verifier 'example_user_verifier:unpicklable' returned a Verdict that cannot be " \
+           "pickled: detail['lambda'] holds a function" in err
+
+
+def test_some_error_verdicts_are_counted_and_exit_0(tmp_path, capfd, monkeypatch):
+    monkeypatch.syspath_prepend(os.path.dirname(__file__))
+    broken = {"completion": "x", "reference": "", "verifier": "example_user_verifier:broken"}
+    assert main([_write(tmp_path / "in.jsonl", [MATH_ROW, broken]), "--workers", "1"]) == 0
+    captured = capfd.readouterr()
+    row = next(line.split() for line in captured.out.splitlines() if line.startswith("example_user_verifier:broken"))
+    assert row[5] == "1" and captured.err == ""  # the error column; no every-verdict line
+
+
+def test_help_documents_exit_1_for_every_verdict_an_error(capsys):
+    with pytest.raises(SystemExit):
+        main(["-h"])
+    assert "every verdict is an error" in " ".join(capsys.readouterr().out.split())

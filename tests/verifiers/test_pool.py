@@ -80,6 +80,22 @@ def test_timeouts_are_not_cached(pool):
     assert pool.map([("30", "to", S)])[0][1]["pool_user_verifier:sleepy"].status == "timeout"
 
 
+def test_an_unpicklable_verdict_is_one_error_and_keeps_its_worker(capfd, monkeypatch):
+    # before: each completion printed a "Can't pickle local object" traceback from the worker, which died and was
+    # replaced, and the verdict said only `worker_died`
+    monkeypatch.syspath_prepend(HERE)  # example_user_verifier.py; the workers inherit sys.path
+    spec = [VerifierSpec(name="example_user_verifier:unpicklable")]
+    with VerifierPool(workers=1, timeout_s=10, prestart_math=False) as p:
+        pid = p.workers[0].proc.pid
+        out = p.map([(held, "ref", spec) for held in ("match", "lambda", "exception")])
+        assert p.workers[0].proc.pid == pid and p.stats["worker_deaths"] == 0
+    verdicts = [v["example_user_verifier:unpicklable"] for _, v in out]
+    assert [(v.status, v.detail["rule"], v.detail["key"]) for v in verdicts] == [
+        ("error", "unpicklable_verdict", "match"), ("error", "unpicklable_verdict", "lambda"),
+        ("error", "unpicklable_verdict", "exception")]
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_unknown_option_fails_before_any_work(pool):
     with pytest.raises(ValueError, match="unknown option"):
         pool.map([("x", "3", [VerifierSpec(name="math", options={"nope": 1})])])

@@ -113,6 +113,23 @@ def test_a_non_finite_reward_becomes_an_error_verdict(user_path, completion):
     assert "not a finite number" in v.detail["error"]
 
 
+# a detail that cannot cross processes used to crash the pool worker as it wrote its answer (`worker_died`, no reason)
+@pytest.mark.parametrize("held, kind, says", [
+    ("match", "re.Match", "cannot pickle 're.Match' object"),  # the realistic one: a regex search result kept
+    ("lambda", "function", "Can't pickle local object"),  # a callable kept for later
+    ("exception", "example_user_verifier.CheckFailed", "missing 1 required positional argument"),  # pickles, won't load
+])
+def test_an_unpicklable_detail_is_an_error_naming_the_key_and_type(user_path, held, kind, says):
+    name = "example_user_verifier:unpicklable"
+    reward, verdicts = registry.score(held, None, [VerifierSpec(name=name)])
+    v = verdicts[name]
+    assert (reward, v.status, v.detail["rule"], v.detail["key"], v.detail["type"]) == (
+        0.0, "error", "unpicklable_verdict", held, kind)
+    assert v.detail["error"].startswith(f"verifier {name!r} returned a Verdict that cannot be pickled: "
+                                        f"detail[{held!r}] holds a {kind} (")
+    assert says in v.detail["error"] and v.detail["status_given"] == "correct"
+
+
 def test_config_and_registry_do_not_import_each_other():
     import ast
     import inspect
