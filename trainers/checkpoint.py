@@ -83,12 +83,14 @@ def saved_config(checkpoint: str | Path) -> dict | None:
 
 def looks_whole(checkpoint: str | Path) -> bool:
     """A check that reads no tensor: the trainer state is a whole zip archive (torch.save's format; a cut file has
-    no end record) and every safetensors file under `model/` is as long as its header says."""
+    no end record) and every safetensors file under `model/` and beside it (PPO's value head) is as long as its
+    header says."""
     checkpoint = Path(checkpoint)
     if not zipfile.is_zipfile(checkpoint / STATE_FILE):
         return False
     weights = list((checkpoint / MODEL_DIR).rglob("*.safetensors"))
-    return bool(weights) and all(_safetensors_whole(path) for path in weights)
+    beside = list(checkpoint.glob("*.safetensors"))
+    return bool(weights) and all(_safetensors_whole(path) for path in weights + beside)
 
 
 def _safetensors_whole(path: Path) -> bool:

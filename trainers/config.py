@@ -73,7 +73,10 @@ class GRPOConfig(_Strict):
 
 class DPOConfig(_Strict):
     beta: float = Field(0.1, gt=0.0, description="Inverse temperature of the implicit reward.")
-    loss_type: Literal["sigmoid", "ipo"] = Field("sigmoid", description="DPO logistic loss or IPO squared loss.")
+    loss_type: Literal["sigmoid", "ipo"] = Field(
+        "sigmoid", description="sigmoid: DPO's logistic loss on summed response log-probs; ipo: IPO's squared loss on "
+        "per-token mean log-ratios (as TRL's loss_type ipo, so the same beta means the same objective).",
+    )
     pairs_path: str | None = Field(
         None, description="JSONL of {prompt, chosen, rejected}; None = pairs built online from verified groups."
     )

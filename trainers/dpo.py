@@ -1,11 +1,11 @@
 """DPO baseline: direct preference optimisation on (chosen, rejected) pairs.
 
 Objective (`rlvr.trainers.losses.dpo_loss`), per pair (prompt x, chosen y_w, rejected y_l):
-    h = (log pi(y_w|x) - log ref(y_w|x)) - (log pi(y_l|x) - log ref(y_l|x))
-    sigmoid: -log sigmoid(beta * h)        ipo: (h - 1 / (2 beta))^2
-with log pi(y|x) the SUM of the response's token log-probs; the loss is the mean over pairs, computed in
-micro-batches of pairs (chosen and rejected in one forward) with gradients accumulated. Reference = the
-adapter-disabled model under LoRA, a frozen copy under full fine-tuning; its summed log-probs of a
+    sigmoid: h = (log pi(y_w|x) - log ref(y_w|x)) - (log pi(y_l|x) - log ref(y_l|x));  -log sigmoid(beta * h)
+    ipo:     the same h with each log-ratio divided by its response's token count;      (h - 1 / (2 beta))^2
+with log pi(y|x) the SUM of the response's token log-probs (IPO: their mean, as TRL's IPO); the loss is the mean
+over pairs, computed in micro-batches of pairs (chosen and rejected in one forward) with gradients accumulated.
+Reference = the adapter-disabled model under LoRA, a frozen copy under full fine-tuning; its summed log-probs of a
 (prompt, response) are computed once and cached (`ReferenceCache`), so epochs over a pairs file pay for the
 reference forward once.
 
@@ -183,10 +183,11 @@ def dpo_backward(
         n = len(chunk)
         batch = _pair_batch(chunk, policy.pad_id)
         logp, mask = token_logprobs(policy.model, batch)
-        sums = sequence_logprob_sums(logp, mask)
+        sums, tokens = sequence_logprob_sums(logp, mask), mask.sum(dim=1)
         ref = ref_sums[start : start + n].to(device)
         loss, stats = dpo_loss(
-            sums[:n], sums[n:], ref[:, 0], ref[:, 1], beta=cfg.beta, loss_type=cfg.loss_type, normalizer=len(pairs)
+            sums[:n], sums[n:], ref[:, 0], ref[:, 1], beta=cfg.beta, loss_type=cfg.loss_type, normalizer=len(pairs),
+            chosen_tokens=tokens[:n], rejected_tokens=tokens[n:],
         )
         loss.backward()
         totals["loss"] += float(loss.detach())

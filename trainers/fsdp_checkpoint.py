@@ -7,7 +7,8 @@
         model/               consolidated HF export for `rlvr eval`, `Policy.load` and `from_pretrained`: full
                              fine-tuning as model-0000i-of-0000n.safetensors + model.safetensors.index.json (one
                              file per FSDP group, streamed: the extra memory is one layer), config, tokenizer;
-                             LoRA as the PEFT adapter dir; plus the value head and rlvr_policy.json
+                             LoRA as the PEFT adapter dir; plus rlvr_policy.json
+        value_head.safetensors  PPO's value head, beside model/ (vLLM loads every *.safetensors in model/)
         trainer_state.pt     scheduler, RNG, cursor, step, algorithm state (no optimizer: it is in sharded/)
         config.json
 
@@ -84,8 +85,8 @@ def export_pretrained(policy, directory: str | Path, is_main: bool) -> None:
     else:
         _export_full(policy, directory, is_main)
     if is_main:
-        if policy.value_head is not None:
-            save_value_head(policy.value_head, directory)
+        if policy.value_head is not None:  # beside the export, as `Policy.save` puts it
+            save_value_head(policy.value_head, directory.parent)
         info = {"lora": policy.is_lora, "base_path": policy.base_path, "value_head": policy.value_head is not None}
         (directory / POLICY_FILE).write_text(json.dumps(info, indent=2))
 
@@ -132,8 +133,8 @@ def save_checkpoint(run_dir, step: int, policy, optimizer, state: dict, config: 
 
 
 def _move_in(staging: Path, model_dir: Path) -> None:
-    """`save_checkpoint`'s model writer: move the staged export and shards into its temp dir."""
+    """`save_checkpoint`'s model writer: move the staged export, shards and value head into its temp dir."""
     model_dir.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(staging / ckpt.MODEL_DIR, model_dir)
-    os.rename(staging / SHARDED_DIR, model_dir.parent / SHARDED_DIR)
+    for entry in staging.iterdir():  # model/ (as model_dir), sharded/, value_head.safetensors
+        os.rename(entry, model_dir.parent / entry.name)
     staging.rmdir()

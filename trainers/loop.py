@@ -38,7 +38,7 @@ from rlvr.trainers.bootstrap import resolve_model_path
 from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.dpo import DPO
 from rlvr.trainers.grpo import GRPO
-from rlvr.trainers.metrics import MetricsLog, format_step, peak_rss_mb, rollout_metrics, to_floats
+from rlvr.trainers.metrics import MetricsLog, format_step, partial_failures, peak_rss_mb, rollout_metrics, to_floats
 from rlvr.trainers.optimizer import build_optimizer
 from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice, update_advice
 from rlvr.trainers.policy import Policy
@@ -103,6 +103,7 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(self.policy.trainable_parameters(), cfg.train.optim)
         self.step, self.cursor = 0, 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        self._partly_failing: set[str] = set()  # verifiers whose partial failure was said (once per run)
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
         lora_rank = cfg.model.lora.r if cfg.model.lora else None
         self.sampler = sampler or make_sampler(  # hf: samples with the policy's own module, on its device
@@ -141,9 +142,18 @@ class Trainer:
         )
         if self.dist.is_main:  # DDP: the row already describes the global batch; rank 0 writes it
             self.metrics.append(row)
+        self._say_partial_failures(row)
         self.last_groups, self.last_verdicts = scored.groups, scored.verdicts
         self._end_of_step()
         return row
+
+    def _say_partial_failures(self, row: dict) -> None:
+        """Once per run and verifier: some of its verdicts were error/timeout, and why the first one was (a verifier
+        whose every verdict fails is on each step's line instead: `format_step`)."""
+        for name, warning in partial_failures(row).items():
+            if name not in self._partly_failing:
+                self._partly_failing.add(name)
+                self.log(warning)
 
     def _end_of_step(self) -> None:
         """What a checkpoint of the step just completed holds besides the weights and optimizer (both stay as

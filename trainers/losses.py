@@ -80,6 +80,12 @@ def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
+def mean_k3_kl(logp: Tensor, ref_logp: Tensor, mask: Tensor) -> Tensor:
+    """Token mean of `k3_kl` over the valid tokens of `mask`: PPO's `kl` metric, KL to the reference, the quantity
+    GRPO logs as `kl` (`grpo_loss`'s kl_mean)."""
+    return _masked_mean(k3_kl(logp, ref_logp), mask.to(logp.dtype))
+
+
 def grpo_loss(
     logp: Tensor,
     old_logp: Tensor | None,
@@ -150,14 +156,25 @@ def dpo_loss(
     beta: float,
     loss_type: str = "sigmoid",
     normalizer: float | None = None,
+    chosen_tokens: Tensor | None = None,
+    rejected_tokens: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """DPO on summed response log-probs, each [N]. h = (pi_w - ref_w) - (pi_l - ref_l);
-    sigmoid: -log sigmoid(beta * h); ipo: (h - 1 / (2 beta))^2. Loss = sum over pairs / normalizer
-    (default N, the mean). Stats: implicit rewards beta * (pi - ref), accuracy, margin."""
-    h = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)
+    """DPO on summed response log-probs, each [N]; `chosen_tokens` / `rejected_tokens` [N]: each response's token
+    count (IPO only).
+        sigmoid: h = (pi_w - ref_w) - (pi_l - ref_l);              -log sigmoid(beta * h)
+        ipo:     h = (pi_w - ref_w) / n_w - (pi_l - ref_l) / n_l;  (h - 1 / (2 beta))^2
+    IPO's log-ratios are per-token means (n: the response's token count, at least 1), as TRL computes IPO (its
+    authors' normalisation; on sums the loss, and so beta, would scale with the response length). Loss = sum over
+    pairs / normalizer (default N, the mean). Stats: implicit rewards beta * (pi - ref) on the sums (both losses,
+    as TRL), accuracy, margin."""
     if loss_type == "sigmoid":
+        h = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)
         per_pair = -F.logsigmoid(beta * h)
     elif loss_type == "ipo":
+        if chosen_tokens is None or rejected_tokens is None:
+            raise ValueError("the ipo loss needs chosen_tokens and rejected_tokens (its log-ratios are token means)")
+        h = ((policy_chosen - ref_chosen) / chosen_tokens.to(policy_chosen).clamp(min=1)
+             - (policy_rejected - ref_rejected) / rejected_tokens.to(policy_rejected).clamp(min=1))
         per_pair = (h - 1 / (2 * beta)) ** 2
     else:
         raise ValueError(f"loss_type must be 'sigmoid' or 'ipo', got {loss_type!r}")
@@ -185,7 +202,8 @@ def ppo_policy_loss(
     normalizer: float | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """PPO clipped surrogate with per-token advantages [B, T]: sum of -min(rho A, clip(rho) A) over
-    valid tokens / normalizer (default: this call's token count = token mean)."""
+    valid tokens / normalizer (default: this call's token count = token mean). Stats (token means): clip_frac,
+    ratio_mean, approx_kl = 0.5 (logp - old_logp)^2, an estimate of KL(pi_old || pi) (0 while pi is pi_old)."""
     mask = mask.to(logp.dtype)
     ratio = torch.exp(logp - old_logp)
     clipped = ratio.clamp(1 - clip_epsilon, 1 + clip_epsilon)

@@ -46,6 +46,23 @@ def metric_name(verifier: str) -> str:
     return re.sub(r"[^\w.\- :]", "-", verifier)
 
 
+FAILED = ("error", "timeout")  # statuses that say the verifier failed, not the completion
+REASON_CHARS = 160
+
+
+def failure_reason(verdict) -> str:
+    """Why a failed verdict failed, in one line of at most REASON_CHARS: its `error` text
+    (`ZeroDivisionError: division by zero`, `returned float: ...`), else its rule (`deadline`, `worker_died`)."""
+    text = str(verdict.detail.get("error") or verdict.detail.get("rule") or verdict.status).strip()
+    line = text.splitlines()[0] if text else verdict.status
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 3] + "..."
+
+
+def _first_failure_reason(verdicts: list[list[dict[str, Any]]], name: str) -> str | None:
+    return next((failure_reason(v[name]) for group in verdicts for v in group
+                 if name in v and v[name].status in FAILED), None)
+
+
 def _status_fractions(verdicts: list[list[dict[str, Any]]], name: str) -> dict[str, float]:
     statuses = Counter(v[name].status for group in verdicts for v in group if name in v)
     total = sum(statuses.values()) or 1
@@ -58,7 +75,9 @@ def rollout_metrics(groups, rewards: list[list[float]], verdicts: list[list[dict
     `rewards[g][i]` is the combined reward of completion i of group g; `verdicts[g][i]` maps verifier name
     to its Verdict; `primary` is the verifier whose `correct` status defines accuracy. The primary's status
     fractions are `status/<status>`, every other verifier's `status/<name>/<status>`, so a second verifier that
-    only times out or raises shows in the log, not as a silent zero in the combined reward.
+    only times out or raises shows in the log, not as a silent zero in the combined reward. A verifier with an
+    error/timeout verdict also gets the first one's reason (`failure_reason`, `failure_reason/<name>`: text, which
+    the trackers leave out).
     """
     flat = [r for group in rewards for r in group]
     if not flat:  # e.g. DPO on a pairs file samples nothing
@@ -74,6 +93,8 @@ def rollout_metrics(groups, rewards: list[list[float]], verdicts: list[list[dict
     for name in names:
         if name != primary:
             out.update({f"status/{metric_name(name)}/{s}": f for s, f in _status_fractions(verdicts, name).items()})
+        if reason := _first_failure_reason(verdicts, name):
+            out[_reason_key("" if name == primary else metric_name(name))] = reason
     out["accuracy"] = primary_statuses["correct"]
     lengths = [len(c.token_ids) for g in groups for c in g.completions]
     out["completion_len_mean"] = sum(lengths) / max(1, len(lengths))
@@ -135,25 +156,63 @@ STEP_LINE = (  # (metric, label, format): what the step's console line shows, wh
 )
 
 
+def _reason_key(name: str) -> str:
+    """The row key of a verifier's first failure reason; `name`: its metric name, "" for the primary."""
+    return f"failure_reason/{name}" if name else "failure_reason"
+
+
+def _verifiers_of(row: dict) -> list[str]:
+    """"" (the primary), then each other verifier's metric name, as the row's `status/<name>/<s>` keys hold them."""
+    return ["", *sorted({key.split("/")[1] for key in row if key.startswith("status/") and key.count("/") == 2})]
+
+
+def _status_prefix(name: str) -> str:
+    return f"status/{name}/" if name else "status/"
+
+
+def _failed_fraction(row: dict, name: str) -> float:
+    return sum(row.get(_status_prefix(name) + status, 0.0) for status in FAILED)
+
+
+def _first_reason(row: dict, name: str) -> str:
+    reason = row.get(_reason_key(name))
+    return f"; first: {reason}" if isinstance(reason, str) else ""
+
+
 def format_step(row: dict, total: int) -> str:
     """The step's console line: the metrics the step has (offline DPO samples nothing, so it has no reward or
     length, only its loss and preference margin); it ends in a warning for each verifier whose every verdict this
-    step is error/timeout: the primary (`status/<s>`), then each other one by name (`status/<name>/<s>`: a second
-    verifier that always fails would otherwise only lower the combined reward, unseen)."""
+    step is error/timeout, with the first one's reason: the primary (`status/<s>`), then each other one by name
+    (`status/<name>/<s>`: a second verifier that always fails would otherwise only lower the combined reward,
+    unseen)."""
     shown = [f"{label} {row[key]:{fmt}}" for key, label, fmt in STEP_LINE
              if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
     if not row.get("generated_tokens"):  # nothing sampled: no throughput to speak of
         shown = [part for part in shown if not part.startswith("tok/s")]
     line = f"step {row['step']}/{total} " + " ".join(shown) + f" ({row['step_time_s']:.1f}s)"
-    others = sorted({key.split("/")[1] for key in row if key.startswith("status/") and key.count("/") == 2})
-    for name in ["", *others]:  # "": the primary verifier
-        prefix = f"status/{name}/" if name else "status/"
-        failed = row.get(prefix + "error", 0.0) + row.get(prefix + "timeout", 0.0)
-        if not row.get("completions") or failed < 1.0 - 1e-9:
+    for name in _verifiers_of(row):
+        if not row.get("completions") or _failed_fraction(row, name) < 1.0 - 1e-9:
             continue
-        counts = ", ".join(f"{s} {round(row.get(prefix + s, 0.0) * row['completions'])}" for s in ("error", "timeout"))
+        prefix = _status_prefix(name)
+        counts = ", ".join(f"{s} {round(row.get(prefix + s, 0.0) * row['completions'])}" for s in FAILED)
         # the name quoted: Prefect's console (rich) shows `:boom:` of `verifier my_rewards:boom: every` as an emoji
         who, why = (f"verifier {name!r}: ", "it adds nothing to the reward") if name else \
             ("", "the verifier is failing, not the policy")
-        line += f" -- WARNING: {who}every verdict is error/timeout ({counts}): {why}"
+        line += f" -- WARNING: {who}every verdict is error/timeout ({counts}{_first_reason(row, name)}): {why}"
     return line
+
+
+def partial_failures(row: dict) -> dict[str, str]:
+    """Verifier (metric name, "" for the primary) -> a warning line, for each verifier some but not all of whose
+    verdicts this step are error/timeout: unlike a verifier failing on everything (on the step's line), its share
+    of failures otherwise shows only in the `status/` metrics. The caller says each one once per run."""
+    warnings = {}
+    for name in _verifiers_of(row):
+        failed = _failed_fraction(row, name)
+        if not row.get("completions") or not 1e-9 < failed < 1.0 - 1e-9:
+            continue
+        who = f"verifier {name!r}" if name else "the verifier"
+        warnings[name] = (f"warning: {who}: {round(failed * row['completions'])} of {row['completions']} verdicts "
+                          f"of step {row['step']} are error/timeout{_first_reason(row, name)} (said once per run; "
+                          f"the status/ metrics count them at every step)")
+    return warnings

@@ -12,8 +12,9 @@
   pass every algorithm uses; micro-batched (prompt-shared where a group shares its prompt), split over DDP ranks.
 - Sync: `state_dict_for_sync()` gives the sampler what it needs: HF-checkpoint-named full weights
   (LoRA merged in when `merged=True`), or the PEFT adapter tensors.
-- Persistence: `save(dir)` writes the adapter (LoRA) or full weights + tokenizer, plus the value head;
-  `load(dir)` loads them back in place (the optimizer keeps pointing at the same parameters).
+- Persistence: `save(dir)` writes the adapter (LoRA) or full weights + tokenizer into `dir`, a folder any HF
+  loader (and vLLM) takes, and the value head beside it, in `dir`'s parent; `load(dir)` loads them back in place
+  (the optimizer keeps pointing at the same parameters).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import is_sharded, lockstep_enumerate
 from rlvr.trainers.logprobs import Batch, MicroBatchSize, to_device
 from rlvr.trainers.shared_prompt import micro_batches
-from rlvr.trainers.value_head import ValueHead, load_value_head, save_value_head
+from rlvr.trainers.value_head import VALUE_HEAD_FILE, ValueHead, load_value_head, save_value_head
 
 POLICY_FILE = "rlvr_policy.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -236,19 +237,23 @@ class Policy:
         return _merged_state_dict(self.model)
 
     def save(self, directory: str | Path) -> Path:
+        """The adapter (LoRA) or the full weights + tokenizer into `directory`; the value head (PPO) beside it, in
+        `directory`'s parent: a checkpoint's `model/` holds the HF model alone, as vLLM loads every *.safetensors
+        file it finds there."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory, safe_serialization=True)
         if self.tokenizer is not None and not self.is_lora:
             self.tokenizer.save_pretrained(directory)
         if self.value_head is not None:
-            save_value_head(self.value_head, directory)
+            save_value_head(self.value_head, directory.parent)
         info = {"lora": self.is_lora, "base_path": self.base_path, "value_head": self.value_head is not None}
         (directory / POLICY_FILE).write_text(json.dumps(info, indent=2))
         return directory
 
     def load(self, directory: str | Path) -> None:
-        """Load what `save` wrote into this policy's existing parameters."""
+        """Load what `save(directory)` wrote into this policy's existing parameters. The value head is also found
+        inside `directory`, where checkpoints written before it moved out of `model/` hold it."""
         directory = Path(directory)
         if self.is_lora:
             from peft import set_peft_model_state_dict
@@ -263,8 +268,13 @@ class Policy:
             dtype = next(self.model.parameters()).dtype
             saved = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype)
             self.model.load_state_dict(saved.state_dict())
-        if self.value_head is not None and not load_value_head(self.value_head, directory):
-            raise FileNotFoundError(f"{directory} holds no value head but this policy has one")
+        if self.value_head is not None:
+            self._load_value_head(directory)
+
+    def _load_value_head(self, model_dir: Path) -> None:
+        """From beside `model_dir`, else from inside it (the layout before)."""
+        if not (load_value_head(self.value_head, model_dir.parent) or load_value_head(self.value_head, model_dir)):
+            raise FileNotFoundError(f"no {VALUE_HEAD_FILE} in {model_dir.parent} (this policy has a value head)")
 
 
 def _dedupe(state: dict[str, Tensor]) -> dict[str, Tensor]:

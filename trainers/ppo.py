@@ -10,6 +10,15 @@ Objective, per completion token t (all terms are token means over the whole batc
 V is a scalar head (`rlvr.trainers.value_head`) on the policy backbone's last hidden state, saved with the
 policy (`Policy(..., value_head=True)`). No reward model: the verifier supplies the reward.
 
+Metrics besides the losses, each only where it is measured (never a 0 that stands for "not computed"):
+    kl         KL(pi_old || ref), the divergence kl_coef penalises, as GRPO logs its `kl`: the token mean of
+               the k3 estimate over the rollout (TRL's PPO logs `objective/kl` as the per-sequence sum of its
+               reward's estimator, k1 by default). Absent with kl_coef = 0: there is no reference.
+    approx_kl  KL(pi_old || pi), token mean of 0.5 (log pi - log pi_old)^2, at the start of the last optimizer
+               pass (TRL's `policy/approxkl_avg`). Only with num_iterations > 1: the first pass compares pi_old
+               with itself, so it is 0 by construction.
+    entropy    token mean of H(pi_t): only with entropy_coef > 0, where the bonus needs it.
+
 What this file gives the shared step (trainers/loop.py): rollout needs (`prompts_per_step`, `group_size`
 completions per prompt), `prepare` = `ppo_rollout` (no grad, once per sampled batch: old log-probs, values,
 KL-shaped rewards, GAE, whitened advantages) and `backward` = `ppo_backward` (once per optimizer pass).
@@ -33,7 +42,7 @@ from rlvr.trainers.config import PPOConfig
 from rlvr.trainers.distributed import Dist
 from rlvr.trainers.fsdp import lockstep_enumerate
 from rlvr.trainers.logprobs import Batch, MicroBatchSize, forward_completions, make_batch
-from rlvr.trainers.losses import ppo_policy_loss, ppo_value_loss
+from rlvr.trainers.losses import mean_k3_kl, ppo_policy_loss, ppo_value_loss
 from rlvr.trainers.policy import Policy
 
 
@@ -56,13 +65,14 @@ class PPO:
         batch = make_batch([c.prompt_token_ids for c in completions], [c.token_ids for c in completions], policy.pad_id)
         scores = torch.tensor([r for row in scored.rewards for r in row], dtype=torch.float32)
         rollout = ppo_rollout(policy, batch, scores, self.cfg, self.micro_batch_size, temperature=self.temperature, dist=dist)
-        return PPOBatch(batch, rollout), {}
+        return PPOBatch(batch, rollout), ({} if rollout.kl is None else {"kl": float(rollout.kl)})
 
     def backward(self, policy: Policy, work: PPOBatch, dist: Dist) -> dict[str, float]:
         stats = ppo_backward(
             policy, work.batch, work.rollout, self.cfg, self.micro_batch_size, temperature=self.temperature, dist=dist
         )
-        stats["kl"] = stats.pop("approx_kl")
+        if self.num_iterations == 1:  # measured before this only pass's update: pi_old against itself
+            del stats["approx_kl"]
         return stats
 
 
@@ -73,6 +83,7 @@ class PPORollout:
     advantages: Tensor  # [B, T] whitened
     returns: Tensor  # [B, T]
     mask: Tensor  # [B, T]
+    kl: Tensor | None = None  # [] token mean of k3 KL(pi_old || ref); None without a reference
 
 
 @dataclass
@@ -121,7 +132,8 @@ def ppo_rollout(
     mask = batch.completion_mask.to(device)
     rewards = ppo_token_rewards(scores.to(device), old_logp, None if ref_logp is None else ref_logp.to(device), mask, cfg.kl_coef)
     advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
-    return PPORollout(old_logp, old_values, whiten(advantages, mask), returns, mask)
+    kl = None if ref_logp is None else mean_k3_kl(old_logp, ref_logp.to(device), mask)
+    return PPORollout(old_logp, old_values, whiten(advantages, mask), returns, mask, kl)
 
 
 def ppo_backward(
@@ -129,11 +141,14 @@ def ppo_backward(
     temperature: float = 1.0, dist: Dist = Dist(),
 ) -> dict[str, float]:
     """Accumulate gradients of the PPO loss over the whole batch (policy + value head); no step.
-    DDP (`dist`): each rank computes the micro-batches it owns; stats are summed over ranks."""
+    DDP (`dist`): each rank computes the micro-batches it owns; stats are summed over ranks. `entropy` is in the
+    stats only with entropy_coef > 0 (computed for the bonus alone)."""
     _require_value_head(policy)
     device = policy.device
     normalizer = float(rollout.mask.sum().item())
-    totals = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_frac": 0.0, "approx_kl": 0.0}
+    totals = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "clip_frac": 0.0, "approx_kl": 0.0}
+    if cfg.entropy_coef > 0:  # the same keys on every rank, also one that owns no micro-batch (DDP sums them)
+        totals["entropy"] = 0.0
     chunks = batch.split(micro_batch_size)
     for chunk, (rows, micro) in lockstep_enumerate(policy.model, dist, chunks, backward=normalizer > 0):  # FSDP padding
         if not dist.owns(chunk):  # DDP: another rank's micro-batch (always owned in one process)

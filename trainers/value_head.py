@@ -2,8 +2,9 @@
 
 V(s_t) = w . h_t + b, where h_t is the final (normed) hidden state at the position that predicts
 completion token t, i.e. the state before token t is generated. The head is float32 whatever the
-backbone dtype, starts at zero (V = 0 before training) and is saved next to the policy weights as
-`value_head.safetensors`.
+backbone dtype, starts at zero (V = 0 before training) and is saved as `value_head.safetensors` beside a
+checkpoint's `model/` folder, not in it: `model/` stays a plain HF model folder, and vLLM loads every
+*.safetensors file there (a `linear.weight` it cannot place stops its engine from starting).
 """
 
 from __future__ import annotations

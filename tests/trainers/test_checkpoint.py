@@ -74,9 +74,10 @@ def test_rng_state_restores_every_generator():
 def _weights_writer(path):
     path.mkdir(parents=True)
     save_file({"a": torch.ones(64, 64), "b": torch.zeros(8)}, path / "model.safetensors")
+    save_file({"linear.weight": torch.ones(1, 64)}, path.parent / "value_head.safetensors")  # PPO's, beside model/
 
 
-@pytest.mark.parametrize("cut", [None, "trainer_state.pt", "model/model.safetensors"])
+@pytest.mark.parametrize("cut", [None, "trainer_state.pt", "model/model.safetensors", "value_head.safetensors"])
 def test_looks_whole_finds_a_cut_file_without_reading_tensors(tmp_path, cut):
     ckpt = save_checkpoint(tmp_path, 3, _weights_writer, {"cursor": 8}, {"name": "run"})
     if cut is not None:  # a partial copy, a full disk

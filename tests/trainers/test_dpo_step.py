@@ -74,3 +74,23 @@ def test_dpo_starts_at_log_2_and_accumulates_exactly(tiny_lm):
     sums = torch.stack(sums)
     whole, _ = dpo_loss(sums[:, 0], sums[:, 1], ref[:, 0], ref[:, 1], beta=0.1)
     assert s["loss"] == pytest.approx(whole.item(), abs=1e-5)
+
+
+def test_ipo_averages_each_responses_log_ratio_over_its_tokens(tiny_lm):
+    """IPO as TRL computes it: (pi - ref) / tokens per response. The pairs' responses differ in length (3 vs 1,
+    2 vs 4, 1 vs 2), so summed log-ratios would give another loss."""
+    policy = Policy(tiny_lm(), lora=LORA)
+    ref = ReferenceCache().logprob_sums(policy, PAIRS, 3)
+    with torch.no_grad():
+        for name, p in policy.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.3)
+    beta = 0.1
+    stats = dpo_backward(policy, PAIRS, ref, DPOConfig(beta=beta, loss_type="ipo"), micro_batch_size=2)
+    by_hand = []
+    with torch.no_grad():
+        for (prompt, chosen, rejected), (ref_chosen, ref_rejected) in zip(PAIRS, ref.tolist()):
+            sums = sequence_logprob_sums(*token_logprobs(policy.model, make_batch([prompt, prompt], [chosen, rejected], 0)))
+            h = (sums[0].item() - ref_chosen) / len(chosen) - (sums[1].item() - ref_rejected) / len(rejected)
+            by_hand.append((h - 1 / (2 * beta)) ** 2)
+    assert stats["loss"] == pytest.approx(sum(by_hand) / len(by_hand), rel=1e-5)

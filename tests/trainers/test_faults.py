@@ -1,6 +1,7 @@
 """Damaged run state and failing verifiers, on the real tiny model: a resume falls back to the newest checkpoint
 that loads and says which one it skipped and why; a metrics line cut off by a kill is dropped, not fatal; a step
-whose every verdict is error/timeout says so on its console line."""
+whose every verdict is error/timeout says so on its console line, with the first one's reason; a verifier failing on
+some verdicts is said once per run."""
 
 import shutil
 import sys
@@ -11,33 +12,17 @@ from safetensors.torch import load_file
 
 from rlvr.trainers.checkpoint import MODEL_DIR, STATE_FILE, CheckpointError
 from rlvr.trainers.loop import Trainer
-from rlvr.trainers.run_config import validate_config
+from tests.trainers.tiny_runs import run_steps, tiny_run_config
 
 
 def _cfg(run_dir, **verify):
-    return validate_config({
-        "model": {"path": "tiny"},
-        "task": {"name": "arith", "level": 1},
-        "sampler": {"backend": "hf", "params": {"max_tokens": 16}},
-        "verify": {"workers": 1, **verify},
-        "train": {
-            "algorithm": "grpo", "steps": 3, "prompts_per_step": 2, "seed": 7,
-            "grpo": {"group_size": 2}, "optim": {"lr": 1e-3, "micro_batch_size": 4},
-            "checkpoint": {"dir": str(run_dir), "every": 1, "keep": 5},
-        },
-    })
+    return tiny_run_config(run_dir, verify=verify)
 
 
 @pytest.fixture(scope="module")
 def two_checkpoints(tmp_path_factory, warm_model):
     """A run dir after 2 steps (checkpoints step-1 and step-2) and metrics rows 1, 2."""
-    run = tmp_path_factory.mktemp("faults") / "run"
-    trainer = Trainer(_cfg(run), resume=False, log=lambda _m: None)
-    try:
-        trainer.train(steps=2)
-    finally:
-        trainer.close()
-    return run
+    return run_steps(_cfg(tmp_path_factory.mktemp("faults") / "run"), 2)
 
 
 def _resume(run):
@@ -113,37 +98,55 @@ def test_a_metrics_line_cut_off_by_a_kill_is_dropped_on_resume(two_checkpoints, 
         trainer.close()
 
 
-def test_a_step_whose_every_verdict_failed_warns_with_the_counts(tmp_path, monkeypatch, warm_model):
-    plugin = tmp_path / "broken_rewards.py"
-    plugin.write_text("def score(completion, reference, options=None):\n    raise RuntimeError('scorer bug')\n")
+RAISES = "def score(completion, reference, options=None):\n    raise RuntimeError('scorer bug')\n"
+
+
+def _train_with_plugin(tmp_path, monkeypatch, module: str, source: str, verifiers: list[dict], steps: int):
+    """Train `steps` steps with the plug-in verifier module `module` (written from `source`) among `verifiers`;
+    the trainer's log lines and metrics rows."""
+    (tmp_path / f"{module}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     lines = []
-    trainer = Trainer(_cfg(tmp_path / "run", verifiers=[{"name": "broken_rewards:score"}]), resume=False, log=lines.append)
+    trainer = Trainer(_cfg(tmp_path / "run", verifiers=verifiers), resume=False, log=lines.append)
     try:
-        trainer.train(steps=1)
+        trainer.train(steps=steps)
+        return lines, trainer.metrics.read()
     finally:
         trainer.close()
-        sys.modules.pop("broken_rewards", None)
+        sys.modules.pop(module, None)
+
+
+def test_a_step_whose_every_verdict_failed_warns_with_the_counts(tmp_path, monkeypatch, warm_model):
+    lines, _ = _train_with_plugin(tmp_path, monkeypatch, "broken_rewards", RAISES, [{"name": "broken_rewards:score"}], 1)
     step_line = next(line for line in lines if line.startswith("step 1/"))
-    assert "WARNING: every verdict is error/timeout (error 4, timeout 0)" in step_line, lines
+    assert "WARNING: every verdict is error/timeout (error 4, timeout 0; first: RuntimeError: scorer bug)" in step_line, lines
 
 
 def test_a_second_verifier_whose_every_verdict_failed_is_named_on_the_step_line(tmp_path, monkeypatch, warm_model):
     """math is right or wrong; a raising plug-in beside it at weight 0.5 only lowers the reward: named, not silent."""
-    plugin = tmp_path / "broken_second.py"
-    plugin.write_text("def score(completion, reference, options=None):\n    raise RuntimeError('scorer bug')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    lines = []
     verifiers = [{"name": "math", "weight": 1.0}, {"name": "broken_second:score", "weight": 0.5}]
-    trainer = Trainer(_cfg(tmp_path / "run", verifiers=verifiers), resume=False, log=lines.append)
-    try:
-        trainer.train(steps=1)
-        row = trainer.metrics.read()[-1]
-    finally:
-        trainer.close()
-        sys.modules.pop("broken_second", None)
+    lines, rows = _train_with_plugin(tmp_path, monkeypatch, "broken_second", RAISES, verifiers, 1)
     step_line = next(line for line in lines if line.startswith("step 1/"))
-    assert ("WARNING: verifier 'broken_second:score': every verdict is error/timeout (error 4, timeout 0): "
-            "it adds nothing to the reward") in step_line, lines
+    assert ("WARNING: verifier 'broken_second:score': every verdict is error/timeout (error 4, timeout 0; first: "
+            "RuntimeError: scorer bug): it adds nothing to the reward") in step_line, lines
     assert "WARNING: every verdict" not in step_line  # math, the primary, is judging fine
-    assert row["status/broken_second:score/error"] == 1.0 and row["status/error"] == 0.0
+    assert rows[-1]["status/broken_second:score/error"] == 1.0 and rows[-1]["status/error"] == 0.0
+    assert rows[-1]["failure_reason/broken_second:score"] == "RuntimeError: scorer bug"  # in metrics.jsonl too
+
+
+def test_a_verifier_failing_on_some_verdicts_is_said_once_per_run_with_the_reason(tmp_path, monkeypatch, warm_model):
+    """Every other call raises (the worker keeps the count): each step has failures beside good verdicts."""
+    flaky = (
+        "import itertools\n"
+        "from rlvr.verifiers.verdict import Verdict\n"
+        "CALLS = itertools.count()\n"
+        "def score(completion, reference, options=None):\n"
+        "    if next(CALLS) % 2:\n"
+        "        return 1 / 0\n"
+        "    return Verdict(1.0, 'correct')\n"
+    )
+    verifiers = [{"name": "math", "weight": 1.0}, {"name": "flaky_rewards:score", "weight": 0.5}]
+    lines, rows = _train_with_plugin(tmp_path, monkeypatch, "flaky_rewards", flaky, verifiers, 2)
+    assert all(0 < row["status/flaky_rewards:score/error"] < 1 for row in rows), rows
+    said = [line for line in lines if line.startswith("warning: verifier 'flaky_rewards:score'")]
+    assert len(said) == 1 and "first: ZeroDivisionError: division by zero" in said[0], lines

@@ -112,12 +112,30 @@ def test_dpo_sigmoid_by_hand():
     assert stats["reward_accuracy"].item() == pytest.approx(0.5)
 
 
-def test_dpo_ipo_by_hand():
-    # h = 2, beta 0.5: (2 - 1 / (2 * 0.5))^2 = 1
+@pytest.mark.parametrize("chosen_ratio, rejected_ratio, chosen_tokens, rejected_tokens, beta, expected", [
+    # log-ratios +1 over 1 token and -1 over 1 token: h = 1 - (-1) = 2; (2 - 1 / (2 * 0.5))^2 = 1
+    (1.0, -1.0, 1, 1, 0.5, 1.0),
+    # the audit's case: 20 tokens at +0.1 and 20 at -0.1 (sums +2, -2), beta 0.1: token means h = 0.1 - (-0.1) = 0.2,
+    # (0.2 - 5)^2 = 23.04 as TRL computes it; on the sums it would be (4 - 5)^2 = 1
+    (2.0, -2.0, 20, 20, 0.1, 23.04),
+    # lengths differ: +3 over 3 tokens, -2 over 4: h = 1 + 0.5 = 1.5; beta 0.25: (1.5 - 2)^2 = 0.25
+    (3.0, -2.0, 3, 4, 0.25, 0.25),
+    # an empty response counts as 1 token (TRL's clamp), not a division by 0: h = 0.5; (0.5 - 0.5)^2 = 0
+    (0.5, 0.0, 1, 0, 1.0, 0.0),
+])
+def test_dpo_ipo_by_hand(chosen_ratio, rejected_ratio, chosen_tokens, rejected_tokens, beta, expected):
+    ref = torch.tensor([-4.0])
     loss, _ = dpo_loss(
-        torch.tensor([-3.0]), torch.tensor([-5.0]), torch.tensor([-4.0]), torch.tensor([-4.0]), beta=0.5, loss_type="ipo"
+        ref + chosen_ratio, ref + rejected_ratio, ref, ref, beta=beta, loss_type="ipo",
+        chosen_tokens=torch.tensor([chosen_tokens]), rejected_tokens=torch.tensor([rejected_tokens]),
     )
-    assert loss.item() == pytest.approx(1.0)
+    assert loss.item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_dpo_ipo_needs_the_token_counts():
+    with pytest.raises(ValueError, match="token"):
+        dpo_loss(torch.tensor([-3.0]), torch.tensor([-5.0]), torch.tensor([-4.0]), torch.tensor([-4.0]), beta=0.5,
+                 loss_type="ipo")
 
 
 def test_dpo_normalizer_splits_exactly():

@@ -1,12 +1,20 @@
-"""PPO rollout targets by hand (zero value head), accumulation-exact backward, value head persistence."""
+"""PPO rollout targets by hand (zero value head), accumulation-exact backward, the KL to the reference by hand, and
+a step's metrics: each one there only where the step measures it."""
+
+import random
 
 import pytest
 import torch
 
+from rlvr.data.problem import Problem
+from rlvr.sampling.types import Completion, Group
 from rlvr.trainers.config import PPOConfig
 from rlvr.trainers.logprobs import make_batch
+from rlvr.trainers.loop import Scored, Trainer
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.ppo import ppo_backward, ppo_rollout
+from tests.sampling.sampling_helpers import torch_logprobs
+from tests.trainers.tiny_runs import tiny_run_config
 
 
 def test_rollout_returns_by_hand(tiny_lm):
@@ -58,3 +66,51 @@ def test_ppo_backward_is_independent_of_micro_batching(tiny_lm, rows):
 def test_ppo_needs_a_value_head(tiny_lm, rows):
     with pytest.raises(ValueError):
         ppo_rollout(Policy(tiny_lm()), make_batch(*rows, pad_id=0), torch.ones(4), PPOConfig(kl_coef=0.0), 2)
+
+
+def _perturb(model, scale=0.05):
+    """Move the policy away from its reference (copied when the Policy was built), so that KL > 0."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn_like(p))
+
+
+def test_rollout_kl_is_the_token_mean_k3_kl_to_the_reference(tiny_lm, rows):
+    policy = Policy(tiny_lm(), value_head=True, need_reference=True)
+    _perturb(policy.model)
+    rollout = ppo_rollout(policy, make_batch(*rows, pad_id=0), torch.ones(4), PPOConfig(kl_coef=0.1), 2)
+    # by hand: k3 = exp(ref - logp) - (ref - logp) - 1 for each of the 13 completion tokens, then their mean
+    diffs = torch.cat([torch_logprobs(policy._reference, p, c) - torch_logprobs(policy.model, p, c) for p, c in zip(*rows)])
+    expected = (diffs.exp() - diffs - 1).mean().item()
+    assert expected > 1e-3
+    assert rollout.kl.item() == pytest.approx(expected, rel=1e-4)
+
+
+def _scored(vocab: int) -> Scored:
+    """2 groups of 2 completions of random tokens, one right answer in each group."""
+    rng = random.Random(0)
+    groups = []
+    for g in range(2):
+        prompt = [rng.randrange(3, vocab) for _ in range(6)]
+        completions = [Completion(f"p{g}", "", [rng.randrange(3, vocab) for _ in range(5 + i)], prompt, None, "stop")
+                       for i in range(2)]
+        groups.append(Group(Problem(f"p{g}", "arith", "", "0"), completions))
+    return Scored(groups=groups, rewards=[[1.0, 0.0], [0.0, 1.0]], verdicts=[[{}, {}], [{}, {}]])
+
+
+@pytest.mark.parametrize("ppo, measured, not_measured", [
+    # one pass: pi_old against itself gives no approx_kl; no entropy bonus, no entropy computed
+    ({"kl_coef": 0.05}, {"kl"}, {"approx_kl", "entropy"}),
+    # no reference, no kl; the second pass measures how far the first update moved the policy
+    ({"kl_coef": 0.0, "num_iterations": 2, "entropy_coef": 0.01}, {"approx_kl", "entropy"}, {"kl"}),
+], ids=["kl-one-pass", "no-kl-two-passes-entropy"])
+def test_a_ppo_step_logs_each_metric_only_where_it_is_measured(tmp_path, warm_model, ppo, measured, not_measured):
+    trainer = Trainer(tiny_run_config(tmp_path, "ppo", ppo={"group_size": 2, **ppo}), resume=False, log=lambda _m: None)
+    try:
+        _perturb(trainer.policy.model)  # away from the reference: its KL is not 0
+        stats = trainer.update(_scored(trainer.policy.model.config.vocab_size))
+    finally:
+        trainer.close()
+    assert not_measured.isdisjoint(stats), stats
+    assert all(stats[key] > 0 for key in measured), stats

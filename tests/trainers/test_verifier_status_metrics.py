@@ -1,15 +1,18 @@
 """Every verifier's verdict statuses reach the metrics row and the step's console line, not only the primary's: a
-second verifier that always times out, raises or returns a bare float is named, never a silent zero in the reward."""
+second verifier that always times out, raises or returns a bare float is named, never a silent zero in the reward;
+the first failure's reason goes with it, and a verifier failing on some verdicts only gets a warning of its own."""
 
 from types import SimpleNamespace
 
 import pytest
 
-from rlvr.trainers.metrics import format_step
-from rlvr.trainers.metrics import metric_name, rollout_metrics
+from rlvr.trainers.metrics import REASON_CHARS, failure_reason, format_step, metric_name, partial_failures, rollout_metrics
 from rlvr.verifiers.verdict import STATUSES, Verdict
 
 SLOW = "my_rewards:slow"
+# what the verifier pool and registry put in a failed verdict's detail (verifiers/pool.py, verifiers/registry.py)
+DETAILS = {"timeout": {"rule": "deadline", "timeout_s": 5.0},
+           "error": {"rule": "verifier_raised", "error": "ZeroDivisionError: division by zero"}}
 
 
 def _groups(n_groups=2, group_size=2):
@@ -19,7 +22,8 @@ def _groups(n_groups=2, group_size=2):
 
 def _scored(primary_statuses, second_statuses, second=SLOW):
     """Two groups of two: rewards (math weight 1, the second 0.5) and verdict dicts holding both verifiers."""
-    verdicts = [{"math": Verdict(float(p == "correct"), p), second: Verdict(float(s == "correct"), s)}
+    verdicts = [{"math": Verdict(float(p == "correct"), p, DETAILS.get(p, {})),
+                 second: Verdict(float(s == "correct"), s, DETAILS.get(s, {}))}
                 for p, s in zip(primary_statuses, second_statuses)]
     groups = [verdicts[:2], verdicts[2:]]
     rewards = [[v["math"].reward + 0.5 * v[second].reward for v in group] for group in groups]
@@ -68,7 +72,7 @@ def test_the_step_line_names_a_second_verifier_whose_every_verdict_failed():
     rewards, verdicts = _scored(["correct", "correct", "correct", "wrong"], ["timeout"] * 4)
     line = format_step(_row(rewards, verdicts), 10)
     assert line == ("step 1/10 loss 0.0100 reward 0.750 acc 0.750 len 3.0 (2.0s) -- WARNING: verifier "
-                    "'my_rewards:slow': every verdict is error/timeout (error 0, timeout 4): "
+                    "'my_rewards:slow': every verdict is error/timeout (error 0, timeout 4; first: deadline): "
                     "it adds nothing to the reward")
 
 
@@ -80,6 +84,50 @@ def test_one_verdict_that_is_not_error_or_timeout_means_no_warning():
 def test_both_verifiers_failing_give_two_warnings_the_primary_first():
     rewards, verdicts = _scored(["error"] * 4, ["error", "error", "timeout", "timeout"])
     line = format_step(_row(rewards, verdicts), 10)
-    primary = "WARNING: every verdict is error/timeout (error 4, timeout 0): the verifier is failing, not the policy"
-    second = "WARNING: verifier 'my_rewards:slow': every verdict is error/timeout (error 2, timeout 2)"
+    primary = ("WARNING: every verdict is error/timeout (error 4, timeout 0; first: ZeroDivisionError: division by "
+               "zero): the verifier is failing, not the policy")
+    second = ("WARNING: verifier 'my_rewards:slow': every verdict is error/timeout (error 2, timeout 2; first: "
+              "ZeroDivisionError: division by zero)")
     assert primary in line and second in line and line.index(primary) < line.index(second), line
+
+
+@pytest.mark.parametrize("detail, reason", [
+    # a plug-in that raised: the exception as the registry wrote it
+    ({"rule": "verifier_raised", "error": "ZeroDivisionError: division by zero"}, "ZeroDivisionError: division by zero"),
+    # a traceback-like text: its first line only
+    ({"rule": "worker_error", "error": "RuntimeError: boom\nTraceback (most recent call last):\n  ..."}, "RuntimeError: boom"),
+    # no error text (the pool's deadline, a dead worker): the rule
+    ({"rule": "worker_died"}, "worker_died"),
+    # nothing at all: the status
+    ({}, "error"),
+])
+def test_a_failure_reason_is_one_line(detail, reason):
+    assert failure_reason(Verdict(0.0, "error", detail)) == reason
+
+
+def test_a_long_failure_reason_is_cut_to_one_short_line():
+    reason = failure_reason(Verdict(0.0, "error", {"error": "ValueError: " + "x" * 1000}))
+    assert len(reason) == REASON_CHARS and reason.endswith("...") and "\n" not in reason
+
+
+def test_the_row_holds_the_first_failed_verdicts_reason_of_each_verifier():
+    rewards, verdicts = _scored(["correct", "error", "correct", "correct"], ["wrong", "wrong", "timeout", "error"])
+    row = rollout_metrics(_groups(), rewards, verdicts, "math")
+    assert row["failure_reason"] == "ZeroDivisionError: division by zero"  # the primary's
+    assert row[f"failure_reason/{SLOW}"] == "deadline"  # its first failure is the timeout, before the error
+    rewards, verdicts = _scored(["correct"] * 4, ["wrong"] * 4)
+    assert not any(key.startswith("failure_reason") for key in rollout_metrics(_groups(), rewards, verdicts, "math"))
+
+
+def test_a_verifier_failing_on_some_verdicts_gets_a_warning_with_the_reason():
+    rewards, verdicts = _scored(["correct"] * 4, ["correct", "error", "error", "wrong"])
+    warnings = partial_failures(_row(rewards, verdicts))
+    assert warnings == {SLOW: f"warning: verifier '{SLOW}': 2 of 4 verdicts of step 1 are error/timeout; first: "
+                              "ZeroDivisionError: division by zero (said once per run; the status/ metrics count "
+                              "them at every step)"}
+
+
+@pytest.mark.parametrize("second", [["error"] * 4, ["correct"] * 4], ids=["every-one", "none"])
+def test_no_partial_warning_when_every_verdict_or_none_failed(second):
+    rewards, verdicts = _scored(["correct"] * 4, second)
+    assert partial_failures(_row(rewards, verdicts)) == {}
