@@ -185,11 +185,12 @@ def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, ba
     last = output[-1]
     assert last.startswith("rlvr: ") and expected in last, last
     assert len(output) <= 15 and not any("Traceback" in line for line in output), "\n".join(output)
-    # Prefect's failed-state records of the error stay in the log file (the run config line may name the same file)
+    # said once: Prefect's failed-state records of it stay in the log file (a model path is checked before Prefect
+    # starts, so those cases have none); the run config line may name the same file
     said = [line for line in output if expected in line and "run config: {" not in line]
     assert said == [last], "\n".join(said)
     log = Path(re.search(r"\(full log: (.+)\)$", last).group(1))
-    assert "Traceback (most recent call last)" in log.read_text() and "Finished in state Failed" in log.read_text()
+    assert "Traceback (most recent call last)" in log.read_text()
     assert not (tmp_path / "run" / "checkpoints").exists()  # it failed before the trainer (and weights) started
 
 
