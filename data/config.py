@@ -36,3 +36,8 @@ class TaskConfig(BaseModel):
         "row. Characters, not tokens: checked at load, with no tokenizer (about 8k tokens of English); the exact token "
         "count against sampler.max_model_len is checked again when sampling.",
     )
+
+    def suite_name(self) -> str:
+        """A short name for this task as an evaluation suite: `arith-l2-test`, `gsm8k-test`."""
+        level = f"-l{self.level}" if self.name in ("arith", "code") and self.source is None else ""
+        return f"{self.name}{level}-{self.split}"

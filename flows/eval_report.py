@@ -19,7 +19,6 @@ no answer (code). A report's `score`, used to pick the best checkpoint, is the m
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -105,9 +104,10 @@ def run_dir_hint(target: str, run_dir: Path) -> str:
             f" (newest){best}")
 
 
-def eval_config(target: Target, config_path: str | None = None, overrides: list[str] = ()) -> RunConfig:
+def eval_config(target: Target, config_path: str | None = None, overrides: list[str] = (), say=None) -> RunConfig:
     """The run config to evaluate with: `config_path` if given, else the checkpoint's saved config, else defaults;
-    then `overrides`. `model.path` always names the evaluated model (the base model for a LoRA checkpoint)."""
+    then `overrides`. `model.path` always names the evaluated model (the base model for a LoRA checkpoint; `say`
+    is told which base when the config names another)."""
     if config_path is None and target.checkpoint and (target.checkpoint / "config.json").is_file():
         data = json.loads((target.checkpoint / "config.json").read_text())
         cfg = validate_config(apply_overrides(data, list(overrides)), source=str(target.checkpoint / "config.json"))
@@ -116,7 +116,7 @@ def eval_config(target: Target, config_path: str | None = None, overrides: list[
     if target.checkpoint is None:
         cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": target.model, "lora": None})})
     elif target.is_adapter:
-        cfg = cfg.model_copy(update={"model": _adapter_model(target, cfg)})
+        cfg = cfg.model_copy(update={"model": _adapter_model(target, cfg, say or (lambda _message: None))})
     return cfg
 
 
@@ -125,26 +125,32 @@ def model_to_load(target: Target, cfg: RunConfig) -> str:
     return cfg.model.path if target.checkpoint is not None and target.is_adapter else target.model
 
 
-def _adapter_model(target: Target, cfg: RunConfig):
-    """A LoRA checkpoint is evaluated on the base model it was trained on (its saved config's `model.path`) at the
-    adapter's own rank, whatever `-c` names: an adapter on another base scores nonsense without an error."""
+def _adapter_model(target: Target, cfg: RunConfig, say):
+    """A LoRA checkpoint is evaluated at the adapter's own rank on the base model it was trained on (its saved
+    config's `model.path`), whatever `-c` names: an adapter on another base scores nonsense without an error. Only a
+    saved base that is a local path missing here (a checkpoint copied from another machine) gives way to the
+    config's `model.path`."""
+    from rlvr.flows.bootstrap import LOCAL_PREFIXES
     from rlvr.trainers.config import LoraConfig
 
     rank = json.loads((Path(target.model) / "adapter_config.json").read_text())["r"]
     saved = target.checkpoint / "config.json"
     base = json.loads(saved.read_text())["model"]["path"] if saved.is_file() else cfg.model.path
     if base != cfg.model.path:
-        logging.getLogger(__name__).warning(
-            "%s is a LoRA adapter trained on %s: evaluated on that base model (the config's model.path %s is not "
-            "used)", target.checkpoint.name, base, cfg.model.path)
+        if base.startswith(LOCAL_PREFIXES) and not Path(base).expanduser().exists():
+            say(f"{target.checkpoint.name} is a LoRA adapter trained on {base}, which is not on this machine: "
+                f"evaluated on the config's model.path {cfg.model.path}")
+            base = cfg.model.path
+        else:
+            say(f"{target.checkpoint.name} is a LoRA adapter trained on {base}: evaluated on that base model (the "
+                f"config's model.path {cfg.model.path} is not used)")
     lora = cfg.model.lora.model_copy(update={"r": rank}) if cfg.model.lora else LoraConfig(r=rank)
     return cfg.model.model_copy(update={"path": base, "lora": lora})
 
 
 def suite_name(task) -> str:
     """A short name for a task suite: `arith-l2-test`, `gsm8k-test`."""
-    level = f"-l{task.level}" if task.name in ("arith", "code") and task.source is None else ""
-    return f"{task.name}{level}-{task.split}"
+    return task.suite_name()
 
 
 def answer_of(verdict) -> str | None:

@@ -75,7 +75,7 @@ def evaluate_flow(
     The model path is checked before the device is taken (`device_slots`/`device_timeout`: flows/locks.py)."""
     log = get_run_logger().info
     target = eval_report.resolve_target(checkpoint)
-    cfg = eval_report.eval_config(target, config_path, overrides)
+    cfg = eval_report.eval_config(target, config_path, overrides, say=log)
     if (model := eval_report.model_to_load(target, cfg)) != "tiny":
         check_model_path(model)
     check_device(cfg.model.device)

@@ -59,6 +59,18 @@ class EvalConfig(BaseModel):
             return [{**task, "split": "test"} if isinstance(task, dict) and "split" not in task else task for task in tasks]
         return tasks
 
+    @field_validator("tasks")
+    @classmethod
+    def _one_suite_per_name(cls, tasks: list[TaskConfig]) -> list[TaskConfig]:
+        """Reports, problems and the best checkpoint's basis are keyed by suite name: two suites of one name would
+        be scored on one's problems."""
+        names = [task.suite_name() for task in tasks]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise PydanticCustomError(
+                "suite_twice", "two suites are named {names} (task, level and split): keep one, or evaluate the other "
+                "in a separate run", {"names": ", ".join(twice)})
+        return tasks
+
     @field_validator("k")
     @classmethod
     def _k_within_n(cls, k: list[int] | None, info: ValidationInfo) -> list[int]:
@@ -230,6 +242,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float, bool, type(None))):  # `? [a, b]: 1`: no config key
+                raise yaml.constructor.ConstructorError(None, None, f"a key must be a plain value, not "
+                                                        f"{type(key).__name__}", key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
                                                         key_node.start_mark)

@@ -20,3 +20,5 @@ class Verdict:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"Verdict.status must be one of {STATUSES}, got {self.status!r}")
+        if not isinstance(self.detail, dict):  # readers (metrics, reports, the CLI) look keys up in it
+            raise ValueError(f"Verdict.detail must be a dict, got {type(self.detail).__name__}")

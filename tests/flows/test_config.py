@@ -42,6 +42,8 @@ def test_overrides_reach_nested_fields_with_yaml_types():
         (["sampler.params.temperature=0"], "gives train.grpo.group_size=8 identical completions per prompt"),
         (["train.algorithm=dpo", "sampler.params.temperature=0"], "train.dpo.group_size=8 identical completions"),
         (["train.dpo.pairs_path=pairs.jsonl"], "train.dpo.pairs_path: preference pairs train DPO only"),  # grpo
+        (["eval.tasks=[{name: gsm8k, source: a.jsonl}, {name: gsm8k, source: b.jsonl}]"],
+         "eval.tasks: two suites are named gsm8k-test"),  # they would be scored on one file's problems
         # a validator's message without pydantic's "Value error, " label
         (["verify.verifiers=[{name: maths}]"], "verify.verifiers.0: unknown verifier 'maths'"),
     ],
@@ -79,6 +81,13 @@ def test_a_key_given_twice_in_the_file_is_refused_with_its_line(tmp_path):
     path = tmp_path / "twice.yaml"
     path.write_text("name: a\ntrain:\n  steps: 3\n  steps: 5\n")
     with pytest.raises(ConfigError, match=r"twice.yaml is not valid YAML: line 4, column 3: key 'steps' is given twice$"):
+        load_config(path)
+
+
+def test_a_key_that_is_a_list_is_one_yaml_error(tmp_path):
+    path = tmp_path / "listkey.yaml"
+    path.write_text("? [a, b]\n: 1\n")
+    with pytest.raises(ConfigError, match=r"line 1, column 3: a key must be a plain value, not list"):
         load_config(path)
 
 

@@ -288,3 +288,28 @@ def test_a_finished_runs_report_is_reused_only_for_the_same_decoding(tmp_path):
     assert earlier_report(target, cfg)["score"] == 0.5
     longer = validate_config(apply_overrides({}, [*overrides, "eval.params.max_tokens=512"]))
     assert earlier_report(target, longer) is None
+
+
+def _lora_checkpoint(run_dir, base):
+    ckpt = _checkpoint(run_dir, 3)
+    (ckpt / "model" / "adapter_config.json").write_text(json.dumps({"r": 4, "base_model_name_or_path": base}))
+    (ckpt / "config.json").write_text(json.dumps({"model": {"path": base, "lora": {"r": 4}}}))
+    return ckpt
+
+
+def test_a_lora_checkpoint_keeps_its_base_unless_that_base_is_a_missing_local_path(tmp_path):
+    """Its own base wins over `-c`'s model.path (said once, by the caller's `say`); a base saved as a local path
+    that this machine lacks (a copied checkpoint) gives way to the config's."""
+    from tests.flows.flow_helpers import CONFIG
+
+    said = []
+    hub = _lora_checkpoint(tmp_path / "hub-run", "some-org/base-model")
+    cfg = eval_config(resolve_target(hub), CONFIG, ["model.path=tiny"], say=said.append)
+    assert (cfg.model.path, cfg.model.lora.r) == ("some-org/base-model", 4)
+    assert said == ["step-3 is a LoRA adapter trained on some-org/base-model: evaluated on that base model (the "
+                    "config's model.path tiny is not used)"]
+    moved = _lora_checkpoint(tmp_path / "copied-run", str(tmp_path / "gone" / "base"))
+    cfg = eval_config(resolve_target(moved), CONFIG, ["model.path=tiny"], say=said.append)
+    assert cfg.model.path == "tiny" and "which is not on this machine" in said[-1]
+    assert eval_config(resolve_target(hub), CONFIG, ["model.path=some-org/base-model"], say=said.append) and \
+        len(said) == 2  # the same base: nothing to say
