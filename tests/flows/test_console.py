@@ -34,6 +34,8 @@ def test_a_stopped_rlvr_verify_does_not_promise_a_resume(tmp_path):
     import signal
     import time
 
+    import psutil
+
     slow = {"completion": "import time\ntime.sleep(8)\ndef f():\n    return 1\n",
             "reference": {"tests": "assert f() == 1", "entry_point": "f"}, "verifier": "code"}
     rows = tmp_path / "rows.jsonl"
@@ -41,7 +43,19 @@ def test_a_stopped_rlvr_verify_does_not_promise_a_resume(tmp_path):
     rlvr = str(Path(sys.executable).with_name("rlvr"))
     proc = subprocess.Popen([rlvr, "verify", str(rows), "--workers", "1"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "RLVR_HOME": str(tmp_path)})
-    time.sleep(4)  # scoring the first row
+    def sandbox_started() -> bool:  # scoring has begun once the pool's worker has started its first sandbox
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                if "sandbox_child" in " ".join(child.cmdline()):
+                    return True
+            except psutil.Error:  # ended between the listing and the look
+                continue
+        return False
+
+    deadline = time.monotonic() + 60
+    while not sandbox_started():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     last = err.strip().splitlines()[-1]
