@@ -40,8 +40,9 @@ within() {
 if [ -d .whl ] && [ -z "${GPU_CHECK_DRY:-}" ]; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
     for pkg in pandas xxhash; do  # datasets needs both; the machine's own (matching its numpy) is kept when present
+        extra=""; [ "$pkg" = pandas ] && extra=".whl/if-missing/pandas-deps/*.whl"
         "$PY" -c "import $pkg" 2>/dev/null || "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-            --target /tmp/site .whl/if-missing/"$pkg"-*.whl || exit 1
+            --target /tmp/site .whl/if-missing/"$pkg"-*.whl $extra || exit 1
     done
 fi
 shim=/tmp/rlvr-shim/rlvr

@@ -21,5 +21,8 @@ mkdir -p .whl/if-missing
 "$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d .whl/if-missing pandas==3.1.1 xxhash==4.1.0
-ls .whl .whl/if-missing
+# pandas' own pure-Python dependencies, installed with it
+"$PY" -m pip download --quiet --no-deps --only-binary=:all: -d .whl/if-missing/pandas-deps \
+    python-dateutil==2.9.0.post0 six==1.17.0 tzdata==2025.2
+ls .whl .whl/if-missing .whl/if-missing/pandas-deps
 du -sh .whl
