@@ -9,11 +9,13 @@ written beside the checkpoint and the run's best checkpoint marked.
     write_report(report, target.report_path(cfg))                       # <ckpt>/eval.json
     mark_best(target.run_dir, target.checkpoint, report)                 # <run_dir>/best -> checkpoints/step-N
 
-Per suite (one per `cfg.eval.tasks` entry), judged by the task's own verifier:
+Per suite (one per `cfg.eval.tasks` entry), judged by the task's own verifier (with the options `verify.verifiers`
+gives it):
 pass@1 (mean fraction of correct samples), unbiased pass@k (Chen et al. 2021) and maj@k for each k in
 `cfg.eval.k` (the config refuses a k above `cfg.eval.n`), greedy accuracy (one temperature-0 sample per problem,
 if `cfg.eval.greedy`), and the count of each verdict status. maj@k is null for suites whose verifier extracts
-no answer (code). A report's `score`, used to pick the best checkpoint, is the mean pass@1 over its suites.
+no answer (code). A report's `score`, used to pick the best checkpoint, is the mean pass@1 over its suites;
+scores are compared only on one basis (`score_basis`: the suites, the decoding and the verifiers).
 """
 
 from __future__ import annotations
@@ -259,7 +261,8 @@ def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None =
         "run": cfg.name,
         "n": cfg.eval.n,
         "k": cfg.eval.k,
-        "sampling": cfg.eval.params.model_dump(include=SCORED_PARAMS),
+        "sampling": scored_sampling(cfg),
+        "verifiers": scored_verifiers(cfg),
         "score": sum(s["pass@1"] for s in suites.values()) / max(1, len(suites)),
         "suites": suites,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -325,17 +328,43 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def scored_sampling(cfg: RunConfig) -> dict[str, Any]:
+    """The eval decoding settings a score depends on."""
+    return cfg.eval.params.model_dump(include=SCORED_PARAMS)
+
+
+def scored_verifiers(cfg: RunConfig) -> dict[str, Any]:
+    """Each suite's verifier and the values of all its options, defaults spelled out (a code sandbox that allows
+    processes scores other programs; an option set to its default is the same basis as one left unset)."""
+    return {suite_name(task): {"name": spec.name, "options": _option_values(spec)}
+            for task in cfg.eval.tasks for spec in [cfg.eval_verifier_spec(task)]}
+
+
+def _option_values(spec) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    from rlvr.verifiers.registry import build_options
+
+    options = build_options(spec.name, spec.options)
+    values = asdict(options) if is_dataclass(options) else dict(options or {})
+    return json.loads(json.dumps(values, default=str))  # as a report stores them (tuples become lists)
+
+
+BASIS_KEYS = ("suites", "sampling", "verifiers")
+
+
 def score_basis(report: dict[str, Any]) -> dict[str, Any]:
-    """What a report's score is a mean over: its suites and their problem counts, and the decoding that sampled
-    them. Scores compare only on one basis (pass@1 on gsm8k says nothing against pass@1 on arith, nor greedy
-    decoding against temperature 1, nor 64 tokens against 512)."""
+    """What a report's score is a mean over: its suites and their problem counts, the decoding that sampled them
+    and the verifiers that scored them. Scores compare only on one basis (pass@1 on gsm8k says nothing against
+    pass@1 on arith, nor greedy decoding against temperature 1, nor 64 tokens against 512)."""
     return {"suites": {name: suite.get("problems") for name, suite in sorted(report["suites"].items())},
-            "sampling": report.get("sampling")}
+            "sampling": report.get("sampling"), "verifiers": report.get("verifiers")}
 
 
 def other_basis_than_best(run_dir: str | Path, report: dict[str, Any]) -> dict[str, Any] | None:
     """What of the run's recorded best's basis differs from this report's (then they are not compared); None when
-    they share one. A best recorded before the decoding was part of the basis is compared on its suites."""
+    they share one. A best recorded with a shorter basis (before decoding and verifiers were part of it) is compared
+    on what it holds."""
     record_path = Path(run_dir) / "best.json"
     if not record_path.is_file():
         return None
@@ -343,7 +372,7 @@ def other_basis_than_best(run_dir: str | Path, report: dict[str, Any]) -> dict[s
     if not (Path(run_dir) / best["checkpoint"]).is_dir() or "suites" not in best:  # gone, or recorded before bases
         return None
     basis = score_basis(report)
-    differs = {key: best[key] for key in ("suites", "sampling") if key in best and best[key] != basis[key]}
+    differs = {key: best[key] for key in BASIS_KEYS if key in best and best[key] != basis[key]}
     return differs or None
 
 

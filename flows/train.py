@@ -165,8 +165,8 @@ def finished_checkpoint(cfg: RunConfig) -> Path | None:
 
 
 def earlier_report(target, cfg: RunConfig) -> dict[str, Any] | None:
-    """The checkpoint's saved evaluation report when it was made with this eval config (same suites, n, k and
-    decoding)."""
+    """The checkpoint's saved evaluation report when it was made with this eval config (same suites, n, k, decoding
+    and verifiers)."""
     path = target.report_path(cfg)
     try:
         report = json.loads(Path(path).read_text())
@@ -175,7 +175,8 @@ def earlier_report(target, cfg: RunConfig) -> dict[str, Any] | None:
     suites = {eval_report.suite_name(task) for task in cfg.eval.tasks}
     if not isinstance(report, dict) or set(report.get("suites") or {}) != suites or \
             (report.get("n"), report.get("k")) != (cfg.eval.n, cfg.eval.k) or \
-            report.get("sampling") not in (None, cfg.eval.params.model_dump(include=eval_report.SCORED_PARAMS)):
+            report.get("sampling") not in (None, eval_report.scored_sampling(cfg)) or \
+            report.get("verifiers") not in (None, eval_report.scored_verifiers(cfg)):
         return None
     return {**report, "saved": {"report": str(path), "best": False}}
 

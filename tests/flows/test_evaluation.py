@@ -8,7 +8,6 @@ import torch
 
 from rlvr.trainers.run_config import apply_overrides, validate_config
 from rlvr.flows.eval_report import (
-    SCORED_PARAMS,
     Target,
     answer_of,
     eval_config,
@@ -17,6 +16,8 @@ from rlvr.flows.eval_report import (
     other_basis_than_best,
     report_markdown,
     resolve_target,
+    scored_sampling,
+    scored_verifiers,
     suite_name,
     summarize_suite,
     write_report,
@@ -119,10 +120,13 @@ def test_report_paths(tmp_path):
 SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "max_tokens": 128, "min_tokens": 0, "stop": []}
 
 
-def _report(score, step=None, **sampling):
+VERIFIERS = {"arith-l1-test": {"name": "math", "options": {}}}
+
+
+def _report(score, step=None, verifiers=VERIFIERS, **sampling):
     suite = summarize_suite([_record(["correct", "wrong"], ["1", "2"], greedy="correct")], n=2, ks=[1, 2])
     return {"model": "m", "step": step, "score": score, "suites": {"arith-l1-test": suite},
-            "sampling": {**SAMPLING, **sampling}}
+            "sampling": {**SAMPLING, **sampling}, "verifiers": verifiers}
 
 
 def test_mark_best_keeps_the_highest_score_and_points_the_link_at_it(tmp_path):
@@ -134,7 +138,8 @@ def test_mark_best_keeps_the_highest_score_and_points_the_link_at_it(tmp_path):
     assert not mark_best(run, c, _report(0.5, 30))  # a tie keeps the earlier checkpoint
     assert (run / "best").resolve() == b.resolve() and (run / "best" / "trainer_state.pt").exists()
     assert json.loads((run / "best.json").read_text()) == {"checkpoint": "checkpoints/step-20", "step": 20, "score": 0.5,
-                                                           "suites": {"arith-l1-test": 1}, "sampling": SAMPLING}
+                                                           "suites": {"arith-l1-test": 1}, "sampling": SAMPLING,
+                                                           "verifiers": VERIFIERS}
 
 
 def test_a_report_on_other_suites_is_not_compared_with_the_best(tmp_path):
@@ -157,6 +162,14 @@ def test_a_report_with_other_decoding_is_not_compared_with_the_best(tmp_path):
     assert other_basis_than_best(run, greedy) == {"sampling": SAMPLING}
     assert not mark_best(run, b, greedy) and (run / "best").resolve() == a.resolve()
     assert other_basis_than_best(run, _report(0.9, 20, max_tokens=512)) == {"sampling": SAMPLING}
+
+
+def test_a_report_scored_with_other_verifier_options_is_not_compared_with_the_best(tmp_path):
+    run = tmp_path / "run"
+    a, b = _checkpoint(run, 10), _checkpoint(run, 20)
+    assert mark_best(run, a, _report(0.3, 10))
+    lenient = _report(0.9, 20, verifiers={"arith-l1-test": {"name": "math", "options": {"last_number_fallback": True}}})
+    assert other_basis_than_best(run, lenient) == {"verifiers": VERIFIERS} and not mark_best(run, b, lenient)
 
 
 def test_a_best_recorded_before_decoding_was_part_of_the_basis_is_compared_on_its_suites(tmp_path):
@@ -282,12 +295,18 @@ def test_a_finished_runs_report_is_reused_only_for_the_same_decoding(tmp_path):
     overrides = [f"train.checkpoint.dir={tmp_path / 'run'}", "eval.tasks=[{name: arith, level: 1, limit: 2}]",
                  "eval.n=2", "eval.k=[1, 2]"]
     cfg = validate_config(apply_overrides({}, overrides))
-    write_report({**_report(0.5, 2), "n": 2, "k": [1, 2],
-                  "sampling": cfg.eval.params.model_dump(include=SCORED_PARAMS)}, ckpt / "eval.json")
+    write_report({**_report(0.5, 2), "n": 2, "k": [1, 2], "sampling": scored_sampling(cfg),
+                  "verifiers": scored_verifiers(cfg)}, ckpt / "eval.json")
     target = resolve_target(ckpt)
     assert earlier_report(target, cfg)["score"] == 0.5
     longer = validate_config(apply_overrides({}, [*overrides, "eval.params.max_tokens=512"]))
     assert earlier_report(target, longer) is None
+    strict = validate_config(apply_overrides({}, [*overrides, "verify.verifiers=[{name: math, options: "
+                                                               "{last_number_fallback: false}}]"]))
+    assert earlier_report(target, strict) is None
+    spelled = validate_config(apply_overrides({}, [*overrides, "verify.verifiers=[{name: math, options: "
+                                                                "{last_number_fallback: true}}]"]))
+    assert earlier_report(target, spelled)["score"] == 0.5  # the default, written out: the same basis
 
 
 def _lora_checkpoint(run_dir, base):
