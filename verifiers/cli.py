@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import sys
 
 from pydantic import ValidationError
@@ -98,6 +99,18 @@ def _every_verdict_an_error(jobs: list, results: list) -> str | None:
     return f"every verdict is an error ({len(verdicts)} verdicts); the first, line {n}, verifier {key!r}: {reason}"
 
 
+def _seconds(text: str) -> float:
+    """`--timeout`: a finite number of seconds above 0, checked as `verify.timeout_s` is in a config. 0 or less timed
+    out every line, nan made every verdict an error, inf is no deadline; now one argparse error (exit 2)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0, got {text!r}")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="rlvr verify", description=__doc__.splitlines()[0],
                                  epilog="exit status: 0 every line scored, 1 some lines bad (reported and skipped) "
@@ -105,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                                         "cannot be read or has no line to score")
     ap.add_argument("file", help="JSONL with completion, reference and optional verifier/task per line")
     ap.add_argument("--workers", type=int, default=2, help="verification processes (default 2)")
-    ap.add_argument("--timeout", type=float, default=10.0,
+    ap.add_argument("--timeout", type=_seconds, default=10.0,
                     help="hard per-call timeout in seconds (default 10); the code verifier's sandbox stops its program "
                          "0.5 s sooner, so that a verdict of its own ends the call")
     ap.add_argument("--out", help="write one JSON result per scored line here")

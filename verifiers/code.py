@@ -2,9 +2,8 @@
 
     verify(completion, {"tests": ..., "entry_point": "f" | None, "setup": "", "prompt_prefix": ""}, CodeOptions())
 
-`tests` is a string of test code, or a list of test statements (MBPP's `test_list`), joined one per line. A raw
-HumanEval or MBPP row is a reference too: `test`/`test_list` name the tests, `test_setup_code` the setup, and
-`prompt` the prefix (when it is Python; a task statement there is an `error`).
+`tests` is a string of test code, or a list of test statements (MBPP's `test_list`). A raw HumanEval, MBPP or
+sanitized-MBPP row is a reference too (`code_reference.py` reads each shape; another is an `error`).
 
 Code comes from the fenced blocks of the completion as sanitizers (evalplus) pick it: the last block that defines
 the entry point (or, for MBPP, the function the tests call first), else the last that defines any function, else the
@@ -21,19 +20,20 @@ the sandbox covers and what not, and `code_harness.py` for why a program cannot 
 
 from __future__ import annotations
 
-import ast
 import re
 import signal
 from dataclasses import dataclass
+from typing import Literal
 
-from rlvr.verifiers.code_harness import BadTests, TestsFailed, first_called, reference_problem, run_tests, \
-    setup_needs_program
+from rlvr.verifiers.code_harness import BadTests, TestsFailed, first_called, run_tests, setup_needs_program
+from rlvr.verifiers.code_reference import parses, read_reference
 from rlvr.verifiers.options import check_types
 from rlvr.verifiers.sandbox import CandidateError, Isolation, Limits, Sandbox, SandboxDied, SandboxOutputLimit, \
     SandboxTimeout, SandboxUnisolated
 from rlvr.verifiers.verdict import Verdict
 
-VERSION = "4"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation
+VERSION = "5"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation;
+# 5: raw sanitized-MBPP rows (task-text prompt, test_imports)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
 _UNSAFE_EXC = {"MemoryError", "BlockingIOError", "PermissionError"}
 _UNSAFE_MESSAGES = ("can't start new thread", "File too large", "No space left", "Resource temporarily unavailable")
@@ -42,9 +42,10 @@ _DEFINES_ANY = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+\w", re.M)
 # a line only code starts with: unfenced text holding one is broken code (`wrong`), not prose (`no_answer`)
 _CODE_LINE = re.compile(r"^[ \t]*(?:(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(|class[ \t]+\w+[ \t]*[(:]|import[ \t]+\w|"
                         r"from[ \t]+[\w.]+[ \t]+import\b|return\b|@\w)", re.M)
-_REFERENCE_KEYS = {"tests": ("tests", "test", "test_list"), "setup": ("setup", "test_setup_code"),
-                   "prompt_prefix": ("prompt_prefix", "prompt")}  # our name, then HumanEval's / MBPP's
 _MINIMUM = {"cpu_s": 1, "memory_mb": 64, "threads": 0, "nproc": 1, "fsize_mb": 0, "output_kb": 0}  # timeout_s: options
+# `isolate` was a bool before it had three values (configs and checkpoints hold `true`/`false`), and YAML 1.1 reads
+# the unquoted `off` (and `on`) as a bool: read them as the mode they meant
+_ISOLATE_FROM_BOOL = {True: "best_effort", False: "off"}
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,15 @@ class CodeOptions:
     output_kb: int = 1024  # stdout + stderr of the program; more is `unsafe`
     processes: bool = False  # let the program start processes (verdicts near nproc then depend on timing)
     # namespaces + own uid (root only): best_effort falls back (warned once per process) where they cannot be made,
-    # required makes every verdict `error` there instead, off never tries (see sandbox.py)
-    isolate: Isolation = "best_effort"
+    # required makes every verdict `error` there instead, off never tries (see sandbox.py); true/false are read as
+    # best_effort/off (`_ISOLATE_FROM_BOOL`), so the value held is always one of the three modes
+    isolate: Literal[Isolation, True, False] = "best_effort"
     hide: tuple[str, ...] = Limits.hide  # paths masked inside the sandbox (data folders, homes)
 
     def __post_init__(self):
         check_types(CodeOptions, vars(self))  # also when built in Python, not only from a config
+        if isinstance(self.isolate, bool):  # the one place a bool becomes a mode, from a config or from Python
+            object.__setattr__(self, "isolate", _ISOLATE_FROM_BOOL[self.isolate])
         low = next((name for name, least in _MINIMUM.items() if getattr(self, name) < least), None)
         if low:
             raise ValueError(f"code option {low}={getattr(self, low)!r} is below its minimum {_MINIMUM[low]}")
@@ -116,15 +120,7 @@ def is_prose(text: str) -> bool:
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     if first[:1].isspace() or _CODE_LINE.search(text):  # checked first: most code is told without parsing it
         return False
-    return not (_parses(text) or _parses("def _():\n" + indent_body(text)))
-
-
-def _parses(text: str) -> bool:
-    try:
-        ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: null bytes
-        return False
-    return True
+    return not (parses(text) or parses("def _():\n" + indent_body(text)))
 
 
 def indent_body(code: str) -> str:
@@ -144,48 +140,10 @@ def assemble(code: str, prefix: str, entry_point: str | None) -> tuple[str, str]
     return prefix + "\n\n" + code, "prefix+code"
 
 
-def _tests(tests) -> str:
-    """The test code: a string, or a list of test statements as MBPP ships them (`test_list`), one per line."""
-    if isinstance(tests, (list, tuple)) and all(isinstance(t, str) for t in tests):
-        tests = "\n".join(tests)
-    elif isinstance(tests, (list, tuple)):
-        i, bad = next((i, t) for i, t in enumerate(tests) if not isinstance(t, str))
-        raise ValueError(f"code reference 'tests' must be a string or a list of strings; item {i} of the list is "
-                         f"{bad!r:.40} ({type(bad).__name__})")
-    elif tests is None:
-        raise ValueError("code reference has no 'tests' (a string of test code, or a list of test lines)")
-    elif not isinstance(tests, str):
-        raise ValueError(f"code reference 'tests' must be a string or a list of strings, got {type(tests).__name__}")
-    if not tests.strip():
-        raise ValueError("code reference 'tests' is empty")
-    return tests
-
-
-def _field(reference: dict, field: str):
-    """The reference's `field` under our name or the dataset's (`_REFERENCE_KEYS`), and the key it was found under."""
-    key = next((k for k in _REFERENCE_KEYS.get(field, (field,)) if k in reference), field)
-    return reference.get(key), key
-
-
-def _reference(reference) -> tuple[str, str | None, str, str]:
-    if not isinstance(reference, dict):
-        raise ValueError(f"code reference must be a dict, got {type(reference).__name__}")
-    tests = _tests(_field(reference, "tests")[0])
-    prefix, key = _field(reference, "prompt_prefix")
-    if key == "prompt" and prefix and not _parses(prefix):
-        raise ValueError("code reference 'prompt' is not Python (a task statement?), so it cannot be the program's "
-                         "prefix: give the prefix as 'prompt_prefix' (empty when there is none)")
-    entry_point, setup = reference.get("entry_point") or None, _field(reference, "setup")[0] or ""
-    problem = reference_problem(tests, setup, entry_point)
-    if problem:
-        raise ValueError(f"{problem} (reference keys: {sorted(reference)})")
-    return tests, entry_point, setup, prefix or ""
-
-
 def verify(completion: str, reference, options: CodeOptions | None = None) -> Verdict:
     opts = options or CodeOptions()
     try:
-        tests, entry_point, setup, prefix = _reference(reference)
+        tests, entry_point, setup, prefix = read_reference(reference)
     except ValueError as e:
         return Verdict(0.0, "error", {"rule": "bad_reference", "error": str(e)})
     if not isinstance(completion, str):

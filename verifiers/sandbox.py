@@ -22,12 +22,12 @@ What is covered (when running as root on Linux with namespaces, as here; see `sa
 What is not covered:
 - without root or namespaces (`isolate="off"`, a container without CAP_SYS_ADMIN, another OS): with the default
   `isolate="best_effort"` the fallback runs, and the first such program of a process logs a warning naming why and
-  what is lost (`UNISOLATED_LOSSES`); `isolate="required"` refuses instead (SandboxUnisolated, nothing runs). The
-  fallback keeps the rlimits, the seccomp filter and a temp cwd on the host (made by the child, removed by `close`;
-  left behind if this process is killed), but the `hide` paths stay readable, the network guard is only a
-  Python-level socket patch, and without root NPROC counts the caller's whole uid and the caller's files stay
-  writable; on an architecture other than x86_64/aarch64 there is no seccomp filter (processes are then bounded by
-  NPROC only);
+  what is lost (`UNISOLATED_LOSSES`; `off`, chosen on purpose, runs it without a warning); `isolate="required"`
+  refuses instead (SandboxUnisolated, nothing runs). The fallback keeps the rlimits, the seccomp filter and a temp
+  cwd on the host (made by the child, removed by `close`; left behind if this process is killed), but the `hide`
+  paths stay readable, the network guard is only a Python-level socket patch, and without root NPROC counts the
+  caller's whole uid and the caller's files stay writable; on an architecture other than x86_64/aarch64 there is no
+  seccomp filter (processes are then bounded by NPROC only);
 - with `processes=True`, NPROC is `nproc` processes and threads alive at once, so timing decides near it again;
 - the thread count is a Python-level wrapper of `_thread`'s start functions: a program that digs out the unwrapped
   function (or calls pthread_create through ctypes) meets only the NPROC backstop, which counts threads alive;
@@ -175,7 +175,8 @@ class Sandbox:
             raise SandboxDied(f"unexpected first message {kind!r}")
         self.pid, self._workdir, self.unisolated_because = int(rest[0]), rest[1], rest[2]
         self.isolated = self.unisolated_because is None
-        if not self.isolated:  # before the program runs: the log says so even if this one never returns
+        # before the program runs, so the log says so even if this one never returns; not for `off`: the user chose it
+        if not self.isolated and lim.isolate != "off":
             _warn_unisolated(self.unisolated_because)
         kind, *rest = self._read()
         if kind == "load_error":

@@ -80,6 +80,25 @@ def test_rlvr_verify_takes_options_before_the_file_and_has_its_own_help(tmp_path
         assert capsys.readouterr().out.startswith("usage: rlvr verify [-h] [--workers WORKERS]")
 
 
+# each was taken: 0 and -1 timed out every line, nan made every verdict an error, inf set no deadline
+@pytest.mark.parametrize("timeout, says", [
+    ("0", "must be a finite number of seconds above 0, got '0'"),
+    ("-1", "must be a finite number of seconds above 0, got '-1'"),
+    ("nan", "must be a finite number of seconds above 0, got 'nan'"),
+    ("inf", "must be a finite number of seconds above 0, got 'inf'"),
+    ("-inf", "must be a finite number of seconds above 0, got '-inf'"),
+    ("soon", "'soon' is not a number of seconds"),  # refused before too, as argparse's "invalid float value"
+])
+def test_a_timeout_that_is_not_a_positive_finite_number_is_one_usage_error(tmp_path, capsys, timeout, says):
+    f = _write(tmp_path / "in.jsonl", [MATH_ROW])
+    with pytest.raises(SystemExit) as stop:
+        main([f"--timeout={timeout}", f])
+    captured = capsys.readouterr()
+    assert stop.value.code == 2 and captured.out == ""  # nothing scored
+    assert captured.err.startswith("usage: rlvr verify") and captured.err.count("error") == 1
+    assert captured.err.splitlines()[-1] == f"rlvr verify: error: argument --timeout: {says}"
+
+
 def test_an_empty_file_is_one_rlvr_line_and_exit_2(tmp_path, capsys):
     f = tmp_path / "empty.jsonl"
     f.write_text("\n\n")

@@ -235,10 +235,32 @@ def test_a_raw_dataset_row_is_a_reference():
     assert verify(MBPP_ROW["code"], MBPP_ROW).status == "correct"  # test_list and test_setup_code
 
 
-def test_a_prompt_that_is_not_python_is_not_taken_for_the_prefix():
-    ref = {"prompt": "Write a function to square x.", "test_list": ["assert square(3) == 9"]}  # sanitized MBPP
-    v = verify("def square(x):\n    return x * x", ref)
-    assert (v.status, v.detail["rule"]) == ("error", "bad_reference") and "'prompt_prefix'" in v.detail["error"]
+SQUARE = "def square(x):\n    return x * x"
+TASK = "Write a function to square x."
+CHAT = [{"role": "user", "content": "def square(x):\n"}]
+
+
+# a raw row's `prompt` that is not Python: an MBPP row's (`test_list`) is its task statement, no prefix; elsewhere
+# (HumanEval-style `test`) it is a bad reference, as the prefix it should hold would be lost without a word
+@pytest.mark.parametrize("reference, says", [
+    ({"prompt": TASK, "test_list": ["assert square(3) == 9"]}, None),  # sanitized MBPP: was an error
+    ({"prompt": TASK, "test_list": ["assert math.isclose(square(0.5), 0.25)"], "test_imports": ["import math"]},
+     None),  # sanitized MBPP's test_imports are setup (they were ignored: `math` undefined)
+    ({"prompt": CHAT, "test_list": ["assert square(3) == 9"]}, None),  # chat messages, MBPP: the task, no prefix
+    ({"prompt": TASK, "test": "assert square(3) == 9"}, "'prompt' is not Python (a task statement?)"),
+    ({"prompt": CHAT, "test": "assert square(3) == 9"},  # was TypeError out of verify: `verifier_raised`
+     "'prompt' is a list, not program text (chat messages?), so it cannot be the program's prefix: give the prefix "
+     "as 'prompt_prefix'"),
+    ({"prompt_prefix": ["import math"], "tests": "assert square(3) == 9"},
+     "'prompt_prefix' must be a string of Python, got list"),  # was AttributeError out of verify
+    ({"tests": "assert square(3) == 9", "test_imports": "import math"}, "'test_imports' must be a list of import"),
+])
+def test_a_prompt_that_is_not_python_is_no_prefix_for_mbpp_and_an_error_elsewhere(reference, says):
+    v = verify(SQUARE, reference)
+    if says is None:
+        assert v.status == "correct", v.detail
+    else:
+        assert (v.status, v.detail["rule"]) == ("error", "bad_reference") and says in v.detail["error"]
 
 
 ADD = "```python\ndef add(a, b):\n    return a + b\n```"
@@ -314,6 +336,20 @@ def test_mbpp_reference_solutions_pass():
     with VerifierPool(workers=2, timeout_s=30, prestart_math=False) as pool:
         results = pool.map(jobs)
     assert [r["task_id"] for r, (_, v) in zip(rows, results) if v["code"].status != "correct"] == []
+
+
+def test_raw_sanitized_mbpp_rows_score_their_code():
+    """sanitized-mbpp.json as shipped, each row its own reference: `prompt` is the task text, `test_imports` setup.
+    Every row was an error (bad_reference: the prompt is not Python)."""
+    path = os.path.join(DATA, "mbpp", "sanitized-mbpp.json")
+    if not os.path.exists(path):
+        pytest.skip("sanitized MBPP data absent")
+    with open(path) as f:
+        rows = json.load(f)
+    with VerifierPool(workers=2, timeout_s=30, prestart_math=False) as pool:
+        results = pool.map([(r["code"], r, [VerifierSpec(name="code")]) for r in rows])
+    assert len(rows) == 427
+    assert [(r["task_id"], v["code"].detail) for r, (_, v) in zip(rows, results) if v["code"].status != "correct"] == []
 
 
 def _mbpp(program: str, tests: str, options=None):

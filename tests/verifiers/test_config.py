@@ -3,6 +3,7 @@
 import pytest
 
 from rlvr.trainers.run_config import ConfigError, load_config
+from rlvr.verifiers.registry import build_options
 
 
 # each passed validation and failed later: a NaN weight at step 1 (`non-finite reward`), an infinite timeout in the
@@ -23,3 +24,10 @@ def test_a_negative_weight_is_a_penalty_and_allowed():
     # TRL's reward_weights allow it: a format penalty subtracts from the task reward
     cfg = load_config(None, ["verify.verifiers=[{name: math}, {name: format, weight: -0.5}]"])
     assert [s.weight for s in cfg.verify.verifiers] == [1.0, -0.5]
+
+
+def test_isolate_off_unquoted_is_the_off_mode():
+    # YAML 1.1 reads `off` as false; the code verifier's options refused it, so the documented spelling failed
+    cfg = load_config(None, ["verify.verifiers=[{name: code, options: {isolate: off}}]"])
+    spec = cfg.verify.verifiers[0]
+    assert build_options(spec.name, spec.options).isolate == "off"

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from rlvr.verifiers import registry
+from rlvr.verifiers.code import CodeOptions
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.format import FormatOptions, verify as format_verify
 from rlvr.verifiers.math import MathOptions
@@ -48,7 +49,8 @@ def test_unknown_option_names_the_allowed_ones():
     ("code", {"memory_mb": "1g"}, "option memory_mb must be an integer, got '1g' (str)"),
     ("code", {"timeout_s": 0}, "option timeout_s must be a positive number of seconds, got 0"),  # the pool replaced it
     ("code", {"timeout_s": -1}, "option timeout_s must be a positive number of seconds, got -1"),
-    ("code", {"isolate": False}, "option isolate must be one of 'required', 'best_effort', 'off', got False (bool)"),
+    ("code", {"isolate": 1}, "option isolate must be one of 'required', 'best_effort', 'off', True, False, got 1 (int)"),
+    ("code", {"isolate": "yes"}, "option isolate must be one of 'required', 'best_effort', 'off', True, False, got 'yes'"),
     ("code", {"hide": "/work"}, "option hide must be a list of str values, got '/work' (str)"),
     ("code", {"memory_mb": 10}, "code option memory_mb=10 is below its minimum 64"),
     ("math", {"rel_tol": "1e-3"}, "option rel_tol must be a number, got '1e-3' (str)"),
@@ -62,6 +64,15 @@ def test_a_bad_option_value_is_one_error_naming_the_option(name, options, says):
 def test_option_values_of_the_right_kind_pass():
     opts = registry.build_options("code", {"timeout_s": 5, "hide": ["/data"], "isolate": "required", "threads": 0})
     assert (opts.timeout_s, opts.hide, opts.isolate, opts.threads) == (5, ("/data",), "required", 0)
+
+
+# `isolate` was true/false before it had three modes (configs, checkpoints' config.json), and YAML reads an unquoted
+# `off` as false: refused, a config written before no longer loaded and the documented `isolate: off` could not be
+@pytest.mark.parametrize("value, mode", [(False, "off"), (True, "best_effort")])
+def test_an_isolate_bool_is_read_as_the_mode_it_meant(value, mode):
+    assert registry.build_options("code", {"isolate": value}).isolate == mode
+    assert CodeOptions(isolate=value).isolate == mode  # built in Python: the same reading, in the same place
+    assert CodeOptions(isolate=value) == CodeOptions(isolate=mode)
 
 
 def test_score_combines_weights():
