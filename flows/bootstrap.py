@@ -120,9 +120,7 @@ def load_task_problems(task_cfg, role: str) -> list:
 
 def load_eval_problems(cfg) -> dict[str, list]:
     """Every eval suite's problems by suite name (a BadInput names the suite whose data cannot be used)."""
-    from rlvr.flows.eval_report import suite_name
-
-    return {suite_name(task_cfg): load_task_problems(task_cfg, "eval") for task_cfg in cfg.eval.tasks}
+    return {task_cfg.suite_name(): load_task_problems(task_cfg, "eval") for task_cfg in cfg.eval.tasks}
 
 
 def load_dpo_pairs(train_cfg) -> int:
