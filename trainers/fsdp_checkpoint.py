@@ -74,7 +74,8 @@ def load_sharded(checkpoint: str | Path, policy, optimizer) -> None:
 
 def export_pretrained(policy, directory: str | Path, is_main: bool) -> None:
     """Consolidated `save_pretrained`-style export, streamed one FSDP group at a time; rank 0 writes (every rank
-    must call: each group is an all-gather)."""
+    must call: each group is an all-gather). A PPO value head goes beside `directory` (in its parent, the checkpoint),
+    so that `directory` stays a model folder any loader takes."""
     directory = Path(directory)
     if is_main:
         directory.mkdir(parents=True, exist_ok=True)
