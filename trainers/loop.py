@@ -103,7 +103,7 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(self.policy.trainable_parameters(), cfg.train.optim)
         self.step, self.cursor = 0, 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
-        self._partly_failing: set[str] = set()  # verifiers whose partial failure was said (once per Trainer: a resumed run says it again)
+        self._partly_failing: set[str] = set()  # verifiers whose partial failure was said (by this Trainer)
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
         lora_rank = cfg.model.lora.r if cfg.model.lora else None
         self.sampler = sampler or make_sampler(  # hf: samples with the policy's own module, on its device
@@ -148,8 +148,8 @@ class Trainer:
         return row
 
     def _say_partial_failures(self, row: dict) -> None:
-        """Once per Trainer (a resumed run says it again) and verifier: some of its verdicts were error/timeout, and why the first one was (a verifier
-        whose every verdict fails is on each step's line instead: `format_step`)."""
+        """Once per Trainer (a resumed run says it again) and verifier: some of its verdicts were error/timeout, and
+        why the first one was (a verifier whose every verdict fails is on each step's line instead: `format_step`)."""
         for name, warning in partial_failures(row).items():
             if name not in self._partly_failing:
                 self._partly_failing.add(name)
