@@ -42,3 +42,8 @@ def unpicklable(completion, reference, options=None):
     held = {"match": lambda: re.search(r"\w+", completion), "lambda": lambda: (lambda: 0),
             "exception": lambda: CheckFailed("no box", 3)}[completion]()
     return Verdict(1.0, "correct", {"rule": "contains", completion: held})
+
+
+def string_detail(completion, reference, options=None):
+    """A detail given as a string, not a dict: refused when the Verdict is built."""
+    return Verdict(0.0, "timeout", "grader slow")

@@ -11,6 +11,7 @@ from rlvr.verifiers.code import CodeOptions
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.format import FormatOptions, verify as format_verify
 from rlvr.verifiers.math import MathOptions
+from rlvr.verifiers.verdict import Verdict
 
 
 @pytest.fixture
@@ -122,6 +123,21 @@ def test_a_non_finite_reward_becomes_an_error_verdict(user_path, completion):
     v = verdicts["example_user_verifier:not_finite"]
     assert (reward, v.reward, v.status, v.detail["rule"]) == (0.0, 0.0, "error", "non_finite_reward")
     assert "not a finite number" in v.detail["error"]
+
+
+def test_a_verdict_with_a_detail_that_is_not_a_dict_is_refused():
+    with pytest.raises(ValueError, match="Verdict.detail must be a dict, got str"):
+        Verdict(0.0, "error", "the grader is down")
+
+
+def test_a_plugin_returning_a_string_detail_is_one_error_verdict_the_metrics_can_read(user_path):
+    """A string detail crashed the training step's metrics (`failure_reason` looks keys up in it)."""
+    from rlvr.trainers.metrics import failure_reason
+
+    reward, verdicts = registry.score("x", None, [VerifierSpec(name="example_user_verifier:string_detail")])
+    verdict = verdicts["example_user_verifier:string_detail"]
+    assert (reward, verdict.status) == (0.0, "error")
+    assert "Verdict.detail must be a dict, got str" in failure_reason(verdict)
 
 
 # a detail that cannot cross processes used to crash the pool worker as it wrote its answer (`worker_died`, no reason)
