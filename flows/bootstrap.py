@@ -34,7 +34,10 @@ LOCAL_PREFIXES = ("/", "./", "../", "~")
 
 
 def check_model_path(path: str) -> None:
-    """BadInput for a model path that cannot be loaded, found without touching the weights; hub ids pass."""
+    """BadInput for a model path that cannot be loaded, found without touching the weights; hub ids pass, and so does
+    'tiny' (built on first use)."""
+    if path == "tiny":
+        return
     local = Path(path).expanduser()
     if not local.exists():
         if path.startswith(LOCAL_PREFIXES) or path in (".", ".."):
@@ -146,8 +149,7 @@ def bootstrap_model(path: str = "tiny") -> str:
     from prefect.logging import get_run_logger
     from rlvr.trainers.bootstrap import resolve_model_path
 
-    if path != "tiny":
-        check_model_path(path)
+    check_model_path(path)
     return resolve_model_path(path, log=get_run_logger().info)
 
 

@@ -56,17 +56,11 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     return launch_main(args.rest)
 
 
-def _check_model_before_prefect(path: str) -> None:
-    """A model path or hub id that cannot be loaded fails before Prefect's temporary server starts (the flow checks
-    it again: it is also run without this CLI)."""
+def _cmd_train(args: argparse.Namespace) -> int:
     from rlvr.flows.bootstrap import check_model_path
 
-    if path != "tiny":
-        check_model_path(path)
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    _check_model_before_prefect(load_config(args.config, args.overrides).model.path)  # fail fast, before Prefect
+    # fail fast, before Prefect's temporary server starts (~10 s); the flow checks again (it also runs without the CLI)
+    check_model_path(load_config(args.config, args.overrides).model.path)
     from rlvr.flows.train import train_flow
 
     result = train_flow(config_path=args.config, overrides=args.overrides, resume=args.resume, final_eval=args.eval,
@@ -78,12 +72,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from rlvr.flows.bootstrap import check_model_path
     from rlvr.flows.eval_report import eval_config, model_to_load, report_markdown, resolve_target
     from rlvr.flows.evaluate import evaluate_flow
 
     target = resolve_target(args.target)
     cfg = eval_config(target, args.config, args.overrides)  # fail fast, before Prefect starts (~10 s)
-    _check_model_before_prefect(model_to_load(target, cfg))
+    check_model_path(model_to_load(target, cfg))
     report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides,
                            device_slots=args.device_slots, device_timeout=args.device_timeout)
     print(report_markdown(report), end="")

@@ -150,11 +150,6 @@ def _adapter_model(target: Target, cfg: RunConfig, say):
     return cfg.model.model_copy(update={"path": base, "lora": lora})
 
 
-def suite_name(task) -> str:
-    """A short name for a task suite: `arith-l2-test`, `gsm8k-test`."""
-    return task.suite_name()
-
-
 def answer_of(verdict) -> str | None:
     """The verifier's extracted answer (`detail['pred']`), joined if it extracted several; None if none."""
     pred = verdict.detail.get("pred")
@@ -219,7 +214,7 @@ def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | None = 
     params = params.model_copy(update={"seed": cfg.train.seed if params.seed is None else params.seed})
     device = getattr(sampler, "device", cfg.model.device)
     advice = lambda: sampling_advice(cfg, "eval.params")  # called only when memory ran out
-    with out_of_memory_names(f"the evaluation on {suite_name(task)}", device, advice):
+    with out_of_memory_names(f"the evaluation on {task.suite_name()}", device, advice):
         groups = generate_in_chunks(sampler, problems, cfg.eval.n, params)
         verdicts = _verify(pool, groups, specs)
         greedy_groups, greedy = [None] * len(problems), [[None]] * len(problems)
@@ -251,10 +246,11 @@ def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None =
     `problems`: each suite's problems by suite name, when the caller has loaded (and checked) them already."""
     suites, samples = {}, []
     for task in cfg.eval.tasks:
-        summary, records = evaluate_suite(sampler, pool, task, cfg, (problems or {}).get(suite_name(task)))
-        suites[suite_name(task)] = summary
-        samples += [{"suite": suite_name(task), **r} for r in records] if cfg.eval.save_samples else []
-        log(f"eval {suite_name(task)}: pass@1 {summary['pass@1']:.3f} greedy {summary['greedy_accuracy']}")
+        name = task.suite_name()
+        summary, records = evaluate_suite(sampler, pool, task, cfg, (problems or {}).get(name))
+        suites[name] = summary
+        samples += [{"suite": name, **r} for r in records] if cfg.eval.save_samples else []
+        log(f"eval {name}: pass@1 {summary['pass@1']:.3f} greedy {summary['greedy_accuracy']}")
     return {**({"samples": samples} if samples else {}),
         "model": label,
         "step": step,
@@ -336,7 +332,7 @@ def scored_sampling(cfg: RunConfig) -> dict[str, Any]:
 def scored_verifiers(cfg: RunConfig) -> dict[str, Any]:
     """Each suite's verifier and the values of all its options, defaults spelled out (a code sandbox that allows
     processes scores other programs; an option set to its default is the same basis as one left unset)."""
-    return {suite_name(task): {"name": spec.name, "options": _option_values(spec)}
+    return {task.suite_name(): {"name": spec.name, "options": _option_values(spec)}
             for task in cfg.eval.tasks for spec in [cfg.eval_verifier_spec(task)]}
 
 

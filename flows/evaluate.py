@@ -76,11 +76,10 @@ def evaluate_flow(
     log = get_run_logger().info
     target = eval_report.resolve_target(checkpoint)
     cfg = eval_report.eval_config(target, config_path, overrides, say=log)
-    if (model := eval_report.model_to_load(target, cfg)) != "tiny":
-        check_model_path(model)
+    check_model_path(eval_report.model_to_load(target, cfg))
     check_device(cfg.model.device)
     problems = load_eval_problems(cfg)  # bad data fails here, before the device is taken and the model loads
-    suites = ", ".join(eval_report.suite_name(t) for t in cfg.eval.tasks)
+    suites = ", ".join(t.suite_name() for t in cfg.eval.tasks)
     log(f"evaluating {target.label} on {suites} (n={cfg.eval.n}); report to {target.report_path(cfg).resolve()}")
     try:
         with device_hold(cfg.model.device, device_slots, device_timeout, log=log):

@@ -96,8 +96,7 @@ def check_inputs(cfg) -> None:
     check_trackers(cfg.train.report_to)
     load_task_problems(cfg.task, "training")
     load_dpo_pairs(cfg.train)
-    if cfg.model.path != "tiny":  # built on first use by the Trainer
-        check_model_path(cfg.model.path)
+    check_model_path(cfg.model.path)
 
 
 def train(args: argparse.Namespace, report) -> int:

@@ -172,7 +172,7 @@ def earlier_report(target, cfg: RunConfig) -> dict[str, Any] | None:
         report = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    suites = {eval_report.suite_name(task) for task in cfg.eval.tasks}
+    suites = {task.suite_name() for task in cfg.eval.tasks}
     if not isinstance(report, dict) or set(report.get("suites") or {}) != suites or \
             (report.get("n"), report.get("k")) != (cfg.eval.n, cfg.eval.k) or \
             report.get("sampling") not in (None, eval_report.scored_sampling(cfg)) or \

@@ -18,7 +18,6 @@ from rlvr.flows.eval_report import (
     resolve_target,
     scored_sampling,
     scored_verifiers,
-    suite_name,
     summarize_suite,
     write_report,
 )
@@ -248,7 +247,7 @@ def test_evaluate_model_runs_every_suite_through_sampler_and_verifier():
     assert l1["status_counts"]["correct"] == 5 and l1["status_counts"]["wrong"] == 15
     assert l1["maj@4"] == 0.0  # "123456789" wins the vote 3:1
     assert report["score"] == 0.25 and report["run"] == "t"
-    assert suite_name(cfg.eval.tasks[1]) == "arith-l2-test"
+    assert cfg.eval.tasks[1].suite_name() == "arith-l2-test"
 
 
 def test_generate_in_chunks_keeps_order_and_seeds():

@@ -66,3 +66,7 @@ def test_the_cli_checks_the_model_before_prefect_starts(command, tmp_path):
     shown = done.stdout + done.stderr
     assert done.returncode == 2 and f"model.path {MISSING}: not in the local Hugging Face cache" in shown, shown
     assert "Starting temporary server" not in shown and "Flow run" not in shown, shown
+
+
+def test_tiny_needs_no_check(unreachable_hub):
+    check_model_path("tiny")  # built on first use; neither a directory nor a hub id
