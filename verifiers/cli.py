@@ -93,8 +93,7 @@ def _every_verdict_an_error(jobs: list, results: list) -> str | None:
     if not verdicts or any(v.status != "error" for _, _, v in verdicts):
         return None
     n, key, first = verdicts[0]
-    detail = first.detail if isinstance(first.detail, dict) else {}  # a plug-in's own error Verdict may hold anything
-    reason = ": ".join(str(detail[k]) for k in ("rule", "error") if detail.get(k)) or "no reason given"
+    reason = ": ".join(str(first.detail[k]) for k in ("rule", "error") if first.detail.get(k)) or "no reason given"
     reason = " ".join(reason.split())[:400]
     return f"every verdict is an error ({len(verdicts)} verdicts); the first, line {n}, verifier {key!r}: {reason}"
 

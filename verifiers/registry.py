@@ -150,8 +150,7 @@ def _unpicklable(name: str, verdict: Verdict) -> Verdict | None:
     kind = type(culprit).__qualname__
     if type(culprit).__module__ != "builtins":
         kind = f"{type(culprit).__module__}.{kind}"
-    where = f"detail[{key!r}] holds" if key is not None else "its detail is" if culprit is verdict.detail else \
-        "it is"
+    where = f"detail[{key!r}] holds" if key is not None else "it is"
     error = (f"verifier {name!r} returned a Verdict that cannot be pickled: {where} a {kind} "
              f"({_pickle_problem(culprit)}); keep detail to plain data (str, numbers, lists, dicts)")
     return Verdict(0.0, "error", {"rule": "unpicklable_verdict", "error": error[:1000], "key": key, "type": kind,
@@ -159,13 +158,10 @@ def _unpicklable(name: str, verdict: Verdict) -> Verdict | None:
 
 
 def _culprit(verdict: Verdict) -> tuple[Any, Any]:
-    """(key, value) of the first detail entry that cannot be pickled; (None, detail) for a detail that is no dict,
-    (None, verdict) when only the whole fails (an odd `status` object)."""
-    detail = verdict.detail
-    if not isinstance(detail, dict):
-        return None, detail if _pickle_problem(detail) else verdict
-    key = next((k for k, v in detail.items() if _pickle_problem(v)), None)
-    return (key, detail[key]) if key is not None else (None, verdict)
+    """(key, value) of the first detail entry that cannot be pickled (a Verdict's detail is a dict); (None, verdict)
+    when only the whole fails (an odd `status` object)."""
+    key = next((k for k, v in verdict.detail.items() if _pickle_problem(v)), None)
+    return (key, verdict.detail[key]) if key is not None else (None, verdict)
 
 
 def _pickle_problem(value: Any) -> str | None:
