@@ -9,8 +9,13 @@ run started by it dies with the serving process. So a thread beside `serve` look
 - a run of the evaluation deployment for that checkpoint is scheduled, or was started since this `serve` began
   (it may be waiting for the device while the training holds it); a run left "running" by an earlier serving
   process that was killed is not waited for, or
-- `max_attempts` runs for it have already ended without unpinning it (a checkpoint that fails its evaluation
-  is reported once and left for `rlvr eval`, not retried forever).
+- `max_attempts` runs for it, created since it was pinned, have already ended without unpinning it (a checkpoint
+  that fails its evaluation is reported once and left for `rlvr eval`, not retried forever; runs from before a
+  checkpoint was pinned again belong to an evaluation it no longer has).
+
+The grace only makes a double evaluation rare: a busy server can turn an event into a flow run a minute late.
+The evaluation deployment therefore skips a checkpoint that was evaluated after it was saved on the same basis
+(`skip_evaluated`, flows/evaluate.py), so the later of two runs costs a look at `eval.json`, not an evaluation.
 
 While the Prefect API is unreachable the watcher says so once and keeps looking; when the server comes back
 the next round catches up. (`prefect serve` itself outlives a server outage: its runner keeps polling.)
@@ -22,7 +27,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 from rlvr.flows import eval_pins
@@ -62,24 +66,32 @@ def is_active(run, since: float) -> bool:
 def due(pinned: list[Path], runs: list, grace_s: float, max_attempts: int, since: float, now: float | None = None):
     """(checkpoints to evaluate now, checkpoints given up on) among `pinned`, given the deployment's runs."""
     now = time.time() if now is None else now
-    active, ended = set(), Counter()
+    active, ended = set(), {}
     for run in runs:
         path = str((run.parameters or {}).get("checkpoint", ""))
         if is_active(run, since):
             active.add(path)
         elif run.state is not None and run.state.is_final():
-            ended[path] += 1
+            ended.setdefault(path, []).append(run)
     start, given_up = [], []
     for ckpt in pinned:
         path = str(ckpt.resolve())
         try:
-            age = now - (ckpt / eval_pins.EVAL_PENDING).stat().st_mtime
+            pinned_at = (ckpt / eval_pins.EVAL_PENDING).stat().st_mtime
         except FileNotFoundError:  # unpinned since it was listed
             continue
-        if path in active or age < grace_s:
+        if path in active or now - pinned_at < grace_s:
             continue
-        (given_up if ended[path] >= max_attempts else start).append(ckpt)
+        attempts = sum(created_since(run, pinned_at) for run in ended.get(path, []))
+        (given_up if attempts >= max_attempts else start).append(ckpt)
     return start, given_up
+
+
+def created_since(run, when: float) -> bool:
+    """Whether `run` was created (or, where the record has no creation time, started) at or after `when`
+    (epoch s); a run with neither time counts as recent."""
+    stamp = run.created or run.start_time
+    return stamp is None or stamp.timestamp() >= when - 5.0  # seconds of clock skew
 
 
 def say(message: str) -> None:

@@ -56,6 +56,7 @@ def build_deployments(config_path: str | None = None, overrides: list[str] = (),
     )
     evaluate = evaluate_flow.to_deployment(
         name=EVAL_DEPLOYMENT,
+        parameters={"skip_evaluated": True},
         triggers=[checkpoint_trigger()],
         tags=["rlvr", "eval"],
         description="Evaluate each checkpoint as it is saved; writes <ckpt>/eval.json and marks the best.",

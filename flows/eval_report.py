@@ -357,6 +357,33 @@ def score_basis(report: dict[str, Any]) -> dict[str, Any]:
             "sampling": report.get("sampling"), "verifiers": report.get("verifiers")}
 
 
+def earlier_report(target: Target, cfg: RunConfig, problems: dict[str, list] | None = None) -> dict[str, Any] | None:
+    """The checkpoint's saved report, if it was written after the checkpoint was saved and evaluating it now would
+    only repeat it: the same suites (with as many problems, when `problems` by suite name is given), n, k,
+    decoding and verifiers. None for a model, or when there is no such report."""
+    from rlvr.trainers.checkpoint import STATE_FILE
+
+    if target.checkpoint is None:
+        return None
+    path = target.report_path(cfg)
+    try:
+        if path.stat().st_mtime <= (target.checkpoint / STATE_FILE).stat().st_mtime:
+            return None  # the checkpoint was saved again since
+        report = json.loads(path.read_text())
+        basis = score_basis(report)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or being replaced, or damaged
+        return None
+    names = sorted(problems) if problems is not None else sorted(task.suite_name() for task in cfg.eval.tasks)
+    if sorted(basis["suites"]) != names or \
+            (problems is not None and basis["suites"] != {name: len(problems[name]) for name in names}):
+        return None
+    planned = json.loads(json.dumps({"sampling": scored_sampling(cfg), "verifiers": scored_verifiers(cfg)}, default=str))
+    if (report.get("n"), report.get("k")) != (cfg.eval.n, cfg.eval.k) or \
+            (basis["sampling"], basis["verifiers"]) != (planned["sampling"], planned["verifiers"]):
+        return None
+    return {**report, "saved": {"report": str(path), "best": False}}
+
+
 def other_basis_than_best(run_dir: str | Path, report: dict[str, Any]) -> dict[str, Any] | None:
     """What of the run's recorded best's basis differs from this report's (then they are not compared); None when
     they share one. A best recorded with a shorter basis (before decoding and verifiers were part of it) is compared

@@ -69,10 +69,14 @@ def evaluate_flow(
     overrides: list[str] = [],  # noqa: B006 - Prefect parameters are copied per run
     device_slots: int | None = None,
     device_timeout: float | None = None,
+    skip_evaluated: bool = False,
 ) -> dict[str, Any]:
     """Evaluate `checkpoint` (a `<run>/checkpoints/step-N` dir, a model dir, a hub id or 'tiny') with n samples
     per problem; write `<ckpt>/eval.json` and mark the run's best checkpoint. Returns the report.
-    The model path is checked before the device is taken (`device_slots`/`device_timeout`: flows/locks.py)."""
+    The model path is checked before the device is taken (`device_slots`/`device_timeout`: flows/locks.py).
+    `skip_evaluated` (the served deployment's setting): a checkpoint that another run evaluated on the same basis
+    after it was saved, found once this run holds the device, is not evaluated again (its event's run and a
+    catch-up run can both be under way: flows/catch_up.py)."""
     log = get_run_logger().info
     target = eval_report.resolve_target(checkpoint)
     cfg = eval_report.eval_config(target, config_path, overrides, say=log)
@@ -83,11 +87,16 @@ def evaluate_flow(
     log(f"evaluating {target.label} on {suites} (n={cfg.eval.n}); report to {target.report_path(cfg).resolve()}")
     try:
         with device_hold(cfg.model.device, device_slots, device_timeout, log=log):
-            report = evaluate(target, cfg, problems=problems)
+            done = eval_report.earlier_report(target, cfg, problems) if skip_evaluated else None
+            report = done or evaluate(target, cfg, problems=problems)
     except KeyboardInterrupt:
         note_unwound()  # sampler and verifiers closed, device released
         raise
-    report["saved"] = save_report(report, target, cfg)
+    if done:
+        log(f"{target.checkpoint.name} was evaluated with this eval config after it was saved ({report.get('created')}):"
+            f" not evaluated again; its report is {report['saved']['report']}")
+    else:
+        report["saved"] = save_report(report, target, cfg)
     if target.checkpoint is not None and eval_pins.unpin(target.checkpoint):
         log(f"{target.checkpoint.name} evaluated: unpinned (checkpoint.keep may prune it now)")
     return report

@@ -16,7 +16,6 @@ returns the final checkpoint's evaluation when that was made with the same eval 
 
 from __future__ import annotations
 
-import json
 import math
 from contextlib import ExitStack
 from pathlib import Path
@@ -164,23 +163,6 @@ def finished_checkpoint(cfg: RunConfig) -> Path | None:
     return newest if looks_whole(newest) else None
 
 
-def earlier_report(target, cfg: RunConfig) -> dict[str, Any] | None:
-    """The checkpoint's saved evaluation report when it was made with this eval config (same suites, n, k, decoding
-    and verifiers)."""
-    path = target.report_path(cfg)
-    try:
-        report = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    suites = {task.suite_name() for task in cfg.eval.tasks}
-    if not isinstance(report, dict) or set(report.get("suites") or {}) != suites or \
-            (report.get("n"), report.get("k")) != (cfg.eval.n, cfg.eval.k) or \
-            report.get("sampling") not in (None, eval_report.scored_sampling(cfg)) or \
-            report.get("verifiers") not in (None, eval_report.scored_verifiers(cfg)):
-        return None
-    return {**report, "saved": {"report": str(path), "best": False}}
-
-
 def _result(run_dir: Path, step: int, checkpoint: Path | None) -> dict[str, Any]:
     """What the flow returns (its final evaluation, if any, is added as `eval`)."""
     run_dir = Path(run_dir).resolve()
@@ -205,7 +187,7 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
         result = _result(Path(cfg.train.checkpoint.dir), step_of(done), done)
         if final_eval:
             target = eval_report.resolve_target(done)
-            result["eval"] = earlier_report(target, cfg)
+            result["eval"] = eval_report.earlier_report(target, cfg, eval_problems)
             if result["eval"] is not None:
                 log(f"its evaluation with this eval config is in {result['eval']['saved']['report']}")
             else:

@@ -24,9 +24,11 @@ def _checkpoint(root, step, pinned_ago_s):
     return ckpt
 
 
-def _run(ckpt, state, started_ago_s=None):
-    start = None if started_ago_s is None else datetime.fromtimestamp(NOW - started_ago_s, UTC)
-    return FlowRun(flow_id=uuid.uuid4(), parameters={"checkpoint": str(ckpt.resolve())}, state=state, start_time=start)
+def _run(ckpt, state, started_ago_s=None, created_ago_s=None):
+    start, created = (None if ago is None else datetime.fromtimestamp(NOW - ago, UTC)
+                      for ago in (started_ago_s, created_ago_s))
+    return FlowRun(flow_id=uuid.uuid4(), parameters={"checkpoint": str(ckpt.resolve())}, state=state, start_time=start,
+                   created=created)
 
 
 def test_a_pinned_checkpoint_without_a_run_is_due_once_its_grace_has_passed(tmp_path):
@@ -54,6 +56,16 @@ def test_a_checkpoint_whose_evaluations_keep_failing_is_given_up_after_max_attem
     assert due([ckpt], one, grace_s=60, max_attempts=2, since=SERVE_START, now=NOW) == ([ckpt], [])
     two = one + [_run(ckpt, Crashed(), started_ago_s=100)]
     assert due([ckpt], two, grace_s=60, max_attempts=2, since=SERVE_START, now=NOW) == ([], [ckpt])
+
+
+def test_runs_that_ended_before_the_checkpoint_was_pinned_again_do_not_count(tmp_path):
+    """Its eval.json removed and the checkpoint pinned again (or its step saved again by a resumed run): the runs
+    of its earlier evaluation say nothing about this one, however many there were."""
+    ckpt = _checkpoint(tmp_path, 1, 300)
+    before = [_run(ckpt, Completed(), started_ago_s=500, created_ago_s=510) for _ in range(3)]
+    assert due([ckpt], before, grace_s=60, max_attempts=2, since=SERVE_START, now=NOW) == ([ckpt], [])
+    since_pin = before + [_run(ckpt, Failed(), started_ago_s=200, created_ago_s=210)] * 2
+    assert due([ckpt], since_pin, grace_s=60, max_attempts=2, since=SERVE_START, now=NOW) == ([], [ckpt])
 
 
 def test_runs_of_other_checkpoints_do_not_count(tmp_path):

@@ -288,7 +288,7 @@ def test_an_hf_evaluation_decodes_on_model_device_or_says_why_it_cannot(model_pa
 
 def test_a_finished_runs_report_is_reused_only_for_the_same_decoding(tmp_path):
     """A rerun of a finished run returns its saved report without sampling, unless the eval decoding changed."""
-    from rlvr.flows.train import earlier_report
+    from rlvr.flows.eval_report import earlier_report
 
     ckpt = _checkpoint(tmp_path / "run", 2)
     overrides = [f"train.checkpoint.dir={tmp_path / 'run'}", "eval.tasks=[{name: arith, level: 1, limit: 2}]",

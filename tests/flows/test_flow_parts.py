@@ -108,6 +108,7 @@ def test_python_deployments_match_prefect_yaml():
     assert train.parameters["overrides"] == ["train.steps=3"] and train.parameters["final_eval"] is False
     assert train.parameters["pin_for_eval"] is True is spec[train.name]["parameters"]["pin_for_eval"]
     assert train.schedules[0].schedule.cron == spec[train.name]["schedules"][0]["cron"]
+    assert evaluate.parameters == {"skip_evaluated": True} == spec[evaluate.name]["parameters"]
     yaml_trigger = spec[evaluate.name]["triggers"][0]
     assert evaluate.triggers[0].expect == set(yaml_trigger["expect"])
     assert evaluate.triggers[0].parameters == yaml_trigger["parameters"]

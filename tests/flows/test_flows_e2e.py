@@ -2,6 +2,7 @@
 (evaluate -> train -> evaluate), artifacts, resuming, refusing to overwrite, and a bad config failing the run."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,31 @@ def test_a_rerun_of_a_finished_run_starts_nothing_and_returns_its_evaluation(dem
     assert "nothing to train: flows-test is already at step 2 of 2" in logs
     assert f"its evaluation with this eval config is in {report.resolve()}" in logs
     assert "training all weights" not in logs and "eval arith-l2-test" not in logs  # no trainer, no sampling
+
+
+def test_the_served_evaluation_skips_a_checkpoint_evaluated_since_it_was_saved(demo_run):
+    """Two runs of the served deployment for one checkpoint (its event's and a catch-up's): the second finds the
+    report written after the checkpoint on the same basis and leaves it; a changed eval config or a checkpoint
+    saved again is evaluated."""
+    from rlvr.flows.evaluate import evaluate_flow
+
+    _, run_dir, _ = demo_run
+    step2 = run_dir / "checkpoints" / "step-2"
+    report = step2 / "eval.json"
+    saved = report.read_text()
+    state = evaluate_flow(str(step2), skip_evaluated=True, return_state=True)
+    assert state.is_completed() and report.read_text() == saved
+    assert state.result()["score"] == json.loads(saved)["score"]
+    logs = _flow_run_logs(state.state_details.flow_run_id)
+    assert "step-2 was evaluated with this eval config after it was saved" in logs and "eval arith-l2-test" not in logs
+
+    other = evaluate_flow(str(step2), overrides=["eval.params.max_tokens=8"], skip_evaluated=True)
+    assert other["sampling"]["max_tokens"] == 8 and json.loads(report.read_text())["sampling"]["max_tokens"] == 8
+    report.write_text(saved)  # as the demo left it, for the tests after this one
+    later = report.stat().st_mtime + 1
+    os.utime(step2 / "trainer_state.pt", (later, later))  # saved again after its report
+    again = evaluate_flow(str(step2), skip_evaluated=True, return_state=True)
+    assert "eval arith-l2-test" in _flow_run_logs(again.state_details.flow_run_id)
 
 
 def test_a_rerun_resumes_from_the_latest_checkpoint(demo_run):
