@@ -96,7 +96,7 @@ class GRPO:
         }
         rows = kept_rows(keep, reward.shape[1])
         if rows.numel() == 0:  # every group degenerate: nothing to learn this step
-            return None, {**stats, "loss": 0.0, "kl": 0.0, "clip_frac": 0.0}
+            return None, {**stats, "loss": 0.0, "clip_frac": 0.0, **({"kl": 0.0} if cfg.beta > 0 else {})}
         picked = [completions[i] for i in rows.tolist()]
         batch = make_batch([c.prompt_token_ids for c in picked], [c.token_ids for c in picked], policy.pad_id)
         mbs, temperature = self.micro_batch_size, self.temperature
@@ -114,7 +114,8 @@ class GRPO:
             sample_logp=work.sample_logp,
         )
         keys = ("loss", "clip_frac", "ratio_min", "ratio_max", "skipped_rows", *_SAMPLER_STATS)
-        return {**{k: s[k] for k in keys if k in s}, "kl": s["kl_mean"]}
+        kl = {"kl": s["kl_mean"]} if self.cfg.beta > 0 else {}  # beta 0: no reference, nothing measured (as TRL)
+        return {**{k: s[k] for k in keys if k in s}, **kl}
 
 
 def sampler_logprobs(completions, width: int) -> Tensor:

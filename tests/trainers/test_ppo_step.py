@@ -1,5 +1,5 @@
 """PPO rollout targets by hand (zero value head), accumulation-exact backward, the KL to the reference by hand, and
-a step's metrics: each one there only where the step measures it."""
+a step's metrics (PPO's and GRPO's): each one there only where the step measures it."""
 
 import random
 
@@ -99,14 +99,19 @@ def _scored(vocab: int) -> Scored:
     return Scored(groups=groups, rewards=[[1.0, 0.0], [0.0, 1.0]], verdicts=[[{}, {}], [{}, {}]])
 
 
-@pytest.mark.parametrize("ppo, measured, not_measured", [
+@pytest.mark.parametrize("algorithm, options, measured, not_measured", [
     # one pass: pi_old against itself gives no approx_kl; no entropy bonus, no entropy computed
-    ({"kl_coef": 0.05}, {"kl"}, {"approx_kl", "entropy"}),
+    ("ppo", {"kl_coef": 0.05}, {"kl"}, {"approx_kl", "entropy"}),
     # no reference, no kl; the second pass measures how far the first update moved the policy
-    ({"kl_coef": 0.0, "num_iterations": 2, "entropy_coef": 0.01}, {"approx_kl", "entropy"}, {"kl"}),
-], ids=["kl-one-pass", "no-kl-two-passes-entropy"])
-def test_a_ppo_step_logs_each_metric_only_where_it_is_measured(tmp_path, warm_model, ppo, measured, not_measured):
-    trainer = Trainer(tiny_run_config(tmp_path, "ppo", ppo={"group_size": 2, **ppo}), resume=False, log=lambda _m: None)
+    ("ppo", {"kl_coef": 0.0, "num_iterations": 2, "entropy_coef": 0.01}, {"approx_kl", "entropy"}, {"kl"}),
+    # GRPO as TRL logs it: kl only with a reference (beta > 0)
+    ("grpo", {"beta": 0.1}, {"kl"}, set()),
+    ("grpo", {"beta": 0.0}, set(), {"kl"}),
+], ids=["ppo-kl-one-pass", "ppo-no-kl-two-passes-entropy", "grpo-beta", "grpo-no-beta"])
+def test_a_step_logs_each_metric_only_where_it_is_measured(tmp_path, warm_model, algorithm, options, measured,
+                                                          not_measured):
+    config = tiny_run_config(tmp_path, algorithm, **{algorithm: {"group_size": 2, **options}})
+    trainer = Trainer(config, resume=False, log=lambda _m: None)
     try:
         _perturb(trainer.policy.model)  # away from the reference: its KL is not 0
         stats = trainer.update(_scored(trainer.policy.model.config.vocab_size))
