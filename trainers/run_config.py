@@ -11,6 +11,7 @@ the benchmarks and plain scripts all import it from below: nothing under trainer
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +188,33 @@ def _describe(error: dict) -> str:
     return f"{where}: {message} (got {error.get('input')!r})"
 
 
+def _admitted_types(annotation) -> set:
+    """The types an annotation admits, through Optional, unions, lists and Annotated."""
+    return {annotation, *(t for arg in getattr(annotation, "__args__", ()) for t in _admitted_types(arg))}
+
+
+def _bools_for_numbers(model: type[BaseModel], data: Any, where: str = "") -> list[str]:
+    """`key: true` where a number is expected (pydantic's lax mode reads it as 1, so `train.steps: yes` would
+    train one step), found by walking `data` along `model`'s fields."""
+    if not isinstance(data, dict):
+        return []
+    found = []
+    for name, field in model.model_fields.items():
+        if name not in data:
+            continue
+        value, path, types = data[name], f"{where}{name}", _admitted_types(field.annotation)
+        items = value if isinstance(value, list) else [value]
+        if types & {int, float} and bool not in types and any(isinstance(item, bool) for item in items):
+            found.append(f"{path}: a number is expected (got {json.dumps(value)})")
+        for sub in (t for t in types if isinstance(t, type) and issubclass(t, BaseModel)):
+            for i, item in enumerate(items):
+                found += _bools_for_numbers(sub, item, f"{path}.{i}." if isinstance(value, list) else f"{path}.")
+    return found
+
+
 def validate_config(data: dict, source: str = "config") -> RunConfig:
+    if bools := _bools_for_numbers(RunConfig, data):
+        raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(bools))
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as exc:

@@ -46,3 +46,16 @@ def test_an_override_indexes_a_list_the_config_file_holds(tmp_path):
         load_config(str(path), ["eval.tasks.2.limit=4"])
     with pytest.raises(ConfigError, match=r"the config file does not list eval.tasks; give the whole list"):
         load_config(None, ["eval.tasks.0.limit=4"])
+
+
+def test_a_yes_or_true_where_a_number_is_expected_is_refused_not_read_as_1(tmp_path):
+    """YAML reads `yes`/`true` as a bool, and pydantic's lax mode would take it as 1 (`steps: yes`: one step)."""
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  steps: yes\n  optim: {lr: true}\neval:\n  k: [1, true]\n  tasks: [{name: arith, level: on}]\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert str(refused.value) == (
+        f"invalid {path}:\n  train.steps: a number is expected (got true)\n  train.optim.lr: a number is expected "
+        "(got true)\n  eval.tasks.0.level: a number is expected (got true)\n  eval.k: a number is expected (got [1, true])")
+    cfg = load_config(None, ["train.steps=2", "eval.greedy=1", "train.fsdp.cpu_offload=true"])  # bools stay bools
+    assert cfg.train.steps == 2 and cfg.eval.greedy is True and cfg.train.fsdp.cpu_offload is True
