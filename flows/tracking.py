@@ -1,4 +1,4 @@
-"""Each step's metrics to TensorBoard and/or MLflow, as `train.report_to: [tensorboard, mlflow]` asks.
+"""Each step's metrics to TensorBoard, MLflow and/or W&B, as `train.report_to: [tensorboard, mlflow, wandb]` asks.
 
     check_trackers(cfg.train.report_to)                   # before the device is taken: BadInput if not installed
     tracker = open_tracker(cfg, run_dir, start_step)      # start_step: the step the run resumes from
@@ -8,24 +8,35 @@ TensorBoard: event files under `<run_dir>/tensorboard`, scalars `train/<metric>`
 `tensorboard --logdir <run_dir>/tensorboard`). MLflow: `$MLFLOW_TRACKING_URI` (a server, or any store),
 else a SQLite store `sqlite:///<run_dir>/mlflow.db` (`mlflow ui --backend-store-uri ...`); experiment = the
 run name, run parameters = the run config flattened; the MLflow run id is kept in `<run_dir>/mlflow_run_id`
-so a resumed run logs on into the same MLflow run.
+so a resumed run logs on into the same MLflow run. W&B: project `$WANDB_PROJECT`, else the run name; run name =
+the run directory's name; config = the run config; metrics `train/<metric>` at W&B step = training step. Offline
+(files under `<run_dir>/wandb`, uploaded later with `wandb sync <run_dir>/wandb`) unless `$WANDB_MODE` says
+otherwise or W&B credentials are there (`$WANDB_API_KEY`, `wandb login`): without them an online run would stop
+to prompt for a key, or fail, on a machine that has no network anyway. The W&B run id is kept in
+`<run_dir>/wandb_run.json` so a resumed run goes on as the same W&B run (offline: one more folder with the same id,
+which `wandb sync` uploads after the first).
 
 A resumed run redoes the steps after its last checkpoint. TensorBoard is told to purge events from that
-step on (`purge_step`), so it shows each step once; MLflow cannot delete points, so rows at or below the
-last step it already holds are not sent again (a resumed step is recomputed from the same seed and data).
+step on (`purge_step`), so it shows each step once; MLflow and W&B cannot delete points, so rows at or below the
+last step they already hold are not sent again (a resumed step is recomputed from the same seed and data).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from rlvr.flows.errors import BadInput
 
-PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
+PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
 MLFLOW_RUN_ID_FILE = "mlflow_run_id"
+WANDB_RUN_FILE = "wandb_run.json"
 
 
 def check_trackers(report_to: list[str]) -> None:
@@ -109,6 +120,77 @@ class MLflowTracker:
         self.client.set_terminated(self.run_id)
 
 
+class WandbTracker:
+    open_runs = 0  # W&B runs open in this process: the last one closed stops wandb's service process
+    lock = threading.Lock()
+
+    def __init__(self, run_dir: Path, name: str, config: dict[str, Any]):
+        import wandb
+
+        state_file = run_dir / WANDB_RUN_FILE
+        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        self.state_file, self.logged_up_to = state_file, state.get("logged_up_to", 0)
+        quiet = wandb.Settings(silent=True, console="off")  # the one line below says it; stdout is not captured
+        with WandbTracker.lock:
+            wandb.setup(quiet)  # silent before login, which would say where it found the key
+            try:
+                # WANDB_MODE set: wandb follows it; else online only with credentials (prompt=False: just looks)
+                mode = None if os.environ.get("WANDB_MODE") else (
+                    "online" if wandb.login(verify=False, prompt=False) else "offline")
+                self.run = wandb.init(
+                    project=os.environ.get("WANDB_PROJECT") or name, name=run_dir.name, dir=run_dir, config=config,
+                    id=state.get("id"), resume="allow" if state else None, mode=mode, settings=quiet,
+                    reinit="create_new")  # its own run, whatever else this process has open (wandb.run is left alone)
+            except BaseException:
+                if WandbTracker.open_runs == 0:
+                    wandb.teardown()  # the service process setup started
+                raise
+            WandbTracker.open_runs += 1
+        self._save()
+        if self.run.disabled:  # WANDB_MODE=disabled: every call a no-op, nothing to find later
+            _say("W&B: disabled by WANDB_MODE=disabled")
+        elif self.run.offline:
+            _say(f"W&B run {self.run.id}: offline in {self.run.sync_dir}; upload it with "
+                 f"`wandb sync {run_dir / 'wandb'}`")
+        else:
+            _say(f"W&B run {self.run.id}: {self.run.url}")
+
+    def _save(self) -> None:
+        if self.run.disabled:  # its steps went nowhere: a resume with W&B on must send them
+            return
+        self.state_file.write_text(json.dumps({"id": self.run.id, "logged_up_to": self.logged_up_to}) + "\n")
+
+    def log(self, row: dict[str, Any]) -> None:
+        if row["step"] <= self.logged_up_to:  # already there from before the resume
+            return
+        self.run.log({f"train/{k}": v for k, v in scalars(row).items()}, step=row["step"], commit=True)
+        self.logged_up_to = row["step"]
+        self._save()
+
+    def close(self) -> None:
+        import wandb
+
+        failed = sys.exc_info()[0] is not None  # closed while an exception (a failure, Ctrl-C) unwinds the run
+        try:
+            self.run.finish(exit_code=1 if failed else 0)  # W&B marks the run failed rather than finished
+        finally:
+            with WandbTracker.lock:
+                WandbTracker.open_runs -= 1
+                if WandbTracker.open_runs == 0:
+                    wandb.teardown()  # else its service process lives as long as this one (`rlvr serve`)
+
+
+def _say(message: str) -> None:
+    """To the flow run's log in a Prefect run, else to stdout (`rlvr launch`'s rank 0)."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        get_run_logger().info(message)
+    except MissingContextError:
+        print(message, flush=True)
+
+
 class Tracker:
     """The trackers of `train.report_to`, fed one metrics row per step."""
 
@@ -120,8 +202,15 @@ class Tracker:
             tracker.log(row)
 
     def close(self) -> None:
+        """Each tracker is closed even if one before it fails (a W&B run left open keeps its service process)."""
+        errors = []
         for tracker in self.trackers:
-            tracker.close()
+            try:
+                tracker.close()
+            except Exception as exc:  # noqa: BLE001 - raised below, once the others are closed
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 def open_tracker(cfg, run_dir: str | Path, start_step: int = 0) -> Tracker:
@@ -132,6 +221,8 @@ def open_tracker(cfg, run_dir: str | Path, start_step: int = 0) -> Tracker:
         trackers.append(TensorBoardTracker(run_dir, start_step))
     if "mlflow" in cfg.train.report_to:
         trackers.append(MLflowTracker(run_dir, cfg.name, cfg.model_dump(mode="json")))
+    if "wandb" in cfg.train.report_to:
+        trackers.append(WandbTracker(run_dir, cfg.name, cfg.model_dump(mode="json")))
     return Tracker(trackers)
 
 

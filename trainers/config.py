@@ -141,8 +141,9 @@ class TrainConfig(_Strict):
         "ddp", description="Under torchrun/accelerate: replicate the model and sum gradients (ddp) or shard it (fsdp)."
     )
     fsdp: FSDPConfig = Field(default_factory=FSDPConfig)
-    report_to: list[Literal["tensorboard", "mlflow"]] = Field(
+    report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
         default_factory=list,
-        description="Also log each step's metrics to TensorBoard (<dir>/tensorboard) and/or MLflow "
-        "($MLFLOW_TRACKING_URI, else sqlite:///<dir>/mlflow.db); needs the `track` extra.",
+        description="Also log each step's metrics to TensorBoard (<dir>/tensorboard), MLflow "
+        "($MLFLOW_TRACKING_URI, else sqlite:///<dir>/mlflow.db) and/or W&B (offline under <dir>/wandb unless "
+        "$WANDB_MODE or a W&B login says otherwise); needs the `track` extra.",
     )

@@ -1,14 +1,17 @@
 """Tracking (flows/tracking.py) read back with each library's own reader, checkpoint pins (flows/eval_pins.py)
 against the real pruner, and the curve panels."""
 
+import json
 import os
+import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from rlvr.flows.errors import BadInput
-from rlvr.flows.tracking import check_trackers, open_tracker
+from rlvr.flows.tracking import check_trackers, open_tracker, scalars
 
 
 def _row(step: int, reward: float) -> dict:
@@ -59,7 +62,63 @@ def test_metrics_reach_tensorboard_and_mlflow_and_a_resume_logs_each_step_once(t
     assert run.data.params["train.grpo.beta"] == "0.0" and "note" not in run.data.metrics
 
 
-@pytest.mark.parametrize("name", ["tensorboard", "mlflow"])
+def _wandb_runs(run_dir: Path) -> list[list[dict]]:
+    """The records of each offline W&B run under the run dir, oldest first, as wandb's own reader of its `.wandb`
+    transaction log gives them back (`wandb leet inspect --json`: one JSON object per record)."""
+    wandb_cli = str(Path(sys.executable).parent / "wandb")
+    runs = []
+    for log in sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb")):  # a resumed run's folder: `<name>-1`
+        out = subprocess.run([wandb_cli, "leet", "inspect", "--json", str(log)], capture_output=True, text=True,
+                             check=True, timeout=60, env={**os.environ, "WANDB_MODE": "offline"}).stdout
+        runs.append([json.loads(line) for line in out.splitlines()])
+    return runs
+
+
+def test_metrics_reach_wandb_offline_and_a_resume_logs_each_step_once(tmp_path, monkeypatch, capfd):
+    """No W&B login and no WANDB_MODE: an offline run under `<run_dir>/wandb`, finished (failed) when the run
+    stops, resumed as the same W&B run; read back with wandb's reader, one history row per step."""
+    import psutil
+    from rlvr.trainers.run_config import load_config
+
+    from tests.flows.flow_helpers import CONFIG
+
+    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_PROJECT", "WANDB_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # no `wandb login` of this machine's user either
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    run_dir = tmp_path / "run"
+    cfg = load_config(CONFIG, ["name=track-test", "train.report_to=[wandb]", f"train.checkpoint.dir={run_dir}"])
+    with pytest.raises(RuntimeError, match="fails"), ExitStack() as closing:  # as flows/train.py holds it
+        tracker = open_tracker(cfg, run_dir, start_step=0)
+        closing.callback(tracker.close)
+        for step in (1, 2, 3):
+            tracker.log(_row(step, step / 10))
+        raise RuntimeError("the run fails after step 3")  # its last checkpoint is step 2
+    resumed = open_tracker(cfg, run_dir, start_step=2)
+    for step in (3, 4):  # step 3 is run again
+        resumed.log(_row(step, step / 10))
+    resumed.close()
+
+    said = capfd.readouterr()
+    assert said.err == "" and said.out.count("\n") == 2, said  # one line per run of ours, nothing from wandb
+    assert f"upload it with `wandb sync {run_dir / 'wandb'}`" in said.out
+    assert not [p for p in psutil.Process().children(recursive=True) if "wandb" in p.name()]  # service stopped
+    runs = _wandb_runs(run_dir)
+    run_id = json.loads((run_dir / "wandb_run.json").read_text())["id"]
+    assert [next(r["run"]["run_id"] for r in records if r["type"] == "run") for records in runs] == [run_id] * 2
+    assert [next(r["exit"]["exit_code"] for r in records if r["type"] == "exit") for records in runs] == [1, 0]
+    history = [r["history"] for records in runs for r in records if r["type"] == "history"]
+    assert [h["step"]["num"] for h in history] == [1, 2, 3, 4]  # one row per step: the redone step 3 once
+    for h in history:  # each row: every numeric metric of the logged row, under train/, and nothing else
+        step = h["step"]["num"]
+        metrics = {k.removeprefix("train/"): v for k, v in h["item"].items() if not k.startswith("_")}
+        assert h["item"]["_step"] == step and metrics == pytest.approx(scalars(_row(step, step / 10)))
+    config = next(r["run"]["config"]["update"] for r in runs[0] if r["type"] == "run")
+    assert config["name"] == "track-test" and config["train"]["report_to"] == ["wandb"]
+    assert config["train"]["grpo"]["beta"] == cfg.train.grpo.beta and config["model"]["path"] == cfg.model.path
+
+
+@pytest.mark.parametrize("name", ["tensorboard", "mlflow", "wandb"])
 def test_a_tracker_that_is_not_installed_is_one_clear_error(name, monkeypatch):
     monkeypatch.setitem(sys.modules, name, None)  # what an environment without the package looks like to import
     with pytest.raises(BadInput, match=rf"train.report_to lists {name}, which is not installed: pip install 'rlvr\[track\]'"):
