@@ -81,6 +81,15 @@ class TensorBoardTracker:
         self.writer.close()
 
 
+def ending() -> str:
+    """How the run ends, for a tracker closed as its holds unwind: FINISHED, KILLED (a stop: Ctrl-C, SIGTERM) or
+    FAILED (an exception on its way out), as MLflow names run states."""
+    unwinding = sys.exc_info()[1]
+    if unwinding is None:
+        return "FINISHED"
+    return "KILLED" if isinstance(unwinding, KeyboardInterrupt) else "FAILED"
+
+
 class MLflowTracker:
     def __init__(self, run_dir: Path, name: str, config: dict[str, Any]):
         import os
@@ -117,7 +126,7 @@ class MLflowTracker:
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, row["step"]) for k, v in scalars(row).items()])
 
     def close(self) -> None:
-        self.client.set_terminated(self.run_id)
+        self.client.set_terminated(self.run_id, status=ending())
 
 
 class WandbTracker:
@@ -170,9 +179,8 @@ class WandbTracker:
     def close(self) -> None:
         import wandb
 
-        failed = sys.exc_info()[0] is not None  # closed while an exception (a failure, Ctrl-C) unwinds the run
         try:
-            self.run.finish(exit_code=1 if failed else 0)  # W&B marks the run failed rather than finished
+            self.run.finish(exit_code=0 if ending() == "FINISHED" else 1)  # W&B marks the run failed, not finished
         finally:
             with WandbTracker.lock:
                 WandbTracker.open_runs -= 1

@@ -42,23 +42,33 @@ def _mlflow_history(run_dir: Path, key: str) -> list[tuple[int, float]]:
 
 def test_metrics_reach_tensorboard_and_mlflow_and_a_resume_logs_each_step_once(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    tracker = open_tracker(_cfg(["tensorboard", "mlflow"]), tmp_path, start_step=0)
-    for step in (1, 2, 3):  # the run is killed after step 3; its last checkpoint is step 2
-        tracker.log(_row(step, step / 10))
-    tracker.close()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}")
+    status = lambda: client.get_run((tmp_path / "mlflow_run_id").read_text().strip()).info.status
+    with pytest.raises(KeyboardInterrupt), ExitStack() as closing:  # as flows/train.py holds it
+        tracker = open_tracker(_cfg(["tensorboard", "mlflow"]), tmp_path, start_step=0)
+        closing.callback(tracker.close)
+        for step in (1, 2, 3):  # the run is stopped after step 3; its last checkpoint is step 2
+            tracker.log(_row(step, step / 10))
+        raise KeyboardInterrupt
+    assert status() == "KILLED"
     resumed = open_tracker(_cfg(["tensorboard", "mlflow"]), tmp_path, start_step=2)
+    assert status() == "RUNNING"
     for step in (3, 4):  # step 3 is run again
         resumed.log(_row(step, step / 10))
     resumed.close()
+    assert status() == "FINISHED"
+    with pytest.raises(RuntimeError), ExitStack() as closing:
+        closing.callback(open_tracker(_cfg(["mlflow"]), tmp_path, start_step=4).close)
+        raise RuntimeError("the final evaluation fails")
+    assert status() == "FAILED"
 
     expected = [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
     assert _tensorboard_scalars(tmp_path, "train/reward_mean") == expected
     assert _mlflow_history(tmp_path, "reward_mean") == expected
     assert _mlflow_history(tmp_path, "completion_len_mean") == [(1, 11.0), (2, 12.0), (3, 13.0), (4, 14.0)]
-    from mlflow.tracking import MlflowClient
-
-    run = MlflowClient(tracking_uri=f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}").get_run(
-        (tmp_path / "mlflow_run_id").read_text().strip())
+    run = client.get_run((tmp_path / "mlflow_run_id").read_text().strip())
     assert run.data.params["train.grpo.beta"] == "0.0" and "note" not in run.data.metrics
 
 
