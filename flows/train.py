@@ -68,7 +68,8 @@ def prepare_data(cfg: RunConfig, with_eval: bool = True) -> tuple[list, dict[str
 
 @task(cache_policy=NO_CACHE)
 def start_trainer(cfg: RunConfig, resume: bool, log=None, problems=None):
-    """Build the Trainer (policy, sampler engine, verifier pool), restoring the latest checkpoint if resuming."""
+    """Build the Trainer (policy, sampler engine unless it samples nothing while training, verifier pool),
+    restoring the latest checkpoint if resuming."""
     from rlvr.trainers.loop import Trainer
 
     log = log or get_run_logger().info  # the flow passes its logger: the Trainer logs on after this task ends

@@ -12,7 +12,8 @@ reference forward once.
 Pairs come online from verifier-labelled groups (`pairs_from_groups`: per prompt, the best completion against
 the worst; groups whose rewards are all equal give none) or, with `dpo.pairs_path`, from a JSONL file of
 (prompt, chosen, rejected) in the layouts of TRL's preference datasets (trainers/dpo_pairs.py), read in a fixed,
-seeded order (then nothing is sampled: `group_size` is 0).
+seeded order (then nothing is sampled: `group_size` is 0, and the trainer opens its sampler only when something
+asks for one, such as the final evaluation).
 
 What this file gives the shared step (trainers/loop.py): rollout needs (`prompts_per_step`, `group_size`),
 `prepare` (the step's pairs and their cached reference sums) and `backward` (`dpo_backward`).

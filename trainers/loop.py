@@ -10,7 +10,8 @@ One step (`run_step`), top-down:
     update()    algorithm.prepare (advantages / pairs / rollout, no-grad passes), then per optimizer pass:
                 algorithm.backward (accumulate gradients) -> all-reduce (DDP) -> clip -> optimizer step;
                 gradients are dropped after every pass; the scheduler steps once per training step
-    sync        the sampler gets the new weights
+    sync        the sampler gets the new weights (an algorithm that samples nothing, DPO on a pairs file, opens
+                its sampler only when something asks for one, e.g. the final evaluation: `Trainer.sampler`)
     metrics     one row in metrics.jsonl; every N steps `train()` saves a checkpoint
 
 An algorithm (`ALGORITHMS`: trainers/grpo.py, dpo.py, ppo.py) is one file exposing only what differs: its
@@ -32,6 +33,7 @@ import torch
 
 from rlvr.data.tasks import load_problems
 from rlvr.sampling.config import SamplingParams, problem_seed
+from rlvr.sampling.vllm_platform import release_cached_device_memory
 from rlvr.trainers import checkpoint as ckpt
 from rlvr.trainers import distributed, fsdp, fsdp_checkpoint
 from rlvr.trainers.bootstrap import resolve_model_path
@@ -73,7 +75,6 @@ def step_seed(seed: int, step: int) -> int:
 
 class Trainer:
     def __init__(self, cfg, *, sampler=None, pool=None, problems=None, resume: bool = True, log=print):
-        from rlvr.sampling.factory import make_sampler
         from rlvr.verifiers.task_runner import make_pool
 
         self.cfg, self.log = cfg, log
@@ -105,26 +106,61 @@ class Trainer:
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self._partly_failing: set[str] = set()  # verifiers whose partial failure was said (by this Trainer)
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
-        lora_rank = cfg.model.lora.r if cfg.model.lora else None
-        self.sampler = sampler or make_sampler(  # hf: samples with the policy's own module, on its device
-            cfg.sampler, self.model_path, self.policy.tokenizer, lora_rank=lora_rank, model=self.policy.model,
-            device=str(self.policy.device),  # where an hf copy goes when the module is not shared
-        )
+        self._sampler = sampler  # None until opened: see the `sampler` property
+        if sampler is None and self.algorithm.group_size:  # it samples from step 1: not in step 1's time
+            self._sampler = self._make_sampler()
         self.pool = pool or make_pool(cfg.verify)  # verify.runner: pool (VerifierPool) | dask | ray
         what = f"a LoRA adapter (r {cfg.model.lora.r})" if cfg.model.lora else "all weights"
-        describe = getattr(self.sampler, "describe", None)  # a sampler passed in need not derive from Sampler
         ranks = f", {'fsdp2' if self.sharded else 'ddp'} over {self.dist.world_size} ranks" if self.dist.enabled else ""
         self.log(f"training {what} on {self.policy.device} in {self.policy.precision}{ranks}; "
-                 f"sampler: {describe() if describe else type(self.sampler).__name__}")
+                 f"sampler: {self._describe_sampler()}")
         if resume:
             self.restore_latest()
         elif ckpt.latest_checkpoint(self.run_dir) is not None:
             raise FileExistsError(f"{self.run_dir} already holds checkpoints; resume, or choose another checkpoint.dir")
         if self.dist.is_main:  # rows past the restored step (or any, from step 0) belong to a run that died
             self.metrics.truncate_after(self.step, log=self.log)
-        fsdp.sync_sampler(self.sampler, self.policy.model)  # FSDP: streamed one layer at a time
+        self._sync_sampler()  # the restored weights
         self._saved_step = self.step  # the restored checkpoint's (0: none, and nothing to save)
         self._end_of_step()
+
+    # -- the sampler ------------------------------------------------------------------------------
+    @property
+    def sampler(self):
+        """The sampler, opened on first use where the algorithm samples nothing while it trains (DPO on a pairs
+        file: only an evaluation needs one), so that no engine holds memory or takes weight syncs for nothing.
+        It opens with the policy's current weights. FSDP: opening gathers the sharded weights, a collective, so
+        every rank must ask."""
+        if self._sampler is None:
+            release_cached_device_memory()  # the update's freed blocks: a vLLM engine sizes itself by free memory
+            self._sampler = self._make_sampler()
+            self._sync_sampler()
+        return self._sampler
+
+    @sampler.setter
+    def sampler(self, sampler) -> None:
+        self._sampler = sampler
+
+    def _make_sampler(self):
+        from rlvr.sampling.factory import make_sampler
+
+        cfg = self.cfg
+        lora_rank = cfg.model.lora.r if cfg.model.lora else None
+        return make_sampler(  # hf: samples with the policy's own module, on its device
+            cfg.sampler, self.model_path, self.policy.tokenizer, lora_rank=lora_rank, model=self.policy.model,
+            device=str(self.policy.device),  # where an hf copy goes when the module is not shared
+        )
+
+    def _sync_sampler(self) -> None:
+        """Send the policy's weights to the sampler, if one is open (one opened later gets them as it opens)."""
+        if self._sampler is not None:
+            fsdp.sync_sampler(self._sampler, self.policy.model)  # FSDP: streamed one layer at a time
+
+    def _describe_sampler(self) -> str:
+        if self._sampler is None:
+            return f"{self.cfg.sampler.backend}, opened when first needed (nothing is sampled while training)"
+        describe = getattr(self._sampler, "describe", None)  # a sampler passed in need not derive from Sampler
+        return describe() if describe else type(self._sampler).__name__
 
     # -- one step -------------------------------------------------------------------------------
     def run_step(self) -> dict:
@@ -132,7 +168,7 @@ class Trainer:
         scored = self.collect()
         rollout_s = time.perf_counter() - started
         stats = self.update(scored)
-        fsdp.sync_sampler(self.sampler, self.policy.model)  # FSDP: streamed one layer at a time
+        self._sync_sampler()
         self.step += 1
         elapsed = time.perf_counter() - started
         row = {"step": self.step, **rollout_metrics(scored.groups, scored.rewards, scored.verdicts, self.primary), **stats}
@@ -417,8 +453,8 @@ class Trainer:
         return rows
 
     def close(self) -> None:
-        if self._owns_sampler:
-            self.sampler.close()
+        if self._owns_sampler and self._sampler is not None:  # never opened: nothing to close
+            self._sampler.close()
         if self._owns_pool:
             self.pool.close()
         distributed.teardown(self._owns_group)
