@@ -93,7 +93,7 @@ def check_inputs(cfg) -> None:
     from rlvr.flows.bootstrap import check_model_path, load_dpo_pairs, load_task_problems
     from rlvr.flows.tracking import check_trackers
 
-    check_trackers(cfg.train.report_to)
+    check_trackers(cfg.train.report_to, cfg.name)
     load_task_problems(cfg.task, "training")
     load_dpo_pairs(cfg.train)
     check_model_path(cfg.model.path)

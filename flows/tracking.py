@@ -1,6 +1,6 @@
 """Each step's metrics to TensorBoard, MLflow and/or W&B, as `train.report_to: [tensorboard, mlflow, wandb]` asks.
 
-    check_trackers(cfg.train.report_to)                   # before the device is taken: BadInput if not installed
+    check_trackers(cfg.train.report_to, cfg.name)         # before the device is taken: BadInput if not installed
     tracker = open_tracker(cfg, run_dir, start_step)      # start_step: the step the run resumes from
     tracker.log(row); ...; tracker.close()
 
@@ -39,8 +39,9 @@ MLFLOW_RUN_ID_FILE = "mlflow_run_id"
 WANDB_RUN_FILE = "wandb_run.json"
 
 
-def check_trackers(report_to: list[str]) -> None:
-    """BadInput naming the missing package and the extra to install, for each tracker that is not installed."""
+def check_trackers(report_to: list[str], run_name: str | None = None) -> None:
+    """BadInput naming the missing package and the extra to install, for each tracker that is not installed; and
+    for a W&B project name (the run's `name`) that wandb would refuse only once the run has started."""
     for name in report_to:
         try:
             found = importlib.util.find_spec(PACKAGES[name]) is not None
@@ -49,6 +50,19 @@ def check_trackers(report_to: list[str]) -> None:
         if not found:
             raise BadInput(f"train.report_to lists {name}, which is not installed: pip install 'rlvr[track]' "
                            f"(or remove {name} from train.report_to)")
+    if "wandb" in report_to and run_name is not None:
+        import wandb
+        from wandb.errors import UsageError
+
+        try:
+            wandb.Settings(project=wandb_project(run_name))  # wandb's own rule for project names
+        except UsageError as exc:
+            raise BadInput(f"train.report_to lists wandb: {exc} (set WANDB_PROJECT, or choose another name)") from None
+
+
+def wandb_project(run_name: str) -> str:
+    """The W&B project a run logs to: $WANDB_PROJECT, else the run's name."""
+    return os.environ.get("WANDB_PROJECT") or run_name
 
 
 def scalars(row: dict[str, Any]) -> dict[str, float]:
@@ -147,7 +161,7 @@ class WandbTracker:
                 mode = None if os.environ.get("WANDB_MODE") else (
                     "online" if wandb.login(verify=False, prompt=False) else "offline")
                 self.run = wandb.init(
-                    project=os.environ.get("WANDB_PROJECT") or name, name=run_dir.name, dir=run_dir, config=config,
+                    project=wandb_project(name), name=run_dir.name, dir=run_dir, config=config,
                     id=state.get("id"), resume="allow" if state else None, mode=mode, settings=quiet,
                     reinit="create_new")  # its own run, whatever else this process has open (wandb.run is left alone)
             except BaseException:

@@ -173,7 +173,7 @@ def _result(run_dir: Path, step: int, checkpoint: Path | None) -> dict[str, Any]
 
 def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_for_eval: bool, device_slots,
                            device_timeout, log):
-    check_trackers(cfg.train.report_to)
+    check_trackers(cfg.train.report_to, cfg.name)
     check_device(cfg.model.device)
     problems, eval_problems = prepare_data(cfg, with_eval=final_eval)
     bootstrap_model(cfg.model.path)

@@ -136,6 +136,19 @@ def test_a_tracker_that_is_not_installed_is_one_clear_error(name, monkeypatch):
     check_trackers([])  # nothing asked, nothing needed
 
 
+def test_a_run_name_wandb_refuses_as_a_project_is_one_clear_error_before_the_run(monkeypatch):
+    """W&B names the project after the run unless WANDB_PROJECT is set; wandb refuses `/` and friends in it, but
+    only inside wandb.init, after the model has loaded: checked with the flow's other inputs instead."""
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    with pytest.raises(BadInput) as refused:
+        check_trackers(["wandb"], "team/arith-grpo")
+    assert str(refused.value).startswith("train.report_to lists wandb: Invalid project name 'team/arith-grpo': ")
+    assert str(refused.value).endswith("(set WANDB_PROJECT, or choose another name)")
+    check_trackers(["tensorboard"], "team/arith-grpo")  # only W&B minds
+    monkeypatch.setenv("WANDB_PROJECT", "arith")
+    check_trackers(["wandb"], "team/arith-grpo")
+
+
 def test_a_pinned_checkpoint_outlives_keep_until_unpinned(tmp_path):
     from rlvr.flows.eval_pins import pending, pin, unpin
     from rlvr.trainers.checkpoint import list_checkpoints, save_checkpoint
