@@ -161,7 +161,8 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
     box = Sandbox(program.replace("\x00", ""), setup, limits, setup_last=setup_needs_program(setup))
     verdict = _judge(box, tests, setup, prefix, entry_point, opts.timeout_s, detail)
     if box.pid is not None:  # the sandbox started: say how (a refused one never ran the program)
-        verdict.detail.update({"isolated": box.isolated, "unisolated_because": box.unisolated_because})
+        verdict.detail.update({"isolate": opts.isolate, "isolated": box.isolated,
+                               "unisolated_because": box.unisolated_because})
     return verdict
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from rlvr.verifiers import procs
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.registry import build_options, cache_key, combine, run_one, validate
+from rlvr.verifiers.sandbox import say_unisolated
 from rlvr.verifiers.verdict import Verdict
 
 Job = tuple[str, Any, list[VerifierSpec]]
@@ -125,6 +126,7 @@ class VerifierPool:
         self.stats["tasks"] += sum(len(r) for r in slots)
         self.stats["cache_hits"] += sum(len(r) for r in slots) - len(keys)
         done = {**hits, **self._run(list(keys.values()), limits)}
+        say_unisolated(done.values())  # here, not in the workers: this process writes the run's log
         return [combine(specs, [done[d] for d in row]) for (_, _, specs), row in zip(jobs, slots)]
 
     def _run(self, tasks: list[tuple], limits: dict[str, float]) -> dict[str, Verdict]:

@@ -22,7 +22,9 @@ What is covered (when running as root on Linux with namespaces, as here; see `sa
 What is not covered:
 - without root or namespaces (`isolate="off"`, a container without CAP_SYS_ADMIN, another OS): with the default
   `isolate="best_effort"` the fallback runs, and the first such program of a process logs a warning naming why and
-  what is lost (`UNISOLATED_LOSSES`; `off`, chosen on purpose, runs it without a warning); `isolate="required"`
+  what is lost (`UNISOLATED_LOSSES`; `off`, chosen on purpose, runs it without a warning); under a verifier pool
+  the process that asked for the verdicts logs it, once, into the run's log (`say_unisolated`; the pool workers'
+  stderr is not that log); `isolate="required"`
   refuses instead (SandboxUnisolated, nothing runs). The fallback keeps the rlimits, the seccomp filter and a temp
   cwd on the host (made by the child, removed by `close`; left behind if this process is killed), but the `hide`
   paths stay readable, the network guard is only a Python-level socket patch, and without root NPROC counts the
@@ -54,6 +56,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rlvr.verifiers import sandbox_wire as wire
+from rlvr.verifiers import procs
 from rlvr.verifiers.procs import kill_quietly
 
 log = logging.getLogger(__name__)
@@ -175,8 +178,9 @@ class Sandbox:
             raise SandboxDied(f"unexpected first message {kind!r}")
         self.pid, self._workdir, self.unisolated_because = int(rest[0]), rest[1], rest[2]
         self.isolated = self.unisolated_because is None
-        # before the program runs, so the log says so even if this one never returns; not for `off`: the user chose it
-        if not self.isolated and lim.isolate != "off":
+        # before the program runs, so the log says so even if this one never returns; not for `off`: the user chose it.
+        # A pool worker leaves it to its parent (`say_unisolated`): its stderr is not the run's log.
+        if not self.isolated and lim.isolate != "off" and not procs.IN_WORKER:
             _warn_unisolated(self.unisolated_because)
         kind, *rest = self._read()
         if kind == "load_error":
@@ -310,6 +314,15 @@ class Sandbox:
         if sig == signal.SIGXCPU:
             return self._fail(SandboxTimeout(f"CPU limit {self.limits.cpu_s}s"))
         return self._fail(SandboxDied(f"program ended (exit status {code})", sig))
+
+
+def say_unisolated(verdicts) -> None:
+    """In the process that asked for `verdicts` (the run's, which logs to the run's log): the warning for programs
+    that ran without isolation although it was not turned off, once per process and reason."""
+    for verdict in verdicts:
+        detail = verdict.detail
+        if detail.get("isolated") is False and detail.get("isolate") != "off" and detail.get("unisolated_because"):
+            _warn_unisolated(detail["unisolated_because"])
 
 
 @functools.lru_cache(maxsize=None)

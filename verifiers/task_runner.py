@@ -31,6 +31,7 @@ from typing import Any
 from rlvr.verifiers.config import VerifyConfig
 from rlvr.verifiers.pool import Job, VerifierPool
 from rlvr.verifiers.registry import validate
+from rlvr.verifiers.sandbox import say_unisolated
 from rlvr.verifiers.verdict import Verdict
 
 _HERE = threading.local()  # this worker thread's VerifierPool
@@ -93,6 +94,7 @@ class TaskRunnerPool:
             # worst case: every call of the chunk times out, one after another, on a one-process pool
             bound = 60.0 + 2 * self.timeout_s * sum(len(specs) for _, _, specs in chunk)
             out += future.result(timeout=bound, raise_on_failure=True)
+        say_unisolated(v for _, verdicts in out for v in verdicts.values())  # the cluster's workers log elsewhere
         return out
 
     def close(self) -> None:

@@ -62,6 +62,31 @@ def test_without_namespaces_best_effort_runs_unisolated_says_why_and_warns_once(
 
 
 @needs_setpriv
+@pytest.mark.parametrize("isolate, warned", [("best_effort", 1), ("off", 0)])
+def test_through_the_verifier_pool_the_run_says_it_in_its_own_log_once(isolate, warned):
+    """A training verifies through pool workers, whose stderr is not the run's log file: the process that asked
+    for the verdicts says it there (once), and the workers say nothing of it."""
+    script = ("import json, logging, sys\n"
+              "from rlvr.verifiers.config import VerifierSpec\nfrom rlvr.verifiers.pool import VerifierPool\n"
+              "handler = logging.StreamHandler(sys.stderr)\n"
+              "handler.setFormatter(logging.Formatter('run log: %(message)s'))\n"
+              "logging.getLogger().addHandler(handler)  # as flows/errors.start_run_log attaches the run's log\n"
+              f"spec = VerifierSpec(name='code', options={{'timeout_s': 5, 'isolate': {isolate!r}}})\n"
+              "with VerifierPool(workers=2) as pool:\n"
+              "    for program in json.loads(sys.argv[1]):\n"
+              f"        print(json.dumps(pool.map([(program, {REF!r}, [spec])])[0][1]['code'].detail))\n")
+    programs = ["def f():\n    return 1", "def f():\n    return 1 + 0", "def f():\n    return 2 - 1"]
+    drop = (SETPRIV, "--bounding-set", "-sys_admin", "--inh-caps=-sys_admin", "--")
+    done = subprocess.run([*drop, sys.executable, "-c", script, json.dumps(programs)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    details = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(d["isolate"], d["isolated"]) for d in details] == [(isolate, False)] * 3
+    lines = [line for line in done.stderr.splitlines() if "WITHOUT isolation" in line]
+    assert len(lines) == warned and all(line.startswith("run log: code sandbox: ") for line in lines), done.stderr
+
+
+@needs_setpriv
 def test_without_namespaces_required_refuses_every_program_before_it_runs():
     marker = f"/tmp/rlvr-test-required-{uuid.uuid4().hex}"
     ran = f"open({marker!r}, 'w').write('ran')\ndef f():\n    return 1"  # the fallback's /tmp is the host's
