@@ -360,7 +360,8 @@ def score_basis(report: dict[str, Any]) -> dict[str, Any]:
 def earlier_report(target: Target, cfg: RunConfig, problems: dict[str, list] | None = None) -> dict[str, Any] | None:
     """The checkpoint's saved report, if it was written after the checkpoint was saved and evaluating it now would
     only repeat it: the same suites (with as many problems, when `problems` by suite name is given), n, k,
-    decoding and verifiers. None for a model, or when there is no such report."""
+    decoding and verifiers, and the greedy scores and samples file if this config asks for them. None for a
+    model, or when there is no such report."""
     from rlvr.trainers.checkpoint import STATE_FILE
 
     if target.checkpoint is None:
@@ -380,6 +381,9 @@ def earlier_report(target: Target, cfg: RunConfig, problems: dict[str, list] | N
     planned = json.loads(json.dumps({"sampling": scored_sampling(cfg), "verifiers": scored_verifiers(cfg)}, default=str))
     if (report.get("n"), report.get("k")) != (cfg.eval.n, cfg.eval.k) or \
             (basis["sampling"], basis["verifiers"]) != (planned["sampling"], planned["verifiers"]):
+        return None
+    lacks_greedy = cfg.eval.greedy and any(s.get("greedy_accuracy") is None for s in report["suites"].values())
+    if lacks_greedy or (cfg.eval.save_samples and not report.get("samples_file")):  # asked for now, not made then
         return None
     return {**report, "saved": {"report": str(path), "best": False}}
 

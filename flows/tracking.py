@@ -98,10 +98,12 @@ class TensorBoardTracker:
 def ending() -> str:
     """How the run ends, for a tracker closed as its holds unwind: FINISHED, KILLED (a stop: Ctrl-C, SIGTERM) or
     FAILED (an exception on its way out), as MLflow names run states."""
+    from prefect.exceptions import ExternalSignal  # SIGTERM inside a Prefect flow run (serve, a worker, a cancel)
+
     unwinding = sys.exc_info()[1]
     if unwinding is None:
         return "FINISHED"
-    return "KILLED" if isinstance(unwinding, KeyboardInterrupt) else "FAILED"
+    return "KILLED" if isinstance(unwinding, (KeyboardInterrupt, ExternalSignal)) else "FAILED"
 
 
 class MLflowTracker:
@@ -150,9 +152,9 @@ class WandbTracker:
     def __init__(self, run_dir: Path, name: str, config: dict[str, Any]):
         import wandb
 
-        state_file = run_dir / WANDB_RUN_FILE
-        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-        self.state_file, self.logged_up_to = state_file, state.get("logged_up_to", 0)
+        self.state_file = run_dir / WANDB_RUN_FILE
+        state = self._load()
+        self.logged_up_to = state.get("logged_up_to", 0)
         quiet = wandb.Settings(silent=True, console="off")  # the one line below says it; stdout is not captured
         with WandbTracker.lock:
             wandb.setup(quiet)  # silent before login, which would say where it found the key
@@ -169,7 +171,11 @@ class WandbTracker:
                     wandb.teardown()  # the service process setup started
                 raise
             WandbTracker.open_runs += 1
-        self._save()
+        try:
+            self._save()
+        except BaseException:
+            self.close()  # finished, and the service process stopped if it was the last run
+            raise
         if self.run.disabled:  # WANDB_MODE=disabled: every call a no-op, nothing to find later
             _say("W&B: disabled by WANDB_MODE=disabled")
         elif self.run.offline:
@@ -178,10 +184,26 @@ class WandbTracker:
         else:
             _say(f"W&B run {self.run.id}: {self.run.url}")
 
+    def _load(self) -> dict[str, Any]:
+        """The W&B run to go on with and the last step it holds; a damaged file (a kill mid-write on an older
+        version) is said and treated as none: a new W&B run, rather than a run that can no longer resume."""
+        try:
+            state = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            state = exc
+        if not isinstance(state, dict) or not isinstance(state.get("id"), str):
+            _say(f"{self.state_file} is unreadable ({str(state)[:80]}): this run logs to a new W&B run")
+            return {}
+        return state
+
     def _save(self) -> None:
         if self.run.disabled:  # its steps went nowhere: a resume with W&B on must send them
             return
-        self.state_file.write_text(json.dumps({"id": self.run.id, "logged_up_to": self.logged_up_to}) + "\n")
+        tmp = self.state_file.with_name(f".{self.state_file.name}.tmp")  # a kill mid-write leaves the old file
+        tmp.write_text(json.dumps({"id": self.run.id, "logged_up_to": self.logged_up_to}) + "\n")
+        os.replace(tmp, self.state_file)
 
     def log(self, row: dict[str, Any]) -> None:
         if row["step"] <= self.logged_up_to:  # already there from before the resume
@@ -238,14 +260,18 @@ class Tracker:
 def open_tracker(cfg, run_dir: str | Path, start_step: int = 0) -> Tracker:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    trackers = []
-    if "tensorboard" in cfg.train.report_to:
-        trackers.append(TensorBoardTracker(run_dir, start_step))
-    if "mlflow" in cfg.train.report_to:
-        trackers.append(MLflowTracker(run_dir, cfg.name, cfg.model_dump(mode="json")))
-    if "wandb" in cfg.train.report_to:
-        trackers.append(WandbTracker(run_dir, cfg.name, cfg.model_dump(mode="json")))
-    return Tracker(trackers)
+    tracker = Tracker([])
+    try:
+        if "tensorboard" in cfg.train.report_to:
+            tracker.trackers.append(TensorBoardTracker(run_dir, start_step))
+        if "mlflow" in cfg.train.report_to:
+            tracker.trackers.append(MLflowTracker(run_dir, cfg.name, cfg.model_dump(mode="json")))
+        if "wandb" in cfg.train.report_to:
+            tracker.trackers.append(WandbTracker(run_dir, cfg.name, cfg.model_dump(mode="json")))
+    except BaseException:  # the ones already open end (FAILED / KILLED) rather than stay running forever
+        tracker.close()
+        raise
+    return tracker
 
 
 def progress_bar(total: int, initial: int):

@@ -96,7 +96,7 @@ class GRPO:
         }
         rows = kept_rows(keep, reward.shape[1])
         if rows.numel() == 0:  # every group degenerate: nothing to learn this step
-            return None, {**stats, "loss": 0.0, "clip_frac": 0.0, **({"kl": 0.0} if cfg.beta > 0 else {})}
+            return None, {**stats, "loss": 0.0, "clip_frac": 0.0}  # no pass ran: no kl was measured
         picked = [completions[i] for i in rows.tolist()]
         batch = make_batch([c.prompt_token_ids for c in picked], [c.token_ids for c in picked], policy.pad_id)
         mbs, temperature = self.micro_batch_size, self.temperature

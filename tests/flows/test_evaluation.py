@@ -294,10 +294,19 @@ def test_a_finished_runs_report_is_reused_only_for_the_same_decoding(tmp_path):
     overrides = [f"train.checkpoint.dir={tmp_path / 'run'}", "eval.tasks=[{name: arith, level: 1, limit: 2}]",
                  "eval.n=2", "eval.k=[1, 2]"]
     cfg = validate_config(apply_overrides({}, overrides))
-    write_report({**_report(0.5, 2), "n": 2, "k": [1, 2], "sampling": scored_sampling(cfg),
-                  "verifiers": scored_verifiers(cfg)}, ckpt / "eval.json")
+    report = {**_report(0.5, 2), "n": 2, "k": [1, 2], "sampling": scored_sampling(cfg),
+              "verifiers": scored_verifiers(cfg)}
+    write_report(report, ckpt / "eval.json")  # no samples: this config asks for them (eval.save_samples)
     target = resolve_target(ckpt)
+    assert earlier_report(target, cfg) is None
+    write_report({**report, "samples": [{"id": "p0"}]}, ckpt / "eval.json")
     assert earlier_report(target, cfg)["score"] == 0.5
+    no_greedy = json.loads((ckpt / "eval.json").read_text())
+    no_greedy["suites"]["arith-l1-test"]["greedy_accuracy"] = None  # made with eval.greedy false
+    (ckpt / "eval.json").write_text(json.dumps(no_greedy))
+    assert earlier_report(target, cfg) is None
+    assert earlier_report(target, validate_config(apply_overrides({}, [*overrides, "eval.greedy=false"])))["score"] == 0.5
+    write_report({**report, "samples": [{"id": "p0"}]}, ckpt / "eval.json")
     longer = validate_config(apply_overrides({}, [*overrides, "eval.params.max_tokens=512"]))
     assert earlier_report(target, longer) is None
     strict = validate_config(apply_overrides({}, [*overrides, "verify.verifiers=[{name: math, options: "

@@ -3,6 +3,7 @@ against the real pruner, and the curve panels."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -43,6 +44,7 @@ def _mlflow_history(run_dir: Path, key: str) -> list[tuple[int, float]]:
 def test_metrics_reach_tensorboard_and_mlflow_and_a_resume_logs_each_step_once(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     from mlflow.tracking import MlflowClient
+    from prefect.exceptions import TerminationSignal
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}")
     status = lambda: client.get_run((tmp_path / "mlflow_run_id").read_text().strip()).info.status
@@ -63,6 +65,10 @@ def test_metrics_reach_tensorboard_and_mlflow_and_a_resume_logs_each_step_once(t
         closing.callback(open_tracker(_cfg(["mlflow"]), tmp_path, start_step=4).close)
         raise RuntimeError("the final evaluation fails")
     assert status() == "FAILED"
+    with pytest.raises(TerminationSignal), ExitStack() as closing:  # SIGTERM inside a Prefect flow run
+        closing.callback(open_tracker(_cfg(["mlflow"]), tmp_path, start_step=4).close)
+        raise TerminationSignal(signal.SIGTERM)
+    assert status() == "KILLED"
 
     expected = [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
     assert _tensorboard_scalars(tmp_path, "train/reward_mean") == expected
@@ -84,6 +90,14 @@ def _wandb_runs(run_dir: Path) -> list[list[dict]]:
     return runs
 
 
+def _no_wandb_login(monkeypatch, tmp_path) -> None:
+    """No W&B key, login or mode from this machine's user: what a fresh machine sees."""
+    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_PROJECT", "WANDB_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # no `wandb login` of this machine's user either
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+
+
 def test_metrics_reach_wandb_offline_and_a_resume_logs_each_step_once(tmp_path, monkeypatch, capfd):
     """No W&B login and no WANDB_MODE: an offline run under `<run_dir>/wandb`, finished (failed) when the run
     stops, resumed as the same W&B run; read back with wandb's reader, one history row per step."""
@@ -92,10 +106,7 @@ def test_metrics_reach_wandb_offline_and_a_resume_logs_each_step_once(tmp_path, 
 
     from tests.flows.flow_helpers import CONFIG
 
-    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_PROJECT", "WANDB_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))  # no `wandb login` of this machine's user either
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    _no_wandb_login(monkeypatch, tmp_path)
     run_dir = tmp_path / "run"
     cfg = load_config(CONFIG, ["name=track-test", "train.report_to=[wandb]", f"train.checkpoint.dir={run_dir}"])
     with pytest.raises(RuntimeError, match="fails"), ExitStack() as closing:  # as flows/train.py holds it
@@ -126,6 +137,39 @@ def test_metrics_reach_wandb_offline_and_a_resume_logs_each_step_once(tmp_path, 
     config = next(r["run"]["config"]["update"] for r in runs[0] if r["type"] == "run")
     assert config["name"] == "track-test" and config["train"]["report_to"] == ["wandb"]
     assert config["train"]["grpo"]["beta"] == cfg.train.grpo.beta and config["model"]["path"] == cfg.model.path
+
+
+def test_a_damaged_wandb_run_file_starts_a_new_wandb_run_instead_of_failing_the_resume(tmp_path, monkeypatch, capfd):
+    from rlvr.trainers.run_config import load_config
+
+    from tests.flows.flow_helpers import CONFIG
+
+    _no_wandb_login(monkeypatch, tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "wandb_run.json").write_text('{"id": "abc", "logged_up')  # cut off by a kill
+    cfg = load_config(CONFIG, ["name=track-test", "train.report_to=[wandb]", f"train.checkpoint.dir={run_dir}"])
+    tracker = open_tracker(cfg, run_dir, start_step=2)
+    tracker.log(_row(3, 0.3))
+    tracker.close()
+    said = capfd.readouterr().out
+    assert f"{run_dir / 'wandb_run.json'} is unreadable" in said and "this run logs to a new W&B run" in said
+    state = json.loads((run_dir / "wandb_run.json").read_text())
+    assert state["id"] != "abc" and state["logged_up_to"] == 3
+
+
+def test_trackers_opened_before_one_that_fails_to_open_are_ended(tmp_path, monkeypatch):
+    """W&B opens last and fails most (WANDB_MODE wrong, a key but no network): the MLflow run opened before it
+    must not stay RUNNING forever."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _no_wandb_login(monkeypatch, tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "sideways")
+    with pytest.raises(Exception, match="sideways"):
+        open_tracker(_cfg(["mlflow", "wandb"]), tmp_path, start_step=0)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}")
+    assert client.get_run((tmp_path / "mlflow_run_id").read_text().strip()).info.status == "FAILED"
 
 
 @pytest.mark.parametrize("name", ["tensorboard", "mlflow", "wandb"])

@@ -119,3 +119,15 @@ def test_a_step_logs_each_metric_only_where_it_is_measured(tmp_path, warm_model,
         trainer.close()
     assert not_measured.isdisjoint(stats), stats
     assert all(stats[key] > 0 for key in measured), stats
+
+
+def test_a_grpo_step_without_a_kept_group_logs_no_kl_it_did_not_measure(tmp_path, warm_model):
+    config = tiny_run_config(tmp_path, "grpo", grpo={"group_size": 2, "beta": 0.1, "zero_variance": "filter"})
+    trainer = Trainer(config, resume=False, log=lambda _m: None)
+    try:
+        scored = _scored(trainer.policy.model.config.vocab_size)
+        scored.rewards = [[1.0, 1.0], [0.0, 0.0]]  # every group degenerate: nothing to learn, no pass runs
+        stats = trainer.update(scored)
+    finally:
+        trainer.close()
+    assert stats["groups_kept"] == 0 and "kl" not in stats, stats
