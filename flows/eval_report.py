@@ -374,9 +374,11 @@ def earlier_report(target: Target, cfg: RunConfig, problems: dict[str, list] | N
         basis = score_basis(report)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or being replaced, or damaged
         return None
-    names = sorted(problems) if problems is not None else sorted(task.suite_name() for task in cfg.eval.tasks)
-    if sorted(basis["suites"]) != names or \
-            (problems is not None and basis["suites"] != {name: len(problems[name]) for name in names}):
+    if problems is not None:
+        same_suites = basis["suites"] == {name: len(rows) for name, rows in problems.items()}
+    else:
+        same_suites = set(basis["suites"]) == {task.suite_name() for task in cfg.eval.tasks}
+    if not same_suites:
         return None
     planned = json.loads(json.dumps({"sampling": scored_sampling(cfg), "verifiers": scored_verifiers(cfg)}, default=str))
     if (report.get("n"), report.get("k")) != (cfg.eval.n, cfg.eval.k) or \
