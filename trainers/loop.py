@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,7 +282,12 @@ class Trainer:
                     stats.update(self._optimizer_step(work))
             finally:
                 policy.train(False)
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # the schedule follows the step count, also over a step with nothing to learn; torch warns when its
+            # first step comes before any optimizer step, which is then what was meant
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before",
+                                    category=UserWarning)
+            self.scheduler.step()
         return stats
 
     def _optimizer_step(self, work) -> dict:

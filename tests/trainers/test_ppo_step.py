@@ -2,6 +2,7 @@
 a step's metrics (PPO's and GRPO's): each one there only where the step measures it."""
 
 import random
+import warnings
 
 import pytest
 import torch
@@ -127,7 +128,13 @@ def test_a_grpo_step_without_a_kept_group_logs_no_kl_it_did_not_measure(tmp_path
     try:
         scored = _scored(trainer.policy.model.config.vocab_size)
         scored.rewards = [[1.0, 1.0], [0.0, 0.0]]  # every group degenerate: nothing to learn, no pass runs
-        stats = trainer.update(scored)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stats = trainer.update(scored)
+        lr_after = trainer.scheduler.get_last_lr()
     finally:
         trainer.close()
     assert stats["groups_kept"] == 0 and "kl" not in stats, stats
+    # the schedule still moves with the step count, without torch's "scheduler before optimizer" warning
+    assert trainer.scheduler.last_epoch == 1 and lr_after, lr_after
+    assert not [w for w in caught if "lr_scheduler" in str(w.message)], [str(w.message) for w in caught]
