@@ -10,7 +10,7 @@ run started by it dies with the serving process. So a thread beside `serve` look
   (it may be waiting for the device while the training holds it); a run left "running" by an earlier serving
   process that was killed is not waited for, or
 - `max_attempts` runs for it, created since it was pinned, have already ended without unpinning it (a checkpoint
-  that fails its evaluation is reported once and left for `rlvr eval`, not retried forever; runs from before a
+  that fails its evaluation is reported once per pin and left for `rlvr eval`, not retried forever; runs from before a
   checkpoint was pinned again belong to an evaluation it no longer has).
 
 The grace only makes a double evaluation rare: a busy server can turn an event into a flow run a minute late.
@@ -76,15 +76,34 @@ def due(pinned: list[Path], runs: list, grace_s: float, max_attempts: int, since
     start, given_up = [], []
     for ckpt in pinned:
         path = str(ckpt.resolve())
-        try:
-            pinned_at = (ckpt / eval_pins.EVAL_PENDING).stat().st_mtime
-        except FileNotFoundError:  # unpinned since it was listed
+        pinned_at = pin_time(ckpt)
+        if pinned_at is None:  # unpinned since it was listed
             continue
         if path in active or now - pinned_at < grace_s:
             continue
         attempts = sum(created_since(run, pinned_at) for run in ended.get(path, []))
         (given_up if attempts >= max_attempts else start).append(ckpt)
     return start, given_up
+
+
+def pin_time(ckpt: Path) -> float | None:
+    """When `ckpt` was (last) pinned, epoch s; None once it is unpinned."""
+    try:
+        return (ckpt / eval_pins.EVAL_PENDING).stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def newly_given_up(given_up: list[Path], said: set) -> list[Path]:
+    """Those of `given_up` not yet reported for their current pin, recorded in `said`: a checkpoint pinned again
+    (its report removed, its step saved again) whose new evaluations fail too is reported again."""
+    new = []
+    for ckpt in given_up:
+        key = (str(ckpt.resolve()), pin_time(ckpt))
+        if key[1] is not None and key not in said:
+            said.add(key)
+            new.append(ckpt)
+    return new
 
 
 def created_since(run, when: float) -> bool:
@@ -108,11 +127,9 @@ def catch_up_round(client, run_dir: str | Path, grace_s: float, max_attempts: in
         return []
     deployment = client.read_deployment_by_name(EVAL_DEPLOYMENT_NAME)
     start, failed = due(pinned, evaluation_runs(client, deployment.id), grace_s, max_attempts, since)
-    for ckpt in failed:
-        if str(ckpt) not in given_up:
-            given_up.add(str(ckpt))
-            log(f"rlvr serve: {ckpt} is still pinned after {max_attempts} evaluation runs ended; "
-                f"not retrying (evaluate it by hand: rlvr eval --checkpoint {ckpt})")
+    for ckpt in newly_given_up(failed, given_up):
+        log(f"rlvr serve: {ckpt} is still pinned after {max_attempts} evaluation runs ended; "
+            f"not retrying (evaluate it by hand: rlvr eval --checkpoint {ckpt})")
     started = []
     for ckpt in start:
         path = str(ckpt.resolve())
@@ -130,7 +147,7 @@ def watch_pins(run_dir: str | Path, stop: threading.Event, interval_s: float = 3
 
     grace_s = 2 * interval_s if grace_s is None else grace_s
     since = time.time()
-    given_up: set[str] = set()
+    given_up: set[tuple[str, float]] = set()  # (checkpoint, pin time) reported
     unreachable = False
     while not stop.is_set():
         try:

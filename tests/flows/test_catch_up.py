@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Completed, Crashed, Failed, Pending, Running, Scheduled
 
-from rlvr.flows.catch_up import due
-from rlvr.flows.eval_pins import pin
+from rlvr.flows.catch_up import due, newly_given_up
+from rlvr.flows.eval_pins import pin, unpin
 
 NOW = time.time()
 SERVE_START = NOW - 600
@@ -67,6 +67,19 @@ def test_runs_that_ended_before_the_checkpoint_was_pinned_again_do_not_count(tmp
     since_pin = before + [_run(ckpt, Failed(), started_ago_s=200, created_ago_s=210)] * 2
     assert due([ckpt], since_pin, grace_s=60, max_attempts=2, since=SERVE_START, now=NOW) == ([], [ckpt])
 
+
+
+def test_a_given_up_checkpoint_is_reported_once_per_pin(tmp_path):
+    """Each round finds it given up again: said once. Pinned again later and given up again: said again."""
+    ckpt = _checkpoint(tmp_path, 1, 300)
+    said = set()
+    assert newly_given_up([ckpt], said) == [ckpt]
+    assert newly_given_up([ckpt], said) == []
+    unpin(ckpt)
+    assert newly_given_up([ckpt], said) == []  # unpinned since the round listed it: nothing to report
+    os.utime(pin(ckpt), (NOW - 100, NOW - 100))
+    assert newly_given_up([ckpt], said) == [ckpt]
+    assert newly_given_up([ckpt], said) == []
 
 def test_runs_of_other_checkpoints_do_not_count(tmp_path):
     a, b = _checkpoint(tmp_path, 1, 300), _checkpoint(tmp_path, 2, 300)
