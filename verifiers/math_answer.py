@@ -8,8 +8,10 @@ Extraction rules, first hit wins (code blocks never hold an answer; after a `</t
   boxed        the LAST `\\boxed{}` / `\\fbox{}` (a self-correction's last box is its answer); if it never
                closes, there is no answer
   answer_is    the last "answer is X" / "answer: X" (Minerva's `Final Answer: The final answer is $X$. I hope ...`);
-               a negated one (`the answer is not 5`) yields no answer at all
+               a negated one (`the answer is not 5`) yields no answer at all; an explanation after a stated
+               answer is not part of it (`284, which we can check ...`, `3. This follows ...`)
   gsm8k        the last `#### X`
+  final_line   a last line that is one math segment, bold or under a label: `**$-2 + 7i$**`, `### Final Answer`
   sentence     the final sentence: a named gold word, the math that ends it, else its last number (digits or words:
                `forty-two`, `one half`, `a dozen`, `1.45 million`, `3 degrees below zero`); without final
                punctuation (maybe cut off) only a plain number or a fraction in lowest terms at most three words
@@ -22,7 +24,7 @@ import math
 import re
 from fractions import Fraction
 
-from rlvr.verifiers.math_normalize import strip_delims
+from rlvr.verifiers.math_normalize import braced, strip_delims
 from rlvr.verifiers.math_words import words_value
 
 MAX_ANSWER_CHARS = 2000  # a box that does not close within this many characters is not an answer
@@ -36,25 +38,23 @@ _GSM8K = re.compile(r"####\s*([^\n]+)")
 _SENTENCE_SPLIT = re.compile(r"(?<![\d\\])\.(?=\s|$)|\n+")
 _NOT_AN_ANSWER = re.compile(r"(?:correct|right|wrong|incorrect|true|false|valid|reasonable|consistent|as follows|"
                             r"below|above|the same|clear|obvious)\b", re.I)
+# An answer stated in words may go on to explain itself (`284, which we can double-check ...`, `3. This follows from
+# ...`): the answer ends where such a clause or a new sentence begins, outside `$...$` and brackets, so `3.5`, `1,000`
+# and `3, 5` stay whole. A clause that hedges or retracts (`3. Or maybe 4`, `3, which is wrong`) is no explanation:
+# the whole text is kept, and reads as no single value, as before.
+_EXPLANATION = re.compile(r",\s+(?=(?:which|since|because|so|hence|thus|therefore|this|meaning|confirming|matching)\b)"
+                          r"|\.\s+(?=[A-Z])")
+_HEDGE = re.compile(r"(?:or|maybe|perhaps|possibly|probably|wait|but|actually|however|alternatively|hmm|no|not|unless|"
+                    r"otherwise|either|although|though|oops|sorry|hold|correction|scratch)\b", re.I)
+_RETRACTS = re.compile(r"(?:not|n't|never|wrong|incorrect|mistakes?|mistaken|errors?|false|invalid|instead|rather)\b",
+                       re.I)
+_BOLD_END = re.compile(r"(?:\*\*|__)\s*[.;,]?\s*$")  # the close of a bold answer line: `**Answer: 26**`
+_LABEL = re.compile(r"(?:the\s+)?(?:final\s+)?(?:answer|result)s?", re.I)  # `### Final Answer`, `Final result:`
 _DOLLAR_SPAN = re.compile(r"\s*\$\$?((?:\\\$|[^$])+)\$")
 _MATH_RUN = re.compile(r"[\d.*/+^=-]+")  # digits and operators written without spaces: `6*5`, `1/`, `=3/4`
 _PLAIN = re.compile(r"-?\d+(?:\.\d+)?")
 _FRACTION = re.compile(r"-?(\d+)/(\d+)")
 _OPERATOR_END = re.compile(r"(?:[-+*/^\u00d7\u00f7\u00b7\u2212(\[{]|\\times|\\cdot|\\div)\s*$")
-
-
-def _braced(text: str, start: int) -> tuple[str, int] | None:
-    """Content of the `{...}` group opening at `start` and the index after it (bounded scan)."""
-    depth = 0
-    for i in range(start, min(len(text), start + MAX_ANSWER_CHARS)):
-        c = text[i]
-        if c == "{" and text[i - 1] != "\\":
-            depth += 1
-        elif c == "}" and text[i - 1] != "\\":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1:i], i + 1
-    return None
 
 
 def boxed_all(text: str, limit: int = 20) -> list[str]:
@@ -63,7 +63,7 @@ def boxed_all(text: str, limit: int = 20) -> list[str]:
     for m in list(_BOX.finditer(text))[-limit:]:
         i = m.end()
         if i < len(text) and text[i] == "{":
-            got = _braced(text, i)
+            got = braced(text, i, MAX_ANSWER_CHARS)
             if got is not None:
                 out.append(got[0])
         elif i < len(text):  # \boxed 5
@@ -71,6 +71,16 @@ def boxed_all(text: str, limit: int = 20) -> list[str]:
             if tok:
                 out.append(tok.group(0))
     return out
+
+
+def _before_explanation(stated: str) -> str:
+    """`stated` up to an explanation that follows the answer (see `_EXPLANATION`)."""
+    for m in _EXPLANATION.finditer(stated):
+        head, rest = stated[:m.start()], stated[m.end():]
+        if head.count("$") % 2 or sum(map(head.count, "([{")) > sum(map(head.count, ")]}")):
+            continue  # inside math or a bracket: `(3, so)` is not a clause
+        return stated if _HEDGE.match(rest) or _RETRACTS.search(rest) else head
+    return stated
 
 
 def _answer_is(text: str) -> tuple[str | None, bool, int]:
@@ -89,7 +99,8 @@ def _answer_is(text: str) -> tuple[str | None, bool, int]:
     if span:
         return span.group(1).strip(), False, last.start()
     end = _SENTENCE_SPLIT.search(tail)
-    ans = strip_delims((tail[:end.start()] if end else tail).strip().rstrip(".;,"))
+    stated = _BOLD_END.sub("", _before_explanation(tail[:end.start()] if end else tail).strip())
+    ans = strip_delims(stated.rstrip(".;,"))
     return ans or None, False, last.start()
 
 
@@ -116,6 +127,27 @@ def _final_sentence(text: str) -> str | None:
     return parts[-1].strip() if parts else None
 
 
+def _final_math_line(text: str) -> str | None:
+    """The math of a last line that is one math segment, bold (`**$-2 + 7i$**`) or under a label line (`### Final
+    Answer`, `Final result:`), taken whole: the sentence rule would read only its last number (`7i`, `625` of
+    `\\frac{243}{625}`). A bare math line is left to that rule (it is as often the end of a derivation)."""
+    lines = [line.strip() for line in text.rstrip()[-4 * MAX_ANSWER_CHARS:].splitlines() if line.strip()]
+    if not lines:
+        return None
+    line = lines[-1].rstrip(". ")
+    bold = len(line) > 4 and line.startswith("**") and line.endswith("**")
+    inner = line[2:-2].strip().rstrip(". ") if bold else line
+    label = len(lines) > 1 and _LABEL.fullmatch(lines[-2].strip("#*: \t")) is not None
+    if not (bold or label):
+        return None
+    for a, b in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        body = inner[len(a):len(inner) - len(b)]
+        if len(inner) > len(a) + len(b) and inner.startswith(a) and inner.endswith(b):
+            rest = body.replace("\\$", "")  # `\\$` is a dollar sign; `$a$ and $b$` is two segments, not one
+            return body.strip() if "$" not in rest and b not in rest and body.strip() else None
+    return None
+
+
 def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> tuple[str | None, str]:
     """(final answer text or None, rule). `gold_word`: a one-word gold a final sentence may name."""
     text = _CODE.sub(" ", text)
@@ -135,6 +167,9 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> t
         return None, "negated"
     if ans:
         return ans, "answer_is"
+    line = _final_math_line(text)
+    if line:
+        return line, "final_line"
     if not fallback:
         return None, "none"
     sentence = _final_sentence(text)

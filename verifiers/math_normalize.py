@@ -3,9 +3,9 @@
     normalize(answer) -> Normalized(text, percent, value, base, digits)      compact(text) -> exact-match key
 
 Pure string work, no sympy: it runs in the caller's process. It removes delimiters, `\\left`/`\\right`,
-`\\dfrac`, `\\text{}`, units, currency, percent (kept as a flag), degrees, thousands separators (`1,000`,
-`10,\\!080`, `1{,}000`); it rewrites `\\sqrt2`, `\\frac65`, unicode, `1.5e3` and repeating decimals. Plain
-numbers get their exact value (`Fraction`), base-subscripted digits their base.
+`\\dfrac`, `\\text{}`, formatting wrappers (`\\mathbf{\\frac{1}{2}}`), units, currency, percent (kept as a flag),
+degrees, thousands separators (`1,000`, `10,\\!080`, `1{,}000`); it rewrites `\\sqrt2`, `\\frac65`, unicode, `1.5e3`
+and repeating decimals. Plain numbers get their exact value (`Fraction`), base-subscripted digits their base.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from rlvr.verifiers.math_words import only_number_words, words_value
+from rlvr.verifiers.math_words import counted_number, only_number_words, words_value
 
 _UNITS = (
     "cm", "mm", "km", "m", "meters", "meter", "metres", "inches", "inch", "in", "feet", "foot", "ft", "yards", "yard",
@@ -28,6 +28,10 @@ _UNITS = (
 _UNIT_WORDS = "|".join(map(re.escape, sorted((u for u in _UNITS if len(u) > 1), key=len, reverse=True)))
 _UNIT_RE = re.compile(rf"\s+(?:{_UNIT_WORDS})(?:\^\{{?\d\}}?)?\s*$")
 _TRAILING_TEXT = re.compile(r"(?<=\S)\s*\\(?:text|mbox|mathrm|textrm)\{\s*[A-Za-z][A-Za-z .]*\}(?:\^\{?\d\}?)?\s*$")
+# Formatting-only wrappers: they change how an answer looks, never its value, so their content (braces and all,
+# `\\mathbf{\\frac{14}{3}}`, `\\mathrm{70 \\sqrt{2}}`) is the answer. `\\text` and `\\operatorname` are not among them:
+# their content is words (`_TEXT_CMD` keeps today's reading of a flat `\\text{...}`).
+_FORMATTING = re.compile(r"\\(?:mathbf|mathrm|mathit|mathsf|boldsymbol|bm|textbf|textit|textrm|mbox)\s*(?=\{)")
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|mathit|operatorname)\s*\{([^{}]*)\}")
 _SEP_LATEX = re.compile(r"(?<=\d)(?:\{,\}|,\\!\s*|,\\,\s*|,\\ |,~)(?=\d{3})")
 _SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad|\\displaystyle|\\limits|~")
@@ -84,6 +88,33 @@ def exact_value(s: str) -> Fraction | None:
     return None
 
 
+def braced(text: str, start: int, limit: int = 2000) -> tuple[str, int] | None:
+    """Content of the `{...}` group opening at `start` and the index after it; None if it does not close within
+    `limit` characters (a bounded scan, escaped braces `\\{` skipped)."""
+    depth = 0
+    for i in range(start, min(len(text), start + limit)):
+        c = text[i]
+        if c == "{" and text[i - 1] != "\\":
+            depth += 1
+        elif c == "}" and text[i - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1:i], i + 1
+    return None
+
+
+def _unwrap_formatting(s: str) -> str:
+    """`s` with every formatting wrapper replaced by its content (`\\mathbf{\\frac{14}{3}}` -> `\\frac{14}{3}`)."""
+    start = 0
+    while m := _FORMATTING.search(s, start):
+        got = braced(s, m.end())
+        if got is None:  # never closes: left as it is
+            start = m.end()
+            continue
+        s, start = s[:m.start()] + got[0] + s[got[1]:], m.start()  # its content may hold another wrapper
+    return s
+
+
 def strip_delims(s: str) -> str:
     """`s` without the delimiters around it: `$..$`, `$$..$$`, `\\(..\\)`, `\\[..\\]`, `**..**`."""
     s = s.strip()
@@ -107,9 +138,10 @@ def normalize(s: str) -> Normalized:
     percent = bool(_PERCENT.search(s))
     s = _PERCENT.sub("", s)
     s = _CURRENCY.sub("", s)
-    for _ in range(2):
+    for _ in range(2):  # a unit may sit inside a wrapper: `\\mathbf{5 \\text{ cm}}`
         s = _TRAILING_TEXT.sub("", s).strip()
         s = _UNIT_RE.sub("", s).strip()
+        s = _unwrap_formatting(s)
     for _ in range(3):  # nested \text{\textbf{..}}
         s = _TEXT_CMD.sub(lambda m: m.group(1), s)
     s = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), s)
@@ -123,6 +155,7 @@ def normalize(s: str) -> Normalized:
     s = re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
     if s.startswith("+") and not s.startswith("+-"):
         s = s[1:].strip()
+    s = counted_number(s) or s  # `26 pieces`: a count with a noun this list of units does not know
     rhs = _ASSIGN.sub("", s)
     if rhs != s and not re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", rhs).replace("i", "")):
         s = rhs  # `x = 3, 5, 7`, `(a, b) = (-2, 1)`: the value named, not a relation
