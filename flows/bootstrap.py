@@ -6,8 +6,9 @@
 
 `check_model_path` and `check_device` run before the device is taken and before any weights load: a path that
 looks local (`/`, `./`, `../`, `~`) and does not exist, a directory without `config.json`, a `config.json` that
-transformers cannot read, or a directory without weights or tokenizer files (an interrupted download) is a
-`BadInput` naming the path (never retried as a hub id), and so is a `model.device` this machine does not have.
+transformers cannot read, a directory without weights or tokenizer files (an interrupted download), a
+safetensors file whose header does not read or a tokenizer that encodes text to nothing is a `BadInput` naming
+the path (never retried as a hub id), and so is a `model.device` this machine does not have.
 The device hold is an OS file lock that dies with its holder (flows/locks.py): to let two runs share a device,
 give it two slots (`rlvr train --device-slots 2`, or RLVR_DEVICE_SLOTS=2 for every run on the machine).
 """
@@ -49,7 +50,7 @@ def check_model_path(path: str) -> None:
         raise BadInput(f"model.path {path}: no config.json (not a Hugging Face model directory)")
     from transformers import AutoConfig
 
-    from rlvr.sampling.preflight import missing_model_files
+    from rlvr.sampling.preflight import damaged_weights, missing_model_files, unusable_tokenizer
 
     try:
         AutoConfig.from_pretrained(local)
@@ -58,6 +59,8 @@ def check_model_path(path: str) -> None:
         raise BadInput(f"model.path {path}: config.json cannot be read ({reason})") from exc
     if missing := missing_model_files(local):  # an interrupted download or copy
         raise BadInput(f"model.path {path}: incomplete model directory, no {' and no '.join(missing)}")
+    if problem := damaged_weights(local) or unusable_tokenizer(local):
+        raise BadInput(f"model.path {path}: {problem}")
 
 
 def check_hub_model(repo_id: str) -> None:

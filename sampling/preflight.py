@@ -45,6 +45,37 @@ def missing_model_files(path: Path) -> list[str]:
     return missing
 
 
+def damaged_weights(path: Path) -> str | None:
+    """The first `*.safetensors` file of a local model directory whose header does not read (truncated, empty,
+    not safetensors), with the reason; None when all read. Only the headers are read: what the engine would find
+    after it has started (and taken the device), found in milliseconds."""
+    from safetensors import safe_open
+
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                handle.keys()
+        except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError, struct errors of a cut-off file
+            return f"{file.name} is damaged ({' '.join(str(exc).split())[:160] or type(exc).__name__})"
+    return None
+
+
+def unusable_tokenizer(path: Path) -> str | None:
+    """Why a local model directory's tokenizer cannot be used, or None. transformers builds an EMPTY tokenizer from a
+    `tokenizer_config.json` whose `tokenizer.json` is missing, without an error: every prompt then encodes to nothing
+    and an evaluation scores 0 as if the model had failed. So the tokenizer is loaded and made to encode a probe."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except Exception as exc:  # noqa: BLE001 - any loader failure is the reason
+        return f"its tokenizer does not load ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})"
+    if not tokenizer("1 + 1 = 2")["input_ids"]:
+        return (f"its tokenizer encodes text to nothing ({len(tokenizer)} tokens known; tokenizer.json or the vocab "
+                "files missing?)")
+    return None
+
+
 def weights_bytes(model_path: str | Path) -> int:
     path = Path(model_path)
     return sum(f.stat().st_size for p in _WEIGHTS for f in path.glob(p)) if path.is_dir() else 0

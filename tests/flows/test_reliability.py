@@ -8,6 +8,7 @@ embedded mode, where a Ctrl-C to the process group also kills the embedded serve
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,6 +159,12 @@ def bad_inputs(model_path, tmp_path_factory):
             (corrupt / item.name).write_bytes(item.read_bytes())
     (corrupt / "config.json").write_text('{"model_type": "qwen2", "hidden_size": ')
     weightless = weightless_copy(Path(model_path), root / "weightless-model")  # an interrupted download
+    cut, tokenless = root / "cut-weights-model", root / "tokenless-model"
+    for copy in (cut, tokenless):
+        shutil.copytree(model_path, copy)
+    weights = cut / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a copy that stopped half-way
+    (tokenless / "tokenizer.json").unlink()  # transformers then builds an empty tokenizer, without an error
     pairs = root / "pairs.jsonl"
     pairs.write_text('{"prompt": "1+1=", "chosen": "2", "rejected": "3"}\n{"prompt": "2+2=", "chosen": "4"}\n')
     return {
@@ -166,6 +173,8 @@ def bad_inputs(model_path, tmp_path_factory):
         "a missing model dir": ([f"model.path={root / 'no-such-model'}"], "no such file or directory"),
         "a corrupt config.json": ([f"model.path={corrupt}"], "config.json cannot be read"),
         "a model dir without weights": ([f"model.path={weightless}"], "incomplete model directory, no weights"),
+        "cut-off weights": ([f"model.path={cut}"], "model.safetensors is damaged"),
+        "a tokenizer without tokenizer.json": ([f"model.path={tokenless}"], "its tokenizer encodes text to nothing"),
         "a device this machine lacks": (["model.device=cuda:99"], "model.device cuda:99: "),
         "a DPO pair without rejected": (["train.algorithm=dpo", f"train.dpo.pairs_path={pairs}"],
                                         f"train.dpo.pairs_path {pairs}:2: expected a JSON object"),
@@ -173,7 +182,8 @@ def bad_inputs(model_path, tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", ["a non-JSON line (on_bad_row=fail)", "a missing model dir", "a corrupt config.json",
-                                  "a model dir without weights", "a device this machine lacks",
+                                  "a model dir without weights", "cut-off weights", "a tokenizer without tokenizer.json",
+                                  "a device this machine lacks",
                                   "a DPO pair without rejected"])
 def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, bad_inputs, prefect_server, model_path,
                                                                         tmp_path):
