@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 TaskName = Literal["arith", "code", "gsm8k", "math500", "humaneval", "mbpp"]
@@ -36,6 +36,22 @@ class TaskConfig(BaseModel):
         "row. Characters, not tokens: checked at load, with no tokenizer (about 8k tokens of English); the exact token "
         "count against sampler.max_model_len is checked again when sampling.",
     )
+    verifier: str | None = Field(
+        None,
+        description="The verifier that judges this task's answers: a built-in name or an import path 'pkg.mod:fn'; "
+        "None = the task's own (math, or code for humaneval/mbpp/code). An eval suite is scored with it (its options "
+        "come from the verify.verifiers entry of the same name); the training task is rewarded by verify.verifiers "
+        "when that is set, else by this one.",
+    )
+
+    @field_validator("verifier")
+    @classmethod
+    def _verifier_loads(cls, name: str | None) -> str | None:
+        if name is not None:
+            from rlvr.verifiers.registry import resolve  # here: the verifiers import the data package
+
+            resolve(name)  # ValueError naming the problem (unknown name, import failure, signature)
+        return name
 
     def suite_name(self) -> str:
         """A short name for this task as an evaluation suite: `arith-l2-test`, `gsm8k-test`."""

@@ -9,8 +9,8 @@ written beside the checkpoint and the run's best checkpoint marked.
     write_report(report, target.report_path(cfg))                       # <ckpt>/eval.json
     mark_best(target.run_dir, target.checkpoint, report)                 # <run_dir>/best -> checkpoints/step-N
 
-Per suite (one per `cfg.eval.tasks` entry), judged by the task's own verifier (with the options `verify.verifiers`
-gives it):
+Per suite (one per `cfg.eval.tasks` entry), judged by its `verifier` (default the task's own, with the options
+`verify.verifiers` gives it; the reward plug-ins of `verify.verifiers` that judge no suite are named in one line):
 pass@1 (mean fraction of correct samples), unbiased pass@k (Chen et al. 2021) and maj@k for each k in
 `cfg.eval.k` (the config refuses a k above `cfg.eval.n`), greedy accuracy (one temperature-0 sample per problem,
 if `cfg.eval.greedy`), and the count of each verdict status. maj@k is null for suites whose verifier extracts
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,9 @@ MAX_SEQUENCES_PER_CALL = 128
 SCORED_PARAMS = {"temperature", "top_p", "top_k", "max_tokens", "min_tokens", "stop"}
 
 
+_STEP_NAME = re.compile(r"step-(\d+)")
+
+
 @dataclass(frozen=True)
 class Target:
     """What to evaluate: a training checkpoint (`<run>/checkpoints/step-N`) or a model (path, hub id, 'tiny')."""
@@ -52,11 +56,17 @@ class Target:
 
     @property
     def run_dir(self) -> Path | None:
-        return self.checkpoint.parent.parent if self.checkpoint else None
+        """The run a `<run>/checkpoints/step-N` checkpoint belongs to; None for a checkpoint copied elsewhere (its
+        best is no run's to mark: two levels up from `models/step-7` is an unrelated directory)."""
+        if self.checkpoint is None or self.step is None or self.checkpoint.parent.name != "checkpoints":
+            return None
+        return self.checkpoint.parent.parent
 
     @property
     def step(self) -> int | None:
-        return int(self.checkpoint.name.split("-", 1)[1]) if self.checkpoint else None
+        """N of a `step-N` checkpoint; None for a model, or a checkpoint renamed (`final/`)."""
+        found = _STEP_NAME.fullmatch(self.checkpoint.name) if self.checkpoint else None
+        return int(found.group(1)) if found else None
 
     @property
     def label(self) -> str:
@@ -75,13 +85,14 @@ class Target:
 
 
 def resolve_target(target: str | Path) -> Target:
-    """A directory holding `trainer_state.pt` and `model/` is a checkpoint; anything else is a model. A run
-    directory (or its `checkpoints/`) is refused with the checkpoints it holds: which one to evaluate is the
-    user's choice (the newest is not always the best, and evaluating one marks the run's best)."""
+    """A directory holding `model/` and `trainer_state.pt` or the run config is a checkpoint (`is_checkpoint`);
+    anything else is a model. A run directory (or its `checkpoints/`) is refused with the checkpoints it holds: which
+    one to evaluate is the user's choice (the newest is not always the best, and evaluating one marks the run's
+    best)."""
     path = Path(target).expanduser()
-    if (path / "trainer_state.pt").is_file() and (path / "model").is_dir():
+    if is_checkpoint(path):
         return Target(model=str(path.resolve() / "model"), checkpoint=path.resolve())
-    if path.name == "model" and (path.parent / "trainer_state.pt").is_file():
+    if path.name == "model" and is_checkpoint(path.parent):
         return Target(model=str(path.resolve()), checkpoint=path.parent.resolve())
     if path.is_dir() and not (path / "config.json").is_file():
         run_dir = path.parent if path.name == "checkpoints" else path
@@ -90,6 +101,12 @@ def resolve_target(target: str | Path) -> Target:
     if path.parent.name == "checkpoints" or (path.exists() and not path.is_dir()):
         raise FileNotFoundError(f"{target}: not a complete checkpoint or a model directory (pruned or unfinished?)")
     return Target(model=str(target))
+
+
+def is_checkpoint(path: Path) -> bool:
+    """A training checkpoint: `model/` beside the trainer state or the run config. Evaluation needs only the
+    weights and the config, so one whose `trainer_state.pt` was deleted to save disk is still evaluated."""
+    return (path / "model").is_dir() and ((path / "trainer_state.pt").is_file() or (path / "config.json").is_file())
 
 
 def run_dir_hint(target: str, run_dir: Path) -> str:
@@ -111,8 +128,14 @@ def eval_config(target: Target, config_path: str | None = None, overrides: list[
     then `overrides`. `model.path` always names the evaluated model (the base model for a LoRA checkpoint; `say`
     is told which base when the config names another)."""
     if config_path is None and target.checkpoint and (target.checkpoint / "config.json").is_file():
-        data = json.loads((target.checkpoint / "config.json").read_text())
-        cfg = validate_config(apply_overrides(data, list(overrides)), source=str(target.checkpoint / "config.json"))
+        saved = target.checkpoint / "config.json"
+        try:
+            data = json.loads(saved.read_text())
+        except (ValueError, OSError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise BadInput(f"{saved}: the checkpoint's run config does not read ({' '.join(str(exc).split())[:160]}); "
+                           "pass the run's config with -c") from exc
+        source = str(saved) + (" with the overrides" if overrides else "")  # an override's error is not the file's
+        cfg = validate_config(apply_overrides(data, list(overrides)), source=source)
     else:
         cfg = load_config(config_path, list(overrides))
     if target.checkpoint is None:
@@ -240,17 +263,31 @@ def _sample(completion, verdict) -> dict[str, Any]:
             "answer": answer_of(verdict), "rule": verdict.detail.get("rule"), "finish": completion.finish_reason}
 
 
+def unused_verifiers_note(cfg: RunConfig) -> str | None:
+    """A line for the training rewards of `verify.verifiers` that score no eval suite (the suites are judged by
+    their own verifier), or None: a reward plug-in that evaluation leaves out is otherwise invisible."""
+    used = {cfg.eval_verifier_spec(task).name for task in cfg.eval.tasks}
+    unused = [spec.name for spec in cfg.verify.verifiers or [] if spec.name not in used]
+    if not unused:
+        return None
+    return (f"verify.verifiers {', '.join(repr(name) for name in unused)}: training rewards only; the suites are "
+            f"scored by {', '.join(sorted(used))} (eval.tasks.N.verifier=NAME scores a suite with another verifier)")
+
+
 def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None = None, log=print,
                    problems: dict[str, list] | None = None) -> dict[str, Any]:
     """Evaluate whatever `sampler` currently serves on every suite of `cfg.eval`; returns the report dict.
     `problems`: each suite's problems by suite name, when the caller has loaded (and checked) them already."""
     suites, samples = {}, []
+    if note := unused_verifiers_note(cfg):
+        log(note)
     for task in cfg.eval.tasks:
         name = task.suite_name()
         summary, records = evaluate_suite(sampler, pool, task, cfg, (problems or {}).get(name))
         suites[name] = summary
         samples += [{"suite": name, **r} for r in records] if cfg.eval.save_samples else []
-        log(f"eval {name}: pass@1 {summary['pass@1']:.3f} greedy {summary['greedy_accuracy']}")
+        greedy = "" if summary["greedy_accuracy"] is None else f" greedy {summary['greedy_accuracy']}"  # eval.greedy off
+        log(f"eval {name}: pass@1 {summary['pass@1']:.3f}{greedy}")
     return {**({"samples": samples} if samples else {}),
         "model": label,
         "step": step,

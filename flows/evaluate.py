@@ -49,8 +49,11 @@ def save_report(report: dict[str, Any], target: Target, cfg: RunConfig) -> dict[
     """Write the JSON report, mark the best checkpoint of the run, publish the markdown artifact."""
     log = get_run_logger().info
     path = eval_report.write_report(report, target.report_path(cfg))
-    other = target.checkpoint and eval_report.other_basis_than_best(target.run_dir, report)
-    best = bool(target.checkpoint) and eval_report.mark_best(target.run_dir, target.checkpoint, report)
+    in_run = target.run_dir is not None  # a checkpoint copied out of its run marks no best
+    other = in_run and eval_report.other_basis_than_best(target.run_dir, report)
+    best = in_run and eval_report.mark_best(target.run_dir, target.checkpoint, report)
+    if target.checkpoint is not None and not in_run:
+        log(f"{target.checkpoint} is not in a run's checkpoints/step-N: no best checkpoint is marked")
     if other:
         log(f"not compared with the run's best checkpoint: it was scored on another basis (the best's: {other})")
     markdown = eval_report.report_markdown(report)

@@ -100,13 +100,15 @@ class RunConfig(BaseModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
     def verifier_specs(self) -> list[VerifierSpec]:
-        """The verifiers that score training completions: `verify.verifiers`, else the task's own."""
-        return self.verify.verifiers or [VerifierSpec(name=task_verifier(self.task.name))]
+        """The verifiers that score training completions: `verify.verifiers`, else the task's (`task.verifier`, by
+        default its own)."""
+        return self.verify.verifiers or [VerifierSpec(name=self.task.verifier or task_verifier(self.task.name))]
 
     def eval_verifier_spec(self, task: TaskConfig) -> VerifierSpec:
-        """The verifier that scores an eval suite: the task's own, with the options `verify.verifiers` gives that
-        verifier (a code sandbox's timeout, memory or processes hold for evaluation as for training)."""
-        name = task_verifier(task.name)
+        """The verifier that scores an eval suite: `task.verifier`, by default the task's own, with the options
+        `verify.verifiers` gives that verifier (a code sandbox's timeout, memory or processes hold for evaluation as
+        for training). One verifier, not the weighted training mix: pass@k counts correct answers."""
+        name = task.verifier or task_verifier(task.name)
         options = next((spec.options for spec in self.verify.verifiers or [] if spec.name == name), {})
         return VerifierSpec(name=name, options=options)
 

@@ -99,6 +99,31 @@ def test_resolve_target_tells_checkpoints_from_models(tmp_path):
         resolve_target(str(tmp_path / "run" / "checkpoints" / "step-5"))
 
 
+def test_a_renamed_or_copied_checkpoint_has_no_step_or_run(tmp_path):
+    in_run = resolve_target(_checkpoint(tmp_path / "run", 4))
+    assert in_run.step == 4 and in_run.run_dir == (tmp_path / "run").resolve()
+    renamed = _checkpoint(tmp_path / "run", 5).rename(tmp_path / "final")
+    assert resolve_target(renamed).step is None and resolve_target(renamed).run_dir is None
+    copied = _checkpoint(tmp_path / "run", 6).rename(tmp_path / "step-6")  # two levels up is no run of it
+    assert resolve_target(copied).step == 6 and resolve_target(copied).run_dir is None
+
+
+def test_a_checkpoint_without_its_trainer_state_is_still_one(tmp_path):
+    ckpt = _checkpoint(tmp_path / "run", 3)
+    (ckpt / "trainer_state.pt").unlink()
+    (ckpt / "config.json").write_text("{}")
+    assert resolve_target(ckpt).checkpoint == ckpt.resolve()
+
+
+def test_a_damaged_saved_run_config_is_one_line_naming_it(tmp_path):
+    from rlvr.flows.errors import BadInput
+
+    ckpt = _checkpoint(tmp_path / "run", 3)
+    (ckpt / "config.json").write_text('{"name": "audit", "model": {')
+    with pytest.raises(BadInput, match=r"step-3/config.json: the checkpoint's run config does not read"):
+        eval_config(resolve_target(ckpt))
+
+
 def test_eval_config_uses_the_checkpoints_config_with_overrides(tmp_path):
     ckpt = _checkpoint(tmp_path / "run", 3)
     saved = validate_config({"name": "saved", "eval": {"n": 2, "k": [1, 2]}}).model_dump(mode="json")
@@ -248,6 +273,29 @@ def test_evaluate_model_runs_every_suite_through_sampler_and_verifier():
     assert l1["maj@4"] == 0.0  # "123456789" wins the vote 3:1
     assert report["score"] == 0.25 and report["run"] == "t"
     assert cfg.eval.tasks[1].suite_name() == "arith-l2-test"
+
+
+def test_a_suite_is_scored_by_its_verifier_setting_and_unused_rewards_are_named(tmp_path, monkeypatch):
+    """`eval.tasks.N.verifier` judges that suite (a plug-in too); a reward plug-in of verify.verifiers that judges
+    no suite is named in one line instead of being left out without a word."""
+    (tmp_path / "suite_judges.py").write_text(
+        "from rlvr.verifiers.verdict import Verdict\n"
+        "def always(completion, reference, options=None):\n    return Verdict(1.0, 'correct', {})\n"
+        "def short(completion, reference, options=None):\n    return Verdict(float(len(completion) < 5), 'correct', {})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = validate_config({"name": "t", "verify": {"verifiers": [{"name": "math"}, {"name": "suite_judges:short"}]},
+                           "eval": {"tasks": [{"name": "arith", "split": "test", "limit": 3},
+                                              {"name": "arith", "level": 2, "split": "test", "limit": 3,
+                                               "verifier": "suite_judges:always"}], "n": 4, "k": [1]}})
+    said = []
+    report = evaluate_model(_FakeSampler(), _InlinePool(), cfg, label="fake", log=said.append)
+    assert report["verifiers"]["arith-l2-test"]["name"] == "suite_judges:always"
+    assert report["suites"]["arith-l2-test"]["pass@1"] == 1.0 and report["suites"]["arith-l1-test"]["pass@1"] == 0.25
+    assert [line for line in said if "training rewards only" in line] == [
+        "verify.verifiers 'suite_judges:short': training rewards only; the suites are scored by math, "
+        "suite_judges:always (eval.tasks.N.verifier=NAME scores a suite with another verifier)"]
+    with pytest.raises(ValueError, match="cannot load verifier 'suite_judges:nope'"):
+        validate_config({"eval": {"tasks": [{"name": "arith", "verifier": "suite_judges:nope"}]}})
 
 
 def test_generate_in_chunks_keeps_order_and_seeds():

@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,25 @@ def test_evaluating_an_earlier_checkpoint_writes_its_report_and_keeps_a_single_b
     step2_score = json.loads((run_dir / "checkpoints" / "step-2" / "eval.json").read_text())["score"]
     expected = "checkpoints/step-1" if report["score"] > step2_score else "checkpoints/step-2"
     assert best["checkpoint"] == expected and report["saved"]["best"] == (expected == "checkpoints/step-1")
+
+
+def test_a_checkpoint_copied_out_of_its_run_is_evaluated_and_marks_no_best(demo_run, tmp_path):
+    """Renamed (`final/`), or kept as `models/step-7/` without its trainer state (deleted to save disk): both are
+    evaluated and reported beside themselves; neither has a run whose best it could be."""
+    from rlvr.flows.evaluate import evaluate_flow
+
+    _, run_dir, _ = demo_run
+    final, kept = tmp_path / "final", tmp_path / "models" / "step-7"
+    for copy in (final, kept):
+        shutil.copytree(run_dir / "checkpoints" / "step-2", copy, ignore=shutil.ignore_patterns("eval*"))
+    (kept / "trainer_state.pt").unlink()
+    best_before = (run_dir / "best.json").read_text()
+    for copy, step in ((final, None), (kept, 7)):
+        report = evaluate_flow(str(copy), overrides=["eval.greedy=false"])
+        assert report["step"] == step and report["saved"]["best"] is False
+        assert json.loads((copy / "eval.json").read_text())["score"] == report["score"]
+    assert not [p.name for p in tmp_path.rglob("best*")]
+    assert (run_dir / "best.json").read_text() == best_before
 
 
 def test_a_rerun_of_a_finished_run_starts_nothing_and_returns_its_evaluation(demo_run):
