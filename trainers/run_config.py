@@ -138,15 +138,30 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             child = node.setdefault(part, {})
             if not isinstance(child, (dict, list)):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
-            if child == {} and path[depth + 1].isdigit():  # a list the file does not hold (its default)
-                raise ConfigError(f"override {item!r}: the config file does not list {'.'.join(path[:depth + 1])}; "
-                                  f"give the whole list: {'.'.join(path[:depth + 1])}=[...]")
+            if child == {} and path[depth + 1].isdigit():  # a list the file does not hold: index its default
+                child = node[part] = _default_list(item, path[:depth + 1])
             node = child
         if isinstance(node, list):
             node[_list_index(node, path[-1], item, path[:-1])] = value
         else:
             node[path[-1]] = value
     return data
+
+
+_NO_FIELD = object()
+
+
+def _default_list(item: str, where: list[str]) -> list:
+    """A copy of the default list at `where` (`eval.tasks` when the file lists none), for an override to index."""
+    value: Any = RunConfig().model_dump(mode="json")
+    for part in where:
+        value = value.get(part, _NO_FIELD) if isinstance(value, dict) else _NO_FIELD
+    dotted = ".".join(where)
+    if value is _NO_FIELD:
+        raise ConfigError(f"override {item!r}: {dotted} is not a config field")
+    if not isinstance(value, list):
+        raise ConfigError(f"override {item!r}: {dotted} holds no list here; give the whole list: {dotted}=[...]")
+    return value
 
 
 def _list_index(items: list, part: str, item: str, where: list[str]) -> int:

@@ -44,8 +44,14 @@ def test_an_override_indexes_a_list_the_config_file_holds(tmp_path):
     assert cfg.eval.tasks[1].limit == 4
     with pytest.raises(ConfigError, match=r"eval.tasks is a list of 2 item\(s\); index it with 0-1"):
         load_config(str(path), ["eval.tasks.2.limit=4"])
-    with pytest.raises(ConfigError, match=r"the config file does not list eval.tasks; give the whole list"):
-        load_config(None, ["eval.tasks.0.limit=4"])
+    # a list the file does not hold is its default, indexed as such; a misspelt list is no field
+    default = load_config(None, [])
+    cfg = load_config(None, ["eval.tasks.0.limit=4"])
+    assert cfg.eval.tasks[0].limit == 4 and cfg.eval.tasks[0].name == default.eval.tasks[0].name
+    with pytest.raises(ConfigError, match=r"override 'eval.task.0.limit=4': eval.task is not a config field$"):
+        load_config(None, ["eval.task.0.limit=4"])
+    with pytest.raises(ConfigError, match=r"verify.verifiers holds no list here; give the whole list"):
+        load_config(None, ["verify.verifiers.0.weight=2"])
 
 
 def test_a_yes_or_true_where_a_number_is_expected_is_refused_not_read_as_1(tmp_path):
