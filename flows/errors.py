@@ -110,6 +110,20 @@ def quiet_console() -> None:
             handler._rlvr_quiet = True
 
 
+def one_line_prefect_console() -> None:
+    """For a flow run that no rlvr command started (`rlvr serve` and Prefect workers run each in a process of its
+    own): Prefect's console prints error records as one line each, as `quiet_console` does for a command. Its three
+    records of a failed run each carried the whole traceback (~100 lines for one bad override); the tracebacks stay
+    in the run's logs on the Prefect server (its API log handler is not a console handler). Prefect's console
+    handler alone: other stream handlers (a test's log capture) keep theirs."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in _console_handlers():
+        if isinstance(handler, PrefectConsoleHandler) and not getattr(handler, "_rlvr_quiet", False):
+            handler.format = _one_line_format(handler.format)
+            handler._rlvr_quiet = True
+
+
 def _console_handlers() -> list[logging.Handler]:
     loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values()
                                       if isinstance(lg, logging.Logger))]

@@ -17,6 +17,7 @@ from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import publish_eval
 from rlvr.flows.bootstrap import check_device, check_model_path, load_eval_problems, retry_on_io
+from rlvr.flows.errors import one_line_prefect_console
 from rlvr.flows.eval_report import Target
 from rlvr.flows.locks import device_hold
 from rlvr.flows.stopping import note_unwound
@@ -81,6 +82,7 @@ def evaluate_flow(
     after it was saved, found once this run holds the device, is not evaluated again (its event's run and a
     catch-up run can both be under way: flows/catch_up.py)."""
     log = get_run_logger().info
+    one_line_prefect_console()  # a served run's console; a command's is already quiet
     target = eval_report.resolve_target(checkpoint)
     cfg = eval_report.eval_config(target, config_path, overrides, say=log)
     check_model_path(eval_report.model_to_load(target, cfg))

@@ -29,6 +29,7 @@ from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import draw_curves, publish_training, sample_rows
 from rlvr.flows.bootstrap import (bootstrap_model, check_device, load_dpo_pairs, load_eval_problems, load_task_problems,
                                   retry_on_io)
+from rlvr.flows.errors import one_line_prefect_console
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
@@ -145,6 +146,7 @@ def train_flow(
     `device_slots` / `device_timeout`: see `flows.locks.device_hold` (None: RLVR_DEVICE_SLOTS or 1; no limit).
     `pin_for_eval`: keep each checkpoint from pruning until its triggered evaluation ran (flows/eval_pins.py)."""
     log = get_run_logger().info
+    one_line_prefect_console()  # a served run's console; a command's is already quiet
     cfg = resolve_config(config, config_path, overrides)
     log(f"run config: {cfg.model_dump(mode='json')}")
     try:

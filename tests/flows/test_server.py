@@ -128,6 +128,29 @@ def test_a_training_run_triggers_an_evaluation_of_each_checkpoint(served):
     assert (run_dir / "curves.png").is_file()
 
 
+def test_a_served_run_that_fails_says_why_in_lines_and_keeps_its_traceback_on_the_server(served):
+    """A bad override given to the served training: the serve console gets one line per Prefect error record (it
+    got ~100 lines with three tracebacks); the traceback is still in the run's logs on the server."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.deployments import run_deployment
+
+    _, _, log = served
+    start = log.stat().st_size
+    flow_run = run_deployment(f"train/{NAME}", parameters={"overrides": ["train.stepz=3"]}, timeout=240,
+                              poll_interval=2)
+    assert flow_run.state.is_failed(), flow_run.state
+    said = lambda: log.read_bytes()[start:].decode(errors="replace")  # noqa: E731
+    wait_for("the runner's line on the failed run", lambda: "Process exited with status code: 1" in said(), 60,
+             log=log)
+    assert "train.stepz: unknown field" in said() and "Traceback" not in said(), said()
+    with get_client(sync_client=True) as client:
+        logs = lambda: client.read_logs(  # noqa: E731
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+        wait_for("the run's traceback in its server logs", lambda: any("Traceback" in e.message for e in logs()), 60,
+                 log=log)
+
+
 def test_a_job_started_by_rlvr_launch_announces_its_checkpoints_and_they_are_evaluated(served, model_path, tmp_path):
     """docs/scaleout.md's team setup: the training is an `rlvr launch` job (no flow run); rank 0 sends each
     checkpoint's event to the configured server, whose trigger runs the served evaluation deployment on it."""
