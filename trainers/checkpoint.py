@@ -41,9 +41,12 @@ class CheckpointError(RuntimeError):
 
 
 def config_changes(saved: dict, current: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
-    """Dotted key -> (saved, current) for each leaf that differs between two `model_dump(mode="json")` configs."""
+    """Dotted key -> (saved, current) for each leaf that differs between two `model_dump(mode="json")` configs. A
+    key the saved config lacks is a setting added to rlvr since it was written, not a change made to the run."""
     out = {}
     for key in sorted(set(saved) | set(current)):
+        if key not in saved:
+            continue
         old, new, dotted = saved.get(key), current.get(key), f"{prefix}{key}"
         if isinstance(old, dict) and isinstance(new, dict):
             out.update(config_changes(old, new, dotted + "."))

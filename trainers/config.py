@@ -137,6 +137,11 @@ class TrainConfig(_Strict):
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    stop_after_failing_steps: int = Field(
+        3, ge=0, description="Stop the run (exit 1, its checkpoints kept) once a verifier's every verdict is "
+        "error/timeout on this many consecutive steps: the verifier is failing, not the policy, and such steps teach "
+        "nothing (TRL stops at a reward function's first exception). 0: never stop; each such step's line warns.",
+    )
     parallel: Literal["ddp", "fsdp"] = Field(
         "ddp", description="Under torchrun/accelerate: replicate the model and sum gradients (ddp) or shard it (fsdp)."
     )

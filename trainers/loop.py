@@ -46,6 +46,7 @@ from rlvr.trainers.optimizer import build_optimizer
 from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice, update_advice
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.ppo import PPO
+from rlvr.trainers.verifier_health import FailingStreak, VerifierFailing, lost_rewards, lost_rewards_warning
 
 ALGORITHMS = {"grpo": GRPO, "dpo": DPO, "ppo": PPO}
 REDRAW_SEED_STRIDE = 104_729  # a redraw round samples with the step's seed + round * this
@@ -58,16 +59,19 @@ class NonFiniteError(FloatingPointError):
 @dataclass
 class Scored:
     """A step's scored completions: `groups[g].completions[i]` has reward `rewards[g][i]` and verdicts
-    `verdicts[g][i]` (verifier name -> Verdict). `cursor`: the data position the step's problems start at."""
+    `verdicts[g][i]` (verifier name -> Verdict). `cursor`: the data position the step's problems start at.
+    `verify_time_s`: the wall time of scoring them (the verifier pool), redraws included; part of the rollout's."""
 
     groups: list = field(default_factory=list)
     rewards: list[list[float]] = field(default_factory=list)
     verdicts: list[list[dict[str, Any]]] = field(default_factory=list)
     cursor: int = 0
+    verify_time_s: float = 0.0
 
     def replace(self, slots: list[int], fresh: "Scored") -> None:
         for slot, g, r, v in zip(slots, fresh.groups, fresh.rewards, fresh.verdicts):
             self.groups[slot], self.rewards[slot], self.verdicts[slot] = g, r, v
+        self.verify_time_s += fresh.verify_time_s  # the redraw was scored too: its time counts
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -76,6 +80,7 @@ def step_seed(seed: int, step: int) -> int:
 
 class Trainer:
     def __init__(self, cfg, *, sampler=None, pool=None, problems=None, resume: bool = True, log=print):
+        from rlvr.verifiers.registry import spec_keys
         from rlvr.verifiers.task_runner import make_pool
 
         self.cfg, self.log = cfg, log
@@ -106,6 +111,9 @@ class Trainer:
         self.step, self.cursor = 0, 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self._partly_failing: set[str] = set()  # verifiers whose partial failure was said (by this Trainer)
+        self._lost_said: set[str] = set()  # verifiers whose rewards were said to be lost to another's magnitude
+        self._failing = FailingStreak(cfg.train.stop_after_failing_steps, self.primary)
+        self._weights = dict(zip(spec_keys(self.specs), (spec.weight for spec in self.specs)))  # verdict key -> weight
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
         self._sampler = sampler  # None until opened: see the `sampler` property
         if sampler is None and self.algorithm.group_size:  # it samples from step 1: not in step 1's time
@@ -168,6 +176,7 @@ class Trainer:
         started = time.perf_counter()
         scored = self.collect()
         rollout_s = time.perf_counter() - started
+        self._say_lost_rewards(scored)
         stats = self.update(scored)
         self._sync_sampler()
         self.step += 1
@@ -175,6 +184,7 @@ class Trainer:
         row = {"step": self.step, **rollout_metrics(scored.groups, scored.rewards, scored.verdicts, self.primary), **stats}
         row.update(
             lr=self.scheduler.get_last_lr()[0], step_time_s=elapsed, rollout_time_s=rollout_s,
+            verify_time_s=scored.verify_time_s,  # within rollout_time_s: generation is the difference
             tokens_per_s=row["generated_tokens"] / elapsed, peak_rss_mb=peak_rss_mb(),
         )
         if self.dist.is_main:  # DDP: the row already describes the global batch; rank 0 writes it
@@ -182,7 +192,31 @@ class Trainer:
         self._say_partial_failures(row)
         self.last_groups, self.last_verdicts = scored.groups, scored.verdicts
         self._end_of_step()
+        self._stop_if_verifier_failing(row)
         return row
+
+    def _stop_if_verifier_failing(self, row: dict) -> None:
+        """Raise VerifierFailing once a verifier failed on every verdict of `train.stop_after_failing_steps` steps in a
+        row. Every DDP rank holds the same global row, so all stop together. The step's row is in metrics.jsonl, but
+        no checkpoint is written of it: the exception skips the save (here in `train` as in the flow), as a
+        checkpoint would move the resume point past steps that learned nothing, and its evaluation would score a
+        policy that the broken verifier never judged. The checkpoints already written stay, so the same command,
+        once the verifier is fixed, resumes from the newest and redoes the steps after it."""
+        stop = self._failing.observe(row)
+        if stop is None:
+            return
+        self.log(format_step(row, self.cfg.train.steps))  # the callers log the step's line after run_step returns
+        kept = f"the newest checkpoint is step-{self._saved_step}" if self._saved_step else "no checkpoint was written"
+        raise VerifierFailing(f"{stop}; nothing is saved of step {row['step']}: {kept}, where the same command resumes "
+                              "once the verifier is fixed")
+
+    def _say_lost_rewards(self, scored: Scored) -> None:
+        """Once per Trainer and verifier: its reward differences were lost to rounding beside another verifier's
+        huge rewards (`lost_rewards`), which otherwise shows only as advantages, loss and gradient norm of 0."""
+        for lost, *rest in lost_rewards(scored.verdicts, self._weights):
+            if lost not in self._lost_said:
+                self._lost_said.add(lost)
+                self.log(lost_rewards_warning(self.step + 1, lost, *rest))
 
     def _say_partial_failures(self, row: dict) -> None:
         """Once per Trainer (a resumed run says it again) and verifier: some of its verdicts were error/timeout, and
@@ -248,6 +282,7 @@ class Trainer:
                 scored.groups += part.groups
                 scored.rewards += part.rewards
                 scored.verdicts += part.verdicts
+                scored.verify_time_s = max(scored.verify_time_s, part.verify_time_s)  # the ranks score at once
         flat = [r for row in scored.rewards for r in row]
         if not all(math.isfinite(r) for r in flat):
             raise NonFiniteError(f"non-finite reward at step {self.step + 1}: {flat}")
@@ -256,8 +291,9 @@ class Trainer:
     def _sample_and_score(self, problems, n: int, params: SamplingParams) -> Scored:
         groups = self.sampler.generate(problems, n, params)
         jobs = [(c.text, g.problem.reference, self.specs) for g in groups for c in g.completions]
+        started = time.perf_counter()
         scored = iter(self.pool.map(jobs))
-        out = Scored(groups=groups)
+        out = Scored(groups=groups, verify_time_s=time.perf_counter() - started)
         for g in groups:
             pairs = [next(scored) for _ in g.completions]
             out.rewards.append([reward for reward, _ in pairs])

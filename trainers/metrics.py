@@ -174,9 +174,24 @@ def _failed_fraction(row: dict, name: str) -> float:
     return sum(row.get(_status_prefix(name) + status, 0.0) for status in FAILED)
 
 
-def _first_reason(row: dict, name: str) -> str:
+def row_failure_reason(row: dict, name: str) -> str | None:
+    """The first error/timeout verdict's reason of verifier `name` (metric name, "" for the primary) this step."""
     reason = row.get(_reason_key(name))
-    return f"; first: {reason}" if isinstance(reason, str) else ""
+    return reason if isinstance(reason, str) else None
+
+
+def _first_reason(row: dict, name: str) -> str:
+    reason = row_failure_reason(row, name)
+    return f"; first: {reason}" if reason else ""
+
+
+def failing_verifiers(row: dict) -> list[str]:
+    """The verifiers (metric name, "" for the primary, first) whose every verdict this step is error/timeout: the
+    step's line warns of each (`format_step`), and the Trainer stops after a number of such steps in a row
+    (trainers/verifier_health.py)."""
+    if not row.get("completions"):
+        return []
+    return [name for name in _verifiers_of(row) if _failed_fraction(row, name) >= 1.0 - 1e-9]
 
 
 def format_step(row: dict, total: int) -> str:
@@ -190,9 +205,7 @@ def format_step(row: dict, total: int) -> str:
     if not row.get("generated_tokens"):  # nothing sampled: no throughput to speak of
         shown = [part for part in shown if not part.startswith("tok/s")]
     line = f"step {row['step']}/{total} " + " ".join(shown) + f" ({row['step_time_s']:.1f}s)"
-    for name in _verifiers_of(row):
-        if not row.get("completions") or _failed_fraction(row, name) < 1.0 - 1e-9:
-            continue
+    for name in failing_verifiers(row):
         prefix = _status_prefix(name)
         counts = ", ".join(f"{s} {round(row.get(prefix + s, 0.0) * row['completions'])}" for s in FAILED)
         # the name quoted: Prefect's console (rich) shows `:boom:` of `verifier my_rewards:boom: every` as an emoji

@@ -58,3 +58,9 @@ def test_config_changes_lists_each_differing_leaf():
     now = {"train": {"steps": 8, "optim": {"lr": 1e-4, "betas": [0.9, 0.95]}}, "model": {"lora": {"r": 8}}}
     assert config_changes(saved, now) == {"model.lora": (None, {"r": 8}), "train.optim.betas": ([0.9, 0.99], [0.9, 0.95]),
                                           "train.steps": (4, 8)}
+
+
+def test_a_setting_added_to_rlvr_since_the_checkpoint_is_no_change_of_the_run():
+    saved = {"train": {"steps": 4}}
+    now = {"train": {"steps": 4, "stop_after_failing_steps": 3}, "eval": {"n": 4}}
+    assert config_changes(saved, now) == {}
