@@ -134,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         why = f"all {len(bad)} lines are bad" if bad else "it is empty (or holds blank lines only)"
         print(f"rlvr: nothing to score in {args.file}: {why}", file=sys.stderr)
         return 2
-    with VerifierPool(workers=args.workers, timeout_s=args.timeout) as pool:
+    plugins = [spec.name for _, (_, _, specs) in jobs for spec in specs]  # imported as the workers start
+    with VerifierPool(workers=args.workers, timeout_s=args.timeout, plugins=plugins) as pool:
         results = pool.map([job for _, job in jobs])
+        for note in pool.notes:  # a plug-in slow or failing to import in the workers, workers that cannot start
+            print(f"rlvr: {note}", file=sys.stderr)
     _print_summary(jobs, results, bad, out)
     broken = _every_verdict_an_error(jobs, results)
     if broken:

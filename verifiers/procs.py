@@ -4,10 +4,11 @@
     w.call(request, timeout_s=1.5)    # -> the handler's answer; raises Timeout / Died (the worker is then killed)
 
 A worker is `python -c "from rlvr.verifiers.procs import serve; serve(...)"` in its own session: it runs the
-warm-up, says it is ready, then answers one request at a time. Frames are a 4-byte length and a pickle, on the
-worker's stdin/stdout; anything a verifier prints goes to stderr, never into the channel. Deadlines are enforced
-from outside: past them the worker and every descendant get SIGKILL (never `signal.alarm`). The worker dies with
-its parent (PR_SET_PDEATHSIG), and its address space is capped (`memory_mb`, RLIMIT_AS), so a runaway verifier
+warm-up (`warm(*warm_args)`: slow imports belong there, outside any request's deadline), says it is ready (with what
+the warm-up returned, `Worker.warm_note`), then answers one request at a time. Frames are a 4-byte length and a
+pickle, on the worker's stdin/stdout; anything a verifier prints goes to stderr, never into the channel. Deadlines
+are enforced from outside: past them the worker and every descendant get SIGKILL (never `signal.alarm`). The worker
+dies with its parent (PR_SET_PDEATHSIG), and its address space is capped (`memory_mb`, RLIMIT_AS), so a runaway verifier
 gets a MemoryError, not the machine. `VerifierPool` drives many workers with `send` / `poll`; `call` is the
 blocking form (math.py's helper when it is called outside a pool).
 """
@@ -62,17 +63,19 @@ def _load(path: str):
 
 
 class Worker:
-    def __init__(self, handler: str, warm: str | None = None, memory_mb: int | None = 4096) -> None:
+    def __init__(self, handler: str, warm: str | None = None, memory_mb: int | None = 4096,
+                 warm_args: tuple = ()) -> None:
         paths = [os.path.abspath(p or os.curdir) for p in sys.path if os.path.isdir(p or os.curdir)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))
+        call = f"serve({handler!r}, {warm!r}, {memory_mb!r}, {tuple(warm_args)!r})"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c",
-             f"from rlvr.verifiers.procs import serve; serve({handler!r}, {warm!r}, {memory_mb!r})"],
+            [sys.executable, "-c", f"from rlvr.verifiers.procs import serve; {call}"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0, start_new_session=True,
         )
         self.fd = self.proc.stdout.fileno()
         os.set_blocking(self.fd, False)
         self.buf, self.ready, self.started = b"", False, time.monotonic()
+        self.warm_note = None  # what the warm-up returned, sent with the ready mark
         self.task = None  # what the pool sent and awaits
 
     def send(self, obj) -> bool:
@@ -96,8 +99,8 @@ class Worker:
         if got is None:
             return None
         obj, self.buf = got
-        if obj == "ready" and not self.ready:
-            self.ready = True
+        if not self.ready and isinstance(obj, tuple) and obj[:1] == ("ready",):
+            self.ready, self.warm_note = True, obj[1]
             return self.poll() if self.buf else None
         return obj
 
@@ -120,6 +123,20 @@ class Worker:
             raise Died("worker's channel is closed")
         return self._wait(time.monotonic() + timeout_s)
 
+    def exit_reason(self, wait_s: float = 1.0) -> tuple[int | None, str]:
+        """(exit code, words) of a worker whose channel closed: it is exiting, so wait for it a moment. A negative
+        code is the signal that killed it (the kernel's OOM killer sends SIGKILL)."""
+        try:
+            code = self.proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            return None, f"the worker closed its channel but had not exited after {wait_s:g} s"
+        if code < 0:
+            try:
+                return code, f"the worker was killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return code, f"the worker was killed by signal {-code}"
+        return code, f"the worker exited with code {code} (os._exit, or a crash outside Python's exceptions)"
+
     def kill(self) -> None:
         """Kill the worker and every descendant (sandbox supervisors, namespace PID 1s)."""
         try:
@@ -131,7 +148,7 @@ class Worker:
         close_quietly(self.proc.stdin, self.proc.stdout)
 
 
-def serve(handler: str, warm: str | None = None, memory_mb: int | None = None) -> None:
+def serve(handler: str, warm: str | None = None, memory_mb: int | None = None, warm_args: tuple = ()) -> None:
     """The worker's loop: warm up, say ready, then answer each request with `handler(request)` until stdin closes."""
     import ctypes
 
@@ -144,9 +161,8 @@ def serve(handler: str, warm: str | None = None, memory_mb: int | None = None) -
     os.dup2(2, 1)
     sys.stdout = sys.stderr  # nothing a verifier prints may corrupt the channel
     fn = _load(handler)
-    if warm:
-        _load(warm)()
-    out.write(frame("ready"))
+    note = _load(warm)(*warm_args) if warm else None
+    out.write(frame(("ready", note)))
     inp = sys.stdin.buffer
     while True:
         head = inp.read(_LEN.size)

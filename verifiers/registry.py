@@ -6,18 +6,22 @@
     score(completion, reference, [VerifierSpec(name="math"), VerifierSpec(name="format", weight=0.1,
                                                                          options={"kind": "boxed"})])
 
-A verifier is `fn(completion, reference, options) -> Verdict`. Its options type is the frozen dataclass named in
+A verifier is `fn(completion, reference, options) -> Verdict`, always called with those three arguments (`options`
+is None when none are configured); a plug-in whose signature cannot take them is refused as it is resolved, when
+the config is loaded. Its options type is the frozen dataclass named in
 the annotation of its `options` parameter (`options: MyOptions | None = None`); a config's options dict is turned
 into it; unknown keys and values of the wrong type (`options.check_types`: `processes: "false"`, `memory_mb: 1g`,
 `timeout_s: 0`) are an error naming the option. Without such an annotation the dict is passed as is.
-The combined reward is the weighted sum of the verifiers' rewards. `version(name)` feeds the pool's cache key: the
-built-ins' VERSION, or a user module's `VERSION` attribute.
+A verifier that raises (`sys.exit` included) gives an `error` Verdict; a detail over 64 KiB of JSON is cut
+(`detail_size`). The combined reward is the weighted sum of the verifiers' rewards. `version(name)` feeds the pool's
+cache key: the built-ins' VERSION, or a user module's `VERSION` attribute.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import json
 import pickle
 import types
@@ -26,6 +30,7 @@ from math import isfinite
 from typing import Any, Callable, Protocol
 
 from rlvr.verifiers import code, format, math
+from rlvr.verifiers.detail_size import cut_to_size
 from rlvr.verifiers.options import check_types
 from rlvr.verifiers.verdict import Verdict
 
@@ -55,11 +60,28 @@ def resolve(name: str) -> Verifier:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"cannot load verifier {name!r}: {e} (built-ins: {sorted(VERIFIERS)})") from None
-    except Exception as e:  # noqa: BLE001 - the plug-in's own module fails as it is imported: bad input, named
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - the plug-in's own module fails as it is imported: named
         raise ValueError(f"cannot load verifier {name!r}: importing {module_name} raised {type(e).__name__}: {e}") from None
     if not callable(fn):
         raise ValueError(f"verifier {name!r} is not callable")
+    _check_signature(name, fn)
     return fn
+
+
+def _check_signature(name: str, fn: Verifier) -> None:
+    """ValueError naming `name` and its signature when `fn` cannot be called as `run_one` calls it:
+    `fn(completion, reference, options)`. Such a plug-in passed config validation and then gave an `error` verdict
+    for every completion. A callable whose signature cannot be read (some C functions) is let through."""
+    try:
+        signature = inspect.signature(fn)
+    except (ValueError, TypeError):
+        return
+    try:
+        signature.bind(None, None, None)
+    except TypeError:
+        raise ValueError(f"verifier {name!r} has the signature {signature}, but a verifier is called as "
+                         f"fn(completion, reference, options) (options is None when none are configured); define "
+                         f"it as def {getattr(fn, '__name__', 'fn')}(completion, reference, options=None)") from None
 
 
 def version(name: str) -> str:
@@ -98,6 +120,9 @@ def build_options(name: str, options: dict[str, Any] | None) -> Any:
         return cls(**values)
     except TypeError as e:
         raise ValueError(f"verifier {name!r}: bad options {options}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - the dataclass's own check (__post_init__): its words, naming the verifier
+        said = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"verifier {name!r}: {said}") from None
 
 
 def validate(specs: list[Spec]) -> None:
@@ -112,9 +137,14 @@ def run_one(name: str, options: dict[str, Any] | None, completion: str, referenc
     fn, opts = resolve(name), build_options(name, options)
     try:
         verdict = fn(completion, reference, opts)
-    except Exception as e:  # noqa: BLE001 - a user verifier's bug must not reach the training loop
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a user verifier's bug must not reach the training loop;
+        # SystemExit too: a plug-in's sys.exit() ended the pool's worker, once per completion, with no reason given
         return Verdict(0.0, "error", {"rule": "verifier_raised", "error": f"{type(e).__name__}: {e}"[:1000]})
-    return _not_a_verdict(verdict) or _non_finite_reward(verdict) or _unpicklable(name, verdict) or verdict
+    problem = _not_a_verdict(verdict) or _non_finite_reward(verdict)
+    if problem:
+        return problem
+    verdict = cut_to_size(verdict) or verdict  # before it is pickled to the pool, cached, and written out
+    return _unpicklable(name, verdict) or verdict
 
 
 def _not_a_verdict(verdict: Any) -> Verdict | None:

@@ -38,12 +38,13 @@ _HERE = threading.local()  # this worker thread's VerifierPool
 _ALL_POOLS: list[VerifierPool] = []
 
 
-def _pool_here(timeout_s: float, cache: bool, memory_mb: int | None) -> VerifierPool:
+def _pool_here(timeout_s: float, cache: bool, memory_mb: int | None, plugins=()) -> VerifierPool:
     pool = getattr(_HERE, "pool", None)
     if pool is None or (pool.timeout_s, pool.cache_on, pool.memory_mb) != (timeout_s, cache, memory_mb):
         if pool is not None:
             pool.close()
-        pool = _HERE.pool = VerifierPool(workers=1, timeout_s=timeout_s, cache=cache, memory_mb=memory_mb)
+        pool = _HERE.pool = VerifierPool(workers=1, timeout_s=timeout_s, cache=cache, memory_mb=memory_mb,
+                                         plugins=plugins)  # imported as its worker starts, not in a deadline
         _ALL_POOLS.append(pool)
     return pool
 
@@ -57,7 +58,7 @@ def _close_pools() -> None:
 def verify_chunk(jobs: list[Job], timeout_s: float, cache: bool, memory_mb: int | None,
                  ) -> list[tuple[float, dict[str, Verdict]]]:
     """Verify `jobs` on this worker with a one-process pool (hard per-call timeout, `memory_mb` address-space cap)."""
-    return _pool_here(timeout_s, cache, memory_mb).map(jobs)
+    return _pool_here(timeout_s, cache, memory_mb, [s.name for _, _, specs in jobs for s in specs]).map(jobs)
 
 
 @functools.cache
@@ -127,7 +128,8 @@ RUNNERS = {"dask": _dask_runner, "ray": _ray_runner}
 
 def make_pool(cfg: VerifyConfig) -> VerifierPool | TaskRunnerPool:
     """The pool `cfg.runner` names: this machine's VerifierPool, or a TaskRunnerPool on Dask / Ray."""
-    if cfg.runner == "pool":
-        return VerifierPool(workers=cfg.workers, timeout_s=cfg.timeout_s, cache=cfg.cache, memory_mb=cfg.memory_mb)
+    if cfg.runner == "pool":  # the plug-ins are named now, so the workers import them as they first start
+        return VerifierPool(workers=cfg.workers, timeout_s=cfg.timeout_s, cache=cfg.cache, memory_mb=cfg.memory_mb,
+                            plugins=[s.name for s in cfg.verifiers or ()])
     return TaskRunnerPool(RUNNERS[cfg.runner](cfg), timeout_s=cfg.timeout_s, cache=cfg.cache, chunk_size=cfg.chunk_size,
                           memory_mb=cfg.memory_mb)
