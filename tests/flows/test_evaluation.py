@@ -124,6 +124,19 @@ def test_a_damaged_saved_run_config_is_one_line_naming_it(tmp_path):
         eval_config(resolve_target(ckpt))
 
 
+def test_a_training_reward_plug_in_missing_here_names_the_way_to_evaluate_without_it(tmp_path):
+    from rlvr.trainers.run_config import ConfigError
+
+    ckpt = _checkpoint(tmp_path / "run", 3)
+    saved = validate_config({"name": "saved"}).model_dump(mode="json")
+    saved["verify"]["verifiers"] = [{"name": "math"}, {"name": "rewards_of_another_machine:score"}]
+    (ckpt / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match=r"No module named 'rewards_of_another_machine'(.|\n)*add "
+                                          r"verify.verifiers=null to evaluate without them"):
+        eval_config(resolve_target(ckpt))
+    assert eval_config(resolve_target(ckpt), overrides=["verify.verifiers=null"]).verify.verifiers is None
+
+
 def test_eval_config_uses_the_checkpoints_config_with_overrides(tmp_path):
     ckpt = _checkpoint(tmp_path / "run", 3)
     saved = validate_config({"name": "saved", "eval": {"n": 2, "k": [1, 2]}}).model_dump(mode="json")
