@@ -159,6 +159,10 @@ def verify(completion: str, reference, options: MathOptions | None = None) -> Ve
     detail["pred"] = pred.text
     if not pred.text:
         return Verdict(0.0, "no_answer", {**detail, "rule": "empty_answer"})
+    if gold.unit_power and pred.unit_power and gold.unit_power != pred.unit_power:
+        # units are not graded, but a stated power of the unit that contradicts the gold's is: `15 cm^3` for an
+        # area of `15 cm^2` states a volume (a value's unit, not its number, is what is wrong)
+        return Verdict(0.0, "wrong", {**detail, "rule": "unit_power"})
     fast = _fast(gold, pred)
     if fast is not None:
         ok, rule = fast

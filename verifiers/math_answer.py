@@ -5,14 +5,18 @@
 Pure string work, linear in the text (no regex with nested quantifiers), no sympy: it runs in the caller's process.
 Its answer goes on to `math_normalize.normalize` for a canonical form.
 Extraction rules, first hit wins (code blocks never hold an answer; after a `</think>` only the answer part is read):
+  answer_tag   the content of the last `<answer>...</answer>` (R1-style formats); a box inside it is its answer
   boxed        the LAST `\\boxed{}` / `\\fbox{}` (a self-correction's last box is its answer); if it never
                closes, there is no answer
-  answer_is    the last "answer is X" / "answer: X" (Minerva's `Final Answer: The final answer is $X$. I hope ...`);
+  final_block  a text that ends with an `align*` / `aligned` block: the right side of its last line
+  answer_is    the last "answer is X" / "answer: X" (Minerva's `Final Answer: The final answer is $X$. I hope ...`),
+               also in French, Spanish, Portuguese, Italian, German, Russian, Chinese, Japanese (`答えは $X$ です。`);
                a negated one (`the answer is not 5`) yields no answer at all; an explanation after a stated
                answer is not part of it (`284, which we can check ...`, `3. This follows ...`)
   gsm8k        the last `#### X`
   final_line   a last line that is one math segment, bold or under a label: `**$-2 + 7i$**`, `### Final Answer`
-  sentence     the final sentence: a named gold word, the math that ends it, else its last number (digits or words:
+  sentence     the final sentence: a named gold word, a `$...$` segment that ends it (whole: `$\\frac 34$.`), the
+               math that ends it, else its last number (digits, unicode fractions `2½`, or words:
                `forty-two`, `one half`, `a dozen`, `1.45 million`, `3 degrees below zero`); without final
                punctuation (maybe cut off) only a plain number or a fraction in lowest terms at most three words
                from the end, not an operand (`2 + 3`, `(3`), see `_ends_in_a_number`; switchable
@@ -24,18 +28,26 @@ import math
 import re
 from fractions import Fraction
 
-from rlvr.verifiers.math_normalize import braced, strip_delims
+from rlvr.verifiers.math_normalize import braced, strip_delims, unicode_fractions
 from rlvr.verifiers.math_words import words_value
 
 MAX_ANSWER_CHARS = 2000  # a box that does not close within this many characters is not an answer
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _CODE = re.compile(r"```.*?(?:```|$)", re.S)
-_ANSWER_IS = re.compile(r"answer\s*(?:is|:|=)\s*:?\s*", re.I)
-_NEGATED = re.compile(r"(?:not|n't|never)\b", re.I)
+# "The answer is" in English and in the languages a multilingual model ends in (French, Spanish, Portuguese, Italian,
+# German, Russian, Chinese, Japanese): `La réponse (finale) est`, `la respuesta es`, `a resposta é`, `la risposta è`,
+# `Die Antwort ist` / `das Ergebnis ist` / `lautet`, `Ответ:`, `答案是` / `答案为` / `答案：`, `答えは`. A final
+# statement in another language is as much the answer as an English one (and, being last, it wins over one).
+_ANSWER_IS = re.compile(r"(?:answer\s*(?:is|:|=)"
+                        r"|(?:r[ée]ponse|respuesta|resposta|risposta)(?:\s+finale?|\s+final)?\s+(?:est|es|é|è)\b"
+                        r"|(?:antwort|ergebnis)\s+(?:ist|lautet)\b|ответ\s*(?:[:：]|—|-)"
+                        r"|(?:答案|答え)\s*(?:是|为|為|は|[:：]))\s*:?\s*", re.I)
+# A negation, also in the languages `_ANSWER_IS` reads (`La réponse n'est pas 5.`, `Die Antwort ist nicht 5.`).
+_NEGATED = re.compile(r"(?:(?:not|n't|never|pas|nicht|não|не|нет)\b|不是|并非|ではない|ではありません)", re.I)
 _DISPLAY_SPAN = re.compile(r"\s*\\\[(.{1,2000}?)\\\]", re.S)
 _GSM8K = re.compile(r"####\s*([^\n]+)")
-_SENTENCE_SPLIT = re.compile(r"(?<![\d\\])\.(?=\s|$)|\n+")
+_SENTENCE_SPLIT = re.compile(r"(?<![\d\\])\.(?=\s|$)|[。！？]|\n+")  # `。`: a CJK full stop ends a sentence
 _NOT_AN_ANSWER = re.compile(r"(?:correct|right|wrong|incorrect|true|false|valid|reasonable|consistent|as follows|"
                             r"below|above|the same|clear|obvious)\b", re.I)
 # An answer stated in words may go on to explain itself (`284, which we can double-check ...`, `3. This follows from
@@ -54,6 +66,14 @@ _DOLLAR_SPAN = re.compile(r"\s*\$\$?((?:\\\$|[^$])+)\$")
 _MATH_RUN = re.compile(r"[\d.*/+^=-]+")  # digits and operators written without spaces: `6*5`, `1/`, `=3/4`
 _PLAIN = re.compile(r"-?\d+(?:\.\d+)?")
 _FRACTION = re.compile(r"-?(\d+)/(\d+)")
+# `<answer>...</answer>` (R1 / DeepSeek-style training formats) holds the answer: its content is read, whatever
+# came before (a `<think>` with a tentative box included).
+_ANSWER_TAG_OPEN, _ANSWER_TAG_CLOSE = "<answer>", "</answer>"
+# A text that ends with an `align*` / `aligned` / `eqnarray` block ends with the derivation's last step: the right
+# side of its last line is the final value (`\\text{total} &= 8 + 3 \\\\ &= 11.`), later than any "the answer is"
+# in the body above it.
+_FINAL_BLOCK_END = re.compile(r"\\end\{(align\*?|aligned|eqnarray\*?)\}\s*(?:\\\]|\$\$|\\\))?\s*[.]?\s*$")
+_LINE_TAGS = re.compile(r"\\(?:nonumber|notag)\b|\\(?:tag|label)\{[^{}]*\}")
 _OPERATOR_END = re.compile(r"(?:[-+*/^\u00d7\u00f7\u00b7\u2212(\[{]|\\times|\\cdot|\\div)\s*$")
 
 
@@ -102,6 +122,54 @@ def _answer_is(text: str) -> tuple[str | None, bool, int]:
     stated = _BOLD_END.sub("", _before_explanation(tail[:end.start()] if end else tail).strip())
     ans = strip_delims(stated.rstrip(".;,"))
     return ans or None, False, last.start()
+
+
+def _answer_tag(text: str) -> str | None:
+    """The content of the last closed `<answer>...</answer>` (None if there is none, or it is empty)."""
+    close = text.rfind(_ANSWER_TAG_CLOSE)
+    if close < 0:
+        return None
+    start = text.rfind(_ANSWER_TAG_OPEN, 0, close)
+    content = text[start + len(_ANSWER_TAG_OPEN):close].strip() if start >= 0 else ""
+    return content or None
+
+
+def _final_block(text: str) -> str | None:
+    """The right side of the last line of an `align*` / `aligned` block that ends the text (see `_FINAL_BLOCK_END`);
+    None when the text does not end with one, or its last line is not an equation."""
+    tail = text.rstrip()[-4 * MAX_ANSWER_CHARS:]
+    m = _FINAL_BLOCK_END.search(tail)
+    if not m:
+        return None
+    start = tail.rfind("\\begin{" + m.group(1) + "}", 0, m.start())
+    if start < 0:
+        return None
+    body = tail[start + len(m.group(1)) + 8:m.start()]
+    lines = [x for x in (_LINE_TAGS.sub("", line).strip() for line in body.split("\\\\")) if x]
+    if not lines or "=" not in lines[-1]:
+        return None
+    rhs = lines[-1].rsplit("=", 1)[1].replace("&", " ").strip().rstrip(".,;").strip()
+    return rhs or None
+
+
+def _final_segment(sentence: str) -> str | None:
+    """The `$...$` math that ends a final sentence (`La réponse est $\\frac 34$.`, `答えは $15x - 80$ です。`), taken
+    whole: its last whitespace token (`34$`) or its last number (`80`) is only part of it. After the segment only
+    punctuation or at most three words without a number (a unit, `です`) may follow."""
+    plain = sentence.replace("\\$", "  ")  # `\\$` is a dollar sign, not a delimiter
+    if plain.count("$") % 2 or "$$" in plain:
+        return None  # an unclosed segment: the sentence was split inside math, or cut off
+    end = plain.rfind("$")
+    start = plain.rfind("$", 0, end) if end > 0 else -1
+    if start < 0:
+        return None
+    inner, rest = sentence[start + 1:end].strip(), sentence[end + 1:]
+    if not inner or len(rest.split()) > 3 or re.search(r"\d", rest) or words_value(rest) is not None \
+            or not re.search(r"\s", inner):
+        return None  # a segment without a space is one token: the rule below reads it whole already
+    if _OPERATOR_END.search(inner) or inner[-1] in "=,;:":
+        return None  # `$13 x 10 = $`, `$... = 25,$`: a statement that goes on (or was cut off) is not the answer
+    return inner
 
 
 def _ends_in_a_number(sentence: str) -> bool:
@@ -154,11 +222,25 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> t
     head, sep, after = text.rpartition("</think>")
     if sep and after.strip():
         text = after
+    tag = _answer_tag(text)
+    if tag is not None:  # the tagged answer; a box inside it is its answer, as is a stated "answer is"
+        boxes = boxed_all(tag, limit=1)
+        if boxes:
+            return boxes[-1], "answer_tag"
+        if _BOX.search(tag):
+            return None, "unclosed_box"
+        ans, negated, _ = _answer_is(tag)
+        if negated:
+            return None, "negated"
+        return (ans or strip_delims(tag.rstrip(" .")) or None), "answer_tag"
     boxes = boxed_all(text, limit=1)
     if boxes:
         return boxes[-1], "boxed"
     if _BOX.search(text):
         return None, "unclosed_box"  # the last box never closes (or is over-long): it was cut off, no answer
+    block = _final_block(text)
+    if block:
+        return block, "final_block"
     ans, negated, at = _answer_is(text)
     gsm = list(_GSM8K.finditer(text))
     if gsm and gsm[-1].start() > at:  # whichever statement comes last
@@ -175,10 +257,14 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> t
     sentence = _final_sentence(text)
     if sentence is None or _NEGATED.search(sentence):
         return None, "none"
+    sentence = unicode_fractions(sentence)  # `2½ cups` is 5/2 cups, not 2
     if gold_word and re.search(rf"(?<![A-Za-z]){re.escape(gold_word)}(?![A-Za-z])", sentence, re.I):
         return gold_word, "sentence_word"
+    finished = text.rstrip()[-1] in ".!)$*。"
+    segment = _final_segment(sentence) if finished else None
+    if segment:
+        return segment, "sentence_math"
     last = sentence.rstrip(" .!*").rsplit(None, 1)[-1] if sentence.rstrip(" .!*") else ""
-    finished = text.rstrip()[-1] in ".!)$*"
     if finished and re.match(r"^[-\u2212$\\\d.]", last) and re.search(r"\d", last) and not re.fullmatch(r"-?\d+(?:\.\d+)?", last):
         return last, "sentence"  # `\dfrac{11}{36}`, `0.\overline{3}`, `1,\!600`, `$18`: the math that ends it
     if not finished and not _ends_in_a_number(sentence):  # maybe cut off: `he walks 6*5`, `2 + 1/`, `x = (3`
