@@ -26,7 +26,7 @@ from tests.scaleout.launch_child import launch
 
 pytestmark = pytest.mark.slow
 LORA = ("model.lora={r: 4, alpha: 8}",)
-TIMING = ("step_time_s", "rollout_time_s", "tokens_per_s", "peak_rss_mb")
+TIMING = ("step_time_s", "rollout_time_s", "verify_time_s", "tokens_per_s", "peak_rss_mb")
 
 
 @pytest.fixture(scope="module")
