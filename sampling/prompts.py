@@ -16,6 +16,16 @@ def prompt_token_ids(tokenizer, problem: Problem) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+def overlong_prompts(tokenizer, problems: list[Problem], max_model_len: int) -> list[tuple[Problem, int]]:
+    """(problem, prompt tokens) for each prompt that leaves no room to generate within `max_model_len` (the
+    samplers refuse it); ValueError for chat prompts on a tokenizer without a chat template."""
+    out = []
+    for problem in problems:
+        if (length := len(prompt_token_ids(tokenizer, problem))) >= max_model_len:
+            out.append((problem, length))
+    return out
+
+
 def cut_at_stop(text: str, stop: list[str], start: int = 0) -> tuple[str, bool]:
     """Text up to the earliest stop string found at or after `start` (excluded), and whether one was found."""
     cuts = [i for i in (text.find(s, start) for s in stop if s) if i >= 0]

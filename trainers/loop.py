@@ -46,6 +46,7 @@ from rlvr.trainers.optimizer import build_optimizer
 from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice, update_advice
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.ppo import PPO
+from rlvr.trainers.run_config import ConfigError
 from rlvr.trainers.verifier_health import FailingStreak, VerifierFailing, lost_rewards, lost_rewards_warning
 
 ALGORITHMS = {"grpo": GRPO, "dpo": DPO, "ppo": PPO}
@@ -105,6 +106,8 @@ class Trainer:
         build_on = ("cpu" if self.dist.is_main else "meta") if self.sharded else None
         self.policy = Policy.from_config(cfg.model, path=self.model_path, build_on=build_on,
                                          **self.algorithm.policy_options)
+        if self.algorithm.group_size:  # it samples them (DPO on a pairs file does not)
+            self.problems = self._fitting_problems(self.problems)  # before an engine starts: a refusal costs nothing
         if self.sharded:
             fsdp.shard_policy(self.policy, cfg.train.fsdp)
         self.optimizer, self.scheduler = build_optimizer(self.policy.trainable_parameters(), cfg.train.optim)
@@ -194,6 +197,31 @@ class Trainer:
         self._end_of_step()
         self._stop_if_verifier_failing(row)
         return row
+
+    def _fitting_problems(self, problems: list) -> list:
+        """The training problems whose prompt fits `sampler.max_model_len` (in tokens, as the sampler counts them),
+        as verl's `filter_overlong_prompts`: `task.max_prompt_chars` checks characters at load, and one longer prompt
+        reached at step N stopped the run there, and again at the same step on every resume. The others are
+        skipped with one line (`task.on_bad_row: fail` refuses the run instead). A chat prompt on a tokenizer without
+        a chat template is refused here too, before any engine starts."""
+        from rlvr.sampling.prompts import overlong_prompts
+
+        limit = self.cfg.sampler.max_model_len
+        try:
+            overlong = overlong_prompts(self.policy.tokenizer, problems, limit)
+        except ValueError as exc:  # chat messages, no chat template
+            raise ConfigError(f"{exc}: set task.template=plain (and eval.tasks.N.template=plain), or use a model "
+                              "whose tokenizer has one") from None
+        if not overlong:
+            return problems
+        first, tokens = overlong[0]
+        what = (f"{len(overlong)} of {len(problems)} training prompts do not fit sampler.max_model_len={limit} "
+                f"(first: {first.id}, {tokens} tokens)")
+        if self.cfg.task.on_bad_row == "fail" or len(overlong) == len(problems):
+            raise ConfigError(f"{what}; raise sampler.max_model_len or lower task.max_prompt_chars")
+        self.log(f"warning: {what}: skipped (task.on_bad_row=skip); raise sampler.max_model_len to train on them")
+        dropped = {id(p) for p, _ in overlong}
+        return [p for p in problems if id(p) not in dropped]
 
     def _stop_if_verifier_failing(self, row: dict) -> None:
         """Raise VerifierFailing once a verifier failed on every verdict of `train.stop_after_failing_steps` steps in a
