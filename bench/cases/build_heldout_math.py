@@ -12,13 +12,12 @@ reader, an equivalence rule must give an equal value and a wrong-form rule an un
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import re
-from collections import Counter
 from fractions import Fraction
 from pathlib import Path
+
+from case_sources import items, write_cases
 
 import sympy
 from sympy.parsing.sympy_parser import (convert_xor, implicit_multiplication_application, parse_expr,
@@ -450,40 +449,6 @@ BOXED = ["{body}\n\nTherefore, the answer is $\\boxed{{{a}}}$.", "{body}\n\nSo w
 STATED = ["{body}\n\nThe final answer is ${a}$.", "{body}\n\nHence the answer is ${a}$."]
 
 
-def strip_boxes(text: str) -> str:
-    """Each \\boxed{X} of a worked solution replaced by X (braces matched)."""
-    out, i = "", 0
-    while (j := text.find("\\boxed", i)) >= 0:
-        k = j + len("\\boxed")
-        while k < len(text) and text[k] == " ":
-            k += 1
-        if k >= len(text) or text[k] != "{":
-            out += text[i:k]
-            i = k
-            continue
-        depth, e = 0, k
-        for e in range(k, len(text)):
-            depth += {"{": 1, "}": -1}.get(text[e], 0)
-            if depth == 0:
-                break
-        out += text[i:j] + text[k + 1:e]
-        i = e + 1
-    return out + text[i:]
-
-
-def items(data: Path) -> list[dict]:
-    out = []
-    for line in open(data / "math500" / "test.jsonl", encoding="utf-8"):
-        r = json.loads(line)
-        out.append({"source": "math500", "id": r["unique_id"], "gold": r["answer"], "problem": r["problem"],
-                    "body": strip_boxes(r["solution"]).strip()})
-    for i, line in enumerate(open(data / "gsm8k" / "test.jsonl", encoding="utf-8")):
-        r = json.loads(line)
-        steps, _, gold = r["answer"].rpartition("####")
-        out.append({"source": "gsm8k", "id": f"test/{i}", "gold": gold.strip(), "problem": r["question"],
-                    "body": re.sub(r"<<[^>]*>>", "", steps).strip()})
-    return out
-
 
 def cases_for(it: dict, rng: random.Random) -> list[dict]:
     g, body, problem = it["gold"], it["body"], it["problem"]
@@ -514,21 +479,5 @@ def build(data: str | Path = "/work/shared/data", seed: int = 4242) -> list[dict
     return [c for it in items(Path(data)) for c in cases_for(it, rng)]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/shared/data")
-    ap.add_argument("--seed", type=int, default=4242)
-    ap.add_argument("--out", default=None, help="write the JSONL here (default: print counts only)")
-    args = ap.parse_args()
-    cases = build(args.data, args.seed)
-    print(f"{len(cases)} cases, {sum(c['label'] for c in cases)} rewarded; by rule:")
-    for rule, n in sorted(Counter(c["rule"].split("+")[0] for c in cases).items()):
-        print(f"  {rule:30s} {n}")
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            for c in cases:
-                f.write(json.dumps(c, ensure_ascii=False) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    write_cases(build, seed=4242, width=30)

@@ -11,12 +11,13 @@ cases for bench/verifiers.py, which builds them on demand (the file is ~4 MB, so
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
 from fractions import Fraction
 from pathlib import Path
+
+from case_sources import write_cases
 
 INT = re.compile(r"^-?\d+$")
 SEP = re.compile(r"^(\d{1,3})((?:,\\! ?\d{3})+)$")
@@ -397,22 +398,5 @@ def build(data: str | Path = "/work/shared/data", seed: int = 2026) -> list[dict
     return [c for item in items for c in cases_for(item, rng, word_golds)]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/shared/data")
-    ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--out", default=None, help="write the JSONL here (default: print counts only)")
-    args = ap.parse_args()
-    cases = build(args.data, args.seed)
-    from collections import Counter
-    print(f"{len(cases)} cases, {sum(c['label'] for c in cases)} rewarded; by rule:")
-    for rule, n in sorted(Counter(c["rule"].split("+")[0] for c in cases).items()):
-        print(f"  {rule:32s} {n}")
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            for c in cases:
-                f.write(json.dumps(c, ensure_ascii=False) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    write_cases(build, seed=2026, width=32)
