@@ -9,11 +9,13 @@
   rows by where they came from: it skips them with one warning, or fails the load with a `ValueError` naming the
   line and the field.
 - `shuffle_and_limit` is the seeded shuffle + limit every task applies last.
-- `few_shot_source` says where the worked examples of a split-by-file source live.
+- `few_shot_rows` reads the worked examples of an evaluated split from its source's train split, never from the
+  rows being evaluated.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import logging
@@ -45,20 +47,28 @@ class BadLine:
 
 class Rows(list):
     """Rows in source order, plus `where[i]`: where row i came from, for messages ("line 4", "row 4", and with
-    several files "test-00001.jsonl line 4")."""
+    several files "test-00001.jsonl line 4"), and `files`: the local files read (resolved; none for the hub)."""
 
-    def __init__(self, rows: Sequence[Any] = (), where: Sequence[str] | None = None):
+    def __init__(self, rows: Sequence[Any] = (), where: Sequence[str] | None = None, files: Sequence[Path] = ()):
         super().__init__(rows)
         self.where = list(where) if where is not None else [f"row {i + 1}" for i in range(len(self))]
+        self.files = list(files)
+
+
+class NoSplitFile(ValueError):
+    """A directory holds no data file named for the split asked (nor one lone file to stand for it)."""
 
 
 def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
     """(1-based line number, parsed value or BadLine) for each non-blank line of a JSON Lines file (gzip when the
-    name ends in .gz). Raises OSError when the file cannot be read at all."""
+    name ends in .gz; a UTF-8 BOM at its start is dropped, as `utf-8-sig` does). Raises OSError when the file cannot
+    be read at all."""
     path = Path(path)
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as f:
         for number, raw in enumerate(f, 1):
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
             if not raw.strip():
                 continue
             try:
@@ -121,19 +131,22 @@ def _suffix(name: str) -> str | None:
     return next((s for s in FORMATS if lower.endswith(s)), None)
 
 
-def _split_files(directory: Path, split: str) -> list[Path]:
-    """The data files of `split` in `directory` (see `load_rows`); one format, one folder."""
-    data = sorted(p for p in directory.rglob("*") if p.is_file() and _suffix(p.name))
+def _split_files(directory: Path, split: str, recursive: bool = True) -> list[Path]:
+    """The data files of `split` in `directory` (see `load_rows`; its subfolders too when `recursive`); one format,
+    one folder."""
+    found = directory.rglob("*") if recursive else directory.iterdir()
+    data = sorted(p for p in found if p.is_file() and _suffix(p.name))
     if not data:
-        raise ValueError(f"{directory} holds no data file ({', '.join(FORMATS)})")
+        raise NoSplitFile(f"{directory} holds no data file ({', '.join(FORMATS)})")
     pattern = re.compile(rf"^{re.escape(split)}([._-]|$)", re.IGNORECASE)
     chosen = [p for p in data if pattern.match(p.name)]
     if not chosen:
         if len(data) == 1 and not _NAMED_FOR_SPLIT.match(data[0].name):
             chosen = data
         else:
-            names = ", ".join(str(p.relative_to(directory)) for p in data)
-            raise ValueError(f"no {split!r} file in {directory} (found: {names}); point source at one file")
+            names = ", ".join(str(p.relative_to(directory)) for p in data[:10]) + (
+                f", ... ({len(data)} in all)" if len(data) > 10 else "")
+            raise NoSplitFile(f"no {split!r} file in {directory} (found: {names}); point source at one file")
     if len({p.parent for p in chosen}) > 1 or len({_suffix(p.name) for p in chosen}) > 1:
         names = ", ".join(str(p.relative_to(directory)) for p in chosen)
         raise ValueError(f"several candidate {split!r} files in {directory} ({names}); point source at one file")
@@ -144,7 +157,7 @@ def _read_files(files: list[Path]) -> Rows:
     suffix = _suffix(files[0].name)
     if suffix is None:
         raise ValueError(f"unknown data format of {files[0]}; supported: {', '.join(FORMATS)}")
-    rows = Rows()
+    rows = Rows(files=[p.resolve() for p in files])
     for path in files:
         try:
             got = _read_lines(path) if suffix != ".parquet" and not _is_json_array(path) else _read_whole(path, suffix)
@@ -159,10 +172,11 @@ def _read_files(files: list[Path]) -> Rows:
 
 
 def _is_json_array(path: Path) -> bool:
-    """Whether a .json/.jsonl file is one JSON array rather than JSON Lines (its first non-blank byte is `[`)."""
+    """Whether a .json/.jsonl file is one JSON array rather than JSON Lines (its first non-blank byte after a UTF-8
+    BOM, if any, is `[`)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as f:
-        head = f.read(4096).lstrip()
+        head = f.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()
         while not head:
             chunk = f.read(4096)
             if not chunk:
@@ -189,7 +203,7 @@ def _read_whole(path: Path, suffix: str) -> Rows:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            rows = json.loads(f.read().decode("utf-8"))
+            rows = json.loads(f.read().decode("utf-8-sig"))  # a BOM is dropped
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"could not parse {path} as a JSON array: {err}") from err
     return Rows(rows)
@@ -282,8 +296,59 @@ def shuffle_and_limit(items: Sequence[T], seed: int, limit: int | None) -> list[
     return out if limit is None else out[:limit]
 
 
-def few_shot_source(source: str | None) -> str | None:
-    """Where another split of `source` lives: a local file's folder, else `source` itself (a dir or hub id)."""
-    if source is not None and Path(source).expanduser().is_file():
-        return str(Path(source).expanduser().parent)
-    return source
+def few_shot_rows(
+    source: str | None,
+    evaluated: Rows,
+    usable: Callable[[Rows], list[tuple[int, dict[str, Any]]]],
+    k: int,
+    key: str,
+    task: str,
+    default_hub_id: str,
+    hub_config: str | None = None,
+) -> list[dict[str, Any]]:
+    """The first `k` usable rows of the 'train' split beside `source`: the worked examples for evaluating `evaluated`
+    (the rows of another split of `source`). Never drawn from the evaluated rows: a train file that resolves to an
+    evaluated file is not used, nor is a row whose `key` field equals an evaluated row's (whitespace aside).
+
+    Where the train rows come from: for a local file, the 'train' file in that file's own folder (not its
+    subfolders, and not a lone file of another name); for a directory or a hub id, its 'train' split (`load_rows`).
+    `usable` checks the rows (`validate_rows` with the task's fields). No train file, or fewer than `k` examples
+    left, is a ValueError saying that few_shot needs a separate train file next to the source, and where.
+    """
+    path = Path(source).expanduser() if source else None
+    local = path is not None and path.exists()
+    evaluated_file = evaluated.files[0] if evaluated.files else path
+    folder = (path.parent if path.is_file() else path) if local else None
+    expected = folder / ("train" + (_suffix(evaluated_file.name) or ".jsonl")) if local else None
+    need = f"{task}: few_shot={k} needs a separate 'train' file next to the source, such as {expected}"
+
+    def refused(why: str) -> ValueError:
+        return ValueError(f"{need} ({why}); few-shot examples are never taken from the rows being evaluated")
+
+    try:
+        if local and path.is_file():
+            rows = _read_files(_split_files(folder, "train", recursive=False))
+        else:
+            rows = load_rows(source, "train", default_hub_id, hub_config)
+    except NoSplitFile as err:
+        raise refused(str(err).removesuffix("; point source at one file")) from err
+    same = set(rows.files) & set(evaluated.files)
+    if same:
+        raise refused(f"the only candidate is the evaluated file {sorted(same)[0]} itself")
+
+    def norm(text: Any) -> Any:
+        return " ".join(text.split()) if isinstance(text, str) else text
+
+    seen = {norm(row.get(key)) for row in evaluated if isinstance(row, Mapping)}
+    candidates = [row for _, row in usable(rows)]
+    unseen = [row for row in candidates if norm(row[key]) not in seen]
+    shots = unseen[:k]
+    if len(shots) < k:
+        where = ", ".join(map(str, rows.files)) or (source or default_hub_id)
+        dropped = len(candidates) - len(unseen)
+        if not local:
+            raise ValueError(f"{task}: few_shot={k} but the 'train' split of {where} has only {len(shots)} usable "
+                             f"row(s) whose {key} is not also an evaluated problem's ({dropped} are)")
+        raise refused(f"{where} has only {len(shots)} usable row(s) whose {key} is not also an evaluated problem's; "
+                      f"{dropped} are")
+    return shots

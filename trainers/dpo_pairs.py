@@ -27,7 +27,7 @@ Messages = list[dict]
 def read_pair_rows(path: str | Path) -> list[tuple[str | Messages, str, str]]:
     """(prompt, chosen text, rejected text) of each non-blank line of a pairs file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a BOM at the start is dropped
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     rows, bad = [], []

@@ -4,7 +4,8 @@ Source: hub `openai/gsm8k` (config `main`, splits train/test) or a local file/di
 `/work/shared/data/gsm8k/test.jsonl`. Rows: `question`, `answer` (a worked solution with calculator annotations
 `<<48/2=24>>`, ending in `#### <number>`). Reference: the number after `#### `, thousands commas removed.
 Few-shot examples: the first `few_shot` rows of the train split (file order), shown as worked solutions ending in
-`\\boxed{}`; when loading the train split itself those rows are left out of the problems.
+`\\boxed{}`; when loading the train split itself those rows are left out of the problems. For the test split they
+come from the train file beside the source (`loading.few_shot_rows`), never from the evaluated rows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rlvr.data.config import TaskConfig
-from rlvr.data.loading import few_shot_source, load_rows, shuffle_and_limit, validate_rows
+from rlvr.data.loading import Rows, few_shot_rows, load_rows, shuffle_and_limit, validate_rows
 from rlvr.data.problem import Problem
 from rlvr.data.templates import Example, math_prompt
 
@@ -43,19 +44,22 @@ def _check(row: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _rows(source: str | None, split: str, cfg: TaskConfig) -> list[tuple[int, dict]]:
-    rows = load_rows(source, split, HUB_ID, HUB_CONFIG)
+def _valid(rows: Rows, split: str, cfg: TaskConfig) -> list[tuple[int, dict]]:
     return validate_rows(rows, FIELDS, f"gsm8k/{split}", cfg.on_bad_row, _check,
                          max_chars={PROMPT_FIELD: cfg.max_prompt_chars})
 
 
 def load(cfg: TaskConfig) -> list[Problem]:
-    rows = _rows(cfg.source, cfg.split, cfg)
+    read = load_rows(cfg.source, cfg.split, HUB_ID, HUB_CONFIG)
+    rows = _valid(read, cfg.split, cfg)
     if cfg.split == "train":
-        shots, rows = rows[: cfg.few_shot], rows[cfg.few_shot :]
+        shots, rows = [r for _, r in rows[: cfg.few_shot]], rows[cfg.few_shot :]
+    elif cfg.few_shot:
+        shots = few_shot_rows(cfg.source, read, lambda train: _valid(train, "train", cfg), cfg.few_shot, "question",
+                              "gsm8k", HUB_ID, HUB_CONFIG)
     else:
-        shots = _rows(few_shot_source(cfg.source), "train", cfg)[: cfg.few_shot] if cfg.few_shot else []
-    examples = [Example(r["question"], worked_solution(r["answer"])) for _, r in shots]
+        shots = []
+    examples = [Example(r["question"], worked_solution(r["answer"])) for r in shots]
     problems = [
         Problem(
             id=f"gsm8k/{cfg.split}/{index}",

@@ -12,7 +12,7 @@ import pytest
 from rlvr.data import loading
 from rlvr.data.config import TaskConfig
 from rlvr.data.tasks import load_problems
-from rlvr.data.loading import few_shot_source, load_rows, shuffle_and_limit, validate_rows
+from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
 
 FORMATS = ("jsonl", "json", "jsonl.gz", "parquet")
 ROWS = [json.loads(line) for line in (Path(__file__).parent / "fixtures/gsm8k/test.jsonl").read_text().splitlines()]
@@ -285,13 +285,35 @@ def test_shuffle_and_limit_is_seeded_and_a_larger_limit_extends():
     assert items == list(range(50))  # input untouched
 
 
-def test_few_shot_source_of_a_file_is_its_folder(tmp_path, write_rows):
-    path = write_rows(ROWS, tmp_path / "test", "jsonl")
-    assert few_shot_source(str(path)) == str(tmp_path)
-    assert few_shot_source(str(tmp_path)) == str(tmp_path)
-    assert few_shot_source("openai/gsm8k") == "openai/gsm8k"
-    assert few_shot_source(None) is None
-
-
 def test_formats_table_matches_the_config_description():
     assert set(loading.FORMATS) >= {".json", ".jsonl", ".jsonl.gz", ".parquet"}
+
+
+# --- a UTF-8 byte order mark at the start of a file (Notepad, Excel exports) --------------------------------------
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("name, array", [("test.jsonl", False), ("test.json", False), ("test.json", True),
+                                         ("test.jsonl.gz", False), ("test.json.gz", True)])
+def test_a_bom_at_the_start_of_a_file_is_dropped(tmp_path, name, array):
+    text = json.dumps(ROWS, indent=2) if array else "".join(json.dumps(r) + "\n" for r in ROWS)
+    data = BOM + text.encode()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    rows = load_rows(str(path), "test", "x/y")
+    assert rows == ROWS  # the first row is read, not a BadLine "Unexpected UTF-8 BOM"
+    assert rows.where[0] == ("row 1" if array else "line 1")
+
+
+def test_a_bom_only_first_line_is_a_blank_line(tmp_path):
+    path = tmp_path / "test.jsonl"
+    path.write_bytes(BOM + b"\n" + "".join(json.dumps(r) + "\n" for r in ROWS).encode())
+    assert list(loading.read_json_lines(path)) == [(n + 2, row) for n, row in enumerate(ROWS)]
+
+
+def test_gsm8k_from_a_file_with_a_bom_keeps_its_first_row(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(BOM + (Path(__file__).parent / "fixtures/gsm8k/test.jsonl").read_bytes())
+    problems = load_problems(TaskConfig(name="gsm8k", split="test", source=str(path), on_bad_row="fail"))
+    assert sorted(p.id for p in problems) == ["gsm8k/test/0", "gsm8k/test/1", "gsm8k/test/2"]

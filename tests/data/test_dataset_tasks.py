@@ -80,6 +80,60 @@ def test_gsm8k_few_shot_without_a_train_file_is_an_error(tmp_path):
         _load(name="gsm8k", split="test", source=str(tmp_path / "test.jsonl"), few_shot=1)
 
 
+def _gsm8k_rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / "gsm8k" / name).read_text().splitlines() if line.strip()]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _example_questions(problem: Problem) -> list[str]:
+    return [m["content"].removesuffix(f"\n\n{MATH_INSTRUCTION}") for m in problem.prompt[:-1] if m["role"] == "user"]
+
+
+@pytest.mark.parametrize("as_dir", [False, True])
+def test_gsm8k_few_shot_never_comes_from_the_evaluated_file(tmp_path, as_dir):
+    # one file not named for a split: it is the evaluated split, so it cannot also be the few-shot 'train' file
+    data = _write(tmp_path / "mydata.jsonl", _gsm8k_rows("test.jsonl"))
+    source = str(tmp_path) if as_dir else str(data)
+    with pytest.raises(ValueError) as caught:
+        _load(name="gsm8k", split="test", source=source, few_shot=2)
+    message = str(caught.value)
+    assert f"gsm8k: few_shot=2 needs a separate 'train' file next to the source, such as {tmp_path / 'train.jsonl'}" \
+        in message
+    assert f"the only candidate is the evaluated file {data.resolve()} itself" in message
+    assert "\n" not in message
+    assert len(_load(name="gsm8k", split="test", source=source)) == 3  # without few-shot it loads as before
+
+
+def test_gsm8k_few_shot_train_file_of_a_file_source_is_looked_for_only_in_its_own_folder(tmp_path):
+    test = _write(tmp_path / "test.jsonl", _gsm8k_rows("test.jsonl"))
+    _write(tmp_path / "old" / "train.jsonl", _gsm8k_rows("train.jsonl"))  # unrelated, deeper: not picked
+    with pytest.raises(ValueError, match=rf"such as {tmp_path / 'train.jsonl'} \(no 'train' file in {tmp_path} "):
+        _load(name="gsm8k", split="test", source=str(test), few_shot=1)
+    # with a train file beside it, a deeper one is no 'several candidate train files' error either
+    _write(tmp_path / "train.jsonl", _gsm8k_rows("train.jsonl")[::-1])
+    (problem, *_) = _load(name="gsm8k", split="test", source=str(test), few_shot=1, limit=1)
+    assert _example_questions(problem) == [_gsm8k_rows("train.jsonl")[-1]["question"]]
+
+
+def test_gsm8k_few_shot_skips_examples_that_are_evaluated_problems(tmp_path):
+    test_rows, train_rows = _gsm8k_rows("test.jsonl"), _gsm8k_rows("train.jsonl")
+    test = _write(tmp_path / "test.jsonl", test_rows)
+    leaked = dict(test_rows[1], question="  " + test_rows[1]["question"].replace(" ", "  "))  # whitespace aside
+    _write(tmp_path / "train.jsonl", [test_rows[0], leaked, *train_rows])
+    problems = _load(name="gsm8k", split="test", source=str(test), few_shot=2)
+    assert len(problems) == 3
+    for problem in problems:
+        assert _example_questions(problem) == [r["question"] for r in train_rows[:2]]
+    with pytest.raises(ValueError, match=r"has only 3 usable row\(s\) whose question is not also an evaluated "
+                                         r"problem's; 2 are"):
+        _load(name="gsm8k", split="test", source=str(test), few_shot=4)
+
+
 def test_gsm8k_limit_and_seed():
     source = str(FIXTURES / "gsm8k/train.jsonl")
     a = _load(name="gsm8k", split="train", source=source, seed=5, limit=2)

@@ -89,3 +89,9 @@ def test_conversational_and_implicit_rows_tokenise_like_a_chat_prompt(warm_model
                                                             return_dict=True)["input_ids"])
     assert chosen_ids == tokenizer("2", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     assert rejected_ids[-1] == tokenizer.eos_token_id and rejected_ids != chosen_ids
+
+
+def test_a_bom_at_the_start_of_the_file_is_dropped(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"prompt": "1+1=", "chosen": "2", "rejected": "3"}).encode() + b"\n")
+    assert read_pair_rows(path) == [("1+1=", "2", "3")]
