@@ -29,7 +29,9 @@ def read_pair_rows(path: str | Path) -> list[tuple[str | Messages, str, str]]:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")  # a BOM at the start is dropped
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); a pairs file is JSON Lines, one "
+                         "{prompt, chosen, rejected} object per line (convert a parquet file with pandas' "
+                         "to_json(orient='records', lines=True))") from None
     rows, bad = [], []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():

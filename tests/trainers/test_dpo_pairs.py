@@ -70,7 +70,7 @@ def test_an_empty_file_holds_no_pairs_and_binary_is_named(tmp_path):
         read_pair_rows(_file(tmp_path, ""))
     path = tmp_path / "pairs.jsonl.gz"
     path.write_bytes(b"\x1f\x8b\x08\x00 compressed")
-    with pytest.raises(ValueError, match=rf"^{path}: not UTF-8 text \(invalid start byte at byte 1\)"):
+    with pytest.raises(ValueError, match=rf"^{path}: not UTF-8 text \(invalid start byte at byte 1\); a pairs file is JSON Lines"):
         read_pair_rows(path)
 
 
