@@ -330,6 +330,17 @@ def samples_path(report_path: str | Path) -> Path:
     return report_path.with_name(report_path.name.removesuffix(".json") + ".samples.jsonl")
 
 
+def replaced_report(path: str | Path) -> str | None:
+    """What an evaluation about to be written at `path` replaces, in words (None when there is no report): a second
+    `rlvr eval` of a checkpoint, say with another n or suite, overwrote the first one's report without a word."""
+    try:
+        old = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return (f"replacing the earlier report {path} (written {old.get('created', '?')}, score {old.get('score')}, "
+            f"n={old.get('n')}, suites {', '.join(old.get('suites', {})) or '?'})")
+
+
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
     """Write the JSON report atomically (temp file + rename). Its per-problem samples, if it carries them, go to
     `<name>.samples.jsonl` beside it (one line per problem: prompt, reference, each completion with its status,

@@ -49,6 +49,8 @@ def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None, problems=N
 def save_report(report: dict[str, Any], target: Target, cfg: RunConfig) -> dict[str, Any]:
     """Write the JSON report, mark the best checkpoint of the run, publish the markdown artifact."""
     log = get_run_logger().info
+    if replaced := eval_report.replaced_report(target.report_path(cfg)):
+        log(replaced)
     path = eval_report.write_report(report, target.report_path(cfg))
     in_run = target.run_dir is not None  # a checkpoint copied out of its run marks no best
     other = in_run and eval_report.other_basis_than_best(target.run_dir, report)

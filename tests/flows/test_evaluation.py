@@ -137,6 +137,17 @@ def test_a_training_reward_plug_in_missing_here_names_the_way_to_evaluate_withou
     assert eval_config(resolve_target(ckpt), overrides=["verify.verifiers=null"]).verify.verifiers is None
 
 
+def test_a_report_about_to_be_replaced_is_named_with_what_it_held(tmp_path):
+    from rlvr.flows.eval_report import replaced_report
+
+    path = tmp_path / "eval.json"
+    assert replaced_report(path) is None
+    write_report(_report(0.5), path)
+    said = replaced_report(path)
+    assert said.startswith(f"replacing the earlier report {path} (written ") and "score 0.5" in said, said
+    assert "suites arith-l1-test" in said, said
+
+
 def test_eval_config_uses_the_checkpoints_config_with_overrides(tmp_path):
     ckpt = _checkpoint(tmp_path / "run", 3)
     saved = validate_config({"name": "saved", "eval": {"n": 2, "k": [1, 2]}}).model_dump(mode="json")
