@@ -4,12 +4,7 @@ Add a row every time a real completion is misgraded."""
 import pytest
 
 from rlvr.verifiers.math import verify
-
-
-def _ok(gold, completion):
-    v = verify(completion, gold)
-    assert v.status in ("correct", "wrong", "no_answer"), v
-    return v.status == "correct"
+from tests.verifiers.math_rows import rewarded
 
 
 NUMBERS = [
@@ -202,43 +197,43 @@ UNPUNCTUATED = [
 
 @pytest.mark.parametrize("gold, completion, expected", UNPUNCTUATED)
 def test_unpunctuated_final_statement(gold, completion, expected):
-    assert _ok(gold, completion) is expected
+    assert rewarded(gold, completion) is expected
 
 
 @pytest.mark.parametrize("gold, completion, expected", F1_SEPARATORS + F2_LEAD_IN + F3_SEVERAL_BOXES + F4_EXACT
                          + F5_SOUND_POINTS + F6_UNITS_NOTATION + F7_RELATIONS + F8_BASES + F9_WORDS + F10_REFUSALS)
 def test_issue16_families(gold, completion, expected):
-    assert _ok(gold, completion) is expected
+    assert rewarded(gold, completion) is expected
 
 
 @pytest.mark.parametrize("gold, completion, expected", NUMBERS)
 def test_numbers(gold, completion, expected):
-    assert _ok(gold, completion) is expected
+    assert rewarded(gold, completion) is expected
 
 
 @pytest.mark.parametrize("gold, completion, expected", SCI_PERCENT)
 def test_scientific_and_percent(gold, completion, expected):
-    assert _ok(gold, completion) is expected
+    assert rewarded(gold, completion) is expected
 
 
 @pytest.mark.parametrize("gold, completion, expected", SYMBOLIC)
 def test_symbolic(gold, completion, expected):
-    assert _ok(gold, completion) is expected
+    assert rewarded(gold, completion) is expected
 
 
 @pytest.mark.parametrize("gold, completion, expected", STRUCTURES)
 def test_structures(gold, completion, expected):
-    assert _ok(gold, completion) is expected
+    assert rewarded(gold, completion) is expected
 
 
 @pytest.mark.parametrize("gold, completion, expected", RELATIONS)
 def test_relations(gold, completion, expected):
-    assert _ok(gold, completion) is expected
+    assert rewarded(gold, completion) is expected
 
 
 @pytest.mark.parametrize("gold, completion, expected", SPECIAL)
 def test_special(gold, completion, expected):
-    assert _ok(gold, completion) is expected
+    assert rewarded(gold, completion) is expected
 
 
 def test_detail_shows_parsed_gold_prediction_and_rule():
