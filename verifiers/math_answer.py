@@ -93,11 +93,16 @@ def boxed_all(text: str, limit: int = 20) -> list[str]:
     return out
 
 
+def _in_open_bracket(text: str) -> bool:
+    """Whether `text` leaves a bracket open: what follows it is inside `(...)`, `[...]` or `{...}`."""
+    return sum(map(text.count, "([{")) > sum(map(text.count, ")]}"))
+
+
 def _before_explanation(stated: str) -> str:
     """`stated` up to an explanation that follows the answer (see `_EXPLANATION`)."""
     for m in _EXPLANATION.finditer(stated):
         head, rest = stated[:m.start()], stated[m.end():]
-        if head.count("$") % 2 or sum(map(head.count, "([{")) > sum(map(head.count, ")]}")):
+        if head.count("$") % 2 or _in_open_bracket(head):
             continue  # inside math or a bracket: `(3, so)` is not a clause
         return stated if _HEDGE.match(rest) or _RETRACTS.search(rest) else head
     return stated
@@ -182,7 +187,7 @@ def _ends_in_a_number(sentence: str) -> bool:
     if not runs or len(sentence[runs[-1].end():].split()) > 3:
         return False
     before, run = sentence[:runs[-1].start()], runs[-1].group().removeprefix("=")  # `x=3/4` names 3/4
-    if _OPERATOR_END.search(before) or sum(map(before.count, "([{")) > sum(map(before.count, ")]}")):
+    if _OPERATOR_END.search(before) or _in_open_bracket(before):
         return False
     frac = _FRACTION.fullmatch(run)
     return bool(_PLAIN.fullmatch(run) or frac and int(frac[2]) > 1 and math.gcd(int(frac[1]), int(frac[2])) == 1)
