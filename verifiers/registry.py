@@ -64,8 +64,13 @@ def resolve(name: str) -> Verifier:
         raise ValueError(f"cannot load verifier {name!r}: importing {module_name} raised {type(e).__name__}: {e}") from None
     if not callable(fn):
         raise ValueError(f"verifier {name!r} is not callable")
-    _check_signature(name, fn)
+    if name not in _SIGNATURE_CHECKED:  # resolve runs once per completion in the workers: inspect each plug-in once
+        _check_signature(name, fn)
+        _SIGNATURE_CHECKED.add(name)
     return fn
+
+
+_SIGNATURE_CHECKED: set[str] = set()  # plug-in names whose callable passed `_check_signature`
 
 
 def _check_signature(name: str, fn: Verifier) -> None:
