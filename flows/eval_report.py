@@ -232,13 +232,36 @@ def generate_in_chunks(sampler, problems, n: int, params, max_sequences: int = M
     return groups
 
 
-def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | None = None
+def fitting_problems(tokenizer, task, cfg: RunConfig, problems: list, log=print) -> list:
+    """The suite's problems whose prompt fits `sampler.max_model_len`; the others are skipped with one line (the
+    suite's `on_bad_row: fail`, or none fitting, is a ConfigError). Sampled, one such prompt would fail the whole
+    evaluation (and with it the final evaluation of a finished training run)."""
+    from rlvr.sampling.prompts import without_overlong
+
+    try:
+        fitting, said = without_overlong(tokenizer, problems, cfg.sampler.max_model_len,
+                                         f"{task.suite_name()} prompts", task.on_bad_row)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if said:
+        log(f"warning: {said} (eval.tasks.N.on_bad_row=skip); the suite is scored on the rest")
+    return fitting
+
+
+def fitting_suites(tokenizer, cfg: RunConfig, problems: dict[str, list], log=print) -> dict[str, list]:
+    """`fitting_problems` of each eval suite's problems (by suite name)."""
+    return {task.suite_name(): fitting_problems(tokenizer, task, cfg, problems[task.suite_name()], log)
+            for task in cfg.eval.tasks}
+
+
+def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | None = None, log=print
                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Sample `cfg.eval.n` completions (plus one greedy) for each problem of `task` (`problems`: already loaded,
-    else read here); return (summary, records)."""
+    """Sample `cfg.eval.n` completions (plus one greedy) for each problem of `task` whose prompt fits (`problems`:
+    already loaded, else read here); return (summary, records). The summary counts the skipped prompts."""
     from rlvr.data.tasks import load_problems
 
-    problems = load_problems(task) if problems is None else problems
+    loaded = load_problems(task) if problems is None else problems
+    problems = fitting_problems(sampler.tokenizer, task, cfg, loaded, log)
     specs = [cfg.eval_verifier_spec(task)]
     params = cfg.eval.params
     params = params.model_copy(update={"seed": cfg.train.seed if params.seed is None else params.seed})
@@ -262,7 +285,7 @@ def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | None = 
             record.update(prompt=p.prompt, reference=p.reference,
                           samples=[_sample(c, v) for c, v in zip(group.completions, vs)],
                           greedy_sample=_sample(greedy_group.completions[0], g[0]) if greedy_group else None)
-    return summarize_suite(records, cfg.eval.n, cfg.eval.k), records
+    return {**summarize_suite(records, cfg.eval.n, cfg.eval.k), "skipped_prompts": len(loaded) - len(problems)}, records
 
 
 def _sample(completion, verdict) -> dict[str, Any]:
@@ -290,7 +313,7 @@ def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None =
         log(note)
     for task in cfg.eval.tasks:
         name = task.suite_name()
-        summary, records = evaluate_suite(sampler, pool, task, cfg, (problems or {}).get(name))
+        summary, records = evaluate_suite(sampler, pool, task, cfg, (problems or {}).get(name), log)
         suites[name] = summary
         samples += [{"suite": name, **r} for r in records] if cfg.eval.save_samples else []
         greedy = "" if summary["greedy_accuracy"] is None else f" greedy {summary['greedy_accuracy']}"  # eval.greedy off
@@ -375,6 +398,8 @@ def report_markdown(report: dict[str, Any]) -> str:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in report["suites"].items():
         statuses = ", ".join(f"{k} {v}" for k, v in s["status_counts"].items() if v)
+        if s.get("skipped_prompts"):
+            statuses += f"; {s['skipped_prompts']} prompts over max_model_len skipped"
         lines.append("| " + " | ".join([name, str(s["problems"]), *(_fmt(s.get(m)) for m in metrics), statuses]) + " |")
     return "\n".join(lines) + "\n"
 

@@ -204,24 +204,16 @@ class Trainer:
         reached at step N stopped the run there, and again at the same step on every resume. The others are
         skipped with one line (`task.on_bad_row: fail` refuses the run instead). A chat prompt on a tokenizer without
         a chat template is refused here too, before any engine starts."""
-        from rlvr.sampling.prompts import overlong_prompts
+        from rlvr.sampling.prompts import without_overlong
 
-        limit = self.cfg.sampler.max_model_len
         try:
-            overlong = overlong_prompts(self.policy.tokenizer, problems, limit)
-        except ValueError as exc:  # chat messages, no chat template
-            raise ConfigError(f"{exc}: set task.template=plain (and eval.tasks.N.template=plain), or use a model "
-                              "whose tokenizer has one") from None
-        if not overlong:
-            return problems
-        first, tokens = overlong[0]
-        what = (f"{len(overlong)} of {len(problems)} training prompts do not fit sampler.max_model_len={limit} "
-                f"(first: {first.id}, {tokens} tokens)")
-        if self.cfg.task.on_bad_row == "fail" or len(overlong) == len(problems):
-            raise ConfigError(f"{what}; raise sampler.max_model_len or lower task.max_prompt_chars")
-        self.log(f"warning: {what}: skipped (task.on_bad_row=skip); raise sampler.max_model_len to train on them")
-        dropped = {id(p) for p, _ in overlong}
-        return [p for p in problems if id(p) not in dropped]
+            fitting, said = without_overlong(self.policy.tokenizer, problems, self.cfg.sampler.max_model_len,
+                                             "training prompts", self.cfg.task.on_bad_row)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if said:
+            self.log(f"warning: {said} (task.on_bad_row=skip)")
+        return fitting
 
     def _stop_if_verifier_failing(self, row: dict) -> None:
         """Raise VerifierFailing once a verifier failed on every verdict of `train.stop_after_failing_steps` steps in a

@@ -266,8 +266,23 @@ def test_write_report_and_markdown(tmp_path):
     assert "| suite | problems | pass@1 | maj@1 | pass@2 | maj@2 | greedy_accuracy | statuses |" in text
 
 
+class _WordTokenizer:
+    """One token per word: the prompt lengths the evaluation checks against sampler.max_model_len."""
+
+    chat_template = "the messages' contents, one after another"
+
+    def __call__(self, text, add_special_tokens=True):
+        return {"input_ids": list(range(len(text.split())))}
+
+    def apply_chat_template(self, messages, add_generation_prompt=True, tokenize=False):
+        return " ".join(m["content"] for m in messages)
+
+
 class _FakeSampler:
     """Answers '1' to every problem; the greedy sample (temperature 0) is always right."""
+
+    def __init__(self, tokenizer=None):
+        self.tokenizer = tokenizer or _WordTokenizer()
 
     def generate(self, problems, n, params):
         from rlvr.sampling.types import Completion, Group
@@ -412,3 +427,38 @@ def test_a_lora_checkpoint_keeps_its_base_unless_that_base_is_a_missing_local_pa
     assert cfg.model.path == "tiny" and "which is not on this machine" in said[-1]
     assert eval_config(resolve_target(hub), CONFIG, ["model.path=some-org/base-model"], say=said.append) and \
         len(said) == 2  # the same base: nothing to say
+
+
+def _gsm8k_with_a_long_prompt(tmp_path, **suite):
+    rows = [{"question": f"Tom has {n} apples and buys 2 more. How many?", "answer": f"#### {n + 2}"} for n in range(5)]
+    rows[2]["question"] = "Please read carefully. " * 400 + rows[2]["question"]  # ~2,000 tokens
+    data = tmp_path / "test.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return validate_config({"name": "t", "sampler": {"max_model_len": 512}, "eval": {
+        "tasks": [{"name": "gsm8k", "split": "test", "source": str(data), **suite}], "n": 2, "k": [1]}})
+
+
+def test_an_eval_prompt_longer_than_the_context_is_skipped_and_counted(tmp_path, warm_model):
+    """Sampled, such a prompt failed the whole evaluation (and a finished training run's final one)."""
+    from transformers import AutoTokenizer
+
+    said = []
+    sampler = _FakeSampler(AutoTokenizer.from_pretrained(warm_model))
+    report = evaluate_model(sampler, _InlinePool(), _gsm8k_with_a_long_prompt(tmp_path), label="fake", log=said.append)
+    suite = report["suites"]["gsm8k-test"]
+    assert suite["problems"] == 4 and suite["skipped_prompts"] == 1 and suite["pass@1"] == 0.5
+    lines = [line for line in said if "do not fit" in line]
+    assert len(lines) == 1 and lines[0].startswith(
+        "warning: 1 of 5 gsm8k-test prompts do not fit sampler.max_model_len=512 (first: gsm8k/test/2, "), lines
+    assert "1 prompts over max_model_len skipped" in report_markdown(report)
+
+
+def test_under_on_bad_row_fail_an_overlong_eval_prompt_refuses_the_evaluation(tmp_path, warm_model):
+    from transformers import AutoTokenizer
+
+    from rlvr.trainers.run_config import ConfigError
+
+    cfg = _gsm8k_with_a_long_prompt(tmp_path, on_bad_row="fail")
+    with pytest.raises(ConfigError, match=r"1 of 5 gsm8k-test prompts do not fit sampler.max_model_len=512 .*; raise "):
+        evaluate_model(_FakeSampler(AutoTokenizer.from_pretrained(warm_model)), _InlinePool(), cfg, label="fake",
+                       log=lambda _m: None)

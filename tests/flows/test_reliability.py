@@ -165,6 +165,8 @@ def bad_inputs(model_path, tmp_path_factory):
     weights = cut / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a copy that stopped half-way
     (tokenless / "tokenizer.json").unlink()  # transformers then builds an empty tokenizer, without an error
+    long_prompt = root / "test.jsonl"
+    long_prompt.write_text(json.dumps({"question": "Please read carefully. " * 400 + "1+1?", "answer": "#### 2"}) + "\n")
     pairs = root / "pairs.jsonl"
     pairs.write_text('{"prompt": "1+1=", "chosen": "2", "rejected": "3"}\n{"prompt": "2+2=", "chosen": "4"}\n')
     return {
@@ -178,13 +180,17 @@ def bad_inputs(model_path, tmp_path_factory):
         "a device this machine lacks": (["model.device=cuda:99"], "model.device cuda:99: "),
         "a DPO pair without rejected": (["train.algorithm=dpo", f"train.dpo.pairs_path={pairs}"],
                                         f"train.dpo.pairs_path {pairs}:2: expected a JSON object"),
+        "an eval prompt over max_model_len (on_bad_row=fail)": (
+            [f"eval.tasks=[{{name: gsm8k, split: test, source: '{long_prompt}', on_bad_row: fail}}]",
+             "sampler.max_model_len=512", "--eval"],
+            "1 of 1 gsm8k-test prompts do not fit sampler.max_model_len=512"),
     }
 
 
 @pytest.mark.parametrize("case", ["a non-JSON line (on_bad_row=fail)", "a missing model dir", "a corrupt config.json",
                                   "a model dir without weights", "cut-off weights", "a tokenizer without tokenizer.json",
                                   "a device this machine lacks",
-                                  "a DPO pair without rejected"])
+                                  "a DPO pair without rejected", "an eval prompt over max_model_len (on_bad_row=fail)"])
 def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, bad_inputs, prefect_server, model_path,
                                                                         tmp_path):
     _, env = prefect_server
