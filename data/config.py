@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rlvr.data.loading import NAMED_FOR_SPLIT
 
 
-TaskName = Literal["arith", "code", "gsm8k", "math500", "humaneval", "mbpp"]
+TaskName = Literal["arith", "code", "gsm8k", "math500", "humaneval", "mbpp", "qa"]
+
+
+def _dataset_name(source: str) -> str:
+    """What a source is called: the file's name without suffixes, or its folder's where the file is named for a
+    split (`/data/deepscaler/train.parquet`), the last part of a hub id or a folder."""
+    path = Path(source.rstrip("/"))
+    name = re.split(r"\.(?:jsonl|json|parquet)", path.name, maxsplit=1)[0]
+    return path.parent.name or name if NAMED_FOR_SPLIT.match(path.name) and path.suffix else name
+
+
+class QAColumns(BaseModel):
+    """Where task qa finds a row's prompt and answer: column names, or dotted paths into nested objects."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field("prompt", min_length=1, description="The prompt: text, or a list of chat messages.")
+    answer: str = Field("answer", min_length=1, description="The gold answer: a number, a short text, or a worked "
+                        "solution whose last \\boxed{} (or GSM8K `#### ` line) holds it.")
 
 
 class TaskConfig(BaseModel):
@@ -36,6 +58,9 @@ class TaskConfig(BaseModel):
         "row. Characters, not tokens: checked at load, with no tokenizer (about 8k tokens of English); the exact token "
         "count against sampler.max_model_len is checked again when sampling.",
     )
+    columns: QAColumns | None = Field(
+        None, description="Task qa only: which columns hold the prompt and the answer (default: prompt, answer)."
+    )
     verifier: str | None = Field(
         None,
         description="The verifier that judges this task's answers: a built-in name or an import path 'pkg.mod:fn'; "
@@ -53,7 +78,21 @@ class TaskConfig(BaseModel):
             resolve(name)  # ValueError naming the problem (unknown name, import failure, signature)
         return name
 
+    @model_validator(mode="after")
+    def _qa_settings(self) -> TaskConfig:
+        if self.columns is not None and self.name != "qa":
+            raise ValueError(f"columns is a setting of task qa (your own dataset), not of task {self.name!r}")
+        if self.name == "qa" and not self.source:
+            raise ValueError("task qa reads your dataset: set its source to a hub id or a local file/dir")
+        return self
+
+    def qa_columns(self) -> QAColumns:
+        return self.columns or QAColumns()
+
     def suite_name(self) -> str:
-        """A short name for this task as an evaluation suite: `arith-l2-test`, `gsm8k-test`."""
+        """A short name for this task as an evaluation suite: `arith-l2-test`, `gsm8k-test`, and for task qa the
+        source's name (`qa-deepscaler-test` for /data/deepscaler.jsonl or a hub id `org/deepscaler`)."""
+        if self.name == "qa":
+            return f"qa-{_dataset_name(str(self.source))}-{self.split}"
         level = f"-l{self.level}" if self.name in ("arith", "code") and self.source is None else ""
         return f"{self.name}{level}-{self.split}"

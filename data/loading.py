@@ -34,7 +34,7 @@ T = TypeVar("T")
 # file suffix -> format: json (JSON Lines or one JSON array, gzip when .gz) or parquet
 FORMATS = {".jsonl.gz": "json", ".json.gz": "json", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 _SPLIT_WORDS = ("train", "test", "validation", "valid", "dev", "prompt")
-_NAMED_FOR_SPLIT = re.compile(rf"^({'|'.join(_SPLIT_WORDS)})(?=[._-]|$)", re.IGNORECASE)  # `test.jsonl`, `train-0.parquet`
+NAMED_FOR_SPLIT = re.compile(rf"^({'|'.join(_SPLIT_WORDS)})(?=[._-]|$)", re.IGNORECASE)  # `test.jsonl`, `train-0.parquet`
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def load_rows(
 def _warn_if_named_for_another_split(path: Path, split: str) -> None:
     """A file is read whole as whatever split is asked; one named for another split (training on `test.jsonl`) is
     most often a slip that would put test problems in training, so it is said, once per read."""
-    named = _NAMED_FOR_SPLIT.match(path.name)
+    named = NAMED_FOR_SPLIT.match(path.name)
     if named and named.group(1).lower() != split.lower():
         logger.warning("%s is named for the %r split but is read as the %r split (a file is read whole); point "
                        "task.source at its folder to pick the %r file by name", path, named.group(1).lower(), split, split)
@@ -141,7 +141,7 @@ def _split_files(directory: Path, split: str, recursive: bool = True) -> list[Pa
     pattern = re.compile(rf"^{re.escape(split)}([._-]|$)", re.IGNORECASE)
     chosen = [p for p in data if pattern.match(p.name)]
     if not chosen:
-        if len(data) == 1 and not _NAMED_FOR_SPLIT.match(data[0].name):
+        if len(data) == 1 and not NAMED_FOR_SPLIT.match(data[0].name):
             chosen = data
         else:
             names = ", ".join(str(p.relative_to(directory)) for p in data[:10]) + (

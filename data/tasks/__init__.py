@@ -22,6 +22,7 @@ _MODULES = {
     "math500": "rlvr.data.tasks.math500",
     "humaneval": "rlvr.data.tasks.humaneval",
     "mbpp": "rlvr.data.tasks.mbpp",
+    "qa": "rlvr.data.tasks.qa",
 }
 TASK_NAMES: tuple[str, ...] = tuple(_MODULES)
 assert set(TASK_NAMES) == set(get_args(TaskName)), "rlvr.data.config.TaskName and the registry disagree"
