@@ -43,7 +43,9 @@ class TaskConfig(BaseModel):
     limit: int | None = Field(None, ge=1, description="Use at most this many problems (first N after shuffling by seed).")
     seed: int = Field(0, description="Seed for synthetic generation and shuffling.")
     level: int = Field(1, ge=1, le=5, description="Difficulty level of synthetic tasks.")
-    template: Literal["chat", "plain"] = Field("chat", description="Prompt as chat messages or plain text.")
+    template: Literal["chat", "plain"] = Field(
+        "chat", description="Prompt as chat messages or plain text; an eval suite that sets none takes the training "
+        "task's.")
     few_shot: int = Field(0, ge=0, le=8, description="Number of worked examples prepended to the prompt.")
     on_bad_row: Literal["skip", "fail"] = Field(
         "skip",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from rlvr.data.config import TaskConfig
@@ -98,6 +98,15 @@ class RunConfig(BaseModel):
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _suites_prompt_like_training(self) -> RunConfig:
+        """An eval suite that sets no template renders its prompts as the training task does: a model trained on
+        plain-text prompts (one without a chat template, say) is evaluated on plain-text prompts."""
+        for task in self.eval.tasks:
+            if "template" not in task.model_fields_set:
+                task.template = self.task.template
+        return self
 
     def verifier_specs(self) -> list[VerifierSpec]:
         """The verifiers that score training completions: `verify.verifiers`, else the task's (`task.verifier`, by

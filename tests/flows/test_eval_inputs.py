@@ -170,3 +170,11 @@ def test_evaluation_scores_code_with_the_sandbox_options_of_verify_verifiers():
     with VerifierPool(workers=1) as pool:
         strict, chosen = (pool.map([(program, reference, [s])])[0][1]["code"] for s in (VerifierSpec(name="code"), spec))
     assert (strict.status, chosen.status) == ("unsafe", "correct"), (strict, chosen)
+
+
+def test_an_eval_suite_without_a_template_prompts_as_the_training_task_does():
+    """A model trained on plain-text prompts (one without a chat template) was evaluated on chat prompts."""
+    cfg = load_config(CONFIG, ["task.template=plain", "eval.tasks=[{name: arith}, {name: gsm8k, template: chat}]"])
+    assert [t.template for t in cfg.eval.tasks] == ["plain", "chat"]
+    assert [t.template for t in load_config(CONFIG, ["task.template=plain"]).eval.tasks] == ["plain"]
+    assert [t.template for t in load_config(CONFIG).eval.tasks] == ["chat"]
