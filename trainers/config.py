@@ -98,7 +98,11 @@ class PPOConfig(_Strict):
 class OptimConfig(_Strict):
     lr: float = Field(1e-5, gt=0.0, description="Peak learning rate (AdamW).")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
-    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps, then constant.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps, then `schedule`.")
+    schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="The lr after warm-up: constant (verl's default), or decayed to lr x min_lr_ratio at "
+        "train.steps, linearly (transformers' Trainer and TRL's default) or along a half cosine.")
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="Where a decaying schedule ends, as a share of lr.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
     micro_batch_size: int = Field(8, ge=1, description="Sequences per forward/backward (gradient accumulation).")
     micro_batch_tokens: int | None = Field(

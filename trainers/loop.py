@@ -110,7 +110,8 @@ class Trainer:
             self.problems = self._fitting_problems(self.problems)  # before an engine starts: a refusal costs nothing
         if self.sharded:
             fsdp.shard_policy(self.policy, cfg.train.fsdp)
-        self.optimizer, self.scheduler = build_optimizer(self.policy.trainable_parameters(), cfg.train.optim)
+        self.optimizer, self.scheduler = build_optimizer(self.policy.trainable_parameters(), cfg.train.optim,
+                                                           cfg.train.steps)
         self.step, self.cursor = 0, 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self._partly_failing: set[str] = set()  # verifiers whose partial failure was said (by this Trainer)

@@ -1,4 +1,4 @@
-"""The trainer's AdamW and its warm-up schedule.
+"""The trainer's AdamW and its learning-rate schedule.
 
 AdamW runs fused (one kernel updates every parameter's weight and both moments; torch has it on CPU and CUDA)
 wherever every trainable parameter allows it, else torch's default form. Why: it is the peer's default
@@ -14,6 +14,8 @@ one, which is why the CPU tests could not show it).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from rlvr.trainers.fsdp import is_sharded_tensor
@@ -21,14 +23,26 @@ from rlvr.trainers.fsdp import is_sharded_tensor
 _FUSED_DEVICES = {"cpu", "cuda", "xpu", "mps"}  # where torch has a fused AdamW kernel
 
 
-def build_optimizer(params, optim) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW over `params` with `optim`'s lr and weight decay, and a linear warm-up to lr over
-    `optim.warmup_steps` scheduler steps (constant after)."""
+def lr_factor(step: int, optim, steps: int) -> float:
+    """The share of `optim.lr` used after `step` scheduler steps (one per training step) of a `steps`-step run: a
+    linear warm-up over `optim.warmup_steps`, then `optim.schedule` (the linear decay is transformers'
+    `get_linear_schedule_with_warmup` when min_lr_ratio is 0; the cosine one its half-cycle cosine)."""
+    warmup = optim.warmup_steps
+    if step < warmup or optim.schedule == "constant":
+        return min(1.0, (step + 1) / (warmup + 1))
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    decayed = 1.0 - progress if optim.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+    return optim.min_lr_ratio + (1.0 - optim.min_lr_ratio) * decayed
+
+
+def build_optimizer(params, optim, steps: int) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over `params` with `optim`'s lr and weight decay, and its lr schedule over a `steps`-step run
+    (`lr_factor`)."""
     params = list(params)
     mixed = len({is_sharded_tensor(p) for p in params}) > 1
     fused = not mixed and all(p.is_floating_point() and p.device.type in _FUSED_DEVICES for p in params)
     optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay, fused=fused or None,
                                   foreach=False if mixed else None)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (optim.warmup_steps + 1)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, optim, steps))
     return optimizer, scheduler
 

@@ -56,7 +56,7 @@ def _optimizer(policy):
     from rlvr.trainers.config import OptimConfig
     from rlvr.trainers.optimizer import build_optimizer
 
-    return build_optimizer(policy.trainable_parameters(), OptimConfig(lr=LR))[0]
+    return build_optimizer(policy.trainable_parameters(), OptimConfig(lr=LR), steps=10)[0]
 
 
 def _assert_close_weights(got: dict, want: dict) -> None:

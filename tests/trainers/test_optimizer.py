@@ -27,7 +27,7 @@ def _steps(optimizer, params, n=3):
 def test_the_fused_update_is_torchs_adamw_update(dtype):
     optim = OptimConfig(lr=1e-2, weight_decay=0.1, warmup_steps=0)
     fused_params, reference_params = _params(dtype), _params(dtype)
-    optimizer, _ = build_optimizer(fused_params, optim)
+    optimizer, _ = build_optimizer(fused_params, optim, steps=10)
     assert optimizer.param_groups[0]["fused"] is True
     reference = torch.optim.AdamW(reference_params, lr=1e-2, weight_decay=0.1, foreach=True)
     _steps(optimizer, fused_params)
@@ -43,7 +43,7 @@ def test_the_fused_update_is_torchs_adamw_update(dtype):
 def test_integer_parameters_keep_the_multi_tensor_form():
     """A parameter fused AdamW has no kernel for (here an integer one, frozen) leaves the choice to torch."""
     frozen = torch.nn.Parameter(torch.zeros(3, dtype=torch.int64), requires_grad=False)
-    optimizer, _ = build_optimizer([frozen, *_params(torch.float32)], OptimConfig())
+    optimizer, _ = build_optimizer([frozen, *_params(torch.float32)], OptimConfig(), steps=10)
     assert not optimizer.param_groups[0]["fused"]
 
 
@@ -72,7 +72,7 @@ def test_shards_mixed_with_plain_parameters_step_one_by_one():
         params = params_with_grads()
         whole = lambda p: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().clone()  # noqa: E731
         before = [whole(p) for p in params]
-        optimizer, _ = build_optimizer(params, OptimConfig(lr=1e-2, warmup_steps=0))
+        optimizer, _ = build_optimizer(params, OptimConfig(lr=1e-2, warmup_steps=0), steps=10)
         assert optimizer.param_groups[0]["foreach"] is False and not optimizer.param_groups[0]["fused"]
         optimizer.step()
         assert all(not torch.equal(a, whole(p)) for a, p in zip(before, params))
@@ -82,10 +82,45 @@ def test_shards_mixed_with_plain_parameters_step_one_by_one():
 
 def test_the_learning_rate_warms_up_linearly_then_stays():
     params = _params(torch.float32)
-    optimizer, scheduler = build_optimizer(params, OptimConfig(lr=0.4, warmup_steps=3))
+    optimizer, scheduler = build_optimizer(params, OptimConfig(lr=0.4, warmup_steps=3), steps=6)
     lrs = []
     for _ in range(6):
         lrs.append(scheduler.get_last_lr()[0])
         _steps(optimizer, params, 1)
         scheduler.step()
     assert lrs == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4, 0.4])
+
+
+@pytest.mark.parametrize("schedule, peer", [("linear", "get_linear_schedule_with_warmup"),
+                                            ("cosine", "get_cosine_schedule_with_warmup")])
+def test_decaying_schedules_follow_transformers_after_the_warm_up(schedule, peer):
+    """transformers' schedules (TRL's) as the yardstick: the same lr at every step after the warm-up (theirs starts
+    the warm-up at 0, ours at lr / (warmup + 1), so the warm-up steps differ by design)."""
+    import transformers
+
+    params = _params(torch.float32)
+    optimizer, scheduler = build_optimizer(params, OptimConfig(lr=0.4, warmup_steps=2, schedule=schedule), steps=10)
+    theirs_optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.4)
+    theirs = getattr(transformers, peer)(theirs_optimizer, num_warmup_steps=2, num_training_steps=10)
+    ours_lrs, their_lrs = [], []
+    for _ in range(10):
+        ours_lrs.append(scheduler.get_last_lr()[0])
+        their_lrs.append(theirs.get_last_lr()[0])
+        _steps(optimizer, params, 1)
+        theirs_optimizer.step()
+        scheduler.step()
+        theirs.step()
+    assert ours_lrs[2:] == pytest.approx(their_lrs[2:]) and ours_lrs[2] == pytest.approx(0.4)
+    assert ours_lrs[:2] == pytest.approx([0.4 / 3, 0.8 / 3]) and ours_lrs[-1] < 0.1
+
+
+def test_a_decay_ends_at_min_lr_ratio_and_stays_there_past_the_planned_steps():
+    params = _params(torch.float32)
+    optim = OptimConfig(lr=1.0, schedule="linear", min_lr_ratio=0.1)
+    optimizer, scheduler = build_optimizer(params, optim, steps=4)
+    lrs = []
+    for _ in range(6):  # a run extended past train.steps keeps the last lr
+        lrs.append(scheduler.get_last_lr()[0])
+        _steps(optimizer, params, 1)
+        scheduler.step()
+    assert lrs == pytest.approx([1.0, 0.775, 0.55, 0.325, 0.1, 0.1])
