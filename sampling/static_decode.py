@@ -266,9 +266,11 @@ def _capture(step, memory: _GraphMemory):
     stream = memory.stream
     current = torch.cuda.current_stream(stream.device)
     stream.wait_stream(current)
-    with torch.cuda.stream(stream), _syncs_refused():
-        step()
-    current.wait_stream(stream)
+    try:
+        with torch.cuda.stream(stream), _syncs_refused():
+            step()
+    finally:  # a failed warm-up falls back to eager decoding on `current`: its queued cache writes come first
+        current.wait_stream(stream)
     graph, pool = torch.cuda.CUDAGraph(), memory.pool()
     with torch.cuda.stream(stream):
         graph.capture_begin(pool=pool, capture_error_mode="thread_local")

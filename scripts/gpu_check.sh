@@ -7,7 +7,7 @@
 # in $OUT (files come back). No prefect, no vllm.
 # GPU_CHECK_DRY=1 runs the same steps at toy sizes on CPU (a rehearsal of the script itself), and the gpu tests'
 # bodies on the CPU (scripts/gpu_tests_on_cpu.sh).
-# GPU_CHECK_STEPS picks steps (default all: "tests bench split logp profile"): a warm machine with a few minutes
+# GPU_CHECK_STEPS picks steps (default all: "tests bench attention split logp profile"): a warm machine with a few minutes
 # left can rerun one of them, e.g. GPU_CHECK_STEPS=bench RLVR_SEGMENT_KERNEL=flex bash scripts/gpu_check.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 started=$(date +%s)
 BUDGET="${GPU_CHECK_BUDGET_S:-580}"  # seconds for the whole script; keep it under run()'s timeout_s
 stamp() { echo "== $1 ($(( $(date +%s) - started )) s)"; }
-ALL_STEPS="tests bench split logp profile"
+ALL_STEPS="tests bench attention split logp profile"
 STEPS=" ${GPU_CHECK_STEPS:-$ALL_STEPS} "
 for step in $STEPS; do
     [[ " $ALL_STEPS " == *" $step "* ]] || { echo "gpu_check: unknown step '$step' in GPU_CHECK_STEPS (steps: $ALL_STEPS)"; exit 2; }
@@ -26,7 +26,8 @@ done
 want() { [[ "$STEPS" == *" $1 "* ]]; }
 # `within CAP MIN CMD...`: CMD under `timeout`, at most CAP seconds and at most what is left of BUDGET; skipped
 # with a line when under MIN s are left (what the step needs to print anything), so the script ends near its budget
-# (the device call's timeout_s) with its files whole instead of being cut mid-step by the device tool.
+# (the device call's timeout_s) with its files whole instead of being cut mid-step by the device tool. A cut step
+# gets SIGINT first (pytest then prints its summary: which tests failed), SIGKILL 15 s later.
 within() {
     local cap=$1 min=$2 left=$(( BUDGET - ($(date +%s) - started) ))
     shift 2
@@ -34,7 +35,7 @@ within() {
         echo "(skipped: ${left} s of GPU_CHECK_BUDGET_S=$BUDGET left)"
         return 0
     fi
-    timeout $(( cap < left ? cap : left )) "$@"
+    timeout -s INT -k 15 $(( cap < left ? cap : left )) "$@"
 }
 
 if [ -d .whl ] && [ -z "${GPU_CHECK_DRY:-}" ]; then
@@ -79,8 +80,9 @@ if [ -n "${GPU_CHECK_DRY:-}" ]; then  # the gpu tests' bodies, on this CPU
     PY="$PY" bash scripts/gpu_tests_on_cpu.sh 2>&1 | tail -3 | tee -a "$OUT/pytest.log"
 fi
 # 34 tests (15 took 100 s on the first run; the FSDP-over-NCCL ones come last: not issue 15's); a hung one is cut
-# at 90 s so the others still report; the durations size the next run's budget
-within 230 60 "$PY" -m pytest -q -s -p no:cacheprovider -m "$MARK" $TESTS -rs --timeout 90 --durations=0 2>&1 \
+# at 90 s so the others still report; -v names each result as it comes (a cut run still says which passed); the
+# durations size the next run's budget
+within 180 60 "$PY" -m pytest -v -s -p no:cacheprovider -m "$MARK" $TESTS -rs --timeout 90 --durations=0 2>&1 \
     | tee -a "$OUT/pytest.log"
 fi
 
@@ -114,6 +116,14 @@ print(f"goal (issue 15): s/step rlvr/TRL after the first step {speed:.2f} (at mo
 PYEOF
 fi
 
+# Which segment-attention kernel is fastest on this device (buckets, flex, dense; a few seconds apart from flex's
+# compile): the CUDA default of RLVR_SEGMENT_KERNEL is chosen from this table.
+if want attention; then
+stamp "segment attention kernels" | tee "$OUT/profile.md"
+within 60 30 "$PY" bench/gpu_profile.py --device $DEVICE --shape $SHAPE --precision bf16_mixed $PROFILE --out "$OUT" \
+    --parts attention 2>&1 | grep -v "it/s]" | tee -a "$OUT/profile.md"
+fi
+
 # Where the rollout goes with the sampler's two decode loops: the fixed-shape one replaying CUDA graphs (the
 # default for Qwen2) and the transformers forward (the loop the first H200 runs measured; bench/RESULTS.md).
 if want split; then
@@ -133,9 +143,10 @@ within 90 45 "$PY" bench/logprob_memory.py --device $DEVICE --tokens $LOGP_TOKEN
 fi
 
 if want profile; then
-stamp "decode and attention profile" | tee "$OUT/profile.md"
+stamp "decode profile" | tee -a "$OUT/profile.md"
 export TEARDOWN_CUPTI=0  # the profiler around CUDA graphs: leave CUPTI up between sessions (torch's own guard)
-within "$BUDGET" 60 "$PY" bench/gpu_profile.py --device $DEVICE --shape $SHAPE --precision bf16_mixed $PROFILE --out "$OUT" 2>&1 \
+within "$BUDGET" 60 "$PY" bench/gpu_profile.py --device $DEVICE --shape $SHAPE --precision bf16_mixed $PROFILE --out "$OUT" \
+    --parts decode 2>&1 \
     | grep -v "it/s]" | tee -a "$OUT/profile.md"
 fi
 stamp "done" | tee -a "$OUT/env.txt"

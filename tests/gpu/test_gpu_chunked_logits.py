@@ -34,4 +34,4 @@ def test_bf16_values_gradients_and_peak_memory_on_cuda(temperature):
     ref = torch.log_softmax(leaf.float() / temperature, -1).gather(-1, targets[..., None]).squeeze(-1)
     (ref * weights).sum().backward()
     torch.testing.assert_close(logp, ref, rtol=0, atol=1e-4)
-    torch.testing.assert_close(grad, leaf.grad.float(), rtol=0, atol=1e-2)
+    torch.testing.assert_close(grad, leaf.grad.float(), rtol=1e-2, atol=1e-2)  # a large target gradient may round one bf16 step apart
