@@ -5,13 +5,15 @@ before it, or in the segment the query's segment continues (a completion continu
 On CUDA the kernel is compiled (eager FlexAttention is a reference implementation: it materialises the scores).
 When inductor cannot compile it -- on the H200 (torch 2.11) the first compile in each dtype failed with
 `NoValidChoicesError` in its flex template -- the kernel says so in one line and runs eagerly from then on: the
-same values, slower, instead of a failed training step. torch 2.13 has no FlexAttention backward on CPU, so there
+same values, slower, instead of a failed training step. Its backward is tried once, on copies, before the first
+call that needs gradients (`_backward_probe`), since a backward compile error would surface only at `.backward()`. torch 2.13 has no FlexAttention backward on CPU, so there
 it serves no-grad passes only.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 import torch
@@ -99,12 +101,43 @@ def flex_forward(query: Tensor, key: Tensor, value: Tensor, documents: Documents
         _compiled["kernel"] = compile_flex()
     if device in COMPILE_ON and _compiled["kernel"] is not None:
         try:
+            if torch.is_grad_enabled() and query.requires_grad and not _compiled.get("backward_ran"):
+                _backward_probe(_compiled["kernel"], query, key, value, kwargs)
+                _compiled["backward_ran"] = True
             return _compiled["kernel"](query, key, value, **kwargs).transpose(1, 2)
-        except (BackendCompilerFailed, InductorError) as exc:
+        except (BackendCompilerFailed, InductorError, _BackwardFailed) as exc:
             log.warning("rlvr: FlexAttention did not compile on this torch (%s); the flex segment kernel runs "
                         "eagerly from now on (slower; RLVR_SEGMENT_KERNEL=buckets is the default)", _root_cause(exc))
             _compiled["kernel"] = None
     return flex_attention(query, key, value, **kwargs).transpose(1, 2)
+
+
+class _BackwardFailed(RuntimeError):
+    """The compiled kernel's backward failed on the probe (its cause is the compiler's error)."""
+
+
+def _backward_probe(kernel, query: Tensor, key: Tensor, value: Tensor, kwargs: dict) -> None:
+    """Run the compiled kernel forward and backward once on copies of a call's inputs, before the first call whose
+    gradient is wanted. With dynamic shapes AOTAutograd compiles the backward early but keeps its error for the
+    first `.backward()`: a backward that inductor cannot compile would otherwise fail the training step, past the
+    forward's fallback. In a thread of its own: grad mode, autocast and an activation checkpoint's saved-tensor
+    hooks are per thread, so the probe's graph stays out of the caller's."""
+    failed: list[BaseException] = []
+
+    def probe():
+        try:
+            if query.device.type == "cuda":
+                torch.cuda.set_device(query.device)
+            copies = [x.detach().clone().requires_grad_(True) for x in (query, key, value)]
+            kernel(*copies, **kwargs).float().sum().backward()
+        except Exception as exc:  # noqa: BLE001 - any failure of the compiled backward means: run eagerly
+            failed.append(exc)
+
+    thread = threading.Thread(target=probe, name="rlvr-flex-probe")
+    thread.start()
+    thread.join()
+    if failed:
+        raise _BackwardFailed(f"in the backward: {_root_cause(failed[0])}") from failed[0]
 
 
 def _root_cause(exc: BaseException) -> str:

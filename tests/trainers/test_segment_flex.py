@@ -102,3 +102,30 @@ def test_a_flex_kernel_that_does_not_compile_runs_eagerly_and_says_so_once(monke
     assert len(lines) == 1 and lines[0].startswith("rlvr: FlexAttention did not compile on this torch ("), lines
     assert "No choices exist for backend" in lines[0]
     torch._dynamo.reset()
+
+
+def test_a_flex_backward_that_fails_is_found_before_the_training_step_needs_it(monkeypatch, caplog):
+    """With dynamic shapes the compiler keeps a backward compile error for the first `.backward()`, past the
+    forward's fallback. The kernel tries its backward once, on copies, before the first call that needs gradients.
+    Here a real torch.compile (eager backend) stands in for inductor on the CPU, where FlexAttention has no
+    backward at all: the probe fails the way a backward the GPU cannot compile does."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    from rlvr.trainers import segment_flex
+
+    monkeypatch.setattr(segment_flex, "COMPILE_ON", {"cpu"})
+    monkeypatch.setattr(segment_flex, "_compiled", {})
+    monkeypatch.setattr(segment_flex, "compile_flex", lambda: torch.compile(flex_attention, backend="eager"))
+    torch._dynamo.reset()
+    segments, n = _segments(0)
+    q, k, v = (torch.randn(1, h, n, 8, generator=torch.Generator().manual_seed(h), requires_grad=True)
+               for h in (4, 2, 2))
+    plan = plan_segments(segments, n, kernel="flex")
+    with caplog.at_level("WARNING", logger="rlvr.trainers.segment_flex"), \
+            pytest.raises(NotImplementedError, match="FlexAttention does not support backward on CPU"):
+        segment_attention_forward(_Attn(), q, k, v, None, scaling=0.3, rlvr_segments=plan)  # eager: CPU's own limit
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("rlvr: FlexAttention did not compile on this torch ("), lines
+    assert "does not support backward" in lines[0] and segment_flex._compiled["kernel"] is None
+    assert q.grad is None  # the probe's gradients went to copies
+    torch._dynamo.reset()
