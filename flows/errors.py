@@ -15,6 +15,7 @@ names.
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import os
 import sys
@@ -125,10 +126,12 @@ def one_line_prefect_console() -> None:
 
 
 def _console_handlers() -> list[logging.Handler]:
+    """The handlers that print: stream handlers, less files and in-memory captures (a StringIO, such as pytest's
+    caplog, which a command run in-process would otherwise leave silenced)."""
     loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values()
                                       if isinstance(lg, logging.Logger))]
-    return [h for lg in loggers for h in lg.handlers
-            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    return [h for lg in loggers for h in lg.handlers if isinstance(h, logging.StreamHandler)
+            and not isinstance(h, logging.FileHandler) and not isinstance(h.stream, io.StringIO)]
 
 
 def start_run_log(command: str) -> Path:

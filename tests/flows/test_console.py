@@ -61,3 +61,16 @@ def test_a_stopped_rlvr_verify_does_not_promise_a_resume(tmp_path):
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 130 and last.startswith("rlvr: stopped by SIGINT; nothing was written"), (out, err)
     assert "resumed" not in err
+
+
+def test_a_command_that_fails_in_process_leaves_in_memory_log_captures_working(caplog):
+    """The closing line silences the console's handlers; a StringIO capture (pytest's caplog, a notebook's handler)
+    is no console and kept hearing nothing after an in-process `cli.main` failed."""
+    import logging
+
+    from rlvr.flows import cli
+    from tests.flows.flow_helpers import CONFIG
+
+    assert cli.main(["config", "-c", CONFIG, "eval.k=[1, 16]"]) == 2
+    logging.getLogger("rlvr.data.loading").warning("gsm8k/test: skipped 2 bad row(s)")
+    assert "gsm8k/test: skipped 2 bad row(s)" in caplog.text
