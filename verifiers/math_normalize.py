@@ -41,7 +41,8 @@ _SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad|\\displaystyle|\\limits|
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![a-zA-Z])\s*")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree|\s*degrees?\b")
 _PERCENT = re.compile(r"\\%|%|\s*\\text\{\s*percent\s*\}|\s+percent\b")
-_CURRENCY = re.compile(r"\\\$|\$|€|£|\bUSD\b|\\text\{\s*dollars?\s*\}|\bdollars?\b")
+_CURRENCY = re.compile(r"\\text\{\s*US\s*\}\s*(?=\\\$|\$)|\bUS\s*(?=\\\$|\$)|\\\$|\$|€|£|\bUSD\b|"
+                       r"\\text\{\s*(?:USD|dollars?)\s*\}|\bdollars?\b")
 _THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,])")
 _SCI = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d+)(?![\w.])")
 _SQRT_BARE = re.compile(r"\\sqrt\s*(\d|[a-zA-Z])")
@@ -49,6 +50,26 @@ _FRAC_BARE = re.compile(r"\\frac\s*(\d|[a-zA-Z])\s*(\d|[a-zA-Z])")
 _FRAC_HALF = re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d|[a-zA-Z])")
 _FRAC_HALF2 = re.compile(r"\\frac\s*(\d|[a-zA-Z])\s*(\{)")
 _REPEATING = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d{1,30})\}")
+# Other ways to write a repetend, read as `\\overline`: dots over its first and last digit (`4.\\dot{6}`,
+# `0.\\dot{1}4\\dot{2}`), brackets (`4.(6)`), or digits written out before an ellipsis that end in one block at least
+# twice over (`4.6666\\ldots`, `0.053571428571428\\ldots` = 0.053 571428 571428; see `_written_out`).
+_DOTTED = re.compile(r"(\d*\.\d*?)\\dot\{?(\d)\}?(?:(\d{0,28})\\dot\{?(\d)\}?)?")
+_BRACKETED = re.compile(r"(?<![\w)])(-?\d*\.\d*)\((\d{1,30})\)(?![\w(])")
+_ELLIPSIS = re.compile(r"(-?\d*)\.(\d{4,60})\s*(?:\\ldots|\\dots|\\cdots|\.\.\.|…)")
+# A base written around its digits: `(52)_{8}`, `52_{(8)}`, `52 in base 8`
+_BASE_FORMS = ((re.compile(r"^\(([0-9A-Za-z]+)\)_\{?\(?(\d+)\)?\}?$"), r"\1_{\2}"),
+               (re.compile(r"^([0-9A-Za-z]+)_\{?\((\d+)\)\}?$"), r"\1_{\2}"),
+               (re.compile(r"^([0-9A-Za-z]+)\s+in\s+base\s+(\d+)$", re.I), r"\1_{\2}"))
+# The imaginary unit set upright is the letter i (a trailing `\\mathrm{i}` is no unit to strip)
+_UPRIGHT_I = re.compile(r"\\(?:mathrm|text|textrm|mbox|operatorname)\s*\{\s*i\s*\}")
+# `]3, 4]`, `[1, 2[`: the ISO way of writing an open end
+_ISO_INTERVAL = re.compile(r"^([\[\]])([^\[\]]+),([^\[\]]+)([\[\]])$")
+# `\\{x \\mid 3 < x \\le 4\\}`: the set of one variable's values is the condition on it (an inequality reads as the
+# interval it describes)
+_SET_BUILDER = re.compile(r"^\\\{\s*([A-Za-z])\s*(?:\\in\s*\\mathbb\s*\{?R\}?\s*)?(?:\\mid|\||:|\\colon)\s*(.+?)\s*\\\}$")
+_ANGLE = re.compile(r"^\\langle\s*(.+?)\s*\\rangle$")  # `\\langle a, b \\rangle`: the vector (a, b)
+# `\\pm r + a` is `a \\pm r`
+_PM_FIRST = re.compile(r"^\\(pm|mp)\s*([^+\-]+?)\s*([+-])\s*([^+\-]+)$")
 _ASSIGN = re.compile(r"^(?:[A-Za-z]|\(\s*[a-z](?:\s*,\s*[a-z])+\s*\))\s*=\s*(?=[^=]*$)")
 _PLAIN = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
 _FRACTION = re.compile(r"^(-?)(?:\\frac\{(-?\d+)\}\{(\d+)\}|(\d+)/(\d+))$")
@@ -196,6 +217,27 @@ class Normalized:
     unit_power: int | None = None  # `15 cm^2` -> 2: the power of the unit stripped off (its value is not graded)
 
 
+def _iso_interval(s: str) -> str:
+    """`]3, 4]` -> `(3, 4]`, `[1, 2[` -> `[1, 2)`; anything else unchanged."""
+    iso = _ISO_INTERVAL.match(s)
+    if not iso:
+        return s
+    return ("(" if iso[1] == "]" else "[") + f"{iso[2]},{iso[3]}" + (")" if iso[4] == "[" else "]")
+
+
+def _written_out(m: re.Match) -> str:
+    """`whole.digits...` with its repetend overlined: the earliest start, then the shortest block, whose repeats
+    fill the rest of the digits (the last one may be cut short) at least twice over; unchanged (read as no number)
+    when none does, as for `3.14159...`. One digit must repeat four times (`0.5555...`; `0.55...` is too few)."""
+    whole, digits = m[1], m[2]
+    for start in range(len(digits)):
+        tail = digits[start:]
+        for period in range(1, len(tail) // 2 + 1):
+            if (period > 1 or len(tail) >= 4) and all(tail[i] == tail[i % period] for i in range(len(tail))):
+                return f"{whole}.{digits[:start]}\\overline{{{tail[:period]}}}"
+    return m[0]
+
+
 def _repeating(m: re.Match) -> str:
     sign, whole, fixed, rep = m.groups()
     v = Fraction(int(whole or 0)) + Fraction(int(fixed or 0), 10 ** len(fixed)) \
@@ -269,6 +311,7 @@ def normalize(s: str) -> Normalized:
     s = _SPACING.sub(" ", s)
     s = _LEFT_RIGHT.sub("", s)
     s = _DEGREES.sub("", s)
+    s = _UPRIGHT_I.sub("i", s)
     percent = bool(_PERCENT.search(s))
     s = _PERCENT.sub("", s)
     s = _CURRENCY.sub("", s)
@@ -289,6 +332,9 @@ def normalize(s: str) -> Normalized:
     s = _FRAC_BARE.sub(r"\\frac{\1}{\2}", s)
     s = _FRAC_HALF.sub(r"\\frac\1{\2}", s)
     s = _FRAC_HALF2.sub(r"\\frac{\1}\2", s)
+    s = _DOTTED.sub(lambda m: f"{m[1]}\\overline{{{m[2]}{m[3] or ''}{m[4] or ''}}}", s)
+    s = _BRACKETED.sub(r"\1\\overline{\2}", s)
+    s = _ELLIPSIS.sub(_written_out, s)
     s = _REPEATING.sub(_repeating, s)
     s = re.sub(r"\b(?:infinity|inf)\b", r"\\infty", s, flags=re.I)
     s = re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
@@ -299,6 +345,15 @@ def normalize(s: str) -> Normalized:
     rhs = _ASSIGN.sub("", s)
     if rhs != s and not re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", rhs).replace("i", "")):
         s = rhs  # `x = 3, 5, 7`, `(a, b) = (-2, 1)`: the value named, not a relation
+    if (built := _SET_BUILDER.match(s)) and re.search(rf"(?<![A-Za-z\\]){built[1]}(?![A-Za-z])", built[2]) \
+            and re.search(r"[<>]|\\[lg]eq?\b|\\[lg]t\b", built[2]):
+        s = built[2]
+    s = _ANGLE.sub(r"(\1)", s)
+    for form, written in _BASE_FORMS:
+        s = form.sub(written, s)
+    if s.startswith("]") or s.endswith("["):
+        s = " \\cup ".join(_iso_interval(part.strip()) for part in s.split("\\cup"))
+    s = _PM_FIRST.sub(lambda m: f"{'-' if m[3] == '-' else ''}{m[4]} \\{m[1]} {m[2]}", s)
     base = _BASE.match(s)
     if base and not base.group(1).isalpha():
         return Normalized(s, percent, None, int(base.group(2)), base.group(1), unit_power)
