@@ -72,13 +72,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rlvr.flows.bootstrap import check_model_path
-    from rlvr.flows.eval_report import eval_config, model_to_load, report_markdown, resolve_target
-    from rlvr.flows.evaluate import evaluate_flow
+    from rlvr.flows.eval_report import eval_config, report_markdown, resolve_target
+    from rlvr.flows.evaluate import check_eval_inputs, evaluate_flow
 
     target = resolve_target(args.target)
     cfg = eval_config(target, args.config, args.overrides)  # fail fast, before Prefect starts (~10 s)
-    check_model_path(model_to_load(target, cfg))
+    check_eval_inputs(target, cfg)
     report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides,
                            device_slots=args.device_slots, device_timeout=args.device_timeout)
     print(report_markdown(report), end="")

@@ -149,7 +149,45 @@ def eval_config(target: Target, config_path: str | None = None, overrides: list[
         cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": target.model, "lora": None})})
     elif target.is_adapter:
         cfg = cfg.model_copy(update={"model": _adapter_model(target, cfg, say or (lambda _message: None))})
+    elif say and any(item.startswith("model.path=") for item in overrides):
+        say(f"{target.checkpoint.name} holds the trained model's full weights: they are evaluated (model.path "
+            f"{cfg.model.path} is not used)")
     return cfg
+
+
+def check_target_files(target: Target) -> None:
+    """BadInput for a LoRA checkpoint whose adapter cannot load (its config missing, its weights cut off), named by
+    file, before the device is taken: the base model's checks do not see the adapter, and its loader fails after
+    the engine started, with an error that names no file."""
+    from rlvr.sampling.preflight import damaged_weights
+
+    if target.checkpoint is None:
+        return
+    model = Path(target.model)
+    try:
+        lora = json.loads((model / "rlvr_policy.json").read_text()).get("lora", False)
+    except (OSError, ValueError, AttributeError):
+        lora = target.is_adapter
+    if lora and not target.is_adapter:
+        raise BadInput(f"{target.checkpoint}: its LoRA adapter is incomplete, no {model / 'adapter_config.json'}")
+    if lora and (problem := damaged_weights(model)):
+        raise BadInput(f"{target.checkpoint}: its LoRA adapter's {problem}")
+
+
+def check_report_writable(path: Path) -> None:
+    """BadInput when the report cannot be written where it goes (a read-only checkpoint folder, say), found before
+    the evaluation runs rather than after it, when its work would be lost."""
+    import tempfile
+
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # written with its missing folders: the first existing one must take them
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rlvr-write-check-"):
+            pass
+    except OSError as exc:
+        raise BadInput(f"the report cannot be written to {path} ({(exc.strerror or str(exc)).lower()} in {folder}): "
+                       "evaluate a copy of the checkpoint in a writable place") from exc
 
 
 def model_to_load(target: Target, cfg: RunConfig) -> str:

@@ -24,6 +24,14 @@ from rlvr.flows.stopping import note_unwound
 from rlvr.trainers.run_config import RunConfig
 
 
+def check_eval_inputs(target: Target, cfg: RunConfig) -> None:
+    """BadInput for what would fail an evaluation after its work, found before the device is taken: the adapter of a
+    LoRA checkpoint, the model to load, the folder the report goes to."""
+    eval_report.check_target_files(target)
+    check_model_path(eval_report.model_to_load(target, cfg))
+    eval_report.check_report_writable(target.report_path(cfg))
+
+
 @task(cache_policy=NO_CACHE)
 def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None, problems=None) -> dict[str, Any]:
     """Sample and verify `cfg.eval` suites. Uses the given sampler/pool (the training flow lends its own,
@@ -87,7 +95,7 @@ def evaluate_flow(
     one_line_prefect_console()  # a served run's console; a command's is already quiet
     target = eval_report.resolve_target(checkpoint)
     cfg = eval_report.eval_config(target, config_path, overrides, say=log)
-    check_model_path(eval_report.model_to_load(target, cfg))
+    check_eval_inputs(target, cfg)
     check_device(cfg.model.device)
     problems = load_eval_problems(cfg)  # bad data fails here, before the device is taken and the model loads
     suites = ", ".join(t.suite_name() for t in cfg.eval.tasks)

@@ -1,6 +1,7 @@
 """Evaluation as plain functions: metrics on hand-computed cases, targets, configs, reports and best marking."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -462,3 +463,60 @@ def test_under_on_bad_row_fail_an_overlong_eval_prompt_refuses_the_evaluation(tm
     with pytest.raises(ConfigError, match=r"1 of 5 gsm8k-test prompts do not fit sampler.max_model_len=512 .*; raise "):
         evaluate_model(_FakeSampler(AutoTokenizer.from_pretrained(warm_model)), _InlinePool(), cfg, label="fake",
                        log=lambda _m: None)
+
+
+def _real_lora_checkpoint(run_dir, warm_model):
+    """A training checkpoint holding a real PEFT adapter on the tiny model, as the trainer writes it."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    ckpt = run_dir / "checkpoints" / "step-3"
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(warm_model), LoraConfig(r=4, target_modules=["q_proj"]))
+    model.save_pretrained(ckpt / "model")
+    (ckpt / "model" / "rlvr_policy.json").write_text(json.dumps({"lora": True, "base_path": str(warm_model)}))
+    (ckpt / "config.json").write_text(json.dumps({"model": {"path": str(warm_model), "lora": {"r": 4}},
+                                                  "train": {"checkpoint": {"dir": str(run_dir)}}}))
+    return ckpt
+
+
+@pytest.mark.parametrize("damage, said", [
+    ("cut weights", "its LoRA adapter's adapter_model.safetensors is damaged"),
+    ("no adapter config", "its LoRA adapter is incomplete, no "),
+])
+def test_a_damaged_lora_adapter_is_named_before_the_evaluation(damage, said, tmp_path, warm_model, capsys):
+    """Was: a cut adapter file ended the command with `SafetensorError: invalid header length` (exit 1, no file
+    named) after the engine started; a missing adapter_config.json read as `no config.json (not a Hugging Face
+    model directory)`."""
+    from rlvr.flows import cli
+
+    ckpt = _real_lora_checkpoint(tmp_path / "run", warm_model)
+    if damage == "cut weights":
+        weights = ckpt / "model" / "adapter_model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:100])
+    else:
+        (ckpt / "model" / "adapter_config.json").unlink()
+    assert cli.main(["eval", str(ckpt)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"rlvr: {ckpt}: ") and said in last, last
+
+
+def test_a_report_that_cannot_be_written_is_refused_before_the_evaluation(tmp_path):
+    """Was: a read-only checkpoint folder was evaluated in full, then the report failed to write (two retries) and
+    the whole evaluation was lost, exit 1. (/proc: not writable even by root, unlike a chmod'ed folder.)"""
+    from rlvr.flows.errors import BadInput
+    from rlvr.flows.eval_report import check_report_writable
+
+    check_report_writable(tmp_path / "not-yet" / "made" / "eval.json")  # folders the writer makes are fine
+    with pytest.raises(BadInput, match=r"the report cannot be written to /proc/self/step-3/eval.json \(.* in "
+                                       r"/proc/self\): evaluate a copy of the checkpoint in a writable place"):
+        check_report_writable(Path("/proc/self/step-3/eval.json"))
+
+
+def test_a_model_path_override_on_a_full_weight_checkpoint_is_said_to_be_unused(tmp_path):
+    from tests.flows.flow_helpers import CONFIG
+
+    said = []
+    ckpt = _checkpoint(tmp_path / "run", 3)
+    eval_config(resolve_target(ckpt), CONFIG, ["model.path=some-org/other"], say=said.append)
+    assert said == ["step-3 holds the trained model's full weights: they are evaluated (model.path some-org/other is "
+                    "not used)"]
