@@ -22,7 +22,7 @@ class LoraConfig(_Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
     target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        description="Module names that get adapters.",
+        min_length=1, description="Module names that get adapters (each must name modules of the model).",
     )
 
 

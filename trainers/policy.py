@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from rlvr.trainers.config import LoraConfig, ModelConfig
+from rlvr.trainers.run_config import ConfigError
 from rlvr.trainers.precision import autocast_dtype, autocast_forward, precision_name
 from rlvr.trainers.segment_attention import checkpoint_context_fn
 from rlvr.trainers.distributed import Dist
@@ -46,6 +47,12 @@ def add_lora(model: nn.Module, lora: LoraConfig) -> nn.Module:
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 
+    names = [name for name, _ in model.named_modules()]
+    # peft's rule for a list of names: a module named so, or ending in `.<name>`
+    if unknown := [t for t in lora.target_modules if not any(n == t or n.endswith("." + t) for n in names)]:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
+        raise ConfigError(f"model.lora.target_modules: no module named {', '.join(map(repr, unknown))} in this model "
+                          f"(its linear layers: {', '.join(linear)})")
     peft_cfg = PeftLoraConfig(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
         target_modules=list(lora.target_modules), task_type="CAUSAL_LM",

@@ -185,3 +185,17 @@ def test_fsdp_builds_read_weights_once_and_hold_one_copy(tiny_lm, tmp_path):
     assert other.model.generation_config.eos_token_id == rank0.model.generation_config.eos_token_id == 7
     assert not other.model.training  # as from_pretrained leaves it
     assert other.tokenizer is not None and other.pad_id == rank0.pad_id
+
+
+def test_a_lora_target_the_model_lacks_is_a_config_error_naming_its_linear_layers(tiny_lm):
+    """Was: peft's NoMatchingPeftModuleError, exit 1 (and an empty list the same); a typo is input to fix."""
+    from pydantic import ValidationError
+
+    from rlvr.trainers.run_config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model.lora.target_modules: no module named 'qproj' in this model \(its "
+                                          r"linear layers: .*q_proj.*\)"):
+        Policy(tiny_lm(), lora=LoraConfig(r=4, target_modules=["q_proj", "qproj"]))
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        LoraConfig(target_modules=[])
+    Policy(tiny_lm(), lora=LoraConfig(r=4, target_modules=["self_attn.q_proj"]))  # a dotted suffix names modules too
