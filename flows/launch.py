@@ -31,6 +31,8 @@ import os
 import sys
 from contextlib import ExitStack
 
+from torch.distributed.checkpoint.api import CheckpointException
+
 from rlvr.flows.artifacts import draw_curves
 from rlvr.flows.errors import BadInput, end_run_log, exit_code, report_failure, start_run_log
 from rlvr.flows.locks import device_hold, run_dir_lock
@@ -151,6 +153,15 @@ def _rank0_hooks(cfg, trainer, holds: ExitStack):
     return tracker.log, on_checkpoint
 
 
+def _checkpoint_failure(exc: CheckpointException) -> RuntimeError:
+    """A one-line error for a torch.distributed.checkpoint failure; the log file still gets its traceback."""
+    from rlvr.trainers.fsdp_checkpoint import failure
+
+    error = RuntimeError(f"torch.distributed.checkpoint failed ({failure(exc)})")
+    error.__cause__ = exc
+    return error
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rlvr.flows.launch",
                                      description="train on this rank (no final evaluation: run `rlvr eval` on a "
@@ -176,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except Exception as exc:  # noqa: BLE001 - every failure ends in one line and an exit code
         return report_failure(exc, log_path, prog=prog)
+    except CheckpointException as exc:  # torch's, a BaseException; its own text is every rank's traceback
+        return report_failure(_checkpoint_failure(exc), log_path, prog=prog)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into Stopped: every rank gets it from the launcher
         end_stopped_run(exc, log_path, prog=prog, console=dist.is_main)  # stops the verifier workers too
     finally:

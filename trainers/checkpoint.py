@@ -66,6 +66,32 @@ def resume_refusal(saved: dict, current: dict) -> tuple[str, str, str] | None:
     return None
 
 
+def lora_shape_change(saved: dict, current: dict) -> tuple[str, Any, Any] | None:
+    """(key, saved, current) for the first LoRA setting that changes the adapter's tensors (`r`: their shape,
+    `target_modules`: which exist) between two LoRA configs; None when they fit. The saved adapter and its AdamW
+    state load into no other shape: each checkpoint would be skipped as damaged, or the optimizer refuse its groups."""
+    old, new = ((config.get("model") or {}).get("lora") or {} for config in (saved, current))
+    if not old or not new:
+        return None
+    if old.get("r") != new.get("r"):
+        return "model.lora.r", old.get("r"), new.get("r")
+    if sorted(old.get("target_modules") or []) != sorted(new.get("target_modules") or []):
+        return "model.lora.target_modules", old.get("target_modules"), new.get("target_modules")
+    return None
+
+
+def lora_rescale_warning(saved: dict, current: dict) -> str | None:
+    """A warning when `model.lora.alpha` changed: PEFT scales the adapter's update by alpha / r, so the resumed
+    policy is not the one that was saved."""
+    old, new = ((config.get("model") or {}).get("lora") or {} for config in (saved, current))
+    if not old or not new or old.get("alpha") == new.get("alpha") or not new.get("r"):
+        return None
+    factor = new["alpha"] / old["alpha"]
+    return (f"warning: model.lora.alpha {old['alpha']} -> {new['alpha']} scales the trained adapter's update by "
+            f"{factor:g}x (alpha / r): the resumed policy is not the one saved; resume with model.lora.alpha="
+            f"{old['alpha']} to continue the same run")
+
+
 def describe_changes(changes: dict[str, tuple[Any, Any]]) -> str:
     """`train.optim.lr 3e-05 -> 1e-05, task.level 1 -> 3`: each value cut to 60 characters."""
     def short(value) -> str:
@@ -172,8 +198,8 @@ def save_checkpoint(
     keep: int = 3,
     protect: tuple[Path, ...] = (),
 ) -> Path:
-    """Write checkpoint `step` atomically; prune to the newest `keep` (never the `protect`ed ones, nor those
-    pinned with an `EVAL_PENDING` file)."""
+    """Write checkpoint `step` atomically; prune to the newest `keep` up to `step` (never the `protect`ed ones, nor
+    those pinned with an `EVAL_PENDING` file; later ones are left alone)."""
     root = checkpoints_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):
@@ -188,7 +214,10 @@ def save_checkpoint(
         shutil.rmtree(final)
     os.rename(tmp, final)
     keep_set = {p.resolve() for p in protect}
-    for old in list_checkpoints(run_dir)[:-keep]:
+    # Only checkpoints up to this step count: one of a later step was left by a run that resumed from an earlier
+    # one, so it did not load (damaged); counting it would delete good checkpoints, the one resumed from included.
+    # It is replaced when its step is saved again.
+    for old in [p for p in list_checkpoints(run_dir) if step_of(p) <= step][:-keep]:
         if old.resolve() not in keep_set and not (old / EVAL_PENDING).exists():
             shutil.rmtree(old, ignore_errors=True)
     return final

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch.distributed.checkpoint as dcp
 from safetensors.torch import save_file
 from torch import nn
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 from rlvr.trainers import checkpoint as ckpt
@@ -37,6 +38,7 @@ from rlvr.trainers.value_head import save_value_head
 SHARDED_DIR = "sharded"
 INDEX_FILE = "model.safetensors.index.json"
 _OPTIONS = StateDictOptions(ignore_frozen_params=True)
+_LOAD_OPTIONS = StateDictOptions(ignore_frozen_params=True, strict=False)
 
 
 def is_sharded_checkpoint(checkpoint: str | Path) -> bool:
@@ -44,9 +46,35 @@ def is_sharded_checkpoint(checkpoint: str | Path) -> bool:
 
 
 def check(checkpoint: str | Path) -> None:
-    """CheckpointError unless `<checkpoint>/sharded` holds a complete DCP save (its metadata is written last)."""
-    if not (Path(checkpoint) / SHARDED_DIR / ".metadata").is_file():
+    """CheckpointError unless `<checkpoint>/sharded` holds a complete DCP save: its metadata (written last) reads,
+    and each shard file it names is there and as long as the tensors it records in it. Reads no tensor."""
+    directory = Path(checkpoint) / SHARDED_DIR
+    if not (directory / ".metadata").is_file():
         raise ckpt.CheckpointError(f"{SHARDED_DIR}/ has no DCP .metadata (an incomplete sharded save)")
+    try:
+        storage = dcp.FileSystemReader(str(directory)).read_metadata().storage_data
+    except ckpt.UNREADABLE + (AttributeError,) as exc:
+        why = ckpt.describe(exc)
+        raise ckpt.CheckpointError(f"{SHARDED_DIR}/.metadata is unreadable, truncated? ({why})") from None
+    ends: dict[str, int] = {}
+    for info in storage.values():
+        ends[info.relative_path] = max(ends.get(info.relative_path, 0), info.offset + info.length)
+    for name, end in sorted(ends.items()):
+        size = (directory / name).stat().st_size if (directory / name).is_file() else None
+        if size is None:
+            raise ckpt.CheckpointError(f"{SHARDED_DIR}/{name} is missing")
+        if size < end:
+            raise ckpt.CheckpointError(f"{SHARDED_DIR}/{name} is cut short ({size} of {end} bytes), truncated?")
+
+
+def failure(exc: CheckpointException) -> str:
+    """`Type: first sentence` of the first rank's error inside torch's CheckpointException, whose own text holds
+    every rank's traceback."""
+    for _rank, error in sorted(exc.failures.items()):
+        error = error[0] if isinstance(error, tuple) else error
+        if isinstance(error, BaseException):
+            return ckpt.describe(error)
+    return ckpt.describe(exc)
 
 
 def _trainable(policy) -> nn.Module:
@@ -61,15 +89,24 @@ def _trainable(policy) -> nn.Module:
 def save_sharded(directory: str | Path, policy, optimizer) -> None:
     """DCP save of the trainable weights and optimizer state (a collective: every rank calls it)."""
     model_sd, optim_sd = get_state_dict(_trainable(policy), optimizer, options=_OPTIONS)
-    dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(directory))
+    try:
+        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(directory))
+    except CheckpointException as exc:  # a BaseException: it would pass every `except Exception` up to the CLI
+        raise RuntimeError(f"saving the sharded checkpoint failed ({failure(exc)})") from None
 
 
 def load_sharded(checkpoint: str | Path, policy, optimizer) -> None:
-    """Load `<checkpoint>/sharded` into this policy and optimizer, whatever the number of ranks that wrote it."""
+    """Load `<checkpoint>/sharded` into this policy and optimizer, whatever the number of ranks that wrote it;
+    CheckpointError (on every rank) when it does not load. Loading is not strict: an unsharded module reports
+    the frozen parameters (a LoRA base) as missing, which the save left out on purpose (they come from
+    `model.path`); every trainable one must be in the files, or `dcp.load` fails."""
     module = _trainable(policy)
     model_sd, optim_sd = get_state_dict(module, optimizer, options=_OPTIONS)
-    dcp.load({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(Path(checkpoint) / SHARDED_DIR))
-    set_state_dict(module, optimizer, model_state_dict=model_sd, optim_state_dict=optim_sd, options=_OPTIONS)
+    try:
+        dcp.load({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(Path(checkpoint) / SHARDED_DIR))
+    except CheckpointException as exc:  # a BaseException: `except Exception` would not see it
+        raise ckpt.CheckpointError(f"{SHARDED_DIR}/ does not load ({failure(exc)})") from None
+    set_state_dict(module, optimizer, model_state_dict=model_sd, optim_state_dict=optim_sd, options=_LOAD_OPTIONS)
 
 
 def export_pretrained(policy, directory: str | Path, is_main: bool) -> None:

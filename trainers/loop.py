@@ -410,66 +410,101 @@ class Trainer:
 
     def restore_latest(self) -> Path | None:
         """Load the newest checkpoint that loads; each newer one that does not is skipped with one line saying why.
-        DDP: rank 0 picks (and loads) it, every other rank then loads the same one."""
+        Rank 0 lists them; every rank then tries the same ones in the same order (a sharded checkpoint loads as a
+        collective) and all take the first that loaded on every rank."""
         candidates = ckpt.step_dirs(self.run_dir) if self.dist.is_main else []
-        if candidates:
-            self._check_resumable(candidates[-1])
-        chosen, state = None, None
+        refusal = self._resume_refusal(candidates[-1]) if candidates else None
+        candidates, refusal = self.dist.broadcast((candidates, refusal))
+        if refusal:  # on every rank: none is left waiting for the others
+            raise ckpt.CheckpointError(refusal)
         for path in reversed(candidates):
-            try:
-                state = self._load(path)
-                chosen = path
+            state = self._load_on_every_rank(path)
+            if state is not None:
                 break
-            except ckpt.CheckpointError as exc:
-                self.log(f"skipped checkpoint {path}: {exc}")
-        if candidates and chosen is None:
-            raise ckpt.CheckpointError(f"no checkpoint in {ckpt.checkpoints_dir(self.run_dir)} loads (see above); "
-                                       "move them aside to start over")
-        chosen = self.dist.broadcast(chosen)
-        if chosen is None:
-            return None
-        if not self.dist.is_main:
-            state = self._load(chosen)
-        if fsdp_checkpoint.is_sharded_checkpoint(chosen):  # weights + optimizer, on every rank at once
-            fsdp_checkpoint.load_sharded(chosen, self.policy, self.optimizer)
         else:
-            self.optimizer.load_state_dict(state["optimizer"])
+            if candidates:
+                raise ckpt.CheckpointError(f"no checkpoint in {ckpt.checkpoints_dir(self.run_dir)} loads (see above); "
+                                           "move them aside to start over")
+            return None
         self.scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
         self.step, self.cursor = state["step"], state["cursor"]
-        self.log(f"resumed from {chosen} (step {self.step})")
-        return chosen
+        self.log(f"resumed from {path} (step {self.step})")
+        return path
 
-    def _check_resumable(self, path: Path) -> None:
-        """Refuse a run dir whose checkpoints cannot load into this policy (`ckpt.resume_refusal`), rather than
-        skip each as if damaged; name every other setting that changed since the checkpoint was written."""
+    def _load_on_every_rank(self, path: Path) -> dict | None:
+        """The trainer state of `path` once its weights and optimizer state are loaded on every rank; None (and one
+        line saying why) when any rank's load failed. The ranks agree before the collective sharded load, so a
+        checkpoint that one rank finds damaged never leaves the others waiting in it."""
+        state = {}
+        why = self._failed_anywhere(lambda: state.update(self._load(path)))
+        if why is None and fsdp_checkpoint.is_sharded_checkpoint(path):
+            why = self._failed_anywhere(lambda: fsdp_checkpoint.load_sharded(path, self.policy, self.optimizer))
+        if why is not None:
+            self.log(f"skipped checkpoint {path}: {why}")
+            return None
+        return state
+
+    def _failed_anywhere(self, load) -> str | None:
+        """Run `load()` on this rank; the first rank's CheckpointError message, or None if it succeeded on all."""
+        try:
+            load()
+            why = None
+        except ckpt.CheckpointError as exc:
+            why = str(exc)
+        return next((reason for reason in self.dist.gather(why) if reason), None)
+
+    def _resume_refusal(self, path: Path) -> str | None:
+        """Why this run dir's checkpoints cannot load into this policy (`ckpt.resume_refusal`, a changed LoRA shape,
+        a ddp run resumed sharded), said up front rather than skipping each as if damaged; None when they can, after
+        naming every other setting that changed since the checkpoint was written."""
         saved = ckpt.saved_config(path)
         if saved is None:  # damaged: the loading says so, and falls back to an older checkpoint
-            return
+            return None
         now = self.cfg.model_dump(mode="json")
         if refusal := ckpt.resume_refusal(saved, now):
             key, was, is_ = refusal
-            raise ckpt.CheckpointError(f"{self.run_dir} holds a run of {key} {was} ({path.name}); this config trains "
-                                       f"{is_}: resume it with its own setting, or choose another train.checkpoint.dir")
+            return (f"{self.run_dir} holds a run of {key} {was} ({path.name}); this config trains {is_}: resume it "
+                    "with its own setting, or choose another train.checkpoint.dir")
+        refusal = ckpt.lora_shape_change(saved, now)
+        if refusal is None and self.sharded and (saved.get("train") or {}).get("parallel") == "ddp":
+            # its optimizer state is keyed by parameter index, for whole tensors; the shards' is by name, per shard
+            refusal = ("train.parallel", "ddp", "fsdp")
+        if refusal:
+            key, was, _ = refusal
+            shown = ",".join(was) if isinstance(was, list) else was
+            return (f"{self.run_dir}: this run trained with {key}={shown} ({path.name}); resume with it, or choose "
+                    "another train.checkpoint.dir")
         changes = ckpt.config_changes(saved, now)
         changes.pop("train.steps", None)  # extending a run is the usual change
         if changes:
             self.log(f"resuming with a changed config: {ckpt.describe_changes(changes)}")
+        if warning := ckpt.lora_rescale_warning(saved, now):
+            self.log(warning)
+        return None
 
     def _load(self, path: Path) -> dict:
-        """The checkpoint's trainer state, after its weights are loaded into the policy; CheckpointError if either
-        is missing or unreadable (the policy is left as it was when the state file fails)."""
+        """The checkpoint's trainer state, after its weights and optimizer state are loaded (a sharded checkpoint's:
+        only checked here, `fsdp_checkpoint.load_sharded` loads them on every rank at once); CheckpointError if any
+        of them is missing or unreadable (the policy is left as it was when the state file fails)."""
         state = ckpt.load_state(path)
-        if fsdp_checkpoint.is_sharded_checkpoint(path):  # loaded once picked, by every rank (DCP is a collective)
+        if fsdp_checkpoint.is_sharded_checkpoint(path):
             fsdp_checkpoint.check(path)
             return state
+        if "optimizer" not in state:  # an FSDP save keeps its optimizer state in sharded/
+            raise ckpt.CheckpointError(f"{fsdp_checkpoint.SHARDED_DIR}/ is missing (this FSDP checkpoint's weights "
+                                       "and optimizer state)")
         if self.sharded:
-            raise ckpt.CheckpointError("it was written by a ddp run; train.parallel=fsdp resumes FSDP checkpoints "
-                                       "(start a new run from its model/ as model.path)")
+            raise ckpt.CheckpointError("it was written by one process or a ddp run; train.parallel=fsdp resumes FSDP "
+                                       "checkpoints (start a new run from its model/ as model.path)")
         try:
             self.policy.load(path / ckpt.MODEL_DIR)
         except ckpt.UNREADABLE as exc:
             raise ckpt.CheckpointError(f"its weights do not load ({ckpt.describe(exc)})") from None
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except ckpt.UNREADABLE as exc:
+            raise ckpt.CheckpointError(f"its optimizer state does not load ({ckpt.describe(exc)})") from None
         return state
 
     def save_stopped(self) -> str:

@@ -134,18 +134,29 @@ class MetricsLog:
             fh.write(_json_line(row))
 
     def read(self, log=None) -> list[dict]:
+        """The rows, in file order. A line that is not a row is skipped, with one `log` line naming it (its line
+        number in the file): the rows are a log, the checkpoint is the run's state, so a damaged row must not stop
+        a resume; `truncate_after` then rewrites the file without it."""
         if not self.path.exists():
             return []
-        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        lines = self.path.read_text().splitlines()
+        last = max((number for number, line in enumerate(lines, 1) if line.strip()), default=0)
         rows = []
         for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
             try:
-                rows.append({k: math.nan if v is None else v for k, v in json.loads(line).items()})
-            except json.JSONDecodeError:
-                if number < len(lines):  # only the last line can be cut off by a kill; anything else is damage
-                    raise ValueError(f"{self.path}:{number}: not a JSON metrics row") from None
-                if log:
+                row = json.loads(line)
+                if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                    raise ValueError("no step")
+            except ValueError:  # json.JSONDecodeError included
+                if log and number == last:  # only the last line can be cut off by a kill
                     log(f"{self.path}: dropped its cut-off last line (a run killed while writing it)")
+                elif log:
+                    log(f"warning: {self.path}:{number}: skipped a line that is not a JSON metrics row (damaged?): "
+                        f"{line[:60]!r}")
+                continue
+            rows.append({k: math.nan if v is None else v for k, v in row.items()})
         return rows
 
 

@@ -84,3 +84,12 @@ def test_looks_whole_finds_a_cut_file_without_reading_tensors(tmp_path, cut):
         path = ckpt / cut
         path.write_bytes(path.read_bytes()[: path.stat().st_size - 100])
     assert looks_whole(ckpt) is (cut is None)
+
+
+def test_pruning_counts_no_checkpoint_past_the_step_saved(tmp_path):
+    # A resumed run skipped step-3 (damaged) and went on from step-1; saving step-2 with keep=1 must keep step-2,
+    # the newest good one, not count step-3 as the one to keep and delete everything else.
+    for step in (1, 3):
+        save_checkpoint(tmp_path, step, _writer("a"), {}, {}, keep=5)
+    save_checkpoint(tmp_path, 2, _writer("b"), {}, {}, keep=1)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-2", "step-3"]

@@ -98,6 +98,41 @@ def test_a_metrics_line_cut_off_by_a_kill_is_dropped_on_resume(two_checkpoints, 
         trainer.close()
 
 
+def test_a_damaged_metrics_row_in_the_middle_does_not_block_the_resume(two_checkpoints, tmp_path):
+    run = _copy(two_checkpoints, tmp_path)
+    metrics = run / "metrics.jsonl"
+    rows = metrics.read_text().splitlines()
+    metrics.write_text("\n".join([rows[0], '{"step": 1, "rew\x00\x00', rows[1]]) + "\n")  # damage on line 2 of 3
+    trainer, lines = _resume(run)
+    try:
+        assert trainer.step == 2
+        assert [line for line in lines if "not a JSON metrics row" in line] == [
+            f"warning: {metrics}:2: skipped a line that is not a JSON metrics row (damaged?): "
+            + repr('{"step": 1, "rew\x00\x00')], lines
+        assert [row["step"] for row in trainer.metrics.read()] == [1, 2]
+    finally:
+        trainer.close()
+
+
+def test_a_save_after_falling_back_keeps_the_new_checkpoint_not_the_damaged_later_ones(tmp_path, warm_model):
+    run = run_steps(_cfg(tmp_path / "run"), 3)  # step-1, step-2, step-3
+    for step in (2, 3):
+        _truncate(run / "checkpoints" / f"step-{step}" / STATE_FILE)
+    trainer = Trainer(tiny_run_config(run, checkpoint={"dir": str(run), "every": 1, "keep": 1}), resume=True,
+                      log=lambda _m: None)
+    try:
+        assert trainer.step == 1
+        trainer.train(steps=1)  # saves step-2 over the damaged one; keep=1 keeps it, the newest good checkpoint
+    finally:
+        trainer.close()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-2", "step-3"]
+    trainer, lines = _resume(run)
+    try:
+        assert trainer.step == 2, lines  # step-3 skipped as damaged, the new step-2 loads
+    finally:
+        trainer.close()
+
+
 RAISES = "def score(completion, reference, options=None):\n    raise RuntimeError('scorer bug')\n"
 
 

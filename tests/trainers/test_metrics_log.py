@@ -36,3 +36,16 @@ def test_the_step_line_of_grpo_shows_reward_accuracy_kl_and_throughput():
     row = {"step": 1, "loss": 0.0123, "reward_mean": 0.25, "accuracy": 0.25, "kl": 0.0004,
            "completion_len_mean": 20.5, "tokens_per_s": 812.0, "generated_tokens": 656, "step_time_s": 0.8}
     assert format_step(row, 60) == "step 1/60 loss 0.0123 reward 0.250 acc 0.250 kl 0.0004 len 20.5 tok/s 812 (0.8s)"
+
+
+def test_a_damaged_row_in_the_middle_is_skipped_with_its_file_line_number(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 0.5}\n\n{"step": 2, "lo\x00\x00ss"\n[3]\n{"step": 3, "loss": 0.4}\n')
+    lines = []
+    log = MetricsLog(path)
+    assert [r["step"] for r in log.read(log=lines.append)] == [1, 3]
+    assert len(lines) == 2 and all(line.startswith(f"warning: {path}:") for line in lines), lines
+    # the lines' numbers in the file, the blank line counted
+    assert f"{path}:3: skipped a line" in lines[0] and f"{path}:4: skipped a line" in lines[1]
+    log.truncate_after(3)  # the resume rewrites the file without them
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 3]

@@ -22,16 +22,20 @@ def _cfg(run_dir, algorithm="grpo", lora=None, **optim):
     })
 
 
-@pytest.fixture(scope="module")
-def grpo_run(tmp_path_factory, warm_model):
-    run_dir = tmp_path_factory.mktemp("resume-config") / "run"
-    trainer = Trainer(_cfg(run_dir), resume=False, log=lambda _m: None)
+def _one_step_run(run_dir, **settings):
+    """A run of one GRPO step and its checkpoint (`settings` as `_cfg` takes them); its run dir."""
+    trainer = Trainer(_cfg(run_dir, **settings), resume=False, log=lambda _m: None)
     try:
         trainer.run_step()
         trainer.save()
     finally:
         trainer.close()
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def grpo_run(tmp_path_factory, warm_model):
+    return _one_step_run(tmp_path_factory.mktemp("resume-config") / "run")
 
 
 @pytest.mark.parametrize("change, said", [
@@ -64,3 +68,41 @@ def test_a_setting_added_to_rlvr_since_the_checkpoint_is_no_change_of_the_run():
     saved = {"train": {"steps": 4}}
     now = {"train": {"steps": 4, "stop_after_failing_steps": 3}, "eval": {"n": 4}}
     assert config_changes(saved, now) == {}
+
+
+LORA = {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory, warm_model):
+    return _one_step_run(tmp_path_factory.mktemp("resume-lora") / "run", lora=LORA)
+
+
+@pytest.mark.parametrize("change, said", [
+    ({"r": 8}, "model.lora.r=4"),
+    ({"target_modules": ["q_proj", "k_proj", "v_proj"]}, "model.lora.target_modules=q_proj,v_proj"),  # widened
+    ({"target_modules": ["q_proj"]}, "model.lora.target_modules=q_proj,v_proj"),
+])
+def test_a_changed_lora_shape_is_refused_up_front_with_the_setting_to_resume_with(lora_run, change, said):
+    from rlvr.flows.errors import exit_code
+
+    lines = []
+    with pytest.raises(CheckpointError) as err:
+        Trainer(_cfg(lora_run, lora={**LORA, **change}), resume=True, log=lines.append)
+    assert str(err.value) == (f"{lora_run}: this run trained with {said} (step-1); resume with it, or choose another "
+                              "train.checkpoint.dir")
+    assert exit_code(err.value) == 2
+    assert not [line for line in lines if line.startswith("skipped checkpoint")], lines  # not taken for damage
+
+
+def test_a_changed_lora_alpha_resumes_with_a_warning_that_it_rescales_the_adapter(lora_run):
+    lines = []
+    trainer = Trainer(_cfg(lora_run, lora={**LORA, "alpha": 32, "target_modules": ["v_proj", "q_proj"]}), resume=True,
+                      log=lines.append)
+    try:
+        assert trainer.step == 1  # the same modules in another order: the same adapter
+    finally:
+        trainer.close()
+    assert [line for line in lines if line.startswith("warning: model.lora.alpha")] == [
+        "warning: model.lora.alpha 8 -> 32 scales the trained adapter's update by 4x (alpha / r): the resumed policy "
+        "is not the one saved; resume with model.lora.alpha=8 to continue the same run"], lines
