@@ -18,8 +18,11 @@ def _dataset_name(source: str) -> str:
     """What a source is called: the file's name without suffixes, or its folder's where the file is named for a
     split (`/data/deepscaler/train.parquet`), the last part of a hub id or a folder."""
     path = Path(source.rstrip("/"))
-    name = re.split(r"\.(?:jsonl|json|parquet)", path.name, maxsplit=1)[0]
-    return path.parent.name or name if NAMED_FOR_SPLIT.match(path.name) and path.suffix else name
+    name = re.split(r"\.(?:jsonl|json|parquet)", path.name, maxsplit=1, flags=re.I)[0]
+    if not (NAMED_FOR_SPLIT.match(path.name) and path.suffix):
+        return name
+    folder = path.parent  # a hub snapshot keeps its files in `data/`: the dataset is the folder above
+    return (folder.parent.name if folder.name == "data" else folder.name) or name
 
 
 class QAColumns(BaseModel):
@@ -60,6 +63,9 @@ class TaskConfig(BaseModel):
         "row. Characters, not tokens: checked at load, with no tokenizer (about 8k tokens of English); the exact token "
         "count against sampler.max_model_len is checked again when sampling.",
     )
+    suite: str | None = Field(
+        None, pattern=r"^[\w.+-]+$", description="This task's name as an eval suite in reports (None: task, level "
+        "or source, and split: `gsm8k-test`, `qa-deepscaler-test`).")
     columns: QAColumns | None = Field(
         None, description="Task qa only: which columns hold the prompt and the answer (default: prompt, answer)."
     )
@@ -94,6 +100,8 @@ class TaskConfig(BaseModel):
     def suite_name(self) -> str:
         """A short name for this task as an evaluation suite: `arith-l2-test`, `gsm8k-test`, and for task qa the
         source's name (`qa-deepscaler-test` for /data/deepscaler.jsonl or a hub id `org/deepscaler`)."""
+        if self.suite:
+            return self.suite
         if self.name == "qa":
             return f"qa-{_dataset_name(str(self.source))}-{self.split}"
         level = f"-l{self.level}" if self.name in ("arith", "code") and self.source is None else ""

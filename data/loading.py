@@ -1,9 +1,9 @@
 """Rows in, checked rows out: the loading plumbing shared by the dataset tasks.
 
 - `load_rows` reads one split from the hub or from a local file or directory (json, jsonl, json.gz, jsonl.gz,
-  parquet; a `.json` file may be JSON Lines or one JSON array). JSON Lines are read line by line
-  (`read_json_lines`, also the reader of `rlvr verify`), so a line that is not JSON is one bad row, not a failed
-  file; JSON arrays and parquet files are read whole; hub datasets go through the `datasets` library. Each row
+  parquet; a `.json` file may be JSON Lines or one JSON array; a folder written by `datasets`' `save_to_disk`).
+  JSON Lines are read line by line (`read_json_lines`, also the reader of `rlvr verify`), so a line that is not
+  JSON is one bad row, not a failed file; JSON arrays and parquet files are read whole; hub datasets go through the `datasets` library. Each row
   keeps where it came from (`Rows.where`: "line 4", 1-based, or "row 4" where a source has no lines).
 - `validate_rows` checks every row for the fields a task needs (and the length of its prompt field) and reports bad
   rows by where they came from: it skips them with one warning, or fails the load with a `ValueError` naming the
@@ -97,6 +97,8 @@ def load_rows(
     """
     source = source or default_hub_id
     path = Path(source).expanduser()
+    if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
+        return _read_saved(path, split)
     if path.exists():
         if path.is_file():
             _warn_if_named_for_another_split(path, split)
@@ -207,6 +209,19 @@ def _read_whole(path: Path, suffix: str) -> Rows:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"could not parse {path} as a JSON array: {err}") from err
     return Rows(rows)
+
+
+def _read_saved(path: Path, split: str) -> Rows:
+    """A folder written by `datasets`' `save_to_disk`: a DatasetDict's `split`, or the one Dataset (read whole, as a
+    file is)."""
+    import datasets
+
+    saved = datasets.load_from_disk(str(path))
+    if isinstance(saved, datasets.DatasetDict):
+        if split not in saved:
+            raise NoSplitFile(f"{path} (saved by datasets) has no {split!r} split; it has {', '.join(saved)}")
+        saved = saved[split]
+    return Rows(saved.to_list())
 
 
 def _read_hub(hub_id: str, split: str, config: str | None) -> Rows:

@@ -16,6 +16,7 @@ returns the final checkpoint's evaluation when that was made with the same eval 
 
 from __future__ import annotations
 
+import json
 import math
 from contextlib import ExitStack
 from pathlib import Path
@@ -59,12 +60,26 @@ def prepare_data(cfg: RunConfig, with_eval: bool = True) -> tuple[list, dict[str
     problems = load_task_problems(cfg.task, "training")
     eval_problems = load_eval_problems(cfg) if with_eval else {}
     counts = {"train": len(problems), **{suite: len(rows) for suite, rows in eval_problems.items()}}
+    for line in _suites_on_training_rows(problems, eval_problems):
+        get_run_logger().warning(line)
     if not counts["train"]:
         raise ValueError(f"task {cfg.task.name!r} gave no training problems")
     if pairs := load_dpo_pairs(cfg.train):
         counts["dpo pairs"] = pairs
     get_run_logger().info(f"problems: {counts}")
     return problems, eval_problems
+
+
+def _suites_on_training_rows(problems: list, eval_problems: dict[str, list]) -> list[str]:
+    """A line per eval suite whose prompts are training prompts too: one file named as both (a file is read whole,
+    whatever the split) scores the model on what it trained on, under a suite called `...-test`."""
+    trained = {json.dumps(p.prompt, sort_keys=True) for p in problems}
+    lines = []
+    for suite, rows in eval_problems.items():
+        if shared := sum(json.dumps(p.prompt, sort_keys=True) in trained for p in rows):
+            lines.append(f"warning: {shared} of {len(rows)} problems of eval suite {suite} are training problems too "
+                         "(the same prompt): its scores are not held out; point the suite at another file")
+    return lines
 
 
 @task(cache_policy=NO_CACHE)

@@ -68,8 +68,8 @@ class EvalConfig(BaseModel):
         names = [task.suite_name() for task in tasks]
         if twice := sorted({name for name in names if names.count(name) > 1}):
             raise PydanticCustomError(
-                "suite_twice", "two suites are named {names} (task, level and split): keep one, or evaluate the other "
-                "in a separate run", {"names": ", ".join(twice)})
+                "suite_twice", "two suites are named {names} (task, level or source, and split): keep one, or name "
+                "one with eval.tasks.N.suite", {"names": ", ".join(twice)})
         return tasks
 
     @field_validator("k")

@@ -142,6 +142,11 @@ def _grade(request: dict, timeout_s: float) -> dict:
 
 
 def verify(completion: str, reference, options: MathOptions | None = None) -> Verdict:
+    """The verdict on `completion` against `reference`: one gold answer (or a worked solution holding it), or a list
+    of acceptable ones (any of them is correct; the first's verdict otherwise)."""
+    if isinstance(reference, (list, tuple)) and reference:
+        verdicts = [verify(completion, gold, options) for gold in reference]
+        return next((v for v in verdicts if v.status == "correct"), verdicts[0])
     opts = options or MathOptions()
     if not isinstance(completion, str) or reference is None:
         return Verdict(0.0, "error", {"rule": "bad_input", "error": "completion must be str and reference given"})

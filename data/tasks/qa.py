@@ -14,56 +14,99 @@ column name).
   `\\boxed{}`, as chat or plain text by `task.template`. Messages are the dataset's own prompt and are used as
   they are (their instruction is the dataset's), so they need `template: chat`; the last one must not be the
   assistant's.
-- The reference is the answer column: a number, or text. Text holding a `\\boxed{}` (a worked solution, as in
-  MATH's `solution`) gives the content of its last box; text with a GSM8K `#### ` line gives what follows it.
+- The reference is the answer column: a number, text, or a list of acceptable answers (the math verifier rewards
+  any of them). A worked solution (MATH's `solution`, a MetaMathQA response) gives its final answer as the verifier
+  reads a completion's: its last box, its GSM8K `#### ` line, its closing `The answer is: X`. Answers that still
+  read as sentences are said at load: compared whole, they would reward nothing.
+- A conversation that ends with the answer (`columns: {prompt: messages, answer: messages.-1.content}`) is
+  prompted with the messages before it.
 - Each problem's id is `qa/<split>/<row index>`; as an eval suite it is named after the source
-  (`qa-deepscaler-test`), so two qa suites in one report keep apart.
+  (`qa-deepscaler-test`; `suite:` names it otherwise), so two qa suites in one report keep apart.
 
 There are no worked solutions to show, so `few_shot` is refused.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
+
+import numpy
 
 from rlvr.data.config import TaskConfig
 from rlvr.data.loading import BadLine, load_rows, shuffle_and_limit, validate_rows
 from rlvr.data.problem import Problem
 from rlvr.data.templates import math_prompt
-from rlvr.verifiers.math_answer import boxed_all
+from rlvr.verifiers.math_answer import extract
 
 VERIFIER = "math"
+logger = logging.getLogger(__name__)
 ROLES = ("system", "user", "assistant", "tool")
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
 def column(row: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted `path` of a row (`reward_model.ground_truth`), None where any part is missing. A
-    column whose own name holds the dot wins over the nesting."""
+    """The value at a dotted `path` of a row (`reward_model.ground_truth`; a number indexes a list, from the end when
+    negative: `messages.-1.content`), None where any part is missing. A column whose own name holds the dot wins
+    over the nesting."""
     if path in row:
         return row[path]
     value: Any = row
     for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and re.fullmatch(r"-?\d+", part) and -len(value) <= int(part) < len(value):
+            value = value[int(part)]
+        else:
             return None
-        value = value[part]
     return value
 
 
-def reference(answer: Any) -> str:
-    """The gold answer of an answer cell: the last `\\boxed{}` of a worked solution, what follows GSM8K's `#### `,
-    else the text (or number) itself."""
+def reference(answer: Any) -> str | list[str]:
+    """The gold answer of an answer cell: the final answer of a worked solution (its last `\\boxed{}`, GSM8K's
+    `#### ` line, a closing `The answer is: X`, read as the verifier reads a completion), else the text itself; a
+    number as written (a float32 column's 0.1 is 0.1); a list of acceptable answers (also as a JSON list of
+    strings, `'["18", "eighteen"]'`) as the list of theirs."""
+    if isinstance(answer, list):
+        return [reference(a) for a in answer]
+    if isinstance(answer, bool):
+        return str(answer)
+    if isinstance(answer, float):
+        if answer.is_integer():
+            return str(int(answer))
+        single = float(numpy.float32(answer))
+        return str(numpy.float32(answer)) if single == answer else str(answer)
     text = str(answer).strip()
-    if boxed := boxed_all(text, limit=1):
-        return boxed[0].strip()
-    if "####" in text:
-        return text.rsplit("####", 1)[1].strip().replace(",", "")
-    return text
+    if text.startswith("[\"") and text.endswith("]"):
+        try:
+            listed = json.loads(text)
+        except ValueError:
+            listed = None
+        if isinstance(listed, list) and listed and all(isinstance(a, str) for a in listed):
+            return [reference(a) for a in listed]
+    if text.endswith("####"):
+        return ""  # GSM8K's marker with nothing after it
+    stated, rule = extract(text, fallback=False)
+    gold = text if stated is None else stated.strip()  # an empty box states an empty answer
+    # GSM8K's `#### 1,024` is 1024 (as the gsm8k task reads it); `#### 3, 5` stays two values
+    return gold.replace(",", "") if rule == "gsm8k" and _THOUSANDS.fullmatch(gold) else gold
+
+
+def _sentences(references: list) -> list[str]:
+    """The references that read as sentences (several words): the verifier compares the whole text with an answer,
+    so such a column (a chat reply, an explanation) rewards nothing."""
+    flat = [r for ref in references for r in (ref if isinstance(ref, list) else [ref])]
+    return [r for r in flat if len(re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", "", r))) >= 4]
 
 
 def _messages_problem(messages: list, template: str) -> str | None:
     if template != "chat":
-        return "is a list of chat messages, which need task.template=chat"
+        return ("is a list of chat messages, which need the chat template: template: chat (task.template, or "
+                "eval.tasks.N.template for an eval suite)")
     for message in messages:
         if not isinstance(message, Mapping) or not isinstance(message.get("content"), str):
             return "is a list whose items are not all chat messages ({'role': ..., 'content': '...'})"
@@ -83,29 +126,54 @@ def _flat(row: Any, cfg: TaskConfig) -> Any:
     return {name: column(row, name) for name in (columns.prompt, columns.answer)}
 
 
+def _answer_problem(answer: Any) -> str | None:
+    """Why an answer cell holds no answer, or None."""
+    if isinstance(answer, float) and not math.isfinite(answer):
+        return f"is {answer}, not an answer"
+    if isinstance(answer, list):
+        if not answer or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in answer):
+            return "is a list, but not of answers (strings or numbers)"
+        return next((why for why in map(_answer_problem, answer) if why), None)
+    ref = reference(answer)
+    if not ref or isinstance(ref, list) and not all(ref):
+        return "has an empty answer"
+    return None
+
+
+def _continues_itself(messages: list, answer_path: str, prompt_path: str) -> bool:
+    """Whether the answer is read from the prompt's own last message (`messages` / `messages.-1.content`, TRL's
+    conversational SFT rows): the prompt is then the messages before it."""
+    return messages[-1].get("role") == "assistant" and answer_path.startswith(prompt_path + ".")
+
+
 def _usable(rows, cfg: TaskConfig, split: str) -> list[tuple[int, dict]]:
     columns = cfg.qa_columns()
 
     def check(row: Mapping[str, Any]) -> str | None:
         prompt, answer = row[columns.prompt], row[columns.answer]
         if isinstance(prompt, list):
+            if prompt and isinstance(prompt[-1], Mapping) and _continues_itself(prompt, columns.answer, columns.prompt):
+                prompt = row[columns.prompt] = prompt[:-1]
+            if not prompt:
+                return f"field {columns.prompt!r} has no message before the answer"
             if (why := _messages_problem(prompt, cfg.template)) is not None:
                 return f"field {columns.prompt!r} {why}"
             chars = sum(len(m["content"]) for m in prompt)
             if chars > cfg.max_prompt_chars:
                 return f"field {columns.prompt!r} has {chars} characters, more than max_prompt_chars={cfg.max_prompt_chars}"
-        if not reference(answer):
-            return f"field {columns.answer!r} has no answer (an empty \\boxed{{}})"
+        if (why := _answer_problem(answer)) is not None:
+            return f"field {columns.answer!r} {why}"
         return None
 
     flat = type(rows)([_flat(row, cfg) for row in rows], rows.where, rows.files) if hasattr(rows, "where") else rows
-    fields = {columns.prompt: (str, list), columns.answer: (str, int, float)}
+    fields = {columns.prompt: (str, list), columns.answer: (str, int, float, list)}
     try:
         return validate_rows(flat, fields, f"qa {cfg.source}/{split}", cfg.on_bad_row, check,
                              max_chars={columns.prompt: cfg.max_prompt_chars})
     except ValueError as exc:
-        if not any(isinstance(r, Mapping) and r.get(columns.prompt) is not None for r in flat):
-            raise ValueError(f"{exc}; no row has the column {columns.prompt!r}: {_columns_hint(rows)}") from None
+        for name in (columns.prompt, columns.answer):
+            if not any(isinstance(r, Mapping) and r.get(name) is not None for r in flat):
+                raise ValueError(f"{exc}; no row has the column {name!r}: {_columns_hint(rows)}") from None
         raise
 
 
@@ -113,7 +181,10 @@ def _columns_hint(rows) -> str:
     first = next((row for row in rows if isinstance(row, Mapping)), None)
     if first is None:
         return "no row is a JSON object"
-    return f"the first row's columns are {', '.join(map(repr, first))}; set task.columns.prompt and task.columns.answer"
+    verl = " (verl's layout: task.columns.answer=reward_model.ground_truth)" if column(
+        first, "reward_model.ground_truth") is not None else ""
+    return (f"the first row's columns are {', '.join(map(repr, first))}; set task.columns.prompt and "
+            f"task.columns.answer{verl}")
 
 
 def load(cfg: TaskConfig) -> list[Problem]:
@@ -123,15 +194,21 @@ def load(cfg: TaskConfig) -> list[Problem]:
         raise ValueError("task qa has no worked solutions to show as examples; use few_shot=0")
     rows = _usable(load_rows(cfg.source, cfg.split, cfg.source), cfg, cfg.split)
     columns = cfg.qa_columns()
+    references = [reference(row[columns.answer]) for _, row in rows]
+    if sentences := _sentences(references):
+        logger.warning("qa %s/%s: %d of %d answers read as sentences (first: %r); the verifier compares an answer "
+                       "with the whole of one: point task.columns.answer at a short final answer, or at a worked "
+                       "solution that ends in \\boxed{} or '#### '", cfg.source, cfg.split, len(sentences),
+                       len(references), sentences[0][:80])
     problems = []
-    for index, row in rows:
+    for (index, row), ref in zip(rows, references):
         prompt = row[columns.prompt]
         problems.append(Problem(
             id=f"qa/{cfg.split}/{index}",
             task="qa",
             prompt=math_prompt(prompt, cfg.template) if isinstance(prompt, str) else
             [{"role": m["role"], "content": m["content"]} for m in prompt],
-            reference=reference(row[columns.answer]),
+            reference=ref,
             meta={"index": index, "answer": row[columns.answer]},
         ))
     return shuffle_and_limit(problems, cfg.seed, cfg.limit)

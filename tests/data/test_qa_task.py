@@ -53,6 +53,11 @@ def test_a_text_prompt_gets_the_boxed_instruction_by_template(tmp_path):
     ("So the sides are equal and the area is $\\boxed{\\frac{1}{2}}$.", "\\frac{1}{2}"),  # a MATH solution
     ("First \\boxed{3}, then corrected: \\boxed{4}", "4"),  # the last box
     ("48/2 = <<48/2=24>>24 clips\n#### 1,024", "1024"),  # a GSM8K solution
+    ("#### 3, 5", "3, 5"), ("#### (1, 2)", "(1, 2)"),  # values after `####`: only thousands separators go
+    ("Janet sells 16 - 3 - 4 = 9 eggs.\nThe answer is: 18", "18"),  # MetaMathQA's responses
+    ("Answer: 5", "5"), (18.0, "18"),
+    (["5", "five"], ["5", "five"]), ('["18", "eighteen"]', ["18", "eighteen"]),  # acceptable answers, any of them
+    ("[1, 2]", "[1, 2]"),  # an interval, not a JSON list of answers
 ])
 def test_the_reference_is_the_answer_a_cell_states(cell, gold):
     assert reference(cell) == gold
@@ -86,8 +91,9 @@ def test_bad_rows_are_named_by_line_and_the_users_column_names(tmp_path, caplog)
     assert "skipped 4 bad row(s) of 5 (line 2, line 3, line 4, line 5)" in said
     assert "line 2: field 'q' ends with the assistant's message" in said
     assert "line 3: field 'q' has a message with role 'narrator'" in said
-    assert "line 4: field 'meta.gold' is missing" in said and "line 5: field 'meta.gold' has no answer" in said
-    with pytest.raises(ValueError, match=r"line 2: field 'q' is a list of chat messages, which need task.template=chat"):
+    assert "line 4: field 'meta.gold' is missing" in said and "line 5: field 'meta.gold' has an empty answer" in said
+    with pytest.raises(ValueError, match=r"line 2: field 'q' is a list of chat messages, which need the chat template: "
+                                         r"template: chat \(task.template, or eval.tasks.N.template"):
         _load(source=str(source), columns=columns, template="plain", on_bad_row="fail")
 
 
@@ -113,6 +119,93 @@ def test_settings_that_cannot_work_are_refused_at_config_load(tmp_path):
 @pytest.mark.parametrize("source, suite", [
     ("/data/deepscaler.jsonl", "qa-deepscaler-test"), ("/data/deepscaler/test.parquet", "qa-deepscaler-test"),
     ("agentica-org/DeepScaleR-Preview-Dataset", "qa-DeepScaleR-Preview-Dataset-test"), ("/data/aime24/", "qa-aime24-test"),
+    ("/hub/gsm-plus/data/test-00000-of-00001.parquet", "qa-gsm-plus-test"),  # a hub snapshot's data/ folder
+    ("/data/UPPER.JSONL", "qa-UPPER-test"),
 ])
 def test_a_qa_suite_is_named_after_its_source(source, suite):
     assert TaskConfig(name="qa", source=source, split="test").suite_name() == suite
+
+
+def test_a_float32_answer_column_gives_the_number_written(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"prompt": ["a?", "b?"], "answer": pa.array([0.1, 2.5], type=pa.float32())})
+    pq.write_table(table, tmp_path / "f32.parquet")
+    assert sorted(p.reference for p in _load(source=str(tmp_path / "f32.parquet"))) == ["0.1", "2.5"]
+
+
+def test_answers_that_are_no_answers_are_bad_rows(tmp_path, caplog):
+    """A NaN answer was the reference 'nan' (and `\\boxed{nan}` was rewarded); an empty list or a list of objects
+    holds no answer."""
+    rows = [{"prompt": "1+1?", "answer": 2}, {"prompt": "x?", "answer": float("nan")}, {"prompt": "y?", "answer": []},
+            {"prompt": "z?", "answer": [{"a": 1}]}, {"prompt": "w?", "answer": "#### "}]
+    source = write_rows(rows, tmp_path / "d", "jsonl")
+    assert [p.reference for p in _load(source=str(source))] == ["2"]
+    assert "line 2: field 'answer' is nan, not an answer" in caplog.text
+    assert "line 3: field 'answer' is empty" in caplog.text  # row_problem: an empty list
+    assert "line 4: field 'answer' is a list, but not of answers" in caplog.text
+    assert "line 5: field 'answer' has an empty answer" in caplog.text
+
+
+def test_trl_conversational_rows_with_the_answer_as_the_last_message(tmp_path):
+    """`messages` holding the assistant's answer: the prompt is the messages before it, the answer its content."""
+    rows = [{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+3?"},
+                          {"role": "assistant", "content": "The answer is $\\boxed{5}$."}]}]
+    source = write_rows(rows, tmp_path / "sft", "jsonl")
+    problem, = _load(source=str(source), columns={"prompt": "messages", "answer": "messages.-1.content"})
+    assert problem.prompt == rows[0]["messages"][:2] and problem.reference == "5"
+
+
+def test_list_answers_are_any_of_for_the_math_verifier(tmp_path):
+    from rlvr.verifiers.math import verify
+
+    source = write_rows([{"prompt": "2+3?", "answer": ["5", "five"]}], tmp_path / "d", "jsonl")
+    problem, = _load(source=str(source))
+    assert verify("So it is $\\boxed{5}$.", problem.reference).status == "correct"
+    assert verify("The answer is five.", problem.reference).status == "correct"
+    assert verify("So it is $\\boxed{6}$.", problem.reference).status == "wrong"
+
+
+def test_a_missing_answer_column_is_named_with_the_rows_columns_and_verls_path(tmp_path):
+    rows = [{"prompt": "1+1?", "reward_model": {"ground_truth": "2", "style": "rule"}}]
+    source = write_rows(rows, tmp_path / "verl", "jsonl")
+    with pytest.raises(ValueError, match=r"no row has the column 'answer': the first row's columns are 'prompt', "
+                                         r"'reward_model'; .* \(verl's layout: task.columns.answer=reward_model."
+                                         r"ground_truth\)"):
+        _load(source=str(source))
+
+
+def test_answers_that_read_as_sentences_are_said_at_load(tmp_path, caplog):
+    rows = [{"prompt": f"{n}+1?", "answer": f"Adding one to {n} gives us the final value here"} for n in range(3)]
+    source = write_rows(rows, tmp_path / "chatty", "jsonl")
+    _load(source=str(source))
+    assert "3 of 3 answers read as sentences (first: 'Adding one to 0 gives us the final value here')" in caplog.text
+
+
+def test_a_suite_may_be_named_and_two_of_one_name_say_how_to_part_them():
+    from rlvr.trainers.run_config import ConfigError, load_config
+
+    named = TaskConfig(name="qa", source="/x/gsm/test.jsonl", split="test", suite="gsm-x")
+    assert named.suite_name() == "gsm-x"
+    with pytest.raises(ConfigError, match=r"two suites are named qa-gsm-test .*name one with eval.tasks.N.suite"):
+        load_config(None, ["eval.tasks=[{name: qa, source: /x/gsm/test.jsonl}, {name: qa, source: /y/gsm/test.jsonl}]"])
+    cfg = load_config(None, ["eval.tasks=[{name: qa, source: /x/gsm/test.jsonl}, "
+                             "{name: qa, source: /y/gsm/test.jsonl, suite: gsm-y}]"])
+    assert [t.suite_name() for t in cfg.eval.tasks] == ["qa-gsm-test", "gsm-y"]
+
+
+def test_a_save_to_disk_folder_is_read(tmp_path):
+    """Was: `no 'test' file in ... (found: dataset_info.json, state.json)`, and its .arrow file an unknown format."""
+    import datasets
+
+    rows = [{"prompt": "2+3?", "answer": "5"}, {"prompt": "1+1?", "answer": "2"}]
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows[:1]), "test": datasets.Dataset.from_list(rows[1:])}
+                         ).save_to_disk(str(tmp_path / "dict"))
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "one"))
+    assert [p.reference for p in _load(source=str(tmp_path / "dict"), split="test")] == ["2"]
+    assert sorted(p.reference for p in _load(source=str(tmp_path / "one"), split="test")) == ["2", "5"]
+    with pytest.raises(ValueError, match=r"has no 'train' split; it has test"):
+        datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "only-test"))
+        _load(source=str(tmp_path / "only-test"))
+

@@ -172,3 +172,15 @@ def test_a_device_the_machine_lacks_is_bad_input_before_anything_loads(device, e
     check_device("cpu")  # always there
     if torch.cuda.is_available():
         check_device("cuda:0")
+
+
+def test_an_eval_suite_on_the_training_rows_is_said():
+    from rlvr.data.problem import Problem
+    from rlvr.flows.train import _suites_on_training_rows
+
+    train = [Problem(f"qa/train/{i}", "qa", f"{i}+1?", str(i + 1)) for i in range(4)]
+    held_out = [Problem("qa/test/0", "qa", "9+1?", "10")]
+    assert _suites_on_training_rows(train, {"qa-x-test": held_out}) == []
+    assert _suites_on_training_rows(train, {"qa-x-test": train[:2] + held_out}) == [
+        "warning: 2 of 3 problems of eval suite qa-x-test are training problems too (the same prompt): its scores are "
+        "not held out; point the suite at another file"]
