@@ -50,6 +50,10 @@ def config_changes(saved: dict, current: dict, prefix: str = "") -> dict[str, tu
         old, new, dotted = saved.get(key), current.get(key), f"{prefix}{key}"
         if isinstance(old, dict) and isinstance(new, dict):
             out.update(config_changes(old, new, dotted + "."))
+        elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new) \
+                and any(isinstance(item, dict) for item in old):  # `eval.tasks.0.limit`, not the whole list
+            out.update(config_changes({str(i): item for i, item in enumerate(old)},
+                                      {str(i): item for i, item in enumerate(new)}, dotted + "."))
         elif old != new:
             out[dotted] = (old, new)
     return out

@@ -70,6 +70,18 @@ def test_a_setting_added_to_rlvr_since_the_checkpoint_is_no_change_of_the_run():
     assert config_changes(saved, now) == {}
 
 
+def test_list_items_are_compared_setting_by_setting():
+    """A setting added to the eval suites' TaskConfig (`columns`, `suite`) made every resume report `eval.tasks [...]
+    -> [...]`, two sides that looked the same once cut to 60 characters; a change names its item and setting."""
+    saved = {"eval": {"tasks": [{"name": "arith", "split": "test", "limit": 100}]}}
+    assert config_changes(saved, {"eval": {"tasks": [{"name": "arith", "split": "test", "limit": 100, "columns": None,
+                                                      "suite": None}]}}) == {}
+    assert config_changes(saved, {"eval": {"tasks": [{"name": "arith", "split": "test", "limit": 50}]}}) == {
+        "eval.tasks.0.limit": (100, 50)}
+    grown = {"eval": {"tasks": [{"name": "arith", "split": "test", "limit": 100}, {"name": "gsm8k"}]}}
+    assert list(config_changes(saved, grown)) == ["eval.tasks"]  # another number of suites: the list as a whole
+
+
 LORA = {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
 
 
