@@ -210,10 +210,17 @@ def save_checkpoint(
         shutil.rmtree(stale, ignore_errors=True)
     final = root / f"step-{step}"
     tmp = root / f".tmp-step-{step}"
-    write_model(tmp / MODEL_DIR)
-    torch.save({**state, "step": step}, tmp / STATE_FILE)
-    (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
-    _fsync_tree(tmp)
+    try:
+        write_model(tmp / MODEL_DIR)
+        torch.save({**state, "step": step}, tmp / STATE_FILE)
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
+        _fsync_tree(tmp)
+    except (OSError, RuntimeError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)  # the partial copy holds the space the next try needs
+        if full := _disk_full(root, exc):
+            raise CheckpointError(f"checkpoint step-{step} could not be written to {root}: {full}; free space and run "
+                                  "the same command (it resumes from the last checkpoint written)") from exc
+        raise
     if final.exists():  # re-saving the same step (e.g. a retried task): replace it
         shutil.rmtree(final)
     os.rename(tmp, final)
@@ -225,6 +232,17 @@ def save_checkpoint(
         if old.resolve() not in keep_set and not (old / EVAL_PENDING).exists():
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _disk_full(folder: Path, exc: BaseException) -> str | None:
+    """Why a write into `folder` failed when the disk is full, else None. torch's zip writer says only `unexpected
+    pos ...` when it runs out of space, so the free space is looked at as well as the error number."""
+    import errno
+
+    free = shutil.disk_usage(folder).free
+    if getattr(exc, "errno", None) == errno.ENOSPC or free < 64 * 2**20:
+        return f"the disk is full ({free / 2**20:.1f} MB free; torch: {' '.join(str(exc).split())[:120]})"
+    return None
 
 
 def load_state(checkpoint: str | Path) -> dict[str, Any]:

@@ -93,3 +93,28 @@ def test_pruning_counts_no_checkpoint_past_the_step_saved(tmp_path):
         save_checkpoint(tmp_path, step, _writer("a"), {}, {}, keep=5)
     save_checkpoint(tmp_path, 2, _writer("b"), {}, {}, keep=1)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-2", "step-3"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (where this host lets root mount one; skipped elsewhere)."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_is_said_and_the_partial_checkpoint_removed(small_disk):
+    """Was: `rlvr: RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 472832 vs 472724`,
+    exit 1, and `.tmp-step-N` left on the full disk."""
+    from rlvr.trainers.checkpoint import CheckpointError
+
+    save_checkpoint(small_disk, 1, _writer("w1"), {"weights": torch.zeros(1000)}, {})
+    with pytest.raises(CheckpointError, match=r"checkpoint step-2 could not be written to .*: the disk is full \("
+                                              r"[\d.]+ MB free; torch: .*\); free space and run the same command"):
+        save_checkpoint(small_disk, 2, _writer("w2"), {"weights": torch.zeros(2_000_000)}, {})  # 8 MB
+    assert [p.name for p in (small_disk / "checkpoints").iterdir()] == ["step-1"]
