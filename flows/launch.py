@@ -123,6 +123,8 @@ def train(args: argparse.Namespace, report) -> int:
             trainer = Trainer(cfg, resume=True, log=lambda m: print(m, flush=True))
             holds.callback(trainer.close)
             on_step, on_checkpoint = _rank0_hooks(cfg, trainer, holds) if dist.is_main else (None, None)
+            if trainer.step >= cfg.train.steps and dist.is_main:  # as `rlvr train` says it
+                say(f"nothing to train: {cfg.name} is already at step {trainer.step} of {cfg.train.steps}")
             try:
                 trainer.train(on_step=on_step, on_checkpoint=on_checkpoint)
             except KeyboardInterrupt as stop:  # rank 0 keeps the steps done since the last checkpoint (DDP)

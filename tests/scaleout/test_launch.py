@@ -78,6 +78,9 @@ def test_a_run_started_under_torchrun_resumes_under_rlvr_launch(tiny_model, tmp_
     history = client.get_metric_history((run / "mlflow_run_id").read_text().strip(), "reward_mean")
     assert sorted(m.step for m in history) == [1, 2]
     assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    again = _launch(*_small(tiny_model, run), "train.steps=2", launcher="rlvr")  # a finished run: said, as rlvr train
+    assert again.returncode == 0 and again.stdout.count("nothing to train: ") == 1, again.stdout[-3000:]
+    assert _metric_steps(run) == [1, 2]
 
 
 def test_a_launch_on_a_run_dir_in_use_is_refused_on_every_rank(tiny_model, tmp_path):
