@@ -39,7 +39,11 @@ class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: TaskName = Field("arith", description="Which task module of rlvr.data.tasks supplies the problems.")
-    split: Literal["train", "test"] = Field("train", description="Split to draw problems from.")
+    split: Literal["train", "test", "validation"] = Field(
+        "train", description="Split to draw problems from (validation: task qa, whose data may have one).")
+    hub_config: str | None = Field(
+        None, description="Task qa: the hub dataset's configuration (subset) name, for a hub id that needs one "
+        "(`openai/gsm8k` needs `main`); the built-in tasks know theirs.")
     source: str | None = Field(
         None, description="Hub dataset id or local file/dir (json, jsonl, jsonl.gz, parquet); None = the task's default."
     )
@@ -92,6 +96,10 @@ class TaskConfig(BaseModel):
             raise ValueError(f"columns is a setting of task qa (your own dataset), not of task {self.name!r}")
         if self.name == "qa" and not self.source:
             raise ValueError("task qa reads your dataset: set its source to a hub id or a local file/dir")
+        if self.name != "qa" and (self.split == "validation" or self.hub_config is not None):
+            what = "split validation" if self.split == "validation" else "hub_config"
+            raise ValueError(f"{what} is a setting of task qa (your own dataset); task {self.name!r} has train and "
+                             "test splits of its own")
         return self
 
     def qa_columns(self) -> QAColumns:

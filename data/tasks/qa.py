@@ -192,7 +192,7 @@ def load(cfg: TaskConfig) -> list[Problem]:
         raise ValueError("task qa reads your dataset: set task.source to a hub id or a local file/dir")
     if cfg.few_shot:
         raise ValueError("task qa has no worked solutions to show as examples; use few_shot=0")
-    rows = _usable(load_rows(cfg.source, cfg.split, cfg.source), cfg, cfg.split)
+    rows = _usable(load_rows(cfg.source, cfg.split, cfg.source, cfg.hub_config), cfg, cfg.split)
     columns = cfg.qa_columns()
     references = [reference(row[columns.answer]) for _, row in rows]
     if sentences := _sentences(references):

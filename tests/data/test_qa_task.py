@@ -209,3 +209,17 @@ def test_a_save_to_disk_folder_is_read(tmp_path):
         datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "only-test"))
         _load(source=str(tmp_path / "only-test"))
 
+
+
+def test_a_validation_split_is_read_by_its_file_name(tmp_path):
+    data = tmp_path / "hub-snapshot" / "data"
+    write_rows([{"prompt": "2+3?", "answer": "5"}], data / "validation-00000-of-00001", "parquet")
+    write_rows([{"prompt": "1+1?", "answer": "2"}], data / "train-00000-of-00001", "parquet")
+    problem, = _load(source=str(tmp_path / "hub-snapshot"), split="validation")
+    assert problem.reference == "5" and problem.id == "qa/validation/0"
+    assert TaskConfig(name="qa", source=str(tmp_path / "hub-snapshot"), split="validation").suite_name() == \
+        "qa-hub-snapshot-validation"
+    with pytest.raises(ValidationError, match="split validation is a setting of task qa"):
+        TaskConfig(name="gsm8k", split="validation")
+    with pytest.raises(ValidationError, match="hub_config is a setting of task qa"):
+        TaskConfig(name="gsm8k", hub_config="main")
