@@ -4,16 +4,17 @@ not one of the built-in sets.
     task: {name: qa, source: /data/deepscaler.jsonl, columns: {prompt: problem, answer: answer}}
     task: {name: qa, source: /data/verl/train.parquet, columns: {prompt: prompt, answer: reward_model.ground_truth}}
 
-Source: a hub dataset id or a local file/dir (json, jsonl, jsonl.gz, parquet), as for every dataset task; it has
-no default. `task.columns` says where each row keeps its prompt and its answer: a column name, or a dotted path
-into nested objects (`reward_model.ground_truth`, verl's layout). Defaults: `prompt` and `answer` (TRL's prompt
+Source: a hub dataset id (`task.hub_config` names its subset where it has several) or a local file/dir (json,
+jsonl, jsonl.gz, parquet, a `save_to_disk` folder), as for every dataset task; it has no default. Splits: train,
+test, validation. `task.columns` says where each row keeps its prompt and its answer: a column name, or a dotted path
+into nested objects (`reward_model.ground_truth`, verl's layout; a number indexes a list). Defaults: `prompt` and `answer` (TRL's prompt
 column name).
 
 - The prompt is text or a list of chat messages (`[{"role": "user", "content": ...}]`, TRL's conversational
   format and verl's). Text is rendered like GSM8K's questions: with the instruction to put the final answer in
   `\\boxed{}`, as chat or plain text by `task.template`. Messages are the dataset's own prompt and are used as
   they are (their instruction is the dataset's), so they need `template: chat`; the last one must not be the
-  assistant's.
+  assistant's, unless it is the answer (next item but one).
 - The reference is the answer column: a number, text, or a list of acceptable answers (the math verifier rewards
   any of them). A worked solution (MATH's `solution`, a MetaMathQA response) gives its final answer as the verifier
   reads a completion's: its last box, its GSM8K `#### ` line, its closing `The answer is: X`. Answers that still
