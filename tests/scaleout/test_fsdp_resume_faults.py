@@ -143,8 +143,10 @@ def test_a_ddp_run_resumed_with_fsdp_is_refused_in_one_line(tiny_model, tmp_path
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
     said = (f"{run}: this run trained with train.parallel=ddp (step-1); resume with it, or choose another "
             "train.checkpoint.dir (full log: ")
-    lines = sorted(_rlvr_lines(done))  # every rank learns it (none is left in a collective): one line each
-    assert len(lines) == 2, lines
-    assert lines[0].startswith(f"rlvr: {said}") and lines[1].startswith(f"rlvr: rank 1: {said}"), lines
+    # every rank learns it (none is left waiting in a collective) and says it in one line, unless torchrun's
+    # teardown after the first rank's exit ends the other first: one or two lines, each of them this refusal
+    lines = sorted(_rlvr_lines(done))
+    assert 1 <= len(lines) <= 2 and all(line.startswith((f"rlvr: {said}", f"rlvr: rank 1: {said}")) for line in lines), \
+        lines
     assert "skipped checkpoint" not in done.stdout and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert _metric_steps(run) == [1]
