@@ -82,7 +82,7 @@ def _assert_fell_back(out: str, run, damage) -> None:
     assert _metric_steps(run) == [1, 2]  # step 2 trained again
 
 
-@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("damage", ["cut-shard", "damaged-shard"])  # no sharded/: found before any collective
 def test_a_damaged_sharded_checkpoint_is_skipped_on_2_ranks(tiny_model, fsdp_run, tmp_path, damage):
     run = _damaged_copy(fsdp_run, tmp_path, damage)
     out = _ok(_launch(*_small(tiny_model, run), FSDP, "train.steps=2"))
