@@ -18,7 +18,7 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from case_sources import items, write_cases
+from case_sources import fmt_frac, items, last_digit_changed, split_top, write_cases
 
 INT = re.compile(r"^-?\d+$")
 SEPINT = re.compile(r"^-?\d{1,3}(?:,(?:\\!)? ?\d{3})+$")  # 2,125  10,\!080  11,\! 111,\! 111,\! 100
@@ -82,32 +82,12 @@ def frac_of(g: str) -> Fraction | None:
     return None
 
 
-def fmt_frac(f: Fraction) -> str:
-    if f.denominator == 1:
-        return str(f.numerator)
-    return ("-" if f < 0 else "") + f"\\frac{{{abs(f.numerator)}}}{{{f.denominator}}}"
-
-
 def grouped(n: int, sep: str) -> str:
     return ("-" if n < 0 else "") + f"{abs(n):,}".replace(",", sep)
 
 
 def mathy(a: str) -> str:
     return a if int_of(a) is not None or re.fullmatch(r"-?\d*\.\d+", a) else f"${a}$"
-
-
-def last_digit_changed(g: str) -> str | None:
-    """The gold with its last digit run increased by one, unless that run is an exponent, index, base or in text."""
-    if re.search(r"\\(text|mbox)", g):
-        return None
-    runs = list(re.finditer(r"\d+", g))
-    if not runs:
-        return None
-    m = runs[-1]
-    before = g[:m.start()]
-    if re.search(r"(?:\^|_|\\sqrt\[|\^\{|_\{)$", before) or re.search(r"[\^_]\{[^}]*$", before):
-        return None
-    return before + str(int(m.group()) + 1) + g[m.end():]
 
 
 def wrong_value(g: str) -> str | None:
@@ -131,18 +111,6 @@ def perfect_powers(n: int) -> list[tuple[int, int]]:
             if c >= 2 and c ** k == n:
                 out.append((c, k))
     return out
-
-
-def split_top(s: str) -> list[str]:
-    out, depth, cur = [], 0, ""
-    for ch in s:
-        depth += (ch in "{([") - (ch in "})]")
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    return out + [cur.strip()]
 
 
 def sup_exponents(g: str) -> str:

@@ -19,7 +19,7 @@ from fractions import Fraction
 from math import comb, factorial
 from pathlib import Path
 
-from case_sources import items, write_cases
+from case_sources import fmt_frac, items, last_digit_changed, split_top, write_cases
 
 INT = re.compile(r"^-?\d+$")
 DEC = re.compile(r"^-?\d*\.\d+$")
@@ -61,12 +61,6 @@ def frac_of(g: str) -> Fraction | None:
     return None
 
 
-def fmt_frac(f: Fraction) -> str:
-    if f.denominator == 1:
-        return str(f.numerator)
-    return ("-" if f < 0 else "") + f"\\frac{{{abs(f.numerator)}}}{{{f.denominator}}}"
-
-
 def fmt_dec(f: Fraction) -> str | None:
     """The exact decimal of a terminating rational, else None."""
     d, k2, k5 = f.denominator, 0, 0
@@ -88,20 +82,6 @@ def mathy(a: str) -> str:
     return a if re.fullmatch(r"-?[\d,]*\.?\d+", a) else f"${a}$"
 
 
-def last_digit_changed(g: str) -> str | None:
-    """The gold with its last digit run increased by one, unless that run is an exponent, index, base or in text."""
-    if re.search(r"\\(text|mbox)", g):
-        return None
-    runs = list(re.finditer(r"\d+", g))
-    if not runs:
-        return None
-    m = runs[-1]
-    before = g[:m.start()]
-    if re.search(r"(?:\^|_|\\sqrt\[|\^\{|_\{)$", before) or re.search(r"[\^_]\{[^}]*$", before):
-        return None
-    return before + str(int(m.group()) + 1) + g[m.end():]
-
-
 def wrong_value(g: str) -> str | None:
     """W, the wrong value of the output-format twins: gold + 1 for an integer, decimal or fraction (plain digits),
     else the gold with its last digit run + 1 (never an exponent, index, base or text); None where there is none."""
@@ -110,18 +90,6 @@ def wrong_value(g: str) -> str | None:
         w = f + 1
         return fmt_dec(w) if DEC.match(g) else fmt_frac(w)
     return last_digit_changed(g)
-
-
-def split_top(s: str) -> list[str]:
-    out, depth, cur = [], 0, ""
-    for ch in s:
-        depth += (ch in "{([") - (ch in "})]")
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    return out + [cur.strip()]
 
 
 def simple_gold(g: str) -> bool:

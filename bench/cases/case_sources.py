@@ -2,6 +2,7 @@
 
     items(Path("/work/shared/data"))     # every MATH-500 and GSM8K test gold, with its solution minus the answer
     write_cases(build, seed=4242)        # `--data`, `--seed`, `--out`: counts by rule, the JSONL if asked
+    last_digit_changed("\\frac{14}{3}")   # a near-miss twin: `\\frac{14}{4}`
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import re
 from collections import Counter
+from fractions import Fraction
 from pathlib import Path
 
 
@@ -65,3 +67,37 @@ def write_cases(build, seed: int, width: int = 30) -> None:
         with open(args.out, "w", encoding="utf-8") as f:
             for c in cases:
                 f.write(json.dumps(c, ensure_ascii=False) + "\n")
+
+
+def last_digit_changed(g: str) -> str | None:
+    """The gold with its last digit run increased by one, unless that run is an exponent, index, base or in text."""
+    if re.search(r"\\(text|mbox)", g):
+        return None
+    runs = list(re.finditer(r"\d+", g))
+    if not runs:
+        return None
+    m = runs[-1]
+    before = g[:m.start()]
+    if re.search(r"(?:\^|_|\\sqrt\[|\^\{|_\{)$", before) or re.search(r"[\^_]\{[^}]*$", before):
+        return None
+    return before + str(int(m.group()) + 1) + g[m.end():]
+
+
+def split_top(s: str) -> list[str]:
+    """`s` split at its top-level commas (not those inside braces or brackets), each part stripped."""
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        depth += (ch in "{([") - (ch in "})]")
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return out + [cur.strip()]
+
+
+def fmt_frac(f: Fraction) -> str:
+    """A fraction as its gold would write it: `3`, `\\frac{1}{3}`, `-\\frac{1}{3}`."""
+    if f.denominator == 1:
+        return str(f.numerator)
+    return ("-" if f < 0 else "") + f"\\frac{{{abs(f.numerator)}}}{{{f.denominator}}}"
