@@ -3,8 +3,8 @@
 - `load_rows` reads one split from the hub or from a local file or directory (json, jsonl, json.gz, jsonl.gz,
   parquet; a `.json` file may be JSON Lines or one JSON array; a folder written by `datasets`' `save_to_disk`).
   JSON Lines are read line by line (`read_json_lines`, also the reader of `rlvr verify`), so a line that is not
-  JSON is one bad row, not a failed file; JSON arrays and parquet files are read whole; hub datasets go through the `datasets` library. Each row
-  keeps where it came from (`Rows.where`: "line 4", 1-based, or "row 4" where a source has no lines).
+  JSON is one bad row, not a failed file; JSON arrays and parquet files are read whole; hub datasets go through
+  the `datasets` library. Each row keeps where it came from (`Rows.where`: "line 4", 1-based, or "row 4" where a source has no lines).
 - `validate_rows` checks every row for the fields a task needs (and the length of its prompt field) and reports bad
   rows by where they came from: it skips them with one warning, or fails the load with a `ValueError` naming the
   line and the field.

@@ -12,7 +12,8 @@ def prompt_token_ids(tokenizer, problem: Problem) -> list[int]:
         return list(tokenizer(problem.prompt, add_special_tokens=True)["input_ids"])
     if getattr(tokenizer, "chat_template", None) is None:
         raise ValueError(f"problem {problem.id} gives chat messages but the tokenizer has no chat template: set "
-                         "task.template=plain (eval suites that set no template follow it), or use a model whose tokenizer has one")
+                         "task.template=plain (eval suites that set no template follow it), or use a model whose "
+                         "tokenizer has one")
     text = tokenizer.apply_chat_template(problem.prompt, add_generation_prompt=True, tokenize=False)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 

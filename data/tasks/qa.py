@@ -7,8 +7,8 @@ not one of the built-in sets.
 Source: a hub dataset id (`task.hub_config` names its subset where it has several) or a local file/dir (json,
 jsonl, jsonl.gz, parquet, a `save_to_disk` folder), as for every dataset task; it has no default. Splits: train,
 test, validation. `task.columns` says where each row keeps its prompt and its answer: a column name, or a dotted path
-into nested objects (`reward_model.ground_truth`, verl's layout; a number indexes a list). Defaults: `prompt` and `answer` (TRL's prompt
-column name).
+into nested objects (`reward_model.ground_truth`, verl's layout; a number indexes a list). Defaults: `prompt`
+and `answer` (TRL's prompt column name).
 
 - The prompt is text or a list of chat messages (`[{"role": "user", "content": ...}]`, TRL's conversational
   format and verl's). Text is rendered like GSM8K's questions: with the instruction to put the final answer in
@@ -161,7 +161,8 @@ def _usable(rows, cfg: TaskConfig, split: str) -> list[tuple[int, dict]]:
                 return f"field {columns.prompt!r} {why}"
             chars = sum(len(m["content"]) for m in prompt)
             if chars > cfg.max_prompt_chars:
-                return f"field {columns.prompt!r} has {chars} characters, more than max_prompt_chars={cfg.max_prompt_chars}"
+                return (f"field {columns.prompt!r} has {chars} characters, more than "
+                        f"max_prompt_chars={cfg.max_prompt_chars}")
         if (why := _answer_problem(answer)) is not None:
             return f"field {columns.answer!r} {why}"
         return None
