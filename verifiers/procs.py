@@ -162,14 +162,17 @@ def serve(handler: str, warm: str | None = None, memory_mb: int | None = None, w
     sys.stdout = sys.stderr  # nothing a verifier prints may corrupt the channel
     fn = _load(handler)
     note = _load(warm)(*warm_args) if warm else None
-    out.write(frame(("ready", note)))
     inp = sys.stdin.buffer
-    while True:
-        head = inp.read(_LEN.size)
-        if len(head) < _LEN.size:
-            return
-        request = pickle.loads(inp.read(_LEN.unpack(head)[0]))
-        out.write(frame(fn(request)))
+    try:
+        out.write(frame(("ready", note)))
+        while True:
+            head = inp.read(_LEN.size)
+            if len(head) < _LEN.size:
+                return
+            request = pickle.loads(inp.read(_LEN.unpack(head)[0]))
+            out.write(frame(fn(request)))
+    except BrokenPipeError:  # the pool closed before this worker said ready (a refused run): no one to tell
+        return
 
 
 def kill_quietly(pids: Iterable[int | None], group: int | None = None) -> None:

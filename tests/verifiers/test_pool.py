@@ -164,3 +164,16 @@ def test_closed_pool_refuses_work():
     p.close()
     with pytest.raises(RuntimeError):
         p.map([])
+
+
+def test_a_worker_whose_pool_is_gone_before_it_is_ready_exits_without_a_traceback():
+    """A run refused while its verifier workers were still starting: each worker's `ready` met a closed pipe and
+    printed a BrokenPipeError traceback under the run's one closing line."""
+    import subprocess
+    import sys
+
+    worker = subprocess.Popen([sys.executable, "-c", "from rlvr.verifiers.procs import serve; serve('json:dumps')"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    worker.stdout.close()  # the pool went away before reading `ready`
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]
