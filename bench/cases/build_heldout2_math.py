@@ -18,10 +18,8 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from case_sources import fmt_frac, items, last_digit_changed, split_top, write_cases
+from case_sources import INT, SEPINT, fmt_frac, int_of, items, last_digit_changed, split_top, write_cases
 
-INT = re.compile(r"^-?\d+$")
-SEPINT = re.compile(r"^-?\d{1,3}(?:,(?:\\!)? ?\d{3})+$")  # 2,125  10,\!080  11,\! 111,\! 111,\! 100
 FRAC = re.compile(r"^(-?)\\[d]?frac\{(\d+)\}\{(\d+)\}$")
 NEG_FRAC = re.compile(r"^-\\frac\{(\d+|\\pi)\}\{(\d+)\}$")  # -\frac{35}{9}, -\frac{\pi}{6}
 SQRT_ANY = re.compile(r"(?:(\d+)\s*)?\\sqrt\s*\{?(\d+)\}?")  # 3\sqrt{13}, 11\sqrt2, 70 \sqrt{2}
@@ -66,12 +64,6 @@ AFTER_THINK = {"boxed": "The answer is $\\boxed{{{x}}}$.", "stated": "**Final an
 
 
 # ---------------------------------------------------------------- small helpers
-def int_of(g: str) -> int | None:
-    if INT.match(g) or SEPINT.match(g):
-        return int(re.sub(r"[^\d-]", "", g))
-    return None
-
-
 def frac_of(g: str) -> Fraction | None:
     n = int_of(g)
     if n is not None:

@@ -19,11 +19,9 @@ from fractions import Fraction
 from math import comb, factorial
 from pathlib import Path
 
-from case_sources import fmt_frac, items, last_digit_changed, split_top, write_cases
+from case_sources import INT, SEPINT, fmt_frac, int_of, items, last_digit_changed, split_top, write_cases
 
-INT = re.compile(r"^-?\d+$")
 DEC = re.compile(r"^-?\d*\.\d+$")
-SEPINT = re.compile(r"^-?\d{1,3}(?:,(?:\\!)? ?\d{3})+$")  # 2,125  10,\!080  11,\! 111,\! 111,\! 100
 FRAC = re.compile(r"^(-?)\\[d]?frac\{(\d+)\}\{(\d+)\}$")
 BASE = re.compile(r"^([0-9]+)_\{?(\d+)\}?$")  # 52_8, 4210_{5}
 DEGREES_GOLD = re.compile(r"^(\d+)\^\\circ$")
@@ -43,12 +41,6 @@ STEP_TITLES = ["Understand the problem", "Set up the computation", "Work through
 
 
 # ---------------------------------------------------------------- small helpers
-def int_of(g: str) -> int | None:
-    if INT.match(g) or SEPINT.match(g):
-        return int(re.sub(r"[^\d-]", "", g))
-    return None
-
-
 def frac_of(g: str) -> Fraction | None:
     n = int_of(g)
     if n is not None:

@@ -101,3 +101,14 @@ def fmt_frac(f: Fraction) -> str:
     if f.denominator == 1:
         return str(f.numerator)
     return ("-" if f < 0 else "") + f"\\frac{{{abs(f.numerator)}}}{{{f.denominator}}}"
+
+
+INT = re.compile(r"^-?\d+$")
+SEPINT = re.compile(r"^-?\d{1,3}(?:,(?:\\!)? ?\d{3})+$")  # 2,125  10,\!080  11,\! 111,\! 111,\! 100
+
+
+def int_of(g: str) -> int | None:
+    """The integer a gold writes (`-12`, `2,125`, `10,\\!080`), or None."""
+    if INT.match(g) or SEPINT.match(g):
+        return int(re.sub(r"[^\d-]", "", g))
+    return None
