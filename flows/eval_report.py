@@ -254,7 +254,7 @@ def summarize_suite(records: list[dict[str, Any]], n: int, ks: list[int]) -> dic
 
 def _verify(pool, groups, specs) -> list[list]:
     """Per group, the task verifier's Verdict of each completion."""
-    jobs = [(c.text, g.problem.reference, specs) for g in groups for c in g.completions]
+    jobs = [(c.text, g.problem.reference, specs, g.problem.context()) for g in groups for c in g.completions]
     scored = iter(pool.map(jobs))
     return [[next(iter(next(scored)[1].values())) for _ in g.completions] for g in groups]
 

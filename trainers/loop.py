@@ -311,7 +311,7 @@ class Trainer:
 
     def _sample_and_score(self, problems, n: int, params: SamplingParams) -> Scored:
         groups = self.sampler.generate(problems, n, params)
-        jobs = [(c.text, g.problem.reference, self.specs) for g in groups for c in g.completions]
+        jobs = [(c.text, g.problem.reference, self.specs, g.problem.context()) for g in groups for c in g.completions]
         started = time.perf_counter()
         scored = iter(self.pool.map(jobs))
         out = Scored(groups=groups, verify_time_s=time.perf_counter() - started)

@@ -1,6 +1,7 @@
 """`rlvr verify FILE.jsonl`: score a file of completions and print a summary by status.
 
 Each line: {"completion": str, "reference": ..., "verifier": "math" (optional; or "task": "gsm8k"/"humaneval"/...)}.
+A verifier written for verl also gets the line's "data_source" and "extra_info" (None and {} when it has none).
 Bad lines (not JSON, missing fields, unknown verifier or option) are reported, one line each with its line number
 and the reason, and skipped.
 Exit status: 0 if every line was scored, 1 if some lines were bad or every verdict is `error` (the verifier never
@@ -63,7 +64,8 @@ def _load(path: str) -> tuple[list[tuple[int, tuple]], list[tuple[int, str]]]:
                 raise ValueError(row.reason)
             if not isinstance(row, dict) or not isinstance(row.get("completion"), str) or "reference" not in row:
                 raise ValueError("needs a 'completion' string and a 'reference'")
-            jobs.append((n, (row["completion"], row["reference"], [_spec(row)])))
+            context = {k: row[k] for k in ("data_source", "extra_info") if k in row}  # for a verl-style verifier
+            jobs.append((n, (row["completion"], row["reference"], [_spec(row)], context or None)))
         except ValueError as e:  # pydantic's ValidationError is a ValueError
             bad.append((n, _why(e)))
     return jobs, bad
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         why = f"all {len(bad)} lines are bad" if bad else "it is empty (or holds blank lines only)"
         print(f"rlvr: nothing to score in {args.file}: {why}", file=sys.stderr)
         return 2
-    plugins = [spec.name for _, (_, _, specs) in jobs for spec in specs]  # imported as the workers start
+    plugins = [spec.name for _, job in jobs for spec in job[2]]  # imported as the workers start
     with VerifierPool(workers=args.workers, timeout_s=args.timeout, plugins=plugins) as pool:
         results = pool.map([job for _, job in jobs])
         for note in pool.notes:  # a plug-in slow or failing to import in the workers, workers that cannot start

@@ -2,6 +2,7 @@
 
     with VerifierPool(workers=2, timeout_s=10.0) as pool:
         results = pool.map([(completion, reference, specs), ...])   # -> [(reward, {name: Verdict}), ...]
+        results = pool.map([(completion, reference, specs, problem.context()), ...])  # with the row's context
 
 One task per (job, verifier spec), run by worker processes (`procs.Worker`, handler `work` below). A task's
 deadline is `timeout_s`, or the verifier's own `timeout_s` option when that is shorter (math: 1.5 s), and it is
@@ -13,7 +14,8 @@ worker's address space is capped at `memory_mb` (a verifier that allocates past 
 import's time never counts against a completion's deadline (`plugin_imports`); a worker not ready within
 `startup_timeout_s` is replaced, and after `MAX_FAILED_STARTS` in a row the batch's tasks get `worker_cannot_start`
 errors saying why. Results are cached by (verifier name, version, options, completion, reference); identical tasks in
-one batch run once.
+one batch run once. A job's fourth item, the row's context (`Problem.context()`), is sent only with the tasks of a
+verifier that reads it (a verl-style plug-in, `registry.takes_context`) and is then part of their cache key.
 """
 
 from __future__ import annotations
@@ -30,24 +32,29 @@ from typing import Any
 from rlvr.verifiers import procs
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.plugin_imports import plugin_names, warm_note_lines, warm_up
-from rlvr.verifiers.registry import build_options, cache_key, combine, run_one, validate
+from rlvr.verifiers.registry import build_options, cache_key, combine, run_one, takes_context, validate
 from rlvr.verifiers.sandbox import say_unisolated
 from rlvr.verifiers.verdict import Verdict
 
-Job = tuple[str, Any, list[VerifierSpec]]
+Job = tuple  # (completion, reference, specs) or (completion, reference, specs, context): see `parts`
 MAX_FAILED_STARTS = 3  # workers in a row that die before they are ready: the pool gives up on the batch
 IMPORT = "import"  # the id of a request to import plug-ins named after the worker started (a digest is 64 hex digits)
 log = logging.getLogger(__name__)
 
 
+def parts(job: Job) -> tuple[str, Any, list[VerifierSpec], dict | None]:
+    """(completion, reference, specs, context) of a job; context None when the job has none."""
+    return job[0], job[1], job[2], job[3] if len(job) > 3 else None
+
+
 def work(task: tuple) -> tuple[str, Verdict]:
-    """What a worker does with one task: (task_id, name, options, completion, reference) -> (task_id, Verdict);
-    (IMPORT, names) -> (IMPORT, what `warm_up` found)."""
+    """What a worker does with one task: (task_id, name, options, completion, reference, context) ->
+    (task_id, Verdict); (IMPORT, names) -> (IMPORT, what `warm_up` found)."""
     if task[0] == IMPORT:
         return IMPORT, warm_up(False, task[1])
-    task_id, name, options, completion, reference = task
+    task_id, name, options, completion, reference, context = task
     try:
-        verdict = run_one(name, options, completion, reference)
+        verdict = run_one(name, options, completion, reference, context)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - a config error (validated in the parent already) or a bug
         verdict = Verdict(0.0, "error", {"rule": "worker_error", "error": f"{type(e).__name__}: {e}"[:1000]})
     if verdict.status == "error" and str(verdict.detail.get("error", "")).startswith("MemoryError"):
@@ -117,30 +124,34 @@ class VerifierPool:
                 per_spec[key] = (self._told_deadline(spec.name, spec.options), self._deadline(spec.name, spec.options))
             return per_spec[key]
 
-        for _, _, specs in jobs:  # fail early on an unknown verifier or option, before any work is sent
+        jobs = [parts(job) for job in jobs]
+        for _, _, specs, _ in jobs:  # fail early on an unknown verifier or option, before any work is sent
             for spec in specs:
                 told(spec)
-        self.plugins = plugin_names({*self.plugins, *(spec.name for _, _, specs in jobs for spec in specs)})
+        names = {spec.name for _, _, specs, _ in jobs for spec in specs}
+        self.plugins = plugin_names({*self.plugins, *names})
+        reads = {name: takes_context(name) for name in names}  # which verifiers see a job's context
         keys: dict[str, tuple] = {}  # digest -> task; identical tasks run once
         limits: dict[str, float] = {}
         hits: dict[str, Verdict] = {}
         slots: list[list[str]] = []
-        for completion, reference, specs in jobs:
+        for completion, reference, specs, context in jobs:
             row = []
             for spec in specs:
-                digest = hashlib.sha256(cache_key(spec, completion, reference).encode()).hexdigest()
+                seen = context if reads[spec.name] else None  # the others' tasks and keys stay as they were
+                digest = hashlib.sha256(cache_key(spec, completion, reference, seen).encode()).hexdigest()
                 row.append(digest)
                 if self.cache_on and digest in self.cache:
                     hits[digest] = self.cache[digest]
                 elif digest not in keys:
                     options, limits[digest] = told(spec)
-                    keys[digest] = (digest, spec.name, options, completion, reference)
+                    keys[digest] = (digest, spec.name, options, completion, reference, seen)
             slots.append(row)
         self.stats["tasks"] += sum(len(r) for r in slots)
         self.stats["cache_hits"] += sum(len(r) for r in slots) - len(keys)
         done = {**hits, **self._run(list(keys.values()), limits)}
         say_unisolated(done.values())  # here, not in the workers: this process writes the run's log
-        return [combine(specs, [done[d] for d in row]) for (_, _, specs), row in zip(jobs, slots)]
+        return [combine(specs, [done[d] for d in row]) for (_, _, specs, _), row in zip(jobs, slots)]
 
     def _run(self, tasks: list[tuple], limits: dict[str, float]) -> dict[str, Verdict]:
         pending, done = collections.deque(tasks), {}

@@ -6,15 +6,21 @@
     score(completion, reference, [VerifierSpec(name="math"), VerifierSpec(name="format", weight=0.1,
                                                                          options={"kind": "boxed"})])
 
-A verifier is `fn(completion, reference, options) -> Verdict`, always called with those three arguments (`options`
+A verifier is `fn(completion, reference, options) -> Verdict`, called with those three arguments (`options`
 is None when none are configured); a plug-in whose signature cannot take them is refused as it is resolved, when
-the config is loaded. Its options type is the frozen dataclass named in
+the config is loaded. A reward function written for verl, `compute_score(data_source, solution_str, ground_truth,
+extra_info=None)` (recognised by those parameter names), is called verl's way instead, with the row's data source
+and extra_info, and its number or {"score": ...} dict becomes a Verdict (`verl_style`: how, and its status rule).
+Its options type is the frozen dataclass named in
 the annotation of its `options` parameter (`options: MyOptions | None = None`); a config's options dict is turned
 into it; unknown keys and values of the wrong type (`options.check_types`: `processes: "false"`, `memory_mb: 1g`,
 `timeout_s: 0`) are an error naming the option. Without such an annotation the dict is passed as is.
 A verifier that raises (`sys.exit` included) gives an `error` Verdict; a detail over 64 KiB of JSON is cut
 (`detail_size`). The combined reward is the weighted sum of the verifiers' rewards. `version(name)` feeds the pool's
 cache key: the built-ins' VERSION, or a user module's `VERSION` attribute.
+
+A job's `context` (the row's data_source, extra_info, ground_truth: `Problem.context()`) reaches only the verifiers
+that read it (`takes_context`); for the others it is not sent, and not part of the cache key.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import typing
 from math import isfinite
 from typing import Any, Callable, Protocol
 
-from rlvr.verifiers import code, format, math
+from rlvr.verifiers import code, format, math, verl_style
 from rlvr.verifiers.detail_size import cut_to_size
 from rlvr.verifiers.options import check_types
 from rlvr.verifiers.verdict import Verdict
@@ -64,29 +70,39 @@ def resolve(name: str) -> Verifier:
         raise ValueError(f"cannot load verifier {name!r}: importing {module_name} raised {type(e).__name__}: {e}") from None
     if not callable(fn):
         raise ValueError(f"verifier {name!r} is not callable")
-    if name not in _SIGNATURE_CHECKED:  # resolve runs once per completion in the workers: inspect each plug-in once
-        _check_signature(name, fn)
-        _SIGNATURE_CHECKED.add(name)
+    if name not in _STYLES:  # resolve runs once per completion in the workers: inspect each plug-in once
+        _STYLES[name] = _check_signature(name, fn)
     return fn
 
 
-_SIGNATURE_CHECKED: set[str] = set()  # plug-in names whose callable passed `_check_signature`
+_STYLES: dict[str, str] = {}  # plug-in name -> how it is called ("rlvr" or "verl"), once it passed the check
 
 
-def _check_signature(name: str, fn: Verifier) -> None:
-    """ValueError naming `name` and its signature when `fn` cannot be called as `run_one` calls it:
-    `fn(completion, reference, options)`. Such a plug-in passed config validation and then gave an `error` verdict
-    for every completion. A callable whose signature cannot be read (some C functions) is let through."""
+def takes_context(name: str) -> bool:
+    """Whether verifier `name` reads a job's row context: a verl-style plug-in does, the others do not."""
+    resolve(name)
+    return _STYLES.get(name) == "verl"
+
+
+def _check_signature(name: str, fn: Verifier) -> str:
+    """How `fn` is called: "verl" for verl's parameter names (`verl_style.check`), else "rlvr"; ValueError naming
+    `name` and its signature when `fn` cannot be called as `run_one` calls it: `fn(completion, reference, options)`.
+    Such a plug-in passed config validation and then gave an `error` verdict for every completion. A callable whose
+    signature cannot be read (some C functions) is let through."""
     try:
         signature = inspect.signature(fn)
     except (ValueError, TypeError):
-        return
+        return "rlvr"
+    if verl_style.is_verl(signature):  # verl's call, by keyword; before the positional check, which it may pass
+        verl_style.check(name, signature)
+        return "verl"
     try:
         signature.bind(None, None, None)
     except TypeError:
         raise ValueError(f"verifier {name!r} has the signature {signature}, but a verifier is called as "
                          f"fn(completion, reference, options) (options is None when none are configured); define "
                          f"it as def {getattr(fn, '__name__', 'fn')}(completion, reference, options=None)") from None
+    return "rlvr"
 
 
 def version(name: str) -> str:
@@ -109,7 +125,12 @@ def options_type(fn: Verifier) -> type | None:
 
 def build_options(name: str, options: dict[str, Any] | None) -> Any:
     """The verifier's options object from a config dict; ValueError for unknown keys or values of a wrong type."""
-    cls = options_type(resolve(name))
+    fn = resolve(name)
+    if _STYLES.get(name) == "verl":  # options are keyword arguments of compute_score (verl's reward_kwargs)
+        if options:
+            verl_style.check(name, inspect.signature(fn), options)
+        return dict(options) if options else None
+    cls = options_type(fn)
     if cls is None:
         return dict(options) if options else None
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -136,15 +157,20 @@ def validate(specs: list[Spec]) -> None:
         build_options(spec.name, spec.options)
 
 
-def run_one(name: str, options: dict[str, Any] | None, completion: str, reference: Any) -> Verdict:
+def run_one(name: str, options: dict[str, Any] | None, completion: str, reference: Any,
+            context: dict[str, Any] | None = None) -> Verdict:
     """Call one verifier; a user verifier that raises, returns something else, a reward that is not a finite
-    number (NaN, inf) or a Verdict that cannot be pickled becomes an `error` Verdict."""
+    number (NaN, inf) or a Verdict that cannot be pickled becomes an `error` Verdict. `context` reaches a verl-style
+    plug-in only, whose return becomes a Verdict by `verl_style.verdict`."""
     fn, opts = resolve(name), build_options(name, options)
+    verl = _STYLES.get(name) == "verl"
     try:
-        verdict = fn(completion, reference, opts)
+        verdict = verl_style.call(fn, completion, reference, context, opts) if verl else fn(completion, reference, opts)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - a user verifier's bug must not reach the training loop;
         # SystemExit too: a plug-in's sys.exit() ended the pool's worker, once per completion, with no reason given
         return Verdict(0.0, "error", {"rule": "verifier_raised", "error": f"{type(e).__name__}: {e}"[:1000]})
+    if verl:
+        verdict = verl_style.verdict(verdict)
     problem = _not_a_verdict(verdict) or _non_finite_reward(verdict)
     if problem:
         return problem
@@ -222,13 +248,15 @@ def combine(specs: list[Spec], verdicts: list[Verdict]) -> tuple[float, dict[str
     return reward, dict(zip(spec_keys(specs), verdicts))
 
 
-def score(completion: str, reference: Any, specs: list[Spec]) -> tuple[float, dict[str, Verdict]]:
+def score(completion: str, reference: Any, specs: list[Spec], context: dict[str, Any] | None = None,
+          ) -> tuple[float, dict[str, Verdict]]:
     """Weighted reward and each verifier's Verdict, in this process (see `pool.VerifierPool` for parallel runs)."""
     validate(specs)
-    return combine(specs, [run_one(s.name, s.options, completion, reference) for s in specs])
+    return combine(specs, [run_one(s.name, s.options, completion, reference, context) for s in specs])
 
 
-def cache_key(spec: Spec, completion: str, reference: Any) -> str:
-    """What identifies a result: verifier name, its version, its options, the completion and the reference."""
-    return json.dumps([spec.name, version(spec.name), spec.options, completion, reference], sort_keys=True,
-                      default=repr)
+def cache_key(spec: Spec, completion: str, reference: Any, context: dict[str, Any] | None = None) -> str:
+    """What identifies a result: verifier name, its version, its options, the completion and the reference, and the
+    row context when the verifier sees one (None leaves the key as it was before contexts existed)."""
+    parts = [spec.name, version(spec.name), spec.options, completion, reference]
+    return json.dumps(parts if context is None else [*parts, context], sort_keys=True, default=repr)

@@ -29,8 +29,8 @@ import threading
 from typing import Any
 
 from rlvr.verifiers.config import VerifyConfig
-from rlvr.verifiers.pool import Job, VerifierPool
-from rlvr.verifiers.registry import validate
+from rlvr.verifiers.pool import Job, VerifierPool, parts
+from rlvr.verifiers.registry import takes_context, validate
 from rlvr.verifiers.sandbox import say_unisolated
 from rlvr.verifiers.verdict import Verdict
 
@@ -58,7 +58,7 @@ def _close_pools() -> None:
 def verify_chunk(jobs: list[Job], timeout_s: float, cache: bool, memory_mb: int | None,
                  ) -> list[tuple[float, dict[str, Verdict]]]:
     """Verify `jobs` on this worker with a one-process pool (hard per-call timeout, `memory_mb` address-space cap)."""
-    return _pool_here(timeout_s, cache, memory_mb, [s.name for _, _, specs in jobs for s in specs]).map(jobs)
+    return _pool_here(timeout_s, cache, memory_mb, [s.name for job in jobs for s in parts(job)[2]]).map(jobs)
 
 
 @functools.cache
@@ -85,15 +85,18 @@ class TaskRunnerPool:
         self.close()
 
     def map(self, jobs: list[Job]) -> list[tuple[float, dict[str, Verdict]]]:
-        for _, _, specs in jobs:
+        jobs = [parts(job) for job in jobs]
+        for _, _, specs, _ in jobs:
             validate(specs)  # a config error fails here, before anything is sent to the cluster
+        # a row's context is shipped to the cluster only with a job that has a verifier reading it
+        jobs = [(c, r, specs, ctx if any(takes_context(s.name) for s in specs) else None) for c, r, specs, ctx in jobs]
         chunks = [jobs[i : i + self.chunk_size] for i in range(0, len(jobs), self.chunk_size)]
         params = {"timeout_s": self.timeout_s, "cache": self.cache, "memory_mb": self.memory_mb}
         futures = [self.runner.submit(verify_chunk_task(), {"jobs": c, **params}) for c in chunks]
         out: list[tuple[float, dict[str, Verdict]]] = []
         for chunk, future in zip(chunks, futures):
             # worst case: every call of the chunk times out, one after another, on a one-process pool
-            bound = 60.0 + 2 * self.timeout_s * sum(len(specs) for _, _, specs in chunk)
+            bound = 60.0 + 2 * self.timeout_s * sum(len(specs) for _, _, specs, _ in chunk)
             out += future.result(timeout=bound, raise_on_failure=True)
         say_unisolated(v for _, verdicts in out for v in verdicts.values())  # the cluster's workers log elsewhere
         return out

@@ -23,6 +23,10 @@ and `answer` (TRL's prompt column name).
   prompted with the messages before it.
 - Each problem's id is `qa/<split>/<row index>`; as an eval suite it is named after the source
   (`qa-deepscaler-test`; `suite:` names it otherwise), so two qa suites in one report keep apart.
+- For a verifier written for verl (`compute_score(data_source, solution_str, ground_truth, extra_info)`), each
+  problem keeps its row's `data_source` and `extra_info` (`task.columns.data_source` / `.extra_info`, verl's column
+  names by default; missing: `qa` and {}) and the answer cell as it is (`meta["ground_truth"]`): verl passes the
+  cell, not the final answer rlvr reads out of it (`Problem.context()`).
 
 There are no worked solutions to show, so `few_shot` is refused.
 """
@@ -124,7 +128,8 @@ def _flat(row: Any, cfg: TaskConfig) -> Any:
     if isinstance(row, BadLine) or not isinstance(row, Mapping):
         return row
     columns = cfg.qa_columns()
-    return {name: column(row, name) for name in (columns.prompt, columns.answer)}
+    return {name: column(row, name) for name in (columns.prompt, columns.answer, columns.data_source,
+                                                 columns.extra_info)}
 
 
 def _answer_problem(answer: Any) -> str | None:
@@ -211,6 +216,7 @@ def load(cfg: TaskConfig) -> list[Problem]:
             prompt=math_prompt(prompt, cfg.template) if isinstance(prompt, str) else
             [{"role": m["role"], "content": m["content"]} for m in prompt],
             reference=ref,
-            meta={"index": index, "answer": row[columns.answer]},
+            meta={"index": index, "ground_truth": row[columns.answer], "data_source": row[columns.data_source],
+                  "extra_info": row[columns.extra_info]},  # what a verl-style verifier reads: Problem.context()
         ))
     return shuffle_and_limit(problems, cfg.seed, cfg.limit)

@@ -39,6 +39,26 @@ def test_verl_layout_chat_prompts_and_nested_answers(fmt, tmp_path):
     assert task_verifier("qa") == "math"
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_problem_keeps_what_a_verl_reward_function_reads_of_its_row(fmt, tmp_path):
+    """`Problem.context()`: the row's data_source and extra_info, and the answer cell as it is (verl passes the
+    cell; the reference is the final answer rlvr reads out of it). Before: none of it was kept."""
+    rows = [*VERL_ROWS,
+            {"prompt": [{"role": "user", "content": "7?"}], "reward_model": {"ground_truth": "so \\boxed{7}"}}]
+    source = write_rows(rows, tmp_path / "train", fmt)
+    problems = sorted(_load(source=str(source), columns={"answer": "reward_model.ground_truth"}), key=lambda p: p.id)
+    assert [p.context() for p in problems] == [
+        {"data_source": "deepscaler", "extra_info": {"index": 0}, "ground_truth": "5"},
+        {"data_source": "deepscaler", "extra_info": {"index": 1}, "ground_truth": "\\frac{9}{2}"},
+        {"data_source": "qa", "extra_info": {}, "ground_truth": "so \\boxed{7}"},  # none in the row: qa and {}
+    ]
+    assert problems[2].reference == "7"
+    moved = [{"q": "2+3?", "a": "5", "meta": {"source": "mine", "info": {"level": 2}}}]
+    problem, = _load(source=str(write_rows(moved, tmp_path / "moved", fmt)),
+                     columns={"prompt": "q", "answer": "a", "data_source": "meta.source", "extra_info": "meta.info"})
+    assert problem.context() == {"data_source": "mine", "extra_info": {"level": 2}, "ground_truth": "5"}
+
+
 def test_a_text_prompt_gets_the_boxed_instruction_by_template(tmp_path):
     source = write_rows([{"prompt": "What is 2+3?", "answer": 5}], tmp_path / "d", "jsonl")
     chat, = _load(source=str(source))

@@ -1,0 +1,69 @@
+"""Reward functions as a verl user brings them: verl's signature, a number or a {"score": ...} dict back, no rlvr
+import. What each one saw is in its return, so the tests can check what reached it from the row."""
+
+import math
+import re
+
+import numpy
+
+
+def _boxed(text):
+    found = re.findall(r"\\boxed\{([^}]*)\}", text)
+    return found[-1].strip() if found else None
+
+
+def compute_score(data_source, solution_str, ground_truth, extra_info=None):
+    """verl's gsm8k/math shape: 1.0 right, 0.0 wrong, `format_score` for a box that holds a wrong answer."""
+    answer = _boxed(solution_str)
+    if answer is None:
+        return 0.0
+    return 1.0 if answer == str(ground_truth) else 0.1
+
+
+def dapo_style(data_source, solution_str, ground_truth, extra_info=None, penalty=-1.0):
+    """DAPO's dict: score 1 / -1 (`penalty`, an option), `acc` and `pred`; plus what the row gave it."""
+    pred = _boxed(solution_str)
+    ok = pred == str(ground_truth)
+    return {"score": 1.0 if ok else penalty, "acc": ok, "pred": pred, "data_source": data_source,
+            "extra_info": extra_info, "ground_truth": ground_truth, "n": numpy.int64(3)}
+
+
+def scaled(data_source, solution_str, ground_truth, extra_info=None):
+    """A reward on its own scale (0.5 for right): `acc` says which answers are right."""
+    ok = _boxed(solution_str) == str(ground_truth)
+    return {"score": 0.5 if ok else 0.0, "acc": numpy.bool_(ok)}
+
+
+def by_source(data_source, solution_str, ground_truth, extra_info=None):
+    """verl's default_compute_score pattern: the data source picks the rule; the reward says which one ran."""
+    if data_source == "strict":
+        return float(solution_str.strip() == str(ground_truth))
+    return float(str(ground_truth) in solution_str) + (extra_info or {}).get("bonus", 0)
+
+
+def raises(data_source, solution_str, ground_truth, extra_info=None):
+    raise KeyError(data_source)
+
+
+def not_finite(data_source, solution_str, ground_truth, extra_info=None):
+    return {"nan": math.nan, "inf": math.inf, "dict": {"score": math.nan}}[solution_str]
+
+
+def odd_returns(data_source, solution_str, ground_truth, extra_info=None):
+    """Returns that are not a score: chosen by the completion."""
+    return {"str": "1.0", "none": None, "list": [1.0], "no_score": {"acc": True}}[solution_str]
+
+
+def mutates(data_source, solution_str, ground_truth, extra_info=None):
+    """Adds keys to extra_info as verl's own managers do; the row's must stay as it was."""
+    extra_info["seen"] = True
+    return float(len(extra_info))
+
+
+def no_extra_info(data_source, solution_str, ground_truth):
+    """verl always passes extra_info: this cannot be called verl's way."""
+    return 1.0
+
+
+def keyword_only(*, data_source, solution_str, ground_truth, **kwargs):
+    return float(solution_str == ground_truth)
