@@ -1,6 +1,6 @@
 """What every flow needs before its device-bound stage: a model that is there, and the device to itself.
 
-    model_path = bootstrap_model("tiny")          # task: builds the cached tiny model on first use
+    model_path = bootstrap_model("tiny")          # task: builds the cached tiny model on first use (~6 min, said)
     with device_hold(cfg.model.device, slots=None, timeout=None, log=log):   # one run per device at a time
         ...
 
@@ -147,13 +147,14 @@ def load_dpo_pairs(train_cfg) -> int:
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_on_io)
-def bootstrap_model(path: str = "tiny") -> str:
-    """Resolve `model.path` to a local model: 'tiny' builds (once, cached) the warm-started tiny model."""
+def bootstrap_model(path: str = "tiny", why: str = "model.path tiny") -> str:
+    """Resolve `model.path` to a local model: 'tiny' builds (once, cached) the warm-started tiny model, saying first
+    in one line what it builds, for what (`why`), for how long and where."""
     from prefect.logging import get_run_logger
     from rlvr.trainers.bootstrap import resolve_model_path
 
     check_model_path(path)
-    return resolve_model_path(path, log=get_run_logger().info)
+    return resolve_model_path(path, log=get_run_logger().info, why=why)
 
 
 @flow(name="bootstrap")

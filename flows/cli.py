@@ -76,10 +76,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rlvr.flows.evaluate import check_eval_inputs, evaluate_flow
 
     target = resolve_target(args.target)
-    cfg = eval_config(target, args.config, args.overrides)  # fail fast, before Prefect starts (~10 s)
-    check_eval_inputs(target, cfg)
+    cfg = eval_config(target, args.config, args.overrides)  # fail fast, before Prefect starts (~7 s and its lines)
+    check_eval_inputs(target, cfg)  # once: the flow is told (a served run, without this command, checks them itself)
     report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides,
-                           device_slots=args.device_slots, device_timeout=args.device_timeout)
+                           device_slots=args.device_slots, device_timeout=args.device_timeout, inputs_checked=True)
     print(report_markdown(report), end="")
     print(f"report: {report['saved']['report']}" + (" (new best of its run)" if report["saved"]["best"] else ""))
     return 0

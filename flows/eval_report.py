@@ -270,7 +270,16 @@ def generate_in_chunks(sampler, problems, n: int, params, max_sequences: int = M
     return groups
 
 
-def fitting_problems(tokenizer, task, cfg: RunConfig, problems: list, log=print) -> list:
+@dataclass(frozen=True)
+class FittingProblems:
+    """A suite's problems whose prompt fits `sampler.max_model_len`, and how many were left out: what
+    `fitting_problems` found, handed on so that the evaluation does not tokenize the prompts again."""
+
+    problems: list
+    skipped: int
+
+
+def fitting_problems(tokenizer, task, cfg: RunConfig, problems: list, log=print) -> FittingProblems:
     """The suite's problems whose prompt fits `sampler.max_model_len`; the others are skipped with one line (the
     suite's `on_bad_row: fail`, or none fitting, is a ConfigError). Sampled, one such prompt would fail the whole
     evaluation (and with it the final evaluation of a finished training run)."""
@@ -283,23 +292,28 @@ def fitting_problems(tokenizer, task, cfg: RunConfig, problems: list, log=print)
         raise ConfigError(str(exc)) from None
     if said:
         log(f"warning: {said} (eval.tasks.N.on_bad_row=skip); the suite is scored on the rest")
-    return fitting
+    return FittingProblems(fitting, len(problems) - len(fitting))
 
 
-def fitting_suites(tokenizer, cfg: RunConfig, problems: dict[str, list], log=print) -> dict[str, list]:
+def fitting_suites(tokenizer, cfg: RunConfig, problems: dict[str, list], log=print) -> dict[str, FittingProblems]:
     """`fitting_problems` of each eval suite's problems (by suite name)."""
     return {task.suite_name(): fitting_problems(tokenizer, task, cfg, problems[task.suite_name()], log)
             for task in cfg.eval.tasks}
 
 
-def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | None = None, log=print
+def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | FittingProblems | None = None, log=print
                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Sample `cfg.eval.n` completions (plus one greedy) for each problem of `task` whose prompt fits (`problems`:
-    already loaded, else read here); return (summary, records). The summary counts the skipped prompts."""
+    already loaded, else read here; already fitted, as `FittingProblems`); return (summary, records). The summary
+    counts the skipped prompts."""
     from rlvr.data.tasks import load_problems
 
-    loaded = load_problems(task) if problems is None else problems
-    problems = fitting_problems(sampler.tokenizer, task, cfg, loaded, log)
+    if isinstance(problems, FittingProblems):  # checked against sampler.max_model_len already: not tokenized again
+        fitted = problems
+    else:
+        fitted = fitting_problems(sampler.tokenizer, task, cfg, load_problems(task) if problems is None else problems,
+                                  log)
+    problems = fitted.problems
     specs = [cfg.eval_verifier_spec(task)]
     params = cfg.eval.params
     params = params.model_copy(update={"seed": cfg.train.seed if params.seed is None else params.seed})
@@ -323,7 +337,7 @@ def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | None = 
             record.update(prompt=p.prompt, reference=p.reference,
                           samples=[_sample(c, v) for c, v in zip(group.completions, vs)],
                           greedy_sample=_sample(greedy_group.completions[0], g[0]) if greedy_group else None)
-    return {**summarize_suite(records, cfg.eval.n, cfg.eval.k), "skipped_prompts": len(loaded) - len(problems)}, records
+    return {**summarize_suite(records, cfg.eval.n, cfg.eval.k), "skipped_prompts": fitted.skipped}, records
 
 
 def _sample(completion, verdict) -> dict[str, Any]:
@@ -343,9 +357,10 @@ def unused_verifiers_note(cfg: RunConfig) -> str | None:
 
 
 def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None = None, log=print,
-                   problems: dict[str, list] | None = None) -> dict[str, Any]:
+                   problems: dict[str, list | FittingProblems] | None = None) -> dict[str, Any]:
     """Evaluate whatever `sampler` currently serves on every suite of `cfg.eval`; returns the report dict.
-    `problems`: each suite's problems by suite name, when the caller has loaded (and checked) them already."""
+    `problems`: each suite's problems by suite name, when the caller has loaded (and checked) them already; as
+    `FittingProblems` when it also left out the prompts over `sampler.max_model_len` (`fitting_suites`)."""
     suites, samples = {}, []
     if note := unused_verifiers_note(cfg):
         log(note)

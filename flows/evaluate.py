@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import publish_eval
-from rlvr.flows.bootstrap import check_device, check_model_path, load_eval_problems, retry_on_io
+from rlvr.flows.bootstrap import bootstrap_model, check_device, check_model_path, load_eval_problems, retry_on_io
 from rlvr.flows.errors import one_line_prefect_console
 from rlvr.flows.eval_report import Target
 from rlvr.flows.locks import device_hold
@@ -26,7 +26,8 @@ from rlvr.trainers.run_config import RunConfig
 
 def check_eval_inputs(target: Target, cfg: RunConfig) -> None:
     """BadInput for what would fail an evaluation after its work, found before the device is taken: the adapter of a
-    LoRA checkpoint, the model to load, the folder the report goes to."""
+    LoRA checkpoint, the model to load, the folder the report goes to. Run once per evaluation: by `rlvr eval` before
+    Prefect starts (it tells the flow so), else by the flow."""
     eval_report.check_target_files(target)
     check_model_path(eval_report.model_to_load(target, cfg))
     eval_report.check_report_writable(target.report_path(cfg))
@@ -36,7 +37,8 @@ def check_eval_inputs(target: Target, cfg: RunConfig) -> None:
 def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None, problems=None) -> dict[str, Any]:
     """Sample and verify `cfg.eval` suites. Uses the given sampler/pool (the training flow lends its own,
     already holding the trained weights) or opens and closes its own; `problems` (by suite name): loaded once,
-    before the device was taken, so a bad row is reported once."""
+    before the device was taken, so a bad row is reported once (`eval_report.FittingProblems` when the overlong
+    prompts were already left out and counted: the training flow does it when its trainer starts)."""
     from rlvr.verifiers.task_runner import make_pool
 
     log = get_run_logger().info
@@ -84,20 +86,28 @@ def evaluate_flow(
     device_slots: int | None = None,
     device_timeout: float | None = None,
     skip_evaluated: bool = False,
+    inputs_checked: bool = False,
 ) -> dict[str, Any]:
     """Evaluate `checkpoint` (a `<run>/checkpoints/step-N` dir, a model dir, a hub id or 'tiny') with n samples
     per problem; write `<ckpt>/eval.json` and mark the run's best checkpoint. Returns the report.
     The model path is checked before the device is taken (`device_slots`/`device_timeout`: flows/locks.py).
     `skip_evaluated` (the served deployment's setting): a checkpoint that another run evaluated on the same basis
     after it was saved, found once this run holds the device, is not evaluated again (its event's run and a
-    catch-up run can both be under way: flows/catch_up.py)."""
+    catch-up run can both be under way: flows/catch_up.py). `inputs_checked`: the caller ran `check_eval_inputs` on
+    these same arguments already (`rlvr eval` does, before Prefect starts); a served run leaves it False.
+    A 'tiny' model (or LoRA base) that is not built yet is built here, said in one line, before the device is taken."""
     log = get_run_logger().info
     one_line_prefect_console()  # a served run's console; a command's is already quiet
     target = eval_report.resolve_target(checkpoint)
     cfg = eval_report.eval_config(target, config_path, overrides, say=log)
-    check_eval_inputs(target, cfg)
+    if not inputs_checked:
+        check_eval_inputs(target, cfg)
     check_device(cfg.model.device)
     problems = load_eval_problems(cfg)  # bad data fails here, before the device is taken and the model loads
+    if (model := eval_report.model_to_load(target, cfg)) == "tiny":  # built on first use: minutes, without the device
+        lora = target.checkpoint is not None  # a checkpoint whose model is 'tiny' is a LoRA adapter on it
+        bootstrap_model(model, why=f"the base model of LoRA checkpoint {target.checkpoint.name}" if lora else
+                        "the model to evaluate")
     suites = ", ".join(t.suite_name() for t in cfg.eval.tasks)
     log(f"evaluating {target.label} on {suites} (n={cfg.eval.n}); report to {target.report_path(cfg).resolve()}")
     try:

@@ -219,7 +219,8 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
     with device_hold(cfg.model.device, device_slots, device_timeout, log=log), ExitStack() as closing:
         trainer = start_trainer(cfg, resume, log, problems)
         closing.callback(trainer.close)
-        if final_eval:  # prompts too long for the final evaluation are said now, not after the training
+        if final_eval:  # prompts too long for the final evaluation are said now, not after the training; the
+            # evaluation takes the fitting ones with their count (its report's skipped_prompts), not tokenizing again
             eval_problems = eval_report.fitting_suites(trainer.policy.tokenizer, cfg, eval_problems, log)
         tracker = open_tracker(cfg, trainer.run_dir, trainer.step)
         closing.callback(tracker.close)

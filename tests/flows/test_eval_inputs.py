@@ -178,3 +178,30 @@ def test_an_eval_suite_without_a_template_prompts_as_the_training_task_does():
     assert [t.template for t in cfg.eval.tasks] == ["plain", "chat"]
     assert [t.template for t in load_config(CONFIG, ["task.template=plain"]).eval.tasks] == ["plain"]
     assert [t.template for t in load_config(CONFIG).eval.tasks] == ["chat"]
+
+
+def test_rlvr_eval_checks_its_inputs_once_and_a_served_evaluation_checks_them_itself(prefect_session, model_path,
+                                                                                   tmp_path, monkeypatch, capsys):
+    """Was: `rlvr eval` checked the adapter, the model and the report's folder before Prefect started, then its flow
+    checked them all again (for a hub id, a second call to the hub). The command checks them once, before Prefect
+    starts, and tells the flow; run without the command (served), the flow checks them itself."""
+    from rlvr.flows import cli, eval_report
+    from rlvr.flows.errors import BadInput
+    from rlvr.flows.evaluate import evaluate_flow
+
+    checked, real = [], eval_report.check_report_writable  # the last of the input checks, counted
+
+    def counted(path):
+        checked.append(path)
+        return real(path)
+
+    monkeypatch.setattr(eval_report, "check_report_writable", counted)
+    # inputs that pass, and a device that the flow refuses after them: the flow runs, then ends in one line
+    overrides = [*tiny_overrides(tmp_path / "run", model_path), "model.device=cuda:99"]
+    assert cli.main(["eval", model_path, "-c", CONFIG, *overrides]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("rlvr: model.device cuda:99: ") and "(full log: " in last, last
+    assert len(checked) == 1, checked
+    with pytest.raises(BadInput, match=r"^the report cannot be written to /proc/self/run/eval-"):
+        evaluate_flow(model_path, config_path=CONFIG, overrides=tiny_overrides(Path("/proc/self/run"), model_path))
+    assert len(checked) == 2, checked

@@ -1,4 +1,5 @@
-"""Evaluation as plain functions: metrics on hand-computed cases, targets, configs, reports and best marking."""
+"""Evaluation as plain functions: metrics on hand-computed cases, targets, configs, reports and best marking; and
+what a training run's final evaluation and `rlvr eval` on an empty cache do, run as a user runs them (slow)."""
 
 import json
 from pathlib import Path
@@ -430,11 +431,17 @@ def test_a_lora_checkpoint_keeps_its_base_unless_that_base_is_a_missing_local_pa
         len(said) == 2  # the same base: nothing to say
 
 
-def _gsm8k_with_a_long_prompt(tmp_path, **suite):
+def _gsm8k_file_with_a_long_prompt(tmp_path) -> Path:
+    """Five gsm8k rows, the third with a prompt of ~2,000 tokens."""
     rows = [{"question": f"Tom has {n} apples and buys 2 more. How many?", "answer": f"#### {n + 2}"} for n in range(5)]
     rows[2]["question"] = "Please read carefully. " * 400 + rows[2]["question"]  # ~2,000 tokens
     data = tmp_path / "test.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return data
+
+
+def _gsm8k_with_a_long_prompt(tmp_path, **suite):
+    data = _gsm8k_file_with_a_long_prompt(tmp_path)
     return validate_config({"name": "t", "sampler": {"max_model_len": 512}, "eval": {
         "tasks": [{"name": "gsm8k", "split": "test", "source": str(data), **suite}], "n": 2, "k": [1]}})
 
@@ -463,6 +470,31 @@ def test_under_on_bad_row_fail_an_overlong_eval_prompt_refuses_the_evaluation(tm
     with pytest.raises(ConfigError, match=r"1 of 5 gsm8k-test prompts do not fit sampler.max_model_len=512 .*; raise "):
         evaluate_model(_FakeSampler(AutoTokenizer.from_pretrained(warm_model)), _InlinePool(), cfg, label="fake",
                        log=lambda _m: None)
+
+
+def test_a_training_runs_final_evaluation_counts_the_overlong_prompts_it_left_out_at_the_start(
+        prefect_session, model_path, tmp_path, monkeypatch):
+    """The training flow leaves out the eval prompts over max_model_len when its trainer starts (said before the
+    training, not after it). Was: its final evaluation tokenized every prompt of the suite a second time, and its
+    report counted 0 skipped (the problems it was handed had been filtered already)."""
+    from rlvr.flows.train import train_flow
+    from rlvr.sampling import prompts
+    from tests.flows.flow_helpers import CONFIG, tiny_overrides
+
+    passes, real = [], prompts.without_overlong  # each pass over a suite's prompts with the run's real tokenizer
+
+    def counted(tokenizer, problems, max_model_len, what, on_bad_row):
+        passes.append(what)
+        return real(tokenizer, problems, max_model_len, what, on_bad_row)
+
+    monkeypatch.setattr(prompts, "without_overlong", counted)
+    source = _gsm8k_file_with_a_long_prompt(tmp_path)
+    overrides = [*tiny_overrides(tmp_path / "run", model_path), "train.steps=1", "sampler.max_model_len=512",
+                 f"eval.tasks=[{{name: gsm8k, split: test, source: '{source}'}}]"]
+    result = train_flow(config_path=CONFIG, overrides=overrides, final_eval=True)
+    saved = json.loads(Path(result["eval"]["saved"]["report"]).read_text())["suites"]["gsm8k-test"]
+    suite_passes = [what for what in passes if what.startswith("gsm8k-test")]
+    assert (saved["problems"], saved["skipped_prompts"], suite_passes) == (4, 1, ["gsm8k-test prompts"]), passes
 
 
 def _real_lora_checkpoint(run_dir, warm_model):
@@ -520,3 +552,30 @@ def test_a_model_path_override_on_a_full_weight_checkpoint_is_said_to_be_unused(
     eval_config(resolve_target(ckpt), CONFIG, ["model.path=some-org/other"], say=said.append)
     assert said == ["step-3 holds the trained model's full weights: they are evaluated (model.path some-org/other is "
                     "not used)"]
+
+
+@pytest.mark.slow
+def test_rlvr_eval_says_it_builds_the_tiny_base_of_a_lora_checkpoint_before_building_it(tmp_path, warm_model):
+    """Was: `rlvr eval` of a LoRA checkpoint trained on `tiny`, with a cache that lacks it, started the ~6-minute
+    build inside the evaluation (holding the device) without a word, its first line `sft step 1/800` a while
+    later. Run as a user runs it, on an empty cache; the build is stopped once the command has said it."""
+    import os
+    import sys
+
+    from tests.flows.flow_helpers import start_process, stop_process, wait_for
+
+    ckpt = _real_lora_checkpoint(tmp_path / "run", warm_model)
+    saved = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps({**saved, "model": {**saved["model"], "path": "tiny"}}))
+    cache = tmp_path / "empty-cache"
+    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "RLVR_CACHE": str(cache)}
+    out = tmp_path / "eval.out"
+    proc = start_process([sys.executable, "-m", "rlvr.flows.cli", "eval", str(ckpt), "sampler.backend=hf"], env, out)
+    try:
+        said = wait_for("the first line about the tiny model", lambda: [line for line in out.read_text().splitlines()
+                                                                      if "tiny model" in line or "sft step" in line],
+                        300, proc, out)
+    finally:
+        stop_process(proc)
+    assert "building the tiny model (the base model of LoRA checkpoint step-3; not in the cache yet): about 6 " \
+           f"minutes on 2 CPU cores, once; it goes to {cache}/tiny-" in said[0], out.read_text()[-3000:]
