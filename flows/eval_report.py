@@ -507,8 +507,10 @@ def earlier_report(target: Target, cfg: RunConfig, problems: dict[str, list] | N
         basis = score_basis(report)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or being replaced, or damaged
         return None
-    if problems is not None:
-        same_suites = basis["suites"] == {name: len(rows) for name, rows in problems.items()}
+    if problems is not None:  # the loaded rows: the ones scored plus the prompts left out as too long
+        loaded = {name: (suite.get("problems") or 0) + (suite.get("skipped_prompts") or 0)
+                  for name, suite in report["suites"].items()}
+        same_suites = loaded == {name: len(rows) for name, rows in problems.items()}
     else:
         same_suites = set(basis["suites"]) == {task.suite_name() for task in cfg.eval.tasks}
     if not same_suites:

@@ -406,6 +406,25 @@ def test_a_finished_runs_report_is_reused_only_for_the_same_decoding(tmp_path):
     assert earlier_report(target, spelled)["score"] == 0.5  # the default, written out: the same basis
 
 
+def test_a_report_that_left_out_overlong_prompts_is_reused_for_the_same_rows(tmp_path):
+    """A saved report counts the problems it scored and, apart, the prompts it left out as too long; the rows loaded
+    now are both. Was: compared with the scored ones only, such a report never matched and a finished run's suite
+    (or a served `skip_evaluated` evaluation) was evaluated again on every rerun."""
+    from rlvr.flows.eval_report import earlier_report
+
+    ckpt = _checkpoint(tmp_path / "run", 2)
+    cfg = validate_config(apply_overrides({}, [f"train.checkpoint.dir={tmp_path / 'run'}", "eval.n=2", "eval.k=[1, 2]",
+                                               "eval.save_samples=false",
+                                               "eval.tasks=[{name: arith, level: 1, limit: 2}]"]))
+    report = {**_report(0.5, 2), "n": 2, "k": [1, 2], "sampling": scored_sampling(cfg),
+              "verifiers": scored_verifiers(cfg)}
+    report["suites"]["arith-l1-test"]["skipped_prompts"] = 1  # 1 scored + 1 left out
+    write_report(report, ckpt / "eval.json")
+    target = resolve_target(ckpt)
+    assert earlier_report(target, cfg, {"arith-l1-test": ["p0", "p1"]})["score"] == 0.5
+    assert earlier_report(target, cfg, {"arith-l1-test": ["p0", "p1", "p2"]}) is None  # another row since
+
+
 def _lora_checkpoint(run_dir, base):
     ckpt = _checkpoint(run_dir, 3)
     (ckpt / "model" / "adapter_config.json").write_text(json.dumps({"r": 4, "base_model_name_or_path": base}))
