@@ -32,6 +32,15 @@ class BadInput(ValueError):
     """Input the user can fix (a dataset, a model path, a checkpoint); the message says what and where."""
 
 
+class PeerLost(RuntimeError):
+    """A collective failed because another rank's process is gone (killed, crashed): this rank of a multi-process
+    job ends because of it (flows/launch.py). Its line gives the cause in a few words, not gloo's text (its source
+    path, "This is typically caused by a remote worker crashing ... GLHF!"), and what was kept."""
+
+    def __init__(self, cause: str, kept: str = ""):
+        super().__init__(f"another rank of the job ended ({cause})" + (f"; {kept}" if kept else ""))
+
+
 INPUT_ERRORS = (  # OutOfMemory: the fix is a smaller batch or length in the config
     ConfigError, BadInput, CheckpointError, OutOfMemory, FileNotFoundError, FileExistsError, NotADirectoryError,
     IsADirectoryError,

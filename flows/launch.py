@@ -20,24 +20,33 @@ says what a rank does. The holds and failures are those of `rlvr train` (flows/l
   rank would need `--device-slots N` for a job to start at all).
 - A failure ends in one `rlvr: ... (full log: FILE)` line per failing rank (ranks other than 0 say
   `rlvr: rank N: ...`), exit 2 for input the user can fix, 1 otherwise; torchrun itself then exits 1 (`rlvr
-  launch` exits with the rank's code).
-  Ctrl-C or SIGTERM stops every rank within seconds (rank 0 alone says so; exit 130 / 143).
+  launch` exits with the rank's code). A rank whose collective failed because another rank's process is gone (the
+  OOM killer) says so in a few words (`PeerLost`), rank 0 of a ddp job keeping its last completed step as at a
+  stop; `rlvr launch` then names the rank that ended first and how. From its first failure on, a rank defers
+  stop signals (torchrun's agent sends SIGTERM to every rank once one has ended): they cannot cut its save or
+  its line short.
+  Ctrl-C or SIGTERM stops every rank within seconds (rank 0 alone says so; exit 130 / 143), also after the last
+  checkpoint (the line then says training had finished).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from contextlib import ExitStack
+from typing import NoReturn
 
 from torch.distributed.checkpoint.api import CheckpointException
 
 from rlvr.flows.artifacts import draw_curves
-from rlvr.flows.errors import BadInput, end_run_log, exit_code, report_failure, start_run_log
+from rlvr.flows.errors import BadInput, PeerLost, end_run_log, exit_code, report_failure, start_run_log
 from rlvr.flows.locks import device_hold, run_dir_lock
-from rlvr.flows.stopping import end_stopped_run, install_stop_handlers, save_at_stop
+from rlvr.flows.stopping import defer_stops, end_stopped_run, install_stop_handlers, note_resume, save_at_stop
 from rlvr.trainers import distributed
+
+NOTES_ENV = "RLVR_LAUNCH_NOTES"  # a folder `rlvr launch` gives its ranks, for how each ended (flows/torchrun.py)
 
 
 class Refused(RuntimeError):
@@ -125,16 +134,47 @@ def train(args: argparse.Namespace, report) -> int:
             on_step, on_checkpoint = _rank0_hooks(cfg, trainer, holds) if dist.is_main else (None, None)
             if trainer.step >= cfg.train.steps and dist.is_main:  # as `rlvr train` says it
                 say(f"nothing to train: {cfg.name} is already at step {trainer.step} of {cfg.train.steps}")
-            try:
-                trainer.train(on_step=on_step, on_checkpoint=on_checkpoint)
-            except KeyboardInterrupt as stop:  # rank 0 keeps the steps done since the last checkpoint (DDP)
-                save_at_stop(stop, trainer)
-                raise
+            _run_steps(trainer, on_step=on_step, on_checkpoint=on_checkpoint)
+            # a stop from here on cuts short only the wrap-up: its closing line says that the training is complete
+            last = trainer.run_dir / "checkpoints" / f"step-{trainer.step}"
+            done = f"training had finished: saved {last} (step {trainer.step} of {cfg.train.steps})"
             if dist.is_main:
+                note_resume(f"{done}; curves.png was not drawn")
                 draw_curves(trainer.run_dir, cfg.name, trainer.metrics.read())
+            note_resume(done)
     finally:
         distributed.teardown(created)
     return 0
+
+
+def _run_steps(trainer, **hooks) -> None:
+    """`trainer.train`, and `_ended_early` if it ends early. A stop signal can still raise as that begins (the
+    first Python call after a collective's error runs the handler of a SIGTERM that came meanwhile): the run then
+    ends as a stop, which keeps the last completed step as well."""
+    try:
+        trainer.train(**hooks)
+    except BaseException as end:  # noqa: BLE001 - re-raised by _ended_early
+        try:
+            _ended_early(end, trainer)
+        except KeyboardInterrupt as stop:
+            if stop.__context__ is not end:  # `end` itself, re-raised
+                raise
+            _ended_early(stop, trainer)
+
+
+def _ended_early(end: BaseException, trainer) -> NoReturn:
+    """Re-raise how training ended early, having kept the last completed step (rank 0 of a ddp job; `save_at_stop`)
+    when a stop signal or a lost peer rank ended it; a lost peer as `PeerLost`. From here on stop signals are
+    deferred: torchrun's SIGTERM follows a peer's death, and a Stopped raised into the save would cut it short.
+    A stop that came first is said as a stop, even if a peer's loss is in its context: a SIGTERM to the launcher
+    reaches every rank, and the first to end breaks the collective that the others wait in."""
+    defer_stops()  # a second signal still ends the process at once
+    cause = None if isinstance(end, KeyboardInterrupt) else distributed.lost_peer(end)
+    if cause is not None:
+        raise PeerLost(cause, save_at_stop(end, trainer)) from end
+    if isinstance(end, KeyboardInterrupt):
+        save_at_stop(end, trainer)
+    raise end
 
 
 def _rank0_hooks(cfg, trainer, holds: ExitStack):
@@ -164,6 +204,32 @@ def _checkpoint_failure(exc: CheckpointException) -> RuntimeError:
     return error
 
 
+def _fail(exc: BaseException, log_path, prog: str) -> int:
+    """This rank's failure line (flows/errors.report_failure) and exit code; a collective that lost its peer is
+    said as `PeerLost`."""
+    defer_stops()  # torchrun's agent stops the other ranks once one has ended: its SIGTERM must not cut this short
+    cause = None if isinstance(exc, PeerLost) else distributed.lost_peer(exc)
+    if cause is not None:
+        lost = PeerLost(cause)
+        lost.__cause__ = exc  # the log file keeps gloo's traceback
+        exc = lost
+    _leave_note(said=True, lost_peer=isinstance(exc, PeerLost))
+    return report_failure(exc, log_path, prog=prog)
+
+
+def _leave_note(**note) -> None:
+    """Tell `rlvr launch` how this rank ended (`said`: it printed its closing line; `lost_peer`: it ended because
+    another rank had), so that its own line names the rank that ended first and is not a second closing line.
+    Under plain torchrun there is no folder and nothing to do."""
+    folder = os.environ.get(NOTES_ENV)
+    if folder:
+        try:
+            with open(os.path.join(folder, f"rank-{distributed.from_env().rank}.json"), "w") as fh:
+                json.dump(note, fh)
+        except OSError:  # the launcher is gone: nobody to tell
+            pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rlvr.flows.launch",
                                      description="train on this rank (no final evaluation: run `rlvr eval` on a "
@@ -184,14 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     log_path = start_run_log("launch" if dist.is_main else f"launch-rank{dist.rank}")
     restore_signals = install_stop_handlers(announce=dist.is_main, log_path=log_path)
     try:
-        return train(args, report=lambda exc: report_failure(exc, log_path, prog=prog))
+        return train(args, report=lambda exc: _fail(exc, log_path, prog))
     except Refused as exc:  # said by the refused rank
         return exc.code
     except Exception as exc:  # noqa: BLE001 - every failure ends in one line and an exit code
-        return report_failure(exc, log_path, prog=prog)
+        return _fail(exc, log_path, prog)
     except CheckpointException as exc:  # torch's, a BaseException; its own text is every rank's traceback
-        return report_failure(_checkpoint_failure(exc), log_path, prog=prog)
+        return _fail(_checkpoint_failure(exc), log_path, prog)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into Stopped: every rank gets it from the launcher
+        _leave_note(said=dist.is_main)
         end_stopped_run(exc, log_path, prog=prog, console=dist.is_main)  # stops the verifier workers too
     finally:
         end_run_log(log_path)

@@ -29,7 +29,8 @@ from typing import NoReturn
 
 from rlvr.flows.errors import SIGNAL_EXIT, Stopped, end_run_log, report_failure
 
-_state = {"stopping": None, "announce": True, "hold_until": 0.0, "resume_note": "", "log_path": None}
+_state = {"stopping": None, "announce": True, "hold_until": 0.0, "resume_note": "", "log_path": None,
+          "deferred": False}
 _unwound = threading.Event()
 
 
@@ -90,7 +91,8 @@ def _on_signal(signum, _frame) -> None:
     _state["stopping"] = name
     grace = float(os.environ.get("RLVR_STOP_GRACE_S", "15"))
     threading.Thread(target=_watchdog, args=(name, grace), daemon=True, name="rlvr-stop-watchdog").start()
-    raise Stopped(name)
+    if not _state["deferred"]:
+        raise Stopped(name)
 
 
 def _watchdog(signal_name: str, grace: float) -> None:
@@ -116,9 +118,10 @@ def exit_held(max_s: float):
         _state["hold_until"] = 0.0
 
 
-def save_at_stop(stop: KeyboardInterrupt, trainer) -> None:
+def save_at_stop(stop: BaseException, trainer) -> str:
     """Checkpoint the trainer's last completed step (`Trainer.save_stopped`) and put where the run resumes into
-    the stop's closing line (`stop.resume_note`, read by flows/errors.report_failure)."""
+    the stop's closing line (`stop.resume_note`, read by flows/errors.report_failure); returns that note. `stop`
+    may be another end of the run that keeps the finished steps (a lost peer rank, flows/launch.py)."""
     with exit_held(float(os.environ.get("RLVR_STOP_SAVE_S", "120"))):
         try:
             note = trainer.save_stopped()
@@ -126,6 +129,22 @@ def save_at_stop(stop: KeyboardInterrupt, trainer) -> None:
             note = (f"the checkpoint at the stop failed ({type(exc).__name__}: {exc}); the same command resumes "
                     "from the newest checkpoint")
         _state["resume_note"] = stop.resume_note = note
+    return note
+
+
+def note_resume(note: str) -> None:
+    """What a stop from now on says instead of "the run can be resumed with the same command" (e.g. that training
+    had finished before it, flows/launch.py)."""
+    _state["resume_note"] = note
+
+
+def defer_stops() -> None:
+    """From now on a stop signal does not raise into this process, which is ending on its own (a failure being
+    reported, the save after a lost peer rank): torchrun's agent sends SIGTERM to every rank as soon as one has
+    ended, and a `Stopped` raised into that work cut the save short or put its traceback where the closing line
+    goes. The signal still starts the watchdog (it ends the process after the grace, later while `exit_held`),
+    and a second one ends it at once."""
+    _state["deferred"] = True
 
 
 def note_unwound() -> None:
@@ -143,7 +162,7 @@ def install_stop_handlers(announce: bool = True, log_path: Path | None = None):
     `announce=False`: the watchdog exits without its closing line (a rank of a multi-process job other than
     rank 0, which says it for the job); `log_path`: the run's log file, which that line names (or `name_log`).
     Returns a function that puts the previous handlers back."""
-    _state["announce"] = announce
+    _state.update(announce=announce, deferred=False, resume_note="")
     name_log(log_path)
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 

@@ -31,6 +31,7 @@ cuda:LOCAL_RANK). This module imports nothing from rlvr, so every other module m
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,6 +43,11 @@ import torch.distributed as tdist
 PROCESS_GROUP_TIMEOUT = timedelta(minutes=30)
 
 BUCKET_BYTES = 64 * 2**20  # gradient all-reduce bucket
+
+# what a collective raises when another rank's process is gone (killed, crashed): gloo's socket errors, NCCL's;
+# said by gloo, NCCL or c10d (torch's layer over them, its TCPStore), not by any RuntimeError that has the words
+_PEER_GONE = re.compile(r"Connection (closed|reset) by peer|Broken pipe|remote process exited", re.IGNORECASE)
+_COLLECTIVE = re.compile(r"gloo|nccl|c10d", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,20 @@ def from_env(environ=os.environ) -> Dist:
     if world <= 1:
         return Dist()
     return Dist(rank=int(environ["RANK"]), world_size=world, local_rank=int(environ.get("LOCAL_RANK", "0")))
+
+
+def lost_peer(exc: BaseException | None) -> str | None:
+    """The cause in a few words when `exc` is a collective that failed because another rank's process is gone,
+    else None: 'gloo: Connection closed by peer [127.0.0.1]:18049'. gloo's own text around it (its source path,
+    "This is typically caused by a remote worker crashing. ... GLHF!") says nothing of which rank or why; the
+    launcher knows that (flows/torchrun.py)."""
+    from_torch = isinstance(exc, getattr(tdist, "DistError", ())) or _COLLECTIVE.search(str(exc))
+    if not isinstance(exc, RuntimeError) or not from_torch or not _PEER_GONE.search(str(exc)):
+        return None
+    line = next(line for line in str(exc).splitlines() if _PEER_GONE.search(line))
+    line = re.sub(r"^\[[^\]]*:\d+\]\s*", "", line.strip())  # gloo's "[.../gloo/transport/tcp/pair.cc:553] "
+    backend = tdist.get_backend() if tdist.is_initialized() else "torch.distributed"
+    return f"{backend}: {line.split('. ')[0].rstrip('.')}"
 
 
 def rank_device(device: str, dist: Dist) -> str:
