@@ -126,6 +126,9 @@ def test_a_training_run_triggers_an_evaluation_of_each_checkpoint(served):
         assert (run_dir / "checkpoints" / step / "eval.json").is_file()
     assert (run_dir / "best").resolve().parent == (run_dir / "checkpoints").resolve()
     assert (run_dir / "curves.png").is_file()
+    from rlvr.flows.eval_pins import pending
+
+    assert pending(run_dir) == []  # every checkpoint evaluated is unpinned
 
 
 def test_a_served_run_that_fails_says_why_in_lines_and_keeps_its_traceback_on_the_server(served):
@@ -177,36 +180,19 @@ def test_a_job_started_by_rlvr_launch_announces_its_checkpoints_and_they_are_eva
     assert all(r.state.is_completed() for r in runs) and (run_dir / "checkpoints" / "step-1" / "eval.json").is_file()
 
 
-def test_served_checkpoints_are_unpinned_once_evaluated_and_serve_catches_up_on_pinned_ones(served, model_path, tmp_path):
-    """A checkpoint whose event was lost (pinned, no eval.json) is evaluated when `rlvr serve` starts."""
-    from rlvr.flows.eval_pins import pending, pin
-
-    url, run_dir, _ = served
-    assert (run_dir / "checkpoints" / "step-1").is_dir() and pending(run_dir) == []  # all evaluated, all unpinned
-    step1 = run_dir / "checkpoints" / "step-1"
-    (step1 / "eval.json").unlink()
-    pin(step1)  # as if its event had been sent while the server was down
-    log = tmp_path / "serve-again.log"
-    env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PYTHONUNBUFFERED": "1"}
-    proc = start_process([sys.executable, "-m", "rlvr.flows.cli", "serve", "-c", CONFIG, "--catch-up-every", "2",
-                          *tiny_overrides(run_dir, model_path, name=NAME)], env, log)
-    try:
-        wait_for("the catch-up evaluation of step-1", lambda: (step1 / "eval.json").is_file() and not pending(run_dir),
-                 400, log=log)
-    finally:
-        stop_process(proc)
-    assert "evaluating" in log.read_text() and json.loads((step1 / "eval.json").read_text())["step"] == 1
-
-
-def test_serve_evaluates_a_checkpoint_pinned_while_the_server_was_down_once_it_returns(served, model_path, tmp_path):
-    """While `rlvr serve` runs, its Prefect server goes down; a checkpoint saved meanwhile (pinned, its event lost)
-    is evaluated by the running serve once the server is back on the same database."""
+def test_serve_catches_up_on_pinned_checkpoints_as_it_starts_and_after_a_server_outage(served, model_path, tmp_path):
+    """A checkpoint whose event was lost (pinned, no eval.json) is evaluated when `rlvr serve` starts; then, while
+    serve runs, its Prefect server goes down, and a checkpoint saved meanwhile is evaluated by the running serve once
+    the server is back on the same database."""
     import shutil
 
     from rlvr.flows.eval_pins import pending, pin
 
     run_dir = tmp_path / "run"
     shutil.copytree(served[1], run_dir, symlinks=True)
+    step1 = run_dir / "checkpoints" / "step-1"
+    (step1 / "eval.json").unlink()
+    pin(step1)  # as if its event had been sent while no server was up
     home = tmp_path / "prefect"
     home.mkdir()
     port = free_port()
@@ -227,6 +213,8 @@ def test_serve_evaluates_a_checkpoint_pinned_while_the_server_was_down_once_it_r
 
     try:
         wait_for("serve to register its deployments", registered, 240, proc, log)
+        wait_for("the catch-up evaluation of step-1", lambda: (step1 / "eval.json").is_file() and not pending(run_dir),
+                 400, proc, log)
         stop_process(server)
         (step2 / "eval.json").unlink()
         pin(step2)  # saved while the server is down: its event is lost
@@ -239,6 +227,7 @@ def test_serve_evaluates_a_checkpoint_pinned_while_the_server_was_down_once_it_r
         stop_process(server)
     text = log.read_text()
     assert "the Prefect API is back" in text and f"evaluating {step2.resolve()}" in text
+    assert json.loads((step1 / "eval.json").read_text())["step"] == 1
     assert json.loads((step2 / "eval.json").read_text())["step"] == 2
 
 
