@@ -5,9 +5,11 @@
 `tests` is a string of test code, or a list of test statements (MBPP's `test_list`). A raw HumanEval, MBPP or
 sanitized-MBPP row is a reference too (`code_reference.py` reads each shape; another is an `error`).
 
-Code comes from the fenced blocks of the completion as sanitizers (evalplus) pick it: the last block that defines
+Code comes from the answer part of the completion (`answer_part`: after the last `</think>` when text follows it,
+inside the last `<answer>` tag) and its fenced blocks as sanitizers (evalplus) pick it: the last block that defines
 the entry point (or, for MBPP, the function the tests call first), else the last that defines any function, else the
-last ```python block, else the last fence; with no fence, the raw text, unless it is prose (`no_answer`).
+last ```python block, else the last fence; with no fence, the raw text, unless it is prose (`no_answer`). A fence
+indented as a Markdown list item's is read without that indentation.
 If `entry_point` is set and the code does not define it, the code is a body continuation of `prompt_prefix`
 (HumanEval's prompt); the prefix is always put before the code so its imports and helpers exist.
 
@@ -20,6 +22,7 @@ the sandbox covers and what not, and `code_harness.py` for why a program cannot 
 
 from __future__ import annotations
 
+import bisect
 import re
 import signal
 from dataclasses import dataclass
@@ -32,8 +35,8 @@ from rlvr.verifiers.sandbox import CandidateError, Isolation, Limits, Sandbox, S
     SandboxTimeout, SandboxUnisolated
 from rlvr.verifiers.verdict import Verdict
 
-VERSION = "5"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation;
-# 5: raw sanitized-MBPP rows (task-text prompt, test_imports)
+VERSION = "6"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation;
+# 5: raw sanitized-MBPP rows (task-text prompt, test_imports); 6: answer part (</think>, <answer>), indented fences
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
 _UNSAFE_EXC = {"MemoryError", "BlockingIOError", "PermissionError"}
 _UNSAFE_MESSAGES = ("can't start new thread", "File too large", "No space left", "Resource temporarily unavailable")
@@ -95,12 +98,47 @@ def _timeout_text(e: SandboxTimeout, timeout_s: float) -> str:
             f"{timeout_s:g} s less {timeout_s - wall:g} s, so that the sandbox ends before the pool's deadline)")
 
 
+def _outside_fences(text: str, tag: str) -> list[int]:
+    """Where `tag` starts in `text`, but not inside a fenced block (there it is code: `s.split("</think>")`)."""
+    spans = [m.span() for m in _FENCE.finditer(text)]  # in order and disjoint: a bisect finds the one before a place
+    starts = [a for a, _ in spans]
+    return [i for i in (m.start() for m in re.finditer(re.escape(tag), text))
+            if (k := bisect.bisect_right(starts, i) - 1) < 0 or i >= spans[k][1]]
+
+
+def answer_part(completion: str) -> tuple[str, str]:
+    """(the part of the completion that answers, where it was read). After the last `</think>` when text follows it:
+    the reasoning before it is not the answer, so a draft there, right or wrong, is not graded (the math verifier
+    reads a completion the same way); then inside the last `<answer>` tag (R1-style formats; to the end if it never
+    closes). A `<think>` that never closes is read as it is, as the math verifier reads it (a policy: the held-out
+    code set's Q1 reads it as no answer; docs/verifiers.md)."""
+    where = "completion"
+    ends = _outside_fences(completion, "</think>")
+    if ends and completion[ends[-1] + len("</think>"):].strip():
+        completion, where = completion[ends[-1] + len("</think>"):], "after </think>"
+    opens = _outside_fences(completion, "<answer>")
+    if opens:
+        completion, where = completion[opens[-1] + len("<answer>"):], f"{where}, <answer>"
+        closes = _outside_fences(completion, "</answer>")
+        completion = completion[:closes[0]] if closes else completion
+    return completion, where
+
+
+def _block(text: str, m: re.Match) -> str:
+    """A fenced block's code, less the fence's own indentation when every line has it (a Markdown list item's)."""
+    indent, code = text[text.rfind("\n", 0, m.start()) + 1:m.start()], m.group(2)
+    lines = code.split("\n")
+    if not indent or indent.strip() or not all(ln.startswith(indent) for ln in lines if ln.strip()):
+        return code
+    return "\n".join(ln[len(indent):] for ln in lines)
+
+
 def extract_code(completion: str, name: str | None = None) -> str:
     """The block holding the answer, picked as sanitizers (evalplus) do, so that a usage example, a block of asserts
     or an `Output:` block after the solution is not taken for it: the last fenced block that defines `name` (the
     entry point), else the last that defines any function or class, else the last ```python block, else the last
     fenced block of any language; with no fence, the whole text."""
-    blocks = _FENCE.findall(completion)
+    blocks = [(m.group(1), _block(completion, m)) for m in _FENCE.finditer(completion)]
     if not blocks:
         return completion.strip("\n")
     codes = [code for _, code in blocks]
@@ -148,13 +186,15 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
         return Verdict(0.0, "error", {"rule": "bad_reference", "error": str(e)})
     if not isinstance(completion, str):
         return Verdict(0.0, "no_answer", {"rule": "no_code", "error": f"the completion is {type(completion).__name__}"})
-    code = extract_code(completion, entry_point or first_called(tests))
+    answer, read = answer_part(completion)
+    code = extract_code(answer, entry_point or first_called(tests))
     if not code.strip():
-        return Verdict(0.0, "no_answer", {"rule": "no_code"})
-    if not _FENCE.search(completion) and is_prose(code):
-        return Verdict(0.0, "no_answer", {"rule": "prose_only", "error": "no fenced block, and the text is not Python"})
+        return Verdict(0.0, "no_answer", {"rule": "no_code", "read": read})
+    if not _FENCE.search(answer) and is_prose(code):
+        return Verdict(0.0, "no_answer", {"rule": "prose_only", "read": read,
+                                          "error": "no fenced block, and the text is not Python"})
     program, built = assemble(code, prefix, entry_point)
-    detail = {"entry_point": entry_point, "program_from": built, "code": code[:2000]}
+    detail = {"entry_point": entry_point, "read": read, "program_from": built, "code": code[:2000]}
     limits = Limits(wall_s=sandbox_wall_s(opts.timeout_s), cpu_s=opts.cpu_s, memory_mb=opts.memory_mb,
                     threads=opts.threads, nproc=opts.nproc, fsize_mb=opts.fsize_mb, output_kb=opts.output_kb,
                     processes=opts.processes, isolate=opts.isolate, hide=tuple(opts.hide))
