@@ -61,8 +61,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     # fail fast, before Prefect's temporary server starts (~10 s); the flow checks again (it also runs without the CLI)
     check_model_path(load_config(args.config, args.overrides).model.path)
+    from rlvr.flows.temporary_server import start_temporary_server
     from rlvr.flows.train import train_flow
 
+    start_temporary_server()
     result = train_flow(config_path=args.config, overrides=args.overrides, resume=args.resume, final_eval=args.eval,
                         device_slots=args.device_slots, device_timeout=args.device_timeout)
     print(f"trained {result['run_dir']} to step {result['step']}; checkpoint {result['checkpoint']}")
@@ -74,10 +76,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rlvr.flows.eval_report import eval_config, report_markdown, resolve_target
     from rlvr.flows.evaluate import check_eval_inputs, evaluate_flow
+    from rlvr.flows.temporary_server import start_temporary_server
 
     target = resolve_target(args.target)
     cfg = eval_config(target, args.config, args.overrides)  # fail fast, before Prefect starts (~7 s and its lines)
     check_eval_inputs(target, cfg)  # once: the flow is told (a served run, without this command, checks them itself)
+    start_temporary_server()
     report = evaluate_flow(args.target, config_path=args.config, overrides=args.overrides,
                            device_slots=args.device_slots, device_timeout=args.device_timeout, inputs_checked=True)
     print(report_markdown(report), end="")
@@ -100,6 +104,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     config = args.config or default_config()
     load_config(config, args.overrides)
+    from rlvr.flows.temporary_server import start_temporary_server
+
+    start_temporary_server()
     print(demo_flow(config_path=config, overrides=args.overrides)["summary"])
     return 0
 

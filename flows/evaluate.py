@@ -17,7 +17,7 @@ from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report
 from rlvr.flows.artifacts import publish_eval
 from rlvr.flows.bootstrap import bootstrap_model, check_device, check_model_path, load_eval_problems, retry_on_io
-from rlvr.flows.errors import one_line_prefect_console
+from rlvr.flows.errors import BadInput, one_line_prefect_console
 from rlvr.flows.eval_report import Target
 from rlvr.flows.locks import device_hold
 from rlvr.flows.stopping import note_unwound
@@ -28,6 +28,8 @@ def check_eval_inputs(target: Target, cfg: RunConfig) -> None:
     """BadInput for what would fail an evaluation after its work, found before the device is taken: the adapter of a
     LoRA checkpoint, the model to load, the folder the report goes to. Run once per evaluation: by `rlvr eval` before
     Prefect starts (it tells the flow so), else by the flow."""
+    if not cfg.eval.tasks:  # evaluated, it would be a report of no suites, score 0, marked as its run's best
+        raise BadInput("eval.tasks is empty: nothing to evaluate; name a suite, e.g. eval.tasks=[{name: gsm8k}]")
     eval_report.check_target_files(target)
     check_model_path(eval_report.model_to_load(target, cfg))
     eval_report.check_report_writable(target.report_path(cfg))

@@ -164,6 +164,9 @@ def train_flow(
     one_line_prefect_console()  # a served run's console; a command's is already quiet
     cfg = resolve_config(config, config_path, overrides)
     log(f"run config: {cfg.model_dump(mode='json')}")
+    if final_eval and not cfg.eval.tasks:  # evaluated, it was a report of no suites, score 0, marked best
+        log("no final evaluation: eval.tasks is empty")
+        final_eval = False
     try:
         with run_dir_lock(cfg.train.checkpoint.dir):
             return _train_holding_run_dir(cfg, resume, final_eval, pin_for_eval, device_slots, device_timeout, log)

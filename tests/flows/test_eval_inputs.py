@@ -205,3 +205,20 @@ def test_rlvr_eval_checks_its_inputs_once_and_a_served_evaluation_checks_them_it
     with pytest.raises(BadInput, match=r"^the report cannot be written to /proc/self/run/eval-"):
         evaluate_flow(model_path, config_path=CONFIG, overrides=tiny_overrides(Path("/proc/self/run"), model_path))
     assert len(checked) == 2, checked
+
+
+def test_an_evaluation_of_no_suites_is_refused_and_a_training_run_says_it_has_none(prefect_session, model_path,
+                                                                                  tmp_path, capsys):
+    """`eval.tasks: []`. Was: `rlvr eval` wrote a report of no suites, score 0, and marked the checkpoint its run's
+    best; a training run's final evaluation did the same."""
+    from rlvr.flows import cli
+    from rlvr.flows.train import train_flow
+
+    run = tmp_path / "run"
+    assert cli.main(["eval", model_path, "-c", CONFIG, *tiny_overrides(run, model_path), "eval.tasks=[]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlvr: eval.tasks is empty: nothing to evaluate; name a suite"), err
+    result = train_flow(config_path=CONFIG, overrides=[*tiny_overrides(run, model_path), "train.steps=1",
+                                                       "eval.tasks=[]"], final_eval=True)
+    assert result["eval"] is None and result["step"] == 1
+    assert not list(run.glob("checkpoints/*/eval*.json")) and not (run / "best").exists()

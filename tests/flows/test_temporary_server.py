@@ -1,0 +1,68 @@
+"""Prefect's temporary server, started by an rlvr command (flows/temporary_server.py), prints no library's
+traceback on this command's console as it stops.
+
+The record that did it (a connection reset that the server's shutdown cancelled, logged by sqlalchemy's pool with its
+traceback) comes only now and then; here the server process logs the same record as it stops, from a
+`sitecustomize` that only Prefect's server process acts on (its environment has PREFECT__SERVER_EPHEMERAL=1)."""
+
+import os
+import subprocess
+import sys
+
+from tests.flows.flow_helpers import REPO
+
+SHUTDOWN_RECORD = """
+import os
+if os.environ.get("PREFECT__SERVER_EPHEMERAL") == "1":
+    import asyncio, logging, signal
+
+    def _as_the_pool_logs_it(signum, frame):
+        try:
+            raise asyncio.CancelledError()
+        except BaseException:
+            logging.getLogger("sqlalchemy.pool.impl.AsyncAdaptedQueuePool").error(
+                "Exception during reset or similar", exc_info=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _as_the_pool_logs_it)  # uvicorn calls it again after its graceful shutdown
+"""
+
+COMMAND = """
+import logging, os, sys
+import prefect.main
+from prefect.server.api.server import SubprocessASGIServer
+from rlvr.flows.errors import quiet_console
+from rlvr.flows.temporary_server import start_temporary_server
+
+quiet_console()
+start_temporary_server() if sys.argv[1] == "rlvr" else SubprocessASGIServer().start()
+print("setting left:", os.environ.get("PREFECT_LOGGING_ROOT_LEVEL"))
+SubprocessASGIServer().stop()
+logging.getLogger("rlvr.data.loading").warning("a warning of this process is still shown")
+"""
+
+
+def _run(tmp_path, start: str) -> str:
+    (tmp_path / "site").mkdir(exist_ok=True)
+    (tmp_path / "site" / "sitecustomize.py").write_text(SHUTDOWN_RECORD)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path / "site"), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_LOGGING_COLORS": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    done = subprocess.run([sys.executable, "-c", COMMAND, start], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=180)
+    shown = done.stdout + done.stderr
+    assert done.returncode == 0, shown
+    return shown
+
+
+def test_the_servers_shutdown_traceback_stays_off_the_console(tmp_path):
+    shown = _run(tmp_path, "rlvr")
+    assert "Traceback" not in shown and "CancelledError" not in shown and "Exception during reset" not in shown, shown
+    assert "setting left: None" in shown  # only the server read it
+    assert "a warning of this process is still shown" in shown
+
+
+def test_without_it_the_record_reaches_the_console(tmp_path):
+    """The control: the server that Prefect starts by itself prints the record, traceback and all."""
+    shown = _run(tmp_path, "prefect")
+    assert "Exception during reset or similar" in shown and "CancelledError" in shown, shown
