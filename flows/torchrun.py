@@ -85,12 +85,13 @@ def failure_line(failures: dict, lost_peer=(), kept: str = "") -> str:
     because another rank had (flows/launch.PeerLost); `kept`: where the run stands on disk (`on_disk`)."""
     killed = sorted(rank for rank, failure in failures.items() if _killed(failure))
     after = [rank for rank in sorted(failures) if rank not in killed]
-    if killed and after:  # the ones killed first, then what followed (gloo's lost peer, torchrun's SIGTERM)
+    if killed:  # the ones killed first, then what followed (gloo's lost peer, torchrun's SIGTERM), if any
         how = ", ".join(f"rank {rank} was killed by {_signal_name(-failures[rank].exitcode)}" for rank in killed)
         hints = sorted({_KILL_HINTS.get(_signal_name(-failures[rank].exitcode), "") for rank in killed} - {""})
         hint = f" ({'; '.join(hints)})" if hints else ""
         then = ", ".join(_after(rank, failures[rank], rank in lost_peer) for rank in after)
-        return f"rlvr launch: {how}{hint}, and the job ended with it: {then}" + (f"; {kept}" if kept else "")
+        return (f"rlvr launch: {how}{hint}" + (f", and the job ended with it: {then}" if then else "")
+                + (f"; {kept}" if kept else ""))
     parts = []
     for rank in sorted(failures):
         code = failures[rank].exitcode

@@ -56,5 +56,6 @@ def test_a_rank_that_stopped_on_the_launchers_sigterm_does_not_hide_the_cause():
 def test_a_job_whose_ranks_were_all_killed_exits_as_a_shell_reports_a_signal():
     failures = {1: _failure(1, -9)}  # the kernel's out-of-memory killer: the rank said nothing
     assert exit_code(failures) == 128 + 9
-    assert failure_line(failures) == ("rlvr launch: 1 rank failed: rank 1 ended by SIGKILL (a rank ended by a signal "
-                                      "says nothing itself: see the system log)")
+    assert failure_line(failures, kept="no checkpoint was written: the same command starts from the beginning") == (
+        "rlvr launch: rank 1 was killed by SIGKILL (out of memory? the kernel's OOM killer sends SIGKILL: see `dmesg`); "
+        "no checkpoint was written: the same command starts from the beginning")
