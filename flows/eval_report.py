@@ -337,7 +337,20 @@ def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | Fitting
             record.update(prompt=p.prompt, reference=p.reference,
                           samples=[_sample(c, v) for c, v in zip(group.completions, vs)],
                           greedy_sample=_sample(greedy_group.completions[0], g[0]) if greedy_group else None)
+    if (said := _all_errors(task.suite_name(), [v for vs in verdicts for v in vs])) is not None:
+        log(said)
     return {**summarize_suite(records, cfg.eval.n, cfg.eval.k), "skipped_prompts": fitted.skipped}, records
+
+
+def _all_errors(suite: str, verdicts: list) -> str | None:
+    """A warning when every verdict of a suite is an error: its pass@k of 0 then says nothing about the model (a
+    broken verifier or reference), and the mean score averages it in."""
+    if not verdicts or any(v.status != "error" for v in verdicts):
+        return None
+    first = verdicts[0].detail
+    why = f"{first.get('rule')}: {' '.join(str(first.get('error', '')).split())[:200]}".rstrip(": ")
+    return (f"warning: eval {suite}: every one of its {len(verdicts)} verdicts is an error (first: {why}); its pass@k "
+            f"of 0 says nothing about the model: fix the suite's verifier or references")
 
 
 def _sample(completion, verdict) -> dict[str, Any]:
@@ -369,7 +382,7 @@ def evaluate_model(sampler, pool, cfg: RunConfig, label: str, step: int | None =
         summary, records = evaluate_suite(sampler, pool, task, cfg, (problems or {}).get(name), log)
         suites[name] = summary
         samples += [{"suite": name, **r} for r in records] if cfg.eval.save_samples else []
-        greedy = "" if summary["greedy_accuracy"] is None else f" greedy {summary['greedy_accuracy']}"  # eval.greedy off
+        greedy = "" if summary["greedy_accuracy"] is None else f" greedy {summary['greedy_accuracy']:.3f}"  # eval.greedy off
         log(f"eval {name}: pass@1 {summary['pass@1']:.3f}{greedy}")
     return {**({"samples": samples} if samples else {}),
         "model": label,

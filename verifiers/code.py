@@ -98,28 +98,38 @@ def _timeout_text(e: SandboxTimeout, timeout_s: float) -> str:
             f"{timeout_s:g} s less {timeout_s - wall:g} s, so that the sandbox ends before the pool's deadline)")
 
 
-def _outside_fences(text: str, tag: str) -> list[int]:
-    """Where `tag` starts in `text`, but not inside a fenced block (there it is code: `s.split("</think>")`)."""
+def _tags(text: str, tag: str) -> list[int]:
+    """Where `tag` starts in `text` as markup: at the start of a line (a fence left open in a draft does not hide
+    the `</think>` after it), or anywhere outside a fenced block (inside one it is code: `s.split("</think>")`)."""
     spans = [m.span() for m in _FENCE.finditer(text)]  # in order and disjoint: a bisect finds the one before a place
     starts = [a for a, _ in spans]
-    return [i for i in (m.start() for m in re.finditer(re.escape(tag), text))
-            if (k := bisect.bisect_right(starts, i) - 1) < 0 or i >= spans[k][1]]
+
+    def markup(i: int) -> bool:
+        if not text[text.rfind("\n", 0, i) + 1:i].strip():
+            return True
+        k = bisect.bisect_right(starts, i) - 1
+        return k < 0 or i >= spans[k][1]
+
+    return [m.start() for m in re.finditer(re.escape(tag), text) if markup(m.start())]
 
 
 def answer_part(completion: str) -> tuple[str, str]:
     """(the part of the completion that answers, where it was read). After the last `</think>` when text follows it:
     the reasoning before it is not the answer, so a draft there, right or wrong, is not graded (the math verifier
-    reads a completion the same way); then inside the last `<answer>` tag (R1-style formats; to the end if it never
-    closes). A `<think>` that never closes is read as it is, as the math verifier reads it (a policy: the held-out
-    code set's Q1 reads it as no answer; docs/verifiers.md)."""
+    reads a completion the same way); then inside the last `<answer>` tag (R1-style formats) that is closed, or, left
+    open (a cut completion), that starts a line. The spaces after a tag on its line are not the code's indentation
+    (`</think> <answer> def f(): ...`). A `<think>` that never closes, or one with nothing after it, is read as it is,
+    as the math verifier reads it (a policy: the held-out code set's Q1 reads it as no answer; docs/verifiers.md)."""
     where = "completion"
-    ends = _outside_fences(completion, "</think>")
+    ends = _tags(completion, "</think>")
     if ends and completion[ends[-1] + len("</think>"):].strip():
-        completion, where = completion[ends[-1] + len("</think>"):], "after </think>"
-    opens = _outside_fences(completion, "<answer>")
+        completion, where = completion[ends[-1] + len("</think>"):].lstrip(" \t"), "after </think>"
+    closes = _tags(completion, "</answer>")
+    opens = [i for i in _tags(completion, "<answer>")
+             if any(c > i for c in closes) or not completion[completion.rfind("\n", 0, i) + 1:i].strip()]
     if opens:
-        completion, where = completion[opens[-1] + len("<answer>"):], f"{where}, <answer>"
-        closes = _outside_fences(completion, "</answer>")
+        completion, where = completion[opens[-1] + len("<answer>"):].lstrip(" \t"), f"{where}, <answer>"
+        closes = _tags(completion, "</answer>")
         completion = completion[:closes[0]] if closes else completion
     return completion, where
 

@@ -3,15 +3,18 @@ extra_info=None)` returning a number or a dict with a "score".
 
     verifiers: [{name: "my_verl_rewards:compute_score", options: {format_score: 0.1}}]
 
-Recognised by its parameter names: a plug-in whose signature names `data_source`, `solution_str` and
-`ground_truth` (positional or keyword-only; `*args`/`**kwargs` do not count) is called verl's way, by keyword, as
-verl's reward managers call it:
+Recognised by its parameter names: a plug-in whose signature names `solution_str` and `ground_truth` (positional
+or keyword-only; `*args`/`**kwargs` do not count) is called verl's way, by keyword, as verl's reward managers call a
+custom `compute_score`:
 
     fn(data_source=..., solution_str=completion, ground_truth=..., extra_info=..., **options)
 
-It must also take `extra_info` (a parameter or `**kwargs`: verl always passes it), else it is refused as the config
-is loaded. `options` are extra keyword arguments (verl's `custom_reward_function.reward_kwargs`); they may not name
-the four above. What the row gives (`Problem.context()`, carried with the job by the pool): `data_source` (the
+`data_source` and `extra_info` are passed when the function takes them (a parameter of that name, or `**kwargs`):
+verl's own scorers (`verl.utils.reward_score.gsm8k.compute_score(solution_str, ground_truth, method, format_score,
+score)`, `math_dapo.compute_score(solution_str, ground_truth, ...)`) take neither, its dispatcher having picked them
+by data source. `options` are extra keyword arguments (verl's `custom_reward_function.reward_kwargs`;
+`{format_score: 0.1}` for gsm8k's); they may not name the four above. What the row gives (`Problem.context()`, carried
+with the job by the pool): `data_source` (the
 row's, else the task name), `extra_info` (the row's dict, else `{}` as verl's managers pass; verl adds `num_turns`
 and `rollout_reward_scores` to it, rlvr does not), `ground_truth` (the dataset's answer cell as it is; the
 reference when the job has no row). A job without a row (`rlvr verify` lines without those keys) gives
@@ -20,8 +23,8 @@ data_source None, extra_info `{}`.
 The return becomes a Verdict whose reward is the score, unchanged:
 - a finite number (bool, int, float, numpy scalar, 0-d array or tensor), or a dict with a finite "score" whose other
   keys go to `detail["extra"]` (numpy scalars as plain numbers);
-- status `correct` when the score is full marks, >= 1 (or the dict's `acc`, read the same way, when it has one),
-  else `wrong`. Why: `correct` is what pass@k and the status counts read. verl's scorers give 1 for a right answer,
+- status `correct` when the score is full marks, >= 1 (or the dict's `acc`, read the same way, when it has one;
+  within 1e-9, so that 0.3 + 0.6 + 0.1 is full marks), else `wrong`. Why: `correct` is what pass@k and the status counts read. verl's scorers give 1 for a right answer,
   0 (gsm8k, math) or -1 (DAPO) for a wrong one, and something between for a format-only or partly passing answer
   (gsm8k's `format_score`): `> 0` would count those as solved. A function on another scale says it with `acc`;
   the reward it trains on is its own number either way.
@@ -39,15 +42,25 @@ from typing import Any, Callable
 
 from rlvr.verifiers.verdict import Verdict
 
-NAMES = ("data_source", "solution_str", "ground_truth")  # what marks verl's signature
-CALLED_WITH = (*NAMES, "extra_info")
+NAMES = ("solution_str", "ground_truth")  # what marks verl's signature
+FROM_ROW = ("data_source", "extra_info")  # passed when the function takes them
+CALLED_WITH = ("data_source", *NAMES, "extra_info")
+FULL_MARKS = 1.0 - 1e-9  # a score summed from decimal parts (0.3 + 0.6 + 0.1) is 0.9999999999999999
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 def is_verl(signature: inspect.Signature) -> bool:
-    """Whether a signature is verl's: it names data_source, solution_str and ground_truth."""
+    """Whether a signature is verl's: it names solution_str and ground_truth."""
     params = signature.parameters
     return all(n in params and params[n].kind in _NAMED for n in NAMES)
+
+
+def _taken(signature: inspect.Signature) -> tuple[str, ...]:
+    """Of verl's four arguments, those this signature takes (all four with `**kwargs`)."""
+    params = signature.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return CALLED_WITH
+    return tuple(n for n in CALLED_WITH if n in params and params[n].kind in _NAMED)
 
 
 def check(name: str, signature: inspect.Signature, options: Mapping | None = None) -> None:
@@ -57,22 +70,26 @@ def check(name: str, signature: inspect.Signature, options: Mapping | None = Non
         raise ValueError(f"verifier {name!r}: option(s) {clash} are what verl passes from the row; options are "
                          f"extra keyword arguments of compute_score")
     try:
-        signature.bind(**dict.fromkeys(CALLED_WITH), **dict(options or {}))
+        signature.bind(**dict.fromkeys(_taken(signature)), **dict(options or {}))
     except TypeError as e:
         raise ValueError(f"verifier {name!r} has verl's signature {signature}, but verl's call does not fit it ({e}): "
-                         f"it is called as fn(data_source=..., solution_str=..., ground_truth=..., extra_info=..., "
-                         f"**options)") from None
+                         f"it is called as fn(solution_str=..., ground_truth=..., **options), with data_source=... "
+                         f"and extra_info=... when it takes them") from None
 
 
 def call(fn: Callable, completion: str, reference: Any, context: Mapping | None, options: Mapping | None) -> Any:
     """`fn` called as verl's reward managers call it; what it returns, as it is."""
     context = context or {}
     extra_info = context.get("extra_info")
-    return fn(data_source=context.get("data_source"), solution_str=completion,
-              ground_truth=context.get("ground_truth", reference),
-              # a copy: verl's own managers add keys to it, and a function may too; the row's stays as it was
-              extra_info=dict(extra_info) if isinstance(extra_info, Mapping) else extra_info or {},
-              **dict(options or {}))
+    given = {"data_source": context.get("data_source"), "solution_str": completion,
+             "ground_truth": context.get("ground_truth", reference),
+             # a copy: verl's own managers add keys to it, and a function may too; the row's stays as it was
+             "extra_info": dict(extra_info) if isinstance(extra_info, Mapping) else extra_info or {}}
+    try:
+        taken = _taken(inspect.signature(fn))
+    except (TypeError, ValueError):  # checked as verl's when the config was loaded, so it could be read then
+        taken = CALLED_WITH
+    return fn(**{name: given[name] for name in taken}, **dict(options or {}))
 
 
 def verdict(result: Any) -> Verdict:
@@ -100,7 +117,7 @@ def _verdict(result: Any) -> Verdict:
     if not isfinite(score):
         return _error("non_finite_reward", f"reward {score!r} is not a finite number")
     acc = _number(extra["acc"]) if "acc" in extra else None
-    full = (acc if acc is not None else score) >= 1.0
+    full = (acc if acc is not None else score) >= FULL_MARKS
     detail = {"rule": "verl_score", "score": score, **({"extra": extra} if extra else {})}
     return Verdict(score, "correct" if full else "wrong", detail)
 

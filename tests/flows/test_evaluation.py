@@ -339,6 +339,23 @@ def test_a_suite_is_scored_by_its_verifier_setting_and_unused_rewards_are_named(
         validate_config({"eval": {"tasks": [{"name": "arith", "verifier": "suite_judges:nope"}]}})
 
 
+def test_a_suite_whose_every_verdict_is_an_error_is_said(tmp_path, monkeypatch):
+    """A suite judged by a verifier that fails on everything scored pass@1 0 without a word (a user audit), averaged
+    into the report's score as if the model had failed it."""
+    (tmp_path / "broken_judge.py").write_text(
+        "def none(completion, reference, options=None):\n    return None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = validate_config({"name": "t", "eval": {"tasks": [
+        {"name": "arith", "split": "test", "limit": 3},
+        {"name": "arith", "level": 2, "split": "test", "limit": 2, "verifier": "broken_judge:none"}], "n": 2, "k": [1]}})
+    said = []
+    evaluate_model(_FakeSampler(), _InlinePool(), cfg, label="fake", log=said.append)
+    warned = [line for line in said if "every one of its" in line]
+    assert warned == ["warning: eval arith-l2-test: every one of its 4 verdicts is an error (first: not_a_verdict: "
+                      "returned NoneType: a verifier returns rlvr.verifiers.verdict.Verdict(reward, status, detail)); "
+                      "its pass@k of 0 says nothing about the model: fix the suite's verifier or references"], said
+
+
 def test_generate_in_chunks_keeps_order_and_seeds():
     from rlvr.flows.eval_report import generate_in_chunks
     from rlvr.sampling.config import SamplingParams

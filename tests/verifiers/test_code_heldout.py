@@ -59,6 +59,20 @@ TAGS_IN_CODE = [
      "```python\ndef tag(s):\n    return '<answer>' + s + '</answer>'\n```", "correct"),
 ]
 
+# 5b. Found by a user audit of 5.: the R1-zero template's spaces (`</think> <answer> def f...`) were read as
+#     indentation, a draft's fence left open hid the `</think>` after it, and `<answer>` in a sentence after the
+#     solution was taken for the tag
+TAG_LAYOUT = [
+    (HE, "<think>sum</think> <answer> def add(xs):\n    return sum(xs)\n</answer>", "correct"),
+    (HE, "<think>sum</think> def add(xs):\n    return sum(xs)\n", "correct"),
+    (HE, "<think>hmm</think> <answer> I don't know </answer>", "no_answer"),  # prose, not an IndentationError
+    (HE, "<think>\nDraft:\n```python\ndef add(xs):\n    return 0\n</think>\n" + ADD, "correct"),  # open draft fence
+    (HE, "<think>\nDraft:\n```python\ndef add(xs):\n    return sum(xs)\n</think>\n```python\ndef add(xs):\n"
+         "    return 0\n```", "wrong"),  # ...and a wrong answer after it stays wrong
+    (HE, f"<think>x</think>\n{ADD}\nWrap answers in <answer> tags.", "correct"),  # a tag named in a sentence
+    (MBPP, "<think>x</think>\n<answer>\ndef square(x):\n    return x * x", "correct"),  # open tag on its own line
+]
+
 # 6. Policy rows of the held-out set, pinned as the verifier reads them (docs/verifiers.md): the set labels both
 #    false, a lenient grader rewards both; rlvr rewards both, as its math verifier reads an unclosed think
 POLICY = [
@@ -68,7 +82,7 @@ POLICY = [
 
 
 @pytest.mark.parametrize("reference, completion, status",
-                         THINK_FALSE + THINK_MISSED + ANSWER_TAG + INDENTED_FENCE + TAGS_IN_CODE + POLICY)
+                         THINK_FALSE + THINK_MISSED + ANSWER_TAG + INDENTED_FENCE + TAGS_IN_CODE + TAG_LAYOUT + POLICY)
 def test_where_the_answer_stands(reference, completion, status):
     assert verify(completion, reference).status == status
 

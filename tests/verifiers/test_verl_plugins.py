@@ -109,8 +109,24 @@ def test_verls_signature_is_recognised_by_its_parameter_names(on_path):
     assert registry.takes_context(f"{M}:keyword_only")  # keyword-only parameters: refused before
     assert one("keyword_only", "5").status == "correct"
     assert not registry.takes_context("example_user_verifier:score") and not registry.takes_context("math")
+    assert one("no_extra_info", "x").status == "correct"  # takes no extra_info: called without it (was refused)
+
+
+def test_verls_own_scorers_take_only_the_solution_the_ground_truth_and_their_options(on_path):
+    """verl.utils.reward_score.gsm8k.compute_score(solution_str, ground_truth, method, format_score, score): a user's
+    first try. Was: called as fn(completion, reference, options), the options dict landed in `method`."""
+    assert registry.takes_context(f"{M}:hash_answer")
+    assert (one("hash_answer", "so #### 5").reward, one("hash_answer", "so #### 5").status) == (1.0, "correct")
+    partial = one("hash_answer", "so #### 4", format_score=0.1)
+    assert (partial.reward, partial.status) == (0.1, "wrong")
     with pytest.raises(ValueError, match="has verl's signature .* verl's call does not fit it"):
-        spec("no_extra_info")  # verl always passes extra_info: refused as the config is loaded
+        spec("hash_answer", fromat_score=0.1)  # a misspelt option: refused as the config is loaded
+
+
+def test_full_marks_summed_from_decimal_parts_are_correct(on_path):
+    full = one("summed", "#### 5")
+    assert full.reward == pytest.approx(1.0) and full.reward < 1.0 and full.status == "correct"
+    assert one("summed", "#### 4").status == "wrong"
 
 
 def test_the_row_context_reaches_the_function_through_the_pool_and_keys_the_cache(pool):

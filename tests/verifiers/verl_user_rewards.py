@@ -61,8 +61,21 @@ def mutates(data_source, solution_str, ground_truth, extra_info=None):
 
 
 def no_extra_info(data_source, solution_str, ground_truth):
-    """verl always passes extra_info: this cannot be called verl's way."""
-    return 1.0
+    """Takes no extra_info: called without it."""
+    return 1.0 if data_source == "deepscaler" else 0.0
+
+
+def hash_answer(solution_str, ground_truth, method="strict", format_score=0.0, score=1.0):
+    """The shape of verl's own scorers (its gsm8k's): no data_source or extra_info, options as keyword arguments."""
+    found = re.findall(r"#### (\-?[0-9\.,]+)", solution_str)
+    if not found:
+        return 0.0
+    return score if found[-1].replace(",", "") == str(ground_truth) else format_score
+
+
+def summed(data_source, solution_str, ground_truth, extra_info=None):
+    """A composite reward whose parts add up to full marks only up to rounding: 0.3 + 0.6 + 0.1."""
+    return 0.3 * ("####" in solution_str) + 0.6 * (str(ground_truth) in solution_str) + 0.1 * (len(solution_str) < 99)
 
 
 def keyword_only(*, data_source, solution_str, ground_truth, **kwargs):
