@@ -22,7 +22,8 @@ data_source None, extra_info `{}`.
 
 The return becomes a Verdict whose reward is the score, unchanged:
 - a finite number (bool, int, float, numpy scalar, 0-d array or tensor), or a dict with a finite "score" whose other
-  keys go to `detail["extra"]` (numpy scalars as plain numbers);
+  keys go to `detail["extra"]` (numpy scalars as plain numbers; a `pred`, DAPO's extracted answer, is also the
+  verdict's `pred`, which maj@k votes on);
 - status `correct` when the score is full marks, >= 1 (or the dict's `acc`, read the same way, when it has one;
   within 1e-9, so that 0.3 + 0.6 + 0.1 is full marks), else `wrong`. Why: `correct` is what pass@k and the status counts read. verl's scorers give 1 for a right answer,
   0 (gsm8k, math) or -1 (DAPO) for a wrong one, and something between for a format-only or partly passing answer
@@ -119,6 +120,8 @@ def _verdict(result: Any) -> Verdict:
     acc = _number(extra["acc"]) if "acc" in extra else None
     full = (acc if acc is not None else score) >= FULL_MARKS
     detail = {"rule": "verl_score", "score": score, **({"extra": extra} if extra else {})}
+    if extra.get("pred") is not None:  # DAPO's extracted answer: what maj@k votes on and reports show, as rlvr's own
+        detail["pred"] = extra["pred"]
     return Verdict(score, "correct" if full else "wrong", detail)
 
 

@@ -84,6 +84,7 @@ def test_the_dict_keys_go_to_detail_and_the_row_reaches_the_function(on_path):
     extra = v.detail["extra"]
     assert (extra["data_source"], extra["extra_info"], extra["ground_truth"]) == ("deepscaler", ROW["extra_info"], "5")
     assert (extra["acc"], extra["pred"], extra["n"], type(extra["n"])) == (True, "5", 3, int)  # numpy int64 -> int
+    assert v.detail["pred"] == "5"  # DAPO's extracted answer is the verdict's: maj@k votes on it
 
 
 def test_without_a_row_it_gets_data_source_none_extra_info_empty_and_the_reference(on_path):
