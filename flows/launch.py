@@ -43,7 +43,8 @@ from torch.distributed.checkpoint.api import CheckpointException
 from rlvr.flows.artifacts import draw_curves
 from rlvr.flows.errors import BadInput, PeerLost, end_run_log, exit_code, report_failure, start_run_log
 from rlvr.flows.locks import device_hold, run_dir_lock
-from rlvr.flows.stopping import defer_stops, end_stopped_run, install_stop_handlers, note_resume, save_at_stop
+from rlvr.flows.stopping import (defer_stops, end_stopped_run, install_stop_handlers, note_resume,
+                                 raise_deferred_stop, save_at_stop)
 from rlvr.trainers import distributed
 
 NOTES_ENV = "RLVR_LAUNCH_NOTES"  # a folder `rlvr launch` gives its ranks, for how each ended (flows/torchrun.py)
@@ -135,15 +136,17 @@ def train(args: argparse.Namespace, report) -> int:
             if trainer.step >= cfg.train.steps and dist.is_main:  # as `rlvr train` says it
                 say(f"nothing to train: {cfg.name} is already at step {trainer.step} of {cfg.train.steps}")
             _run_steps(trainer, on_step=on_step, on_checkpoint=on_checkpoint)
-            # a stop from here on cuts short only the wrap-up: its closing line says that the training is complete
+            # a stop from here on waits for the wrap-up (the curves, closing the trainer), then ends the run with a
+            # line saying the training is complete. Raised into that work, it could land in a weakref callback,
+            # where Python prints it as "Exception ignored" with a traceback and goes on.
+            defer_stops()
             last = trainer.run_dir / "checkpoints" / f"step-{trainer.step}"
-            done = f"training had finished: saved {last} (step {trainer.step} of {cfg.train.steps})"
+            note_resume(f"training had finished: saved {last} (step {trainer.step} of {cfg.train.steps})")
             if dist.is_main:
-                note_resume(f"{done}; curves.png was not drawn")
                 draw_curves(trainer.run_dir, cfg.name, trainer.metrics.read())
-            note_resume(done)
     finally:
         distributed.teardown(created)
+    raise_deferred_stop()
     return 0
 
 

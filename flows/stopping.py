@@ -147,6 +147,13 @@ def defer_stops() -> None:
     _state["deferred"] = True
 
 
+def raise_deferred_stop() -> None:
+    """Raise the `Stopped` of a signal that came while stops were deferred (`defer_stops`), now that the work it
+    waited for is done; nothing when none came."""
+    if _state["stopping"] is not None:
+        raise Stopped(_state["stopping"])
+
+
 def note_unwound() -> None:
     """Called by a flow whose body a stop signal has left: nothing of the run is left to clean up."""
     _unwound.set()
