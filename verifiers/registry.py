@@ -128,7 +128,7 @@ def build_options(name: str, options: dict[str, Any] | None) -> Any:
     fn = resolve(name)
     if _STYLES.get(name) == "verl":  # options are keyword arguments of compute_score (verl's reward_kwargs)
         if options:
-            verl_style.check(name, inspect.signature(fn), options)
+            verl_style.check(name, verl_style.signature(fn), options)
         return dict(options) if options else None
     cls = options_type(fn)
     if cls is None:

@@ -35,6 +35,7 @@ The return becomes a Verdict whose reward is the score, unchanged:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 from collections.abc import Mapping
@@ -87,10 +88,23 @@ def call(fn: Callable, completion: str, reference: Any, context: Mapping | None,
              # a copy: verl's own managers add keys to it, and a function may too; the row's stays as it was
              "extra_info": dict(extra_info) if isinstance(extra_info, Mapping) else extra_info or {}}
     try:
-        taken = _taken(inspect.signature(fn))
+        taken = _taken(signature(fn))
     except (TypeError, ValueError):  # checked as verl's when the config was loaded, so it could be read then
         taken = CALLED_WITH
     return fn(**{name: given[name] for name in taken}, **dict(options or {}))
+
+
+def signature(fn: Callable) -> inspect.Signature:
+    """`fn`'s signature, read once per function: `call` and the options check run for every completion."""
+    try:
+        return _signature(fn)
+    except TypeError:  # an unhashable callable (an instance of a dataclass): read each time
+        return inspect.signature(fn)
+
+
+@functools.lru_cache(maxsize=64)
+def _signature(fn: Callable) -> inspect.Signature:
+    return inspect.signature(fn)
 
 
 def verdict(result: Any) -> Verdict:
