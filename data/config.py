@@ -32,7 +32,8 @@ class QAColumns(BaseModel):
 
     prompt: str = Field("prompt", min_length=1, description="The prompt: text, or a list of chat messages.")
     answer: str = Field("answer", min_length=1, description="The gold answer: a number, a short text, or a worked "
-                        "solution whose last \\boxed{} (or GSM8K `#### ` line) holds it.")
+                        "solution whose last \\boxed{} (or GSM8K `#### ` line) holds it; a dict (verl's countdown "
+                        "ground truth) only for a task.verifier of your own ('pkg.mod:fn'), which gets it as it is.")
     data_source: str = Field(
         "data_source", min_length=1, description="Where a row names its data source (verl's column), passed to a "
         "verifier written for verl (`compute_score(data_source, ...)`); a row without it gives `qa`.")

@@ -1,7 +1,8 @@
 """Rows in, checked rows out: the loading plumbing shared by the dataset tasks.
 
 - `load_rows` reads one split from the hub or from a local file or directory (json, jsonl, json.gz, jsonl.gz,
-  parquet; a `.json` file may be JSON Lines or one JSON array; a folder written by `datasets`' `save_to_disk`).
+  parquet; a `.json` file may be JSON Lines or one JSON array (`json.dump(rows, f, indent=2)`), while one JSON object
+  spread over lines is refused in one line saying so; a folder written by `datasets`' `save_to_disk`).
   JSON Lines are read line by line (`read_json_lines`, also the reader of `rlvr verify`), so a line that is not
   JSON is one bad row, not a failed file; JSON arrays and parquet files are read whole; hub datasets go through
   the `datasets` library. Each row keeps where it came from (`Rows.where`: "line 4", 1-based, or "row 4" where a source has no lines).
@@ -163,6 +164,8 @@ def _read_files(files: list[Path]) -> Rows:
     for path in files:
         try:
             got = _read_lines(path) if suffix != ".parquet" and not _is_json_array(path) else _read_whole(path, suffix)
+            if got and isinstance(got[0], BadLine):
+                _refuse_one_object(path)
         except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # a truncated or corrupt .gz
             raise ValueError(f"could not read {path}: {type(err).__name__}: {err}") from err
         prefix = f"{path.name} " if len(files) > 1 else ""
@@ -185,6 +188,26 @@ def _is_json_array(path: Path) -> bool:
                 return False
             head = chunk.lstrip()
     return head[:1] == b"["
+
+
+def _refuse_one_object(path: Path) -> None:
+    """ValueError when a file whose first line is not JSON is, read whole, one JSON object (pretty-printed): as JSON
+    Lines each of its lines would be a bad row, and none is one. Said with the shape that is read."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            whole = json.loads(f.read().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return  # not one JSON value: JSON Lines with bad lines, reported line by line
+    if not isinstance(whole, dict):
+        return
+    rows_inside = next((key for key, value in whole.items() if isinstance(value, list) and value
+                        and all(isinstance(item, dict) for item in value)), None)
+    hint = f"; its {rows_inside!r} holds a list of {len(whole[rows_inside])} objects: write that list" if rows_inside \
+        else ""
+    raise ValueError(f"{path} holds one JSON object (keys {', '.join(map(repr, list(whole)[:8]))}), not rows: a data "
+                     f"file is a JSON array of row objects ([{{...}}, {{...}}], as json.dump(rows, f) writes) or JSON "
+                     f"Lines (one object per line){hint}")
 
 
 def _read_lines(path: Path) -> Rows:
@@ -277,7 +300,8 @@ def validate_rows(
     empty, when a field named in `max_chars` is longer than its limit (a prompt that could never be sampled), or
     when `check(row)` returns a reason. Bad rows are named by where they came from (`Rows.where`: "line 4" of a
     JSON Lines file, else "row 4", 1-based) and skipped with one warning under `on_bad_row="skip"`; under `"fail"`
-    the load stops with a ValueError naming the first bad rows and why. No usable row at all is a ValueError.
+    the load stops with a ValueError naming the first bad rows and why. No usable row at all is a ValueError (with
+    the first reasons).
     """
     where = rows.where if isinstance(rows, Rows) else [f"row {i + 1}" for i in range(len(rows))]
     good: list[tuple[int, dict[str, Any]]] = []
@@ -297,7 +321,7 @@ def validate_rows(
         shown = ", ".join(at for at, _ in bad[:20]) + (", ..." if len(bad) > 20 else "")
         logger.warning("%s: skipped %d bad row(s) of %d (%s) — %s", task, len(bad), len(rows), shown, examples)
     if not good:
-        raise ValueError(f"{task}: no usable row among {len(rows)}")
+        raise ValueError(f"{task}: no usable row among {len(rows)}" + (f" — {examples}" if bad else ""))
     return good
 
 

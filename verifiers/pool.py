@@ -14,8 +14,8 @@ worker's address space is capped at `memory_mb` (a verifier that allocates past 
 import's time never counts against a completion's deadline (`plugin_imports`); a worker not ready within
 `startup_timeout_s` is replaced, and after `MAX_FAILED_STARTS` in a row the batch's tasks get `worker_cannot_start`
 errors saying why. Results are cached by (verifier name, version, options, completion, reference); identical tasks in
-one batch run once. A job's fourth item, the row's context (`Problem.context()`), is sent only with the tasks of a
-verifier that reads it (a verl-style plug-in, `registry.takes_context`) and is then part of their cache key.
+one batch run once. Of a job's fourth item, the row's context (`Problem.context()`), a task carries only what its
+verifier reads (a verl- or TRL-style plug-in: `registry.context_read`), which is then part of its cache key.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 from rlvr.verifiers import procs
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.plugin_imports import plugin_names, warm_note_lines, warm_up
-from rlvr.verifiers.registry import build_options, cache_key, combine, run_one, takes_context, validate
+from rlvr.verifiers.registry import build_options, cache_key, combine, context_read, run_one, validate
 from rlvr.verifiers.sandbox import say_unisolated
 from rlvr.verifiers.verdict import Verdict
 
@@ -130,7 +130,6 @@ class VerifierPool:
                 told(spec)
         names = {spec.name for _, _, specs, _ in jobs for spec in specs}
         self.plugins = plugin_names({*self.plugins, *names})
-        reads = {name: takes_context(name) for name in names}  # which verifiers see a job's context
         keys: dict[str, tuple] = {}  # digest -> task; identical tasks run once
         limits: dict[str, float] = {}
         hits: dict[str, Verdict] = {}
@@ -138,7 +137,7 @@ class VerifierPool:
         for completion, reference, specs, context in jobs:
             row = []
             for spec in specs:
-                seen = context if reads[spec.name] else None  # the others' tasks and keys stay as they were
+                seen = context_read(spec.name, context)  # None for most: their tasks and keys stay as they were
                 digest = hashlib.sha256(cache_key(spec, completion, reference, seen).encode()).hexdigest()
                 row.append(digest)
                 if self.cache_on and digest in self.cache:

@@ -8,9 +8,12 @@
 
 A verifier is `fn(completion, reference, options) -> Verdict`, called with those three arguments (`options`
 is None when none are configured); a plug-in whose signature cannot take them is refused as it is resolved, when
-the config is loaded. A reward function written for verl, `compute_score(data_source, solution_str, ground_truth,
-extra_info=None)` (recognised by those parameter names), is called verl's way instead, with the row's data source
-and extra_info, and its number or {"score": ...} dict becomes a Verdict (`verl_style`: how, and its status rule).
+the config is loaded. Reward functions written for another framework are called its way instead, recognised by
+their parameter names here (`_check_signature`, the one place that tells them apart; `STYLES`):
+- verl's, `compute_score(data_source, solution_str, ground_truth, extra_info=None)`: with the row's data source and
+  extra_info; its number or {"score": ...} dict becomes a Verdict (`verl_style`: how, and its status rule);
+- TRL's, `f(completions, **kwargs) -> list[float]`: on a batch of one completion, with the row's columns; its
+  one-element list becomes a Verdict (`trl_style`).
 Its options type is the frozen dataclass named in
 the annotation of its `options` parameter (`options: MyOptions | None = None`); a config's options dict is turned
 into it; unknown keys and values of the wrong type (`options.check_types`: `processes: "false"`, `memory_mb: 1g`,
@@ -19,8 +22,9 @@ A verifier that raises (`sys.exit` included) gives an `error` Verdict; a detail 
 (`detail_size`). The combined reward is the weighted sum of the verifiers' rewards. `version(name)` feeds the pool's
 cache key: the built-ins' VERSION, or a user module's `VERSION` attribute.
 
-A job's `context` (the row's data_source, extra_info, ground_truth: `Problem.context()`) reaches only the verifiers
-that read it (`takes_context`); for the others it is not sent, and not part of the cache key.
+A job's `context` (the row's data_source, extra_info, ground_truth, prompt and columns: `Problem.context()`) reaches
+only the verifiers that read it (`takes_context`: the verl- and TRL-style ones); for the others it is not sent, and
+not part of the cache key, which holds only the part of it that the verifier's style reads (`READS`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import typing
 from math import isfinite
 from typing import Any, Callable, Protocol
 
-from rlvr.verifiers import code, format, math, verl_style
+from rlvr.verifiers import code, format, math, trl_style, verl_style
 from rlvr.verifiers.detail_size import cut_to_size
 from rlvr.verifiers.options import check_types
 from rlvr.verifiers.verdict import Verdict
@@ -53,6 +57,9 @@ class Spec(Protocol):
 
 VERIFIERS: dict[str, Verifier] = {"math": math.verify, "code": code.verify, "format": format.verify}
 VERSIONS: dict[str, str] = {"math": math.VERSION, "code": code.VERSION, "format": format.VERSION}
+# how a plug-in written for another framework is recognised, checked, called and read (in this order: a signature
+# with verl's names is verl's even if it also names `completions`)
+STYLES: dict[str, types.ModuleType] = {"verl": verl_style, "trl": trl_style}
 
 
 def resolve(name: str) -> Verifier:
@@ -75,27 +82,39 @@ def resolve(name: str) -> Verifier:
     return fn
 
 
-_STYLES: dict[str, str] = {}  # plug-in name -> how it is called ("rlvr" or "verl"), once it passed the check
+_STYLES: dict[str, str] = {}  # plug-in name -> how it is called ("rlvr" or a key of STYLES), once it passed the check
 
 
 def takes_context(name: str) -> bool:
-    """Whether verifier `name` reads a job's row context: a verl-style plug-in does, the others do not."""
+    """Whether verifier `name` reads a job's row context: a verl- or TRL-style plug-in does, the others do not."""
     resolve(name)
-    return _STYLES.get(name) == "verl"
+    return _STYLES.get(name) in STYLES
+
+
+def context_read(name: str, context: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The part of a job's row context that verifier `name` reads (None for one that reads none): what its task
+    carries to a worker and what its cache key holds."""
+    resolve(name)  # a plug-in's style is known once it is resolved
+    style = STYLES.get(_STYLES.get(name, "rlvr"))
+    if context is None or style is None:
+        return None
+    return {key: context[key] for key in style.READS if key in context}
 
 
 def _check_signature(name: str, fn: Verifier) -> str:
-    """How `fn` is called: "verl" for verl's parameter names (`verl_style.check`), else "rlvr"; ValueError naming
-    `name` and its signature when `fn` cannot be called as `run_one` calls it: `fn(completion, reference, options)`.
-    Such a plug-in passed config validation and then gave an `error` verdict for every completion. A callable whose
-    signature cannot be read (some C functions) is let through."""
+    """How `fn` is called: the key of STYLES whose parameter names its signature has (that style's `check` refuses a
+    signature its call cannot bind), else "rlvr". ValueError naming `name` and its signature when `fn` cannot be
+    called as `run_one` calls it: `fn(completion, reference, options)`; such a plug-in passed config validation and
+    then gave an `error` verdict for every completion. A callable whose signature cannot be read (some C functions)
+    is let through."""
     try:
         signature = inspect.signature(fn)
     except (ValueError, TypeError):
         return "rlvr"
-    if verl_style.is_verl(signature):  # verl's call, by keyword; before the positional check, which it may pass
-        verl_style.check(name, signature)
-        return "verl"
+    for style, module in STYLES.items():  # called by keyword; before the positional check, which they may pass
+        if module.recognises(signature):
+            module.check(name, signature)
+            return style
     try:
         signature.bind(None, None, None)
     except TypeError:
@@ -126,9 +145,10 @@ def options_type(fn: Verifier) -> type | None:
 def build_options(name: str, options: dict[str, Any] | None) -> Any:
     """The verifier's options object from a config dict; ValueError for unknown keys or values of a wrong type."""
     fn = resolve(name)
-    if _STYLES.get(name) == "verl":  # options are keyword arguments of compute_score (verl's reward_kwargs)
+    style = STYLES.get(_STYLES.get(name, "rlvr"))
+    if style is not None:  # options are extra keyword arguments (verl's reward_kwargs)
         if options:
-            verl_style.check(name, verl_style.signature(fn), options)
+            style.check(name, verl_style.signature(fn), options)
         return dict(options) if options else None
     cls = options_type(fn)
     if cls is None:
@@ -160,17 +180,15 @@ def validate(specs: list[Spec]) -> None:
 def run_one(name: str, options: dict[str, Any] | None, completion: str, reference: Any,
             context: dict[str, Any] | None = None) -> Verdict:
     """Call one verifier; a user verifier that raises, returns something else, a reward that is not a finite
-    number (NaN, inf) or a Verdict that cannot be pickled becomes an `error` Verdict. `context` reaches a verl-style
-    plug-in only, whose return becomes a Verdict by `verl_style.verdict`."""
+    number (NaN, inf) or a Verdict that cannot be pickled becomes an `error` Verdict. `context` reaches a verl- or
+    TRL-style plug-in only, whose return becomes a Verdict by its style's `score`."""
     fn, opts = resolve(name), build_options(name, options)
-    verl = _STYLES.get(name) == "verl"
+    style = STYLES.get(_STYLES.get(name, "rlvr"))
     try:
-        verdict = verl_style.call(fn, completion, reference, context, opts) if verl else fn(completion, reference, opts)
+        verdict = style.score(fn, completion, reference, context, opts) if style else fn(completion, reference, opts)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - a user verifier's bug must not reach the training loop;
         # SystemExit too: a plug-in's sys.exit() ended the pool's worker, once per completion, with no reason given
         return Verdict(0.0, "error", {"rule": "verifier_raised", "error": f"{type(e).__name__}: {e}"[:1000]})
-    if verl:
-        verdict = verl_style.verdict(verdict)
     problem = _not_a_verdict(verdict) or _non_finite_reward(verdict)
     if problem:
         return problem
@@ -257,6 +275,7 @@ def score(completion: str, reference: Any, specs: list[Spec], context: dict[str,
 
 def cache_key(spec: Spec, completion: str, reference: Any, context: dict[str, Any] | None = None) -> str:
     """What identifies a result: verifier name, its version, its options, the completion and the reference, and the
-    row context when the verifier sees one (None leaves the key as it was before contexts existed)."""
+    part of the row context that the verifier reads (none: the key is as it was before contexts existed)."""
     parts = [spec.name, version(spec.name), spec.options, completion, reference]
-    return json.dumps(parts if context is None else [*parts, context], sort_keys=True, default=repr)
+    seen = context_read(spec.name, context)
+    return json.dumps(parts if seen is None else [*parts, seen], sort_keys=True, default=repr)

@@ -14,10 +14,11 @@ verl's own scorers (`verl.utils.reward_score.gsm8k.compute_score(solution_str, g
 score)`, `math_dapo.compute_score(solution_str, ground_truth, ...)`) take neither, its dispatcher having picked them
 by data source. `options` are extra keyword arguments (verl's `custom_reward_function.reward_kwargs`;
 `{format_score: 0.1}` for gsm8k's); they may not name the four above. What the row gives (`Problem.context()`, carried
-with the job by the pool): `data_source` (the
-row's, else the task name), `extra_info` (the row's dict, else `{}` as verl's managers pass; verl adds `num_turns`
-and `rollout_reward_scores` to it, rlvr does not), `ground_truth` (the dataset's answer cell as it is; the
-reference when the job has no row). A job without a row (`rlvr verify` lines without those keys) gives
+with the job by the pool): `data_source` (task qa's
+row's; a dataset task's hub id, `openai/gsm8k`, so verl's `default_compute_score` finds its scorer; else the task
+name), `extra_info` (the row's dict, else `{}` as verl's managers pass; verl adds `num_turns` and
+`rollout_reward_scores` to it, rlvr does not), `ground_truth` (the dataset's answer cell as it is, a dict such as
+countdown's included; the reference when the job has no row). A job without a row (`rlvr verify` lines without those keys) gives
 data_source None, extra_info `{}`.
 
 The return becomes a Verdict whose reward is the score, unchanged:
@@ -47,11 +48,12 @@ from rlvr.verifiers.verdict import Verdict
 NAMES = ("solution_str", "ground_truth")  # what marks verl's signature
 FROM_ROW = ("data_source", "extra_info")  # passed when the function takes them
 CALLED_WITH = ("data_source", *NAMES, "extra_info")
+READS = ("data_source", "extra_info", "ground_truth")  # of a job's row context (`Problem.context()`): the cache key
 FULL_MARKS = 1.0 - 1e-9  # a score summed from decimal parts (0.3 + 0.6 + 0.1) is 0.9999999999999999
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
-def is_verl(signature: inspect.Signature) -> bool:
+def recognises(signature: inspect.Signature) -> bool:
     """Whether a signature is verl's: it names solution_str and ground_truth."""
     params = signature.parameters
     return all(n in params and params[n].kind in _NAMED for n in NAMES)
@@ -77,6 +79,11 @@ def check(name: str, signature: inspect.Signature, options: Mapping | None = Non
         raise ValueError(f"verifier {name!r} has verl's signature {signature}, but verl's call does not fit it ({e}): "
                          f"it is called as fn(solution_str=..., ground_truth=..., **options), with data_source=... "
                          f"and extra_info=... when it takes them") from None
+
+
+def score(fn: Callable, completion: str, reference: Any, context: Mapping | None, options: Mapping | None) -> Verdict:
+    """The Verdict of `fn` called verl's way; what `fn` raises is raised (the registry makes it an `error`)."""
+    return verdict(call(fn, completion, reference, context, options))
 
 
 def call(fn: Callable, completion: str, reference: Any, context: Mapping | None, options: Mapping | None) -> Any:
@@ -125,18 +132,25 @@ def _verdict(result: Any) -> Verdict:
                                           f"verl reads the reward from result['score']")
         extra = {str(k): _plain(v) for k, v in result.items() if k != "score"}
         result = result["score"]
-    score = _number(result)
-    if score is None:
-        return _error("not_a_score", f"returned {type(result).__name__}: a verl reward function returns a number "
-                                     f"or a dict with a 'score'")
-    if not isfinite(score):
-        return _error("non_finite_reward", f"reward {score!r} is not a finite number")
-    acc = _number(extra["acc"]) if "acc" in extra else None
-    full = (acc if acc is not None else score) >= FULL_MARKS
-    detail = {"rule": "verl_score", "score": score, **({"extra": extra} if extra else {})}
-    if extra.get("pred") is not None:  # DAPO's extracted answer: what maj@k votes on and reports show, as rlvr's own
+    return score_verdict(result, "verl_score", "a verl reward function returns a number or a dict with a 'score'",
+                         extra.get("acc"), extra)
+
+
+def score_verdict(value: Any, rule: str, expected: str, acc: Any = None, extra: dict | None = None) -> Verdict:
+    """A returned number as a Verdict: the reward unchanged, `correct` at full marks (`acc` decides when it is a
+    number), else `wrong`; `error` (`not_a_score`, saying `expected`; `non_finite_reward`) when it is not a finite
+    number. The rule for every plug-in that returns a bare score (verl's, TRL's)."""
+    reward = _number(value)
+    if reward is None:
+        return _error("not_a_score", f"returned {type(value).__name__}: {expected}")
+    if not isfinite(reward):
+        return _error("non_finite_reward", f"reward {reward!r} is not a finite number")
+    acc = _number(acc) if acc is not None else None
+    full = (acc if acc is not None else reward) >= FULL_MARKS
+    detail = {"rule": rule, "score": reward, **({"extra": extra} if extra else {})}
+    if (extra or {}).get("pred") is not None:  # DAPO's extracted answer: what maj@k votes on and reports show
         detail["pred"] = extra["pred"]
-    return Verdict(score, "correct" if full else "wrong", detail)
+    return Verdict(reward, "correct" if full else "wrong", detail)
 
 
 def _error(rule: str, error: str) -> Verdict:

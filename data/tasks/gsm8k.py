@@ -6,6 +6,8 @@ Source: hub `openai/gsm8k` (config `main`, splits train/test) or a local file/di
 Few-shot examples: the first `few_shot` rows of the train split (file order), shown as worked solutions ending in
 `\\boxed{}`; when loading the train split itself those rows are left out of the problems. For the test split they
 come from the train file beside the source (`loading.few_shot_rows`), never from the evaluated rows.
+Data source (`Problem.context()`, what verl's `default_compute_score` dispatches on): `openai/gsm8k`, wherever the
+rows are read from.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from rlvr.data.config import TaskConfig
 from rlvr.data.loading import Rows, few_shot_rows, load_rows, shuffle_and_limit, validate_rows
-from rlvr.data.problem import Problem
+from rlvr.data.problem import Problem, row_columns
 from rlvr.data.templates import Example, math_prompt
 
 VERIFIER = "math"
@@ -66,7 +68,8 @@ def load(cfg: TaskConfig) -> list[Problem]:
             task="gsm8k",
             prompt=math_prompt(row["question"], cfg.template, examples),
             reference=gold_answer(row["answer"]),
-            meta={"index": index, "solution": row["answer"]},
+            meta={"index": index, "solution": row["answer"], "data_source": HUB_ID,
+                  "columns": row_columns(row, PROMPT_FIELD)},
         )
         for index, row in rows
     ]

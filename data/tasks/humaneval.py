@@ -5,13 +5,14 @@ Source: hub `openai/openai_humaneval` (split test) or a local file/dir such as
 `test` (defines `check(candidate)`). Reference: `{"tests": test, "entry_point": entry_point, "setup": "",
 "prompt_prefix": prompt}` — the verifier runs the prompt, then the completion's code, then `check(entry_point)`.
 Test set only: `split="train"` and `few_shot > 0` are refused with a ValueError.
+Data source (`Problem.context()`): `openai/openai_humaneval`, wherever the rows are read from.
 """
 
 from __future__ import annotations
 
 from rlvr.data.config import TaskConfig
 from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
-from rlvr.data.problem import Problem
+from rlvr.data.problem import Problem, row_columns
 from rlvr.data.templates import code_prompt, humaneval_task
 
 VERIFIER = "code"
@@ -38,7 +39,8 @@ def load(cfg: TaskConfig) -> list[Problem]:
                 "setup": "",
                 "prompt_prefix": row["prompt"],
             },
-            meta={"index": index, "canonical_solution": row.get("canonical_solution")},
+            meta={"index": index, "canonical_solution": row.get("canonical_solution"), "data_source": HUB_ID,
+                  "columns": row_columns(row, PROMPT_FIELD)},
         )
         for index, row in rows
     ]

@@ -4,13 +4,15 @@ Source: hub `HuggingFaceH4/MATH-500` (split test) or a local file/dir such as `/
 Rows: `problem`, `answer` (the boxed answer of `solution`), `solution`, `subject`, `level`, `unique_id`.
 Reference: the `answer` field. The set is a test set only: `split="train"` and `few_shot > 0` are refused with a
 ValueError rather than quietly training or prompting on the problems being evaluated.
+Data source (`Problem.context()`, what verl's `default_compute_score` dispatches on): `HuggingFaceH4/MATH-500`,
+wherever the rows are read from.
 """
 
 from __future__ import annotations
 
 from rlvr.data.config import TaskConfig
 from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
-from rlvr.data.problem import Problem
+from rlvr.data.problem import Problem, row_columns
 from rlvr.data.templates import math_prompt
 
 VERIFIER = "math"
@@ -37,6 +39,8 @@ def load(cfg: TaskConfig) -> list[Problem]:
                 "subject": row.get("subject"),
                 "level": row.get("level"),
                 "solution": row.get("solution"),
+                "data_source": HUB_ID,
+                "columns": row_columns(row, PROMPT_FIELD),
             },
         )
         for index, row in rows

@@ -8,6 +8,7 @@ not used), few-shot prompt 1-10 (ids 2, 3, 4 first, as in Austin et al.).
 Prompt: the description plus the first test assert (it shows the function's name).
 Reference: `{"tests": "\\n".join(test_list), "entry_point": None, "setup": test_setup_code + test_imports,
 "prompt_prefix": ""}`; the function name parsed from the tests is in `meta["entry_point"]`.
+Data source (`Problem.context()`): `google-research-datasets/mbpp`, wherever the rows are read from.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from rlvr.data.config import TaskConfig
 from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
-from rlvr.data.problem import Problem
+from rlvr.data.problem import Problem, row_columns
 from rlvr.data.templates import Example, code_prompt, fenced, mbpp_task
 
 VERIFIER = "code"
@@ -63,8 +64,13 @@ def _check(row: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _text_field(row: Mapping[str, Any]) -> str:
+    """Where a row keeps its description: `text` (mbpp.jsonl, the hub's `full`) or `prompt` (sanitized-mbpp)."""
+    return "text" if "text" in row else "prompt"
+
+
 def _text(row: Mapping[str, Any]) -> str:
-    return row["text"] if "text" in row else row["prompt"]
+    return row[_text_field(row)]
 
 
 def _setup(row: Mapping[str, Any]) -> str:
@@ -76,7 +82,7 @@ def _rows(source: str | None, split: str, cfg: TaskConfig) -> list[tuple[int, di
     """The valid rows of `source` whose task_id lies in the official range of `split`."""
     rows = load_rows(source, split, HUB_ID, HUB_CONFIG)
     first = next((row for row in rows if isinstance(row, Mapping)), {})
-    text_field = "text" if "text" in first else "prompt"
+    text_field = _text_field(first)
     fields = {"task_id": int, text_field: str, "test_list": list}
     good = validate_rows(rows, fields, f"mbpp/{split}", cfg.on_bad_row, _check,
                          max_chars={text_field: cfg.max_prompt_chars})
@@ -115,6 +121,8 @@ def load(cfg: TaskConfig) -> list[Problem]:
                     "entry_point": entry_point(tests, code),
                     "code": code,
                     "challenge_test_list": row.get("challenge_test_list") or [],
+                    "data_source": HUB_ID,
+                    "columns": row_columns(row, _text_field(row)),
                 },
             )
         )

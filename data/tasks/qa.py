@@ -26,7 +26,12 @@ and `answer` (TRL's prompt column name).
 - For a verifier written for verl (`compute_score(data_source, solution_str, ground_truth, extra_info)`), each
   problem keeps its row's `data_source` and `extra_info` (`task.columns.data_source` / `.extra_info`, verl's column
   names by default; missing: `qa` and {}) and the answer cell as it is (`meta["ground_truth"]`): verl passes the
-  cell, not the final answer rlvr reads out of it (`Problem.context()`).
+  cell, not the final answer rlvr reads out of it (`Problem.context()`). For one written for TRL, it keeps the
+  row's columns other than the prompt's (`meta["columns"]`), which TRL passes as keyword arguments.
+- An answer cell that is a dict (verl's countdown: `{"target": 24, "numbers": [...]}`) is a reference only for a
+  verifier of your own (`task.verifier: pkg.mod:fn`), which gets it as it is; the math verifier needs a text or a
+  number, so under it such a row is a bad row saying so. Name the verifier in `task.verifier` even when
+  `verify.verifiers` sets the training rewards: the rows are read before those are known.
 
 There are no worked solutions to show, so `few_shot` is refused.
 """
@@ -44,7 +49,7 @@ import numpy
 
 from rlvr.data.config import TaskConfig
 from rlvr.data.loading import BadLine, load_rows, shuffle_and_limit, validate_rows
-from rlvr.data.problem import Problem
+from rlvr.data.problem import Problem, row_columns
 from rlvr.data.templates import math_prompt
 from rlvr.verifiers.math_answer import extract
 
@@ -71,11 +76,13 @@ def column(row: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def reference(answer: Any) -> str | list[str]:
+def reference(answer: Any) -> str | list[str] | Mapping:
     """The gold answer of an answer cell: the final answer of a worked solution (its last `\\boxed{}`, GSM8K's
     `#### ` line, a closing `The answer is: X`, read as the verifier reads a completion), else the text itself; a
     number as written (a float32 column's 0.1 is 0.1); a list of acceptable answers (also as a JSON list of
-    strings, `'["18", "eighteen"]'`) as the list of theirs."""
+    strings, `'["18", "eighteen"]'`) as the list of theirs; a dict as it is (a plug-in's own ground truth)."""
+    if isinstance(answer, Mapping):
+        return answer
     if isinstance(answer, list):
         return [reference(a) for a in answer]
     if isinstance(answer, bool):
@@ -104,7 +111,7 @@ def reference(answer: Any) -> str | list[str]:
 def _sentences(references: list) -> list[str]:
     """The references that read as sentences (several words): the verifier compares the whole text with an answer,
     so such a column (a chat reply, an explanation) rewards nothing."""
-    flat = [r for ref in references for r in (ref if isinstance(ref, list) else [ref])]
+    flat = [r for ref in references for r in (ref if isinstance(ref, list) else [ref]) if isinstance(r, str)]
     return [r for r in flat if len(re.findall(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", "", r))) >= 4]
 
 
@@ -132,14 +139,18 @@ def _flat(row: Any, cfg: TaskConfig) -> Any:
                                                  columns.extra_info)}
 
 
-def _answer_problem(answer: Any) -> str | None:
-    """Why an answer cell holds no answer, or None."""
+def _answer_problem(answer: Any, verifier: str) -> str | None:
+    """Why an answer cell holds no answer for `verifier`, or None."""
+    if isinstance(answer, Mapping):  # a plug-in gets it as it is; a built-in compares text
+        return None if _is_plugin(verifier) else (
+            f"is a dict (keys {', '.join(map(str, list(answer)[:8]))}), but the {verifier} verifier needs a text or a "
+            f"number answer; a dict is passed as it is to a verifier of your own: task.verifier: 'pkg.mod:fn'")
     if isinstance(answer, float) and not math.isfinite(answer):
         return f"is {answer}, not an answer"
     if isinstance(answer, list):
         if not answer or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in answer):
             return "is a list, but not of answers (strings or numbers)"
-        return next((why for why in map(_answer_problem, answer) if why), None)
+        return next((why for why in (_answer_problem(a, verifier) for a in answer) if why), None)
     ref = reference(answer)
     if not ref or isinstance(ref, list) and not all(ref):
         return "has an empty answer"
@@ -152,8 +163,13 @@ def _continues_itself(messages: list, answer_path: str, prompt_path: str) -> boo
     return messages[-1].get("role") == "assistant" and answer_path.startswith(prompt_path + ".")
 
 
+def _is_plugin(verifier: str) -> bool:
+    return ":" in verifier  # an import path; the built-ins have plain names (`registry.resolve`)
+
+
 def _usable(rows, cfg: TaskConfig, split: str) -> list[tuple[int, dict]]:
     columns = cfg.qa_columns()
+    verifier = cfg.verifier or VERIFIER
 
     def check(row: Mapping[str, Any]) -> str | None:
         prompt, answer = row[columns.prompt], row[columns.answer]
@@ -168,12 +184,12 @@ def _usable(rows, cfg: TaskConfig, split: str) -> list[tuple[int, dict]]:
             if chars > cfg.max_prompt_chars:
                 return (f"field {columns.prompt!r} has {chars} characters, more than "
                         f"max_prompt_chars={cfg.max_prompt_chars}")
-        if (why := _answer_problem(answer)) is not None:
+        if (why := _answer_problem(answer, verifier)) is not None:
             return f"field {columns.answer!r} {why}"
         return None
 
     flat = type(rows)([_flat(row, cfg) for row in rows], rows.where, rows.files) if hasattr(rows, "where") else rows
-    fields = {columns.prompt: (str, list), columns.answer: (str, int, float, list)}
+    fields = {columns.prompt: (str, list), columns.answer: (str, int, float, list, dict)}
     try:
         return validate_rows(flat, fields, f"qa {cfg.source}/{split}", cfg.on_bad_row, check,
                              max_chars={columns.prompt: cfg.max_prompt_chars})
@@ -199,7 +215,8 @@ def load(cfg: TaskConfig) -> list[Problem]:
         raise ValueError("task qa reads your dataset: set task.source to a hub id or a local file/dir")
     if cfg.few_shot:
         raise ValueError("task qa has no worked solutions to show as examples; use few_shot=0")
-    rows = _usable(load_rows(cfg.source, cfg.split, cfg.source, cfg.hub_config), cfg, cfg.split)
+    read = load_rows(cfg.source, cfg.split, cfg.source, cfg.hub_config)
+    rows = _usable(read, cfg, cfg.split)
     columns = cfg.qa_columns()
     references = [reference(row[columns.answer]) for _, row in rows]
     if sentences := _sentences(references):
@@ -216,7 +233,8 @@ def load(cfg: TaskConfig) -> list[Problem]:
             prompt=math_prompt(prompt, cfg.template) if isinstance(prompt, str) else
             [{"role": m["role"], "content": m["content"]} for m in prompt],
             reference=ref,
+            # what a verl- or TRL-style verifier reads: Problem.context()
             meta={"index": index, "ground_truth": row[columns.answer], "data_source": row[columns.data_source],
-                  "extra_info": row[columns.extra_info]},  # what a verl-style verifier reads: Problem.context()
+                  "extra_info": row[columns.extra_info], "columns": row_columns(read[index], columns.prompt)},
         ))
     return shuffle_and_limit(problems, cfg.seed, cfg.limit)

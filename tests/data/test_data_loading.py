@@ -317,3 +317,48 @@ def test_gsm8k_from_a_file_with_a_bom_keeps_its_first_row(tmp_path):
     path.write_bytes(BOM + (Path(__file__).parent / "fixtures/gsm8k/test.jsonl").read_bytes())
     problems = load_problems(TaskConfig(name="gsm8k", split="test", source=str(path), on_bad_row="fail"))
     assert sorted(p.id for p in problems) == ["gsm8k/test/0", "gsm8k/test/1", "gsm8k/test/2"]
+
+
+# --- a .json file holding one JSON object spread over lines: one line saying what shape is read ---------------------
+# Before: it was read as JSON Lines, each of its lines a bad row ("not JSON ... at column 2"), and the load failed
+# with "no usable row" or, worse, skipped them all with a warning per file.
+
+def test_a_json_array_as_json_dump_writes_it_is_read_with_row_numbers(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(ROWS, indent=2))
+    rows = load_rows(str(path), "train", "x/y")
+    assert rows == ROWS and rows.where[:2] == ["row 1", "row 2"]
+
+
+@pytest.mark.parametrize("name", ["train.json", "train.json.gz", "train.jsonl"])
+def test_one_pretty_printed_object_is_refused_saying_what_shape_is_read(tmp_path, name):
+    text = json.dumps(ROWS[0], indent=2).encode()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    with pytest.raises(ValueError) as caught:
+        load_rows(str(path), "train", "x/y")
+    message = str(caught.value)
+    assert f"{path} holds one JSON object (keys 'question', 'answer'), not rows" in message
+    assert "a JSON array of row objects" in message and "JSON Lines (one object per line)" in message
+    assert "\n" not in message
+
+
+def test_rows_wrapped_in_an_object_are_refused_naming_the_key_that_holds_them(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({"version": 2, "data": ROWS}, indent=2))
+    with pytest.raises(ValueError, match=f"its 'data' holds a list of {len(ROWS)} objects: write that list"):
+        load_rows(str(path), "train", "x/y")
+
+
+def test_json_lines_whose_first_line_is_broken_are_still_read_line_by_line(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"question": "cut\n' + "".join(json.dumps(r) + "\n" for r in ROWS))
+    rows = load_rows(str(path), "train", "x/y")
+    assert isinstance(rows[0], loading.BadLine) and rows[1:] == ROWS
+
+
+def test_a_task_reading_one_object_fails_with_that_line(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({"prompt": "2+3?", "answer": "5"}, indent=2))
+    with pytest.raises(ValueError, match="holds one JSON object"):
+        load_problems(TaskConfig(name="qa", source=str(path)))

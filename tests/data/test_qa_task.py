@@ -47,7 +47,7 @@ def test_each_problem_keeps_what_a_verl_reward_function_reads_of_its_row(fmt, tm
             {"prompt": [{"role": "user", "content": "7?"}], "reward_model": {"ground_truth": "so \\boxed{7}"}}]
     source = write_rows(rows, tmp_path / "train", fmt)
     problems = sorted(_load(source=str(source), columns={"answer": "reward_model.ground_truth"}), key=lambda p: p.id)
-    assert [p.context() for p in problems] == [
+    assert [verls(p) for p in problems] == [
         {"data_source": "deepscaler", "extra_info": {"index": 0}, "ground_truth": "5"},
         {"data_source": "deepscaler", "extra_info": {"index": 1}, "ground_truth": "\\frac{9}{2}"},
         {"data_source": "qa", "extra_info": {}, "ground_truth": "so \\boxed{7}"},  # none in the row: qa and {}
@@ -56,7 +56,22 @@ def test_each_problem_keeps_what_a_verl_reward_function_reads_of_its_row(fmt, tm
     moved = [{"q": "2+3?", "a": "5", "meta": {"source": "mine", "info": {"level": 2}}}]
     problem, = _load(source=str(write_rows(moved, tmp_path / "moved", fmt)),
                      columns={"prompt": "q", "answer": "a", "data_source": "meta.source", "extra_info": "meta.info"})
-    assert problem.context() == {"data_source": "mine", "extra_info": {"level": 2}, "ground_truth": "5"}
+    assert verls(problem) == {"data_source": "mine", "extra_info": {"level": 2}, "ground_truth": "5"}
+
+
+def verls(problem):
+    """What a verl-style reward function reads of `problem.context()`."""
+    return {key: problem.context()[key] for key in ("data_source", "extra_info", "ground_truth")}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_problem_keeps_its_rows_columns_but_the_prompt_for_a_trl_reward_function(fmt, tmp_path):
+    """TRL passes a reward function every column but the prompt; the prompt goes as `prompts`."""
+    problems = sorted(_load(source=str(write_rows(VERL_ROWS, tmp_path / "train", fmt)),
+                            columns={"answer": "reward_model.ground_truth"}), key=lambda p: p.id)
+    context = problems[0].context()
+    assert context["columns"] == {key: value for key, value in VERL_ROWS[0].items() if key != "prompt"}
+    assert context["prompt"] == VERL_ROWS[0]["prompt"]
 
 
 def test_a_text_prompt_gets_the_boxed_instruction_by_template(tmp_path):

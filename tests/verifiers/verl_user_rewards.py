@@ -80,3 +80,30 @@ def summed(data_source, solution_str, ground_truth, extra_info=None):
 
 def keyword_only(*, data_source, solution_str, ground_truth, **kwargs):
     return float(solution_str == ground_truth)
+
+
+def countdown(solution_str, ground_truth, format_score=0.1, score=1.0):
+    """TinyZero's countdown shape: `ground_truth` is {"target": 24, "numbers": [...]}; the equation in the last
+    <answer>...</answer> must use each number once and reach the target; a wrong equation gets `format_score`."""
+    found = re.findall(r"<answer>(.*?)</answer>", solution_str)
+    if not found:
+        return 0.0
+    equation = found[-1]
+    if not re.fullmatch(r"[\d+\-*/() .]+", equation):
+        return format_score
+    if sorted(int(n) for n in re.findall(r"\d+", equation)) != sorted(ground_truth["numbers"]):
+        return format_score
+    try:
+        value = eval(equation, {"__builtins__": None}, {})
+    except (SyntaxError, ZeroDivisionError, TypeError):
+        return format_score
+    return score if abs(value - ground_truth["target"]) < 1e-5 else format_score
+
+
+def default_compute_score(data_source, solution_str, ground_truth, extra_info=None):
+    """verl's dispatcher's shape: the data source picks the scorer; an unknown one raises NotImplementedError."""
+    if data_source == "openai/gsm8k":
+        return hash_answer(solution_str, ground_truth)
+    if data_source in ("lighteval/MATH", "DigitalLearningGmbH/MATH-lighteval", "HuggingFaceH4/MATH-500"):
+        return float(_boxed(solution_str) == str(ground_truth))
+    raise NotImplementedError(f"Reward function is not implemented for {data_source=}")
