@@ -1,7 +1,9 @@
 """`rlvr verify FILE.jsonl`: score a file of completions and print a summary by status.
 
 Each line: {"completion": str, "reference": ..., "verifier": "math" (optional; or "task": "gsm8k"/"humaneval"/...)}.
-A verifier written for verl also gets the line's "data_source" and "extra_info" (None and {} when it has none).
+A verifier written for verl also gets the line's "data_source" and "extra_info" (None and {} when it has none); one
+written for TRL gets the line's "prompt" as `prompts` and its other keys (all but completion, verifier, task and
+options) as the dataset columns it names, "reference" included.
 Bad lines (not JSON, missing fields, unknown verifier or option) are reported, one line each with its line number
 and the reason, and skipped.
 Exit status: 0 if every line was scored, 1 if some lines were bad or every verdict is `error` (the verifier never
@@ -40,6 +42,16 @@ def _spec(row: dict) -> VerifierSpec:
     return spec
 
 
+NOT_COLUMNS = ("completion", "verifier", "task", "options", "prompt")  # what a line holds that is not a row's column
+
+
+def _context(row: dict) -> dict | None:
+    """The row context a line gives a verl-style (data_source, extra_info) or TRL-style (prompt, columns) verifier."""
+    context = {k: row[k] for k in ("data_source", "extra_info", "prompt") if k in row}
+    columns = {k: v for k, v in row.items() if k not in NOT_COLUMNS}
+    return {**context, "columns": columns} if columns else context or None
+
+
 def _why(e: ValueError) -> str:
     """One line saying why a row was skipped. A pydantic ValidationError's first line is only "1 validation error
     for VerifierSpec": the reason (unknown verifier, import failure, unknown option) is in its items' `msg`."""
@@ -64,7 +76,7 @@ def _load(path: str) -> tuple[list[tuple[int, tuple]], list[tuple[int, str]]]:
                 raise ValueError(row.reason)
             if not isinstance(row, dict) or not isinstance(row.get("completion"), str) or "reference" not in row:
                 raise ValueError("needs a 'completion' string and a 'reference'")
-            context = {k: row[k] for k in ("data_source", "extra_info") if k in row}  # for a verl-style verifier
+            context = _context(row)
             jobs.append((n, (row["completion"], row["reference"], [_spec(row)], context or None)))
         except ValueError as e:  # pydantic's ValidationError is a ValueError
             bad.append((n, _why(e)))

@@ -172,3 +172,20 @@ def test_help_documents_exit_1_for_every_verdict_an_error(capsys):
     with pytest.raises(SystemExit):
         main(["-h"])
     assert "every verdict is an error" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_trl_reward_function_reads_the_lines_columns_and_prompt(tmp_path, capsys, monkeypatch):
+    # TRL's functions read dataset columns by name (`answer`, `solution`) and `prompts`: a line's other keys are
+    # those columns, so the GSM8K recipe's `correctness(prompts, completions, answer)` scores lines as in training
+    monkeypatch.syspath_prepend(os.path.dirname(__file__))  # trl_user_rewards.py, a TRL user's functions
+    plugin = "trl_user_rewards:correctness"
+    rows = [{"completion": "So 3 + 4 = 7. #### 7", "reference": "7", "answer": "3 + 4 = 7\n#### 7",
+             "prompt": "What is 3 + 4?", "verifier": plugin},
+            {"completion": "#### 8", "reference": "7", "answer": "3 + 4 = 7\n#### 7", "verifier": plugin},
+            {"completion": "#### 7", "reference": "7", "verifier": plugin}]  # no `answer`: said, not a zero
+    out = tmp_path / "out.jsonl"
+    assert main([_write(tmp_path / "in.jsonl", rows), "--workers", "1", "--out", str(out)]) == 0
+    verdicts = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [v["reward"] for v in verdicts[:2]] == [2.0, 0.0]
+    missing = verdicts[2]["verdicts"][plugin]
+    assert missing["status"] == "error" and missing["detail"]["rule"] == "missing_column"
