@@ -59,14 +59,15 @@ def _cmd_launch(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from rlvr.flows.bootstrap import check_model_path
 
-    # fail fast, before Prefect's temporary server starts (~10 s); the flow checks again (it also runs without the CLI)
+    # fail fast, before Prefect's temporary server starts (~10 s); the flow is told, so a hub id costs one hub call
+    # (run without this command, served or from Python, the flow checks the path itself)
     check_model_path(load_config(args.config, args.overrides).model.path)
     from rlvr.flows.temporary_server import start_temporary_server
     from rlvr.flows.train import train_flow
 
     start_temporary_server()
     result = train_flow(config_path=args.config, overrides=args.overrides, resume=args.resume, final_eval=args.eval,
-                        device_slots=args.device_slots, device_timeout=args.device_timeout)
+                        device_slots=args.device_slots, device_timeout=args.device_timeout, model_checked=True)
     print(f"trained {result['run_dir']} to step {result['step']}; checkpoint {result['checkpoint']}")
     if result["eval"]:
         print(f"eval score (mean pass@1) {result['eval']['score']:.3f}; report {result['eval']['saved']['report']}")
@@ -74,7 +75,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rlvr.flows.eval_report import eval_config, report_markdown, resolve_target
+    from rlvr.flows.eval_report import report_markdown
+    from rlvr.flows.eval_target import eval_config, resolve_target
     from rlvr.flows.evaluate import check_eval_inputs, evaluate_flow
     from rlvr.flows.temporary_server import start_temporary_server
 

@@ -4,8 +4,9 @@
     train_flow(config_path="configs/arith_grpo.yaml", overrides=["train.steps=10"])
 
 The run directory is locked for the whole run (one writer; a second run on it fails at once, naming the
-holder). Stages: `prepare_data` and `bootstrap_model` (I/O, retried on OSError; bad data or a bad model
-path fail here, before the device is taken), then holding the device (flows/locks.py): `start_trainer`
+holder). Stages: `prepare_data` (I/O, retried on OSError) and the model check (`bootstrap_model` builds 'tiny'
+on first use; another path is checked once: by `rlvr train` before Prefect starts, else here): bad data or a bad
+model path fail before the device is taken. Then, holding the device (flows/locks.py): `start_trainer`
 (restores the latest checkpoint), `train_steps` up to the next checkpoint boundary, `save_checkpoint`
 (retried on OSError; emits `rlvr.checkpoint.saved`), `publish_progress` (metrics table, curve PNG, sample
 completions), and `evaluate` of the final checkpoint with the trainer's own sampler (then the curve is drawn
@@ -26,10 +27,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import TerminationSignal
 from prefect.logging import get_run_logger
-from rlvr.flows import eval_pins, eval_report
+from rlvr.flows import eval_pins, eval_report, eval_target
 from rlvr.flows.artifacts import draw_curves, publish_training, sample_rows
-from rlvr.flows.bootstrap import (bootstrap_model, check_device, load_dpo_pairs, load_eval_problems, load_task_problems,
-                                  retry_on_io)
+from rlvr.flows.bootstrap import (bootstrap_model, check_device, check_model_path, load_dpo_pairs, load_eval_problems,
+                                  load_task_problems, retry_on_io)
 from rlvr.flows.errors import one_line_prefect_console
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
@@ -155,11 +156,15 @@ def train_flow(
     device_slots: int | None = None,
     device_timeout: float | None = None,
     pin_for_eval: bool = False,
+    model_checked: bool = False,
 ) -> dict[str, Any]:
     """Train a policy with the run config (object, dict, or YAML path + dotted overrides). Returns the run dir,
     final step and checkpoint, curve path and the final evaluation report (if `final_eval`).
     `device_slots` / `device_timeout`: see `flows.locks.device_hold` (None: RLVR_DEVICE_SLOTS or 1; no limit).
-    `pin_for_eval`: keep each checkpoint from pruning until its triggered evaluation ran (flows/eval_pins.py)."""
+    `pin_for_eval`: keep each checkpoint from pruning until its triggered evaluation ran (flows/eval_pins.py).
+    `model_checked`: the caller ran `check_model_path` on this config's `model.path` already (`rlvr train` does,
+    before Prefect starts: one hub call for a hub id, not two); a served or scripted run leaves it False and the
+    flow checks the path itself, before the device is taken."""
     log = get_run_logger().info
     one_line_prefect_console()  # a served run's console; a command's is already quiet
     cfg = resolve_config(config, config_path, overrides)
@@ -169,7 +174,8 @@ def train_flow(
         final_eval = False
     try:
         with run_dir_lock(cfg.train.checkpoint.dir):
-            return _train_holding_run_dir(cfg, resume, final_eval, pin_for_eval, device_slots, device_timeout, log)
+            return _train_holding_run_dir(cfg, resume, final_eval, pin_for_eval, device_slots, device_timeout, log,
+                                          model_checked)
     except KeyboardInterrupt:
         note_unwound()  # trainer closed, holds released: the stop need not wait for Prefect's crash report
         raise
@@ -192,11 +198,14 @@ def _result(run_dir: Path, step: int, checkpoint: Path | None) -> dict[str, Any]
 
 
 def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_for_eval: bool, device_slots,
-                           device_timeout, log):
+                           device_timeout, log, model_checked: bool):
     check_trackers(cfg.train.report_to, cfg.name)
     check_device(cfg.model.device)
     problems, eval_problems = prepare_data(cfg, with_eval=final_eval)
-    bootstrap_model(cfg.model.path)
+    if cfg.model.path == "tiny":  # built on first use (minutes, said first); nothing else to check
+        bootstrap_model(cfg.model.path)
+    elif not model_checked:
+        check_model_path(cfg.model.path)
 
     def on_checkpoint(path, step):
         if pin_for_eval:  # kept from pruning until the evaluation this event triggers has run
@@ -207,8 +216,8 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
         log(f"nothing to train: {cfg.name} is already at step {step_of(done)} of {cfg.train.steps} ({done})")
         result = _result(Path(cfg.train.checkpoint.dir), step_of(done), done)
         if final_eval:
-            target = eval_report.resolve_target(done)
-            result["eval"] = eval_report.earlier_report(target, cfg, eval_problems)
+            target = eval_target.resolve_target(done)
+            result["eval"] = eval_target.earlier_report(target, cfg, eval_problems)
             if result["eval"] is not None:
                 log(f"its evaluation with this eval config is in {result['eval']['saved']['report']}")
             else:
@@ -243,7 +252,7 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
         checkpoint = latest_checkpoint(trainer.run_dir)
         result = _result(trainer.run_dir, trainer.step, checkpoint)
         if final_eval:
-            target = eval_report.resolve_target(checkpoint)
+            target = eval_target.resolve_target(checkpoint)
             result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool, problems=eval_problems)
             result["eval"]["saved"] = save_report(result["eval"], target, cfg)
             publish_progress(trainer)  # redrawn: the curve gets the final checkpoint's evaluation point

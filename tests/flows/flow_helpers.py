@@ -28,6 +28,22 @@ def tiny_overrides(run_dir: Path, model_path: str, name: str = "flows-test") -> 
     ]
 
 
+def real_lora_checkpoint(run_dir: Path, warm_model) -> Path:
+    """A training checkpoint (`step-3`) holding a real PEFT adapter on the tiny model, as the trainer writes it."""
+    import json
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    ckpt = run_dir / "checkpoints" / "step-3"
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(warm_model), LoraConfig(r=4, target_modules=["q_proj"]))
+    model.save_pretrained(ckpt / "model")
+    (ckpt / "model" / "rlvr_policy.json").write_text(json.dumps({"lora": True, "base_path": str(warm_model)}))
+    (ckpt / "config.json").write_text(json.dumps({"model": {"path": str(warm_model), "lora": {"r": 4}},
+                                                  "train": {"checkpoint": {"dir": str(run_dir)}}}))
+    return ckpt
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

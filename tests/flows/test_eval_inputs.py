@@ -109,7 +109,7 @@ def _fake_run(root: Path, steps=(20, 40, 60), best: int | None = 40) -> Path:
 ])
 def test_a_run_directory_names_its_checkpoints(name, message, tmp_path, monkeypatch):
     from rlvr.flows.errors import BadInput
-    from rlvr.flows.eval_report import resolve_target
+    from rlvr.flows.eval_target import resolve_target
 
     _fake_run(tmp_path / "runs" / "grpo")
     monkeypatch.chdir(tmp_path)
@@ -120,7 +120,7 @@ def test_a_run_directory_names_its_checkpoints(name, message, tmp_path, monkeypa
 
 def test_a_run_directory_without_checkpoints_says_so(tmp_path):
     from rlvr.flows.errors import BadInput
-    from rlvr.flows.eval_report import resolve_target
+    from rlvr.flows.eval_target import resolve_target
 
     run = tmp_path / "run"
     (run / "checkpoints" / ".tmp-step-20").mkdir(parents=True)  # a training killed before its first checkpoint
@@ -129,7 +129,7 @@ def test_a_run_directory_without_checkpoints_says_so(tmp_path):
 
 
 def test_a_run_directory_still_resolves_its_best_and_its_checkpoints(tmp_path):
-    from rlvr.flows.eval_report import resolve_target
+    from rlvr.flows.eval_target import resolve_target
 
     run = _fake_run(tmp_path / "run")
     assert resolve_target(str(run / "best")).step == 40
@@ -185,17 +185,17 @@ def test_rlvr_eval_checks_its_inputs_once_and_a_served_evaluation_checks_them_it
     """Was: `rlvr eval` checked the adapter, the model and the report's folder before Prefect started, then its flow
     checked them all again (for a hub id, a second call to the hub). The command checks them once, before Prefect
     starts, and tells the flow; run without the command (served), the flow checks them itself."""
-    from rlvr.flows import cli, eval_report
+    from rlvr.flows import cli, eval_files
     from rlvr.flows.errors import BadInput
     from rlvr.flows.evaluate import evaluate_flow
 
-    checked, real = [], eval_report.check_report_writable  # the last of the input checks, counted
+    checked, real = [], eval_files.check_report_writable  # the last of the input checks, counted
 
     def counted(path):
         checked.append(path)
         return real(path)
 
-    monkeypatch.setattr(eval_report, "check_report_writable", counted)
+    monkeypatch.setattr(eval_files, "check_report_writable", counted)
     # inputs that pass, and a device that the flow refuses after them: the flow runs, then ends in one line
     overrides = [*tiny_overrides(tmp_path / "run", model_path), "model.device=cuda:99"]
     assert cli.main(["eval", model_path, "-c", CONFIG, *overrides]) == 2

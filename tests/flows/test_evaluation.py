@@ -9,20 +9,11 @@ import pytest
 import torch
 
 from rlvr.trainers.run_config import apply_overrides, validate_config
-from rlvr.flows.eval_report import (
-    Target,
-    answer_of,
-    eval_config,
-    evaluate_model,
-    mark_best,
-    other_basis_than_best,
-    report_markdown,
-    resolve_target,
-    scored_sampling,
-    scored_verifiers,
-    summarize_suite,
-    write_report,
-)
+from rlvr.flows.eval_basis import mark_best, other_basis_than_best, scored_sampling, scored_verifiers
+from rlvr.flows.eval_files import write_report
+from rlvr.flows.eval_report import answer_of, evaluate_model, report_markdown, summarize_suite
+from rlvr.flows.eval_target import Target, eval_config, resolve_target
+from tests.flows.flow_helpers import real_lora_checkpoint
 
 
 def _record(statuses, answers=None, greedy=None, pid="p"):
@@ -140,7 +131,7 @@ def test_a_training_reward_plug_in_missing_here_names_the_way_to_evaluate_withou
 
 
 def test_a_report_about_to_be_replaced_is_named_with_what_it_held(tmp_path):
-    from rlvr.flows.eval_report import replaced_report
+    from rlvr.flows.eval_files import replaced_report
 
     path = tmp_path / "eval.json"
     assert replaced_report(path) is None
@@ -394,7 +385,7 @@ def test_an_hf_evaluation_decodes_on_model_device_or_says_why_it_cannot(model_pa
 
 def test_a_finished_runs_report_is_reused_only_for_the_same_decoding(tmp_path):
     """A rerun of a finished run returns its saved report without sampling, unless the eval decoding changed."""
-    from rlvr.flows.eval_report import earlier_report
+    from rlvr.flows.eval_target import earlier_report
 
     ckpt = _checkpoint(tmp_path / "run", 2)
     overrides = [f"train.checkpoint.dir={tmp_path / 'run'}", "eval.tasks=[{name: arith, level: 1, limit: 2}]",
@@ -427,7 +418,7 @@ def test_a_report_that_left_out_overlong_prompts_is_reused_for_the_same_rows(tmp
     """A saved report counts the problems it scored and, apart, the prompts it left out as too long; the rows loaded
     now are both. Was: compared with the scored ones only, such a report never matched and a finished run's suite
     (or a served `skip_evaluated` evaluation) was evaluated again on every rerun."""
-    from rlvr.flows.eval_report import earlier_report
+    from rlvr.flows.eval_target import earlier_report
 
     ckpt = _checkpoint(tmp_path / "run", 2)
     cfg = validate_config(apply_overrides({}, [f"train.checkpoint.dir={tmp_path / 'run'}", "eval.n=2", "eval.k=[1, 2]",
@@ -533,20 +524,6 @@ def test_a_training_runs_final_evaluation_counts_the_overlong_prompts_it_left_ou
     assert (saved["problems"], saved["skipped_prompts"], suite_passes) == (4, 1, ["gsm8k-test prompts"]), passes
 
 
-def _real_lora_checkpoint(run_dir, warm_model):
-    """A training checkpoint holding a real PEFT adapter on the tiny model, as the trainer writes it."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    ckpt = run_dir / "checkpoints" / "step-3"
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(warm_model), LoraConfig(r=4, target_modules=["q_proj"]))
-    model.save_pretrained(ckpt / "model")
-    (ckpt / "model" / "rlvr_policy.json").write_text(json.dumps({"lora": True, "base_path": str(warm_model)}))
-    (ckpt / "config.json").write_text(json.dumps({"model": {"path": str(warm_model), "lora": {"r": 4}},
-                                                  "train": {"checkpoint": {"dir": str(run_dir)}}}))
-    return ckpt
-
-
 @pytest.mark.parametrize("damage, said", [
     ("cut weights", "its LoRA adapter's adapter_model.safetensors is damaged"),
     ("no adapter config", "its LoRA adapter is incomplete, no "),
@@ -557,7 +534,7 @@ def test_a_damaged_lora_adapter_is_named_before_the_evaluation(damage, said, tmp
     model directory)`."""
     from rlvr.flows import cli
 
-    ckpt = _real_lora_checkpoint(tmp_path / "run", warm_model)
+    ckpt = real_lora_checkpoint(tmp_path / "run", warm_model)
     if damage == "cut weights":
         weights = ckpt / "model" / "adapter_model.safetensors"
         weights.write_bytes(weights.read_bytes()[:100])
@@ -572,7 +549,7 @@ def test_a_report_that_cannot_be_written_is_refused_before_the_evaluation(tmp_pa
     """Was: a read-only checkpoint folder was evaluated in full, then the report failed to write (two retries) and
     the whole evaluation was lost, exit 1. (/proc: not writable even by root, unlike a chmod'ed folder.)"""
     from rlvr.flows.errors import BadInput
-    from rlvr.flows.eval_report import check_report_writable
+    from rlvr.flows.eval_files import check_report_writable
 
     check_report_writable(tmp_path / "not-yet" / "made" / "eval.json")  # folders the writer makes are fine
     with pytest.raises(BadInput, match=r"the report cannot be written to /proc/self/step-3/eval.json \(.* in "
@@ -600,7 +577,7 @@ def test_rlvr_eval_says_it_builds_the_tiny_base_of_a_lora_checkpoint_before_buil
 
     from tests.flows.flow_helpers import start_process, stop_process, wait_for
 
-    ckpt = _real_lora_checkpoint(tmp_path / "run", warm_model)
+    ckpt = real_lora_checkpoint(tmp_path / "run", warm_model)
     saved = json.loads((ckpt / "config.json").read_text())
     (ckpt / "config.json").write_text(json.dumps({**saved, "model": {**saved["model"], "path": "tiny"}}))
     cache = tmp_path / "empty-cache"

@@ -123,9 +123,10 @@ def test_a_checkpoint_copied_out_of_its_run_is_evaluated_and_marks_no_best(demo_
     (kept / "trainer_state.pt").unlink()
     best_before = (run_dir / "best.json").read_text()
     for copy, step in ((final, None), (kept, 7)):
-        report = evaluate_flow(str(copy), overrides=["eval.greedy=false"])
+        report = evaluate_flow(str(copy), overrides=["eval.greedy=false"])  # other settings: eval-<digest>.json
         assert report["step"] == step and report["saved"]["best"] is False
-        assert json.loads((copy / "eval.json").read_text())["score"] == report["score"]
+        assert json.loads(Path(report["saved"]["report"]).read_text())["score"] == report["score"]
+        assert Path(report["saved"]["report"]).parent == copy.resolve()
     assert not [p.name for p in tmp_path.rglob("best*")]
     assert (run_dir / "best.json").read_text() == best_before
 
@@ -164,8 +165,8 @@ def test_the_served_evaluation_skips_a_checkpoint_evaluated_since_it_was_saved(d
     assert "step-2 was evaluated with this eval config after it was saved" in logs and "eval arith-l2-test" not in logs
 
     other = evaluate_flow(str(step2), overrides=["eval.params.max_tokens=8"], skip_evaluated=True)
-    assert other["sampling"]["max_tokens"] == 8 and json.loads(report.read_text())["sampling"]["max_tokens"] == 8
-    report.write_text(saved)  # as the demo left it, for the tests after this one
+    assert other["sampling"]["max_tokens"] == 8 and Path(other["saved"]["report"]).name != "eval.json"
+    assert report.read_text() == saved  # the run's own report stays; one with other settings goes beside it
     later = report.stat().st_mtime + 1
     os.utime(step2 / "trainer_state.pt", (later, later))  # saved again after its report
     again = evaluate_flow(str(step2), skip_evaluated=True, return_state=True)
@@ -322,7 +323,7 @@ def test_a_lora_checkpoint_is_evaluated_on_its_own_base_and_rank_whatever_the_co
                                                                                     tmp_path):
     """`rlvr eval <lora ckpt> -c other.yaml`: the other config has no model.lora (this crashed on `.r` of None) and
     may name another base (the adapter went onto it silently); the checkpoint's own base and rank are used."""
-    from rlvr.flows.eval_report import eval_config, resolve_target
+    from rlvr.flows.eval_target import eval_config, resolve_target
     from rlvr.flows.evaluate import evaluate_flow
     from rlvr.flows.train import train_flow
 

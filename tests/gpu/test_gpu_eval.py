@@ -12,7 +12,8 @@ from tests.gpu.gpu_helpers import cuda
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda, reason="needs a CUDA device")
 def test_an_hf_evaluation_decodes_on_the_gpu(random_model, caplog):
-    from rlvr.flows.eval_report import eval_config, evaluate_model, open_sampler, resolve_target
+    from rlvr.flows.eval_report import evaluate_model, open_sampler
+    from rlvr.flows.eval_target import eval_config, resolve_target
     from rlvr.verifiers.task_runner import make_pool
 
     target = resolve_target(str(random_model))

@@ -110,7 +110,8 @@ def test_sharded_checkpoint_resumes_on_two_ranks_and_on_one(steps, ranks):
 
 
 def test_export_loads_through_the_eval_loader(steps):
-    from rlvr.flows.eval_report import eval_config, open_sampler, resolve_target
+    from rlvr.flows.eval_report import open_sampler
+    from rlvr.flows.eval_target import eval_config, resolve_target
 
     out, run = steps
     first = torch.load(out / "first.pt")
