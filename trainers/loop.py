@@ -81,7 +81,7 @@ def step_seed(seed: int, step: int) -> int:
 
 class Trainer:
     def __init__(self, cfg, *, sampler=None, pool=None, problems=None, resume: bool = True, log=print):
-        from rlvr.verifiers.registry import spec_keys
+        from rlvr.verifiers.registry import row_lacks, spec_keys
         from rlvr.verifiers.task_runner import make_pool
 
         self.cfg, self.log = cfg, log
@@ -95,6 +95,9 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         self.problems = load_problems(cfg.task) if problems is None else problems  # the flow loaded them already
         self.specs = cfg.verifier_specs()
+        if self.problems and (lacking := row_lacks(self.specs, self.problems[0].context())):
+            raise ConfigError(f"{lacking}, in training problem {self.problems[0].id}: rename the column in the data "
+                              f"or the function's parameter")
         self.primary = self.specs[0].name
         self.algorithm = ALGORITHMS[cfg.train.algorithm](cfg)
         if self.algorithm.group_size and len(self.problems) < self.algorithm.prompts_per_step:

@@ -101,6 +101,18 @@ def context_read(name: str, context: dict[str, Any] | None) -> dict[str, Any] | 
     return {key: context[key] for key in style.READS if key in context}
 
 
+def row_lacks(specs: list[Spec], context: dict[str, Any]) -> str | None:
+    """One line naming the first verifier of `specs` that a row with this `context` cannot be scored by (a TRL-style
+    function naming a column the row does not have: `trl_style.lacks`), or None."""
+    for spec in specs:
+        fn = resolve(spec.name)
+        style = STYLES.get(_STYLES.get(spec.name, "rlvr"))
+        why = style.lacks(fn, context, build_options(spec.name, spec.options)) if hasattr(style, "lacks") else None
+        if why:
+            return f"verifier {spec.name!r}: {why}"
+    return None
+
+
 def _check_signature(name: str, fn: Verifier) -> str:
     """How `fn` is called: the key of STYLES whose parameter names its signature has (that style's `check` refuses a
     signature its call cannot bind), else "rlvr". ValueError naming `name` and its signature when `fn` cannot be

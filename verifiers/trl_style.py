@@ -14,7 +14,7 @@ that one completion, and every argument is a one-element list:
 - columns: the dataset row's columns other than its prompt (`Problem.context()["columns"]`). TRL passes every one;
   here a function gets those it names, and all of them when it takes `**kwargs` (`prompts` likewise). A column it
   names without a default that the row lacks gives an `error` Verdict (rule `missing_column`, naming the row's
-  columns), as TRL's call would raise.
+  columns), as TRL's call would raise; a training run checks its first problem (`lacks`) and refuses to start.
 - `completion_ids` and `trainer_state`, which TRL also passes, are not: a job holds the completion's text, and the
   verifiers run apart from the trainer. A function that requires either is refused when the config is loaded.
 - `options`: extra keyword arguments (an option named like a column replaces it); one the signature cannot take,
@@ -82,13 +82,23 @@ def check(name: str, signature: inspect.Signature, options: Mapping | None = Non
 def score(fn: Callable, completion: str, reference: Any, context: Mapping | None, options: Mapping | None) -> Verdict:
     """The Verdict of `fn` called TRL's way on a batch of one; what `fn` raises is raised (the registry makes it an
     `error`). `reference` is not passed: TRL's functions read the row's own columns."""
-    sig = signature(fn)
-    arguments, missing = _arguments(sig, completion, context or {}, options or {})
+    arguments, missing = _arguments(signature(fn), completion, context or {}, options or {})
     if missing:
-        columns = sorted((context or {}).get("columns") or {})
-        return _error("missing_column", f"the reward function takes {', '.join(map(repr, missing))}, which this row "
-                                        f"does not have (its columns: {', '.join(columns) or 'none'})")
+        return _error("missing_column", _missing_text(missing, context))
     return verdict(fn(**arguments))
+
+
+def lacks(fn: Callable, context: Mapping | None, options: Mapping | None) -> str | None:
+    """What a row with this `context` lacks for `fn` (a column it names without a default), or None: checked on the
+    first training problem before a run starts, so a misnamed column is one line, not an `error` per completion."""
+    _, missing = _arguments(signature(fn), "", context or {}, options or {})
+    return _missing_text(missing, context) if missing else None
+
+
+def _missing_text(missing: list[str], context: Mapping | None) -> str:
+    columns = sorted((context or {}).get("columns") or {})
+    return (f"the reward function takes {', '.join(map(repr, missing))}, which this row does not have (its columns: "
+            f"{', '.join(columns) or 'none'})")
 
 
 def _arguments(sig: inspect.Signature, completion: str, context: Mapping, options: Mapping,
