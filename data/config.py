@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rlvr.data.loading import NAMED_FOR_SPLIT
+from rlvr.data.files import NAMED_FOR_SPLIT
 
 
 TaskName = Literal["arith", "code", "gsm8k", "math500", "humaneval", "mbpp", "qa"]

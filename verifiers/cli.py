@@ -9,7 +9,7 @@ and the reason, and skipped.
 Exit status: 0 if every line was scored, 1 if some lines were bad or every verdict is `error` (the verifier never
 worked: a plug-in that always raises; the table still prints, then one line with the first reason), 2 if the file
 cannot be read or has no line to score (empty, or every line bad: a run that scored nothing is not a success).
-Lines are read by `rlvr.data.loading.read_json_lines`, the reader of the dataset files (one home for line numbers
+Lines are read by `rlvr.data.files.read_json_lines`, the reader of the dataset files (one home for line numbers
 and for what counts as a bad line); this entry point is the only part of `verifiers/` that imports `data/`.
 """
 
@@ -22,7 +22,7 @@ import math
 import sys
 
 from pydantic import ValidationError
-from rlvr.data.loading import BadLine, read_json_lines
+from rlvr.data.files import BadLine, read_json_lines
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.pool import VerifierPool
 from rlvr.verifiers.registry import validate

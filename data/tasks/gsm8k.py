@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from rlvr.data.config import TaskConfig
-from rlvr.data.loading import Rows, few_shot_rows, load_rows, shuffle_and_limit, validate_rows
+from rlvr.data.files import Rows
+from rlvr.data.loading import few_shot_rows, load_rows, shuffle_and_limit, validate_rows
 from rlvr.data.problem import Problem, row_columns
 from rlvr.data.templates import Example, math_prompt
 

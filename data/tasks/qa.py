@@ -48,7 +48,8 @@ from typing import Any
 import numpy
 
 from rlvr.data.config import TaskConfig
-from rlvr.data.loading import BadLine, load_rows, shuffle_and_limit, validate_rows
+from rlvr.data.files import BadLine
+from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
 from rlvr.data.problem import Problem, row_columns
 from rlvr.data.templates import math_prompt
 from rlvr.verifiers.math_answer import extract

@@ -1,4 +1,4 @@
-"""rlvr.data.loading: reading every supported format, choosing split files, hub calls, bad-row reports, shuffle + limit."""
+"""rlvr.data.loading and rlvr.data.files: reading every supported format, choosing split files, hub calls, bad-row reports, shuffle + limit."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rlvr.data import loading
+from rlvr.data import files, loading
 from rlvr.data.config import TaskConfig
 from rlvr.data.tasks import load_problems
 from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
@@ -286,7 +286,7 @@ def test_shuffle_and_limit_is_seeded_and_a_larger_limit_extends():
 
 
 def test_formats_table_matches_the_config_description():
-    assert set(loading.FORMATS) >= {".json", ".jsonl", ".jsonl.gz", ".parquet"}
+    assert set(files.FORMATS) >= {".json", ".jsonl", ".jsonl.gz", ".parquet"}
 
 
 # --- a UTF-8 byte order mark at the start of a file (Notepad, Excel exports) --------------------------------------
@@ -309,7 +309,7 @@ def test_a_bom_at_the_start_of_a_file_is_dropped(tmp_path, name, array):
 def test_a_bom_only_first_line_is_a_blank_line(tmp_path):
     path = tmp_path / "test.jsonl"
     path.write_bytes(BOM + b"\n" + "".join(json.dumps(r) + "\n" for r in ROWS).encode())
-    assert list(loading.read_json_lines(path)) == [(n + 2, row) for n, row in enumerate(ROWS)]
+    assert list(files.read_json_lines(path)) == [(n + 2, row) for n, row in enumerate(ROWS)]
 
 
 def test_gsm8k_from_a_file_with_a_bom_keeps_its_first_row(tmp_path):
@@ -354,7 +354,7 @@ def test_json_lines_whose_first_line_is_broken_are_still_read_line_by_line(tmp_p
     path = tmp_path / "train.jsonl"
     path.write_text('{"question": "cut\n' + "".join(json.dumps(r) + "\n" for r in ROWS))
     rows = load_rows(str(path), "train", "x/y")
-    assert isinstance(rows[0], loading.BadLine) and rows[1:] == ROWS
+    assert isinstance(rows[0], files.BadLine) and rows[1:] == ROWS
 
 
 def test_a_task_reading_one_object_fails_with_that_line(tmp_path):
