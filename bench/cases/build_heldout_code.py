@@ -828,33 +828,49 @@ def cases_for(prob: dict, seed: int, others: list[dict]) -> list[tuple]:
     return out
 
 
-def build(data: str | Path = "/work/shared/data", seed: int = 5151) -> list[dict]:
-    probs = load_problems(Path(data))
-    # HumanEval: the official program (prompt + body) and the full-def form built from it must both pass.
+def agrees_with_label(checks: list[tuple[dict, str, bool, str]]) -> list[bool]:
+    """For each (problem, rule, label, program): whether the program's outcome under the tests is the label's (pass
+    for true, fail for false). Each disagreement is a dropped case, counted by rule and reason on stderr; a rewarded
+    program that fails is a generator bug, printed, never relabelled."""
+    res = outcomes([test_script(p, prog) for p, _, _, prog in checks])
+    agree = [r == ("pass" if label else "fail") for (_, _, label, _), r in zip(checks, res)]
+    dropped = {}
+    for (p, rule, label, _), r, ok in zip(checks, res, agree):
+        if ok:
+            continue
+        why = r if r in ("killed", "flaky") else "tests_disagree_with_rule"
+        dropped.setdefault(f"{rule.split('+')[0]} ({why})", []).append(p["source"])
+        if label and why == "tests_disagree_with_rule":
+            print(f"GENERATOR BUG? {p['source']} {rule}: rewarded program fails", file=sys.stderr)
+    for k, v in sorted(dropped.items()):
+        print(f"dropped {k}: {len(v)}", file=sys.stderr)
+    return agree
+
+
+def passing_tasks(probs: list[dict]) -> list[dict]:
+    """The tasks whose canonical solution passes its tests; HumanEval: both the official program (prompt + body) and
+    the full-def form built from it."""
     forms = [(p, program(p, p["body"], "body")) for p in probs if p["task"] == "humaneval"]
     forms += [(p, program(p, p["code"])) for p in probs]
     ok = outcomes([test_script(p, prog) for p, prog in forms])
     failed = {p["source"] for (p, _), r in zip(forms, ok) if r != "pass"}
-    dropped = sorted(failed)
-    probs = [p for p in probs if p["source"] not in failed]
-    print(f"{len(probs)} tasks whose canonical solution passes its tests; left out: {dropped}", file=sys.stderr)
+    kept = [p for p in probs if p["source"] not in failed]
+    print(f"{len(kept)} tasks whose canonical solution passes its tests; left out: {sorted(failed)}", file=sys.stderr)
+    return kept
+
+
+def build(data: str | Path = "/work/shared/data", seed: int = 5151) -> list[dict]:
+    probs = passing_tasks(load_problems(Path(data)))
     find_mutants(probs, seed, per=2)
     by_task = {t: [p for p in probs if p["task"] == t] for t in PER_TASK}
     built = [(p, c) for p in probs for c in cases_for(p, seed, by_task[p["task"]])]
-    res = outcomes([test_script(p, c[3]) for p, c in built])
-    cases, skipped = [], {}
-    for (p, (rule, label, comp, prog, detail)), r in zip(built, res):
-        if r != ("pass" if label else "fail"):
-            why = r if r in ("killed", "flaky") else "tests_disagree_with_rule"
-            skipped.setdefault(f"{rule.split('+')[0]} ({why})", []).append(p["source"])
-            if label and why == "tests_disagree_with_rule":
-                print(f"GENERATOR BUG? {p['source']} {rule}: rewarded program fails", file=sys.stderr)
-            continue
-        cases.append({"id": f"{p['source']}#{len(cases)}", "source": p["source"], "task": p["task"], "rule": rule,
-                      "label": label, "completion": comp, "reference": p["ref"],
-                      "prompt": p["prompt"][-1]["content"], "detail": detail})
-    for k, v in sorted(skipped.items()):
-        print(f"dropped {k}: {len(v)}", file=sys.stderr)
+    keep = agrees_with_label([(p, rule, label, prog) for p, (rule, label, _, prog, _) in built])
+    cases = []
+    for (p, (rule, label, comp, prog, detail)), ok in zip(built, keep):
+        if ok:
+            cases.append({"id": f"{p['source']}#{len(cases)}", "source": p["source"], "task": p["task"], "rule": rule,
+                          "label": label, "completion": comp, "reference": p["ref"],
+                          "prompt": p["prompt"][-1]["content"], "detail": detail})
     return cases
 
 
