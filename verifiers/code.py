@@ -5,11 +5,12 @@
 `tests` is a string of test code, or a list of test statements (MBPP's `test_list`). A raw HumanEval, MBPP or
 sanitized-MBPP row is a reference too (`code_reference.py` reads each shape; another is an `error`).
 
-Code comes from the answer part of the completion (`answer_part`: after the last `</think>` when text follows it,
-inside the last `<answer>` tag) and its fenced blocks as sanitizers (evalplus) pick it: the last block that defines
-the entry point (or, for MBPP, the function the tests call first), else the last that defines any function, else the
-last ```python block, else the last fence; with no fence, the raw text, unless it is prose (`no_answer`). A fence
-indented as a Markdown list item's is read without that indentation.
+Code comes from the answer part of the completion (after the last `</think>` when text follows it, inside the last
+`<answer>` tag), read by `code_extract.py`: the fenced block sanitizers (evalplus) pick (the last block that defines
+the entry point, or, for MBPP, the function the tests call first, else the last that defines any function, else the
+last ```python block, else the last fence); with no fence, the text when it is a program, else its code lines among
+the prose (every code region in order; prose and what follows a chat end token dropped), else the text, unless it is
+prose (`no_answer`). The verdict's `code_from` says which ("fenced block", "text", "code lines").
 If `entry_point` is set and the code does not define it, the code is a body continuation of `prompt_prefix`
 (HumanEval's prompt); the prefix is always put before the code so its imports and helpers exist.
 
@@ -22,29 +23,24 @@ the sandbox covers and what not, and `code_harness.py` for why a program cannot 
 
 from __future__ import annotations
 
-import bisect
-import re
 import signal
 from dataclasses import dataclass
 from typing import Literal
 
 from rlvr.verifiers.code_harness import BadTests, TestsFailed, first_called, run_tests, setup_needs_program
-from rlvr.verifiers.code_reference import parses, read_reference
+from rlvr.verifiers.code_extract import answer_code, answer_part, defines, indent_body, is_prose
+from rlvr.verifiers.code_reference import read_reference
 from rlvr.verifiers.options import check_types
 from rlvr.verifiers.sandbox import CandidateError, Isolation, Limits, Sandbox, SandboxDied, SandboxOutputLimit, \
     SandboxTimeout, SandboxUnisolated
 from rlvr.verifiers.verdict import Verdict
 
-VERSION = "6"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation;
-# 5: raw sanitized-MBPP rows (task-text prompt, test_imports); 6: answer part (</think>, <answer>), indented fences
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
+VERSION = "7"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation;
+# 5: raw sanitized-MBPP rows (task-text prompt, test_imports); 6: answer part (</think>, <answer>), indented fences;
+# 7: unfenced code among prose read by its code lines
 _UNSAFE_EXC = {"MemoryError", "BlockingIOError", "PermissionError"}
 _UNSAFE_MESSAGES = ("can't start new thread", "File too large", "No space left", "Resource temporarily unavailable")
 _UNSAFE_SIGNALS = {9: "killed (out of memory?)", 25: "file size limit"}
-_DEFINES_ANY = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+\w", re.M)
-# a line only code starts with: unfenced text holding one is broken code (`wrong`), not prose (`no_answer`)
-_CODE_LINE = re.compile(r"^[ \t]*(?:(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(|class[ \t]+\w+[ \t]*[(:]|import[ \t]+\w|"
-                        r"from[ \t]+[\w.]+[ \t]+import\b|return\b|@\w)", re.M)
 _MINIMUM = {"cpu_s": 1, "memory_mb": 64, "threads": 0, "nproc": 1, "fsize_mb": 0, "output_kb": 0}  # timeout_s: options
 # `isolate` was a bool before it had three values (configs and checkpoints hold `true`/`false`), and YAML 1.1 reads
 # the unquoted `off` (and `on`) as a bool: read them as the mode they meant
@@ -98,87 +94,6 @@ def _timeout_text(e: SandboxTimeout, timeout_s: float) -> str:
             f"{timeout_s:g} s less {timeout_s - wall:g} s, so that the sandbox ends before the pool's deadline)")
 
 
-def _tags(text: str, tag: str) -> list[int]:
-    """Where `tag` starts in `text` as markup: at the start of a line (a fence left open in a draft does not hide
-    the `</think>` after it), or anywhere outside a fenced block (inside one it is code: `s.split("</think>")`)."""
-    spans = [m.span() for m in _FENCE.finditer(text)]  # in order and disjoint: a bisect finds the one before a place
-    starts = [a for a, _ in spans]
-
-    def markup(i: int) -> bool:
-        if not text[text.rfind("\n", 0, i) + 1:i].strip():
-            return True
-        k = bisect.bisect_right(starts, i) - 1
-        return k < 0 or i >= spans[k][1]
-
-    return [m.start() for m in re.finditer(re.escape(tag), text) if markup(m.start())]
-
-
-def answer_part(completion: str) -> tuple[str, str]:
-    """(the part of the completion that answers, where it was read). After the last `</think>` when text follows it:
-    the reasoning before it is not the answer, so a draft there, right or wrong, is not graded (the math verifier
-    reads a completion the same way); then inside the last `<answer>` tag (R1-style formats) that is closed, or, left
-    open (a cut completion), that starts a line. The spaces after a tag on its line are not the code's indentation
-    (`</think> <answer> def f(): ...`). A `<think>` that never closes, or one with nothing after it, is read as it is,
-    as the math verifier reads it (a policy: the held-out code set's Q1 reads it as no answer; docs/verifiers.md)."""
-    where = "completion"
-    ends = _tags(completion, "</think>")
-    if ends and completion[ends[-1] + len("</think>"):].strip():
-        completion, where = completion[ends[-1] + len("</think>"):].lstrip(" \t"), "after </think>"
-    closes = _tags(completion, "</answer>")
-    opens = [i for i in _tags(completion, "<answer>")
-             if any(c > i for c in closes) or not completion[completion.rfind("\n", 0, i) + 1:i].strip()]
-    if opens:
-        completion, where = completion[opens[-1] + len("<answer>"):].lstrip(" \t"), f"{where}, <answer>"
-        closes = _tags(completion, "</answer>")
-        completion = completion[:closes[0]] if closes else completion
-    return completion, where
-
-
-def _block(text: str, m: re.Match) -> str:
-    """A fenced block's code, less the fence's own indentation when every line has it (a Markdown list item's)."""
-    indent, code = text[text.rfind("\n", 0, m.start()) + 1:m.start()], m.group(2)
-    lines = code.split("\n")
-    if not indent or indent.strip() or not all(ln.startswith(indent) for ln in lines if ln.strip()):
-        return code
-    return "\n".join(ln[len(indent):] for ln in lines)
-
-
-def extract_code(completion: str, name: str | None = None) -> str:
-    """The block holding the answer, picked as sanitizers (evalplus) do, so that a usage example, a block of asserts
-    or an `Output:` block after the solution is not taken for it: the last fenced block that defines `name` (the
-    entry point), else the last that defines any function or class, else the last ```python block, else the last
-    fenced block of any language; with no fence, the whole text."""
-    blocks = [(m.group(1), _block(completion, m)) for m in _FENCE.finditer(completion)]
-    if not blocks:
-        return completion.strip("\n")
-    codes = [code for _, code in blocks]
-    defining = [c for c in codes if name and defines(c, name)] or [c for c in codes if _DEFINES_ANY.search(c)]
-    py = [code for lang, code in blocks if lang.lower() in ("python", "py", "python3")]
-    return (defining or py or codes)[-1]
-
-
-def defines(code: str, name: str) -> bool:
-    return re.search(rf"^\s*(?:async\s+)?(?:def|class)\s+{re.escape(name)}\b", code, re.M) is not None
-
-
-def is_prose(text: str) -> bool:
-    """Unfenced text that holds no program: Python reads it neither as a module nor as a function body, it does not
-    start indented (a body continuation cut short is broken code) and no line of it starts a definition, an import
-    or a return. "I am not sure how to solve this." is prose; `    return sum(xs` and `def f(:` are code."""
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    if first[:1].isspace() or _CODE_LINE.search(text):  # checked first: most code is told without parsing it
-        return False
-    return not (parses(text) or parses("def _():\n" + indent_body(text)))
-
-
-def indent_body(code: str) -> str:
-    """A function body written flush-left, indented one level; an indented one as it is."""
-    first = next((ln for ln in code.splitlines() if ln.strip()), "")
-    if not first or first[0].isspace():
-        return code
-    return "\n".join("    " + ln if ln.strip() else ln for ln in code.splitlines())
-
-
 def assemble(code: str, prefix: str, entry_point: str | None) -> tuple[str, str]:
     """The program to run and how it was built ('prefix+body', 'prefix+code' or 'code')."""
     if not prefix:
@@ -197,14 +112,15 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
     if not isinstance(completion, str):
         return Verdict(0.0, "no_answer", {"rule": "no_code", "error": f"the completion is {type(completion).__name__}"})
     answer, read = answer_part(completion)
-    code = extract_code(answer, entry_point or first_called(tests))
+    code, code_from = answer_code(answer, entry_point or first_called(tests))
     if not code.strip():
         return Verdict(0.0, "no_answer", {"rule": "no_code", "read": read})
-    if not _FENCE.search(answer) and is_prose(code):
+    if code_from == "text" and is_prose(code):
         return Verdict(0.0, "no_answer", {"rule": "prose_only", "read": read,
-                                          "error": "no fenced block, and the text is not Python"})
+                                          "error": "no fenced block, and no line of the text is Python"})
     program, built = assemble(code, prefix, entry_point)
-    detail = {"entry_point": entry_point, "read": read, "program_from": built, "code": code[:2000]}
+    detail = {"entry_point": entry_point, "read": read, "code_from": code_from, "program_from": built,
+              "code": code[:2000]}
     limits = Limits(wall_s=sandbox_wall_s(opts.timeout_s), cpu_s=opts.cpu_s, memory_mb=opts.memory_mb,
                     threads=opts.threads, nproc=opts.nproc, fsize_mb=opts.fsize_mb, output_kb=opts.output_kb,
                     processes=opts.processes, isolate=opts.isolate, hide=tuple(opts.hide))

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from rlvr.verifiers.code import assemble, extract_code, verify
+from rlvr.verifiers.code import assemble, verify
+from rlvr.verifiers.code_extract import extract_code
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.pool import VerifierPool
 
@@ -89,7 +90,7 @@ PROSE = [
 
 @pytest.mark.parametrize("text, prose", PROSE)
 def test_prose_is_told_from_code(text, prose):
-    from rlvr.verifiers.code import is_prose
+    from rlvr.verifiers.code_extract import is_prose
 
     assert is_prose(text) is prose
 
