@@ -21,7 +21,7 @@ from rlvr.flows.bootstrap import bootstrap_model, check_device, check_model_path
 from rlvr.flows.errors import BadInput, one_line_prefect_console
 from rlvr.flows.eval_target import Target
 from rlvr.flows.locks import device_hold
-from rlvr.flows.stopping import note_unwound
+from rlvr.flows.stopping import note_unwound, stop_says
 from rlvr.trainers.run_config import RunConfig
 
 
@@ -46,16 +46,28 @@ def evaluate(target: Target, cfg: RunConfig, sampler=None, pool=None, problems=N
 
     log = get_run_logger().info
     own_sampler, own_pool = sampler is None, pool is None
-    sampler = sampler or eval_report.open_sampler(target, cfg)
-    pool = pool or make_pool(cfg.verify)  # verify.runner: the local VerifierPool, or a dask/ray task runner
-    try:
-        return eval_report.evaluate_model(sampler, pool, cfg, label=target.label, step=target.step, log=log,
-                                          problems=problems)
-    finally:
-        if own_sampler:
-            sampler.close()
-        if own_pool:
-            pool.close()
+    with stop_says(cut_evaluation_note(target, cfg)):
+        sampler = sampler or eval_report.open_sampler(target, cfg)
+        pool = pool or make_pool(cfg.verify)  # verify.runner: the local VerifierPool, or a dask/ray task runner
+        try:
+            return eval_report.evaluate_model(sampler, pool, cfg, label=target.label, step=target.step, log=log,
+                                              problems=problems)
+        finally:
+            if own_sampler:
+                sampler.close()
+            if own_pool:
+                pool.close()
+
+
+def cut_evaluation_note(target: Target, cfg: RunConfig) -> str:
+    """What a stop during the evaluation of `target` says in its closing line (`stop_says`): that the same command
+    evaluates it, and, for a checkpoint at its run's last step (the training flow's final evaluation, or `rlvr eval`
+    of that checkpoint), that training had finished and its checkpoint is saved."""
+    cut = "the same command evaluates it"
+    if target.checkpoint is not None and target.step is not None and target.step >= cfg.train.steps:
+        return (f"training had finished (saved step {target.step} of {cfg.train.steps}: {target.checkpoint}); "
+                f"the evaluation was cut: {cut}")
+    return f"the evaluation of {target.label} was cut: {cut}"
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=retry_on_io)

@@ -138,6 +138,21 @@ def note_resume(note: str) -> None:
     _state["resume_note"] = note
 
 
+@contextmanager
+def stop_says(note: str):
+    """Inside this block a stop's closing line says `note` (as `note_resume`); a block left otherwise (done, or
+    failed) puts the note before it back. A stop keeps `note`: the closing line is written once the run has unwound.
+    Why: a stop in the final evaluation said "the run can be resumed with the same command", as if the training
+    had not finished, when its checkpoint was saved and only the evaluation was cut (flows/evaluate.py)."""
+    before = _state["resume_note"]
+    _state["resume_note"] = note
+    try:
+        yield
+    finally:
+        if _state["stopping"] is None:  # no signal came: a later stop is not this block's
+            _state["resume_note"] = before
+
+
 def defer_stops() -> None:
     """From now on a stop signal does not raise into this process, which is ending on its own (a failure being
     reported, the save after a lost peer rank): torchrun's agent sends SIGTERM to every rank as soon as one has

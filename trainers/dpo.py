@@ -15,6 +15,14 @@ the worst; groups whose rewards are all equal give none) or, with `dpo.pairs_pat
 seeded order (then nothing is sampled: `group_size` is 0, and the trainer opens its sampler only when something
 asks for one, such as the final evaluation).
 
+Metrics (metrics.jsonl keys; TRL's DPOTrainer names in brackets): `reward_chosen` / `reward_rejected` [rewards/chosen,
+rewards/rejected], the implicit reward beta * (log pi - log ref) of each response, pair mean; `reward_margin`
+[rewards/margins], their difference; `reward_accuracy` [rewards/accuracies], the share of pairs whose chosen reward
+is strictly higher (0 at step 1, when the policy is the reference). The console line shows the last two under
+TRL's names, and an online step's verifier reward and accuracy of its sampled completions as `verifier_reward` /
+`verifier_acc` (`reward_mean`, `accuracy`), so that neither is read as the other (`metrics.RELABEL`). The file keeps
+its keys: the trackers' curves and the rows of a run resumed from before go on under the same names.
+
 What this file gives the shared step (trainers/loop.py): rollout needs (`prompts_per_step`, `group_size`),
 `prepare` (the step's pairs and their cached reference sums) and `backward` (`dpo_backward`).
 

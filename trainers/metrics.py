@@ -161,10 +161,20 @@ class MetricsLog:
 
 
 STEP_LINE = (  # (metric, label, format): what the step's console line shows, where the step has it
-    ("loss", "loss", ".4f"), ("reward_mean", "reward", ".3f"), ("accuracy", "acc", ".3f"),
-    ("reward_margin", "margin", ".3f"), ("reward_accuracy", "pref_acc", ".3f"), ("kl", "kl", ".4f"),
+    ("loss", "loss", ".4f"), ("policy_loss", "pg_loss", ".4f"), ("value_loss", "vf_loss", ".4f"),
+    ("reward_mean", "reward", ".3f"), ("accuracy", "acc", ".3f"),
+    ("reward_margin", "rewards/margins", ".3f"), ("reward_accuracy", "rewards/accuracies", ".3f"), ("kl", "kl", ".4f"),
     ("completion_len_mean", "len", ".1f"), ("tokens_per_s", "tok/s", ".0f"),
 )
+# Labels that would be misread beside another metric of the step: {metric that the algorithm's rows always have:
+# {metric: label instead, None to leave it off}}. The metrics.jsonl keys stay as they are (other tools read them).
+RELABEL = {
+    # PPO: its `loss` is pg_loss + vf_coef * vf_loss (- entropy_coef * entropy); the parts say what moved
+    "policy_loss": {"loss": None},
+    # DPO: beside the implicit reward's stats (TRL's rewards/margins, rewards/accuracies), the sampled completions'
+    # verifier reward and accuracy say whose they are
+    "pairs": {"reward_mean": "verifier_reward", "accuracy": "verifier_acc"},
+}
 
 
 def _reason_key(name: str) -> str:
@@ -207,12 +217,16 @@ def failing_verifiers(row: dict) -> list[str]:
 
 def format_step(row: dict, total: int) -> str:
     """The step's console line: the metrics the step has (offline DPO samples nothing, so it has no reward or
-    length, only its loss and preference margin); it ends in a warning for each verifier whose every verdict this
-    step is error/timeout, with the first one's reason: the primary (`status/<s>`), then each other one by name
-    (`status/<name>/<s>`: a second verifier that always fails would otherwise only lower the combined reward,
-    unseen)."""
-    shown = [f"{label} {row[key]:{fmt}}" for key, label, fmt in STEP_LINE
-             if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
+    length, only its loss and preference margin), labelled so that each says whose it is (`RELABEL`); it ends in a
+    warning for each verifier whose every verdict this step is error/timeout, with the first one's reason: the
+    primary (`status/<s>`), then each other one by name (`status/<name>/<s>`: a second verifier that always fails
+    would otherwise only lower the combined reward, unseen)."""
+    labels = {key: label for key, label, _ in STEP_LINE}
+    for marker, changes in RELABEL.items():
+        if marker in row:
+            labels.update(changes)
+    shown = [f"{labels[key]} {row[key]:{fmt}}" for key, _, fmt in STEP_LINE
+             if labels[key] and isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
     if not row.get("generated_tokens"):  # nothing sampled: no throughput to speak of
         shown = [part for part in shown if not part.startswith("tok/s")]
     line = f"step {row['step']}/{total} " + " ".join(shown) + f" ({row['step_time_s']:.1f}s)"

@@ -10,6 +10,18 @@ Objective, per completion token t (all terms are token means over the whole batc
 V is a scalar head (`rlvr.trainers.value_head`) on the policy backbone's last hidden state, saved with the
 policy (`Policy(..., value_head=True)`). No reward model: the verifier supplies the reward.
 
+Losses logged: `loss` (the sum above), `policy_loss` and `value_loss` (the value term before vf_coef); the console line
+shows the parts as `pg_loss` and `vf_loss`, not the sum (`metrics.RELABEL`). With num_iterations = 1, pg_loss reads
+about 0 at every step by construction: rho = 1 and the advantages are whitened to mean 0 over the batch's tokens, so
+the term's value is -mean(A) = 0 while its gradient is not; a value loss beside it is no sign that the critic's
+term dominates the update.
+
+vf_coef defaults to 0.5, the c1 of PPO implementations whose actor and critic share one network (OpenAI baselines'
+ppo2, CleanRL, Stable-Baselines3), as here: V is a head on the policy's backbone. TRL's PPOTrainer defaults to 0.1
+with a separate value model. The head starts at zero, so at step 1 the value loss moves only the head (dV/dh = w = 0);
+once w grows, vf_coef also sets how hard the critic's regression pulls the shared backbone, and both terms share
+optim.max_grad_norm.
+
 Metrics besides the losses, each only where it is measured (never a 0 that stands for "not computed"):
     kl         KL(pi_old || ref), the divergence kl_coef penalises, as GRPO logs its `kl`: the token mean of
                the k3 estimate over the rollout (TRL's PPO logs `objective/kl` as the per-sequence sum of its

@@ -1,4 +1,5 @@
-"""Plug-in verifiers (`pkg.mod:fn`) imported by each pool worker as it starts, and what the pool says about it.
+"""Plug-in verifiers (`pkg.mod:fn`, or a file `path/file.py:fn`) imported by each pool worker as it starts, and what
+the pool says about it.
 
     warm_up(True, ("my_rewards:score",))   # in the worker, before it says ready -> {"my_rewards:score": {...}}
     warm_note_lines(worker.warm_note)      # in the pool's process: [(key, line)], one per verifier and problem
@@ -20,7 +21,7 @@ SLOW_IMPORT_S = 2.0  # a replaced worker (after a timeout or a crash) takes no t
 
 
 def plugin_names(names) -> tuple[str, ...]:
-    """The import-path verifiers among `names` (the built-ins are imported with the pool's own module), sorted."""
+    """The plug-in verifiers among `names` (import paths, files), sorted; the built-ins come with the pool's module."""
     return tuple(sorted({n for n in names if n not in VERIFIERS}))
 
 

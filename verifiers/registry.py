@@ -3,6 +3,7 @@
     VERIFIERS = {"math": math.verify, "code": code.verify, "format": format.verify}
     resolve("math")                       # built-in
     resolve("my_pkg.rewards:score")       # a user's verifier: one new file, one config line, no edit of rlvr
+    resolve("/data/my_rewards.py:score")  # or the file itself (verl's custom_reward_function.path): plugin_files
     score(completion, reference, [VerifierSpec(name="math"), VerifierSpec(name="format", weight=0.1,
                                                                          options={"kind": "boxed"})])
 
@@ -42,6 +43,7 @@ from typing import Any, Callable, Protocol
 from rlvr.verifiers import code, format, math, trl_style, verl_style
 from rlvr.verifiers.detail_size import cut_to_size
 from rlvr.verifiers.options import check_types
+from rlvr.verifiers.plugin_files import is_file_plugin, load_file
 from rlvr.verifiers.verdict import Verdict
 
 Verifier = Callable[..., Verdict]
@@ -63,18 +65,24 @@ STYLES: dict[str, types.ModuleType] = {"verl": verl_style, "trl": trl_style}
 
 
 def resolve(name: str) -> Verifier:
-    """A built-in name or `"package.module:function"`; raises ValueError naming the allowed built-ins."""
+    """A built-in name, `"package.module:function"` or `"path/to/file.py:function"` (`plugin_files`); raises
+    ValueError naming the allowed built-ins."""
     if name in VERIFIERS:
         return VERIFIERS[name]
     if ":" not in name:
-        raise ValueError(f"unknown verifier {name!r}: use one of {sorted(VERIFIERS)} or an import path 'pkg.mod:fn'")
-    module_name, _, attr = name.partition(":")
+        raise ValueError(f"unknown verifier {name!r}: use one of {sorted(VERIFIERS)} or an import path 'pkg.mod:fn' "
+                         f"or a file 'path/to/file.py:fn'")
+    module_name, _, attr = name.rpartition(":")
+    also = "" if is_file_plugin(name) else f" (built-ins: {sorted(VERIFIERS)})"  # no help to a file's user
     try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot load verifier {name!r}: {e} (built-ins: {sorted(VERIFIERS)})") from None
+        module = _module(name)
+    except ImportError as e:
+        raise ValueError(f"cannot load verifier {name!r}: {e}{also}") from None
     except (Exception, SystemExit) as e:  # noqa: BLE001 - the plug-in's own module fails as it is imported: named
         raise ValueError(f"cannot load verifier {name!r}: importing {module_name} raised {type(e).__name__}: {e}") from None
+    if not hasattr(module, attr):  # in the user's words: a file's module has a generated name (`module_name`)
+        raise ValueError(f"cannot load verifier {name!r}: {module_name} has no attribute {attr!r}{also}")
+    fn = getattr(module, attr)
     if not callable(fn):
         raise ValueError(f"verifier {name!r} is not callable")
     if name not in _STYLES:  # resolve runs once per completion in the workers: inspect each plug-in once
@@ -136,11 +144,16 @@ def _check_signature(name: str, fn: Verifier) -> str:
     return "rlvr"
 
 
+def _module(name: str) -> types.ModuleType:
+    """The module of plug-in `name`: imported (`pkg.mod:fn`) or run from its file (`path/file.py:fn`)."""
+    where = name.rpartition(":")[0]
+    return load_file(where) if is_file_plugin(name) else importlib.import_module(where)
+
+
 def version(name: str) -> str:
     if name in VERSIONS:
         return VERSIONS[name]
-    module = importlib.import_module(name.partition(":")[0])
-    return str(getattr(resolve(name), "VERSION", getattr(module, "VERSION", "0")))
+    return str(getattr(resolve(name), "VERSION", getattr(_module(name), "VERSION", "0")))
 
 
 def options_type(fn: Verifier) -> type | None:

@@ -60,9 +60,9 @@ ROLES = ("system", "user", "assistant", "tool")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
-def column(row: Mapping[str, Any], path: str) -> Any:
+def column(row: Mapping[str, Any], path: str, missing: Any = None) -> Any:
     """The value at a dotted `path` of a row (`reward_model.ground_truth`; a number indexes a list, from the end when
-    negative: `messages.-1.content`), None where any part is missing. A column whose own name holds the dot wins
+    negative: `messages.-1.content`), `missing` where any part is missing. A column whose own name holds the dot wins
     over the nesting."""
     if path in row:
         return row[path]
@@ -73,7 +73,7 @@ def column(row: Mapping[str, Any], path: str) -> Any:
         elif isinstance(value, list) and re.fullmatch(r"-?\d+", part) and -len(value) <= int(part) < len(value):
             value = value[int(part)]
         else:
-            return None
+            return missing
     return value
 
 
@@ -130,14 +130,19 @@ def _messages_problem(messages: list, template: str) -> str | None:
     return None
 
 
+_ABSENT = object()
+
+
 def _flat(row: Any, cfg: TaskConfig) -> Any:
-    """The row as {prompt column: value, answer column: value}, under the column names the user gave, so that a
-    bad row is reported by those names."""
+    """The row as {prompt column: value, answer column: value, ...}, under the column names the user gave, so that a
+    bad row is reported by those names; a column the row lacks is left out, so that it reads as missing, and one
+    holding null (JSON null, a parquet null) as null."""
     if isinstance(row, BadLine) or not isinstance(row, Mapping):
         return row
     columns = cfg.qa_columns()
-    return {name: column(row, name) for name in (columns.prompt, columns.answer, columns.data_source,
-                                                 columns.extra_info)}
+    found = {name: column(row, name, _ABSENT) for name in (columns.prompt, columns.answer, columns.data_source,
+                                                            columns.extra_info)}
+    return {name: value for name, value in found.items() if value is not _ABSENT}
 
 
 def _answer_problem(answer: Any, verifier: str) -> str | None:
@@ -192,13 +197,19 @@ def _usable(rows, cfg: TaskConfig, split: str) -> list[tuple[int, dict]]:
     flat = type(rows)([_flat(row, cfg) for row in rows], rows.where, rows.files) if hasattr(rows, "where") else rows
     fields = {columns.prompt: (str, list), columns.answer: (str, int, float, list, dict)}
     try:
-        return validate_rows(flat, fields, f"qa {cfg.source}/{split}", cfg.on_bad_row, check,
+        return validate_rows(flat, fields, label(cfg, split), cfg.on_bad_row, check,
                              max_chars={columns.prompt: cfg.max_prompt_chars})
     except ValueError as exc:
         for name in (columns.prompt, columns.answer):
             if not any(isinstance(r, Mapping) and r.get(name) is not None for r in flat):
                 raise ValueError(f"{exc}; no row has the column {name!r}: {_columns_hint(rows)}") from None
         raise
+
+
+def label(cfg: TaskConfig, split: str) -> str:
+    """How the data-quality lines name this dataset: `qa: /data/verl/train.parquet (train)`. The source as the user
+    gave it keeps two files of one name apart; `qa /data/verl/train.parquet/train` read as a path to a file `train`."""
+    return f"qa: {cfg.source} ({split})"
 
 
 def _columns_hint(rows) -> str:
@@ -221,9 +232,9 @@ def load(cfg: TaskConfig) -> list[Problem]:
     columns = cfg.qa_columns()
     references = [reference(row[columns.answer]) for _, row in rows]
     if sentences := _sentences(references):
-        logger.warning("qa %s/%s: %d of %d answers read as sentences (first: %r); the verifier compares an answer "
+        logger.warning("%s: %d of %d answers read as sentences (first: %r); the verifier compares an answer "
                        "with the whole of one: point task.columns.answer at a short final answer, or at a worked "
-                       "solution that ends in \\boxed{} or '#### '", cfg.source, cfg.split, len(sentences),
+                       "solution that ends in \\boxed{} or '#### '", label(cfg, cfg.split), len(sentences),
                        len(references), sentences[0][:80])
     problems = []
     for (index, row), ref in zip(rows, references):
@@ -235,7 +246,7 @@ def load(cfg: TaskConfig) -> list[Problem]:
             [{"role": m["role"], "content": m["content"]} for m in prompt],
             reference=ref,
             # what a verl- or TRL-style verifier reads: Problem.context()
-            meta={"index": index, "ground_truth": row[columns.answer], "data_source": row[columns.data_source],
-                  "extra_info": row[columns.extra_info], "columns": row_columns(read[index], columns.prompt)},
+            meta={"index": index, "ground_truth": row[columns.answer], "data_source": row.get(columns.data_source),
+                  "extra_info": row.get(columns.extra_info), "columns": row_columns(read[index], columns.prompt)},
         ))
     return shuffle_and_limit(problems, cfg.seed, cfg.limit)

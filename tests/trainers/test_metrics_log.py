@@ -29,7 +29,7 @@ def test_the_step_line_of_offline_dpo_shows_loss_and_margin_not_nan():
     row = {"step": 3, "loss": 0.6555, "reward_mean": math.nan, "accuracy": math.nan, "kl": math.nan,
            "completion_len_mean": math.nan, "tokens_per_s": 0.0, "generated_tokens": 0, "reward_margin": 0.031,
            "reward_accuracy": 0.75, "step_time_s": 0.4}
-    assert format_step(row, 8) == "step 3/8 loss 0.6555 margin 0.031 pref_acc 0.750 (0.4s)"
+    assert format_step(row, 8) == "step 3/8 loss 0.6555 rewards/margins 0.031 rewards/accuracies 0.750 (0.4s)"
 
 
 def test_the_step_line_of_grpo_shows_reward_accuracy_kl_and_throughput():

@@ -57,7 +57,7 @@ def test_a_bad_verifier_spec_says_why_on_its_one_line(tmp_path, capsys):
     assert main([f, "--workers", "1"]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "line 2: skipped: unknown verifier 'nosuch': use one of ['code', 'format', 'math'] or an import path "
-        "'pkg.mod:fn'",
+        "'pkg.mod:fn' or a file 'path/to/file.py:fn'",
         "line 3: skipped: cannot load verifier 'nosuch_mod:fn': No module named 'nosuch_mod' (built-ins: ['code', "
         "'format', 'math'])",
         "line 4: skipped: verifier 'math': unknown option(s) ['bogus']; allowed: ['last_number_fallback', "
