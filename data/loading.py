@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -103,15 +104,18 @@ FieldTypes = Mapping[str, type | tuple[type, ...]]
 
 
 def row_problem(row: Any, required_fields: FieldTypes, max_chars: Mapping[str, int] | None = None) -> str | None:
-    """Why `row` is unusable (not JSON, missing, None, wrong type, empty or too long field), or None when it is fine."""
+    """Why `row` is unusable (not JSON; a field missing, null, of the wrong type, empty or too long), or None when it
+    is fine."""
     if isinstance(row, BadLine):
         return row.reason
     if not isinstance(row, Mapping):
         return f"is a {type(row).__name__}, not an object"
     for name, types in required_fields.items():
-        value = row.get(name)
-        if value is None:
+        if name not in row:
             return f"field {name!r} is missing"
+        value = row[name]
+        if value is None:  # JSON null, a parquet null: the column is there, this row has no value in it
+            return f"field {name!r} is null"
         allowed = types if isinstance(types, tuple) else (types,)
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
             want = " or ".join(t.__name__ for t in allowed)
@@ -154,14 +158,35 @@ def validate_rows(
         else:
             bad.append((where[index], reason))
     if bad:
-        examples = "; ".join(f"{at}: {why}" for at, why in bad[:5])
+        examples = _bad_row_reasons(bad)
         if on_bad_row == "fail":
             raise ValueError(f"{task}: {len(bad)} bad row(s) of {len(rows)} — {examples}")
-        shown = ", ".join(at for at, _ in bad[:20]) + (", ..." if len(bad) > 20 else "")
+        shown = ", ".join(at for at, _ in bad[:5]) + (", ..." if len(bad) > 5 else "")
         logger.warning("%s: skipped %d bad row(s) of %d (%s) — %s", task, len(bad), len(rows), shown, examples)
     if not good:
         raise ValueError(f"{task}: no usable row among {len(rows)}" + (f" — {examples}" if bad else ""))
     return good
+
+
+def _bad_row_reasons(bad: list[tuple[str, str]], shown: int = 5, places: int = 3) -> str:
+    """The first `shown` reasons, in row order: `line 4: not JSON (...)` each, but a reason shared by more than
+    `places` rows said once, with their count and first places (`7473 rows (row 1, row 2, row 3, ...): field 'x' is
+    missing`). A wrong column name makes every row bad for the same reason, and saying it per row pushed the hint
+    that follows it off the end of the one-line error."""
+    counts = Counter(why for _, why in bad)
+    said: list[str] = []
+    said_once: set[str] = set()
+    for at, why in bad:
+        if counts[why] <= places:
+            said.append(f"{at}: {why}")
+        elif why not in said_once:  # the first of many rows: said once for all of them
+            where = [place for place, reason in bad if reason == why]
+            noun = at.rsplit(" ", 2)[-2]  # "line" or "row" ("part-1.jsonl line 4" with several files)
+            said.append(f"{len(where)} {noun}s ({', '.join(where[:places])}, ...): {why}")
+            said_once.add(why)
+        if len(said) == shown:
+            break
+    return "; ".join(said)
 
 
 def shuffle_and_limit(items: Sequence[T], seed: int, limit: int | None) -> list[T]:

@@ -7,18 +7,21 @@
 `check_model_path` and `check_device` run before the device is taken and before any weights load: a path that
 looks local (`/`, `./`, `../`, `~`) and does not exist, a directory without `config.json`, a `config.json` that
 transformers cannot read, a directory without weights or tokenizer files (an interrupted download), a
-safetensors file whose header does not read or a tokenizer that encodes text to nothing is a `BadInput` naming
-the path (never retried as a hub id), and so is a `model.device` this machine does not have.
+safetensors file whose header does not read, a shard its index names but the directory lacks, or a tokenizer that
+encodes text to nothing is a `BadInput` naming the path (never retried as a hub id), and so are a `model.device`
+this machine does not have, a `sampler.max_model_len` longer than the model's positions (`check_context_length`)
+and a `train.checkpoint.dir` that cannot be written (`check_run_dir`).
 The device hold is an OS file lock that dies with its holder (flows/locks.py): to let two runs share a device,
 give it two slots (`rlvr train --device-slots 2`, or RLVR_DEVICE_SLOTS=2 for every run on the machine).
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from prefect import flow, task
-from rlvr.flows.errors import BadInput
+from rlvr.flows.errors import BadInput, cannot_write
 
 # OSErrors that a retry cannot fix: a missing file stays missing.
 PERMANENT_OS_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
@@ -34,16 +37,23 @@ def retry_on_io(task_obj, task_run, state) -> bool:
 LOCAL_PREFIXES = ("/", "./", "../", "~")
 
 
-def check_model_path(path: str) -> None:
-    """BadInput for a model path that cannot be loaded, found without touching the weights; hub ids pass, and so does
-    'tiny' (built on first use)."""
-    if path == "tiny":
+def check_model_path(path: str, max_model_len: int | None = None) -> None:
+    """BadInput for a model path that cannot be loaded, found without touching the weights, or (given
+    `max_model_len`) whose context is shorter than that; hub ids pass, and so does 'tiny' (built on first use)."""
+    if path == "tiny":  # built on first use (the flow checks its context then); once built, it can be checked now
+        from rlvr.trainers.bootstrap import WarmStartRecipe, is_finished_build, tiny_model_path
+
+        if max_model_len is not None and is_finished_build(built := tiny_model_path(), WarmStartRecipe()):
+            check_context_length(str(built), max_model_len, shown="tiny")
         return
     local = Path(path).expanduser()
     if not local.exists():
         if path.startswith(LOCAL_PREFIXES) or path in (".", ".."):
             raise BadInput(f"model.path {path}: no such file or directory")
-        return check_hub_model(path)
+        check_hub_model(path)
+        if max_model_len is not None:
+            check_context_length(path, max_model_len)
+        return
     if not local.is_dir():
         raise BadInput(f"model.path {path}: is a file, not a model directory")
     if not (local / "config.json").is_file():
@@ -61,6 +71,52 @@ def check_model_path(path: str) -> None:
         raise BadInput(f"model.path {path}: incomplete model directory, no {' and no '.join(missing)}")
     if problem := damaged_weights(local) or unusable_tokenizer(local):
         raise BadInput(f"model.path {path}: {problem}")
+    if max_model_len is not None:
+        check_context_length(path, max_model_len)
+
+
+def check_context_length(path: str, max_model_len: int, shown: str | None = None) -> None:
+    """BadInput when `sampler.max_model_len` is longer than the model at `path` (a local directory or a hub id)
+    takes (`rlvr.sampling.preflight.context_problem`): vLLM refused it only as its engine started, after the device
+    was taken, and the hf backend did not refuse it at all. A hub id whose config.json is not in the local cache is
+    left to the engine (reading it would be one more download). `shown`: the model as the line names it (the
+    config's `model.path`, when `path` is what it resolved to)."""
+    from huggingface_hub import try_to_load_from_cache
+    from transformers import AutoConfig
+
+    from rlvr.sampling.preflight import context_problem
+
+    local = Path(path).expanduser()
+    if not local.is_dir():
+        cached = try_to_load_from_cache(path, "config.json")
+        if not isinstance(cached, str):
+            return
+        local = Path(cached).parent
+    try:
+        config = AutoConfig.from_pretrained(local)
+    except (OSError, ValueError, KeyError, TypeError):  # check_model_path says why it does not read
+        return
+    if problem := context_problem(config, max_model_len, f"model.path {shown or path}"):
+        raise BadInput(problem)
+
+
+def check_run_dir(run_dir: str) -> None:
+    """BadInput when `train.checkpoint.dir` cannot hold a run: a file on its path, a read-only file system, a
+    directory that cannot be written (immutable, permissions). Found by doing what the run does first, making the
+    directory and a file in it (root passes a permission test on a read-only mount or a chattr +i directory).
+    Checked before Prefect starts and the device is taken: it was a raw OSError, exit 1, from the run's lock."""
+    path = Path(run_dir).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".rlvr-write-test-"):
+            pass
+    except (FileExistsError, NotADirectoryError) as exc:
+        in_the_way = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        raise BadInput(f"train.checkpoint.dir {run_dir}: {in_the_way} is a file, not a directory") from exc
+    except OSError as exc:
+        reason = cannot_write(exc) or (exc.strerror or str(exc)).lower()
+        raise BadInput(f"train.checkpoint.dir {run_dir}: cannot be written ({reason}); make it writable or choose "
+                       "another train.checkpoint.dir") from exc
 
 
 def check_hub_model(repo_id: str) -> None:

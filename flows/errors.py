@@ -15,6 +15,7 @@ names.
 from __future__ import annotations
 
 import copy
+import errno
 import io
 import logging
 import os
@@ -23,7 +24,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rlvr.trainers.checkpoint import CheckpointError
+from rlvr.trainers.checkpoint import CheckpointError, latest_checkpoint, step_of
 from rlvr.trainers.out_of_memory import OutOfMemory
 from rlvr.trainers.run_config import ConfigError
 
@@ -70,7 +71,49 @@ def one_line(exc: BaseException) -> str:
     text = lines[0] + (" " + "; ".join(lines[1:]) if len(lines) > 1 else "")
     if exit_code(exc) == 1 and not type(exc).__module__.startswith("rlvr."):  # a library's: say which error
         text = f"{type(exc).__name__}: {text}"
-    return text[:600]
+    return shorten(text, 600)
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: its start (what failed, where) and its end (rlvr's messages end in
+    what to do: 'set task.columns.answer ...'), with ' ... ' for what is left out of the middle."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 2
+    return text[: limit - tail - 5].rstrip() + " ... " + text[-tail:].lstrip()
+
+
+# what a write into a directory that cannot take it fails with, in words (the rest of OSError is not about that)
+_CANNOT_WRITE = {errno.EROFS: "a read-only file system", errno.EACCES: "permission denied",
+                 errno.EPERM: "operation not permitted", errno.ENOSPC: "the disk is full",
+                 errno.EDQUOT: "the disk quota is used up"}
+
+
+def cannot_write(exc: BaseException) -> str | None:
+    """Why a write failed, in words, when the reason is that the place cannot be written to; else None."""
+    return _CANNOT_WRITE.get(getattr(exc, "errno", None)) if isinstance(exc, OSError) else None
+
+
+def lost_to_unwritable_run_dir(exc: OSError, run_dir: str | Path, step: int, failed: str) -> CheckpointError | None:
+    """The closing line for a write into the run directory that it no longer takes (made read-only or immutable
+    mid-run, a full disk), saying which finished steps are lost with the process and where the same command resumes;
+    None for any other error (a write elsewhere, an I/O error worth a retry). `step`: the trainer's step; `failed`:
+    how the line starts ("checkpoint step-4 could not be written to"), the path follows. A CheckpointError: input
+    the user can fix (exit 2), not retried."""
+    reason = cannot_write(exc)
+    if reason is None:
+        return None
+    if exc.filename is not None and not Path(exc.filename).resolve().is_relative_to(Path(run_dir).resolve()):
+        return None  # a write elsewhere (a temp dir, a cache) failed: not the run directory's doing
+    newest = latest_checkpoint(run_dir)
+    since = step_of(newest) if newest is not None else 0
+    if step <= since:
+        lost = "no finished step is lost"
+    else:
+        lost = f"step {step} is lost" if step == since + 1 else f"steps {since + 1}-{step} are lost"
+    resume = f"it resumes from {newest.name}" if newest is not None else "it starts again from step 0"
+    return CheckpointError(f"{failed} {exc.filename or run_dir}: {reason}; {lost}; make train.checkpoint.dir "
+                           f"{run_dir} writable again and run the same command ({resume})")
 
 
 def log_dir() -> Path:
@@ -88,7 +131,7 @@ def _one_line_format(fmt):
             record = copy.copy(record)  # the file handler still gets the traceback
             record.exc_info = record.exc_text = record.stack_info = None
         text = fmt(record)
-        return text.splitlines()[0][:400] if record.levelno >= logging.ERROR and text else text
+        return shorten(text.splitlines()[0], 400) if record.levelno >= logging.ERROR and text else text
 
     return format_record
 

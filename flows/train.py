@@ -29,9 +29,9 @@ from prefect.exceptions import TerminationSignal
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report, eval_target
 from rlvr.flows.artifacts import draw_curves, publish_training, sample_rows
-from rlvr.flows.bootstrap import (bootstrap_model, check_device, check_model_path, load_dpo_pairs, load_eval_problems,
-                                  load_task_problems, retry_on_io)
-from rlvr.flows.errors import one_line_prefect_console
+from rlvr.flows.bootstrap import (bootstrap_model, check_context_length, check_device, check_model_path, check_run_dir,
+                                  load_dpo_pairs, load_eval_problems, load_task_problems, retry_on_io)
+from rlvr.flows.errors import lost_to_unwritable_run_dir, one_line_prefect_console
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
@@ -58,15 +58,16 @@ def prepare_data(cfg: RunConfig, with_eval: bool = True) -> tuple[list, dict[str
     """Load the training problems and (`with_eval`) the evaluation suites' once (downloads/caches hub datasets), log
     the counts per task, and return both: the Trainer and the final evaluation take them, so each file is read once
     and a bad row reported once. A run without a final evaluation does not read the eval data."""
-    problems = load_task_problems(cfg.task, "training")
+    pairs = load_dpo_pairs(cfg.train)  # DPO on a pairs file samples nothing while it trains: no task problems
+    problems = [] if pairs else load_task_problems(cfg.task, "training")
     eval_problems = load_eval_problems(cfg) if with_eval else {}
     counts = {"train": len(problems), **{suite: len(rows) for suite, rows in eval_problems.items()}}
     for line in _suites_on_training_rows(problems, eval_problems):
         get_run_logger().warning(line)
-    if not counts["train"]:
+    if pairs:
+        counts = {"dpo pairs": pairs, **{k: v for k, v in counts.items() if k != "train"}}
+    elif not counts["train"]:
         raise ValueError(f"task {cfg.task.name!r} gave no training problems")
-    if pairs := load_dpo_pairs(cfg.train):
-        counts["dpo pairs"] = pairs
     get_run_logger().info(f"problems: {counts}")
     return problems, eval_problems
 
@@ -94,10 +95,14 @@ def start_trainer(cfg: RunConfig, resume: bool, log=None, problems=None):
     if latest is not None and not resume:  # the Trainer refuses too, but only after starting its engine
         raise FileExistsError(f"{cfg.train.checkpoint.dir} already holds checkpoints ({latest.name}); resume, "
                               "or choose another train.checkpoint.dir")
-    if latest is None:
+    elsewhere = latest is None and resume and cfg.train.checkpoint.resume_from  # a new run dir, another run's weights
+    if latest is None and not elsewhere:
         log(f"starting {cfg.name} from step 0 in {cfg.train.checkpoint.dir}")
     trainer = Trainer(cfg, resume=resume, log=log, problems=problems)  # logs each damaged checkpoint it skips
-    if latest is not None and trainer.step < cfg.train.steps:  # the step it loaded, not the newest on disk
+    if elsewhere:
+        log(f"starting {cfg.name} in {cfg.train.checkpoint.dir} from step {trainer.step} of {cfg.train.steps}, "
+            f"resumed from train.checkpoint.resume_from={cfg.train.checkpoint.resume_from}")
+    elif latest is not None and trainer.step < cfg.train.steps:  # the step it loaded, not the newest on disk
         log(f"resuming from step {trainer.step} of {cfg.train.steps}")
     return trainer
 
@@ -105,30 +110,49 @@ def start_trainer(cfg: RunConfig, resume: bool, log=None, problems=None):
 @task(cache_policy=NO_CACHE)
 def train_steps(trainer, count: int, tracker=None, bar=None) -> list[dict[str, Any]]:
     """Run `count` optimizer steps (sample -> verify -> update -> sync); one log line per step, each row also
-    to the `train.report_to` trackers and the terminal's progress bar."""
-    from rlvr.trainers.metrics import format_step
-
+    to the `train.report_to` trackers and the terminal's progress bar. A run directory that stops taking writes
+    ends the run in one line naming the steps lost (`lost_to_unwritable_run_dir`)."""
     log = get_run_logger().info
     rows = []
-    for _ in range(count):
-        rows.append(trainer.run_step())
-        log(format_step(rows[-1], trainer.cfg.train.steps))
-        if tracker is not None:
-            tracker.log(rows[-1])
-        if bar is not None:
-            bar.update(1)
-            shown = {label: rows[-1].get(key) for key, label in (("reward_mean", "reward"), ("accuracy", "acc"))}
-            if not all(isinstance(v, float) and math.isfinite(v) for v in shown.values()):  # offline DPO: no reward
-                shown = {"loss": rows[-1].get("loss", math.nan)}
-            bar.set_postfix({label: f"{value:.3f}" for label, value in shown.items()})
+    try:
+        for _ in range(count):
+            rows.append(trainer.run_step())
+            _report_step(rows[-1], trainer.cfg.train.steps, log, tracker, bar)
+    except OSError as exc:  # metrics.jsonl, a tracker's files: the run directory stopped taking writes
+        failed = f"after step {trainer.step}, could not write"
+        if (lost := lost_to_unwritable_run_dir(exc, trainer.run_dir, trainer.step, failed)) is None:
+            raise
+        raise lost from exc
     return rows
+
+
+def _report_step(row: dict[str, Any], steps: int, log, tracker, bar) -> None:
+    """One step's line in the log, its row to the trackers, and the progress bar moved on."""
+    from rlvr.trainers.metrics import format_step
+
+    log(format_step(row, steps))
+    if tracker is not None:
+        tracker.log(row)
+    if bar is not None:
+        bar.update(1)
+        shown = {label: row.get(key) for key, label in (("reward_mean", "reward"), ("accuracy", "acc"))}
+        if not all(isinstance(v, float) and math.isfinite(v) for v in shown.values()):  # offline DPO: no reward
+            shown = {"loss": row.get("loss", math.nan)}
+        bar.set_postfix({label: f"{value:.3f}" for label, value in shown.items()})
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
 def save_checkpoint(trainer, on_checkpoint=None) -> str:
     """Save the trainer's state atomically (a retry replaces a partial save), then call `on_checkpoint(path, step)`
-    (the Trainer's hook signature); the flow's hook emits `rlvr.checkpoint.saved`."""
-    path = trainer.save()
+    (the Trainer's hook signature); the flow's hook emits `rlvr.checkpoint.saved`. A run directory that no longer
+    takes writes is not retried: one line names the steps lost (`lost_to_unwritable_run_dir`)."""
+    try:
+        path = trainer.save()
+    except OSError as exc:  # torch's write on a full disk is trainers/checkpoint.py's CheckpointError already
+        failed = f"checkpoint step-{trainer.step} could not be written to"
+        if (lost := lost_to_unwritable_run_dir(exc, trainer.run_dir, trainer.step, failed)) is None:
+            raise
+        raise lost from exc
     if on_checkpoint is not None:
         on_checkpoint(path, trainer.step)
     return str(path)
@@ -162,16 +186,17 @@ def train_flow(
     final step and checkpoint, curve path and the final evaluation report (if `final_eval`).
     `device_slots` / `device_timeout`: see `flows.locks.device_hold` (None: RLVR_DEVICE_SLOTS or 1; no limit).
     `pin_for_eval`: keep each checkpoint from pruning until its triggered evaluation ran (flows/eval_pins.py).
-    `model_checked`: the caller ran `check_model_path` on this config's `model.path` already (`rlvr train` does,
-    before Prefect starts: one hub call for a hub id, not two); a served or scripted run leaves it False and the
-    flow checks the path itself, before the device is taken."""
+    `model_checked`: the caller ran `check_model_path` on this config's `model.path` and `sampler.max_model_len`
+    already (`rlvr train` does, before Prefect starts: one hub call for a hub id, not two); a served or scripted run
+    leaves it False and the flow checks the path itself, before the device is taken."""
     log = get_run_logger().info
     one_line_prefect_console()  # a served run's console; a command's is already quiet
     cfg = resolve_config(config, config_path, overrides)
     log(f"run config: {cfg.model_dump(mode='json')}")
     if final_eval and not cfg.eval.tasks:  # evaluated, it was a report of no suites, score 0, marked best
-        log("no final evaluation: eval.tasks is empty")
+        log(cfg.no_eval_note or "no final evaluation: eval.tasks is empty")
         final_eval = False
+    check_run_dir(cfg.train.checkpoint.dir)  # a file in the way, read-only: one line, not the lock's OSError
     try:
         with run_dir_lock(cfg.train.checkpoint.dir):
             return _train_holding_run_dir(cfg, resume, final_eval, pin_for_eval, device_slots, device_timeout, log,
@@ -202,10 +227,10 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
     check_trackers(cfg.train.report_to, cfg.name)
     check_device(cfg.model.device)
     problems, eval_problems = prepare_data(cfg, with_eval=final_eval)
-    if cfg.model.path == "tiny":  # built on first use (minutes, said first); nothing else to check
-        bootstrap_model(cfg.model.path)
+    if cfg.model.path == "tiny":  # built on first use (minutes, said first); then only its context to check
+        check_context_length(bootstrap_model(cfg.model.path), cfg.sampler.max_model_len, shown="tiny")
     elif not model_checked:
-        check_model_path(cfg.model.path)
+        check_model_path(cfg.model.path, cfg.sampler.max_model_len)
 
     def on_checkpoint(path, step):
         if pin_for_eval:  # kept from pruning until the evaluation this event triggers has run

@@ -53,7 +53,7 @@ from rlvr.sampling.deadline import EngineThread
 from rlvr.sampling.errors import SamplerError
 from rlvr.sampling.hf_decode import Row, decode
 from rlvr.sampling.lora import LoraAdapter
-from rlvr.sampling.preflight import check_model_files
+from rlvr.sampling.preflight import check_model_files, context_problem
 from rlvr.sampling.prompts import cut_at_stop, prompt_token_ids
 from rlvr.sampling.static_decode import decode_static, supported
 from rlvr.sampling.types import Completion, Group
@@ -105,6 +105,8 @@ class HFSampler(Sampler):
                 raise SamplerError(f"could not load {str(model_path)!r} with transformers: {exc}") from exc
             model.eval()
         self.model = model
+        if too_long := context_problem(model.config, cfg.max_model_len):  # decoding would run past its positions
+            raise SamplerError(too_long)
         self.device = next(self.model.parameters()).device
         gen = getattr(self.model, "generation_config", None)
         eos = gen.eos_token_id if gen is not None and gen.eos_token_id is not None else self.tokenizer.eos_token_id

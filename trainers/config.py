@@ -113,7 +113,14 @@ class OptimConfig(_Strict):
 
 
 class CheckpointConfig(_Strict):
-    dir: str = Field("runs/default", description="Run directory; checkpoints go to <dir>/checkpoints/step-N.")
+    dir: str | None = Field(
+        None, description="Run directory; checkpoints go to <dir>/checkpoints/step-N. None: runs/<name> (the run's "
+        "name with every character but letters, digits, `.`, `_` and `-` made `-`), so that runs of other names never "
+        "share one; a run resumes only a directory holding a run of its own name and task (trainers/resume.py).")
+    resume_from: str | None = Field(
+        None, description="A checkpoint (runs/X/checkpoints/step-N) or run directory to resume from on purpose, "
+        "whatever run wrote it (TRL's resume_from_checkpoint, verl's resume_from_path): its weights, optimizer state, "
+        "step and data position; read only while `dir` holds no checkpoint, so a restarted run resumes its own.")
     every: int = Field(10, ge=1, description="Save every N optimizer steps (and always at the end).")
     keep: int = Field(3, ge=1, description="Keep the newest N checkpoints (the best one is never deleted).")
 

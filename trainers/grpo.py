@@ -90,9 +90,12 @@ class GRPO:
         lengths = torch.tensor([[len(c.token_ids) for c in g.completions] for g in scored.groups])
         reward = reward + overlong_penalty(lengths, self.max_tokens, cfg.overlong_buffer, cfg.overlong_penalty)
         advantages, keep = group_advantages(reward, cfg.scale, cfg.zero_variance, max_reward=self.max_reward)
+        # groups_kept: the groups the policy-gradient term learns from, kept by `zero_variance` and with a non-zero
+        # advantage (under `keep`, a degenerate group stays in the loss with advantage 0: only a KL term reaches it)
+        learning = keep & (advantages != 0).any(dim=1)
         stats = {
             "adv_mean": float(advantages.mean()), "adv_std": float(advantages.std()),
-            "adv_abs_max": float(advantages.abs().max()), "groups_kept": float(keep.sum()),
+            "adv_abs_max": float(advantages.abs().max()), "groups_kept": float(learning.sum()),
         }
         rows = kept_rows(keep, reward.shape[1])
         if rows.numel() == 0:  # every group degenerate: nothing to learn this step

@@ -1,7 +1,8 @@
 """The training step, owned in one place: sample -> verify -> update -> sync -> checkpoint.
 
-    trainer = Trainer(cfg)          # cfg: rlvr.trainers.run_config.RunConfig (model, task, sampler, verify, train)
-    trainer.train()                 # resumes from the newest valid checkpoint of cfg.train.checkpoint.dir
+    trainer = Trainer(cfg)          # cfg: rlvr.trainers.run_config.RunConfig; resumes the newest valid checkpoint of
+                                    # cfg.train.checkpoint.dir (else train.checkpoint.resume_from: trainers/resume.py)
+    trainer.train()                 # to cfg.train.steps, checkpointing every train.checkpoint.every steps
     trainer.close()
 
 One step (`run_step`), top-down:
@@ -42,12 +43,14 @@ from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.dpo import DPO
 from rlvr.trainers.grpo import GRPO
 from rlvr.trainers.metrics import MetricsLog, format_step, partial_failures, peak_rss_mb, rollout_metrics, to_floats
-from rlvr.trainers.optimizer import build_optimizer
+from rlvr.trainers.optimizer import build_optimizer, configured, keep_configured
 from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice, update_advice
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.ppo import PPO
+from rlvr.trainers.resume import checkpoints_to_resume, why_not_resumable
 from rlvr.trainers.run_config import ConfigError
-from rlvr.trainers.verifier_health import FailingStreak, VerifierFailing, lost_rewards, lost_rewards_warning
+from rlvr.trainers.verifier_health import (FailingStreak, VerifierFailing, lost_rewards, lost_rewards_warning,
+                                          no_signal_warning)
 
 ALGORITHMS = {"grpo": GRPO, "dpo": DPO, "ppo": PPO}
 REDRAW_SEED_STRIDE = 104_729  # a redraw round samples with the step's seed + round * this
@@ -93,13 +96,16 @@ class Trainer:
         self.run_dir = Path(cfg.train.checkpoint.dir)
         self.model_path = resolve_model_path(cfg.model.path, log=log)
         torch.manual_seed(cfg.train.seed)
-        self.problems = load_problems(cfg.task) if problems is None else problems  # the flow loaded them already
         self.specs = cfg.verifier_specs()
+        self.algorithm = ALGORITHMS[cfg.train.algorithm](cfg)
+        if not self.algorithm.group_size:  # DPO on a pairs file: it samples nothing while it trains
+            self.problems = []
+        else:  # the flow loaded them already
+            self.problems = load_problems(cfg.task) if problems is None else problems
         if self.problems and (lacking := row_lacks(self.specs, self.problems[0].context())):
             raise ConfigError(f"{lacking}, in training problem {self.problems[0].id}: rename the column in the data "
                               f"or the function's parameter")
         self.primary = self.specs[0].name
-        self.algorithm = ALGORITHMS[cfg.train.algorithm](cfg)
         if self.algorithm.group_size and len(self.problems) < self.algorithm.prompts_per_step:
             self.log(f"warning: the task has {len(self.problems)} problems, fewer than train.prompts_per_step "
                      f"{self.algorithm.prompts_per_step}: each step's batch repeats problems")
@@ -107,6 +113,10 @@ class Trainer:
         # FSDP: rank 0 builds in host memory, the others on the meta device (no weights read); each layer's shard
         # moves to this rank's device as it is sharded and is filled from rank 0's copy (trainers/fsdp.py)
         build_on = ("cpu" if self.dist.is_main else "meta") if self.sharded else None
+        if not resume and cfg.train.checkpoint.resume_from:  # it would be ignored without a word
+            raise ConfigError("train.checkpoint.resume_from names a checkpoint to resume from, and resuming is off "
+                              "(--no-resume): drop one of them")
+        resumable = self._resumable() if resume else ([], False)  # a refusal comes before any model loads
         self.policy = Policy.from_config(cfg.model, path=self.model_path, build_on=build_on,
                                          **self.algorithm.policy_options)
         if self.algorithm.group_size:  # it samples them (DPO on a pairs file does not)
@@ -119,6 +129,7 @@ class Trainer:
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self._partly_failing: set[str] = set()  # verifiers whose partial failure was said (by this Trainer)
         self._lost_said: set[str] = set()  # verifiers whose rewards were said to be lost to another's magnitude
+        self._no_signal_said = False  # a step without a reward difference in any group was said
         self._failing = FailingStreak(cfg.train.stop_after_failing_steps, self.primary)
         self._weights = dict(zip(spec_keys(self.specs), (spec.weight for spec in self.specs)))  # verdict key -> weight
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
@@ -131,7 +142,7 @@ class Trainer:
         self.log(f"training {what} on {self.policy.device} in {self.policy.precision}{ranks}; "
                  f"sampler: {self._describe_sampler()}")
         if resume:
-            self.restore_latest()
+            self.restore_latest(resumable)
         elif ckpt.latest_checkpoint(self.run_dir) is not None:
             raise FileExistsError(f"{self.run_dir} already holds checkpoints; resume, or choose another checkpoint.dir")
         if self.dist.is_main:  # rows past the restored step (or any, from step 0) belong to a run that died
@@ -181,6 +192,7 @@ class Trainer:
     # -- one step -------------------------------------------------------------------------------
     def run_step(self) -> dict:
         started = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]  # what this step's update uses (the scheduler moves it after)
         scored = self.collect()
         rollout_s = time.perf_counter() - started
         self._say_lost_rewards(scored)
@@ -190,13 +202,14 @@ class Trainer:
         elapsed = time.perf_counter() - started
         row = {"step": self.step, **rollout_metrics(scored.groups, scored.rewards, scored.verdicts, self.primary), **stats}
         row.update(
-            lr=self.scheduler.get_last_lr()[0], step_time_s=elapsed, rollout_time_s=rollout_s,
+            lr=lr, step_time_s=elapsed, rollout_time_s=rollout_s,
             verify_time_s=scored.verify_time_s,  # within rollout_time_s: generation is the difference
             tokens_per_s=row["generated_tokens"] / elapsed, peak_rss_mb=peak_rss_mb(),
         )
         if self.dist.is_main:  # DDP: the row already describes the global batch; rank 0 writes it
             self.metrics.append(row)
         self._say_partial_failures(row)
+        self._say_no_signal(row)
         self.last_groups, self.last_verdicts = scored.groups, scored.verdicts
         self._end_of_step()
         self._stop_if_verifier_failing(row)
@@ -207,16 +220,22 @@ class Trainer:
         as verl's `filter_overlong_prompts`: `task.max_prompt_chars` checks characters at load, and one longer prompt
         reached at step N stopped the run there, and again at the same step on every resume. The others are
         skipped with one line (`task.on_bad_row: fail` refuses the run instead). A chat prompt on a tokenizer without
-        a chat template is refused here too, before any engine starts."""
-        from rlvr.sampling.prompts import without_overlong
+        a chat template is refused here too, before any engine starts. A `sampler.params.max_tokens` that does not fit
+        beside the prompts is said once here (the samplers cut such completions at the end of the context)."""
+        from rlvr.sampling.prompts import capped_completions, prompt_lengths, without_overlong
 
+        sampler = self.cfg.sampler
         try:
-            fitting, said = without_overlong(self.policy.tokenizer, problems, self.cfg.sampler.max_model_len,
-                                             "training prompts", self.cfg.task.on_bad_row)
+            lengths = prompt_lengths(self.policy.tokenizer, problems)
+            fitting, said = without_overlong(self.policy.tokenizer, problems, sampler.max_model_len,
+                                             "training prompts", self.cfg.task.on_bad_row, lengths)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if said:
             self.log(f"warning: {said} (task.on_bad_row=skip)")
+        kept = [length for length in lengths if length < sampler.max_model_len]
+        if capped := capped_completions(kept, sampler.params.max_tokens, sampler.max_model_len, "sampler.params"):
+            self.log(f"warning: {capped}")
         return fitting
 
     def _stop_if_verifier_failing(self, row: dict) -> None:
@@ -249,6 +268,12 @@ class Trainer:
             if name not in self._partly_failing:
                 self._partly_failing.add(name)
                 self.log(warning)
+
+    def _say_no_signal(self, row: dict) -> None:
+        """Once per Trainer: a step whose every group got one reward learned nothing from it (`no_signal_warning`)."""
+        if not self._no_signal_said and (warning := no_signal_warning(row, self.cfg.sampler.params.max_tokens)):
+            self._no_signal_said = True
+            self.log(warning)
 
     def _end_of_step(self) -> None:
         """What a checkpoint of the step just completed holds besides the weights and optimizer (both stay as
@@ -411,25 +436,43 @@ class Trainer:
         self.log(f"checkpoint saved: {path}")
         return path
 
-    def restore_latest(self) -> Path | None:
-        """Load the newest checkpoint that loads; each newer one that does not is skipped with one line saying why.
-        Rank 0 lists them; every rank then tries the same ones in the same order (a sharded checkpoint loads as a
-        collective) and all take the first that loaded on every rank."""
-        candidates = ckpt.step_dirs(self.run_dir) if self.dist.is_main else []
-        refusal = self._resume_refusal(candidates[-1]) if candidates else None
-        candidates, refusal = self.dist.broadcast((candidates, refusal))
+    def _resumable(self) -> tuple[list[Path], bool]:
+        """The checkpoints to try, oldest first, and whether they are `train.checkpoint.resume_from`'s; refused
+        (CheckpointError, on every rank) when the newest cannot be resumed by this config (trainers/resume.py).
+        Rank 0 looks; the others wait for its answer."""
+        found, deliberate, refusal = [], False, None
+        if self.dist.is_main:
+            try:
+                found, deliberate = checkpoints_to_resume(self.run_dir, self.cfg.train.checkpoint.resume_from)
+                if found:
+                    now = self.cfg.model_dump(mode="json")
+                    refusal = why_not_resumable(found[-1], now, self.sharded, deliberate, self.log)
+            except ckpt.CheckpointError as exc:
+                refusal = str(exc)
+        found, deliberate, refusal = self.dist.broadcast((found, deliberate, refusal))
         if refusal:  # on every rank: none is left waiting for the others
             raise ckpt.CheckpointError(refusal)
+        return found, deliberate
+
+    def restore_latest(self, resumable: tuple[list[Path], bool]) -> Path | None:
+        """Load the newest of the `resumable` checkpoints (`_resumable`) that loads; each newer one that does not is
+        skipped with one line saying why. Every rank tries the same ones in the same order (a sharded checkpoint
+        loads as a collective) and all take the first that loaded on every rank. The run config's optimizer
+        hyper-parameters and lr schedule replace the checkpoint's (`optimizer.keep_configured`)."""
+        candidates, deliberate = resumable
+        settings = configured(self.optimizer)  # as built from this config, before a checkpoint's state replaces them
         for path in reversed(candidates):
             state = self._load_on_every_rank(path)
             if state is not None:
                 break
         else:
             if candidates:
-                raise ckpt.CheckpointError(f"no checkpoint in {ckpt.checkpoints_dir(self.run_dir)} loads (see above); "
-                                           "move them aside to start over")
+                where = candidates[-1].parent
+                fix = "name another train.checkpoint.resume_from" if deliberate else "move them aside to start over"
+                raise ckpt.CheckpointError(f"no checkpoint in {where} loads (see above); {fix}")
             return None
         self.scheduler.load_state_dict(state["scheduler"])
+        keep_configured(self.optimizer, self.scheduler, settings)
         ckpt.set_rng_state(state["rng"])
         self.step, self.cursor = state["step"], state["cursor"]
         self.log(f"resumed from {path} (step {self.step})")
@@ -456,35 +499,6 @@ class Trainer:
         except ckpt.CheckpointError as exc:
             why = str(exc)
         return next((reason for reason in self.dist.gather(why) if reason), None)
-
-    def _resume_refusal(self, path: Path) -> str | None:
-        """Why this run dir's checkpoints cannot load into this policy (`ckpt.resume_refusal`, a changed LoRA shape,
-        a ddp run resumed sharded), said up front rather than skipping each as if damaged; None when they can, after
-        naming every other setting that changed since the checkpoint was written."""
-        saved = ckpt.saved_config(path)
-        if saved is None:  # damaged: the loading says so, and falls back to an older checkpoint
-            return None
-        now = self.cfg.model_dump(mode="json")
-        if refusal := ckpt.resume_refusal(saved, now):
-            key, was, is_ = refusal
-            return (f"{self.run_dir} holds a run of {key} {was} ({path.name}); this config trains {is_}: resume it "
-                    "with its own setting, or choose another train.checkpoint.dir")
-        refusal = ckpt.lora_shape_change(saved, now)
-        if refusal is None and self.sharded and (saved.get("train") or {}).get("parallel") == "ddp":
-            # its optimizer state is keyed by parameter index, for whole tensors; the shards' is by name, per shard
-            refusal = ("train.parallel", "ddp", "fsdp")
-        if refusal:
-            key, was, _ = refusal
-            shown = ",".join(was) if isinstance(was, list) else was
-            return (f"{self.run_dir}: this run trained with {key}={shown} ({path.name}); resume with it, or choose "
-                    "another train.checkpoint.dir")
-        changes = ckpt.config_changes(saved, now)
-        changes.pop("train.steps", None)  # extending a run is the usual change
-        if changes:
-            self.log(f"resuming with a changed config: {ckpt.describe_changes(changes)}")
-        if warning := ckpt.lora_rescale_warning(saved, now):
-            self.log(warning)
-        return None
 
     def _load(self, path: Path) -> dict:
         """The checkpoint's trainer state, after its weights and optimizer state are loaded (a sharded checkpoint's:

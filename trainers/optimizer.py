@@ -10,6 +10,11 @@ may differ in the last bit. Under FSDP a group that mixes sharded parameters (DT
 value head is not sharded -- has neither a fused nor a multi-tensor form (both kernels refuse the mix): it steps
 parameter by parameter. Named, since torch's default is the multi-tensor form on CUDA (on CPU it steps one by
 one, which is why the CPU tests could not show it).
+
+On resume the run config decides the hyper-parameters, not the checkpoint (`keep_configured`): the lr, weight decay
+and the rest that `build_optimizer` set replace the ones `load_state_dict` restored, and the lr is the config's
+schedule at the restored step, as in a fresh run of that config at that step (the schedule is a function of the step
+alone: a changed warm-up, decay or `train.steps` takes effect from the next step).
 """
 
 from __future__ import annotations
@@ -46,3 +51,25 @@ def build_optimizer(params, optim, steps: int) -> tuple[torch.optim.AdamW, torch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, optim, steps))
     return optimizer, scheduler
 
+
+def configured(optimizer: torch.optim.Optimizer) -> list[dict]:
+    """Each param group's hyper-parameters as `build_optimizer` set them (all but its parameters), to be put back by
+    `keep_configured` after a checkpoint's state is loaded."""
+    return [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
+
+
+def keep_configured(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR,
+                    settings: list[dict]) -> None:
+    """Put the run config's hyper-parameters (`settings`, from `configured`) back over those a checkpoint's
+    `load_state_dict` restored, and set the lr the next step uses to the config's schedule at the restored step.
+
+    torch's `load_state_dict` restores each group's lr, weight decay, betas, ... and the scheduler's `base_lrs`, so a
+    resumed run kept the checkpoint's values while its log line and saved config named the new ones. The schedule's
+    function is this run's already (a LambdaLR saves no plain function); its step count is the checkpoint's."""
+    for group, configured_group in zip(optimizer.param_groups, settings, strict=True):
+        group.update(configured_group)  # `initial_lr` included: the schedule's base, the config's lr
+    scheduler.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+    lrs = [base * factor(scheduler.last_epoch) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+    for group, lr in zip(optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = lrs  # what get_last_lr() reads; torch sets it only inside step()

@@ -12,17 +12,20 @@ the benchmarks and plain scripts all import it from below: nothing under trainer
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 from rlvr.data.config import TaskConfig
 from rlvr.data.tasks import task_verifier
 from rlvr.sampling.config import SamplerConfig, SamplingParams
 from rlvr.trainers.config import ModelConfig, TrainConfig
+from rlvr.trainers.eval_default import held_out_suite, why_none
 from rlvr.verifiers.config import VerifierSpec, VerifyConfig
 
 # Keys that were renamed: an old config gets one line naming the new key instead of "unknown field".
@@ -37,8 +40,10 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tasks: list[TaskConfig] = Field(
-        default_factory=lambda: [TaskConfig(name="arith", split="test", limit=100)],
-        description="Task suites to evaluate on (held-out splits: a suite that names no split takes `test`).",
+        default_factory=list,
+        description="Task suites to evaluate on (held-out splits: a suite that names no split takes `test`). Unset: "
+        "the training task's own held-out split, at most 100 problems, where it has one (trainers/eval_default.py), "
+        "else none; [] for no evaluation.",
     )
     n: int = Field(4, ge=1, description="Samples per problem (pass@k needs n >= k).")
     k: list[int] | None = Field(None, validate_default=True,  # None: resolved against n below
@@ -99,6 +104,25 @@ class RunConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
+    _no_eval_note: str | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _defaults_from_name_and_task(self) -> RunConfig:
+        """What an unset `train.checkpoint.dir` and `eval.tasks` follow: the run's name (`runs/<name>`) and its
+        training task (its held-out split, or none, with `no_eval_note` saying why)."""
+        if self.train.checkpoint.dir is None:
+            self.train.checkpoint.dir = f"runs/{path_safe(self.name)}"
+        if "tasks" not in self.eval.model_fields_set:
+            suite, why = held_out_suite(self.task)
+            self.eval.tasks = [suite] if suite else []
+            self._no_eval_note = None if suite else why_none(self.task, why)
+        return self
+
+    @property
+    def no_eval_note(self) -> str | None:
+        """Why an unset `eval.tasks` gave no final evaluation, and how to name one; None when it gave one or was set."""
+        return self._no_eval_note
+
     @model_validator(mode="after")
     def _suites_prompt_like_training(self) -> RunConfig:
         """An eval suite that sets no template renders its prompts as the training task does: a model trained on
@@ -120,6 +144,12 @@ class RunConfig(BaseModel):
         name = task.verifier or task_verifier(task.name)
         options = next((spec.options for spec in self.verify.verifiers or [] if spec.name == name), {})
         return VerifierSpec(name=name, options=options)
+
+
+def path_safe(name: str) -> str:
+    """`name` as one folder name: each run of characters other than letters, digits, `.`, `_` and `-` becomes `-`,
+    with no leading or trailing `.` or `-` (no `..`, no hidden folder); "run" when nothing is left."""
+    return re.sub(r"[^\w.-]+", "-", name).strip(".-") or "run"
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -148,7 +178,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             if not isinstance(child, (dict, list)):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
             if child == {} and path[depth + 1].isdigit():  # a list the file does not hold: index its default
-                child = node[part] = _default_list(item, path[:depth + 1])
+                child = node[part] = _default_list(item, path[:depth + 1], data)
             node = child
         if isinstance(node, list):
             node[_list_index(node, path[-1], item, path[:-1])] = value
@@ -160,9 +190,13 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 _NO_FIELD = object()
 
 
-def _default_list(item: str, where: list[str]) -> list:
-    """A copy of the default list at `where` (`eval.tasks` when the file lists none), for an override to index."""
-    value: Any = RunConfig().model_dump(mode="json")
+def _default_list(item: str, where: list[str], data: dict) -> list:
+    """A copy of the default list at `where` (`eval.tasks` when the file lists none: the training task's held-out
+    split, so `data`'s task, where it is valid so far), for an override to index."""
+    try:
+        value: Any = RunConfig.model_validate({"task": data["task"]} if "task" in data else {}).model_dump(mode="json")
+    except ValidationError:  # the task's own error is said when the whole config is validated
+        value = RunConfig().model_dump(mode="json")
     for part in where:
         value = value.get(part, _NO_FIELD) if isinstance(value, dict) else _NO_FIELD
     dotted = ".".join(where)

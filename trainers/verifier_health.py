@@ -6,6 +6,9 @@
 - `lost_rewards`: a verifier whose reward differences within a group are below float32's resolution next to the
   group's largest weighted reward (another verifier's 1e30): they vanish from the combined reward, the group's
   advantages are 0, and nothing says why. The Trainer says it once per run and verifier.
+- `no_signal_warning`: a step on which every group's completions got one reward (TRL's `frac_reward_zero_std` at 1)
+  learns nothing from the reward; its line shows only zeros. The Trainer says it once per run, with why where the
+  step's row shows it: every completion cut at max_tokens, none correct, all correct.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import math
 
 from rlvr.trainers.metrics import failing_verifiers, row_failure_reason
+from rlvr.verifiers.verdict import STATUSES
 
 # float32's unit roundoff: the advantages are computed in float32 (GRPO's and PPO's rewards are float32 tensors), and
 # x + d == x there when |d| <= |x| * 2**-24. A reward difference that small beside the group's largest weighted reward
@@ -86,3 +90,29 @@ def lost_rewards_warning(step: int, lost: str, swamping: str, spread: float, lar
             f"float32's resolution beside {beside} (2^-24 of it; advantages are float32): they are lost from the "
             f"combined reward, and a group they alone tell apart teaches nothing (advantages 0); scale the rewards or "
             f"weight of {swamping!r} down (said once per run and verifier)")
+
+
+def no_signal_warning(row: dict, max_tokens: int) -> str | None:
+    """A warning when no group of the step tells its completions apart (`zero_variance_frac` 1) and none was learned
+    from (`groups_kept` 0, where the algorithm counts it: NGRPO's virtual sample still teaches an all-wrong group);
+    None otherwise, and when the primary verifier failed on every verdict (the step's line says so). The cause, where
+    the row shows it: every completion truncated at `max_tokens`, none correct (the primary verifier's status counts),
+    or all correct."""
+    if not row.get("completions") or row.get("zero_variance_frac", 0.0) < 1.0 or row.get("groups_kept", 0.0) > 0:
+        return None
+    if "" in failing_verifiers(row):  # the step's own line says why already: the verifier fails on everything
+        return None
+    if row.get("truncation_rate", 0.0) >= 1.0:
+        why = f"every completion was cut at sampler.params.max_tokens={max_tokens} before it ended: raise it"
+    elif row.get("accuracy") == 0.0:
+        counts = ", ".join(f"{status} {round(row[f'status/{status}'] * row['completions'])}" for status in STATUSES
+                           if row.get(f"status/{status}"))
+        why = (f"no completion is correct ({counts}): the task is too hard for this model, or the verifier never "
+               "rewards its answers (`rlvr verify` scores a file of completions)")
+    elif row.get("accuracy") == 1.0:
+        why = "every completion is correct: the task is too easy for this model"
+    else:
+        why = f"each group's rewards are equal (mean {row.get('reward_mean', 0.0):.3g})"
+    return (f"warning: step {row['step']}: no group's completions got different rewards, so the step learns nothing "
+            f"from the reward (zero_variance_frac 1.0): {why} (said once per run; metrics.jsonl has zero_variance_frac "
+            f"and truncation_rate at every step)")

@@ -127,7 +127,8 @@ def test_a_non_json_line_fails_the_load_under_fail(tmp_path):
 
 def test_rows_of_files_without_lines_are_numbered_from_one(tmp_path, write_rows):
     path = write_rows([{"question": "q", "answer": "a #### 1"}, {"answer": "a #### 2"}], tmp_path / "test", "parquet")
-    with pytest.raises(ValueError, match="row 2: field 'question' is missing"):
+    # parquet has a column for every key of any row: the row without one holds a null there
+    with pytest.raises(ValueError, match="row 2: field 'question' is null"):
         load_problems(TaskConfig(name="gsm8k", split="test", source=str(path), on_bad_row="fail"))
 
 
@@ -231,7 +232,7 @@ def _rows_with_bad_ones():
         {"question": 5, "answer": "a2"},  # 2: wrong type
         {"question": "q3", "answer": "a3"},
         {"question": "  ", "answer": "a4"},  # 4: empty
-        {"question": "q5", "answer": None},  # 5: None (what `datasets` gives for a missing key)
+        {"question": "q5", "answer": None},  # 5: null (JSON null; `datasets` and parquet give it for a missing key)
         "not an object",  # 6
     ]
 
@@ -253,7 +254,7 @@ def test_skip_keeps_good_rows_with_their_indices_and_warns_once(caplog):
         (1, "row 2: field 'question' is missing"),
         (2, "row 3: field 'question' should be str, got int"),
         (4, "row 5: field 'question' is empty"),
-        (5, "row 6: field 'answer' is missing"),
+        (5, "row 6: field 'answer' is null"),
         (6, "row 7: is a str, not an object"),
     ],
 )
@@ -362,3 +363,19 @@ def test_a_task_reading_one_object_fails_with_that_line(tmp_path):
     path.write_text(json.dumps({"prompt": "2+3?", "answer": "5"}, indent=2))
     with pytest.raises(ValueError, match="holds one JSON object"):
         load_problems(TaskConfig(name="qa", source=str(path)))
+
+
+def test_one_reason_shared_by_many_rows_is_said_once_with_a_count(caplog):
+    """A wrong column name makes every row bad for the same reason: it was repeated per row (five times in the
+    error, twenty row numbers in the warning), which pushed the hint after it off the end of the one-line error."""
+    rows = [{"question": "q", "answr": "a"}] * 40 + [{"question": 5, "answer": "a"}]
+    with caplog.at_level(logging.WARNING, logger="rlvr.data.loading"):
+        validate_rows([*rows, {"question": "q", "answer": "a"}], FIELDS, "gsm8k", "skip")
+    (record,) = caplog.records
+    assert record.message == ("gsm8k: skipped 41 bad row(s) of 42 (row 1, row 2, row 3, row 4, row 5, ...) — 40 rows "
+                              "(row 1, row 2, row 3, ...): field 'answer' is missing; row 41: field 'question' should "
+                              "be str, got int")
+    with pytest.raises(ValueError) as err:
+        validate_rows(rows[:40], FIELDS, "gsm8k", "skip")
+    assert str(err.value) == ("gsm8k: no usable row among 40 — 40 rows (row 1, row 2, row 3, ...): field 'answer' is "
+                              "missing")

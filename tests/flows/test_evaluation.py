@@ -510,9 +510,9 @@ def test_a_training_runs_final_evaluation_counts_the_overlong_prompts_it_left_ou
 
     passes, real = [], prompts.without_overlong  # each pass over a suite's prompts with the run's real tokenizer
 
-    def counted(tokenizer, problems, max_model_len, what, on_bad_row):
+    def counted(tokenizer, problems, max_model_len, what, on_bad_row, *rest):
         passes.append(what)
-        return real(tokenizer, problems, max_model_len, what, on_bad_row)
+        return real(tokenizer, problems, max_model_len, what, on_bad_row, *rest)
 
     monkeypatch.setattr(prompts, "without_overlong", counted)
     source = _gsm8k_file_with_a_long_prompt(tmp_path)

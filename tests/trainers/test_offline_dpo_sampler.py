@@ -160,3 +160,13 @@ def test_offline_dpo_starts_no_vllm_engine_until_asked_then_one_with_the_trained
     torch.testing.assert_close(served, trained, atol=2e-3, rtol=0)
     assert (served - base).abs().max() > 0.1, "the engine serves the base model's weights"
     _check_resume_and_close_open_nothing(cfg)
+
+
+def test_offline_dpo_reads_no_task_problems(tmp_path, warm_model):
+    # it trains on the pairs file and samples nothing: the task's 2,000 arith problems were loaded and never used
+    trainer = Trainer(_cfg(tmp_path, {"backend": "hf"}), resume=False, log=lambda _m: None)
+    try:
+        assert trainer.problems == []
+        assert trainer.train(steps=1)[-1]["pairs"] > 0
+    finally:
+        trainer.close()

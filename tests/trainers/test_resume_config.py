@@ -1,21 +1,24 @@
 """Resuming with another config: a run of another algorithm, or LoRA against all weights, is refused as such (its
-checkpoints cannot load into this policy; before, each was skipped as if damaged); other changes are named."""
+checkpoints cannot load into this policy; before, each was skipped as if damaged); other changes are named, and
+the optimizer settings among them are the ones the resumed run trains with."""
 
 import pytest
+import torch
 
 from rlvr.trainers.checkpoint import CheckpointError, config_changes
 from rlvr.trainers.loop import Trainer
+from rlvr.trainers.optimizer import lr_factor
 from rlvr.trainers.run_config import validate_config
 
 
-def _cfg(run_dir, algorithm="grpo", lora=None, **optim):
+def _cfg(run_dir, algorithm="grpo", lora=None, steps=4, **optim):
     return validate_config({
         "model": {"path": "tiny", "lora": lora},
         "task": {"name": "arith", "level": 1},
         "sampler": {"backend": "hf", "params": {"max_tokens": 16}},
         "verify": {"workers": 1},
         "train": {
-            "algorithm": algorithm, "steps": 4, "prompts_per_step": 2, "seed": 1,
+            "algorithm": algorithm, "steps": steps, "prompts_per_step": 2, "seed": 1,
             "grpo": {"group_size": 2}, "ppo": {"group_size": 2},
             "optim": {"lr": 1e-4, "micro_batch_size": 4, **optim}, "checkpoint": {"dir": str(run_dir)},
         },
@@ -55,6 +58,47 @@ def test_other_changes_are_named_when_the_run_resumes(grpo_run):
     finally:
         trainer.close()
     assert "resuming with a changed config: train.optim.lr 0.0001 -> 0.0005" in lines, lines
+
+
+def test_a_resume_trains_with_the_configs_lr_and_weight_decay_not_the_checkpoints(tmp_path, warm_model):
+    """The audit's run: resumed with train.optim.lr 3e-05 -> 0.0001, the log said so, but torch's load_state_dict put
+    the checkpoint's lr (and weight decay, and the scheduler's base lr) back: steps 9-10 logged lr 3e-05, and the
+    next checkpoint's config said 0.0001, so the following resume no longer mentioned it."""
+    run = _one_step_run(tmp_path / "run", lr=3e-5)
+    lines = []
+    trainer = Trainer(_cfg(run, lr=1e-4, weight_decay=0.1), resume=True, log=lines.append)
+    try:
+        row = trainer.run_step()
+        group = trainer.optimizer.param_groups[0]
+        assert (row["step"], row["lr"], group["lr"], group["weight_decay"]) == (2, 1e-4, 1e-4, 0.1), (row, group)
+        assert trainer.scheduler.base_lrs == [1e-4]
+        saved = trainer.save()
+    finally:
+        trainer.close()
+    assert ("resuming with a changed config: train.optim.lr 3e-05 -> 0.0001, train.optim.weight_decay 0.0 -> 0.1"
+            in lines), lines
+    state = torch.load(saved / "trainer_state.pt", weights_only=False)
+    group = state["optimizer"]["param_groups"][0]
+    assert (group["lr"], group["weight_decay"]) == (1e-4, 0.1)
+    assert state["scheduler"]["base_lrs"] == [1e-4]
+
+
+def test_a_changed_schedule_runs_from_the_restored_step_as_in_a_fresh_run_of_the_new_config(tmp_path, warm_model):
+    """The lr is the new config's schedule at the step, whatever the checkpoint's schedule was: a linear decay
+    stretched from 4 to 8 steps gives step 2 the lr a fresh 8-step run gives it (before: the old schedule's lr for
+    the first resumed step, the new one's after it); `train.steps` is named then, since it moves the lr."""
+    run = _one_step_run(tmp_path / "run", schedule="linear")
+    lines = []
+    cfg = _cfg(run, steps=8, schedule="linear", warmup_steps=1)
+    trainer = Trainer(cfg, resume=True, log=lines.append)
+    try:
+        rows = [trainer.run_step() for _ in range(2)]
+    finally:
+        trainer.close()
+    expected = [1e-4 * lr_factor(step, cfg.train.optim, 8) for step in (1, 2)]  # scheduler steps done before each
+    assert [row["lr"] for row in rows] == pytest.approx(expected, rel=1e-12), rows
+    assert expected[0] != 1e-4 * lr_factor(1, _cfg(run, schedule="linear").train.optim, 4)  # the old schedule's
+    assert "resuming with a changed config: train.optim.warmup_steps 0 -> 1, train.steps 4 -> 8" in lines, lines
 
 
 def test_config_changes_lists_each_differing_leaf():
