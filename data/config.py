@@ -82,10 +82,10 @@ class TaskConfig(BaseModel):
     )
     verifier: str | None = Field(
         None,
-        description="The verifier that judges this task's answers: a built-in name or an import path 'pkg.mod:fn'; "
-        "None = the task's own (math, or code for humaneval/mbpp/code). An eval suite is scored with it (its options "
-        "come from the verify.verifiers entry of the same name); the training task is rewarded by verify.verifiers "
-        "when that is set, else by this one.",
+        description="The verifier that judges this task's answers: a built-in name, an import path 'pkg.mod:fn' or a "
+        "file 'path/to/rewards.py:fn'; None = the task's own (math, or code for humaneval/mbpp/code). An eval suite "
+        "is scored with it (its options come from the verify.verifiers entry of the same name); the training task is "
+        "rewarded by verify.verifiers when that is set, else by this one.",
     )
 
     @field_validator("verifier")

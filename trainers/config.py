@@ -89,7 +89,8 @@ class PPOConfig(_Strict):
     kl_coef: float = Field(0.05, ge=0.0, description="beta of the per-token KL penalty folded into the reward.")
     clip_epsilon: float = Field(0.2, ge=0.0, description="Policy ratio clip.")
     value_clip: float = Field(0.2, ge=0.0, description="Value prediction clip around the old values.")
-    vf_coef: float = Field(0.5, ge=0.0, description="c1: value-loss weight.")
+    vf_coef: float = Field(0.5, ge=0.0, description="c1: value-loss weight. 0.5, the usual value when actor and critic "
+                           "share one network as here (TRL's 0.1 is for its separate value model).")
     entropy_coef: float = Field(0.0, ge=0.0, description="c2: entropy bonus weight.")
     num_iterations: int = Field(1, ge=1, description="Optimizer passes over each sampled batch.")
     group_size: int = Field(4, ge=1, description="Completions sampled per prompt.")

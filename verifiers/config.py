@@ -16,7 +16,8 @@ from rlvr.verifiers.registry import build_options
 class VerifierSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="A built-in name (math, code, format) or an import path 'my_pkg.rewards:score'.")
+    name: str = Field(description="A built-in name (math, code, format), an import path 'my_pkg.rewards:score', or "
+                      "a file 'path/to/rewards.py:score' (verl's custom_reward_function.path).")
     weight: float = Field(
         1.0, allow_inf_nan=False,
         description="Weight of this verifier's reward in the combined reward: any finite number. Negative is allowed "
