@@ -27,12 +27,12 @@ from rlvr.trainers.run_config import RunConfig
 
 def check_eval_inputs(target: Target, cfg: RunConfig) -> None:
     """BadInput for what would fail an evaluation after its work, found before the device is taken: the adapter of a
-    LoRA checkpoint, the model to load, the folder the report goes to. Run once per evaluation: by `rlvr eval` before
-    Prefect starts (it tells the flow so), else by the flow."""
+    LoRA checkpoint, the model to load (and its context: `sampler.max_model_len`), the folder the report goes to.
+    Run once per evaluation: by `rlvr eval` before Prefect starts (it tells the flow so), else by the flow."""
     if not cfg.eval.tasks:  # evaluated, it would be a report of no suites, score 0, marked as its run's best
         raise BadInput("eval.tasks is empty: nothing to evaluate; name a suite, e.g. eval.tasks=[{name: gsm8k}]")
     eval_target.check_target_files(target)
-    check_model_path(eval_target.model_to_load(target, cfg))
+    check_model_path(eval_target.model_to_load(target, cfg), cfg.sampler.max_model_len)
     eval_files.check_report_writable(target.report_path(cfg))
 
 

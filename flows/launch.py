@@ -108,7 +108,7 @@ def check_inputs(cfg) -> None:
     check_trackers(cfg.train.report_to, cfg.name)
     load_task_problems(cfg.task, "training")
     load_dpo_pairs(cfg.train)
-    check_model_path(cfg.model.path)
+    check_model_path(cfg.model.path, cfg.sampler.max_model_len)
 
 
 def train(args: argparse.Namespace, report) -> int:

@@ -79,3 +79,14 @@ def test_a_training_flow_alone_checks_the_context_of_tiny_once_built(prefect_ses
                            return_state=True)
     assert state.is_failed() and "sampler.max_model_len=4096 is longer than model.path tiny takes" in state.message, \
         state.message
+
+
+def test_rlvr_eval_refuses_the_context_before_it_takes_the_device(model_path, prefect_session, capsys):
+    # as `rlvr train`: an hf evaluation ran past the model's positions until it failed with exit 1 on the device
+    from rlvr.flows import cli
+
+    argv = ["eval", "--device-timeout", "1", model_path, "sampler.backend=hf", "sampler.max_model_len=4096"]
+    with device_hold("cpu", slots=1, timeout=10, log=lambda _m: None):
+        assert cli.main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"rlvr: sampler.max_model_len=4096 is longer than model.path {model_path} takes"), last
