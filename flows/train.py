@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ from prefect.exceptions import TerminationSignal
 from prefect.logging import get_run_logger
 from rlvr.flows import eval_pins, eval_report, eval_target
 from rlvr.flows.artifacts import draw_curves, publish_training, sample_rows
-from rlvr.flows.bootstrap import (bootstrap_model, check_context_length, check_device, check_model_path, check_run_dir,
-                                  load_dpo_pairs, load_eval_problems, load_task_problems, retry_on_io)
+from rlvr.flows.bootstrap import (bootstrap_model, check_context_length, check_device, check_model_path,
+                                  check_run_dir, load_dpo_pairs, load_eval_problems, load_task_problems, retry_on_io)
 from rlvr.flows.errors import lost_to_unwritable_run_dir, one_line_prefect_console
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
@@ -114,16 +114,24 @@ def train_steps(trainer, count: int, tracker=None, bar=None) -> list[dict[str, A
     ends the run in one line naming the steps lost (`lost_to_unwritable_run_dir`)."""
     log = get_run_logger().info
     rows = []
-    try:
+    with _writes_into_run_dir(trainer, "after step {step}, could not write"):  # metrics.jsonl, trackers' files
         for _ in range(count):
             rows.append(trainer.run_step())
             _report_step(rows[-1], trainer.cfg.train.steps, log, tracker, bar)
-    except OSError as exc:  # metrics.jsonl, a tracker's files: the run directory stopped taking writes
-        failed = f"after step {trainer.step}, could not write"
-        if (lost := lost_to_unwritable_run_dir(exc, trainer.run_dir, trainer.step, failed)) is None:
+    return rows
+
+
+@contextmanager
+def _writes_into_run_dir(trainer, failed: str):
+    """An OSError of a run directory that stopped taking writes becomes the one line naming the steps lost
+    (`lost_to_unwritable_run_dir`; `failed` starts it, `{step}` the trainer's step); any other is raised as it is."""
+    try:
+        yield
+    except OSError as exc:
+        lost = lost_to_unwritable_run_dir(exc, trainer.run_dir, trainer.step, failed.format(step=trainer.step))
+        if lost is None:
             raise
         raise lost from exc
-    return rows
 
 
 def _report_step(row: dict[str, Any], steps: int, log, tracker, bar) -> None:
@@ -146,13 +154,9 @@ def save_checkpoint(trainer, on_checkpoint=None) -> str:
     """Save the trainer's state atomically (a retry replaces a partial save), then call `on_checkpoint(path, step)`
     (the Trainer's hook signature); the flow's hook emits `rlvr.checkpoint.saved`. A run directory that no longer
     takes writes is not retried: one line names the steps lost (`lost_to_unwritable_run_dir`)."""
-    try:
+    # torch's write on a full disk is trainers/checkpoint.py's CheckpointError already
+    with _writes_into_run_dir(trainer, "checkpoint step-{step} could not be written to"):
         path = trainer.save()
-    except OSError as exc:  # torch's write on a full disk is trainers/checkpoint.py's CheckpointError already
-        failed = f"checkpoint step-{trainer.step} could not be written to"
-        if (lost := lost_to_unwritable_run_dir(exc, trainer.run_dir, trainer.step, failed)) is None:
-            raise
-        raise lost from exc
     if on_checkpoint is not None:
         on_checkpoint(path, trainer.step)
     return str(path)

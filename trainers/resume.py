@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rlvr.data.tasks.qa import column  # a dotted key's value in a nested dict (None where a part is missing)
 from rlvr.trainers import checkpoint as ckpt
 
 IDENTITY = ("name", "task.name")  # what makes a checkpoint another run's
@@ -39,14 +40,8 @@ def checkpoints_to_resume(run_dir: str | Path, resume_from: str | None) -> tuple
     return found, True
 
 
-def _get(config: dict, dotted: str):
-    for part in dotted.split("."):
-        config = config.get(part) if isinstance(config, dict) else None
-    return config
-
-
 def _identity(config: dict) -> str:
-    return f"run {_get(config, 'name')!r} (task {_get(config, 'task.name')})"
+    return f"run {column(config, 'name')!r} (task {column(config, 'task.name')})"
 
 
 def why_not_resumable(path: Path, now: dict, sharded: bool, deliberate: bool, log) -> str | None:
@@ -59,7 +54,7 @@ def why_not_resumable(path: Path, now: dict, sharded: bool, deliberate: bool, lo
         return None
     holder = path.parent.parent  # the run directory the checkpoint is in
     other = "train.checkpoint.resume_from" if deliberate else "train.checkpoint.dir"
-    changed = next((key for key in IDENTITY if _get(saved, key) != _get(now, key)), None)
+    changed = next((key for key in IDENTITY if column(saved, key) != column(now, key)), None)
     if changed and not deliberate:
         return (f"{holder} holds {_identity(saved)} ({path.name}), not this config's {_identity(now)}: give this run a "
                 f"directory of its own (train.checkpoint.dir; unset, it is runs/<name>); to resume that run, use its "
@@ -85,7 +80,7 @@ def _say_changes(path: Path, saved: dict, now: dict, deliberate: bool, log) -> N
     changes.pop("train.checkpoint.resume_from", None)  # where the run started, not how it trains
     if deliberate:
         changes.pop("train.checkpoint.dir", None)  # another run's directory, by design
-    if _get(now, "train.optim.schedule") == "constant":  # extending a run is the usual change; it moves no lr here
+    if column(now, "train.optim.schedule") == "constant":  # extending a run is the usual change; it moves no lr here
         changes.pop("train.steps", None)
     start = f"resuming from {path} (train.checkpoint.resume_from)" if deliberate else "resuming"
     if changes:
