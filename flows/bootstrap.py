@@ -17,11 +17,11 @@ give it two slots (`rlvr train --device-slots 2`, or RLVR_DEVICE_SLOTS=2 for eve
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from prefect import flow, task
-from rlvr.flows.errors import BadInput, cannot_write
+from rlvr.flows.errors import BadInput
+from rlvr.flows.writable import in_words, write_refusal
 
 # OSErrors that a retry cannot fix: a missing file stays missing.
 PERMANENT_OS_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
@@ -103,20 +103,16 @@ def check_context_length(path: str, max_model_len: int, shown: str | None = None
 def check_run_dir(run_dir: str) -> None:
     """BadInput when `train.checkpoint.dir` cannot hold a run: a file on its path, a read-only file system, a
     directory that cannot be written (immutable, permissions). Found by doing what the run does first, making the
-    directory and a file in it (root passes a permission test on a read-only mount or a chattr +i directory).
+    directory and a file in it (`write_refusal`: root passes a permission test on a read-only mount).
     Checked before Prefect starts and the device is taken: it was a raw OSError, exit 1, from the run's lock."""
     path = Path(run_dir).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".rlvr-write-test-"):
-            pass
-    except (FileExistsError, NotADirectoryError) as exc:
+    refusal = write_refusal(path, make=True)
+    if isinstance(refusal, (FileExistsError, NotADirectoryError)):
         in_the_way = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
-        raise BadInput(f"train.checkpoint.dir {run_dir}: {in_the_way} is a file, not a directory") from exc
-    except OSError as exc:
-        reason = cannot_write(exc) or (exc.strerror or str(exc)).lower()
-        raise BadInput(f"train.checkpoint.dir {run_dir}: cannot be written ({reason}); make it writable or choose "
-                       "another train.checkpoint.dir") from exc
+        raise BadInput(f"train.checkpoint.dir {run_dir}: {in_the_way} is a file, not a directory") from refusal
+    if refusal is not None:
+        raise BadInput(f"train.checkpoint.dir {run_dir}: cannot be written ({in_words(refusal)}); make it writable or "
+                       "choose another train.checkpoint.dir") from refusal
 
 
 def check_hub_model(repo_id: str) -> None:

@@ -15,7 +15,6 @@ names.
 from __future__ import annotations
 
 import copy
-import errno
 import io
 import logging
 import os
@@ -24,7 +23,8 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rlvr.trainers.checkpoint import CheckpointError, latest_checkpoint, step_of
+from rlvr.flows.console import console_text, for_the_console, quiet_libraries, showing_everything
+from rlvr.trainers.checkpoint import CheckpointError
 from rlvr.trainers.out_of_memory import OutOfMemory
 from rlvr.trainers.run_config import ConfigError
 
@@ -83,39 +83,6 @@ def shorten(text: str, limit: int) -> str:
     return text[: limit - tail - 5].rstrip() + " ... " + text[-tail:].lstrip()
 
 
-# what a write into a directory that cannot take it fails with, in words (the rest of OSError is not about that)
-_CANNOT_WRITE = {errno.EROFS: "a read-only file system", errno.EACCES: "permission denied",
-                 errno.EPERM: "operation not permitted", errno.ENOSPC: "the disk is full",
-                 errno.EDQUOT: "the disk quota is used up"}
-
-
-def cannot_write(exc: BaseException) -> str | None:
-    """Why a write failed, in words, when the reason is that the place cannot be written to; else None."""
-    return _CANNOT_WRITE.get(getattr(exc, "errno", None)) if isinstance(exc, OSError) else None
-
-
-def lost_to_unwritable_run_dir(exc: OSError, run_dir: str | Path, step: int, failed: str) -> CheckpointError | None:
-    """The closing line for a write into the run directory that it no longer takes (made read-only or immutable
-    mid-run, a full disk), saying which finished steps are lost with the process and where the same command resumes;
-    None for any other error (a write elsewhere, an I/O error worth a retry). `step`: the trainer's step; `failed`:
-    how the line starts ("checkpoint step-4 could not be written to"), the path follows. A CheckpointError: input
-    the user can fix (exit 2), not retried."""
-    reason = cannot_write(exc)
-    if reason is None:
-        return None
-    if exc.filename is not None and not Path(exc.filename).resolve().is_relative_to(Path(run_dir).resolve()):
-        return None  # a write elsewhere (a temp dir, a cache) failed: not the run directory's doing
-    newest = latest_checkpoint(run_dir)
-    since = step_of(newest) if newest is not None else 0
-    if step <= since:
-        lost = "no finished step is lost"
-    else:
-        lost = f"step {step} is lost" if step == since + 1 else f"steps {since + 1}-{step} are lost"
-    resume = f"it resumes from {newest.name}" if newest is not None else "it starts again from step 0"
-    return CheckpointError(f"{failed} {exc.filename or run_dir}: {reason}; {lost}; make train.checkpoint.dir "
-                           f"{run_dir} writable again and run the same command ({resume})")
-
-
 def log_dir() -> Path:
     if os.environ.get("RLVR_LOG_DIR"):
         return Path(os.environ["RLVR_LOG_DIR"])
@@ -123,15 +90,18 @@ def log_dir() -> Path:
     return Path(cache) / "logs"
 
 
-def _one_line_format(fmt):
-    """Wrap a console handler's `format`: error records become one line, without traceback or stack."""
+def _one_line_format(fmt, quiet: bool = False):
+    """Wrap a console handler's `format`: error records become one line, without traceback or stack; with `quiet`,
+    a notice of flows/console.FIRST_LINE_ONLY prints its first line only."""
 
     def format_record(record: logging.LogRecord) -> str:
         if record.exc_info or record.exc_text or record.stack_info:
             record = copy.copy(record)  # the file handler still gets the traceback
             record.exc_info = record.exc_text = record.stack_info = None
         text = fmt(record)
-        return shorten(text.splitlines()[0], 400) if record.levelno >= logging.ERROR and text else text
+        if record.levelno >= logging.ERROR and text:
+            return shorten(text.splitlines()[0], 400)
+        return console_text(record, text) if quiet else text
 
     return format_record
 
@@ -153,11 +123,19 @@ def quiet_console() -> None:
     """Give every console handler (root's and the non-propagating loggers') one-line error records printed as
     written (rich would turn `name:word:` into an emoji), and leave out Prefect's records of a stopped or failed
     run ("Crash detected! ...", "Finished in state Crashed/Failed(...)", "Encountered exception during
-    execution: ..."): the command's closing line says it once."""
+    execution: ..."): the command's closing line says it once. Unless the user asked for everything
+    (flows/console.showing_everything): vLLM's records and Python's warnings go through logging, and the console
+    leaves out what flows/console.for_the_console keeps for the log file (third-party notices, Prefect's task
+    bookkeeping, the run config in full)."""
+    quiet = not showing_everything()
+    if quiet:
+        quiet_libraries()
     for handler in _console_handlers():
         if not getattr(handler, "_rlvr_quiet", False):
-            handler.format = _one_line_format(handler.format)
+            handler.format = _one_line_format(handler.format, quiet)
             handler.addFilter(_not_said_by_the_closing_line)
+            if quiet:
+                handler.addFilter(for_the_console)
             if hasattr(getattr(handler, "console", None), "_emoji"):  # Prefect's rich console: `a:boom:` stays text
                 handler.console._emoji = False  # (rich has no public setter; print(emoji=None) reads this)
             handler._rlvr_quiet = True
@@ -168,12 +146,17 @@ def one_line_prefect_console() -> None:
     own): Prefect's console prints error records as one line each, as `quiet_console` does for a command. Its three
     records of a failed run each carried the whole traceback (~100 lines for one bad override); the tracebacks stay
     in the run's logs on the Prefect server (its API log handler is not a console handler). Prefect's console
-    handler alone: other stream handlers (a test's log capture) keep theirs."""
+    handler alone: other stream handlers (a test's log capture) keep theirs. It also leaves out what
+    flows/console.for_the_console keeps off a command's console (unless the user asked for everything); the
+    process's logging is otherwise left as it is (a script or a notebook may run the flow)."""
     from prefect.logging.handlers import PrefectConsoleHandler
 
+    quiet = not showing_everything()
     for handler in _console_handlers():
         if isinstance(handler, PrefectConsoleHandler) and not getattr(handler, "_rlvr_quiet", False):
-            handler.format = _one_line_format(handler.format)
+            handler.format = _one_line_format(handler.format, quiet)
+            if quiet:
+                handler.addFilter(for_the_console)
             handler._rlvr_quiet = True
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.flows.errors import BadInput
+from rlvr.flows.writable import in_words, write_refusal
 
 
 def samples_path(report_path: str | Path) -> Path:
@@ -56,14 +57,9 @@ def write_report(report: dict[str, Any], path: str | Path) -> Path:
 def check_report_writable(path: Path) -> None:
     """BadInput when the report cannot be written where it goes (a read-only checkpoint folder, say), found before
     the evaluation runs rather than after it, when its work would be lost."""
-    import tempfile
-
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # written with its missing folders: the first existing one must take them
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rlvr-write-check-"):
-            pass
-    except OSError as exc:
-        raise BadInput(f"the report cannot be written to {path} ({(exc.strerror or str(exc)).lower()} in {folder}): "
-                       "evaluate a copy of the checkpoint in a writable place") from exc
+    if refusal := write_refusal(folder):
+        raise BadInput(f"the report cannot be written to {path} ({in_words(refusal)} in {folder}): evaluate a copy "
+                       "of the checkpoint in a writable place") from refusal

@@ -31,13 +31,15 @@ from rlvr.flows import eval_pins, eval_report, eval_target
 from rlvr.flows.artifacts import draw_curves, publish_training, sample_rows
 from rlvr.flows.bootstrap import (bootstrap_model, check_context_length, check_device, check_model_path,
                                   check_run_dir, load_dpo_pairs, load_eval_problems, load_task_problems, retry_on_io)
-from rlvr.flows.errors import lost_to_unwritable_run_dir, one_line_prefect_console
+from rlvr.flows.console import log_run_config
+from rlvr.flows.errors import one_line_prefect_console
 from rlvr.flows.evaluate import evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
 from rlvr.flows.stopping import note_unwound, save_at_stop
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
-from rlvr.trainers.checkpoint import latest_checkpoint, looks_whole, step_of, steps_to_checkpoint
+from rlvr.trainers.checkpoint import (latest_checkpoint, looks_whole, lost_to_unwritable_run_dir, step_of,
+                                     steps_to_checkpoint)
 from rlvr.trainers.metrics import MetricsLog
 from rlvr.trainers.run_config import ConfigError, RunConfig, apply_overrides, load_config, validate_config
 
@@ -196,7 +198,7 @@ def train_flow(
     log = get_run_logger().info
     one_line_prefect_console()  # a served run's console; a command's is already quiet
     cfg = resolve_config(config, config_path, overrides)
-    log(f"run config: {cfg.model_dump(mode='json')}")
+    log_run_config(log, cfg, config_path, overrides)  # a short line; the whole config to the log file
     if final_eval and not cfg.eval.tasks:  # evaluated, it was a report of no suites, score 0, marked best
         log(cfg.no_eval_note or "no final evaluation: eval.tasks is empty")
         final_eval = False

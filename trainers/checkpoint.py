@@ -7,14 +7,18 @@ saving leaves at most a `.tmp-*` directory, which the next save removes.
 A `step-N` can still go bad afterwards (a disk that fills, a file truncated or deleted by hand): `load_state`
 raises `CheckpointError` saying what is wrong, and the trainer falls back to the newest checkpoint that loads.
 `steps_to_checkpoint` is the one rule for when a checkpoint is due (the trainer's loop and the train flow).
+A run directory that stops taking writes (a full disk, made read-only) ends the run in one line naming the finished
+steps lost and where it resumes (`lost_to_unwritable_run_dir`: a save here, the train flow's other writes).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
 import random
+import re
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -203,23 +207,26 @@ def save_checkpoint(
     protect: tuple[Path, ...] = (),
 ) -> Path:
     """Write checkpoint `step` atomically; prune to the newest `keep` up to `step` (never the `protect`ed ones, nor
-    those pinned with an `EVAL_PENDING` file; later ones are left alone)."""
+    those pinned with an `EVAL_PENDING` file; later ones are left alone). A run directory that does not take the
+    write (a full disk, read-only) is a CheckpointError naming the steps lost (`lost_to_unwritable_run_dir`)."""
     root = checkpoints_dir(run_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
     final = root / f"step-{step}"
     tmp = root / f".tmp-step-{step}"
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         write_model(tmp / MODEL_DIR)
         torch.save({**state, "step": step}, tmp / STATE_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
         _fsync_tree(tmp)
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, SafetensorError) as exc:  # what torch and safetensors raise on a full disk
+        # said here, not by the caller: the save at a stop signal (Trainer.save_stopped) gets the same line; and
+        # before the partial copy goes, so that the free space it names is what the write met
+        lost = lost_to_unwritable_run_dir(exc, run_dir, step, f"checkpoint step-{step} could not be written to")
         shutil.rmtree(tmp, ignore_errors=True)  # the partial copy holds the space the next try needs
-        if full := _disk_full(root, exc):
-            raise CheckpointError(f"checkpoint step-{step} could not be written to {root}: {full}; free space and run "
-                                  "the same command (it resumes from the last checkpoint written)") from exc
+        if lost is not None:
+            raise lost from exc
         raise
     if final.exists():  # re-saving the same step (e.g. a retried task): replace it
         shutil.rmtree(final)
@@ -234,15 +241,68 @@ def save_checkpoint(
     return final
 
 
-def _disk_full(folder: Path, exc: BaseException) -> str | None:
-    """Why a write into `folder` failed when the disk is full, else None. torch's zip writer says only `unexpected
-    pos ...` when it runs out of space, so the free space is looked at as well as the error number."""
-    import errno
+# Why a place takes no write, in words, by errno; the fix differs: permissions for the first, space for the second.
+_REFUSED = {errno.EROFS: "a read-only file system", errno.EACCES: "permission denied",
+            errno.EPERM: "operation not permitted"}
+_FULL = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
+LOW_SPACE_MB = 64  # below this, a write error without an errno is taken for a full disk
 
-    free = shutil.disk_usage(folder).free
-    if getattr(exc, "errno", None) == errno.ENOSPC or free < 64 * 2**20:
-        return f"the disk is full ({free / 2**20:.1f} MB free; torch: {' '.join(str(exc).split())[:120]})"
+
+def cannot_write(exc: BaseException, folder: str | Path | None = None) -> str | None:
+    """Why a write failed, in words, when the reason is that the place cannot be written to; else None. Given the
+    `folder` written into, a full disk says how much is free, and an error without an errno counts as a full disk
+    when less than LOW_SPACE_MB is free: torch's zip writer says only `unexpected pos ...` when it runs out of space."""
+    code = _errno_of(exc)
+    if code in _REFUSED or folder is None:
+        return _REFUSED.get(code) or _FULL.get(code)
+    if code in _FULL:
+        return f"{_FULL[code]} ({_free_mb(Path(folder)):.1f} MB free)"
+    if code is None and (free := _free_mb(Path(folder))) < LOW_SPACE_MB:
+        return f"the disk is full ({free:.1f} MB free; {type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
     return None
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """An OSError's errno, or the one a SafetensorError's text ends in (Rust's `... (os error 28)`)."""
+    if isinstance(exc, OSError):
+        return exc.errno
+    found = re.search(r"\(os error (\d+)\)", str(exc)) if isinstance(exc, SafetensorError) else None
+    return int(found.group(1)) if found else None
+
+
+def _free_mb(folder: Path) -> float:
+    """Free space on the disk of `folder`, or of its nearest existing parent (a directory not made yet)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free / 2**20
+
+
+def lost_to_unwritable_run_dir(exc: BaseException, run_dir: str | Path, step: int,
+                               failed: str) -> CheckpointError | None:
+    """The closing line for a write into the run directory that it does not take (made read-only or immutable
+    mid-run, a full disk: `cannot_write`), saying which finished steps are lost with the process (those after the
+    newest checkpoint), how to fix it and where the same command resumes; None for any other error (a write
+    elsewhere, an I/O error worth a retry). `step`: the trainer's step; `failed`: how the line starts ("checkpoint
+    step-4 could not be written to"), the path follows. A CheckpointError: input the user can fix (exit 2), not
+    retried."""
+    reason = cannot_write(exc, run_dir)
+    if reason is None:
+        return None
+    filename = getattr(exc, "filename", None)
+    if filename is not None and not Path(filename).resolve().is_relative_to(Path(run_dir).resolve()):
+        return None  # a write elsewhere (a temp dir, a cache) failed: not the run directory's doing
+    newest = latest_checkpoint(run_dir)
+    since = step_of(newest) if newest is not None else 0
+    if step <= since:
+        lost = "no finished step is lost"
+    else:
+        lost = f"step {step} is lost" if step == since + 1 else f"steps {since + 1}-{step} are lost"
+    refused = _errno_of(exc) in _REFUSED
+    fix = (f"make train.checkpoint.dir {run_dir} writable again" if refused
+           else f"free space on the disk of train.checkpoint.dir {run_dir}")
+    resume = f"it resumes from {newest.name}" if newest is not None else "it starts again from step 0"
+    return CheckpointError(f"{failed} {filename or run_dir}: {reason}; {lost}; {fix} and run the same command "
+                           f"({resume})")
 
 
 def load_state(checkpoint: str | Path) -> dict[str, Any]:

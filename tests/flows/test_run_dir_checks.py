@@ -82,8 +82,31 @@ def test_a_read_only_file_system_is_refused_before_prefect_starts(model_path, tm
     assert not any("Starting temporary server" in line or "Flow run" in line for line in shown), shown
 
 
+def test_the_run_dir_and_the_report_checks_give_one_reason_each_naming_its_own_setting(tmp_path):
+    """Both checks probe with one function (flows/writable.py) and say why in the same words, each naming its own
+    setting. Was: two probes, the report's saying `read-only file system` where the run directory's said `a
+    read-only file system`. A read-only tmpfs in a mount namespace of its own, as above."""
+    ro = tmp_path / "rodir"
+    ro.mkdir()
+    code = ("import sys\nfrom pathlib import Path\nfrom rlvr.flows.bootstrap import check_run_dir\n"
+            "from rlvr.flows.eval_files import check_report_writable\nro = Path(sys.argv[1])\n"
+            "for check, where in ((check_run_dir, str(ro / 'run')), (check_report_writable, ro / 's' / 'eval.json')):\n"
+            "    try:\n        check(where)\n    except ValueError as exc:\n        print(exc)\n")
+    script = 'mount -t tmpfs -o ro tmpfs "$1" || exit 99; shift; exec "$@"'
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(ro), sys.executable, "-c", code, str(ro)],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode == 99 or "unshare failed" in done.stderr:
+        pytest.skip(f"no private read-only mount here: {done.stderr.strip()[:200]}")
+    assert done.stdout.splitlines() == [
+        f"train.checkpoint.dir {ro / 'run'}: cannot be written (a read-only file system); make it writable or choose "
+        "another train.checkpoint.dir",
+        f"the report cannot be written to {ro / 's' / 'eval.json'} (a read-only file system in {ro}): evaluate a copy "
+        "of the checkpoint in a writable place",
+    ], done.stderr[-2000:]
+
+
 def test_the_closing_line_names_the_steps_lost_and_where_the_run_resumes(immutable, tmp_path):
-    from rlvr.flows.errors import lost_to_unwritable_run_dir
+    from rlvr.trainers.checkpoint import lost_to_unwritable_run_dir
 
     run = tmp_path / "run"
     step_2 = run / "checkpoints" / "step-2"

@@ -1,6 +1,7 @@
 """Checkpoints are atomic, complete, pruned, and restore RNG state exactly."""
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from safetensors.torch import save_file
 
 from rlvr.trainers.checkpoint import (
     MODEL_DIR,
+    CheckpointError,
     latest_checkpoint,
     list_checkpoints,
     load_state,
@@ -108,13 +110,40 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)  # lazy: a file a failed write left open
 
 
-def test_a_full_disk_is_said_and_the_partial_checkpoint_removed(small_disk):
+def test_a_full_disk_is_said_with_the_steps_lost_and_the_partial_checkpoint_removed(small_disk):
     """Was: `rlvr: RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos 472832 vs 472724`,
-    exit 1, and `.tmp-step-N` left on the full disk."""
-    from rlvr.trainers.checkpoint import CheckpointError
-
+    exit 1, and `.tmp-step-N` left on the full disk; then a line that said the disk was full but not which steps
+    were lost (an unwritable run directory's line named them)."""
     save_checkpoint(small_disk, 1, _writer("w1"), {"weights": torch.zeros(1000)}, {})
-    with pytest.raises(CheckpointError, match=r"checkpoint step-2 could not be written to .*: the disk is full \("
-                                              r"[\d.]+ MB free; torch: .*\); free space and run the same command"):
-        save_checkpoint(small_disk, 2, _writer("w2"), {"weights": torch.zeros(2_000_000)}, {})  # 8 MB
+    with pytest.raises(CheckpointError) as caught:
+        save_checkpoint(small_disk, 4, _writer("w4"), {"weights": torch.zeros(2_000_000)}, {})  # 8 MB
+    assert re.fullmatch(
+        rf"checkpoint step-4 could not be written to {small_disk}: the disk is full \([\d.]+ MB free; RuntimeError: "
+        rf".*\); steps 2-4 are lost; free space on the disk of train.checkpoint.dir {small_disk} and run the same "
+        r"command \(it resumes from step-1\)", str(caught.value)), caught.value
     assert [p.name for p in (small_disk / "checkpoints").iterdir()] == ["step-1"]
+
+
+def test_a_full_disk_at_a_stop_signal_names_the_steps_lost(small_disk, warm_model, monkeypatch):
+    """The save at a stop (flows/stopping.save_at_stop -> Trainer.save_stopped) meets the full disk: the stop's
+    closing line names the steps lost and the fix, as a save at a checkpoint step does. Was: `the checkpoint at the
+    stop failed (SafetensorError: Error while serializing: I/O error: No space left on device (os error 28))`, no
+    step named, and `.tmp-step-2` left on the full disk (safetensors' error was not caught)."""
+    from rlvr.flows import stopping
+    from rlvr.trainers.loop import Trainer
+    from tests.trainers.tiny_runs import tiny_run_config
+
+    run = small_disk / "run"
+    cfg = tiny_run_config(run, checkpoint={"dir": str(run), "every": 100})
+    trainer = Trainer(cfg, resume=False, log=lambda _m: None)
+    monkeypatch.setitem(stopping._state, "resume_note", None)  # save_at_stop records its note there
+    try:
+        trainer.run_step()
+        trainer.run_step()
+        note = stopping.save_at_stop(KeyboardInterrupt(), trainer)
+    finally:
+        trainer.close()
+    assert re.search(rf"checkpoint step-2 could not be written to {run}: the disk is full \([\d.]+ MB free\); "
+                     rf"steps 1-2 are lost; free space on the disk of train.checkpoint.dir {run} and run the same "
+                     r"command \(it starts again from step 0\)", note), note
+    assert list((run / "checkpoints").iterdir()) == []  # the partial copy is gone: the space is free again

@@ -9,8 +9,6 @@ arguments), and `def f(prompts, completions, answer, **kwargs)` was called with 
 
 import importlib
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,18 +19,10 @@ from rlvr.data.problem import Problem
 from rlvr.data.tasks import load_problems
 from rlvr.verifiers import registry
 from rlvr.verifiers.config import VerifierSpec
-from rlvr.verifiers.pool import VerifierPool
 
-HERE = os.path.dirname(__file__)
 M = "trl_user_rewards"
 GSM8K = Path("/work/shared/data/gsm8k/test.jsonl")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def on_path():
-    sys.path.insert(0, HERE)  # trl_user_rewards.py; the pool's workers inherit it
-    yield
-    sys.path.remove(HERE)
+pytestmark = pytest.mark.usefixtures("on_path")  # trl_user_rewards.py is imported by name (conftest.py)
 
 
 @pytest.fixture
@@ -41,12 +31,6 @@ def seen():
     calls = importlib.import_module(M).SEEN
     calls.clear()
     return calls
-
-
-@pytest.fixture(scope="module")
-def pool(on_path):
-    with VerifierPool(workers=2, timeout_s=10, prestart_math=False) as p:
-        yield p
 
 
 def spec(fn: str, **options) -> VerifierSpec:

@@ -6,9 +6,6 @@ Before: a built-in task's data source was its name (`gsm8k`), so verl's dispatch
 every completion; a dict ground truth was a bad row whatever the verifier ("should be str or int or float or list").
 """
 
-import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +13,7 @@ import pytest
 from rlvr.data.config import TaskConfig
 from rlvr.data.tasks import load_problems
 from rlvr.verifiers.config import VerifierSpec
-from rlvr.verifiers.pool import VerifierPool
 
-HERE = os.path.dirname(__file__)
 DATA = Path("/work/shared/data")
 COUNTDOWN = [  # verl's layout of TinyZero's countdown task
     {"data_source": "countdown", "prompt": [{"role": "user", "content": f"Make {target} from {numbers}."}],
@@ -27,25 +22,6 @@ COUNTDOWN = [  # verl's layout of TinyZero's countdown task
     for index, (target, numbers) in enumerate([(13, [3, 5, 2]), (24, [4, 6, 1])])
 ]
 ANSWER = {"answer": "reward_model.ground_truth"}
-
-
-@pytest.fixture(scope="module")
-def pool():
-    sys.path.insert(0, HERE)  # verl_user_rewards.py, trl_user_rewards.py; the pool's workers inherit it
-    with VerifierPool(workers=2, timeout_s=10, prestart_math=False) as p:
-        yield p
-    sys.path.remove(HERE)
-
-
-def write(rows: list[dict], path: Path) -> Path:
-    if path.suffix == ".parquet":
-        import pyarrow
-        import pyarrow.parquet
-
-        pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), path)
-    else:
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="no /work/shared/data on this machine")
@@ -79,8 +55,8 @@ def test_verls_dispatcher_scores_the_builtin_gsm8k_and_math500_tasks(pool):
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
-def test_a_dict_ground_truth_reaches_a_verl_scorer_as_it_is(pool, tmp_path, suffix):
-    source = write(COUNTDOWN, tmp_path / f"train{suffix}")
+def test_a_dict_ground_truth_reaches_a_verl_scorer_as_it_is(pool, tmp_path, suffix, write_rows):
+    source = write_rows(COUNTDOWN, tmp_path / f"train{suffix}")
     problems = sorted(load_problems(TaskConfig(name="qa", source=str(source), columns=ANSWER, on_bad_row="fail",
                                                verifier="verl_user_rewards:countdown")), key=lambda p: p.id)
     assert problems[0].context()["ground_truth"] == {"target": 13, "numbers": [3, 5, 2]}
@@ -91,8 +67,8 @@ def test_a_dict_ground_truth_reaches_a_verl_scorer_as_it_is(pool, tmp_path, suff
     assert [reward for reward, _ in pool.map(jobs)] == [1.0, 0.1, 1.0]
 
 
-def test_a_dict_ground_truth_reaches_a_trl_function_in_its_column(pool, tmp_path):
-    source = write(COUNTDOWN, tmp_path / "train.jsonl")
+def test_a_dict_ground_truth_reaches_a_trl_function_in_its_column(pool, tmp_path, write_rows):
+    source = write_rows(COUNTDOWN, tmp_path / "train.jsonl")
     [p, _] = sorted(load_problems(TaskConfig(name="qa", source=str(source), columns=ANSWER, on_bad_row="fail",
                                              verifier="trl_user_rewards:countdown")), key=lambda p: p.id)
     scorer = [VerifierSpec(name="trl_user_rewards:countdown")]
@@ -105,8 +81,9 @@ def test_a_dict_ground_truth_reaches_a_trl_function_in_its_column(pool, tmp_path
     ("fail", "1 bad row|2 bad row"),
     ("skip", "no usable row among 2 — line 1"),  # every row skipped: the error itself says why
 ])
-def test_under_the_math_verifier_a_dict_ground_truth_is_refused_saying_it_needs_text(tmp_path, on_bad_row, said):
-    source = write(COUNTDOWN, tmp_path / "train.jsonl")
+def test_under_the_math_verifier_a_dict_ground_truth_is_refused_saying_it_needs_text(tmp_path, on_bad_row, said,
+                                                                                     write_rows):
+    source = write_rows(COUNTDOWN, tmp_path / "train.jsonl")
     with pytest.raises(ValueError, match=said) as caught:
         load_problems(TaskConfig(name="qa", source=str(source), columns=ANSWER, on_bad_row=on_bad_row))
     assert ("field 'reward_model.ground_truth' is a dict (keys target, numbers), but the math verifier needs a text "

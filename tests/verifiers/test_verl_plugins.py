@@ -8,8 +8,6 @@ completion, and nothing of the row reached it.
 """
 
 import json
-import os
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -19,25 +17,10 @@ from rlvr.data.problem import Problem
 from rlvr.data.tasks import load_problems
 from rlvr.verifiers import cli, registry
 from rlvr.verifiers.config import VerifierSpec
-from rlvr.verifiers.pool import VerifierPool
 from rlvr.verifiers.task_runner import TaskRunnerPool
 
-HERE = os.path.dirname(__file__)
 M = "verl_user_rewards"
 ROW = {"data_source": "deepscaler", "extra_info": {"index": 7, "split": "train"}, "ground_truth": "5"}
-
-
-@pytest.fixture(scope="module")
-def on_path():
-    sys.path.insert(0, HERE)  # verl_user_rewards.py, example_user_verifier.py; the pool's workers inherit it
-    yield
-    sys.path.remove(HERE)
-
-
-@pytest.fixture(scope="module")
-def pool(on_path):
-    with VerifierPool(workers=2, timeout_s=10, prestart_math=False) as p:
-        yield p
 
 
 def spec(fn: str, **options) -> VerifierSpec:
@@ -151,20 +134,13 @@ def test_a_three_argument_plugin_and_the_builtins_see_no_context_and_keep_their_
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
-def test_a_verl_dataset_and_its_reward_function_end_to_end(pool, tmp_path, fmt):
+def test_a_verl_dataset_and_its_reward_function_end_to_end(pool, tmp_path, fmt, write_rows):
     rows = [  # verl's layout; the second row has no data_source or extra_info
         {"data_source": "openai/gsm8k", "prompt": [{"role": "user", "content": "2+3?"}],
          "reward_model": {"style": "rule", "ground_truth": "5"}, "extra_info": {"index": 0, "split": "train"}},
         {"prompt": [{"role": "user", "content": "9/2?"}], "reward_model": {"ground_truth": "\\boxed{4.5}"}},
     ]
-    source = tmp_path / f"train.{fmt}"
-    if fmt == "parquet":
-        import pyarrow
-        import pyarrow.parquet
-
-        pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), source)
-    else:
-        source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    source = write_rows(rows, tmp_path / f"train.{fmt}")
     problems = sorted(load_problems(TaskConfig(name="qa", source=str(source), on_bad_row="fail",
                                                columns={"answer": "reward_model.ground_truth"})), key=lambda p: p.id)
     jobs = [("\\boxed{5}", p.reference, [spec("dapo_style")], p.context()) for p in problems]
