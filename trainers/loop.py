@@ -13,7 +13,8 @@ One step (`run_step`), top-down:
                 gradients are dropped after every pass; the scheduler steps once per training step
     sync        the sampler gets the new weights (an algorithm that samples nothing, DPO on a pairs file, opens
                 its sampler only when something asks for one, e.g. the final evaluation: `Trainer.sampler`)
-    metrics     one row in metrics.jsonl; every N steps `train()` saves a checkpoint
+    metrics     one row in metrics.jsonl; every N steps `train()` saves a checkpoint (trainers/checkpointing.py:
+                what it holds of the trainer, and how a resumed run loads it back)
 
 An algorithm (`ALGORITHMS`: trainers/grpo.py, dpo.py, ppo.py) is one file exposing only what differs: its
 rollout needs (`prompts_per_step`, `group_size`, `redraw_rounds` + `redraw`, `sample_logprobs`), `policy_options`,
@@ -37,20 +38,21 @@ from rlvr.data.tasks import load_problems
 from rlvr.sampling.config import SamplingParams, problem_seed
 from rlvr.sampling.vllm_platform import release_cached_device_memory
 from rlvr.trainers import checkpoint as ckpt
-from rlvr.trainers import distributed, fsdp, fsdp_checkpoint
+from rlvr.trainers import distributed, fsdp
 from rlvr.trainers.bootstrap import resolve_model_path
+from rlvr.trainers.checkpointing import Resumable, TrainerCheckpoints, resumable
 from rlvr.trainers.data_order import batch_indices
 from rlvr.trainers.dpo import DPO
 from rlvr.trainers.grpo import GRPO
-from rlvr.trainers.metrics import MetricsLog, format_step, partial_failures, peak_rss_mb, rollout_metrics, to_floats
-from rlvr.trainers.optimizer import build_optimizer, configured, keep_configured
+from rlvr.trainers.metrics import MetricsLog, format_step, peak_rss_mb, rollout_metrics, to_floats
+from rlvr.trainers.optimizer import build_optimizer
 from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice, update_advice
 from rlvr.trainers.policy import Policy
 from rlvr.trainers.ppo import PPO
-from rlvr.trainers.resume import checkpoints_to_resume, why_not_resumable
+from rlvr.trainers.prompt_fit import fit_prompts
 from rlvr.trainers.run_config import ConfigError
-from rlvr.trainers.verifier_health import (FailingStreak, VerifierFailing, lost_rewards, lost_rewards_warning,
-                                          no_signal_warning)
+from rlvr.trainers.verifier_watch import VerifierWatch
+from rlvr.verifiers.groups import score_groups
 
 ALGORITHMS = {"grpo": GRPO, "dpo": DPO, "ppo": PPO}
 REDRAW_SEED_STRIDE = 104_729  # a redraw round samples with the step's seed + round * this
@@ -105,7 +107,7 @@ class Trainer:
         if self.problems and (lacking := row_lacks(self.specs, self.problems[0].context())):
             raise ConfigError(f"{lacking}, in training problem {self.problems[0].id}: rename the column in the data "
                               f"or the function's parameter")
-        self.primary = self.specs[0].name
+        self.primary = spec_keys(self.specs)[0]  # its verdict key: what accuracy reads
         if self.algorithm.group_size and len(self.problems) < self.algorithm.prompts_per_step:
             self.log(f"warning: the task has {len(self.problems)} problems, fewer than train.prompts_per_step "
                      f"{self.algorithm.prompts_per_step}: each step's batch repeats problems")
@@ -116,7 +118,7 @@ class Trainer:
         if not resume and cfg.train.checkpoint.resume_from:  # it would be ignored without a word
             raise ConfigError("train.checkpoint.resume_from names a checkpoint to resume from, and resuming is off "
                               "(--no-resume): drop one of them")
-        resumable = self._resumable() if resume else ([], False)  # a refusal comes before any model loads
+        found = resumable(cfg, self.dist, self.sharded, self.log) if resume else ([], False)  # before any model loads
         self.policy = Policy.from_config(cfg.model, path=self.model_path, build_on=build_on,
                                          **self.algorithm.policy_options)
         if self.algorithm.group_size:  # it samples them (DPO on a pairs file does not)
@@ -125,13 +127,12 @@ class Trainer:
             fsdp.shard_policy(self.policy, cfg.train.fsdp)
         self.optimizer, self.scheduler = build_optimizer(self.policy.trainable_parameters(), cfg.train.optim,
                                                            cfg.train.steps)
+        self.checkpoints = TrainerCheckpoints(cfg, self.dist, self.sharded, self.policy, self.optimizer,
+                                              self.scheduler, self.log)
         self.step, self.cursor = 0, 0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
-        self._partly_failing: set[str] = set()  # verifiers whose partial failure was said (by this Trainer)
-        self._lost_said: set[str] = set()  # verifiers whose rewards were said to be lost to another's magnitude
-        self._no_signal_said = False  # a step without a reward difference in any group was said
-        self._failing = FailingStreak(cfg.train.stop_after_failing_steps, self.primary)
-        self._weights = dict(zip(spec_keys(self.specs), (spec.weight for spec in self.specs)))  # verdict key -> weight
+        weights = dict(zip(spec_keys(self.specs), (spec.weight for spec in self.specs)))  # verdict key -> weight
+        self.watch = VerifierWatch(cfg, weights, self.primary, self.log)  # its warnings, each once; the stop
         self._owns_sampler, self._owns_pool = sampler is None, pool is None
         self._sampler = sampler  # None until opened: see the `sampler` property
         if sampler is None and self.algorithm.group_size:  # it samples from step 1: not in step 1's time
@@ -142,7 +143,7 @@ class Trainer:
         self.log(f"training {what} on {self.policy.device} in {self.policy.precision}{ranks}; "
                  f"sampler: {self._describe_sampler()}")
         if resume:
-            self.restore_latest(resumable)
+            self.restore_latest(found)
         elif ckpt.latest_checkpoint(self.run_dir) is not None:
             raise FileExistsError(f"{self.run_dir} already holds checkpoints; resume, or choose another checkpoint.dir")
         if self.dist.is_main:  # rows past the restored step (or any, from step 0) belong to a run that died
@@ -195,7 +196,7 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]  # what this step's update uses (the scheduler moves it after)
         scored = self.collect()
         rollout_s = time.perf_counter() - started
-        self._say_lost_rewards(scored)
+        self.watch.scored(scored.verdicts, self.step + 1)
         stats = self.update(scored)
         self._sync_sampler()
         self.step += 1
@@ -208,72 +209,25 @@ class Trainer:
         )
         if self.dist.is_main:  # DDP: the row already describes the global batch; rank 0 writes it
             self.metrics.append(row)
-        self._say_partial_failures(row)
-        self._say_no_signal(row)
+        self.watch.stepped(row)
         self.last_groups, self.last_verdicts = scored.groups, scored.verdicts
         self._end_of_step()
-        self._stop_if_verifier_failing(row)
+        self.watch.stop_if_failing(row, self._saved_step)
         return row
 
     def _fitting_problems(self, problems: list) -> list:
-        """The training problems whose prompt fits `sampler.max_model_len` (in tokens, as the sampler counts them),
-        as verl's `filter_overlong_prompts`: `task.max_prompt_chars` checks characters at load, and one longer prompt
-        reached at step N stopped the run there, and again at the same step on every resume. The others are
-        skipped with one line (`task.on_bad_row: fail` refuses the run instead). A chat prompt on a tokenizer without
-        a chat template is refused here too, before any engine starts. A `sampler.params.max_tokens` that does not fit
-        beside the prompts is said once here (the samplers cut such completions at the end of the context)."""
-        from rlvr.sampling.prompts import capped_completions, prompt_lengths, without_overlong
-
+        """The training problems whose prompt fits `sampler.max_model_len` (`prompt_fit.fit_prompts`); the others are
+        skipped with one line (`task.on_bad_row: fail` refuses the run instead), and a chat prompt on a tokenizer
+        without a chat template is refused, before any engine starts. A `sampler.params.max_tokens` that does not
+        fit beside the prompts is said once here."""
         sampler = self.cfg.sampler
-        try:
-            lengths = prompt_lengths(self.policy.tokenizer, problems)
-            fitting, said = without_overlong(self.policy.tokenizer, problems, sampler.max_model_len,
-                                             "training prompts", self.cfg.task.on_bad_row, lengths)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        if said:
-            self.log(f"warning: {said} (task.on_bad_row=skip)")
-        kept = [length for length in lengths if length < sampler.max_model_len]
-        if capped := capped_completions(kept, sampler.params.max_tokens, sampler.max_model_len, "sampler.params"):
-            self.log(f"warning: {capped}")
-        return fitting
-
-    def _stop_if_verifier_failing(self, row: dict) -> None:
-        """Raise VerifierFailing once a verifier failed on every verdict of `train.stop_after_failing_steps` steps in a
-        row. Every DDP rank holds the same global row, so all stop together. The step's row is in metrics.jsonl, but
-        no checkpoint is written of it: the exception skips the save (here in `train` as in the flow), as a
-        checkpoint would move the resume point past steps that learned nothing, and its evaluation would score a
-        policy that the broken verifier never judged. The checkpoints already written stay, so the same command,
-        once the verifier is fixed, resumes from the newest and redoes the steps after it."""
-        stop = self._failing.observe(row)
-        if stop is None:
-            return
-        self.log(format_step(row, self.cfg.train.steps))  # the callers log the step's line after run_step returns
-        kept = f"the newest checkpoint is step-{self._saved_step}" if self._saved_step else "no checkpoint was written"
-        raise VerifierFailing(f"{stop}; nothing is saved of step {row['step']}: {kept}, where the same command resumes "
-                              "once the verifier is fixed")
-
-    def _say_lost_rewards(self, scored: Scored) -> None:
-        """Once per Trainer and verifier: its reward differences were lost to rounding beside another verifier's
-        huge rewards (`lost_rewards`), which otherwise shows only as advantages, loss and gradient norm of 0."""
-        for lost, *rest in lost_rewards(scored.verdicts, self._weights):
-            if lost not in self._lost_said:
-                self._lost_said.add(lost)
-                self.log(lost_rewards_warning(self.step + 1, lost, *rest))
-
-    def _say_partial_failures(self, row: dict) -> None:
-        """Once per Trainer (a resumed run says it again) and verifier: some of its verdicts were error/timeout, and
-        why the first one was (a verifier whose every verdict fails is on each step's line instead: `format_step`)."""
-        for name, warning in partial_failures(row).items():
-            if name not in self._partly_failing:
-                self._partly_failing.add(name)
-                self.log(warning)
-
-    def _say_no_signal(self, row: dict) -> None:
-        """Once per Trainer: a step whose every group got one reward learned nothing from it (`no_signal_warning`)."""
-        if not self._no_signal_said and (warning := no_signal_warning(row, self.cfg.sampler.params.max_tokens)):
-            self._no_signal_said = True
-            self.log(warning)
+        fit = fit_prompts(self.policy.tokenizer, problems, sampler.max_model_len, sampler.params.max_tokens,
+                          "training prompts", self.cfg.task.on_bad_row, "sampler.params")
+        if fit.skipped:
+            self.log(f"warning: {fit.skipped} (task.on_bad_row=skip)")
+        if fit.capped:
+            self.log(f"warning: {fit.capped}")
+        return fit.problems
 
     def _end_of_step(self) -> None:
         """What a checkpoint of the step just completed holds besides the weights and optimizer (both stay as
@@ -339,15 +293,9 @@ class Trainer:
 
     def _sample_and_score(self, problems, n: int, params: SamplingParams) -> Scored:
         groups = self.sampler.generate(problems, n, params)
-        jobs = [(c.text, g.problem.reference, self.specs, g.problem.context()) for g in groups for c in g.completions]
         started = time.perf_counter()
-        scored = iter(self.pool.map(jobs))
-        out = Scored(groups=groups, verify_time_s=time.perf_counter() - started)
-        for g in groups:
-            pairs = [next(scored) for _ in g.completions]
-            out.rewards.append([reward for reward, _ in pairs])
-            out.verdicts.append([verdicts for _, verdicts in pairs])
-        return out
+        rewards, verdicts = score_groups(self.pool, groups, self.specs)
+        return Scored(groups, rewards, verdicts, verify_time_s=time.perf_counter() - started)
 
     def update(self, scored: Scored) -> dict:
         """The algorithm's update over the scored batch: `num_iterations` optimizer steps, one scheduler step."""
@@ -398,131 +346,21 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
         return stats
 
-    # -- checkpoints ----------------------------------------------------------------------------
+    # -- checkpoints (trainers/checkpointing.py) ---------------------------------------------------
     def save(self) -> Path:
-        if self.sharded:
-            path = self._save_sharded()
-        else:  # DDP: rank 0 writes; the others wait until the checkpoint is complete
-            path = self._save_replica() if self.dist.is_main else ckpt.checkpoints_dir(self.run_dir) / f"step-{self.step}"
-            self.dist.barrier()
+        """A checkpoint of the step just completed (FSDP: every rank writes its shards; else rank 0 writes)."""
+        path = self.checkpoints.save(self.step, self.cursor)
         self._saved_step = self.step
         return path
 
-    def _save_replica(self) -> Path:
-        """The whole trainer state, written by this process alone (one process, or rank 0 of DDP's replicas)."""
-        state = {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": ckpt.rng_state(),
-            "cursor": self.cursor,
-        }
-        best = self.run_dir / "best"
-        protect = (best.resolve(),) if best.exists() else ()
-        path = ckpt.save_checkpoint(
-            self.run_dir, self.step, self.policy.save, state, self.cfg.model_dump(mode="json"),
-            keep=self.cfg.train.checkpoint.keep, protect=protect,
-        )
-        self.log(f"checkpoint saved: {path}")
-        return path
-
-    def _save_sharded(self) -> Path:
-        """FSDP: every rank writes its shards (DCP) and joins the streamed HF export (trainers/fsdp_checkpoint.py)."""
-        state = {"scheduler": self.scheduler.state_dict(), "rng": ckpt.rng_state(), "cursor": self.cursor}
-        best = self.run_dir / "best"
-        path = fsdp_checkpoint.save_checkpoint(
-            self.run_dir, self.step, self.policy, self.optimizer, state, self.cfg.model_dump(mode="json"), self.dist,
-            keep=self.cfg.train.checkpoint.keep, protect=(best.resolve(),) if best.exists() else (),
-        )
-        self.log(f"checkpoint saved: {path}")
-        return path
-
-    def _resumable(self) -> tuple[list[Path], bool]:
-        """The checkpoints to try, oldest first, and whether they are `train.checkpoint.resume_from`'s; refused
-        (CheckpointError, on every rank) when the newest cannot be resumed by this config (trainers/resume.py).
-        Rank 0 looks; the others wait for its answer."""
-        found, deliberate, refusal = [], False, None
-        if self.dist.is_main:
-            try:
-                found, deliberate = checkpoints_to_resume(self.run_dir, self.cfg.train.checkpoint.resume_from)
-                if found:
-                    now = self.cfg.model_dump(mode="json")
-                    refusal = why_not_resumable(found[-1], now, self.sharded, deliberate, self.log)
-            except ckpt.CheckpointError as exc:
-                refusal = str(exc)
-        found, deliberate, refusal = self.dist.broadcast((found, deliberate, refusal))
-        if refusal:  # on every rank: none is left waiting for the others
-            raise ckpt.CheckpointError(refusal)
-        return found, deliberate
-
-    def restore_latest(self, resumable: tuple[list[Path], bool]) -> Path | None:
-        """Load the newest of the `resumable` checkpoints (`_resumable`) that loads; each newer one that does not is
-        skipped with one line saying why. Every rank tries the same ones in the same order (a sharded checkpoint
-        loads as a collective) and all take the first that loaded on every rank. The run config's optimizer
-        hyper-parameters and lr schedule replace the checkpoint's (`optimizer.keep_configured`)."""
-        candidates, deliberate = resumable
-        settings = configured(self.optimizer)  # as built from this config, before a checkpoint's state replaces them
-        for path in reversed(candidates):
-            state = self._load_on_every_rank(path)
-            if state is not None:
-                break
-        else:
-            if candidates:
-                where = candidates[-1].parent
-                fix = "name another train.checkpoint.resume_from" if deliberate else "move them aside to start over"
-                raise ckpt.CheckpointError(f"no checkpoint in {where} loads (see above); {fix}")
+    def restore_latest(self, found: Resumable) -> Path | None:
+        """Load the newest of the `found` checkpoints that loads (`TrainerCheckpoints.restore`: weights, optimizer,
+        scheduler and RNG states) and go on from its step and data cursor; None when there was none."""
+        restored = self.checkpoints.restore(found)
+        if restored is None:
             return None
-        self.scheduler.load_state_dict(state["scheduler"])
-        keep_configured(self.optimizer, self.scheduler, settings)
-        ckpt.set_rng_state(state["rng"])
-        self.step, self.cursor = state["step"], state["cursor"]
-        self.log(f"resumed from {path} (step {self.step})")
+        path, self.step, self.cursor = restored
         return path
-
-    def _load_on_every_rank(self, path: Path) -> dict | None:
-        """The trainer state of `path` once its weights and optimizer state are loaded on every rank; None (and one
-        line saying why) when any rank's load failed. The ranks agree before the collective sharded load, so a
-        checkpoint that one rank finds damaged never leaves the others waiting in it."""
-        state = {}
-        why = self._failed_anywhere(lambda: state.update(self._load(path)))
-        if why is None and fsdp_checkpoint.is_sharded_checkpoint(path):
-            why = self._failed_anywhere(lambda: fsdp_checkpoint.load_sharded(path, self.policy, self.optimizer))
-        if why is not None:
-            self.log(f"skipped checkpoint {path}: {why}")
-            return None
-        return state
-
-    def _failed_anywhere(self, load) -> str | None:
-        """Run `load()` on this rank; the first rank's CheckpointError message, or None if it succeeded on all."""
-        try:
-            load()
-            why = None
-        except ckpt.CheckpointError as exc:
-            why = str(exc)
-        return next((reason for reason in self.dist.gather(why) if reason), None)
-
-    def _load(self, path: Path) -> dict:
-        """The checkpoint's trainer state, after its weights and optimizer state are loaded (a sharded checkpoint's:
-        only checked here, `fsdp_checkpoint.load_sharded` loads them on every rank at once); CheckpointError if any
-        of them is missing or unreadable (the policy is left as it was when the state file fails)."""
-        state = ckpt.load_state(path)
-        if fsdp_checkpoint.is_sharded_checkpoint(path):
-            fsdp_checkpoint.check(path)
-            return state
-        if "optimizer" not in state:  # an FSDP save keeps its optimizer state in sharded/
-            raise ckpt.CheckpointError(f"{fsdp_checkpoint.SHARDED_DIR}/ is missing (this FSDP checkpoint's weights "
-                                       "and optimizer state)")
-        if self.sharded:
-            raise ckpt.CheckpointError("it was written by one process or a ddp run; train.parallel=fsdp resumes FSDP "
-                                       "checkpoints (start a new run from its model/ as model.path)")
-        try:
-            self.policy.load(path / ckpt.MODEL_DIR)
-        except ckpt.UNREADABLE as exc:
-            raise ckpt.CheckpointError(f"its weights do not load ({ckpt.describe(exc)})") from None
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-        except ckpt.UNREADABLE as exc:
-            raise ckpt.CheckpointError(f"its optimizer state does not load ({ckpt.describe(exc)})") from None
-        return state
 
     def save_stopped(self) -> str:
         """After a stop signal (Ctrl-C, SIGTERM): checkpoint the last completed step unless it has one, and say
@@ -542,8 +380,7 @@ class Trainer:
         if not self.dist.is_main:
             return ""
         self.step, self.cursor = step, cursor
-        ckpt.set_rng_state(rng)  # the state as the step ended: the resumed run samples what this one would have
-        path = self._save_replica()
+        path = self.checkpoints.save_whole(step, cursor, rng)  # as the step ended: the resumed run samples the same
         self._saved_step = step
         return f"saved {path}; the same command resumes from step {step}"
 

@@ -118,6 +118,16 @@ class RunConfig(BaseModel):
             self._no_eval_note = None if suite else why_none(self.task, why)
         return self
 
+    @model_validator(mode="after")
+    def _training_rows_know_their_rewards(self) -> RunConfig:
+        """The training task's rows are checked against the verifiers that reward them (`TaskConfig.judged_by`):
+        task qa keeps a dict ground truth (verl's countdown) for a plug-in named in `verify.verifiers` alone, not
+        only in `task.verifier`. After the eval defaults above: a held-out suite copied from the task is judged by
+        its own verifier, as the evaluation scores it."""
+        if self.verify.verifiers:
+            self.task.reward_with(tuple(spec.name for spec in self.verify.verifiers))
+        return self
+
     @property
     def no_eval_note(self) -> str | None:
         """Why an unset `eval.tasks` gave no final evaluation, and how to name one; None when it gave one or was set."""

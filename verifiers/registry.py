@@ -9,30 +9,26 @@
 
 A verifier is `fn(completion, reference, options) -> Verdict`, called with those three arguments (`options`
 is None when none are configured); a plug-in whose signature cannot take them is refused as it is resolved, when
-the config is loaded. Reward functions written for another framework are called its way instead, recognised by
-their parameter names here (`_check_signature`, the one place that tells them apart; `STYLES`):
-- verl's, `compute_score(data_source, solution_str, ground_truth, extra_info=None)`: with the row's data source and
-  extra_info; its number or {"score": ...} dict becomes a Verdict (`verl_style`: how, and its status rule);
-- TRL's, `f(completions, **kwargs) -> list[float]`: on a batch of one completion, with the row's columns; its
-  one-element list becomes a Verdict (`trl_style`).
-Its options type is the frozen dataclass named in
-the annotation of its `options` parameter (`options: MyOptions | None = None`); a config's options dict is turned
-into it; unknown keys and values of the wrong type (`options.check_types`: `processes: "false"`, `memory_mb: 1g`,
-`timeout_s: 0`) are an error naming the option. Without such an annotation the dict is passed as is.
+the config is loaded. Its options type is the frozen dataclass named in the annotation of its `options` parameter
+(`options: MyOptions | None = None`); a config's options dict is turned into it; unknown keys and values of the
+wrong type (`options.check_types`: `processes: "false"`, `memory_mb: 1g`, `timeout_s: 0`) are an error naming the
+option. Without such an annotation the dict is passed as is. Reward functions written for verl
+(`compute_score(data_source, solution_str, ...)`) or TRL (`f(completions, **kwargs)`) are called their framework's
+way instead, their options as keyword arguments: `plugin_styles` tells them apart and calls them.
 A verifier that raises (`sys.exit` included) gives an `error` Verdict; a detail over 64 KiB of JSON is cut
-(`detail_size`). The combined reward is the weighted sum of the verifiers' rewards. `version(name)` feeds the pool's
-cache key: the built-ins' VERSION, or a user module's `VERSION` attribute.
+(`detail_size`). The combined reward is the weighted sum of the verifiers' rewards, keyed by `spec_keys` (a file
+plug-in by its file's stem: `plugin_files.short_names`). `version(name)` feeds the pool's cache key: the built-ins'
+VERSION, or a user module's `VERSION` attribute.
 
 A job's `context` (the row's data_source, extra_info, ground_truth, prompt and columns: `Problem.context()`) reaches
 only the verifiers that read it (`takes_context`: the verl- and TRL-style ones); for the others it is not sent, and
-not part of the cache key, which holds only the part of it that the verifier's style reads (`READS`).
+not part of the cache key, which holds only the part of it that the verifier's style reads (`context_read`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
 import json
 import pickle
 import types
@@ -40,10 +36,11 @@ import typing
 from math import isfinite
 from typing import Any, Callable, Protocol
 
-from rlvr.verifiers import code, format, math, trl_style, verl_style
+from rlvr.verifiers import code, format, math
 from rlvr.verifiers.detail_size import cut_to_size
 from rlvr.verifiers.options import check_types
-from rlvr.verifiers.plugin_files import is_file_plugin, load_file
+from rlvr.verifiers.plugin_files import is_file_plugin, load_file, short_names
+from rlvr.verifiers.plugin_styles import lacks, reads, style_of, style_options
 from rlvr.verifiers.verdict import Verdict
 
 Verifier = Callable[..., Verdict]
@@ -59,9 +56,6 @@ class Spec(Protocol):
 
 VERIFIERS: dict[str, Verifier] = {"math": math.verify, "code": code.verify, "format": format.verify}
 VERSIONS: dict[str, str] = {"math": math.VERSION, "code": code.VERSION, "format": format.VERSION}
-# how a plug-in written for another framework is recognised, checked, called and read (in this order: a signature
-# with verl's names is verl's even if it also names `completions`)
-STYLES: dict[str, types.ModuleType] = {"verl": verl_style, "trl": trl_style}
 
 
 def resolve(name: str) -> Verifier:
@@ -85,28 +79,24 @@ def resolve(name: str) -> Verifier:
     fn = getattr(module, attr)
     if not callable(fn):
         raise ValueError(f"verifier {name!r} is not callable")
-    if name not in _STYLES:  # resolve runs once per completion in the workers: inspect each plug-in once
-        _STYLES[name] = _check_signature(name, fn)
+    _style(name, fn)  # a signature that cannot be called is refused here, as the config is loaded
     return fn
 
 
-_STYLES: dict[str, str] = {}  # plug-in name -> how it is called ("rlvr" or a key of STYLES), once it passed the check
+def _style(name: str, fn: Verifier) -> types.ModuleType | None:
+    """How plug-in `name` is called (`plugin_styles.style_of`); None for a built-in or rlvr's own call."""
+    return None if name in VERIFIERS else style_of(name, fn)
 
 
 def takes_context(name: str) -> bool:
     """Whether verifier `name` reads a job's row context: a verl- or TRL-style plug-in does, the others do not."""
-    resolve(name)
-    return _STYLES.get(name) in STYLES
+    return _style(name, resolve(name)) is not None
 
 
 def context_read(name: str, context: dict[str, Any] | None) -> dict[str, Any] | None:
     """The part of a job's row context that verifier `name` reads (None for one that reads none): what its task
     carries to a worker and what its cache key holds."""
-    resolve(name)  # a plug-in's style is known once it is resolved
-    style = STYLES.get(_STYLES.get(name, "rlvr"))
-    if context is None or style is None:
-        return None
-    return {key: context[key] for key in style.READS if key in context}
+    return reads(_style(name, resolve(name)), context)
 
 
 def row_lacks(specs: list[Spec], context: dict[str, Any]) -> str | None:
@@ -114,34 +104,9 @@ def row_lacks(specs: list[Spec], context: dict[str, Any]) -> str | None:
     function naming a column the row does not have: `trl_style.lacks`), or None."""
     for spec in specs:
         fn = resolve(spec.name)
-        style = STYLES.get(_STYLES.get(spec.name, "rlvr"))
-        why = style.lacks(fn, context, build_options(spec.name, spec.options)) if hasattr(style, "lacks") else None
-        if why:
+        if why := lacks(_style(spec.name, fn), fn, context, build_options(spec.name, spec.options)):
             return f"verifier {spec.name!r}: {why}"
     return None
-
-
-def _check_signature(name: str, fn: Verifier) -> str:
-    """How `fn` is called: the key of STYLES whose parameter names its signature has (that style's `check` refuses a
-    signature its call cannot bind), else "rlvr". ValueError naming `name` and its signature when `fn` cannot be
-    called as `run_one` calls it: `fn(completion, reference, options)`; such a plug-in passed config validation and
-    then gave an `error` verdict for every completion. A callable whose signature cannot be read (some C functions)
-    is let through."""
-    try:
-        signature = inspect.signature(fn)
-    except (ValueError, TypeError):
-        return "rlvr"
-    for style, module in STYLES.items():  # called by keyword; before the positional check, which they may pass
-        if module.recognises(signature):
-            module.check(name, signature)
-            return style
-    try:
-        signature.bind(None, None, None)
-    except TypeError:
-        raise ValueError(f"verifier {name!r} has the signature {signature}, but a verifier is called as "
-                         f"fn(completion, reference, options) (options is None when none are configured); define "
-                         f"it as def {getattr(fn, '__name__', 'fn')}(completion, reference, options=None)") from None
-    return "rlvr"
 
 
 def _module(name: str) -> types.ModuleType:
@@ -170,11 +135,8 @@ def options_type(fn: Verifier) -> type | None:
 def build_options(name: str, options: dict[str, Any] | None) -> Any:
     """The verifier's options object from a config dict; ValueError for unknown keys or values of a wrong type."""
     fn = resolve(name)
-    style = STYLES.get(_STYLES.get(name, "rlvr"))
-    if style is not None:  # options are extra keyword arguments (verl's reward_kwargs)
-        if options:
-            style.check(name, verl_style.signature(fn), options)
-        return dict(options) if options else None
+    if (style := _style(name, fn)) is not None:  # options are extra keyword arguments (verl's reward_kwargs)
+        return style_options(name, fn, style, options)
     cls = options_type(fn)
     if cls is None:
         return dict(options) if options else None
@@ -208,7 +170,7 @@ def run_one(name: str, options: dict[str, Any] | None, completion: str, referenc
     number (NaN, inf) or a Verdict that cannot be pickled becomes an `error` Verdict. `context` reaches a verl- or
     TRL-style plug-in only, whose return becomes a Verdict by its style's `score`."""
     fn, opts = resolve(name), build_options(name, options)
-    style = STYLES.get(_STYLES.get(name, "rlvr"))
+    style = _style(name, fn)
     try:
         verdict = style.score(fn, completion, reference, context, opts) if style else fn(completion, reference, opts)
     except (Exception, SystemExit) as e:  # noqa: BLE001 - a user verifier's bug must not reach the training loop;
@@ -278,11 +240,14 @@ def _pickle_problem(value: Any) -> str | None:
 
 
 def spec_keys(specs: list[Spec]) -> list[str]:
-    """Keys of the verdicts dict: the verifier name, with `#2`, `#3` for repeated names."""
+    """Keys of the verdicts dict: the verifier name (a file plug-in's short name, `plugin_files.short_names`), with
+    `#2`, `#3` for repeated names."""
+    shown = short_names([spec.name for spec in specs])
     keys, seen = [], {}
     for spec in specs:
-        seen[spec.name] = seen.get(spec.name, 0) + 1
-        keys.append(spec.name if seen[spec.name] == 1 else f"{spec.name}#{seen[spec.name]}")
+        key = shown[spec.name]
+        seen[key] = seen.get(key, 0) + 1
+        keys.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
     return keys
 
 

@@ -28,10 +28,10 @@ and `answer` (TRL's prompt column name).
   names by default; missing: `qa` and {}) and the answer cell as it is (`meta["ground_truth"]`): verl passes the
   cell, not the final answer rlvr reads out of it (`Problem.context()`). For one written for TRL, it keeps the
   row's columns other than the prompt's (`meta["columns"]`), which TRL passes as keyword arguments.
-- An answer cell that is a dict (verl's countdown: `{"target": 24, "numbers": [...]}`) is a reference only for a
-  verifier of your own (`task.verifier: pkg.mod:fn`), which gets it as it is; the math verifier needs a text or a
-  number, so under it such a row is a bad row saying so. Name the verifier in `task.verifier` even when
-  `verify.verifiers` sets the training rewards: the rows are read before those are known.
+- An answer cell that is a dict (verl's countdown: `{"target": 24, "numbers": [...]}`) is a reference only for
+  verifiers of your own (`pkg.mod:fn`), which get it as it is: those that score the rows (`TaskConfig.judged_by`:
+  the training task's `verify.verifiers`, else `task.verifier`). The math verifier needs a text or a number, so
+  under it (alone or beside a plug-in) such a row is a bad row saying so.
 
 There are no worked solutions to show, so `few_shot` is refused.
 """
@@ -145,18 +145,20 @@ def _flat(row: Any, cfg: TaskConfig) -> Any:
     return {name: value for name, value in found.items() if value is not _ABSENT}
 
 
-def _answer_problem(answer: Any, verifier: str) -> str | None:
-    """Why an answer cell holds no answer for `verifier`, or None."""
+def _answer_problem(answer: Any, verifiers: tuple[str, ...]) -> str | None:
+    """Why an answer cell holds no answer for `verifiers` (those that score the row), or None."""
     if isinstance(answer, Mapping):  # a plug-in gets it as it is; a built-in compares text
-        return None if _is_plugin(verifier) else (
-            f"is a dict (keys {', '.join(map(str, list(answer)[:8]))}), but the {verifier} verifier needs a text or a "
-            f"number answer; a dict is passed as it is to a verifier of your own: task.verifier: 'pkg.mod:fn'")
+        builtin = next((name for name in verifiers if not _is_plugin(name)), None)
+        return None if builtin is None else (
+            f"is a dict (keys {', '.join(map(str, list(answer)[:8]))}), but the {builtin} verifier needs a text or a "
+            f"number answer; a dict is passed as it is to a verifier of your own, 'pkg.mod:fn' in task.verifier (an "
+            f"eval suite's too) or verify.verifiers (training only)")
     if isinstance(answer, float) and not math.isfinite(answer):
         return f"is {answer}, not an answer"
     if isinstance(answer, list):
         if not answer or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in answer):
             return "is a list, but not of answers (strings or numbers)"
-        return next((why for why in (_answer_problem(a, verifier) for a in answer) if why), None)
+        return next((why for why in (_answer_problem(a, verifiers) for a in answer) if why), None)
     ref = reference(answer)
     if not ref or isinstance(ref, list) and not all(ref):
         return "has an empty answer"
@@ -175,7 +177,7 @@ def _is_plugin(verifier: str) -> bool:
 
 def _usable(rows, cfg: TaskConfig, split: str) -> list[tuple[int, dict]]:
     columns = cfg.qa_columns()
-    verifier = cfg.verifier or VERIFIER
+    verifiers = cfg.judged_by() or (VERIFIER,)
 
     def check(row: Mapping[str, Any]) -> str | None:
         prompt, answer = row[columns.prompt], row[columns.answer]
@@ -190,7 +192,7 @@ def _usable(rows, cfg: TaskConfig, split: str) -> list[tuple[int, dict]]:
             if chars > cfg.max_prompt_chars:
                 return (f"field {columns.prompt!r} has {chars} characters, more than "
                         f"max_prompt_chars={cfg.max_prompt_chars}")
-        if (why := _answer_problem(answer, verifier)) is not None:
+        if (why := _answer_problem(answer, verifiers)) is not None:
             return f"field {columns.answer!r} {why}"
         return None
 

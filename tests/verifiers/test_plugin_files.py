@@ -68,9 +68,10 @@ def test_a_file_plugin_scores_in_this_process_and_in_the_pool_alike(rewards):
         assert pool.notes == []  # the workers loaded it too (a failure there is a note)
         pool.map(jobs)
         assert pool.stats["cache_hits"] == 2  # the cache key (name, version, ...) works for a file's plug-in
-    assert [(r, {k: v.status for k, v in d.items()}) for r, d in there] == [(1.0, {name: "correct"}),
-                                                                           (0.0, {name: "wrong"})]
-    assert [(r, d[name].status) for r, d in here] == [(r, d[name].status) for r, d in there]
+    key = "my_rewards:compute_score"  # verdicts (and metrics) name it by the file's stem: plugin_files.short_names
+    assert [(r, {k: v.status for k, v in d.items()}) for r, d in there] == [(1.0, {key: "correct"}),
+                                                                           (0.0, {key: "wrong"})]
+    assert [(r, d[key].status) for r, d in here] == [(r, d[key].status) for r, d in there]
     assert registry.version(name) == "7"
 
 
@@ -79,7 +80,7 @@ def test_a_relative_path_is_read_from_the_current_folder_in_the_workers_too(rewa
     name = f"{PLUG}/my_rewards.py:compute_score"
     with VerifierPool(workers=1, prestart_math=False) as pool:  # named in the batch, not at the start
         (reward, verdicts), = pool.map([("so 72", "72", [VerifierSpec(name=name)])])
-    assert (reward, verdicts[name].status) == (1.0, "correct")
+    assert (reward, verdicts["my_rewards:compute_score"].status) == (1.0, "correct")
 
 
 def test_an_object_of_the_files_own_class_comes_back_from_a_worker(rewards):
@@ -87,8 +88,9 @@ def test_an_object_of_the_files_own_class_comes_back_from_a_worker(rewards):
     name = f"{rewards}:with_own_class"
     with VerifierPool(workers=1, prestart_math=False) as pool:
         (_, verdicts), = pool.map([("abc", None, [VerifierSpec(name=name)])])
-    seen = verdicts[name].detail["seen"]
-    assert (verdicts[name].status, type(seen).__name__, seen.length) == ("correct", "Seen", 3)
+    [verdict] = verdicts.values()
+    seen = verdict.detail["seen"]
+    assert (verdict.status, type(seen).__name__, seen.length) == ("correct", "Seen", 3)
     assert type(seen).__module__ == module_name(str(rewards))
 
 
@@ -132,4 +134,4 @@ def test_a_file_plugin_under_prefects_process_pool(rewards):
     with prefect_test_harness(server_startup_timeout=180), \
             TaskRunnerPool(ProcessPoolTaskRunner(max_workers=1), timeout_s=10.0, memory_mb=4096) as pool:
         (reward, verdicts), = pool.map([("so 72", "72", specs)])
-    assert reward == 2.0 and verdicts[specs[1].name].detail["seen"].length == 5
+    assert reward == 2.0 and verdicts["my_rewards:with_own_class"].detail["seen"].length == 5
