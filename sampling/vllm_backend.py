@@ -38,6 +38,7 @@ import gc
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -127,6 +128,7 @@ class VLLMSampler(Sampler):
                 enforce_eager=opts.enforce_eager,
                 enable_sleep_mode=opts.sleep_mode,
                 enable_prefix_caching=True,
+                use_tqdm_on_load=sys.stderr.isatty(),  # a bar written to a log file or a pipe is only noise
                 logprobs_mode="processed_logprobs",
                 **({"max_num_batched_tokens": opts.max_num_batched_tokens} if opts.max_num_batched_tokens else {}),
                 **({"distributed_executor_backend": "external_launcher", "seed": job_rank} if job_rank is not None else {}),

@@ -159,7 +159,8 @@ def test_a_training_run_prints_its_progress_without_the_libraries_notices(model_
     shown = "\n".join(lines)
     assert done.returncode == 0, shown
     assert not [line for line in lines if "Task run" in line and "Finished in state" in line], shown
-    for notice in ("Triton", "LD_PRELOAD", "reduce_op", "set_num_threads", "global random seed", "Enforce eager"):
+    for notice in ("Triton", "LD_PRELOAD", "reduce_op", "set_num_threads", "global random seed", "Enforce eager",
+                   "Loading safetensors checkpoint shards"):
         assert notice not in shown, shown
     assert "gsm8k/train: skipped 1 bad row(s)" in shown  # a warning about the user's data
     assert re.search(r"step 1/1 loss \S+ reward", shown) and f"checkpoint saved: {run_dir}" in shown, shown

@@ -19,6 +19,7 @@ from tests.flows.flow_helpers import CONFIG, start_process, tiny_overrides, wait
 @pytest.mark.slow
 def test_a_stop_in_the_final_evaluation_says_training_had_finished(model_path, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # embedded Prefect, as a user runs it
+    env["RLVR_VERBOSE"] = "1"  # the console shows Prefect's task lines, the marker waited for below
     run_dir, log = tmp_path / "run", tmp_path / "out.log"
     # one training step, then an evaluation that takes far longer than the wait below
     cmd = [sys.executable, "-m", "rlvr.flows.cli", "train", "-c", CONFIG, *tiny_overrides(run_dir, model_path),
