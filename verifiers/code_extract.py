@@ -1,12 +1,14 @@
 """Which text of a completion is the code answer: the answer part, a fenced block, or the code lines among prose.
 
-`answer_part`: after the last `</think>` when text follows it, inside the last `<answer>` tag. `answer_code` then
-reads that part:
+`answer_part`: after the last `</think>` when text follows it (none for a `<think>` that never closes, unless the
+option `read_unclosed_think`; `think.py`), inside the last `<answer>` tag. `answer_code` then reads that part up to
+the end of its turn (`turn_text`): the first chat end token (`<|im_end|>`, `</s>`, ...) that ends a line, or MBPP's
+`[DONE]` (Austin et al.'s few-shot format, `[BEGIN]\n{code}\n[DONE]`) that starts or ends one, outside a
+triple-quoted string; what follows is another turn or the next few-shot task. A `[BEGIN]` before the code (no
+definition precedes it) starts the answer. Then:
 1. Fenced blocks, as sanitizers (evalplus) pick one (`extract_code`): the last block that defines the entry point
    (or, for MBPP, the function the tests call first), else the last that defines any function, else the last
    ```python block, else the last fence. A fence indented as a Markdown list item's is read without that indentation.
-With no fence, a chat end token (`<|im_end|>`, `</s>`, ...) ending a line ends the answer: what follows is another
-turn. Then:
 2. No fence, and the text is a program (Python reads it as a module, or as a function body) with no top-level line
    that reads as prose (see below: `Output: 5` after the code parses, as an annotation): the text as it is.
 3. No fence, and it is not: the code lines of the text (`code_lines`), every code region in order, a blank line
@@ -24,9 +26,14 @@ turn. Then:
      around it; a region of comments only is dropped;
    - lines indented at the very start of the text are a body continuing the prompt's function (HumanEval's base-model
      form) when Python reads them as a function body;
+   - a Markdown indented code block (lines indented by four spaces or a tab) after a paragraph and a blank line, or
+     after a heading, is a region of its own, less those four spaces, when it reads as code as in 2. (so a body
+     written so, `        return x`, is still a body); not at the start of the text, where the rule above reads a
+     body, and not right under a prose line with no blank line (Markdown's paragraph continuation);
    - any other line is prose and ends the region before it: the next region starts at the next code statement.
    A backtick span in a sentence (`` `def f(x):` ``) is prose: the line does not start with it. When no line is code,
-   the text is read whole, up to the end token (prose only is `no_answer` through `is_prose`, broken code `wrong`).
+   the text is read whole, up to the end of the turn (prose only is `no_answer` through `is_prose`, broken code
+   `wrong`).
 Every region counts, not only the longest or the last: a helper or the imports written before a sentence such as
 "Now the main function:" are part of the program, as a careful reader takes them.
 """
@@ -39,6 +46,7 @@ import re
 import tokenize
 
 from rlvr.verifiers.code_reference import parses
+from rlvr.verifiers.think import after_think
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.S)
 _DEFINES_ANY = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+\w", re.M)
@@ -54,7 +62,12 @@ END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>", "<
 # that each open a bracket are not read to the end of the text again and again (quadratic time)
 _MAX_CROSSED = 40
 _OPENS, _CLOSES = {"(", "[", "{"}, {")", "]", "}"}
-_END = re.compile("(?:" + "|".join(map(re.escape, END_TOKENS)) + r")[ \t]*(?:\n|\Z)")
+# a chat end token ends the turn where it ends a line (`'</s>'` inside a code line is a string); MBPP's few-shot
+# format (Austin et al. 2021: `[BEGIN]\n{code}\n[DONE]`) ends a solution with `[DONE]`, which also ends it where it
+# starts a line (`[DONE]You are an expert ...`)
+_END = re.compile("(?:" + "|".join(map(re.escape, END_TOKENS + ("[DONE]",))) + r")[ \t\r]*(?:\n|\Z)|^[ \t]*\[DONE\]",
+                  re.M)
+_BEGIN = re.compile(r"\[BEGIN\][ \t\r]*(?:\n|\Z)|^[ \t]*\[BEGIN\]", re.M)
 
 
 def _tags(text: str, tag: str) -> list[int]:
@@ -72,17 +85,17 @@ def _tags(text: str, tag: str) -> list[int]:
     return [m.start() for m in re.finditer(re.escape(tag), text) if markup(m.start())]
 
 
-def answer_part(completion: str) -> tuple[str, str]:
-    """(the part of the completion that answers, where it was read). After the last `</think>` when text follows it:
-    the reasoning before it is not the answer, so a draft there, right or wrong, is not graded (the math verifier
-    reads a completion the same way); then inside the last `<answer>` tag (R1-style formats) that is closed, or, left
-    open (a cut completion), that starts a line. The spaces after a tag on its line are not the code's indentation
-    (`</think> <answer> def f(): ...`). A `<think>` that never closes, or one with nothing after it, is read as it is,
-    as the math verifier reads it (a policy: the held-out code set's Q1 reads it as no answer; docs/verifiers.md)."""
-    where = "completion"
-    ends = _tags(completion, "</think>")
-    if ends and completion[ends[-1] + len("</think>"):].strip():
-        completion, where = completion[ends[-1] + len("</think>"):].lstrip(" \t"), "after </think>"
+def answer_part(completion: str, read_unclosed_think: bool = False) -> tuple[str | None, str]:
+    """(the part of the completion that answers, or None when it has none; where it was read). First the reasoning
+    trace (`think.after_think`, as the math verifier reads it): after the last `</think>` when text follows it, so a
+    draft in the reasoning, right or wrong, is not graded; None for a `<think>` that never closes (a trace cut
+    before its answer), unless `read_unclosed_think`. Then inside the last `<answer>` tag (R1-style formats) that is
+    closed, or, left open (a cut completion), that starts a line. The spaces after a tag on its line are not the
+    code's indentation (`</think> <answer> def f(): ...`)."""
+    part, where = after_think(completion, read_unclosed_think, _tags)
+    if part is None:
+        return None, where
+    completion = part.lstrip(" \t") if where == "after </think>" else part
     closes = _tags(completion, "</answer>")
     opens = [i for i in _tags(completion, "<answer>")
              if any(c > i for c in closes) or not completion[completion.rfind("\n", 0, i) + 1:i].strip()]
@@ -119,14 +132,33 @@ def extract_code(completion: str, name: str | None = None) -> str:
 def answer_code(answer: str, name: str | None = None) -> tuple[str, str]:
     """(the code of the answer part, where it came from: "fenced block", "text" or "code lines"), by the rules of the
     module docstring."""
+    answer = turn_text(answer)
     if FENCE.search(answer):
         return extract_code(answer, name), "fenced block"
-    end = _END.search(answer)  # the turn ended there: what follows is not the answer
-    text = (answer[:end.start()] if end else answer).strip("\n")
-    if is_program(text) and not any(map(_prose_like, _statements(text) or [])):
+    text = answer.strip("\n")
+    if _reads_as_code(text):
         return text, "text"
     code = code_lines(text)
     return (code, "code lines") if code else (text, "text")
+
+
+def turn_text(answer: str) -> str:
+    """The answer up to the end of its turn: the first end token (`END_TOKENS` ending a line, MBPP's `[DONE]`
+    starting or ending one) outside a multi-line string, since what follows is another turn or the next few-shot task;
+    and after a `[BEGIN]` before it that no definition precedes (MBPP's opening of a solution: the task statement and
+    its asserts before it are not the answer)."""
+    end = next((m for m in _END.finditer(answer) if not _in_long_string(answer, m.start())), None)
+    text = answer[:end.start()] if end else answer
+    begin = next((m for m in _BEGIN.finditer(text) if not _in_long_string(text, m.start())), None)
+    if begin and not _DEFINES_ANY.search(text, 0, begin.start()):
+        text = text[begin.end():].lstrip(" \t")
+    return text
+
+
+def _in_long_string(text: str, i: int) -> bool:
+    """Whether place `i` is inside a triple-quoted string: an odd number of `\"\"\"` or `'''` before it (a line
+    `[DONE]` in a docstring is text of the program, not its end)."""
+    return text.count('"""', 0, i) % 2 == 1 or text.count("'''", 0, i) % 2 == 1
 
 
 def defines(code: str, name: str) -> bool:
@@ -165,25 +197,53 @@ def code_lines(text: str) -> str:
     if i:
         region = lines[:i]
         regions.append(region)
+    seen_text, region_has_code = bool(i), bool(i)  # any line read yet; the open region holds more than comments
     while i < len(lines):
         line = lines[i]
         if not line.strip() or line[0] in " \t":  # blank or indented: goes on with the region, if one is open
+            end, block = i + 1, None
+            if line.strip() and seen_text and not region_has_code and not lines[i - 1].strip():
+                end, block = _indented_block(lines, i)
+            if block is not None:  # a Markdown code block after a paragraph: its own region, less its indentation
+                regions.append(block)
+                region, region_has_code, i = None, False, end
+                continue
             if region is not None:
-                region.append(line)
-            i += 1
+                region.extend(lines[i:end])
+            i = end
             continue
-        j = _statement_end(lines, i)
+        seen_text = True
+        j = i + 1 if line.startswith("#") else _statement_end(lines, i)  # a comment: the lines after it come one by one
         if line.startswith("#") or _DEFINITION.match(line) or _is_statement("\n".join(lines[i:j])):
             if region is None:
-                region = []
+                region, region_has_code = [], False
                 regions.append(region)
             region.extend(lines[i:j])
+            region_has_code = region_has_code or not line.startswith("#")
             i = j
         else:  # prose: its own line only, so a definition right after it starts the next region
-            region = None
+            region, region_has_code = None, False
             i += 1
     codes = ["\n".join(r).strip("\n") for r in regions]
     return "\n\n".join(c for c in codes if any(ln.strip() and not ln.lstrip().startswith("#") for ln in c.split("\n")))
+
+
+def _indented_block(lines: list[str], i: int) -> tuple[int, list[str] | None]:
+    """(the index of the line after it, its lines less the indentation) of the Markdown indented code block that
+    starts on line `i` (each line indented by four spaces or a tab, or blank); the lines are None when they do not
+    read as code (an indented quote or list paragraph is prose)."""
+    j = i
+    while j < len(lines) and (not lines[j].strip() or lines[j].startswith(("    ", "\t"))):
+        j += 1
+    while j > i and not lines[j - 1].strip():
+        j -= 1
+    block = [ln[1:] if ln.startswith("\t") else ln[4:] for ln in lines[i:j]]
+    return (j, block) if j > i and _reads_as_code("\n".join(block)) else (max(j, i + 1), None)
+
+
+def _reads_as_code(text: str) -> bool:
+    """Text Python reads as a module or a function body, no top-level line of which reads as prose."""
+    return is_program(text) and not any(map(_prose_like, _statements(text) or []))
 
 
 def _leading_body(lines: list[str]) -> int:

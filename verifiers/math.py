@@ -7,8 +7,9 @@ canonical form; pure strings, in this process) and `math_grade` (sympy: `math_pa
 exactly (no tolerance between exact values); the rest goes to the grader. Inside a verifier worker (`procs.serve`:
 the pool kills it past its deadline) the grader runs in place; called anywhere else, it runs in one supervised
 helper process per caller with a deadline of `timeout_s`, so a direct call is bounded too. Never two layers.
-Statuses: correct | wrong | no_answer (nothing extracted, or a negated answer) | unsafe (null bytes, oversized
-text or numbers) | timeout (past the deadline) | error (unusable gold answer, helper failure).
+Statuses: correct | wrong | no_answer (nothing extracted, a negated answer, or a `<think>` that never closes) |
+unsafe (null bytes, oversized text or numbers) | timeout (past the deadline) | error (unusable gold answer, helper
+failure).
 Conventions (docs/verifiers.md): the last box is the answer; `50%` matches 50 and 0.5; a bare answer is read in the
 gold's base; an approximation of an exact gold is wrong; units are not graded.
 """
@@ -25,7 +26,7 @@ from rlvr.verifiers.math_answer import extract
 from rlvr.verifiers.math_normalize import Normalized, compact, exact_value, normalize
 from rlvr.verifiers.verdict import Verdict
 
-VERSION = "2"
+VERSION = "3"  # 3: a <think> that never closes is no answer (option read_unclosed_think)
 _LETTER_GOLD = re.compile(r"^\(?([A-E])\)?$")
 _LETTER_PRED = re.compile(r"^\(?([A-Ea-e])\)?(?:[\s.:)].*)?$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]{2,}$")
@@ -46,6 +47,9 @@ class MathOptions:
     timeout_s: float = 1.5  # hard deadline of one verification (the process computing it is killed past it)
     max_chars: int = 200_000  # longer completions are refused (unsafe)
     max_answer_chars: int = 400  # longer extracted answers are refused (unsafe)
+    # a `<think>` that never closes is a trace cut before its answer: `no_answer` (rule `unclosed_think`); true reads
+    # the whole text instead, a box in the trace included (the code verifier has the same option)
+    read_unclosed_think: bool = False
 
 
 def gold_answer(reference) -> str:
@@ -156,7 +160,8 @@ def verify(completion: str, reference, options: MathOptions | None = None) -> Ve
         return Verdict(0.0, "unsafe", {"rule": "completion_too_long", "chars": len(completion)})
     gold = normalize(gold_answer(reference))
     word = gold.text if re.fullmatch(r"[A-Za-z]{3,}", gold.text) else None
-    answer, found_by = extract(completion, opts.last_number_fallback, gold_word=word)
+    answer, found_by = extract(completion, opts.last_number_fallback, gold_word=word,
+                               read_unclosed_think=opts.read_unclosed_think)
     detail = {"gold": gold.text, "extracted_by": found_by}
     if answer is None:
         return Verdict(0.0, "no_answer", {**detail, "rule": found_by})

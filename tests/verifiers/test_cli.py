@@ -61,7 +61,7 @@ def test_a_bad_verifier_spec_says_why_on_its_one_line(tmp_path, capsys):
         "line 3: skipped: cannot load verifier 'nosuch_mod:fn': No module named 'nosuch_mod' (built-ins: ['code', "
         "'format', 'math'])",
         "line 4: skipped: verifier 'math': unknown option(s) ['bogus']; allowed: ['last_number_fallback', "
-        "'max_answer_chars', 'max_chars', 'rel_tol', 'timeout_s']",
+        "'max_answer_chars', 'max_chars', 'read_unclosed_think', 'rel_tol', 'timeout_s']",
         "line 5: skipped: options: Input should be a valid dictionary",  # a field's error names the field
     ]
 

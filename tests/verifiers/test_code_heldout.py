@@ -74,9 +74,10 @@ TAG_LAYOUT = [
 ]
 
 # 6. Policy rows of the held-out set, pinned as the verifier reads them (docs/verifiers.md): the set labels both
-#    false, a lenient grader rewards both; rlvr rewards both, as its math verifier reads an unclosed think
+#    false, a lenient grader rewards both. Q1, an unclosed think, has no answer (as the blind set labels it too, and
+#    as the math verifier reads it; option `read_unclosed_think` reads it whole); Q2 is rewarded
 POLICY = [
-    (MBPP, f"<think>\nPlan.\n{SQUARE}\nLet me double-check with the example:", "correct"),  # Q1: unclosed think
+    (MBPP, f"<think>\nPlan.\n{SQUARE}\nLet me double-check with the example:", "no_answer"),  # Q1: unclosed think
     (HE, "```python\nreturn sum(xs)\n```", "correct"),  # Q2: a body at column 0 is indented into the function
 ]
 

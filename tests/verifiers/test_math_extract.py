@@ -2,7 +2,7 @@
 
 import pytest
 
-from rlvr.verifiers.math import gold_answer
+from rlvr.verifiers.math import MathOptions, gold_answer, verify
 from rlvr.verifiers.math_answer import extract
 from rlvr.verifiers.math_normalize import normalize
 from rlvr.verifiers.math_words import words_value
@@ -80,6 +80,30 @@ def test_words_value(text, value):
 @pytest.mark.parametrize("text, answers, rule", EXTRACT)
 def test_extract(text, answers, rule):
     assert extract(text) == (answers, rule)
+
+
+UNCLOSED_THINK = [
+    "<think>\nSo the total is $\\boxed{5}$. Let me double-check the second step",  # cut after a right box
+    "<think>\nThe answer is 5.\nLet me double-check the",  # cut after a stated answer
+    "<think>\nFirst\n</think>\nThe answer is \\boxed{4}.\n<think>\nHmm, is it \\boxed{5}",  # a new trace, cut
+]
+
+
+@pytest.mark.parametrize("completion", UNCLOSED_THINK)
+def test_an_unclosed_think_has_no_answer(completion):
+    """A `<think>` that never closes is a trace cut before its answer: no answer (a right box in it was rewarded);
+    `read_unclosed_think` reads it whole, as before. The code verifier reads it the same way (`think.py`)."""
+    verdict = verify(completion, "5")
+    assert (verdict.status, verdict.detail["rule"]) == ("no_answer", "unclosed_think")
+    assert extract(completion, read_unclosed_think=False) == (None, "unclosed_think")
+    assert verify(completion, "5", MathOptions(read_unclosed_think=True)).status == "correct"
+
+
+def test_a_closed_think_and_other_texts_are_read_as_before():
+    assert verify("<think>\n$\\boxed{4}$?\n</think>\nSo \\boxed{5}.", "5").status == "correct"
+    assert verify("I would rather not <think> aloud: \\boxed{5}", "5").status == "correct"  # a tag in a sentence
+    assert verify("steps\n</think>\n\\boxed{5}", "5").status == "correct"  # `<think>` was in the prompt (R1)
+    assert gold_answer("<think>\nworking \\boxed{5}") == "5"  # a gold is read whole
 
 
 def test_a_gold_word_named_in_the_final_sentence():
