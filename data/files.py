@@ -76,11 +76,16 @@ def data_suffix(name: str) -> str | None:
     return next((s for s in FORMATS if lower.endswith(s)), None)
 
 
+def data_files(directory: Path, recursive: bool = True) -> list[Path]:
+    """The data files (a suffix of FORMATS) in `directory`, and in its subfolders when `recursive`, sorted."""
+    found = directory.rglob("*") if recursive else directory.iterdir()
+    return sorted(p for p in found if p.is_file() and data_suffix(p.name))
+
+
 def split_files(directory: Path, split: str, recursive: bool = True) -> list[Path]:
     """The data files of `split` in `directory` (see `load_rows`; its subfolders too when `recursive`); one format,
     one folder."""
-    found = directory.rglob("*") if recursive else directory.iterdir()
-    data = sorted(p for p in found if p.is_file() and data_suffix(p.name))
+    data = data_files(directory, recursive)
     if not data:
         raise NoSplitFile(f"{directory} holds no data file ({', '.join(FORMATS)})")
     pattern = re.compile(rf"^{re.escape(split)}([._-]|$)", re.IGNORECASE)

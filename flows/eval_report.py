@@ -12,11 +12,13 @@ Per suite (one per `cfg.eval.tasks` entry), judged by its `verifier` (default th
 `verify.verifiers` gives it; the reward plug-ins of `verify.verifiers` that judge no suite are named in one line):
 pass@1 (mean fraction of correct samples), unbiased pass@k (Chen et al. 2021) and maj@k for each k in
 `cfg.eval.k` (the config refuses a k above `cfg.eval.n`), greedy accuracy (one temperature-0 sample per problem,
-if `cfg.eval.greedy`), and the count of each verdict status. maj@k is null for suites whose verifier extracts
+if `cfg.eval.greedy`), and the count of each verdict status. maj@k is the majority vote's expected accuracy over
+every k of the n samples (trainers/passk.py: maj@1 is pass@1), null for suites whose verifier extracts
 no answer (code). A report's `score`, used to pick the best checkpoint, is the mean pass@1 over its suites;
 scores are compared only on one basis (flows/eval_basis.py). Before anything is sampled, a suite's prompts over
 `sampler.max_model_len` are left out and an `eval.params.max_tokens` that the context would cut is said, once per
-suite (`fitting_problems`, the same check as training's: trainers/prompt_fit.py).
+suite (`fitting_problems`, the same check as training's: trainers/prompt_fit.py). A suite whose every verdict is an
+error stops the evaluation before any report is made (`check_verifier_ran`; docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from rlvr.trainers.out_of_memory import out_of_memory_names, sampling_advice
 from rlvr.trainers.passk import maj_at_k, mean_pass_at_k
 from rlvr.trainers.prompt_fit import fit_prompts
 from rlvr.trainers.run_config import RunConfig
+from rlvr.trainers.verifier_health import VerifierFailing
 from rlvr.verifiers.groups import score_groups
 from rlvr.verifiers.verdict import STATUSES
 
@@ -143,6 +146,7 @@ def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | Fitting
     with out_of_memory_names(f"the evaluation on {task.suite_name()}", device, advice):
         groups = generate_in_chunks(sampler, problems, cfg.eval.n, params)
         verdicts = _verify(pool, groups, specs)
+        check_verifier_ran(task.suite_name(), [v for vs in verdicts for v in vs])  # before the greedy pass's work
         greedy_groups, greedy = [None] * len(problems), [[None]] * len(problems)
         if cfg.eval.greedy:
             greedy_params = params.model_copy(update={"temperature": 0.0})
@@ -158,20 +162,22 @@ def evaluate_suite(sampler, pool, task, cfg: RunConfig, problems: list | Fitting
             record.update(prompt=p.prompt, reference=p.reference,
                           samples=[_sample(c, v) for c, v in zip(group.completions, vs)],
                           greedy_sample=_sample(greedy_group.completions[0], g[0]) if greedy_group else None)
-    if (said := _all_errors(task.suite_name(), [v for vs in verdicts for v in vs])) is not None:
-        log(said)
     return {**summarize_suite(records, cfg.eval.n, cfg.eval.k), "skipped_prompts": fitted.skipped}, records
 
 
-def _all_errors(suite: str, verdicts: list) -> str | None:
-    """A warning when every verdict of a suite is an error: its pass@k of 0 then says nothing about the model (a
-    broken verifier or reference), and the mean score averages it in."""
+def check_verifier_ran(suite: str, verdicts: list) -> None:
+    """VerifierFailing when every verdict of a suite is an error (training's notion of a failing verifier, counted
+    over the suite instead of a step): the verifier did not run (a plug-in that cannot import in the workers, a
+    broken reference column), so a report would record a pass@k of 0 that says nothing about the model, under the
+    name that `best` and the served evaluation's `skip_evaluated` trust. No report is written; exit 1. Timeouts do
+    not count here: in an evaluation a code suite's timeout is the model's program looping, an honest 0."""
     if not verdicts or any(v.status != "error" for v in verdicts):
-        return None
+        return
     first = verdicts[0].detail
-    why = f"{first.get('rule')}: {' '.join(str(first.get('error', '')).split())[:200]}".rstrip(": ")
-    return (f"warning: eval {suite}: every one of its {len(verdicts)} verdicts is an error (first: {why}); its pass@k "
-            f"of 0 says nothing about the model: fix the suite's verifier or references")
+    why = f"{first.get('rule')}: {' '.join(str(first.get('error', '')).split())[:300]}".rstrip(": ")
+    raise VerifierFailing(f"eval {suite}: the verifier could not run (every one of its {len(verdicts)} verdicts is an "
+                          f"error; first: {why}); no report is written: fix the suite's verifier or references and "
+                          "run the same command")
 
 
 def _sample(completion, verdict) -> dict[str, Any]:

@@ -108,6 +108,9 @@ def resolve_target(target: str | Path) -> Target:
         run_dir = path.parent if path.name == "checkpoints" else path
         if (run_dir / "checkpoints").is_dir() or (run_dir / "best").is_symlink():
             raise BadInput(run_dir_hint(str(target), run_dir))
+    if path.suffix in (".yaml", ".yml") and path.is_file():  # the run config given where the target goes
+        raise BadInput(f"{target} is a run config, not a checkpoint or a model: did you mean "
+                       f"`rlvr eval -c {target} <checkpoint>`?")
     if path.parent.name == "checkpoints" or (path.exists() and not path.is_dir()):
         raise FileNotFoundError(f"{target}: not a complete checkpoint or a model directory (pruned or unfinished?)")
     return Target(model=str(target))
@@ -144,9 +147,8 @@ def eval_config(target: Target, config_path: str | None = None, overrides: list[
         except (ValueError, OSError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise BadInput(f"{saved}: the checkpoint's run config does not read ({' '.join(str(exc).split())[:160]}); "
                            "pass the run's config with -c") from exc
-        source = str(saved) + (" with the overrides" if overrides else "")  # an override's error is not the file's
         try:
-            cfg = validate_config(apply_overrides(data, list(overrides)), source=source)
+            cfg = validate_config(apply_overrides(data, list(overrides)), source=str(saved), overrides=overrides)
         except ConfigError as exc:
             if "verify.verifiers." not in str(exc) or "cannot load verifier" not in str(exc):
                 raise

@@ -51,7 +51,7 @@ def resolve_config(config: RunConfig | dict | None, config_path: str | None, ove
     if isinstance(config, RunConfig):
         config = config.model_dump(mode="json")
     if isinstance(config, dict):
-        return validate_config(apply_overrides(config, list(overrides)))
+        return validate_config(apply_overrides(config, list(overrides)), overrides=overrides)
     return load_config(config_path, list(overrides))
 
 

@@ -11,6 +11,7 @@ the benchmarks and plain scripts all import it from below: nothing under trainer
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -240,7 +241,18 @@ def _fields_at(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: dict) -> str:
+def _describe(error: dict, overrides: list[str] = ()) -> str:
+    """The error's line, ending in the override that set the value, if one did (`_from_override`)."""
+    return _from_override(_problem(error), error["loc"], overrides)
+
+
+def _from_override(line: str, loc: tuple, overrides: list[str]) -> str:
+    """`line`, plus where the bad value came from when an override set it: not the file, where the user looks first."""
+    item = _override_of(loc, overrides)
+    return line if item is None else f"{line} [from the override {item!r}]"
+
+
+def _problem(error: dict) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden" and error["loc"] and error["loc"][-1] in RENAMED:
@@ -251,11 +263,38 @@ def _describe(error: dict) -> str:
             allowed = ", ".join(_fields_at(tuple(error["loc"])))
         except (KeyError, AttributeError):
             allowed = ""
-        return f"{where}: unknown field" + (f"; allowed: {allowed}" if allowed else "")
+        close = difflib.get_close_matches(str(error["loc"][-1]), allowed.split(", "), n=1) if allowed else []
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{where}: unknown field{guess}" + (f"; allowed: {allowed}" if allowed else "")
     if kind == "literal_error":
         return f"{where}: {error['input']!r} is not allowed; {error['msg'].replace('Input should be', 'allowed:')}"
     message = error["msg"].removeprefix("Value error, ")  # a validator's own words, without pydantic's label
     return f"{where}: {message} (got {error.get('input')!r})"
+
+
+def _override_of(loc: tuple, overrides: list[str]) -> str | None:
+    """The last override that set `loc` or a section holding it (`eval.tasks=[...]` sets eval.tasks.0.limit), or
+    None when the value came from the file (or the defaults)."""
+    where = [str(part) for part in loc]
+    for item in reversed(overrides):
+        key = item.split("=", 1)[0].split(".")
+        if key == where[:len(key)]:
+            return item
+    return None
+
+
+def _invalid(source: str, lines: list[str], overrides: list[str], locs: list[tuple]) -> ConfigError:
+    """The ConfigError of `lines`, headed by where they came from: the file, the overrides on it, or both."""
+    blamed = [_override_of(loc, overrides) is not None for loc in locs]
+    if source == "config":  # no file: the overrides are the whole input (each line still names its override)
+        what = source
+    elif blamed and all(blamed):
+        what = "override" + ("s" if len(blamed) > 1 else "") + f" on {source}"
+    elif any(blamed):
+        what = f"{source} and its overrides"
+    else:
+        what = source
+    return ConfigError(f"invalid {what}:\n  " + "\n  ".join(lines))
 
 
 def _admitted_types(annotation) -> set:
@@ -282,14 +321,20 @@ def _bools_for_numbers(model: type[BaseModel], data: Any, where: str = "") -> li
     return found
 
 
-def validate_config(data: dict, source: str = "config") -> RunConfig:
+def validate_config(data: dict, source: str = "config", overrides: list[str] = ()) -> RunConfig:
+    """The RunConfig of `data` (the file `source` with `overrides` applied: an error line names the override
+    that set the bad value, and the heading says whether the file or the overrides are to blame)."""
+    overrides = list(overrides)
     if bools := _bools_for_numbers(RunConfig, data):
-        raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(bools))
+        locs = [tuple(line.split(":", 1)[0].split(".")) for line in bools]
+        lines = [_from_override(line, loc, overrides) for line, loc in zip(bools, locs)]
+        raise _invalid(source, lines, overrides, locs)
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as exc:
-        lines = "\n  ".join(_describe(e) for e in exc.errors())
-        raise ConfigError(f"invalid {source}:\n  {lines}") from None
+        errors = exc.errors()
+        raise _invalid(source, [_describe(e, overrides) for e in errors], overrides,
+                       [tuple(e["loc"]) for e in errors]) from None
     _check_combinations(cfg, source)
     return cfg
 
@@ -362,4 +407,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping at the top level, not {type(data).__name__}")
     data = apply_overrides(data, list(overrides))
-    return validate_config(data, source=str(path) if path else "config")
+    return validate_config(data, source=str(path) if path else "config", overrides=overrides)

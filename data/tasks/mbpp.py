@@ -9,6 +9,10 @@ Prompt: the description plus the first test assert (it shows the function's name
 Reference: `{"tests": "\\n".join(test_list), "entry_point": None, "setup": test_setup_code + test_imports,
 "prompt_prefix": ""}`; the function name parsed from the tests is in `meta["entry_point"]`.
 Data source (`Problem.context()`): `google-research-datasets/mbpp`, wherever the rows are read from.
+A folder as the source: its files named for the split (the hub's parquet layout, `test-00000-of-00001.parquet`),
+else its one data file, else, among several (`/work/shared/data/mbpp`: mbpp.jsonl, sanitized-mbpp.json), the one
+named `mbpp.*` (the original release, all 974 tasks; the split is by task_id whatever the file); without one, the
+files are listed in the error (`folder_file`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import ast
 import builtins
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from rlvr.data.config import TaskConfig
+from rlvr.data.files import NoSplitFile, data_files, data_suffix, split_files
 from rlvr.data.loading import load_rows, shuffle_and_limit, validate_rows
 from rlvr.data.problem import Problem, row_columns
 from rlvr.data.templates import Example, code_prompt, fenced, mbpp_task
@@ -78,9 +84,30 @@ def _setup(row: Mapping[str, Any]) -> str:
     return "\n".join(lf(p) for p in parts if p.strip())
 
 
+def folder_file(source: str | None, split: str) -> str | None:
+    """`source`, or the file to read when it is a folder that holds no file named for `split` and several data
+    files: MBPP splits by task_id, so any file of all its tasks serves every split, and the original release
+    (`mbpp.jsonl`, 974 tasks) is taken over a subset such as `sanitized-mbpp.json` (427). ValueError listing the
+    files when none is named `mbpp`."""
+    path = Path(source).expanduser() if source else None
+    if path is None or not path.is_dir() or (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+        return source  # a file, a hub id, a dataset saved by `datasets`: load_rows reads it as it is
+    try:
+        split_files(path, split)
+        return source  # files named for the split (the hub's layout), or the folder's only one
+    except NoSplitFile:
+        found = data_files(path)
+    whole = [p for p in found if p.name[:-len(data_suffix(p.name))].lower() == "mbpp"]
+    if len(whole) == 1:
+        return str(whole[0])
+    names = ", ".join(str(p.relative_to(path)) for p in found) or "no data file"
+    raise ValueError(f"mbpp: {path} holds several data files and none named for the {split!r} split or mbpp.* "
+                     f"({names}); point task.source at the one to read (MBPP splits by task_id, whatever the file)")
+
+
 def _rows(source: str | None, split: str, cfg: TaskConfig) -> list[tuple[int, dict]]:
     """The valid rows of `source` whose task_id lies in the official range of `split`."""
-    rows = load_rows(source, split, HUB_ID, HUB_CONFIG)
+    rows = load_rows(folder_file(source, split), split, HUB_ID, HUB_CONFIG)
     first = next((row for row in rows if isinstance(row, Mapping)), {})
     text_field = _text_field(first)
     fields = {"task_id": int, text_field: str, "test_list": list}

@@ -24,7 +24,7 @@ def test_overrides_reach_nested_fields_with_yaml_types():
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        (["train.stepz=1"], "train.stepz: unknown field; allowed: algorithm, steps"),  # typo in a key
+        (["train.stepz=1"], "train.stepz: unknown field (did you mean 'steps'?); allowed: algorithm, steps"),  # typo
         (["nonsense=1"], "nonsense: unknown field; allowed: name, model, task"),  # unknown section
         (["train.steps=abc"], "train.steps: Input should be a valid integer"),  # wrong type
         (["train.steps=0"], "train.steps: Input should be greater than or equal to 1"),  # out of range

@@ -87,7 +87,7 @@ def test_demo_and_serve_read_the_default_config_from_another_directory(command, 
     # a bad override stops the command right after the config is read: the file was found (not "not found")
     assert cli.main([command, "train.stepz=1"]) == 2
     err = capsys.readouterr().err
-    assert f"invalid {REPO / 'configs' / 'arith_grpo.yaml'}" in err and "train.stepz" in err, err
+    assert f"invalid override on {REPO / 'configs' / 'arith_grpo.yaml'}" in err and "train.stepz" in err, err
 
 
 def _fake_run(root: Path, steps=(20, 40, 60), best: int | None = 40) -> Path:

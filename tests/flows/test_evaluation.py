@@ -47,7 +47,7 @@ def test_maj_at_k_votes_on_extracted_answers():
     ]
     out = summarize_suite(records, n=4, ks=[1, 4])
     assert out["maj@4"] == pytest.approx(0.5)
-    assert out["maj@1"] == pytest.approx(0.5)  # first answers: "3" (wrong), "7" (right)
+    assert out["maj@1"] == pytest.approx(out["pass@1"])  # the mean of every sample's vote, not the first sample's
     assert out["pass@4"] == 1.0
 
 
@@ -255,7 +255,8 @@ def test_write_report_and_markdown(tmp_path):
     path = write_report(_report(0.5), tmp_path / "ckpt" / "eval.json")
     assert json.loads(path.read_text())["score"] == 0.5 and not list(path.parent.glob(".*tmp"))
     text = report_markdown(_report(0.5))
-    assert "| arith-l1-test | 1 | 0.500 | 1.000 | 1.000 | 1.000 | 1.000 | correct 1, wrong 1 |" in text
+    # answers "1" (right) and "2" (wrong): maj@1 is pass@1, maj@2 a 1-1 tie of which one answer is right
+    assert "| arith-l1-test | 1 | 0.500 | 0.500 | 1.000 | 0.500 | 1.000 | correct 1, wrong 1 |" in text
     assert "| suite | problems | pass@1 | maj@1 | pass@2 | maj@2 | greedy_accuracy | statuses |" in text
 
 
@@ -330,21 +331,24 @@ def test_a_suite_is_scored_by_its_verifier_setting_and_unused_rewards_are_named(
         validate_config({"eval": {"tasks": [{"name": "arith", "verifier": "suite_judges:nope"}]}})
 
 
-def test_a_suite_whose_every_verdict_is_an_error_is_said(tmp_path, monkeypatch):
+def test_a_suite_whose_every_verdict_is_an_error_stops_the_evaluation(tmp_path, monkeypatch):
     """A suite judged by a verifier that fails on everything scored pass@1 0 without a word (a user audit), averaged
-    into the report's score as if the model had failed it."""
+    into the report's score as if the model had failed it; then a warning beside a report of score 0. Now no report:
+    the evaluation stops in one line (tests/flows/test_eval_verifier_down.py runs it through `rlvr eval`)."""
+    from rlvr.trainers.verifier_health import VerifierFailing
+
     (tmp_path / "broken_judge.py").write_text(
         "def none(completion, reference, options=None):\n    return None\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     cfg = validate_config({"name": "t", "eval": {"tasks": [
         {"name": "arith", "split": "test", "limit": 3},
         {"name": "arith", "level": 2, "split": "test", "limit": 2, "verifier": "broken_judge:none"}], "n": 2, "k": [1]}})
-    said = []
-    evaluate_model(_FakeSampler(), _InlinePool(), cfg, label="fake", log=said.append)
-    warned = [line for line in said if "every one of its" in line]
-    assert warned == ["warning: eval arith-l2-test: every one of its 4 verdicts is an error (first: not_a_verdict: "
-                      "returned NoneType: a verifier returns rlvr.verifiers.verdict.Verdict(reward, status, detail)); "
-                      "its pass@k of 0 says nothing about the model: fix the suite's verifier or references"], said
+    with pytest.raises(VerifierFailing) as stop:
+        evaluate_model(_FakeSampler(), _InlinePool(), cfg, label="fake", log=print)
+    assert str(stop.value) == (
+        "eval arith-l2-test: the verifier could not run (every one of its 4 verdicts is an error; first: "
+        "not_a_verdict: returned NoneType: a verifier returns rlvr.verifiers.verdict.Verdict(reward, status, detail)); "
+        "no report is written: fix the suite's verifier or references and run the same command")
 
 
 def test_generate_in_chunks_keeps_order_and_seeds():

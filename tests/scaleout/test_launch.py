@@ -133,7 +133,8 @@ def test_a_cuda_run_on_a_machine_without_cuda_ends_on_every_rank_with_its_own_li
 @pytest.mark.parametrize("override, expected", [
     ("model.device=cuda:99", "rlvr: model.device cuda:99: "),  # one process: any index is the user's to choose
     ("train.ppo.samples_per_prompt=4",
-     "rlvr: invalid configs/arith_grpo_ddp.yaml: train.ppo.samples_per_prompt: renamed; use train.ppo.group_size"),
+     "rlvr: invalid override on configs/arith_grpo_ddp.yaml: train.ppo.samples_per_prompt: renamed; use "
+     "train.ppo.group_size"),
     ("model.path=/nonexistent/model", "rlvr: "),
 ], ids=["missing-device", "renamed-key", "missing-model-dir"])
 def test_bad_input_ends_in_one_line_and_exit_2(override, expected, tmp_path):
