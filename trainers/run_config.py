@@ -3,7 +3,7 @@
 `load_config("configs/arith_grpo.yaml", ["train.steps=5", "sampler.backend=hf"])` reads the file,
 applies `dotted.key=value` overrides (values parsed as YAML scalars) and validates. Any problem
 raises ConfigError whose message names the field and, where there is a fixed set, the allowed values;
-a key that was renamed says its new name.
+a key that was renamed says its new name (the lines are worded by trainers/config_errors.py).
 
 It lives with the trainers (the Trainer is what consumes it) so that the flows, the torchrun entry point,
 the benchmarks and plain scripts all import it from below: nothing under trainers/ imports rlvr.flows.
@@ -11,7 +11,6 @@ the benchmarks and plain scripts all import it from below: nothing under trainer
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from pathlib import Path
@@ -26,15 +25,11 @@ from rlvr.data.config import TaskConfig
 from rlvr.data.tasks import task_verifier
 from rlvr.sampling.config import SamplerConfig, SamplingParams
 from rlvr.trainers.config import ModelConfig, TrainConfig
+# ConfigError and RENAMED stay importable from here (every caller imports the error from run_config)
+from rlvr.trainers.config_errors import (RENAMED, ConfigError, describe, from_override,  # noqa: F401
+                                         invalid, yaml_problem)
 from rlvr.trainers.eval_default import held_out_suite, why_none
 from rlvr.verifiers.config import VerifierSpec, VerifyConfig
-
-# Keys that were renamed: an old config gets one line naming the new key instead of "unknown field".
-RENAMED = {"samples_per_prompt": "group_size"}
-
-
-class ConfigError(ValueError):
-    """A run config that cannot be used; the message is meant for the user as is."""
 
 
 class EvalConfig(BaseModel):
@@ -225,78 +220,6 @@ def _list_index(items: list, part: str, item: str, where: list[str]) -> int:
     return int(part)
 
 
-def _fields_at(loc: tuple) -> list[str]:
-    """Field names of the model that holds `loc` (walking through nested models and lists)."""
-    model: Any = RunConfig
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        annotation = model.model_fields[part].annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        for arg in list(candidates):
-            candidates += list(getattr(arg, "__args__", ()))
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
-            return []
-    return list(model.model_fields)
-
-
-def _describe(error: dict, overrides: list[str] = ()) -> str:
-    """The error's line, ending in the override that set the value, if one did (`_from_override`)."""
-    return _from_override(_problem(error), error["loc"], overrides)
-
-
-def _from_override(line: str, loc: tuple, overrides: list[str]) -> str:
-    """`line`, plus where the bad value came from when an override set it: not the file, where the user looks first."""
-    item = _override_of(loc, overrides)
-    return line if item is None else f"{line} [from the override {item!r}]"
-
-
-def _problem(error: dict) -> str:
-    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    kind = error["type"]
-    if kind == "extra_forbidden" and error["loc"] and error["loc"][-1] in RENAMED:
-        new = ".".join([*map(str, error["loc"][:-1]), RENAMED[error["loc"][-1]]])
-        return f"{where}: renamed; use {new}"
-    if kind == "extra_forbidden":
-        try:
-            allowed = ", ".join(_fields_at(tuple(error["loc"])))
-        except (KeyError, AttributeError):
-            allowed = ""
-        close = difflib.get_close_matches(str(error["loc"][-1]), allowed.split(", "), n=1) if allowed else []
-        guess = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{where}: unknown field{guess}" + (f"; allowed: {allowed}" if allowed else "")
-    if kind == "literal_error":
-        return f"{where}: {error['input']!r} is not allowed; {error['msg'].replace('Input should be', 'allowed:')}"
-    message = error["msg"].removeprefix("Value error, ")  # a validator's own words, without pydantic's label
-    return f"{where}: {message} (got {error.get('input')!r})"
-
-
-def _override_of(loc: tuple, overrides: list[str]) -> str | None:
-    """The last override that set `loc` or a section holding it (`eval.tasks=[...]` sets eval.tasks.0.limit), or
-    None when the value came from the file (or the defaults)."""
-    where = [str(part) for part in loc]
-    for item in reversed(overrides):
-        key = item.split("=", 1)[0].split(".")
-        if key == where[:len(key)]:
-            return item
-    return None
-
-
-def _invalid(source: str, lines: list[str], overrides: list[str], locs: list[tuple]) -> ConfigError:
-    """The ConfigError of `lines`, headed by where they came from: the file, the overrides on it, or both."""
-    blamed = [_override_of(loc, overrides) is not None for loc in locs]
-    if source == "config":  # no file: the overrides are the whole input (each line still names its override)
-        what = source
-    elif blamed and all(blamed):
-        what = "override" + ("s" if len(blamed) > 1 else "") + f" on {source}"
-    elif any(blamed):
-        what = f"{source} and its overrides"
-    else:
-        what = source
-    return ConfigError(f"invalid {what}:\n  " + "\n  ".join(lines))
-
-
 def _admitted_types(annotation) -> set:
     """The types an annotation admits, through Optional, unions, lists and Annotated."""
     return {annotation, *(t for arg in getattr(annotation, "__args__", ()) for t in _admitted_types(arg))}
@@ -327,14 +250,14 @@ def validate_config(data: dict, source: str = "config", overrides: list[str] = (
     overrides = list(overrides)
     if bools := _bools_for_numbers(RunConfig, data):
         locs = [tuple(line.split(":", 1)[0].split(".")) for line in bools]
-        lines = [_from_override(line, loc, overrides) for line, loc in zip(bools, locs)]
-        raise _invalid(source, lines, overrides, locs)
+        lines = [from_override(line, loc, overrides) for line, loc in zip(bools, locs)]
+        raise invalid(source, lines, overrides, locs)
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
-        raise _invalid(source, [_describe(e, overrides) for e in errors], overrides,
-                       [tuple(e["loc"]) for e in errors]) from None
+        raise invalid(source, [describe(RunConfig, e, overrides) for e in errors], overrides,
+                      [tuple(e["loc"]) for e in errors]) from None
     _check_combinations(cfg, source)
     return cfg
 
@@ -368,14 +291,6 @@ def _greedy_with_several_samples(cfg: RunConfig) -> str | None:
     return None
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """'line L, column C: what is wrong' (PyYAML's own text quotes the source over several lines)."""
-    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
-    if mark is None or problem is None:
-        return " ".join(str(exc).split())
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
-
-
 class _UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently: a run
     would quietly use the other of two values the user wrote)."""
@@ -403,7 +318,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
         try:
             data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
+            raise ConfigError(f"{path} is not valid YAML: {yaml_problem(exc)}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping at the top level, not {type(data).__name__}")
     data = apply_overrides(data, list(overrides))

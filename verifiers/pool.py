@@ -4,18 +4,20 @@
         results = pool.map([(completion, reference, specs), ...])   # -> [(reward, {name: Verdict}), ...]
         results = pool.map([(completion, reference, specs, problem.context()), ...])  # with the row's context
 
-One task per (job, verifier spec), run by worker processes (`procs.Worker`, handler `work` below). A task's
-deadline is `timeout_s`, or the verifier's own `timeout_s` option when that is shorter (math: 1.5 s), and it is
-passed down as that option (the code sandbox sets its wall clock inside it, so it ends first); past it the
-task gets a `timeout` Verdict and its worker is killed with its whole process tree (sandboxes included) and
-replaced; a worker that dies gets its task an `error` Verdict and is replaced too, so `map` never hangs. Each
-worker's address space is capped at `memory_mb` (a verifier that allocates past it gets an `error` Verdict, rule
-`memory_limit`). Workers import the plug-in verifiers (`pkg.mod:fn`) as they start, before they take a task, so an
-import's time never counts against a completion's deadline (`plugin_imports`); a worker not ready within
-`startup_timeout_s` is replaced, and after `MAX_FAILED_STARTS` in a row the batch's tasks get `worker_cannot_start`
-errors saying why. Results are cached by (verifier name, version, options, completion, reference); identical tasks in
-one batch run once. Of a job's fourth item, the row's context (`Problem.context()`), a task carries only what its
-verifier reads (a verl- or TRL-style plug-in: `registry.context_read`), which is then part of its cache key.
+One task per (job, verifier spec), run by worker processes (`procs.Worker`, handler `work` below). A task's deadline
+is `timeout_s`, or the verifier's own `timeout_s` option when that is shorter (math: 1.5 s), and it is passed down as
+that option (the code sandbox sets its wall clock inside it, so it ends first); past it the task gets a `timeout`
+Verdict and its worker is killed with its whole process tree (sandboxes included) and replaced; a worker that dies
+gets its task an `error` Verdict and is replaced too, so `map` never hangs. Each worker's address space is capped at
+`memory_mb` (a verifier that allocates past it gets an `error` Verdict, rule `memory_limit`). Workers import the
+plug-in verifiers (`pkg.mod:fn`) as they start, before they take a task, so an import's time never counts against a
+completion's deadline (`plugin_imports`); a worker not ready within `startup_timeout_s` is replaced, and after
+`MAX_FAILED_STARTS` in a row the batch's tasks get `worker_cannot_start` errors saying why. A start-up that raised (a
+module the worker imports is broken) is said once, as the exception's line (`procs.START_FAILED`); its traceback is
+logged once, marked for the run's log file only (an `rlvr` command's console leaves it off). Results are cached by
+(verifier name, version, options, completion, reference); identical tasks in one batch run once. Of a job's fourth
+item, the row's context (`Problem.context()`), a task carries only what its verifier reads (a verl- or TRL-style
+plug-in: `registry.context_read`), which is then part of its cache key.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from rlvr.verifiers.verdict import Verdict
 Job = tuple  # (completion, reference, specs) or (completion, reference, specs, context): see `parts`
 MAX_FAILED_STARTS = 3  # workers in a row that die before they are ready: the pool gives up on the batch
 IMPORT = "import"  # the id of a request to import plug-ins named after the worker started (a digest is 64 hex digits)
+FILE_ONLY = {"rlvr_file_only": True}  # flows/console's mark of a record for the run's log file, not the console
 log = logging.getLogger(__name__)
 
 
@@ -176,8 +179,7 @@ class VerifierPool:
                         if w.ready:
                             self._died(done, w, w.task)
                         else:
-                            self._failed_start(done, pending, w, f"a verification worker died while starting: "
-                                                                 f"{w.exit_reason()[1]}")
+                            self._failed_start(done, pending, w, self._start_failed(w))
                         continue
                     if w.ready:
                         self.stats["failed_starts"] = 0
@@ -202,6 +204,13 @@ class VerifierPool:
         imports = f" (start and import the plug-in verifiers {list(self.plugins)})" if self.plugins else ""
         return f"a verification worker did not get ready{imports} within {self.startup_timeout_s:g} s"
 
+    @staticmethod
+    def _start_failed(w: procs.Worker) -> str:
+        """Why a worker died before it was ready: the exception its start-up raised, or else how it ended."""
+        if w.start_failure:
+            return f"a verification worker could not start: {w.start_failure}"
+        return f"a verification worker died while starting: {w.exit_reason()[1]}"
+
     def _answer(self, done: dict, w: procs.Worker, got: tuple) -> None:
         if got[0] == IMPORT:
             w.imported, w.warm_note = (*w.imported, *w.task[1]), got[1]
@@ -214,6 +223,8 @@ class VerifierPool:
         row the pending tasks get `worker_cannot_start` errors with the reason, instead of respawning forever."""
         self.stats["worker_deaths"] += 1
         self.stats["failed_starts"] += 1
+        if why not in self.said and w.start_traceback:  # who debugs the cause finds where it was raised
+            log.warning("%s; its traceback:\n%s", why, w.start_traceback.rstrip(), extra=FILE_ONLY)
         self._say(why, f"{why}; it is replaced")
         self._replace(w)
         if self.stats["failed_starts"] >= MAX_FAILED_STARTS and pending:

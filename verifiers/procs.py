@@ -3,7 +3,7 @@
     w = Worker("rlvr.verifiers.math_grade:handle", warm="rlvr.verifiers.math_grade:warm_up", memory_mb=4096)
     w.call(request, timeout_s=1.5)    # -> the handler's answer; raises Timeout / Died (the worker is then killed)
 
-A worker is `python -c "from rlvr.verifiers.procs import serve; serve(...)"` in its own session: it runs the
+A worker is `python -P -c _BOOT` (import this module, then `serve(...)`) in its own session: it runs the
 warm-up (`warm(*warm_args)`: slow imports belong there, outside any request's deadline), says it is ready (with what
 the warm-up returned, `Worker.warm_note`), then answers one request at a time. Frames are a 4-byte length and a
 pickle, on the worker's stdin/stdout; anything a verifier prints goes to stderr, never into the channel. Deadlines
@@ -11,6 +11,12 @@ are enforced from outside: past them the worker and every descendant get SIGKILL
 dies with its parent (PR_SET_PDEATHSIG), and its address space is capped (`memory_mb`, RLIMIT_AS), so a runaway verifier
 gets a MemoryError, not the machine. `VerifierPool` drives many workers with `send` / `poll`; `call` is the
 blocking form (math.py's helper when it is called outside a pool).
+
+A worker whose start-up raises (its own import, the handler's, the warm-up: a broken module on the path, a
+MemoryError under the cap) sends `(START_FAILED, cause, traceback)` in place of the ready mark and exits 1. The
+cause is the exception's one line (`cause_line`); `poll` raises it as `Died` and keeps it in `start_failure`. Left
+to Python, the traceback went to the worker's stderr, the user's console, once per start and so once per
+replacement; the pool says the cause once and logs the traceback for the run's log file only.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import psutil
 
 _LEN = struct.Struct("!I")
 STARTUP_TIMEOUT_S = 120.0
+START_FAILED = "start_failed"  # the first frame of a worker whose start-up raised, in place of ("ready", note)
 IN_WORKER = False  # True inside a worker process: its caller enforces the deadline, so compute here
 
 
@@ -57,6 +64,33 @@ def unframe(buf: bytes) -> tuple[object, bytes] | None:
     return pickle.loads(buf[_LEN.size:_LEN.size + n]), buf[_LEN.size + n:]
 
 
+def cause_line(e: BaseException) -> str:
+    """An exception as one line, as the last line of its traceback reads: `ImportError: cannot import name ...`."""
+    words = " ".join(str(e).split())
+    return f"{type(e).__name__}: {words}"[:400] if words else type(e).__name__
+
+
+# The worker's command. Its first import is guarded here, with the standard library only, because that import
+# (this module's: psutil, or rlvr itself) is what may fail; the cause is worded as `cause_line` words it.
+_BOOT = """\
+try:
+    from rlvr.verifiers.procs import serve
+except BaseException as e:
+    import sys
+    try:
+        import pickle, struct, traceback
+        words = " ".join(str(e).split())
+        cause = (type(e).__name__ + ": " + words)[:400] if words else type(e).__name__
+        data = pickle.dumps(({mark!r}, cause, traceback.format_exc()))
+        sys.stdout.buffer.write(struct.pack("!I", len(data)) + data)
+        sys.stdout.buffer.flush()
+    except BaseException:  # a closed pool, or no memory left for one line: the exit code says it
+        pass
+    sys.exit(1)
+serve({args})
+"""
+
+
 def _load(path: str):
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -67,15 +101,18 @@ class Worker:
                  warm_args: tuple = ()) -> None:
         paths = [os.path.abspath(p or os.curdir) for p in sys.path if os.path.isdir(p or os.curdir)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))
-        call = f"serve({handler!r}, {warm!r}, {memory_mb!r}, {tuple(warm_args)!r})"
+        args = f"{handler!r}, {warm!r}, {memory_mb!r}, {tuple(warm_args)!r}"
+        # -P: `python -c` would put the working directory first on the path, where a user's `random.py` or
+        # `csv.py` shadows what every worker imports (the `rlvr` command's own path has no such entry)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", f"from rlvr.verifiers.procs import serve; {call}"],
+            [sys.executable, "-P", "-c", _BOOT.format(mark=START_FAILED, args=args)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0, start_new_session=True,
         )
         self.fd = self.proc.stdout.fileno()
         os.set_blocking(self.fd, False)
         self.buf, self.ready, self.started = b"", False, time.monotonic()
         self.warm_note = None  # what the warm-up returned, sent with the ready mark
+        self.start_failure = self.start_traceback = None  # a start-up that raised: its cause line, its traceback
         self.task = None  # what the pool sent and awaits
 
     def send(self, obj) -> bool:
@@ -102,6 +139,9 @@ class Worker:
         if not self.ready and isinstance(obj, tuple) and obj[:1] == ("ready",):
             self.ready, self.warm_note = True, obj[1]
             return self.poll() if self.buf else None
+        if not self.ready and isinstance(obj, tuple) and obj[:1] == (START_FAILED,):
+            self.start_failure, self.start_traceback = obj[1], obj[2]
+            raise Died(obj[1])
         return obj
 
     def _wait(self, deadline: float, for_ready: bool = False):
@@ -160,8 +200,12 @@ def serve(handler: str, warm: str | None = None, memory_mb: int | None = None, w
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     sys.stdout = sys.stderr  # nothing a verifier prints may corrupt the channel
-    fn = _load(handler)
-    note = _load(warm)(*warm_args) if warm else None
+    try:
+        fn = _load(handler)
+        note = _load(warm)(*warm_args) if warm else None
+    except BaseException as e:  # noqa: BLE001 - whatever stops the start-up is told to the pool, not printed
+        _tell_start_failed(out, e, memory_mb)
+        sys.exit(1)
     inp = sys.stdin.buffer
     try:
         out.write(frame(("ready", note)))
@@ -173,6 +217,24 @@ def serve(handler: str, warm: str | None = None, memory_mb: int | None = None, w
             out.write(frame(fn(request)))
     except BrokenPipeError:  # the pool closed before this worker said ready (a refused run): no one to tell
         return
+
+
+def _tell_start_failed(out, e: BaseException, memory_mb: int | None) -> None:
+    """Send the pool why the start-up failed; quietly nothing if even that fails (the pool then says how it ended)."""
+    try:
+        import errno
+        import traceback
+
+        cause = cause_line(e)
+        if memory_mb and (isinstance(e, MemoryError) or getattr(e, "errno", None) == errno.ENOMEM):
+            cause += f" (the worker's address space is capped at {memory_mb} MiB: verify.memory_mb)"
+        try:
+            data = frame((START_FAILED, cause, traceback.format_exc()))
+        except MemoryError:  # at the cap the traceback's text may not fit; the cause alone is short
+            data = frame((START_FAILED, cause, ""))
+        out.write(data)
+    except BaseException:  # noqa: BLE001, S110 - a closed pool, or no memory left for one line: the exit code says
+        pass
 
 
 def kill_quietly(pids: Iterable[int | None], group: int | None = None) -> None:
