@@ -157,11 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_cmd_eval)
     serve = subs.add_parser("serve", help="serve the train and evaluate deployments from this machine",
                             description="Without -c: configs/arith_grpo.yaml of the current directory, else of "
-                                        "the rlvr source tree.")
+                                        "the rlvr source tree. The k=v are the training deployment's "
+                                        "serve_overrides; a run's own overrides parameter is applied after them. "
+                                        "Ctrl-C stops the flow runs under way as it stops `rlvr train` (a training "
+                                        "saves its last completed step) and exits 130.")
     _with_config(serve)
-    serve.add_argument("--cron", help="training schedule (default: nightly, '0 2 * * *')")
+    serve.add_argument("--cron", help="training schedule, a cron expression (default: nightly, '0 2 * * *')")
     serve.add_argument("--no-schedule", action="store_true", help="register the training without a schedule")
-    serve.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
+    serve.add_argument("--limit", type=int, default=None, metavar="N",
+                       help="at most N >= 1 flow runs at once (default: no limit); a training and each evaluation "
+                            "take one, so with 1 a catch-up evaluation holds off the scheduled training")
     serve.add_argument("--catch-up-every", type=float, default=30.0, metavar="SECONDS",
                        help="look for checkpoints whose evaluation never ran this often (default: 30)")
     serve.set_defaults(func=_cmd_serve)

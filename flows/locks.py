@@ -13,8 +13,10 @@ taken (multiprocessing workers) close their inherited copy at once, so a lingeri
 dead run's hold; exec'd children never inherit it (Python opens files non-inheritable).
 
 Each lock file also holds a one-line JSON record of its holder (pid, command, since), read by whoever
-waits or is refused, so the user sees who holds what. Device locks live in `$RLVR_LOCK_DIR`
-(default: `<RLVR_CACHE>/locks`), one file per device slot: `cuda-0.0.lock`, `cpu.0.lock`, `cpu.1.lock`.
+waits or is refused, so the user sees who holds what; a flow run that Prefect started in a process of its own
+(served, or by a worker) is named as such (`holder_name`), not by that process's command line, `engine.py`.
+Device locks live in `$RLVR_LOCK_DIR` (default: `<RLVR_CACHE>/locks`), one file per device slot: `cuda-0.0.lock`,
+`cpu.0.lock`, `cpu.1.lock`.
 Sharing a device between two runs = two slots (`--device-slots 2`, or `RLVR_DEVICE_SLOTS=2`). A torchrun job
 (flows/launch.py) holds one slot per GPU rank, and one `cpu` slot per machine for all its CPU ranks.
 """
@@ -82,11 +84,26 @@ def _try_lock(path: Path) -> int | None:
         os.close(fd)
         return None
     _HELD_FDS.add(fd)
-    record = {"pid": os.getpid(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300],
-              "since": datetime.now(UTC).isoformat(timespec="seconds")}
+    record = {"pid": os.getpid(), "command": holder_name(), "since": datetime.now(UTC).isoformat(timespec="seconds")}
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
     return fd
+
+
+def holder_name() -> str:
+    """This process as a lock record names it: its command line, or, in a process that Prefect started for one
+    flow run (`rlvr serve`'s runner, a worker: its command line is Prefect's `engine.py`), that flow run:
+    "flow run 'burgundy-turkey' of train/arith-grpo"."""
+    if os.environ.get("PREFECT__FLOW_RUN_ID"):  # set by Prefect's runner and workers for the process they start
+        from prefect.context import FlowRunContext
+
+        context = FlowRunContext.get()
+        if context is not None and context.flow_run is not None:
+            deployment = os.environ.get("PREFECT__DEPLOYMENT_NAME")
+            flow = context.flow.name if context.flow is not None else "?"
+            of = f"{flow}/{deployment}" if deployment else f"flow {flow}"
+            return f"flow run '{context.flow_run.name}' of {of}"
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]
 
 
 def _release(fd: int) -> None:

@@ -14,6 +14,12 @@ a watchdog that stops every child process (the embedded Prefect server, the vLLM
 and their sandboxes) and exits, 2 s after the flow body has unwound (`note_unwound`) or after
 `RLVR_STOP_GRACE_S` seconds (default 15) if it has not; a second signal does it at once. The holds need no
 cleanup: they are OS locks that die with the process (flows/locks.py).
+
+`rlvr serve` runs each flow run in a process of its own (Prefect's runner starts `python -m prefect.engine`),
+so its stop is in two parts: the serving process waits for its flow runs instead of raising into Prefect's
+event loop (`stop_calls`), and each flow-run process ignores SIGINT and stops on serve's SIGTERM, Prefect's own
+stop of a flow run (`stop_as_served_run`), ignoring a second one once it saves; docs/scaleout.md ("Serving from one
+machine").
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import NoReturn
 from rlvr.flows.errors import SIGNAL_EXIT, Stopped, end_run_log, report_failure
 
 _state = {"stopping": None, "announce": True, "hold_until": 0.0, "resume_note": "", "log_path": None,
-          "deferred": False}
+          "deferred": False, "on_stop": None, "served_record": None}
 _unwound = threading.Event()
 
 
@@ -91,7 +97,9 @@ def _on_signal(signum, _frame) -> None:
     _state["stopping"] = name
     grace = float(os.environ.get("RLVR_STOP_GRACE_S", "15"))
     threading.Thread(target=_watchdog, args=(name, grace), daemon=True, name="rlvr-stop-watchdog").start()
-    if not _state["deferred"]:
+    if _state["on_stop"] is not None:
+        threading.Thread(target=_state["on_stop"], args=(name,), daemon=True, name="rlvr-stop").start()
+    elif not _state["deferred"]:
         raise Stopped(name)
 
 
@@ -122,6 +130,8 @@ def save_at_stop(stop: BaseException, trainer) -> str:
     """Checkpoint the trainer's last completed step (`Trainer.save_stopped`) and put where the run resumes into
     the stop's closing line (`stop.resume_note`, read by flows/errors.report_failure); returns that note. `stop`
     may be another end of the run that keeps the finished steps (a lost peer rank, flows/launch.py)."""
+    if _state["served_record"] is not None:  # no second SIGTERM cuts the save (nor the crash report after it)
+        signal.signal(signal.SIGTERM, _ignore_signal)  # Prefect's engine sets its default back before it exits
     with exit_held(float(os.environ.get("RLVR_STOP_SAVE_S", "120"))):
         try:
             note = trainer.save_stopped()
@@ -129,6 +139,7 @@ def save_at_stop(stop: BaseException, trainer) -> str:
             note = (f"the checkpoint at the stop failed ({type(exc).__name__}: {exc}); the same command resumes "
                     "from the newest checkpoint")
         _state["resume_note"] = stop.resume_note = note
+    _record_served_stop()
     return note
 
 
@@ -179,12 +190,55 @@ def name_log(log_path: Path | None) -> None:
     _state["log_path"] = log_path
 
 
+def stop_calls(callback) -> None:
+    """From now on the first stop signal calls `callback(signal_name)` on a thread of its own instead of raising
+    `Stopped` into the main thread. For `rlvr serve` (flows/deployments.py), whose main thread runs Prefect's event
+    loop: a KeyboardInterrupt raised into it tore the loop down, which terminated the flow-run processes while they
+    saved, printed an asyncio ERROR and ended in exit 0. The watchdog still starts (`exit_held` keeps it off while
+    the callback waits for the flow runs), and a second signal still ends the process at once. None: raise again."""
+    _state["on_stop"] = callback
+
+
+def stop_as_served_run(record: Path, about: dict) -> None:
+    """In a flow-run process that `rlvr serve` started (call from its main thread): SIGINT is ignored from now on.
+    A Ctrl-C reaches serve's whole process group, and serve passes the stop on to each flow run as one SIGTERM,
+    Prefect's own stop of a flow run (its `TerminationSignal`; the engine marks the run Crashed, then the process
+    ends by that SIGTERM); a KeyboardInterrupt beside it cut the checkpoint saved at the stop, and Python printed
+    its traceback. What the stop leaves is written as JSON to `record`, with `about` (the flow, the run), for
+    serve's closing line (`save_at_stop` adds its note)."""
+    _state["served_record"] = (record, dict(about))
+    _write_record()
+    signal.signal(signal.SIGINT, _ignore_signal)
+
+
+def _ignore_signal(_signum, _frame) -> None:
+    """A Python handler, not SIG_IGN: processes exec'd later do not inherit it."""
+
+
+def _record_served_stop() -> None:
+    """In a served flow run (`stop_as_served_run`), write what the stop leaves to its record; nothing elsewhere."""
+    if _state["served_record"] is not None:
+        _write_record(note=_state["resume_note"])
+
+
+def _write_record(**stop) -> None:
+    import json
+
+    path, about = _state["served_record"]
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**about, **stop}))
+        tmp.replace(path)  # serve reads it whole or not at all
+    except OSError:
+        pass  # serve's closing line then says less about this run; the run itself is not failed for it
+
+
 def install_stop_handlers(announce: bool = True, log_path: Path | None = None):
     """SIGINT and SIGTERM -> `Stopped` in the main thread, plus the watchdog (call from the main thread).
     `announce=False`: the watchdog exits without its closing line (a rank of a multi-process job other than
     rank 0, which says it for the job); `log_path`: the run's log file, which that line names (or `name_log`).
     Returns a function that puts the previous handlers back."""
-    _state.update(announce=announce, deferred=False, resume_note="")
+    _state.update(announce=announce, deferred=False, resume_note="", on_stop=None)
     name_log(log_path)
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 

@@ -106,7 +106,7 @@ def _refused_request():
 def test_a_runner_failure_caused_by_the_lost_connection_counts_as_the_outage_even_if_the_api_is_back():
     """The runner's teardown can raise the outage's ConnectError after the server is back (seen in the full suite:
     serve exited with `rlvr: ConnectError` because a health check made afterwards passed)."""
-    from rlvr.flows.deployments import lost_connection
+    from rlvr.flows.serving import lost_connection
 
     refused = _refused_request()
     assert lost_connection(refused)

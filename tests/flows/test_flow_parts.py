@@ -105,7 +105,8 @@ def test_python_deployments_match_prefect_yaml():
     spec = {d["name"]: d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
     train, evaluate = build_deployments(str(REPO / "configs/arith_grpo.yaml"), ["train.steps=3"])
     assert train.name in spec and evaluate.name in spec
-    assert train.parameters["overrides"] == ["train.steps=3"] and train.parameters["final_eval"] is False
+    assert train.parameters["serve_overrides"] == ["train.steps=3"] and train.parameters["overrides"] == []
+    assert train.parameters["final_eval"] is False
     assert train.parameters["pin_for_eval"] is True is spec[train.name]["parameters"]["pin_for_eval"]
     assert train.schedules[0].schedule.cron == spec[train.name]["schedules"][0]["cron"]
     assert evaluate.parameters == {"skip_evaluated": True} == spec[evaluate.name]["parameters"]

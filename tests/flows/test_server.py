@@ -66,7 +66,7 @@ def test_deployments_are_registered_with_schedule_and_trigger(served):
         train = client.read_deployment_by_name(f"train/{NAME}")
         automation = client.read_automations_by_name("evaluate-saved-checkpoint")[0]
     assert train.schedules and train.schedules[0].schedule.cron == "0 2 * * *"
-    assert train.parameters["final_eval"] is False and f"train.checkpoint.dir={served[1]}" in train.parameters["overrides"]
+    assert train.parameters["final_eval"] is False and f"train.checkpoint.dir={served[1]}" in train.parameters["serve_overrides"]
     assert automation.trigger.expect == {"rlvr.checkpoint.saved"}
 
 
