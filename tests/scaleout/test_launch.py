@@ -153,7 +153,7 @@ def test_rlvr_launch_checks_the_config_once_before_starting_ranks(tmp_path):
     done = _launch("train.algorithm=a2c", f"train.checkpoint.dir={tmp_path / 'run'}", timeout=120, launcher="rlvr")
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"rlvr: invalid {CONFIG}: train.algorithm: 'a2c'"), lines
+    assert len(lines) == 1 and lines[0].startswith(f"rlvr: invalid override on {CONFIG}: train.algorithm: 'a2c'"), lines
     assert "OMP_NUM_THREADS" not in done.stdout + done.stderr  # torchrun never started
 
 
