@@ -219,14 +219,23 @@ def serve(handler: str, warm: str | None = None, memory_mb: int | None = None, w
         return
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether a start-up failure is the address-space cap: a MemoryError, ENOMEM, or the dynamic loader failing to
+    map an extension module's segments (an ImportError `failed to map segment from shared object`)."""
+    import errno
+
+    text = str(e).lower()
+    return (isinstance(e, MemoryError) or getattr(e, "errno", None) == errno.ENOMEM
+            or (isinstance(e, ImportError) and ("failed to map segment" in text or "cannot allocate memory" in text)))
+
+
 def _tell_start_failed(out, e: BaseException, memory_mb: int | None) -> None:
     """Send the pool why the start-up failed; quietly nothing if even that fails (the pool then says how it ended)."""
     try:
-        import errno
         import traceback
 
         cause = cause_line(e)
-        if memory_mb and (isinstance(e, MemoryError) or getattr(e, "errno", None) == errno.ENOMEM):
+        if memory_mb and _out_of_memory(e):
             cause += f" (the worker's address space is capped at {memory_mb} MiB: verify.memory_mb)"
         try:
             data = frame((START_FAILED, cause, traceback.format_exc()))

@@ -71,3 +71,12 @@ def test_a_worker_called_alone_raises_the_cause(capfd):
     finally:
         worker.kill()
     assert "Traceback" not in "".join(capfd.readouterr())
+
+
+def test_the_loaders_failure_to_map_an_extension_under_the_cap_is_named_as_memory():
+    """At the cap the failing step varies: a MemoryError, ENOMEM, or (seen in CI) the dynamic loader's ImportError
+    for an extension module such as pydantic_core; each is the cap, and the line must say so."""
+    mapped = ImportError("/venv/lib/python3.11/site-packages/pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu"
+                         ".so: failed to map segment from shared object")
+    assert procs._out_of_memory(mapped) and procs._out_of_memory(MemoryError())
+    assert not procs._out_of_memory(ImportError("cannot import name 'latex2sympy' from 'latex2sympy2_extended'"))
