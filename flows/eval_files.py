@@ -14,6 +14,7 @@ from typing import Any
 
 from rlvr.flows.errors import BadInput
 from rlvr.flows.writable import in_words, write_refusal
+from rlvr.trainers.checkpoint import nearest_existing
 
 
 def samples_path(report_path: str | Path) -> Path:
@@ -57,9 +58,7 @@ def write_report(report: dict[str, Any], path: str | Path) -> Path:
 def check_report_writable(path: Path) -> None:
     """BadInput when the report cannot be written where it goes (a read-only checkpoint folder, say), found before
     the evaluation runs rather than after it, when its work would be lost."""
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent  # written with its missing folders: the first existing one must take them
+    folder = nearest_existing(path.parent)  # written with its missing folders: the first existing one must take them
     if refusal := write_refusal(folder):
         raise BadInput(f"the report cannot be written to {path} ({in_words(refusal)} in {folder}): evaluate a copy "
                        "of the checkpoint in a writable place") from refusal

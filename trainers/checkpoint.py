@@ -270,11 +270,16 @@ def _errno_of(exc: BaseException) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _free_mb(folder: Path) -> float:
-    """Free space on the disk of `folder`, or of its nearest existing parent (a directory not made yet)."""
+def nearest_existing(folder: Path) -> Path:
+    """`folder`, or its nearest parent that exists (where a write making `folder` would land)."""
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    return shutil.disk_usage(folder).free / 2**20
+    return folder
+
+
+def _free_mb(folder: Path) -> float:
+    """Free space on the disk of `folder` (of its nearest existing parent, for a directory not made yet)."""
+    return shutil.disk_usage(nearest_existing(folder)).free / 2**20
 
 
 def lost_to_unwritable_run_dir(exc: BaseException, run_dir: str | Path, step: int,
