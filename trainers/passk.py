@@ -94,10 +94,10 @@ def _votes(codes: np.ndarray, correct: np.ndarray, subsets: np.ndarray, answers:
     of a tie, 0 when no sample of it has an answer. `codes`: each sample's answer number, -1 for none."""
     chosen, right = codes[subsets], correct[subsets]
     row = np.broadcast_to(np.arange(len(subsets))[:, None], chosen.shape)
-    flat = (row * answers + chosen)[chosen >= 0]  # (subset, answer) cells, counted by bincount
+    cell, voted = row * answers + chosen, chosen >= 0  # (subset, answer) cells, counted by bincount
     size = len(subsets) * answers
-    votes = np.bincount(flat, minlength=size).reshape(-1, answers)
-    hits = np.bincount((row * answers + chosen)[(chosen >= 0) & right], minlength=size).reshape(-1, answers) > 0
+    votes = np.bincount(cell[voted], minlength=size).reshape(-1, answers)
+    hits = np.bincount(cell[voted & right], minlength=size).reshape(-1, answers) > 0
     top = votes.max(axis=1, keepdims=True)
     winners = (votes == top) & (top > 0)
     return (winners & hits).sum(axis=1) / np.maximum(winners.sum(axis=1), 1)
