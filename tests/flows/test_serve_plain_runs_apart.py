@@ -48,6 +48,9 @@ def test_a_database_the_user_chose_is_left_to_the_temporary_server(tmp_path):
     from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
     from rlvr.flows.temporary_server import own_database_url
 
-    assert own_database_url().endswith("/rlvr-temporary-server.db")
+    # The session's Prefect test harness (tests/flows/conftest.py) names a database when an earlier test used it,
+    # so the default case is looked at with that setting back at its default.
+    with temporary_settings(restore_defaults={PREFECT_API_DATABASE_CONNECTION_URL}):
+        assert own_database_url().endswith("/rlvr-temporary-server.db")
     with temporary_settings(updates={PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{tmp_path}/mine.db"}):
         assert own_database_url() is None
