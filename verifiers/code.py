@@ -111,10 +111,15 @@ def assemble(code: str, prefix: str, entry_point: str | None) -> tuple[str, str]
     if not prefix:
         return code, "code"
     if entry_point and not defines(code, entry_point):
-        program = prefix.rstrip("\n") + "\n" + indent_body(code)
+        program = _under(prefix, indent_body(code))
         head = None if parses(program) else _body_cut(code, prefix)
-        return (program, "prefix+body") if head is None else (prefix.rstrip("\n") + "\n" + head, "prefix+body cut")
+        return (program, "prefix+body") if head is None else (_under(prefix, head), "prefix+body cut")
     return prefix + "\n\n" + code, "prefix+code"
+
+
+def _under(prefix: str, body: str) -> str:
+    """`body` on the line after the prompt's signature and docstring (the prompt's trailing newlines dropped)."""
+    return prefix.rstrip("\n") + "\n" + body
 
 
 def _body_cut(body: str, prefix: str) -> str | None:
@@ -128,7 +133,7 @@ def _body_cut(body: str, prefix: str) -> str | None:
     starts = [k for k, ln in enumerate(lines) if ln.strip() and not ln[0].isspace()]
     for k in reversed(starts[-_MAX_CUTS:]):
         head = "\n".join(lines[:k]).rstrip()
-        if head.strip() and parses(prefix.rstrip("\n") + "\n" + head):
+        if head.strip() and parses(_under(prefix, head)):
             return head
     return None
 
