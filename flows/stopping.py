@@ -130,11 +130,15 @@ def save_at_stop(stop: BaseException, trainer) -> str:
     """Checkpoint the trainer's last completed step (`Trainer.save_stopped`) and put where the run resumes into
     the stop's closing line (`stop.resume_note`, read by flows/errors.report_failure); returns that note. `stop`
     may be another end of the run that keeps the finished steps (a lost peer rank, flows/launch.py)."""
+    from rlvr.trainers.checkpoint import CheckpointError
+
     if _state["served_record"] is not None:  # no second SIGTERM cuts the save (nor the crash report after it)
         signal.signal(signal.SIGTERM, _ignore_signal)  # Prefect's engine sets its default back before it exits
     with exit_held(float(os.environ.get("RLVR_STOP_SAVE_S", "120"))):
         try:
             note = trainer.save_stopped()
+        except CheckpointError as exc:  # its own sentence already names the steps lost and where the run resumes
+            note = str(exc)
         except Exception as exc:  # noqa: BLE001 - the stop still ends in its own line, naming what failed
             note = (f"the checkpoint at the stop failed ({type(exc).__name__}: {exc}); the same command resumes "
                     "from the newest checkpoint")

@@ -128,7 +128,8 @@ def test_a_full_disk_at_a_stop_signal_names_the_steps_lost(small_disk, warm_mode
     """The save at a stop (flows/stopping.save_at_stop -> Trainer.save_stopped) meets the full disk: the stop's
     closing line names the steps lost and the fix, as a save at a checkpoint step does. Was: `the checkpoint at the
     stop failed (SafetensorError: Error while serializing: I/O error: No space left on device (os error 28))`, no
-    step named, and `.tmp-step-2` left on the full disk (safetensors' error was not caught)."""
+    step named, and `.tmp-step-2` left on the full disk (safetensors' error was not caught); then that sentence inside
+    "the checkpoint at the stop failed (...); the same command resumes from the newest checkpoint" (two resumes)."""
     from rlvr.flows import stopping
     from rlvr.trainers.loop import Trainer
     from tests.trainers.tiny_runs import tiny_run_config
@@ -143,7 +144,7 @@ def test_a_full_disk_at_a_stop_signal_names_the_steps_lost(small_disk, warm_mode
         note = stopping.save_at_stop(KeyboardInterrupt(), trainer)
     finally:
         trainer.close()
-    assert re.search(rf"checkpoint step-2 could not be written to {run}: the disk is full \([\d.]+ MB free\); "
+    assert re.fullmatch(rf"checkpoint step-2 could not be written to {run}: the disk is full \([\d.]+ MB free\); "
                      rf"steps 1-2 are lost; free space on the disk of train.checkpoint.dir {run} and run the same "
                      r"command \(it starts again from step 0\)", note), note
     assert list((run / "checkpoints").iterdir()) == []  # the partial copy is gone: the space is free again
