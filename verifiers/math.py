@@ -26,7 +26,7 @@ from rlvr.verifiers.math_answer import extract
 from rlvr.verifiers.math_normalize import Normalized, compact, exact_value, normalize
 from rlvr.verifiers.verdict import Verdict
 
-VERSION = "3"  # 3: a <think> that never closes is no answer (option read_unclosed_think)
+VERSION = "4"  # 3: a <think> that never closes is no answer (option read_unclosed_think); 4: nor nothing after </think>
 _LETTER_GOLD = re.compile(r"^\(?([A-E])\)?$")
 _LETTER_PRED = re.compile(r"^\(?([A-Ea-e])\)?(?:[\s.:)].*)?$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]{2,}$")
@@ -47,8 +47,9 @@ class MathOptions:
     timeout_s: float = 1.5  # hard deadline of one verification (the process computing it is killed past it)
     max_chars: int = 200_000  # longer completions are refused (unsafe)
     max_answer_chars: int = 400  # longer extracted answers are refused (unsafe)
-    # a `<think>` that never closes is a trace cut before its answer: `no_answer` (rule `unclosed_think`); true reads
-    # the whole text instead, a box in the trace included (the code verifier has the same option)
+    # a `<think>` that never closes is a trace cut before its answer: `no_answer` (rule `unclosed_think`), as is a
+    # trace with nothing after its `</think>` (`nothing_after_think`); true reads the whole text instead, a box in
+    # the trace included (the code verifier has the same option)
     read_unclosed_think: bool = False
 
 

@@ -5,7 +5,7 @@ Each row: a small literal completion, whether it must be rewarded, and why."""
 
 import pytest
 
-from rlvr.verifiers.code import verify
+from rlvr.verifiers.code import CodeOptions, verify
 
 HE_PREFIX = 'from typing import List\n\n\ndef add(xs: List[int]) -> int:\n    """Sum of xs."""\n'
 HE_TESTS = "def check(candidate):\n    assert candidate([1, 2]) == 3\n    assert candidate([]) == 0\n"
@@ -93,4 +93,8 @@ def test_the_verdict_says_which_part_was_read():
     tagged = verify("<answer>\ndef square(x):\n    return x * x\n</answer>", MBPP)
     assert tagged.detail["read"] == "completion, <answer>"
     assert verify(SQUARE, MBPP).detail["read"] == "completion"
-    assert verify(f"<think>\n{SQUARE}\n</think>\n\n", MBPP).detail["read"] == "completion"  # nothing after: all of it
+    nothing_after = verify(f"<think>\n{SQUARE}\n</think>\n\n", MBPP)  # a right draft, no answer after the trace
+    assert (nothing_after.status, nothing_after.detail["rule"]) == ("no_answer", "nothing_after_think")
+    assert verify(f"{SQUARE}\n</think>", MBPP).status == "no_answer"  # R1-distill: the <think> was in the prompt
+    lenient = verify(f"<think>\n{SQUARE}\n</think>\n\n", MBPP, CodeOptions(read_unclosed_think=True))
+    assert (lenient.status, lenient.detail["read"]) == ("correct", "completion")

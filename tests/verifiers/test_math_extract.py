@@ -99,11 +99,28 @@ def test_an_unclosed_think_has_no_answer(completion):
     assert verify(completion, "5", MathOptions(read_unclosed_think=True)).status == "correct"
 
 
+NOTHING_AFTER_THINK = [
+    "<think>\nSo the total is $\\boxed{5}$.\n</think>",  # the answer only in the trace
+    "<think>\nThe answer is 5.\n</think>\n\n",  # blank lines after it are nothing
+    "Adding them, \\boxed{5}.\n</think>",  # R1-distill: the opening tag was in the prompt
+]
+
+
+@pytest.mark.parametrize("completion", NOTHING_AFTER_THINK)
+def test_a_trace_with_nothing_after_it_has_no_answer(completion):
+    """The answer comes after `</think>`; vLLM's reasoning parsers give this output no content. Was read whole:
+    a box left in the trace was rewarded. `read_unclosed_think` reads it whole, as for an unclosed trace."""
+    verdict = verify(completion, "5")
+    assert (verdict.status, verdict.detail["rule"]) == ("no_answer", "nothing_after_think")
+    assert verify(completion, "5", MathOptions(read_unclosed_think=True)).status == "correct"
+
+
 def test_a_closed_think_and_other_texts_are_read_as_before():
     assert verify("<think>\n$\\boxed{4}$?\n</think>\nSo \\boxed{5}.", "5").status == "correct"
     assert verify("I would rather not <think> aloud: \\boxed{5}", "5").status == "correct"  # a tag in a sentence
     assert verify("steps\n</think>\n\\boxed{5}", "5").status == "correct"  # `<think>` was in the prompt (R1)
     assert gold_answer("<think>\nworking \\boxed{5}") == "5"  # a gold is read whole
+    assert gold_answer("<think>\nworking \\boxed{5}\n</think>") == "5"
 
 
 def test_a_gold_word_named_in_the_final_sentence():
