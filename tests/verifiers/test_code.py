@@ -339,6 +339,11 @@ def test_mbpp_reference_solutions_pass():
     assert [r["task_id"] for r, (_, v) in zip(rows, results) if v["code"].status != "correct"] == []
 
 
+# Reference solutions that do real work: sanitized MBPP task 123 (amicable numbers to 9999) takes ~7 s of CPU alone,
+# so the default 10 s limit times it out on a busy machine; these tests are about reading rows, not about limits.
+UNHURRIED = VerifierSpec(name="code", options={"timeout_s": 25, "cpu_s": 25})
+
+
 def test_raw_sanitized_mbpp_rows_score_their_code():
     """sanitized-mbpp.json as shipped, each row its own reference: `prompt` is the task text, `test_imports` setup.
     Every row was an error (bad_reference: the prompt is not Python)."""
@@ -348,7 +353,7 @@ def test_raw_sanitized_mbpp_rows_score_their_code():
     with open(path) as f:
         rows = json.load(f)
     with VerifierPool(workers=2, timeout_s=30, prestart_math=False) as pool:
-        results = pool.map([(r["code"], r, [VerifierSpec(name="code")]) for r in rows])
+        results = pool.map([(r["code"], r, [UNHURRIED]) for r in rows])
     assert len(rows) == 427
     assert [(r["task_id"], v["code"].detail) for r, (_, v) in zip(rows, results) if v["code"].status != "correct"] == []
 
