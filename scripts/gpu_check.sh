@@ -57,13 +57,16 @@ stamp "environment" | tee "$OUT/env.txt"
   "$PY" -c "import rlvr.trainers.loop, rlvr.sampling.factory, sys; print('rlvr imports; prefect loaded:', sys.modules.get('prefect') is not None, '- vllm loaded:', sys.modules.get('vllm') is not None)"
 } 2>&1 | tee -a "$OUT/env.txt"
 
+# The rehearsal too runs `-m gpu`: on CPU those tests are collected and skipped (each has skipif no CUDA), which
+# rehearses the command line; their bodies run in scripts/gpu_tests_on_cpu.sh, the unmarked ones in the suite.
+MARK="gpu"
 if [ -n "${GPU_CHECK_DRY:-}" ]; then
-    DEVICE=cpu; SHAPE=micro; MARK="not gpu"
+    DEVICE=cpu; SHAPE=micro
     SPLIT="--prompts 4 --group 4 --max-tokens 16 --micro-batch 16 --steps 2"
     PROFILE="--rows 16 --max-tokens 8 --repeats 1"; BENCH="--prompts 4 --group 4 --max-tokens 16 --micro-batch 16 --steps 2"
     LOGP_TOKENS=128
 else
-    DEVICE=cuda; SHAPE=181m; MARK="gpu"
+    DEVICE=cuda; SHAPE=181m
     SPLIT="--prompts 32 --group 8 --max-tokens 128 --micro-batch 32 --steps 3"
     PROFILE="--rows 256 --max-tokens 128 --repeats 3"; BENCH="--prompts 32 --group 8 --max-tokens 128 --micro-batch 32 --steps 6"
     LOGP_TOKENS=8192
