@@ -14,7 +14,7 @@ from typing import Any
 
 from rlvr.flows.errors import BadInput
 from rlvr.flows.writable import in_words, write_refusal
-from rlvr.trainers.checkpoint import nearest_existing
+from rlvr.trainers.unwritable import nearest_existing
 
 
 def samples_path(report_path: str | Path) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from rlvr.trainers.checkpoint import cannot_write
+from rlvr.trainers.unwritable import cannot_write
 
 
 def write_refusal(folder: Path, make: bool = False) -> OSError | None:

@@ -13,12 +13,10 @@ steps lost and where it resumes (`lost_to_unwritable_run_dir`: a save here, the 
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import pickle
 import random
-import re
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -28,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
+
+from rlvr.trainers.unwritable import REFUSED, cannot_write, errno_of
 
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "config.json"
@@ -241,47 +241,6 @@ def save_checkpoint(
     return final
 
 
-# Why a place takes no write, in words, by errno; the fix differs: permissions for the first, space for the second.
-_REFUSED = {errno.EROFS: "a read-only file system", errno.EACCES: "permission denied",
-            errno.EPERM: "operation not permitted"}
-_FULL = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
-LOW_SPACE_MB = 64  # below this, a write error without an errno is taken for a full disk
-
-
-def cannot_write(exc: BaseException, folder: str | Path | None = None) -> str | None:
-    """Why a write failed, in words, when the reason is that the place cannot be written to; else None. Given the
-    `folder` written into, a full disk says how much is free, and an error without an errno counts as a full disk
-    when less than LOW_SPACE_MB is free: torch's zip writer says only `unexpected pos ...` when it runs out of space."""
-    code = _errno_of(exc)
-    if code in _REFUSED or folder is None:
-        return _REFUSED.get(code) or _FULL.get(code)
-    if code in _FULL:
-        return f"{_FULL[code]} ({_free_mb(Path(folder)):.1f} MB free)"
-    if code is None and (free := _free_mb(Path(folder))) < LOW_SPACE_MB:
-        return f"the disk is full ({free:.1f} MB free; {type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
-    return None
-
-
-def _errno_of(exc: BaseException) -> int | None:
-    """An OSError's errno, or the one a SafetensorError's text ends in (Rust's `... (os error 28)`)."""
-    if isinstance(exc, OSError):
-        return exc.errno
-    found = re.search(r"\(os error (\d+)\)", str(exc)) if isinstance(exc, SafetensorError) else None
-    return int(found.group(1)) if found else None
-
-
-def nearest_existing(folder: Path) -> Path:
-    """`folder`, or its nearest parent that exists (where a write making `folder` would land)."""
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder
-
-
-def _free_mb(folder: Path) -> float:
-    """Free space on the disk of `folder` (of its nearest existing parent, for a directory not made yet)."""
-    return shutil.disk_usage(nearest_existing(folder)).free / 2**20
-
-
 def lost_to_unwritable_run_dir(exc: BaseException, run_dir: str | Path, step: int,
                                failed: str) -> CheckpointError | None:
     """The closing line for a write into the run directory that it does not take (made read-only or immutable
@@ -302,7 +261,7 @@ def lost_to_unwritable_run_dir(exc: BaseException, run_dir: str | Path, step: in
         lost = "no finished step is lost"
     else:
         lost = f"step {step} is lost" if step == since + 1 else f"steps {since + 1}-{step} are lost"
-    refused = _errno_of(exc) in _REFUSED
+    refused = errno_of(exc) in REFUSED
     fix = (f"make train.checkpoint.dir {run_dir} writable again" if refused
            else f"free space on the disk of train.checkpoint.dir {run_dir}")
     resume = f"it resumes from {newest.name}" if newest is not None else "it starts again from step 0"
