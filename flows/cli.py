@@ -57,13 +57,16 @@ def _cmd_launch(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from rlvr.flows.bootstrap import check_model_path, check_run_dir
+    from rlvr.flows.bootstrap import check_device, check_model_path, check_run_dir, load_dpo_pairs
 
     # fail fast, before Prefect's temporary server starts (~10 s); the flow is told, so a hub id costs one hub call
-    # (run without this command, served or from Python, the flow checks the path itself)
+    # (run without this command, served or from Python, the flow checks the path itself). The device and a DPO pairs
+    # file are cheap to check, so the flow checks them again rather than being told.
     cfg = load_config(args.config, args.overrides)
     check_run_dir(cfg.train.checkpoint.dir)
     check_model_path(cfg.model.path, cfg.sampler.max_model_len)
+    check_device(cfg.model.device)
+    load_dpo_pairs(cfg.train)
     from rlvr.flows.temporary_server import start_temporary_server
     from rlvr.flows.train import train_flow
 

@@ -3,7 +3,8 @@ free again, the same command resumes with every metrics row once), Ctrl-C / SIGT
 started end, the device is free, the steps done since the last checkpoint are saved), and bad input (one closing `rlvr:` line, exit 2, the traceback in a file).
 
 Most runs use the session's real `prefect server` (start-up in seconds); the stop tests run in Prefect's
-embedded mode, where a Ctrl-C to the process group also kills the embedded server under the run."""
+embedded mode, where a Ctrl-C to the process group also kills the embedded server under the run. The bad-input
+commands run once each, three at a time, in one module fixture (`bad_input_runs`); each case's test reads its own."""
 
 import json
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.flow_helpers import CONFIG, start_process, tiny_overrides, wait_for
+from tests.flows.flow_helpers import CONFIG, free_port, start_process, tiny_overrides, wait_for
 from tests.scaleout.weightless import weightless_copy
 
 pytestmark = pytest.mark.slow
@@ -149,6 +150,7 @@ def test_a_stop_signal_ends_the_run_and_what_it_started(how, model_path, tmp_pat
 
 @pytest.fixture(scope="module")
 def bad_inputs(model_path, tmp_path_factory):
+    """case -> (overrides, the words its closing line holds, whether `rlvr train` finds it before Prefect starts)."""
     root = tmp_path_factory.mktemp("bad")
     data = root / "bad.jsonl"
     data.write_text('{"question": "1+1?", "answer": "#### 2"}\nnot json\n{"question": "2+2?", "answer": "#### 4"}\n')
@@ -171,50 +173,70 @@ def bad_inputs(model_path, tmp_path_factory):
     pairs.write_text('{"prompt": "1+1=", "chosen": "2", "rejected": "3"}\n{"prompt": "2+2=", "chosen": "4"}\n')
     return {
         "a non-JSON line (on_bad_row=fail)": (["task.name=gsm8k", f"task.source={data}", "task.on_bad_row=fail"],
-                                              "bad.jsonl"),
-        "a missing model dir": ([f"model.path={root / 'no-such-model'}"], "no such file or directory"),
-        "a corrupt config.json": ([f"model.path={corrupt}"], "config.json cannot be read"),
-        "a model dir without weights": ([f"model.path={weightless}"], "incomplete model directory, no weights"),
-        "cut-off weights": ([f"model.path={cut}"], "model.safetensors is damaged"),
-        "a tokenizer without tokenizer.json": ([f"model.path={tokenless}"], "its tokenizer encodes text to nothing"),
-        "a device this machine lacks": (["model.device=cuda:99"], "model.device cuda:99: "),
+                                              "bad.jsonl", False),
+        "a missing model dir": ([f"model.path={root / 'no-such-model'}"], "no such file or directory", True),
+        "a corrupt config.json": ([f"model.path={corrupt}"], "config.json cannot be read", True),
+        "a model dir without weights": ([f"model.path={weightless}"], "incomplete model directory, no weights", True),
+        "cut-off weights": ([f"model.path={cut}"], "model.safetensors is damaged", True),
+        "a tokenizer without tokenizer.json": ([f"model.path={tokenless}"], "its tokenizer encodes text to nothing",
+                                               True),
+        "a device this machine lacks": (["model.device=cuda:99"], "model.device cuda:99: ", True),
         "a DPO pair without rejected": (["train.algorithm=dpo", f"train.dpo.pairs_path={pairs}"],
-                                        f"train.dpo.pairs_path {pairs}:2: expected a JSON object"),
+                                        f"train.dpo.pairs_path {pairs}:2: expected a JSON object", True),
         "an eval prompt over max_model_len (on_bad_row=fail)": (
             [f"eval.tasks=[{{name: gsm8k, split: test, source: '{long_prompt}', on_bad_row: fail}}]",
              "sampler.max_model_len=512", "--eval"],
-            "1 of 1 gsm8k-test prompts do not fit sampler.max_model_len=512"),
+            "1 of 1 gsm8k-test prompts do not fit sampler.max_model_len=512", False),
     }
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(bad_inputs, prefect_server, model_path, tmp_path_factory):
+    """case -> (its `rlvr train` command's result, its run dir). Each case is its own command, run once for its test;
+    three run at a time because each is mostly a Python start that fails (one core each: on 2 cores that halves
+    the wait). A case `rlvr train` finds before Prefect starts gets a PREFECT_API_URL where nothing listens (and no
+    client retries): its own line, not Prefect's, shows that the user waits for no Prefect start before it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, env = prefect_server
+    no_prefect = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api", "PREFECT_CLIENT_MAX_RETRIES": "0"}
+    root = tmp_path_factory.mktemp("bad-runs")
+
+    def run_case(case: str) -> tuple[subprocess.CompletedProcess, Path]:
+        overrides, _, before_prefect = bad_inputs[case]
+        run_dir = root / re.sub(r"\W+", "-", case) / "run"
+        return _run([*_train_cmd(run_dir, model_path), *overrides], no_prefect if before_prefect else env), run_dir
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(zip(bad_inputs, pool.map(run_case, bad_inputs)))
 
 
 @pytest.mark.parametrize("case", ["a non-JSON line (on_bad_row=fail)", "a missing model dir", "a corrupt config.json",
                                   "a model dir without weights", "cut-off weights", "a tokenizer without tokenizer.json",
                                   "a device this machine lacks",
                                   "a DPO pair without rejected", "an eval prompt over max_model_len (on_bad_row=fail)"])
-def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, bad_inputs, prefect_server, model_path,
-                                                                        tmp_path):
-    _, env = prefect_server
-    overrides, expected = bad_inputs[case]
-    done = _run([*_train_cmd(tmp_path / "run", model_path), *overrides], env)
+def test_bad_input_ends_in_one_line_exit_2_and_a_log_with_the_traceback(case, bad_inputs, bad_input_runs):
+    _, expected, _ = bad_inputs[case]
+    done, run_dir = bad_input_runs[case]
     output = (done.stdout + done.stderr).strip().splitlines()
     assert done.returncode == 2, "\n".join(output[-30:])
     last = output[-1]
     assert last.startswith("rlvr: ") and expected in last, last
     assert len(output) <= 15 and not any("Traceback" in line for line in output), "\n".join(output)
-    # said once: Prefect's failed-state records of it stay in the log file (a model path is checked before Prefect
-    # starts, so those cases have none); the run config line may name the same file
+    # said once: Prefect's failed-state records of it stay in the log file (a case found before Prefect starts has
+    # none); the run config line may name the same file
     said = [line for line in output if expected in line and "run config: {" not in line]
     assert said == [last], "\n".join(said)
     log = Path(re.search(r"\(full log: (.+)\)$", last).group(1))
     assert "Traceback (most recent call last)" in log.read_text()
-    assert not (tmp_path / "run" / "checkpoints").exists()  # it failed before the trainer (and weights) started
+    assert not (run_dir / "checkpoints").exists()  # it failed before the trainer (and weights) started
 
 
 def test_rlvr_eval_checks_its_data_before_the_device_and_the_model(bad_inputs, prefect_server, model_path, tmp_path):
     from rlvr.flows.locks import device_hold
 
     _, env = prefect_server
-    (_, source, _), _ = bad_inputs["a non-JSON line (on_bad_row=fail)"]
+    (_, source, _), _, _ = bad_inputs["a non-JSON line (on_bad_row=fail)"]
     path = source.split("=", 1)[1]
     suite = f"eval.tasks=[{{name: gsm8k, split: test, source: '{path}', on_bad_row: fail}}]"
     with device_hold("cpu", slots=1, timeout=0, log=lambda m: None):  # held here: the eval must fail before it

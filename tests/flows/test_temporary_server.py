@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.flows.flow_helpers import REPO
 
 SHUTDOWN_RECORD = """
@@ -43,26 +45,37 @@ logging.getLogger("rlvr.data.loading").warning("a warning of this process is sti
 """
 
 
-def _run(tmp_path, start: str) -> str:
-    (tmp_path / "site").mkdir(exist_ok=True)
-    (tmp_path / "site" / "sitecustomize.py").write_text(SHUTDOWN_RECORD)
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path / "site"), "PREFECT_HOME": str(tmp_path / "prefect"),
-           "PREFECT_LOGGING_COLORS": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    done = subprocess.run([sys.executable, "-c", COMMAND, start], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=180)
-    shown = done.stdout + done.stderr
-    assert done.returncode == 0, shown
+def _start(folder, start: str) -> subprocess.Popen:
+    (folder / "site").mkdir(parents=True)
+    (folder / "site" / "sitecustomize.py").write_text(SHUTDOWN_RECORD)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(folder / "site"), "PREFECT_HOME": str(folder / "prefect"),
+           "PREFECT_LOGGING_COLORS": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}  # two servers start at once on 2 cores
+    return subprocess.Popen([sys.executable, "-c", COMMAND, start], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def shown_by(tmp_path_factory) -> dict[str, str]:
+    """start ("rlvr" or "prefect") -> what COMMAND printed. Both commands run at once, each with its own PREFECT_HOME
+    and server: each is mostly a Python and a server start, so on 2 cores the control costs little extra time."""
+    procs = {start: _start(tmp_path_factory.mktemp(start), start) for start in ("rlvr", "prefect")}
+    shown = {}
+    for start, proc in procs.items():
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, out + err
+        shown[start] = out + err
     return shown
 
 
-def test_the_servers_shutdown_traceback_stays_off_the_console(tmp_path):
-    shown = _run(tmp_path, "rlvr")
+def test_the_servers_shutdown_traceback_stays_off_the_console(shown_by):
+    shown = shown_by["rlvr"]
     assert "Traceback" not in shown and "CancelledError" not in shown and "Exception during reset" not in shown, shown
     assert "setting left: None" in shown  # only the server read it
     assert "a warning of this process is still shown" in shown
 
 
-def test_without_it_the_record_reaches_the_console(tmp_path):
+def test_without_it_the_record_reaches_the_console(shown_by):
     """The control: the server that Prefect starts by itself prints the record, traceback and all."""
-    shown = _run(tmp_path, "prefect")
+    shown = shown_by["prefect"]
     assert "Exception during reset or similar" in shown and "CancelledError" in shown, shown
