@@ -6,6 +6,9 @@
     ddp_child.py run MODEL RUN_DIR STEPS  a real training run (hf sampler, verifier pool with the toy
                                            `scaleout_rewards:score`), resumed from RUN_DIR if it holds a checkpoint;
                                            metrics.jsonl and checkpoints are the output
+    ddp_child.py reference MODEL OUT_DIR RUN_DIR
+                                           alone: `update` into OUT_DIR, then a 2-step `run` in RUN_DIR (one
+                                           start-up for both one-process references)
 MODEL is a local HF model directory (the tests use an untrained tiny Qwen2).
 
 Sampling is made deterministic PER PROBLEM by `PerProblem` (per_problem.py): the hf backend seeds once per generate
@@ -117,5 +120,8 @@ if __name__ == "__main__":
         run_update(model, path)
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+    elif mode == "reference":
+        run_update(model, path)
+        run_training(model, Path(sys.argv[4]), 2)
     else:
         run_training(model, path, int(sys.argv[4]))

@@ -1,13 +1,14 @@
 """One process of the FSDP training-run test: alone, or as a rank of `torchrun` / `accelerate launch`.
 
-    fsdp_run_child.py MODEL RUN_DIR STEPS ALGORITHM [key=value ...]
+    fsdp_run_child.py MODEL RUN_DIR STEPS ALGORITHM [key=value ...] [then RUN_DIR STEPS ALGORITHM [key=value ...] ...]
 
 A real run of the Trainer (`train.parallel=fsdp`; alone it runs unsharded) with the default hf sampler, which
 decodes with the policy's own (here: sharded) module; resumed from RUN_DIR's newest checkpoint if any. Sampling is
 made deterministic PER PROBLEM (one generate call per problem, seeded as in one whole call), so a rank's share
 of the problems samples what one process samples for them. metrics.jsonl and checkpoints are the output.
-Ranks other than 0 get MODEL without its weight files (unless a vLLM engine on each rank must read them): the
-sharded policy must come from rank 0's copy.
+Runs joined by `then` train one after the other in the same processes, each with its own Trainer (seeded as
+alone): the one-process references share one start-up. Ranks other than 0 get MODEL without its weight files
+(unless a vLLM engine on each rank must read them): the sharded policy must come from rank 0's copy.
 """
 
 from __future__ import annotations
@@ -51,5 +52,18 @@ def main(model: Path, run_dir: Path, steps: int, algorithm: str, overrides: list
         trainer.close()
 
 
+def runs(args: list[str]) -> list[tuple[Path, int, str, list[str]]]:
+    """`RUN_DIR STEPS ALGORITHM [key=value ...]` groups, separated by `then`."""
+    groups, current = [], []
+    for arg in [*args, "then"]:
+        if arg != "then":
+            current.append(arg)
+            continue
+        groups.append((Path(current[0]), int(current[1]), current[2], current[3:]))
+        current = []
+    return groups
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:])
+    for run_dir, steps, algorithm, overrides in runs(sys.argv[2:]):
+        main(Path(sys.argv[1]), run_dir, steps, algorithm, overrides)

@@ -4,8 +4,11 @@ A training step here is the trainer's contract in small (tests/scaleout/fsdp_ste
 of 2, so on 2 ranks rank 1 runs one `lockstep` pass; max_norm small enough for the clipping to bite.
 
     reference MODEL OUT       one process, no sharding: step on batch A, step on batch B (OUT/reference.pt)
-    first MODEL OUT RUN [OPTS] N ranks, sharded: step on batch A, save an FSDP checkpoint to RUN (OUT/first.pt);
-                              OPTS: train.fsdp settings as JSON (OUT/first-<keys>.pt)
+    first MODEL OUT RUN [OPTS ...]
+                              N ranks, sharded: step on batch A, save an FSDP checkpoint to RUN (OUT/first.pt);
+                              then, in the same processes, the same from a fresh policy for each OPTS (train.fsdp
+                              settings as JSON): OUT/first-<keys>.pt, its checkpoint in RUN-<keys> (one launch
+                              for all: the variants share the ranks' start-up)
     resume MODEL OUT RUN      N ranks (sharded) or one process (plain): load RUN's checkpoint, step on batch B
                               (OUT/resume-<N>.pt)
 Rank 0 writes the full parameters after each step and the gradient norms. Sharded, rank 1 builds its policy on the
@@ -44,33 +47,43 @@ def build(model: Path, out: Path, dist, options: dict | None = None):
     return policy, optimizer
 
 
-def main(mode: str, model: Path, out: Path, run: Path | None, options: dict | None = None) -> None:
-    dist = from_env()
+def first_step(model: Path, out: Path, run: Path, dist, options: dict | None) -> dict:
+    """Step on batch A from a freshly built (sharded) policy, then save an FSDP checkpoint to `run`."""
     policy, optimizer = build(model, out, dist, options)
-    result = {"world_size": dist.world_size}
-    if mode == "reference":
-        result["norm1"] = train_step(policy, optimizer, fixed_batch(1), dist)
-        result["after1"] = full_params(policy)
-        result["norm2"] = train_step(policy, optimizer, fixed_batch(2), dist)
-        result["after2"] = full_params(policy)
-    elif mode == "first":
-        result["norm1"] = train_step(policy, optimizer, fixed_batch(1), dist)
-        result["after1"] = full_params(policy)
-        result["local_numel"] = sum(getattr(p, "_local_tensor", p).numel() for p in policy.model.parameters())
-        config = validate_config({"model": {"path": str(model)}, "sampler": {"backend": "hf"},
-                                  "train": {"parallel": "fsdp", "checkpoint": {"dir": str(run)}}})
-        path = fckpt.save_checkpoint(run, 1, policy, optimizer, {"cursor": 0}, config.model_dump(mode="json"), dist, keep=2)
-        result["checkpoint"] = str(path)
+    result = {"world_size": dist.world_size, "norm1": train_step(policy, optimizer, fixed_batch(1), dist)}
+    result["after1"] = full_params(policy)
+    result["local_numel"] = sum(getattr(p, "_local_tensor", p).numel() for p in policy.model.parameters())
+    config = validate_config({"model": {"path": str(model)}, "sampler": {"backend": "hf"},
+                              "train": {"parallel": "fsdp", "checkpoint": {"dir": str(run)}}})
+    path = fckpt.save_checkpoint(run, 1, policy, optimizer, {"cursor": 0}, config.model_dump(mode="json"), dist, keep=2)
+    result["checkpoint"] = str(path)
+    return result
+
+
+def main(mode: str, model: Path, out: Path, run: Path | None, variants: list[dict]) -> None:
+    dist = from_env()
+    results = {}
+    if mode == "first":
+        results["first"] = first_step(model, out, run, dist, None)
+        for options in variants:
+            keys = "-".join(sorted(options))
+            results[f"first-{keys}"] = first_step(model, out, run.with_name(f"{run.name}-{keys}"), dist, options)
     else:
-        fckpt.load_sharded(run / "checkpoints" / "step-1", policy, optimizer)
-        result["loaded"] = full_params(policy)
+        policy, optimizer = build(model, out, dist)
+        result = {"world_size": dist.world_size}
+        if mode == "reference":
+            result["norm1"] = train_step(policy, optimizer, fixed_batch(1), dist)
+            result["after1"] = full_params(policy)
+        else:
+            fckpt.load_sharded(run / "checkpoints" / "step-1", policy, optimizer)
+            result["loaded"] = full_params(policy)
+            mode = f"resume-{dist.world_size}"
         result["norm2"] = train_step(policy, optimizer, fixed_batch(2), dist)
         result["after2"] = full_params(policy)
-        mode = f"resume-{dist.world_size}"
-    if options:
-        mode += "-" + "-".join(sorted(options))
+        results[mode] = result
     if dist.is_main:
-        torch.save(result, out / f"{mode}.pt")
+        for name, result in results.items():
+            torch.save(result, out / f"{name}.pt")
 
 
 if __name__ == "__main__":
@@ -79,7 +92,7 @@ if __name__ == "__main__":
         tdist.init_process_group("gloo")
     try:
         main(args[0], Path(args[1]), Path(args[2]), Path(args[3]) if len(args) > 3 else None,
-             json.loads(args[4]) if len(args) > 4 else None)
+             [json.loads(arg) for arg in args[4:]])
         if tdist.is_initialized():
             tdist.barrier()  # leave together: a rank tearing gloo down while its peer still talks can abort
     finally:

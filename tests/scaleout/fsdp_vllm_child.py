@@ -22,6 +22,8 @@ from rlvr.sampling.factory import make_sampler
 from rlvr.trainers import fsdp
 from rlvr.trainers.config import FSDPConfig
 
+from launch_child import small_engine_fraction  # this folder is sys.path[0] of a child script
+
 SEQUENCE = [[5, 17, 33, 2, 9, 40, 77, 120, 3, 64]]
 
 
@@ -35,7 +37,7 @@ class Seen(logging.Handler):
 
 
 def main(model_path: str, out: str) -> None:
-    sampler = make_sampler(SamplerConfig(backend="vllm"), model_path)
+    sampler = make_sampler(SamplerConfig(backend="vllm", gpu_memory_utilization=small_engine_fraction()), model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():

@@ -18,6 +18,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def small_engine_fraction() -> float:
+    """A CPU vLLM engine's share of RAM (`sampler.gpu_memory_utilization`) that leaves a KV cache of a few hundred MiB
+    next to the ~0.7 GiB the process and the tiny model's weights use: the CPU default of 0.2 gives a KV cache of
+    GiBs (4 GiB on 23 GiB of RAM) whose creation and warm-up took up to ~30 s per engine, and these tests hold a few
+    hundred tokens at once. Never above that default (a machine with little RAM gets the default)."""
+    import psutil
+
+    return round(min(0.2, 1.2 * 2**30 / psutil.virtual_memory().total), 3)
+
+
 def child_env() -> dict:
     """The test's environment without any rank variables of an outer launcher, one thread per rank, loopback gloo;
     a child killed by a signal (a rare gloo abort at teardown was seen) prints its Python stacks in the output."""

@@ -6,6 +6,7 @@
   run interrupted after step 1 and resumed, give the same logged metrics and the same final weights as one
   uninterrupted single-process run; so does a run started with `accelerate launch --multi_gpu` (which, like
   on GPUs, runs torchrun underneath; accelerate's own `--cpu` multi-process mode needs mpirun instead).
+Both one-process references (the updates and the run) are made in one process: one start-up instead of two.
 """
 
 from __future__ import annotations
@@ -28,11 +29,19 @@ def run_child(*args, ranks: int = 1, launcher: str = "torchrun") -> None:
 
 
 @pytest.fixture(scope="module")
-def updates(tiny_model, tmp_path_factory):
-    one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
-    run_child("update", tiny_model, one)
+def one_process(tiny_model, tmp_path_factory) -> tuple[Path, Path]:
+    """Both one-process references, made in ONE process (one start-up): the updates on fixed rollouts (a folder of
+    <case>.pt) and the uninterrupted 2-step run (its run dir)."""
+    one, single = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("single") / "run"
+    run_child("reference", tiny_model, one, single)
+    return one, single
+
+
+@pytest.fixture(scope="module")
+def updates(one_process, tiny_model, tmp_path_factory):
+    two = tmp_path_factory.mktemp("two")
     run_child("update", tiny_model, two, ranks=2)
-    return one, two
+    return one_process[0], two
 
 
 CASES = ["grpo_dapo", "grpo_seqmean_beta", "grpo_dr_batchscale_mu2", "grpo_filter", "dpo", "ppo"]
@@ -55,10 +64,8 @@ DETERMINISTIC = {"reward_mean", "reward_std", "accuracy", "completion_len_mean",
 
 
 @pytest.fixture(scope="module")
-def single_run(tiny_model, tmp_path_factory) -> Path:
-    single = tmp_path_factory.mktemp("single") / "run"
-    run_child("run", tiny_model, single, 2)
-    return single
+def single_run(one_process) -> Path:
+    return one_process[1]
 
 
 def test_two_step_run_resumed_under_ddp_matches_one_process(tiny_model, single_run, tmp_path):

@@ -9,11 +9,14 @@
   checkpoint resumed on 2 ranks AND in one plain process loads the exact weights and the next step again equals
   the uninterrupted process; the consolidated export loads through `rlvr eval`'s own loader
   (`resolve_target` -> `eval_config` -> `open_sampler`) with the trained weights.
-- options: the same step with `cpu_offload` equals one process; with `param_dtype: bfloat16` it is close.
+- options: the same step with `cpu_offload` equals one process; with `param_dtype: bfloat16` it is close. The
+  ranks of the first sharded step take these steps too, each from a fresh policy (one start-up of 2 ranks serves
+  all three).
 """
 
 from __future__ import annotations
 
+import json
 
 import pytest
 import torch
@@ -62,11 +65,16 @@ def test_a_reference_pass_leaves_the_frozen_reference_sharded(parts):
     assert one["reference_sharded"] is False  # one process: nothing sharded (the check itself can say no)
 
 
+OPTIONS = [{"cpu_offload": True}, {"param_dtype": "bfloat16"}]  # train.fsdp settings of test_fsdp_options_step
+
+
 @pytest.fixture(scope="module")
 def steps(tiny_model, tmp_path_factory):
+    """The one-process reference, the first sharded step (and its OPTIONS variants) with its checkpoint, and that
+    checkpoint resumed on 2 ranks and in one process: out/*.pt, the checkpoint in run (run-<keys> per variant)."""
     out, run = tmp_path_factory.mktemp("steps"), tmp_path_factory.mktemp("run")
     launch("fsdp_train_child.py", "reference", tiny_model, out)
-    first = launch("fsdp_train_child.py", "first", tiny_model, out, run, ranks=2)
+    first = launch("fsdp_train_child.py", "first", tiny_model, out, run, *map(json.dumps, OPTIONS), ranks=2)
     launch("fsdp_train_child.py", "resume", tiny_model, out, run, ranks=2)
     launch("fsdp_train_child.py", "resume", tiny_model, out, run)  # the same 2-rank checkpoint, one process
     (out / "first.stderr").write_text(first.stderr)
@@ -127,17 +135,16 @@ def test_export_loads_through_the_eval_loader(steps):
 
 
 @pytest.mark.parametrize("options, atol, rel", [
-    ({"cpu_offload": True}, 1e-5, 1e-5),  # shards, grads and AdamW state in host memory: the same step
+    (OPTIONS[0], 1e-5, 1e-5),  # shards, grads and AdamW state in host memory: the same step
     # bf16 gathered weights and compute: Adam's normalised step moves each weight by about lr (1e-3), so a
     # weight whose tiny gradient changes sign under bf16 can differ by up to 2 * lr
-    ({"param_dtype": "bfloat16"}, 2.1e-3, 2e-2),
+    (OPTIONS[1], 2.1e-3, 2e-2),
 ], ids=["cpu_offload", "bf16_params"])
-def test_fsdp_options_step(steps, tiny_model, tmp_path, options, atol, rel):
-    import json
-
-    out, _ = steps
-    launch("fsdp_train_child.py", "first", tiny_model, out, tmp_path / "run", json.dumps(options), ranks=2)
-    ref, got = torch.load(out / "reference.pt"), torch.load(out / f"first-{'-'.join(sorted(options))}.pt")
+def test_fsdp_options_step(steps, options, atol, rel):
+    out, run = steps
+    keys = "-".join(sorted(options))
+    ref, got = torch.load(out / "reference.pt"), torch.load(out / f"first-{keys}.pt")
+    assert got["world_size"] == 2
     _assert_params_close(got["after1"], ref["after1"], atol=atol)
     assert got["norm1"] == pytest.approx(ref["norm1"], rel=rel)
-    assert (tmp_path / "run" / "checkpoints" / "step-1" / "sharded" / ".metadata").is_file()
+    assert (run.with_name(f"{run.name}-{keys}") / "checkpoints" / "step-1" / "sharded" / ".metadata").is_file()

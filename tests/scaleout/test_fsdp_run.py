@@ -11,6 +11,9 @@ measure time (rel 1e-4) and the final weights read back from the checkpoint's co
 - PPO (replicated value head, sharded frozen reference for the KL), DPO (online pairs, sharded reference),
   GRPO + LoRA (sharded adapters) and GRPO with vLLM as the sampler (one colocated engine per rank, streamed
   sync) equal one process.
+The one-process references sampled with hf train one after the other in one process (`single`): one start-up
+instead of four. The vLLM engines get a small KV cache (`small_engine_fraction`): the default's took up to ~30 s
+to make.
 """
 
 from __future__ import annotations
@@ -22,23 +25,34 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.scaleout.launch_child import launch
+from tests.scaleout.launch_child import launch, small_engine_fraction
 
 pytestmark = pytest.mark.slow
 LORA = ("model.lora={r: 4, alpha: 8}",)
+VLLM = ("sampler.backend=vllm", f"sampler.gpu_memory_utilization={small_engine_fraction()}")  # a small KV cache
 TIMING = ("step_time_s", "rollout_time_s", "verify_time_s", "tokens_per_s", "peak_rss_mb")
+
+
+# The hf-sampled one-process references: GRPO (the resume and accelerate tests), then each of
+# test_run_matches_one_process's but vLLM's
+HF_REFERENCES = [("grpo", ()), ("ppo", ()), ("dpo", ()), ("grpo", LORA)]
 
 
 @pytest.fixture(scope="module")
 def single(tiny_model, tmp_path_factory):
-    """One-process reference runs, built on first use."""
+    """One-process reference runs, built on first use: all of HF_REFERENCES one after the other in ONE process (one
+    start-up for the four, each run with its own seeded Trainer), any other (vLLM's) in a process of its own."""
     root, done = tmp_path_factory.mktemp("single"), {}
 
     def run(algorithm: str, *overrides: str) -> Path:
         key = (algorithm, overrides)
         if key not in done:
-            done[key] = root / f"{algorithm}-{len(done)}"
-            launch("fsdp_run_child.py", tiny_model, done[key], 2, algorithm, *overrides)
+            batch = [k for k in HF_REFERENCES if k not in done] if key in HF_REFERENCES else [key]
+            args = []
+            for name, extra in batch:
+                done[(name, extra)] = root / f"{name}-{len(done)}"
+                args += ["then", done[(name, extra)], 2, name, *extra]
+            launch("fsdp_run_child.py", tiny_model, *args[1:])
         return done[key]
 
     return run
@@ -104,7 +118,7 @@ def test_run_under_accelerate_launch_matches_one_process(tiny_model, single, tmp
     ("ppo", (), 1e-5),
     ("dpo", (), 1e-5),  # pairs built online; reference sums round-robin over the ranks (no per-rank cache)
     ("grpo", LORA, 1e-4),
-    ("grpo", ("sampler.backend=vllm",), 1e-5),  # a colocated vLLM engine per rank, fed one layer per sync call
+    ("grpo", VLLM, 1e-5),  # a colocated vLLM engine per rank, fed one layer per sync call
 ], ids=["ppo", "dpo", "grpo_lora", "grpo_vllm"])
 def test_run_matches_one_process(tiny_model, single, tmp_path, algorithm, overrides, atol):
     launch("fsdp_run_child.py", tiny_model, tmp_path / "fsdp", 2, algorithm, *overrides, ranks=2)
