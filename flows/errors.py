@@ -54,9 +54,11 @@ def is_input_error(exc: BaseException) -> bool:
     """Whether `exc` is input the user can fix (exit 2)."""
     if isinstance(exc, INPUT_ERRORS):
         return True
-    loaded = (sys.modules.get(module) for module, _ in TORCH_SIDE_INPUT_ERRORS)
-    return any(module is not None and isinstance(exc, getattr(module, name))
-               for module, (_, name) in zip(loaded, TORCH_SIDE_INPUT_ERRORS))
+    for module, name in TORCH_SIDE_INPUT_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, name)):
+            return True
+    return False
 
 
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}

@@ -18,11 +18,11 @@ If `entry_point` is set and the code does not define it, the code is a body cont
 the prefix is always put before the code so its imports and helpers exist.
 
 Statuses: correct (every test passed) | wrong (an assertion failed, the program raised, did not load or define the
-entry point, or exited) | no_answer (no code, prose only, an unclosed `<think>` or nothing after `</think>`) | timeout (wall-clock or CPU
-limit) | unsafe (memory, thread, file size, output or permission limit hit, or a process started: refused by
-default) | error (bad reference, e.g. tests that cannot fail; isolation `required` but unavailable; a harness
-failure). See `sandbox.py` for what
-the sandbox covers and what not, and `code_harness.py` for why a program cannot fake a pass.
+entry point, or exited) | no_answer (no code, prose only, an unclosed `<think>` or nothing after `</think>`) |
+timeout (wall-clock or CPU limit) | unsafe (memory, thread, file size, output or permission limit hit, or a process
+started: refused by default) | error (bad reference, e.g. tests that cannot fail; isolation `required` but
+unavailable; a harness failure). See `sandbox.py` for what the sandbox covers and what not, and `code_harness.py`
+for why a program cannot fake a pass.
 """
 
 from __future__ import annotations
@@ -37,18 +37,16 @@ from rlvr.verifiers.code_reference import parses, read_reference
 from rlvr.verifiers.options import check_types
 from rlvr.verifiers.sandbox import CandidateError, Isolation, Limits, Sandbox, SandboxDied, SandboxOutputLimit, \
     SandboxTimeout, SandboxUnisolated
-from rlvr.verifiers.think import NOTHING_AFTER, UNCLOSED
+from rlvr.verifiers.think import NO_ANSWER_RULE, NOTHING_AFTER, UNCLOSED
 from rlvr.verifiers.verdict import Verdict
 
 VERSION = "9"  # 2: no processes, output cap; 3: thread starts counted; 4: block choice, prose, bad tests, isolation;
 # 5: raw sanitized-MBPP rows (task-text prompt, test_imports); 6: answer part (</think>, <answer>), indented fences;
 # 7: unfenced code among prose read by its code lines; 8: unclosed <think> no answer, Markdown indented blocks,
 # [BEGIN]/[DONE], a run-on body cut at column 0; 9: nothing after </think> is no answer
-_NO_ANSWER_AFTER_THINK = {  # answer_part's `read` when the reasoning trace left no answer -> (rule, error)
-    UNCLOSED: ("unclosed_think",
-               "a <think> that never closes: the reasoning was cut before an answer (read_unclosed_think reads it)"),
-    NOTHING_AFTER: ("nothing_after_think",
-                    "nothing after </think>: the trace is scratch work, no answer (read_unclosed_think reads it)"),
+_NO_ANSWER_AFTER_THINK = {  # answer_part's `read` when the reasoning trace left no answer -> the verdict's error
+    UNCLOSED: "a <think> that never closes: the reasoning was cut before an answer (read_unclosed_think reads it)",
+    NOTHING_AFTER: "nothing after </think>: the trace is scratch work, no answer (read_unclosed_think reads it)",
 }
 # an indented body's cuts at column 0 tried, from the last (a bound: each is one parse of the whole program)
 _MAX_CUTS = 40
@@ -155,8 +153,8 @@ def verify(completion: str, reference, options: CodeOptions | None = None) -> Ve
         return Verdict(0.0, "no_answer", {"rule": "no_code", "error": f"the completion is {type(completion).__name__}"})
     answer, read = answer_part(completion, opts.read_unclosed_think)
     if answer is None:
-        rule, error = _NO_ANSWER_AFTER_THINK[read]
-        return Verdict(0.0, "no_answer", {"rule": rule, "read": read, "error": error})
+        return Verdict(0.0, "no_answer", {"rule": NO_ANSWER_RULE[read], "read": read,
+                                          "error": _NO_ANSWER_AFTER_THINK[read]})
     code, code_from = answer_code(answer, entry_point or first_called(tests))
     if not code.strip():
         return Verdict(0.0, "no_answer", {"rule": "no_code", "read": read})

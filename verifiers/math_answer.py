@@ -5,8 +5,9 @@
 Pure string work, linear in the text (no regex with nested quantifiers), no sympy: it runs in the caller's process.
 Its answer goes on to `math_normalize.normalize` for a canonical form.
 Extraction rules, first hit wins (code blocks never hold an answer, a ```latex / ```math fence is math; after a
-`</think>` only the answer part is read, and a `<think>` that never closes, or a trace with nothing after its `</think>`,
-has no answer unless `read_unclosed_think` (`think.py`); a text whose end withdraws every answer, `I do not have a final answer.`, has none):
+`</think>` only the answer part is read, and a `<think>` that never closes, or a trace with nothing after its
+`</think>`, has no answer unless `read_unclosed_think` (`think.py`); a text whose end withdraws every answer,
+`I do not have a final answer.`, has none):
   answer_tag   the content of the last `<answer>...</answer>` (R1-style formats); a box inside it is its answer
   boxed        the LAST `\\boxed{}` / `\\fbox{}` (a self-correction's last box is its answer); if it never
                closes, there is no answer
@@ -33,7 +34,7 @@ from fractions import Fraction
 
 from rlvr.verifiers.math_normalize import braced, strip_delims, unicode_fractions
 from rlvr.verifiers.math_words import words_value
-from rlvr.verifiers.think import UNCLOSED, after_think
+from rlvr.verifiers.think import NO_ANSWER_RULE, after_think
 
 MAX_ANSWER_CHARS = 2000  # a box that does not close within this many characters is not an answer
 
@@ -269,7 +270,7 @@ def extract(text: str, fallback: bool = True, gold_word: str | None = None,
     text = _CODE.sub(lambda m: (fence := _MATH_FENCE.match(m.group())) and fence.group(1) or " ", text)
     text, read = after_think(text, read_unclosed_think)
     if text is None:
-        return None, "unclosed_think" if read == UNCLOSED else "nothing_after_think"
+        return None, NO_ANSWER_RULE[read]
     if _WITHDRAWN.search(text[-500:]):
         return None, "withdrawn"
     tag = _answer_tag(text)

@@ -27,6 +27,7 @@ from typing import Callable
 
 OPEN, CLOSE = "<think>", "</think>"
 UNCLOSED, NOTHING_AFTER = "unclosed <think>", "nothing after </think>"  # where no answer was read
+NO_ANSWER_RULE = {UNCLOSED: "unclosed_think", NOTHING_AFTER: "nothing_after_think"}  # the verdicts' rule for each
 
 
 def _everywhere(text: str, tag: str) -> list[int]:
