@@ -122,8 +122,26 @@ def stop_flow_runs(wait_s: float) -> list[int]:
             proc.terminate()
         except psutil.Error:
             pass
-    psutil.wait_procs(runs, timeout=wait_s)
+    wait_unreaped(runs, wait_s)
     return [proc.pid for proc in runs]
+
+
+def wait_unreaped(procs, wait_s: float) -> None:
+    """Wait up to `wait_s` for `procs` (psutil processes, children of this one) to exit, leaving each exit status
+    to be collected by the runner that started it. `psutil.wait_procs` would reap them: the runner's own wait
+    then finds no such child, asyncio says "Unknown child process", and the run is reported as exit code 255."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if all(not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE for proc in procs):
+                return
+        except psutil.NoSuchProcess:
+            continue  # one was reaped between the two looks: look again
+        time.sleep(0.1)
 
 
 def lost_connection(exc: BaseException) -> bool:
