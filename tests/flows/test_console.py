@@ -64,8 +64,10 @@ def test_a_stopped_rlvr_verify_does_not_promise_a_resume(tmp_path):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    last = err.strip().splitlines()[-1]
-    assert proc.returncode == 130 and last.startswith("rlvr: stopped by SIGINT; nothing was written"), (out, err)
+    logs = "".join(p.read_text() for p in Path(os.environ.get("RLVR_LOG_DIR", tmp_path)).glob("rlvr-verify-*.log"))
+    last = (err.strip().splitlines() or [""])[-1]
+    if proc.returncode != 130 or not last.startswith("rlvr: stopped by SIGINT; nothing was written"):
+        pytest.fail(f"exit {proc.returncode}\nstdout: {out[-2000:]}\nstderr: {err[-3000:]}\nlog: {logs[-3000:]}")
     assert "resumed" not in err
 
 

@@ -114,8 +114,10 @@ def test_a_training_run_triggers_an_evaluation_of_each_checkpoint(served):
             return runs if named == {"step-1", "step-2"} and all(r.state.is_final() for r in runs) else None
 
         runs = wait_for("the triggered evaluations", evaluations_done, 400, log=log)
-        assert all(r.state.is_completed() for r in runs), ([(r.name, r.parameters["checkpoint"], r.state.message)
-                                                            for r in runs], log.read_text()[-6000:])
+        states = "\n".join(f"{r.name} {r.parameters['checkpoint']}: {r.state.type.value} {r.state.message}"
+                           for r in runs)
+        if not all(r.state.is_completed() for r in runs):  # pytest.fail: an assert's message would be cut to 8 lines
+            pytest.fail(f"{states}\n{log.read_text()[-6000:]}")
     served_log = log.read_text()
     for step in ("step-1", "step-2"):  # evaluated once each, whatever the number of runs
         assert served_log.count(f"eval report written to {run_dir.resolve() / 'checkpoints' / step}/eval.json") == 1
