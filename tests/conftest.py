@@ -5,6 +5,7 @@ set RLVR_CACHE to share one elsewhere.
 """
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RLVR_CACHE", str(REPO / ".cache" / "rlvr"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The stop tests send SIGINT as Ctrl-C in a terminal does, to a command started as a terminal starts it. A suite
+# started in the background (`make test &`, a CI runner's shell) has SIGINT ignored, and every process it starts
+# would inherit that: `rlvr verify` (which keeps the default handler) then scored on through the test's Ctrl-C.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
