@@ -108,8 +108,12 @@ def test_a_training_run_triggers_an_evaluation_of_each_checkpoint(served):
         evaluate = client.read_deployment_by_name("evaluate/on-checkpoint")
         runs_filter = DeploymentFilter(id=DeploymentFilterId(any_=[evaluate.id]))
 
+        mine = str((run_dir / "checkpoints").resolve())
+
         def evaluations_done():  # the events' runs, and a catch-up run where an event came late (a busy server)
-            runs = client.read_flow_runs(deployment_filter=runs_filter)
+            # this run directory's only: the session's server also holds the evaluations of test_serve_stop's runs
+            runs = [r for r in client.read_flow_runs(deployment_filter=runs_filter)
+                    if str(Path(r.parameters["checkpoint"]).parent) == mine]
             named = {Path(r.parameters["checkpoint"]).name for r in runs}
             return runs if named == {"step-1", "step-2"} and all(r.state.is_final() for r in runs) else None
 
