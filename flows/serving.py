@@ -71,11 +71,29 @@ class Serving:
             note_resume("a second signal killed the flow runs under way (a checkpoint is written whole or not at "
                         "all: the newest one whole is kept)")
             ended = stop_flow_runs(wait_s)
+            self._wait_runner_let_go(10.0)
             note_resume(self.ended_note(ended))
             self.stopped = signal_name
             self.ended.set()
             self._stop_runner()
         note_unwound()
+
+    def _wait_runner_let_go(self, wait_s: float) -> None:
+        """Wait up to `wait_s` for the runner to have collected each ended flow-run process. Its stop cancels every
+        run it still tracks: a run ended by the stop but not yet collected was marked Cancelled ("Runner is
+        shutting down") over the Crashed its own process had reported. (Prefect gives no public view of what it
+        tracks; without one this returns at once.)"""
+        import time
+
+        tracked = getattr(getattr(self.runner, "_process_manager", None), "flow_run_ids", None)
+        deadline = time.monotonic() + wait_s
+        while callable(tracked) and time.monotonic() < deadline:
+            try:
+                if not tracked():
+                    return
+            except RuntimeError:  # its map changed while it was copied: look again
+                pass
+            time.sleep(0.05)
 
     def _stop_runner(self) -> None:
         import asyncio
