@@ -33,10 +33,10 @@ from rlvr.flows.bootstrap import (bootstrap_model, check_context_length, check_d
                                   check_run_dir, load_dpo_pairs, load_eval_problems, load_task_problems, retry_on_io)
 from rlvr.flows.console import log_run_config
 from rlvr.flows.errors import one_line_prefect_console
-from rlvr.flows.evaluate import evaluate, save_report
+from rlvr.flows.evaluate import cut_evaluation_note, evaluate, save_report
 from rlvr.flows.events import emit_checkpoint_saved
 from rlvr.flows.locks import device_hold, run_dir_lock
-from rlvr.flows.stopping import note_unwound, save_at_stop
+from rlvr.flows.stopping import note_unwound, save_at_stop, stop_says
 from rlvr.flows.tracking import check_trackers, open_tracker, progress_bar
 from rlvr.trainers.checkpoint import (latest_checkpoint, looks_whole, lost_to_unwritable_run_dir, step_of,
                                      steps_to_checkpoint)
@@ -284,7 +284,10 @@ def _train_holding_run_dir(cfg: RunConfig, resume: bool, final_eval: bool, pin_f
         result = _result(trainer.run_dir, trainer.step, checkpoint)
         if final_eval:
             target = eval_target.resolve_target(checkpoint)
-            result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool, problems=eval_problems)
-            result["eval"]["saved"] = save_report(result["eval"], target, cfg)
+            # from here, not only inside `evaluate`: a stop before its report is saved says training had finished
+            with stop_says(cut_evaluation_note(target, cfg)):
+                result["eval"] = evaluate(target, cfg, sampler=trainer.sampler, pool=trainer.pool,
+                                          problems=eval_problems)
+                result["eval"]["saved"] = save_report(result["eval"], target, cfg)
             publish_progress(trainer)  # redrawn: the curve gets the final checkpoint's evaluation point
     return result

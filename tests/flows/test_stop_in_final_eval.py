@@ -5,6 +5,7 @@ Before: `rlvr: stopped by SIGINT; the run can be resumed with the same command`,
 """
 
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -27,8 +28,10 @@ def test_a_stop_in_the_final_evaluation_says_training_had_finished(model_path, t
            "eval.params.max_tokens=64"]
     proc = start_process(cmd, env, log)
     try:
-        # the last task before the evaluation publishes the training's progress
-        wait_for("the final evaluation", lambda: "Task run 'publish_progress" in log.read_text(), 400, proc, log)
+        # the last task before the evaluation publishes the training's progress: once it has finished (a stop
+        # inside it is a stop in the training loop, which says where the run resumes)
+        finished = re.compile(r"Task run 'publish_progress-\w+' - Finished in state Completed")
+        wait_for("the final evaluation", lambda: finished.search(log.read_text()), 400, proc, log)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal
         code = proc.wait(timeout=120)
     finally:
