@@ -83,17 +83,17 @@ class Serving:
         run it still tracks: a run ended by the stop but not yet collected was marked Cancelled ("Runner is
         shutting down") over the Crashed its own process had reported. (Prefect gives no public view of what it
         tracks; without one this returns at once.)"""
-        import time
-
         tracked = getattr(getattr(self.runner, "_process_manager", None), "flow_run_ids", None)
-        deadline = time.monotonic() + wait_s
-        while callable(tracked) and time.monotonic() < deadline:
+        if not callable(tracked):
+            return
+
+        def let_go() -> bool:
             try:
-                if not tracked():
-                    return
+                return not tracked()
             except RuntimeError:  # its map changed while it was copied: look again
-                pass
-            time.sleep(0.05)
+                return False
+
+        _wait_until(let_go, wait_s, every_s=0.05)
 
     def _stop_runner(self) -> None:
         import asyncio
@@ -148,18 +148,24 @@ def wait_unreaped(procs, wait_s: float) -> None:
     """Wait up to `wait_s` for `procs` (psutil processes, children of this one) to exit, leaving each exit status
     to be collected by the runner that started it. `psutil.wait_procs` would reap them: the runner's own wait
     then finds no such child, asyncio says "Unknown child process", and the run is reported as exit code 255."""
-    import time
-
     import psutil
 
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
+    def ended() -> bool:
         try:
-            if all(not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE for proc in procs):
-                return
-        except psutil.NoSuchProcess:
-            continue  # one was reaped between the two looks: look again
-        time.sleep(0.1)
+            return all(not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE for proc in procs)
+        except psutil.NoSuchProcess:  # reaped between the two looks: look again
+            return False
+
+    _wait_until(ended, wait_s, every_s=0.1)
+
+
+def _wait_until(done, wait_s: float, every_s: float) -> None:
+    """Look at `done()` every `every_s` until it is true or `wait_s` have passed."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while not done() and time.monotonic() < deadline:
+        time.sleep(every_s)
 
 
 def lost_connection(exc: BaseException) -> bool:
