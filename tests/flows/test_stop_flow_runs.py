@@ -7,7 +7,7 @@ import sys
 
 # Run in a process of its own: stop_flow_runs ends every child of the process that calls it.
 _SCRIPT = """
-import os, signal, subprocess, sys
+import os, subprocess, sys
 from rlvr.flows.serving import stop_flow_runs
 run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
 ended = stop_flow_runs(20)
