@@ -4,6 +4,8 @@ model's own (SDPA, KV-cached) attention, and the module handed back in train mod
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from peft import LoraConfig, get_peft_model
 
@@ -28,15 +30,26 @@ def _greedy_matches_policy(sampler, policy, problems) -> None:
         torch.testing.assert_close(torch.tensor(c.sample_logprobs), expected, atol=1e-4, rtol=0)
 
 
-def test_trainer_samples_with_its_policy_after_an_optimizer_step(tmp_path, warm_model):
+# Every completion wrong, and NGRPO's virtual maximum in every group: each advantage is negative whatever the
+# model samples, so the step always changes the weights (with the arith verifier, a host whose samples were all
+# right, or all wrong, in both groups got zero advantages and no update).
+NEVER_RIGHT = ("from rlvr.verifiers.verdict import Verdict\n"
+               "def score(completion, reference, options=None):\n"
+               "    return Verdict(0.0, 'wrong', {})\n")
+
+
+def test_trainer_samples_with_its_policy_after_an_optimizer_step(tmp_path, warm_model, monkeypatch):
     from rlvr.trainers.run_config import validate_config
     from rlvr.trainers.loop import Trainer
 
+    (tmp_path / "never_right.py").write_text(NEVER_RIGHT)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the verifier's worker process imports it too
     cfg = validate_config({
         "model": {"path": "tiny"}, "task": {"name": "arith", "level": 1},
-        "sampler": {"backend": "hf", "params": {"max_tokens": 16}}, "verify": {"workers": 1},
-        "train": {"steps": 2, "prompts_per_step": 2, "grpo": {"group_size": 4}, "optim": {"lr": 1e-3},
-                  "checkpoint": {"dir": str(tmp_path)}},
+        "sampler": {"backend": "hf", "params": {"max_tokens": 16}},
+        "verify": {"workers": 1, "verifiers": [{"name": "never_right:score"}]},
+        "train": {"steps": 2, "prompts_per_step": 2, "grpo": {"group_size": 4, "zero_variance": "virtual_max"},
+                  "optim": {"lr": 1e-3}, "checkpoint": {"dir": str(tmp_path / "run")}},
     })
     trainer = Trainer(cfg, resume=False, log=lambda _m: None)
     try:
@@ -60,6 +73,7 @@ def test_trainer_samples_with_its_policy_after_an_optimizer_step(tmp_path, warm_
         assert new[0].completions[0].token_ids != old[0].completions[0].token_ids, "samples follow the new weights"
     finally:
         trainer.close()
+        sys.modules.pop("never_right", None)
 
 
 def test_lora_samples_through_the_live_peft_model(tiny_dir, tokenizer, problems):
