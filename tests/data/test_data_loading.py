@@ -133,7 +133,7 @@ def test_rows_of_files_without_lines_are_numbered_from_one(tmp_path, write_rows)
 
 
 @pytest.mark.parametrize("name, content", [("test.jsonl", b""), ("test.jsonl", b"\n  \n"), ("test.json", b"[]"),
-                                           ("test.json", b""), ("test.jsonl.gz", gzip.compress(b""))])
+                                           ("test.json", b""), ("test.jsonl.gz", gzip.compress(b"", mtime=0))])
 def test_an_empty_file_is_one_clear_error(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
