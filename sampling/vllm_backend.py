@@ -225,6 +225,13 @@ class VLLMSampler(Sampler):
             return self._step_until_done(requests)
 
     def _step_until_done(self, requests):
+        from vllm.distributed.parallel_state import model_parallel_is_initialized
+
+        if not model_parallel_is_initialized():
+            raise SamplerError(
+                "this vLLM engine can no longer run: another vLLM engine of this process was closed, and vLLM's "
+                "shutdown tears down the process-wide parallel state that every in-process engine uses; run one "
+                "engine per process at a time, or start this one again")
         deadline = time.monotonic() + self.timeout_s
         engine = self.llm.llm_engine
         ids = self.llm.enqueue(

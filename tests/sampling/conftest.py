@@ -27,12 +27,27 @@ def tokenizer(tiny_dir):
 
 
 @pytest.fixture(scope="session")
-def vllm_sampler(tiny_dir, tokenizer):
+def _session_engine():
+    held = {}
+    yield held
+    if held:
+        held["sampler"].close()
+
+
+@pytest.fixture
+def vllm_sampler(_session_engine, tiny_dir, tokenizer):
+    """The session's engine, started again when another engine of this process closed since the last test: vLLM's
+    shutdown tears down the parallel state every in-process engine shares, and which test files ran before this one
+    in this process depends on how the suite was split among workers."""
+    from vllm.distributed.parallel_state import model_parallel_is_initialized
+
     from rlvr.sampling.factory import make_sampler
 
-    sampler = make_sampler(cfg_for("vllm"), tiny_dir, tokenizer, lora_rank=LORA_RANK)
-    yield sampler
-    sampler.close()
+    if _session_engine and not model_parallel_is_initialized():
+        _session_engine.pop("sampler").close()
+    if not _session_engine:
+        _session_engine["sampler"] = make_sampler(cfg_for("vllm"), tiny_dir, tokenizer, lora_rank=LORA_RANK)
+    return _session_engine["sampler"]
 
 
 @pytest.fixture

@@ -13,8 +13,20 @@ def load_policy(tiny_dir) -> torch.nn.Module:
     return AutoModelForCausalLM.from_pretrained(str(tiny_dir), dtype=torch.float32)
 
 
+def engine_fraction() -> float:
+    """`gpu_memory_utilization` for a CPU engine started in this process: on CPU it is the share of RAM the whole
+    process may hold, so a test process that already holds an engine or a few models (its size depends on which
+    test files ran in it before) gets ~1.2 GiB above what it holds now; 0.15 at least."""
+    import psutil
+
+    held = psutil.Process().memory_info().rss
+    return max(0.15, round((held + 1.2 * 2**30) / psutil.virtual_memory().total + 0.005, 2))
+
+
 def cfg_for(backend: str, **kw) -> SamplerConfig:
-    base = {"backend": backend, "gpu_memory_utilization": 0.15, "dtype": "float32", "max_model_len": 256, "timeout_s": 120}
+    base = {"backend": backend, "dtype": "float32", "max_model_len": 256, "timeout_s": 120}
+    if backend == "vllm" and "gpu_memory_utilization" not in kw:
+        base["gpu_memory_utilization"] = engine_fraction()
     return SamplerConfig(**(base | kw))
 
 

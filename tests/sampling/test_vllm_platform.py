@@ -129,3 +129,14 @@ def test_tensor_parallel_engines_are_refused_in_one_line(tiny_dir):
 
     with pytest.raises(SamplerError, match=r"tensor_parallel_size > 1 is not supported"):
         make_sampler(cfg_for("vllm", tensor_parallel_size=2), tiny_dir)
+
+
+def test_an_engine_left_without_vllms_state_by_anothers_close_says_so_in_one_line(vllm_sampler, tiny_dir, problems):
+    """vLLM's engine shutdown tears down the parallel state all in-process engines share: the engine left behind
+    refuses in one line instead of failing inside vLLM's model runner (an AssertionError about pipeline groups)."""
+    from rlvr.sampling.factory import make_sampler
+
+    make_sampler(cfg_for("vllm"), tiny_dir).close()  # a second engine beside the session's, closed
+    with pytest.raises(SamplerError, match=r"^this vLLM engine can no longer run: another vLLM engine of this "
+                                           r"process was closed"):
+        vllm_sampler.generate(problems, 1, SamplingParams(max_tokens=2))
