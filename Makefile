@@ -7,6 +7,10 @@
 TEST_CACHE = $${RLVR_CACHE:-$(CURDIR)/.cache/rlvr}
 TEST_MODEL = RLVR_CACHE=$(TEST_CACHE) .venv/bin/rlvr bootstrap --copy-from $${HOME}/.cache/rlvr
 DEMO_MODEL = .venv/bin/rlvr bootstrap --copy-from $(CURDIR)/.cache/rlvr
+# Two pytest-xdist workers: run one at a time, the tests left one of the two cores idle most of the time (imports,
+# Prefect, processes the tests wait for). `loadfile` keeps each file's tests, and its module fixtures, in one worker;
+# tests/conftest.py gives each worker's torch one thread per core it has.
+PYTEST = .venv/bin/python -m pytest -q -n 2 --dist loadfile
 
 setup:
 	bash scripts/setup.sh
@@ -17,8 +21,8 @@ demo: setup
 
 test: setup
 	$(TEST_MODEL)
-	.venv/bin/python -m pytest -q
+	$(PYTEST)
 
 test-fast: setup
 	$(TEST_MODEL)
-	.venv/bin/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
