@@ -151,16 +151,16 @@ def quiet_console() -> None:
             handler.addFilter(_not_said_by_the_closing_line)
             if quiet:
                 handler.addFilter(for_the_console)
-            if hasattr(getattr(handler, "console", None), "_emoji"):  # Prefect's rich console: `a:boom:` stays text
-                handler.console._emoji = False  # (rich has no public setter; print(emoji=None) reads this)
+            _no_emoji(handler)
             handler._rlvr_quiet = True
 
 
 def one_line_prefect_console() -> None:
     """For a flow run that no rlvr command started (`rlvr serve` and Prefect workers run each in a process of its
-    own): Prefect's console prints error records as one line each, as `quiet_console` does for a command. Its three
-    records of a failed run each carried the whole traceback (~100 lines for one bad override); the tracebacks stay
-    in the run's logs on the Prefect server (its API log handler is not a console handler). Prefect's console
+    own): Prefect's console prints error records as one line each, and `a:boom:` as text, as `quiet_console` does
+    for a command. Its three records of a failed run each carried the whole traceback (~100 lines for one bad
+    override); the tracebacks stay in the run's logs on the Prefect server (its API log handler is not a console
+    handler). Prefect's console
     handler alone: other stream handlers (a test's log capture) keep theirs. It also leaves out what
     flows/console.for_the_console keeps off a command's console (unless the user asked for everything); the
     process's logging is otherwise left as it is (a script or a notebook may run the flow)."""
@@ -172,7 +172,14 @@ def one_line_prefect_console() -> None:
             handler.format = _one_line_format(handler.format, quiet)
             if quiet:
                 handler.addFilter(for_the_console)
+            _no_emoji(handler)
             handler._rlvr_quiet = True
+
+
+def _no_emoji(handler: logging.Handler) -> None:
+    """Prefect's rich console prints `a:boom:` as text, not an emoji (a plug-in's or task's name can hold it)."""
+    if hasattr(getattr(handler, "console", None), "_emoji"):
+        handler.console._emoji = False  # rich has no public setter; print(emoji=None) reads this
 
 
 def _console_handlers() -> list[logging.Handler]:

@@ -16,15 +16,16 @@ from tests.flows.flow_helpers import CONFIG, REPO
 # A plug-in named `my_rewards:boom` in a warning: rich's console would print "my_rewards💥" by default.
 SCRIPT = """
 import logging, prefect.main
-from rlvr.flows.errors import quiet_console
-quiet_console()
+from rlvr.flows.errors import {adjust}
+{adjust}()
 logging.getLogger("prefect.flow_runs").warning("verifier 'my_rewards:boom:' timed out on 3 of 8 completions")
 logging.getLogger("rlvr.data.loading").warning("arith:smile: skipped 1 bad row(s)")
 """
 
 
-def test_colon_words_in_a_record_are_printed_as_text_not_emoji(tmp_path):
-    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=120,
+@pytest.mark.parametrize("adjust", ["quiet_console", "one_line_prefect_console"])  # a command's; a served run's
+def test_colon_words_in_a_record_are_printed_as_text_not_emoji(tmp_path, adjust):
+    done = subprocess.run([sys.executable, "-c", SCRIPT.format(adjust=adjust)], cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={"PATH": "/usr/bin:/bin", "PREFECT_HOME": str(tmp_path / "prefect"),
                                "PREFECT_LOGGING_COLORS": "false"})
     shown = done.stdout + done.stderr
