@@ -1,7 +1,14 @@
 """The offline default model: build tokenizer + tiny Qwen2, warm-start it by SFT, cache the result.
 
-The recipe is deterministic; its hash names the cache directory, so a second call is instant and a
-changed recipe never serves a stale model. The build is written to a temp dir and renamed into place.
+The recipe's hash names the cache directory, so a second call is instant and a changed recipe never serves a
+stale model. The build is written to a temp dir and renamed into place.
+
+A build is reproducible on one kind of host, not across kinds: the same recipe with the same torch, CPU kernels
+(torch's CPU capability, e.g. AVX2 or AVX512) and thread count gives the same bytes, while another capability or
+thread count sums the same floats in another order, and the weights drift apart over the SFT steps (measured in
+bench/RESULTS.md, "Seventeenth session": the demo's starting pass@1 0.334 on one host, 0.375 on another). The key
+leaves the host out on purpose (any build of the recipe serves); `built_on` in the build's rlvr_recipe.json says
+where a cached model was made.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -39,14 +46,14 @@ class WarmStartRecipe:
     seed: int = 0
     size: str = "tiny"
     version: int = RECIPE_VERSION
-    threads: int = field(default=0, compare=False)  # 0 = torch default
 
     def key(self) -> str:
         return recipe_key(asdict(self))
 
 
 def recipe_key(fields: dict) -> str:
-    """The hash that names a build: every recipe field but `threads` (how fast it builds, not what)."""
+    """The hash that names a build: every recipe field. A `threads` field (always 0 in the recipe files of
+    existing caches) is left out, so those builds keep their names."""
     blob = json.dumps({k: v for k, v in fields.items() if k != "threads"}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -72,7 +79,8 @@ def bootstrap_tiny(recipe: WarmStartRecipe = WarmStartRecipe(), cache_dir: Path 
     """Return the path of the warm-started tiny model, building it first if it is not cached.
 
     `copy_from`: other cache directories; a finished build of the same recipe in one of them is copied instead
-    of rebuilt (the build is deterministic, so the copy is the model a build would make, in seconds, not minutes).
+    of rebuilt (the same recipe, in seconds, not minutes; made where its `built_on` says, so on another kind of
+    host it is not bit for bit what a build here would make).
     A build, or a wait for another process's, is said in one line before it starts (`why`: what needs the model).
     """
     final = tiny_model_path(recipe, cache_dir)
@@ -107,6 +115,12 @@ def is_finished_build(built: Path, recipe: WarmStartRecipe) -> bool:
     return isinstance(theirs, dict) and recipe_key(theirs) == recipe.key()
 
 
+def built_on() -> dict:
+    """What decides a build's bytes besides its recipe: torch, its CPU kernels and thread count."""
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
+
+
 def _copy(source: Path, final: Path, log) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".building-{final.name}-"))
     try:
@@ -122,8 +136,6 @@ def _copy(source: Path, final: Path, log) -> Path:
 def _build(recipe: WarmStartRecipe, final: Path, log) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
     started = time.time()
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".building-{final.name}-"))
     try:
@@ -136,11 +148,12 @@ def _build(recipe: WarmStartRecipe, final: Path, log) -> Path:
             lr=recipe.lr, seed=recipe.seed, log=log,
         )
         model.save_pretrained(tmp, safe_serialization=True)
-        info = {"recipe": asdict(recipe), "final_sft_loss": losses[-1], "build_seconds": round(time.time() - started, 1)}
+        info = {"recipe": asdict(recipe), "final_sft_loss": losses[-1], "build_seconds": round(time.time() - started, 1),
+                "built_on": built_on()}
         (tmp / "rlvr_recipe.json").write_text(json.dumps(info, indent=2))
         try:
             os.rename(tmp, final)
-        except OSError:  # a builder that does not take the lock finished first: its result is identical
+        except OSError:  # a builder that does not take the lock finished first: the same recipe, kept
             if not (final / "rlvr_recipe.json").exists():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)

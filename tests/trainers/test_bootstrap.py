@@ -1,5 +1,6 @@
-"""The offline default model: deterministic build, cached, loadable by transformers and vLLM, warm but not solved."""
+"""The offline default model: a reproducible build (on one kind of host), cached, loadable by transformers and vLLM, warm but not solved."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -64,6 +65,25 @@ def test_a_build_of_another_recipe_is_not_copied(warm_model, tmp_path):
     assert is_finished_build(warm_model, WarmStartRecipe())
     (other / "rlvr_recipe.json").unlink()  # an unfinished build: the recipe file is written last
     assert not is_finished_build(other, WarmStartRecipe())
+
+
+def test_a_recipe_file_with_the_threads_field_of_older_builds_is_the_same_build(warm_model, tmp_path):
+    older = tmp_path / "older" / warm_model.name
+    shutil.copytree(warm_model, older)
+    info = json.loads((older / "rlvr_recipe.json").read_text())
+    info["recipe"]["threads"] = 0  # what every build wrote before the field went (it set nothing)
+    (older / "rlvr_recipe.json").write_text(json.dumps(info))
+    assert is_finished_build(older, WarmStartRecipe())
+
+
+def test_a_build_records_the_host_kernels_and_threads_that_decide_its_bytes(tmp_path):
+    recipe = WarmStartRecipe(mixture=(("arith", 1, 32),), steps=2, batch_size=4)
+    built = bootstrap_tiny(recipe, cache_dir=tmp_path, log=lambda _m: None)
+    info = json.loads((built / "rlvr_recipe.json").read_text())
+    assert info["built_on"] == {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                                "threads": torch.get_num_threads()}
+    assert info["recipe"] == json.loads(json.dumps(dataclasses.asdict(recipe)))  # tuples as the file holds them
+    assert is_finished_build(built, recipe) and not is_finished_build(built, WarmStartRecipe())
 
 
 def _accuracy(texts, problems):
