@@ -160,7 +160,9 @@ def _build(recipe: WarmStartRecipe, final: Path, log) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log(f"tiny model ready at {final} ({time.time() - started:.0f} s)")
+    where = info["built_on"]  # what a user comparing numbers with another host's needs to know
+    log(f"tiny model ready at {final} ({time.time() - started:.0f} s, on {where['cpu_capability']} kernels with "
+        f"{where['threads']} threads)")
     return final
 
 

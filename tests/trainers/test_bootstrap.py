@@ -78,10 +78,13 @@ def test_a_recipe_file_with_the_threads_field_of_older_builds_is_the_same_build(
 
 def test_a_build_records_the_host_kernels_and_threads_that_decide_its_bytes(tmp_path):
     recipe = WarmStartRecipe(mixture=(("arith", 1, 32),), steps=2, batch_size=4)
-    built = bootstrap_tiny(recipe, cache_dir=tmp_path, log=lambda _m: None)
+    said = []
+    built = bootstrap_tiny(recipe, cache_dir=tmp_path, log=said.append)
     info = json.loads((built / "rlvr_recipe.json").read_text())
-    assert info["built_on"] == {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                                "threads": torch.get_num_threads()}
+    capability, threads = torch.backends.cpu.get_cpu_capability(), torch.get_num_threads()
+    assert info["built_on"] == {"torch": torch.__version__, "cpu_capability": capability, "threads": threads}
+    assert said[-1].startswith(f"tiny model ready at {built} (") and said[-1].endswith(
+        f" s, on {capability} kernels with {threads} threads)"), said
     assert info["recipe"] == json.loads(json.dumps(dataclasses.asdict(recipe)))  # tuples as the file holds them
     assert is_finished_build(built, recipe) and not is_finished_build(built, WarmStartRecipe())
 
